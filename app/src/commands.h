@@ -1,0 +1,16 @@
+// Each file app/src/<area>_commands.cpp adds its subcommands to the `selffeed` CLI.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace selffeed::app {
+
+// A subcommand's action; its return value is the process exit code.
+using Action = std::function<int()>;
+
+// Registers `selffeed store stats|export|import`. The chosen action is stored in `action`.
+void add_store_commands(CLI::App& app, Action& action);
+
+}  // namespace selffeed::app

@@ -1,0 +1,27 @@
+// The `selffeed` executable: flag parsing and wiring. The only place that reads flags and
+// the environment.
+#include <cstdio>
+
+#include "commands.h"
+#include "selffeed/common/logging.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"selffeed: a self-feeding chatbot server that keeps learning from its users"};
+  app.require_subcommand(1);
+  selffeed::LogOptions log_options;
+  app.add_option("--log-level", log_options.level, "trace, debug, info, warn, error or off")
+      ->envname("SELFFEED_LOG_LEVEL")
+      ->capture_default_str();
+  app.add_option("--log-file", log_options.file, "also append logs to this file")->envname("SELFFEED_LOG_FILE");
+  app.set_version_flag("--version", "selffeed 0.1.0");
+
+  selffeed::app::Action action;
+  selffeed::app::add_store_commands(app, action);
+
+  CLI11_PARSE(app, argc, argv);
+  if (selffeed::Status s = selffeed::init_logging(log_options); !s.ok()) {
+    std::fprintf(stderr, "selffeed: %s\n", s.to_string().c_str());
+    return 2;
+  }
+  return action ? action() : 2;
+}

@@ -1,0 +1,568 @@
+#include "selffeed/store/store.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <istream>
+#include <mutex>
+#include <ostream>
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include "codec.h"
+#include "keys.h"
+#include "selffeed/common/log.h"
+
+namespace selffeed::store {
+namespace {
+
+constexpr std::size_t kMaxIdBytes = 128;
+constexpr std::size_t kMaxTextBytes = 1 << 20;
+constexpr std::size_t kImportBatchSize = 2048;
+
+enum Family : int { kDefault = 0, kConversations, kTurns, kExamples, kByUser, kModels, kMeta, kFamilyCount };
+constexpr const char* kFamilyNames[kFamilyCount] = {
+    "default", "conversations", "turns", "examples", "by_user", "models", "meta"};
+
+Status from_rocksdb(const rocksdb::Status& s, const std::string& path, std::string_view action) {
+  if (s.ok()) return ok_status();
+  std::string where = std::string(action) + " store '" + path + "'";
+  if (s.IsNotFound()) return not_found_error(where + ": " + s.ToString());
+  if (s.IsCorruption()) return data_loss_error(where + ": files are corrupt: " + s.ToString());
+  if (s.IsNoSpace()) return resource_exhausted_error(where + ": disk full: " + s.ToString());
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return unavailable_error(where + ": it is in use by another process (RocksDB LOCK is held): " + s.ToString());
+  }
+  return internal_error(where + ": " + s.ToString());
+}
+
+Status check_id(std::string_view what, std::string_view id, bool allow_empty) {
+  if (id.empty() && allow_empty) return ok_status();
+  if (id.empty() || id.size() > kMaxIdBytes || id.find('\0') != std::string_view::npos) {
+    return invalid_argument_error(std::string(what) + " must be 1.." + std::to_string(kMaxIdBytes) +
+                                  " bytes without NUL");
+  }
+  return ok_status();
+}
+
+Status check_text(std::string_view what, std::string_view text) {
+  if (text.size() > kMaxTextBytes) {
+    return invalid_argument_error(std::string(what) + " is longer than " + std::to_string(kMaxTextBytes) + " bytes");
+  }
+  return ok_status();
+}
+
+Status validate(const WriteSet& w) {
+  for (const Conversation& c : w.conversations) {
+    SELFFEED_RETURN_IF_ERROR(check_id("conversation id", c.id, false));
+    SELFFEED_RETURN_IF_ERROR(check_id("user id", c.user_id, true));
+    SELFFEED_RETURN_IF_ERROR(check_text("conversation state", c.state));
+  }
+  for (const Turn& t : w.turns) {
+    SELFFEED_RETURN_IF_ERROR(check_id("turn conversation id", t.conversation_id, false));
+    SELFFEED_RETURN_IF_ERROR(check_text("turn text", t.text));
+  }
+  for (const Example& e : w.examples) {
+    if (!parse_example_kind(example_kind_name(e.kind))) return invalid_argument_error("unknown example kind");
+    SELFFEED_RETURN_IF_ERROR(check_id("example conversation id", e.conversation_id, true));
+    SELFFEED_RETURN_IF_ERROR(check_id("example user id", e.user_id, true));
+    SELFFEED_RETURN_IF_ERROR(check_text("example context", e.context));
+    SELFFEED_RETURN_IF_ERROR(check_text("example target", e.target));
+  }
+  return ok_status();
+}
+
+bool has_prefix(const rocksdb::Slice& s, std::string_view prefix) {
+  return s.size() >= prefix.size() && std::string_view(s.data(), prefix.size()) == prefix;
+}
+
+}  // namespace
+
+struct Store::Impl {
+  StoreOptions options;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> families;  // indexed by Family; owned by db
+  rocksdb::WriteOptions write_options;
+
+  // The commit pipeline. One leader at a time builds and writes a batch for every queued
+  // request (all of them with group commit, one without), so sequence numbers become
+  // visible in order and concurrent committers share one fsync.
+  //
+  // A builder appends its writes to the batch and may take sequence numbers from
+  // `next_seq`; it runs on the leader's thread, never concurrently with another builder.
+  using Builder = std::function<Status(rocksdb::WriteBatch& batch, std::uint64_t& next_seq)>;
+  struct Pending {
+    const Builder* build;
+    Status status;
+    bool done = false;
+  };
+  std::mutex commit_mutex;
+  std::condition_variable commit_cv;
+  std::deque<Pending*> queue;     // Guarded by commit_mutex.
+  bool leader_active = false;     // Guarded by commit_mutex.
+  std::uint64_t next_seq = 1;     // Guarded by commit_mutex; read/written only by the leader.
+
+  ~Impl() {
+    for (rocksdb::ColumnFamilyHandle* h : families) {
+      if (h != nullptr && db) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    if (db) db->Close().PermitUncheckedError();
+  }
+
+  rocksdb::ColumnFamilyHandle* cf(Family f) const { return families[f]; }
+
+  Status run_write(const Builder& build) {
+    if (options.mode == OpenMode::kReadOnly) {
+      return failed_precondition_error("store '" + options.path + "' is open read-only");
+    }
+    Pending me{.build = &build, .status = ok_status()};
+    std::unique_lock lock(commit_mutex);
+    queue.push_back(&me);
+    while (!me.done) {
+      if (leader_active) {
+        commit_cv.wait(lock);
+        continue;
+      }
+      leader_active = true;
+      std::vector<Pending*> group;
+      std::size_t take = options.group_commit ? queue.size() : 1;
+      for (std::size_t i = 0; i < take; ++i) {
+        group.push_back(queue.front());
+        queue.pop_front();
+      }
+      std::uint64_t seq = next_seq;
+      lock.unlock();
+
+      rocksdb::WriteBatch batch;
+      std::uint64_t first_seq = seq;
+      for (Pending* p : group) {
+        batch.SetSavePoint();
+        std::uint64_t before = seq;
+        p->status = (*p->build)(batch, seq);
+        if (!p->status.ok()) {
+          batch.RollbackToSavePoint().PermitUncheckedError();
+          seq = before;
+        }
+      }
+      Status written = ok_status();
+      if (batch.Count() > 0) {
+        if (seq != first_seq) batch.Put(cf(kMeta), keys::kNextSeq, codec::encode_u64(seq)).PermitUncheckedError();
+        written = from_rocksdb(db->Write(write_options, &batch), options.path, "write to");
+        if (!written.ok()) SELFFEED_LOGGER("store")->error("{}", written.to_string());
+      }
+
+      lock.lock();
+      if (written.ok()) next_seq = seq;
+      for (Pending* p : group) {
+        if (p->status.ok() && !written.ok()) p->status = written;
+        p->done = true;
+      }
+      leader_active = false;
+      commit_cv.notify_all();
+    }
+    return me.status;
+  }
+
+  Result<std::string> get(Family f, std::string_view key) const {
+    std::string value;
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf(f), rocksdb::Slice(key.data(), key.size()), &value);
+    if (s.IsNotFound()) return not_found_error("not found");
+    SELFFEED_RETURN_IF_ERROR(from_rocksdb(s, options.path, "read from"));
+    return value;
+  }
+
+  // Visits every key of `f` starting with `prefix` (from `start` when given).
+  template <class Visit>
+  Status scan_prefix(Family f, std::string_view prefix, std::string_view start, Visit&& visit) const {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf(f)));
+    std::string from(start.empty() ? prefix : start);
+    for (it->Seek(from); it->Valid() && has_prefix(it->key(), prefix); it->Next()) {
+      Result<bool> keep_going = visit(it->key(), it->value());
+      if (!keep_going.ok()) return keep_going.status();
+      if (!*keep_going) break;
+    }
+    return from_rocksdb(it->status(), options.path, "scan");
+  }
+
+  Status load_counters() {
+    Result<std::string> stored = get(kMeta, keys::kNextSeq);
+    if (stored.ok()) {
+      SELFFEED_ASSIGN_OR_RETURN(next_seq, codec::decode_u64(*stored));
+    } else if (stored.status().code() != StatusCode::kNotFound) {
+      return stored.status();
+    }
+    // The highest key wins too, in case a crash lost nothing but the counter's order.
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf(kExamples)));
+    for (ExampleKind kind : kAllExampleKinds) {
+      it->SeekForPrev(keys::example(kind, ~std::uint64_t{0}));
+      if (it->Valid() && has_prefix(it->key(), keys::example_kind_prefix(kind))) {
+        next_seq = std::max(next_seq, keys::example_seq(std::string_view(it->key().data(), it->key().size())) + 1);
+      }
+    }
+    return from_rocksdb(it->status(), options.path, "scan");
+  }
+
+  Status check_schema() {
+    Result<std::string> stored = get(kMeta, keys::kSchemaVersion);
+    if (!stored.ok()) {
+      if (stored.status().code() != StatusCode::kNotFound) return stored.status();
+      if (options.mode == OpenMode::kReadOnly) return ok_status();
+      return from_rocksdb(db->Put(write_options, cf(kMeta), keys::kSchemaVersion, codec::encode_u64(kSchemaVersion)),
+                          options.path, "initialise");
+    }
+    SELFFEED_ASSIGN_OR_RETURN(std::uint64_t version, codec::decode_u64(*stored));
+    if (version > kSchemaVersion) {
+      return failed_precondition_error("store '" + options.path + "' has schema version " + std::to_string(version) +
+                                       ", but this build of selffeed understands versions up to " +
+                                       std::to_string(kSchemaVersion) + "; upgrade selffeed");
+    }
+    return ok_status();
+  }
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+const std::string& Store::path() const { return impl_->options.path; }
+
+Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
+  if (options.path.empty()) return invalid_argument_error("store path is empty");
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->write_options.sync = options.sync_writes;
+
+  std::error_code ec;
+  bool exists = std::filesystem::exists(std::filesystem::path(options.path) / "CURRENT", ec);
+  if (!exists) {
+    if (options.mode == OpenMode::kReadOnly || !options.create_if_missing) {
+      return failed_precondition_error("store '" + options.path + "' does not exist");
+    }
+    std::filesystem::create_directories(options.path, ec);
+    if (ec) return internal_error("cannot create store directory '" + options.path + "': " + ec.message());
+  }
+
+  rocksdb::Options db_options;
+  db_options.create_if_missing = options.create_if_missing;
+  db_options.create_missing_column_families = true;
+  db_options.compression = rocksdb::kLZ4Compression;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 5;
+
+  // Open every family the directory has, so a newer build's extra families do not stop us
+  // from reading the schema version and explaining the problem.
+  std::vector<std::string> names(std::begin(kFamilyNames), std::end(kFamilyNames));
+  if (exists) {
+    std::vector<std::string> on_disk;
+    rocksdb::Status listed = rocksdb::DB::ListColumnFamilies(db_options, options.path, &on_disk);
+    SELFFEED_RETURN_IF_ERROR(from_rocksdb(listed, options.path, "open"));
+    for (const std::string& name : on_disk) {
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions(db_options));
+
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  if (options.mode == OpenMode::kReadOnly) {
+    // Families this build knows but an older store lacks cannot be created read-only.
+    if (exists) {
+      std::vector<std::string> on_disk;
+      rocksdb::DB::ListColumnFamilies(db_options, options.path, &on_disk).PermitUncheckedError();
+      for (const std::string& name : names) {
+        if (std::find(on_disk.begin(), on_disk.end(), name) == on_disk.end()) {
+          return failed_precondition_error("store '" + options.path + "' lacks column family '" + name +
+                                           "'; open it read-write once to upgrade it");
+        }
+      }
+    }
+    s = rocksdb::DB::OpenForReadOnly(db_options, options.path, descriptors, &impl->families, &raw);
+  } else {
+    s = rocksdb::DB::Open(db_options, options.path, descriptors, &impl->families, &raw);
+  }
+  SELFFEED_RETURN_IF_ERROR(from_rocksdb(s, options.path, "open"));
+  impl->db.reset(raw);
+
+  SELFFEED_RETURN_IF_ERROR(impl->check_schema());
+  SELFFEED_RETURN_IF_ERROR(impl->load_counters());
+  SELFFEED_LOGGER("store")->info("opened store '{}' ({}), next seq {}", options.path,
+                                 options.mode == OpenMode::kReadOnly ? "read-only" : "read-write", impl->next_seq);
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+Result<std::vector<std::uint64_t>> Store::commit(const WriteSet& writes) {
+  SELFFEED_RETURN_IF_ERROR(validate(writes));
+  std::vector<std::uint64_t> seqs;
+  Impl& impl = *impl_;
+  Impl::Builder build = [&](rocksdb::WriteBatch& batch, std::uint64_t& next_seq) -> Status {
+    seqs.clear();
+    for (const Conversation& c : writes.conversations) {
+      batch.Put(impl.cf(kConversations), c.id, codec::encode_conversation(c)).PermitUncheckedError();
+      if (!c.user_id.empty()) {
+        batch.Put(impl.cf(kByUser), keys::user_entry(c.user_id, keys::kUserConversationTag, c.id), "")
+            .PermitUncheckedError();
+      }
+    }
+    for (const Turn& t : writes.turns) {
+      batch.Put(impl.cf(kTurns), keys::turn(t.conversation_id, t.index), codec::encode_turn(t)).PermitUncheckedError();
+    }
+    for (const Example& e : writes.examples) {
+      std::uint64_t seq = next_seq++;
+      std::string key = keys::example(e.kind, seq);
+      batch.Put(impl.cf(kExamples), key, codec::encode_example(e)).PermitUncheckedError();
+      if (!e.user_id.empty()) {
+        batch.Put(impl.cf(kByUser), keys::user_entry(e.user_id, keys::kUserExampleTag, key), "").PermitUncheckedError();
+      }
+      seqs.push_back(seq);
+    }
+    return ok_status();
+  };
+  SELFFEED_RETURN_IF_ERROR(impl.run_write(build));
+  return seqs;
+}
+
+Status Store::put_conversation(const Conversation& conversation) {
+  WriteSet w;
+  w.conversations.push_back(conversation);
+  return commit(w).status();
+}
+
+Result<std::uint64_t> Store::add_example(const Example& example) {
+  WriteSet w;
+  w.examples.push_back(example);
+  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::uint64_t> seqs, commit(w));
+  return seqs.front();
+}
+
+Result<Conversation> Store::get_conversation(const std::string& id) const {
+  SELFFEED_RETURN_IF_ERROR(check_id("conversation id", id, false));
+  Result<std::string> value = impl_->get(kConversations, id);
+  if (!value.ok()) {
+    if (value.status().code() == StatusCode::kNotFound) return not_found_error("no conversation '" + id + "'");
+    return value.status();
+  }
+  return codec::decode_conversation(id, *value);
+}
+
+Result<std::vector<Turn>> Store::get_turns(const std::string& conversation_id, std::uint32_t from_index) const {
+  SELFFEED_RETURN_IF_ERROR(check_id("conversation id", conversation_id, false));
+  std::vector<Turn> turns;
+  std::string prefix = keys::turn_prefix(conversation_id);
+  Status s = impl_->scan_prefix(kTurns, prefix, keys::turn(conversation_id, from_index),
+                                [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Result<bool> {
+                                  std::string_view k(key.data(), key.size());
+                                  SELFFEED_ASSIGN_OR_RETURN(
+                                      Turn t, codec::decode_turn(conversation_id, keys::turn_index(k),
+                                                                 std::string_view(value.data(), value.size())));
+                                  turns.push_back(std::move(t));
+                                  return true;
+                                });
+  SELFFEED_RETURN_IF_ERROR(s);
+  return turns;
+}
+
+Status Store::scan_examples(ExampleKind kind, std::uint64_t after_seq, const ExampleVisitor& visit) const {
+  if (after_seq == ~std::uint64_t{0}) return ok_status();
+  return impl_->scan_prefix(kExamples, keys::example_kind_prefix(kind), keys::example(kind, after_seq + 1),
+                            [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Result<bool> {
+                              std::uint64_t seq = keys::example_seq(std::string_view(key.data(), key.size()));
+                              SELFFEED_ASSIGN_OR_RETURN(
+                                  Example e,
+                                  codec::decode_example(kind, seq, std::string_view(value.data(), value.size())));
+                              return visit(e);
+                            });
+}
+
+Status Store::scan_all_examples(std::uint64_t after_seq, const ExampleVisitor& visit) const {
+  // Examples are keyed by kind first; merge the four kind streams by seq.
+  std::vector<Example> all;
+  for (ExampleKind kind : kAllExampleKinds) {
+    SELFFEED_RETURN_IF_ERROR(scan_examples(kind, after_seq, [&](const Example& e) {
+      all.push_back(e);
+      return true;
+    }));
+  }
+  std::sort(all.begin(), all.end(), [](const Example& a, const Example& b) { return a.seq < b.seq; });
+  for (const Example& e : all) {
+    if (!visit(e)) break;
+  }
+  return ok_status();
+}
+
+Result<Example> Store::get_example(ExampleKind kind, std::uint64_t seq) const {
+  Result<std::string> value = impl_->get(kExamples, keys::example(kind, seq));
+  if (!value.ok()) {
+    if (value.status().code() == StatusCode::kNotFound) {
+      return not_found_error("no " + std::string(example_kind_name(kind)) + " example with seq " + std::to_string(seq));
+    }
+    return value.status();
+  }
+  return codec::decode_example(kind, seq, *value);
+}
+
+Status Store::put_model(const ModelRecord& record) {
+  SELFFEED_RETURN_IF_ERROR(check_id("model version", record.version, false));
+  Impl& impl = *impl_;
+  Impl::Builder build = [&](rocksdb::WriteBatch& batch, std::uint64_t&) -> Status {
+    return from_rocksdb(batch.Put(impl.cf(kModels), record.version, codec::encode_model(record)), impl.options.path,
+                        "write to");
+  };
+  return impl.run_write(build);
+}
+
+Result<ModelRecord> Store::get_model(const std::string& version) const {
+  SELFFEED_RETURN_IF_ERROR(check_id("model version", version, false));
+  Result<std::string> value = impl_->get(kModels, version);
+  if (!value.ok()) {
+    if (value.status().code() == StatusCode::kNotFound) return not_found_error("no model version '" + version + "'");
+    return value.status();
+  }
+  return codec::decode_model(version, *value);
+}
+
+Result<std::vector<ModelRecord>> Store::list_models() const {
+  std::vector<ModelRecord> models;
+  Status s = impl_->scan_prefix(kModels, "", "", [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Result<bool> {
+    SELFFEED_ASSIGN_OR_RETURN(ModelRecord m, codec::decode_model(std::string_view(key.data(), key.size()),
+                                                                 std::string_view(value.data(), value.size())));
+    models.push_back(std::move(m));
+    return true;
+  });
+  SELFFEED_RETURN_IF_ERROR(s);
+  std::stable_sort(models.begin(), models.end(),
+                   [](const ModelRecord& a, const ModelRecord& b) { return a.created_ms < b.created_ms; });
+  return models;
+}
+
+Status Store::set_watermark(const std::string& name, std::uint64_t seq) {
+  SELFFEED_RETURN_IF_ERROR(check_id("watermark name", name, false));
+  Impl& impl = *impl_;
+  Impl::Builder build = [&](rocksdb::WriteBatch& batch, std::uint64_t&) -> Status {
+    return from_rocksdb(batch.Put(impl.cf(kMeta), keys::watermark(name), codec::encode_u64(seq)), impl.options.path,
+                        "write to");
+  };
+  return impl.run_write(build);
+}
+
+Result<std::uint64_t> Store::get_watermark(const std::string& name) const {
+  SELFFEED_RETURN_IF_ERROR(check_id("watermark name", name, false));
+  Result<std::string> value = impl_->get(kMeta, keys::watermark(name));
+  if (!value.ok()) {
+    if (value.status().code() == StatusCode::kNotFound) return std::uint64_t{0};
+    return value.status();
+  }
+  return codec::decode_u64(*value);
+}
+
+Result<DeleteUserReport> Store::delete_user(const std::string& user_id) {
+  SELFFEED_RETURN_IF_ERROR(check_id("user id", user_id, false));
+  DeleteUserReport report;
+  Impl& impl = *impl_;
+  // Runs as the leader, so no commit for this user can interleave with the scan.
+  Impl::Builder build = [&](rocksdb::WriteBatch& batch, std::uint64_t&) -> Status {
+    report = {};
+    std::string prefix = keys::user_prefix(user_id);
+    auto delete_indexed = [&](const rocksdb::Slice& key, const rocksdb::Slice&) -> Result<bool> {
+      std::string_view k(key.data(), key.size());
+      char tag = k[prefix.size()];
+      std::string_view primary = k.substr(prefix.size() + 1);
+      if (tag == keys::kUserConversationTag) {
+        batch.Delete(impl.cf(kConversations), rocksdb::Slice(primary.data(), primary.size())).PermitUncheckedError();
+        ++report.conversations;
+        auto delete_turn = [&](const rocksdb::Slice& turn_key, const rocksdb::Slice&) -> Result<bool> {
+          batch.Delete(impl.cf(kTurns), turn_key).PermitUncheckedError();
+          ++report.turns;
+          return true;
+        };
+        SELFFEED_RETURN_IF_ERROR(impl.scan_prefix(kTurns, keys::turn_prefix(primary), "", delete_turn));
+      } else if (tag == keys::kUserExampleTag) {
+        batch.Delete(impl.cf(kExamples), rocksdb::Slice(primary.data(), primary.size())).PermitUncheckedError();
+        ++report.examples;
+      }
+      batch.Delete(impl.cf(kByUser), key).PermitUncheckedError();
+      return true;
+    };
+    SELFFEED_RETURN_IF_ERROR(impl.scan_prefix(kByUser, prefix, "", delete_indexed));
+    return from_rocksdb(batch.Put(impl.cf(kMeta), keys::deleted_user(user_id), codec::encode_u64(unix_millis())),
+                        impl.options.path, "write to");
+  };
+  SELFFEED_RETURN_IF_ERROR(impl.run_write(build));
+  SELFFEED_LOGGER("store")->info("deleted user: {} conversations, {} turns, {} examples", report.conversations,
+                                 report.turns, report.examples);
+  return report;
+}
+
+Result<bool> Store::is_user_deleted(const std::string& user_id) const {
+  SELFFEED_RETURN_IF_ERROR(check_id("user id", user_id, false));
+  Result<std::string> value = impl_->get(kMeta, keys::deleted_user(user_id));
+  if (value.ok()) return true;
+  if (value.status().code() == StatusCode::kNotFound) return false;
+  return value.status();
+}
+
+Result<StoreStats> Store::stats() const {
+  StoreStats stats;
+  auto count = [&](Family f, std::string_view prefix, std::uint64_t& n) {
+    return impl_->scan_prefix(f, prefix, "", [&](const rocksdb::Slice&, const rocksdb::Slice&) -> Result<bool> {
+      ++n;
+      return true;
+    });
+  };
+  SELFFEED_RETURN_IF_ERROR(count(kConversations, "", stats.conversations));
+  SELFFEED_RETURN_IF_ERROR(count(kTurns, "", stats.turns));
+  SELFFEED_RETURN_IF_ERROR(count(kModels, "", stats.models));
+  SELFFEED_RETURN_IF_ERROR(count(kMeta, keys::kDeletedUserPrefix, stats.deleted_users));
+  for (ExampleKind kind : kAllExampleKinds) {
+    SELFFEED_RETURN_IF_ERROR(count(kExamples, keys::example_kind_prefix(kind), stats.examples[kind]));
+  }
+  std::lock_guard lock(impl_->commit_mutex);
+  stats.last_seq = impl_->next_seq - 1;
+  return stats;
+}
+
+Result<std::uint64_t> Store::export_examples(std::ostream& out, const ExportFilter& filter) const {
+  std::uint64_t lines = 0;
+  auto write = [&](const Example& e) {
+    out << codec::example_to_jsonl(e) << '\n';
+    ++lines;
+    return static_cast<bool>(out);
+  };
+  if (filter.kind) {
+    SELFFEED_RETURN_IF_ERROR(scan_examples(*filter.kind, filter.after_seq, write));
+  } else {
+    SELFFEED_RETURN_IF_ERROR(scan_all_examples(filter.after_seq, write));
+  }
+  out.flush();
+  if (!out) return internal_error("writing the export failed after " + std::to_string(lines) + " lines");
+  return lines;
+}
+
+Result<std::uint64_t> Store::import_examples(std::istream& in, const ImportOptions& options) {
+  std::vector<Example> examples;
+  std::string line;
+  std::uint64_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    Result<Example> e = codec::example_from_jsonl(line, options.default_kind, options.source);
+    if (!e.ok()) return e.status().with_context("line " + std::to_string(line_number));
+    examples.push_back(std::move(e).value());
+  }
+  if (in.bad()) return internal_error("reading the import failed at line " + std::to_string(line_number));
+  WriteSet batch;
+  for (std::size_t i = 0; i < examples.size(); i += kImportBatchSize) {
+    std::size_t end = std::min(examples.size(), i + kImportBatchSize);
+    batch.examples.assign(examples.begin() + static_cast<std::ptrdiff_t>(i),
+                          examples.begin() + static_cast<std::ptrdiff_t>(end));
+    Result<std::vector<std::uint64_t>> committed = commit(batch);
+    if (!committed.ok()) {
+      return committed.status().with_context("import stopped after " + std::to_string(i) + " examples");
+    }
+  }
+  return static_cast<std::uint64_t>(examples.size());
+}
+
+}  // namespace selffeed::store

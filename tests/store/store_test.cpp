@@ -1,0 +1,352 @@
+// Store tests on a real RocksDB directory in a temporary folder.
+#include "selffeed/store/store.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+
+#include "testing.h"
+
+namespace selffeed::store {
+namespace {
+
+using selffeed::testing::TempDir;
+
+std::unique_ptr<Store> open_or_die(const std::string& path, OpenMode mode = OpenMode::kReadWrite) {
+  auto store = Store::open({.path = path, .mode = mode});
+  EXPECT_TRUE(store.ok()) << store.status().to_string();
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+Example make_example(ExampleKind kind, const std::string& user, int i) {
+  return Example{.kind = kind,
+                 .context = "__p2__ bot said " + std::to_string(i) + " __p1__ user said " + std::to_string(i),
+                 .target = "reply " + std::to_string(i),
+                 .conversation_id = "conv-" + user,
+                 .turn_index = i,
+                 .user_id = user,
+                 .satisfaction = 0.25 + 0.01 * i,
+                 .model_version = "v1",
+                 .created_ms = 1700000000000 + i,
+                 .source = "server"};
+}
+
+std::vector<std::uint64_t> seqs_of(const Store& store, ExampleKind kind, std::uint64_t after) {
+  std::vector<std::uint64_t> seqs;
+  EXPECT_OK(store.scan_examples(kind, after, [&](const Example& e) {
+    seqs.push_back(e.seq);
+    return true;
+  }));
+  return seqs;
+}
+
+TEST(StoreTest, EveryRecordKindRoundTripsThroughReopen) {
+  TempDir dir;
+  Conversation conversation{.id = "c1", .user_id = "alice", .created_ms = 10, .updated_ms = 20, .state = "{\"phase\":1}"};
+  Turn user_turn{.conversation_id = "c1", .index = 0, .speaker = Speaker::kUser, .text = "héllo \"there\"",
+                 .time_ms = 11, .satisfaction = 0.125, .phase = Phase::kNormal, .model_version = "v1"};
+  Turn bot_turn{.conversation_id = "c1", .index = 1, .speaker = Speaker::kBot, .text = "hi!", .time_ms = 12,
+                .phase = Phase::kFeedbackRequested, .model_version = "v1", .candidate_id = 4242};
+  std::vector<Example> examples;
+  for (ExampleKind kind : kAllExampleKinds) examples.push_back(make_example(kind, "alice", static_cast<int>(kind)));
+  examples[3].target = "0";
+  examples[2].satisfaction.reset();
+  ModelRecord model{.version = "v1", .path = "/models/v1", .status = ModelStatus::kLive,
+                    .metrics_json = "{\"hits@1\":0.41}", .lineage_json = "{\"HH\":7316}", .created_ms = 5, .updated_ms = 6};
+  std::vector<std::uint64_t> seqs;
+  {
+    auto store = open_or_die(dir.str("db"));
+    WriteSet w{.conversations = {conversation}, .turns = {user_turn, bot_turn}, .examples = examples};
+    auto committed = store->commit(w);
+    ASSERT_OK(committed);
+    seqs = *committed;
+    ASSERT_OK(store->put_model(model));
+    ASSERT_OK(store->set_watermark("trainer", 3));
+  }
+  auto store = open_or_die(dir.str("db"));
+  auto c = store->get_conversation("c1");
+  ASSERT_OK(c);
+  EXPECT_EQ(*c, conversation);
+  auto turns = store->get_turns("c1");
+  ASSERT_OK(turns);
+  ASSERT_EQ(turns->size(), 2u);
+  EXPECT_EQ((*turns)[0], user_turn);
+  EXPECT_EQ((*turns)[1], bot_turn);
+  ASSERT_EQ(seqs, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    auto e = store->get_example(examples[i].kind, seqs[i]);
+    ASSERT_OK(e);
+    Example expected = examples[i];
+    expected.seq = seqs[i];
+    EXPECT_EQ(*e, expected);
+  }
+  auto m = store->get_model("v1");
+  ASSERT_OK(m);
+  EXPECT_EQ(*m, model);
+  EXPECT_EQ(*store->get_watermark("trainer"), 3u);
+  EXPECT_EQ(*store->get_watermark("never-set"), 0u);
+  EXPECT_EQ(store->get_conversation("nope").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->get_model("v9").status().code(), StatusCode::kNotFound);
+}
+
+TEST(StoreTest, SequenceNumbersKeepGrowingAcrossReopen) {
+  TempDir dir;
+  {
+    auto store = open_or_die(dir.str("db"));
+    for (int i = 0; i < 3; ++i) ASSERT_OK(store->add_example(make_example(ExampleKind::kHB, "u", i)));
+  }
+  auto store = open_or_die(dir.str("db"));
+  auto seq = store->add_example(make_example(ExampleKind::kFB, "u", 9));
+  ASSERT_OK(seq);
+  EXPECT_EQ(*seq, 4u);
+}
+
+TEST(StoreTest, ScanSinceWatermarkReturnsOnlyNewerExamplesInOrder) {
+  TempDir dir;
+  auto store = open_or_die(dir.str("db"));
+  const ExampleKind pattern[] = {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kHB, ExampleKind::kST,
+                                 ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kHB, ExampleKind::kHH};
+  for (int i = 0; i < 8; ++i) ASSERT_OK(store->add_example(make_example(pattern[i], "u", i)));
+  // seqs: HB 1,3,5,7  FB 2,6  ST 4  HH 8
+  EXPECT_EQ(seqs_of(*store, ExampleKind::kHB, 0), (std::vector<std::uint64_t>{1, 3, 5, 7}));
+  EXPECT_EQ(seqs_of(*store, ExampleKind::kHB, 3), (std::vector<std::uint64_t>{5, 7}));
+  EXPECT_EQ(seqs_of(*store, ExampleKind::kHB, 7), std::vector<std::uint64_t>{});
+  EXPECT_EQ(seqs_of(*store, ExampleKind::kFB, 2), std::vector<std::uint64_t>{6});
+  std::vector<std::uint64_t> all;
+  ASSERT_OK(store->scan_all_examples(4, [&](const Example& e) {
+    all.push_back(e.seq);
+    return true;
+  }));
+  EXPECT_EQ(all, (std::vector<std::uint64_t>{5, 6, 7, 8}));
+  // A visitor can stop early.
+  int visited = 0;
+  ASSERT_OK(store->scan_examples(ExampleKind::kHB, 0, [&](const Example&) { return ++visited < 2; }));
+  EXPECT_EQ(visited, 2);
+}
+
+TEST(StoreTest, DeleteUserRemovesAllOfThatUserAndNothingElse) {
+  TempDir dir;
+  auto store = open_or_die(dir.str("db"));
+  for (const std::string user : {"alice", "bob"}) {
+    WriteSet w;
+    w.conversations.push_back({.id = "conv-" + user, .user_id = user});
+    for (std::uint32_t i = 0; i < 3; ++i) w.turns.push_back({.conversation_id = "conv-" + user, .index = i, .text = "t"});
+    for (int i = 0; i < 4; ++i) w.examples.push_back(make_example(kAllExampleKinds[i], user, i));
+    ASSERT_OK(store->commit(w));
+  }
+  auto report = store->delete_user("alice");
+  ASSERT_OK(report);
+  EXPECT_EQ(report->conversations, 1u);
+  EXPECT_EQ(report->turns, 3u);
+  EXPECT_EQ(report->examples, 4u);
+
+  EXPECT_EQ(store->get_conversation("conv-alice").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store->get_turns("conv-alice")->empty());
+  EXPECT_TRUE(*store->is_user_deleted("alice"));
+  EXPECT_FALSE(*store->is_user_deleted("bob"));
+  std::set<std::string> users;
+  ASSERT_OK(store->scan_all_examples(0, [&](const Example& e) {
+    users.insert(e.user_id);
+    return true;
+  }));
+  EXPECT_EQ(users, std::set<std::string>{"bob"});
+  EXPECT_OK(store->get_conversation("conv-bob"));
+  EXPECT_EQ(store->get_turns("conv-bob")->size(), 3u);
+
+  auto stats = store->stats();
+  ASSERT_OK(stats);
+  EXPECT_EQ(stats->conversations, 1u);
+  EXPECT_EQ(stats->turns, 3u);
+  EXPECT_EQ(stats->examples.at(ExampleKind::kHB), 1u);
+  EXPECT_EQ(stats->deleted_users, 1u);
+  EXPECT_EQ(stats->last_seq, 8u);
+  // A deleted example's seq is never handed out again.
+  EXPECT_EQ(*store->add_example(make_example(ExampleKind::kHB, "carol", 0)), 9u);
+}
+
+TEST(StoreTest, ExportThenImportRoundTripsExactly) {
+  TempDir dir;
+  std::string first;
+  {
+    auto source = open_or_die(dir.str("a"));
+    for (int i = 0; i < 12; ++i) {
+      Example e = make_example(kAllExampleKinds[i % 4], i % 2 ? "alice" : "", i);
+      if (i % 3 == 0) e.satisfaction.reset();
+      if (i == 5) e.context = "__null__";
+      if (i == 7) e.target = "emoji \xF0\x9F\x99\x82 and \"quotes\"\ttab";
+      if (i == 8) e.satisfaction = 1.0 / 3.0;
+      ASSERT_OK(source->add_example(e));
+    }
+    std::ostringstream out;
+    auto n = source->export_examples(out);
+    ASSERT_OK(n);
+    EXPECT_EQ(*n, 12u);
+    first = out.str();
+  }
+  auto target = open_or_die(dir.str("b"));
+  std::istringstream in(first);
+  auto imported = target->import_examples(in);
+  ASSERT_OK(imported);
+  EXPECT_EQ(*imported, 12u);
+  std::ostringstream again;
+  ASSERT_OK(target->export_examples(again));
+  EXPECT_EQ(again.str(), first);
+
+  std::ostringstream only_fb;
+  ASSERT_OK(target->export_examples(only_fb, {.kind = ExampleKind::kFB, .after_seq = 3}));
+  const std::string fb_lines = only_fb.str();
+  EXPECT_EQ(std::count(fb_lines.begin(), fb_lines.end(), '\n'), 2);  // FB seqs 6 and 10
+}
+
+TEST(StoreTest, ImportReadsPlainSelfFeedingFiles) {
+  TempDir dir;
+  auto store = open_or_die(dir.str("db"));
+  std::istringstream in(
+      "{\"context\": \"__null__\", \"response\": \"hi there\", \"reward\": 0, \"episode_done\": true}\n"
+      "\n"
+      "{\"context\": \"__p2__ a __p1__ b\", \"response\": 1, \"kind\": \"ST\"}\n");
+  auto n = store->import_examples(in, {.default_kind = ExampleKind::kHH, .source = "import:test"});
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 2u);
+  auto hh = store->get_example(ExampleKind::kHH, 1);
+  ASSERT_OK(hh);
+  EXPECT_EQ(hh->target, "hi there");
+  EXPECT_EQ(hh->source, "import:test");
+  auto st = store->get_example(ExampleKind::kST, 2);
+  ASSERT_OK(st);
+  EXPECT_EQ(st->target, "1");
+}
+
+TEST(StoreTest, ImportRejectsABadLineAndWritesNothing) {
+  TempDir dir;
+  auto store = open_or_die(dir.str("db"));
+  std::istringstream in(
+      "{\"context\": \"a\", \"response\": \"b\"}\n"
+      "{\"context\": \"a\", \"response\": \"b\"}\n"
+      "{\"context\": \"a\", \"respons\": \"typo\"}\n");
+  auto n = store->import_examples(in);
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(n.status().message().find("line 3"), std::string::npos) << n.status().message();
+  EXPECT_EQ(store->stats()->last_seq, 0u);
+
+  std::istringstream bad_kind("{\"context\": \"a\", \"response\": \"b\", \"kind\": \"XX\"}\n");
+  EXPECT_EQ(store->import_examples(bad_kind).status().code(), StatusCode::kInvalidArgument);
+  std::istringstream not_json("{\"context\": \"a\", \n");
+  EXPECT_EQ(store->import_examples(not_json).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(StoreTest, InvalidIdsAreRejectedBeforeAnythingIsWritten) {
+  TempDir dir;
+  auto store = open_or_die(dir.str("db"));
+  WriteSet w;
+  w.examples.push_back(make_example(ExampleKind::kHB, "ok", 1));
+  w.conversations.push_back({.id = std::string("bad\0id", 6)});
+  EXPECT_EQ(store->commit(w).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->put_conversation({.id = ""}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->put_conversation({.id = std::string(200, 'x')}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->stats()->last_seq, 0u);
+}
+
+TEST(StoreTest, ConcurrentCommitsGetUniqueContiguousSeqs) {
+  for (bool group_commit : {true, false}) {
+    TempDir dir;
+    auto opened = Store::open({.path = dir.str("db"), .group_commit = group_commit});
+    ASSERT_OK(opened);
+    Store& store = **opened;
+    constexpr int kThreads = 8, kPerThread = 40;
+    std::vector<std::vector<std::uint64_t>> got(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          auto seq = store.add_example(make_example(ExampleKind::kHB, "u" + std::to_string(t), i));
+          if (seq.ok()) got[t].push_back(*seq);
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    std::set<std::uint64_t> all;
+    for (const auto& v : got) {
+      EXPECT_TRUE(std::is_sorted(v.begin(), v.end()));
+      all.insert(v.begin(), v.end());
+    }
+    ASSERT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPerThread));
+    EXPECT_EQ(*all.begin(), 1u);
+    EXPECT_EQ(*all.rbegin(), static_cast<std::uint64_t>(kThreads * kPerThread));
+    EXPECT_EQ(seqs_of(store, ExampleKind::kHB, 0).size(), all.size());
+  }
+}
+
+TEST(StoreTest, SecondWriterIsToldTheStoreIsInUse) {
+  TempDir dir;
+  auto first = open_or_die(dir.str("db"));
+  auto second = Store::open({.path = dir.str("db")});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(second.status().message().find("in use"), std::string::npos) << second.status().message();
+  EXPECT_NE(second.status().message().find(dir.str("db")), std::string::npos);
+}
+
+TEST(StoreTest, ReadOnlyOpenSeesDataBesideTheWriterAndRefusesWrites) {
+  TempDir dir;
+  auto writer = open_or_die(dir.str("db"));
+  ASSERT_OK(writer->add_example(make_example(ExampleKind::kHB, "u", 1)));
+  auto reader = open_or_die(dir.str("db"), OpenMode::kReadOnly);
+  ASSERT_NE(reader, nullptr);
+  EXPECT_EQ(seqs_of(*reader, ExampleKind::kHB, 0), std::vector<std::uint64_t>{1});
+  EXPECT_EQ(reader->add_example(make_example(ExampleKind::kHB, "u", 2)).status().code(),
+            StatusCode::kFailedPrecondition);
+  auto missing = Store::open({.path = dir.str("absent"), .mode = OpenMode::kReadOnly});
+  EXPECT_EQ(missing.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(std::filesystem::exists(dir.str("absent")));
+}
+
+TEST(StoreTest, CorruptFilesGiveDataLoss) {
+  TempDir dir;
+  {
+    auto store = open_or_die(dir.str("db"));
+    ASSERT_OK(store->add_example(make_example(ExampleKind::kHB, "u", 1)));
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir.str("db"))) {
+    if (entry.path().filename().string().rfind("MANIFEST-", 0) == 0) {
+      std::ofstream(entry.path(), std::ios::binary | std::ios::trunc) << std::string(4096, '\x5a');
+    }
+  }
+  auto reopened = Store::open({.path = dir.str("db")});
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.status().code(), StatusCode::kDataLoss) << reopened.status().to_string();
+}
+
+TEST(StoreTest, NewerSchemaIsRefusedWithAClearError) {
+  TempDir dir;
+  { open_or_die(dir.str("db")); }
+  {
+    // Write a future schema version the way a newer build would.
+    rocksdb::DBOptions options;
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(options, dir.str("db"), &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, dir.str("db"), descriptors, &handles, &db).ok());
+    std::size_t meta = std::find(names.begin(), names.end(), "meta") - names.begin();
+    ASSERT_LT(meta, names.size());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[meta], "schema_version", std::string("\0\0\0\0\0\0\0\x07", 8)).ok());
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    delete db;
+  }
+  auto reopened = Store::open({.path = dir.str("db")});
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(reopened.status().message().find("schema version 7"), std::string::npos) << reopened.status().message();
+}
+
+}  // namespace
+}  // namespace selffeed::store
