@@ -22,7 +22,7 @@ check() {
 }
 
 check RocksDB 'rocksdb/' 'store/src/|tests/store/'
-check LibTorch 'torch/|ATen/|c10/' 'dialogue/src/|satisfaction/src/|trainer/src/|tests/(dialogue|satisfaction|trainer)/|bench/[a-z_]*torch'
+check LibTorch 'torch/|ATen/|c10/' 'dialogue/src/|dialogue/nn/|satisfaction/src/|trainer/src/|tests/(dialogue|satisfaction|trainer)/|bench/[a-z_]*torch'
 check Beast/Asio 'boost/beast|boost/asio' 'websocket/src/|clients/src/|tests/websocket/|bench/[a-z_]*load'
 check SentencePiece 'sentencepiece' 'dialogue/src/'
 # spdlog: .cpp files, plus the one header meant for .cpp files only.

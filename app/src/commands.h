@@ -13,4 +13,7 @@ using Action = std::function<int()>;
 // Registers `selffeed store stats|export|import`. The chosen action is stored in `action`.
 void add_store_commands(CLI::App& app, Action& action);
 
+// Registers `selffeed train` and `selffeed eval`.
+void add_model_commands(CLI::App& app, Action& action);
+
 }  // namespace selffeed::app

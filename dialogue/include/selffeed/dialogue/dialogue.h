@@ -1,13 +1,29 @@
-// selffeed::dialogue: the DIALOGUE/FEEDBACK model of the self-feeding chatbot and the
-// LibTorch runtime it runs on.
+// selffeed::dialogue: the DIALOGUE/FEEDBACK model of the self-feeding chatbot.
 //
-//   selffeed::dialogue::configure_threads({.intra_op = 1});
-//   std::string blas = selffeed::dialogue::loaded_blas_library();  // ".../openblas-pthread/..."
+// A SentencePiece tokenizer with the context tags as special pieces, and a Transformer
+// bi-encoder (separate context and candidate encoders sharing one embedding table,
+// masked mean pooling, dot-product score) that ranks a fixed candidate pool. A model
+// bundle is one immutable directory with everything needed to serve it.
+//
+//   SELFFEED_ASSIGN_OR_RETURN(auto model, DialogueModel::load("models/v3"));
+//   SELFFEED_ASSIGN_OR_RETURN(auto replies, model->rank({{.context = ctx}}, /*k=*/5));
+//
+// Thread safety: a DialogueModel is not thread-safe; give it one owner (the inference
+// worker, or the trainer). Tokenizer is immutable and safe to share.
 #pragma once
 
+#include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include "selffeed/common/status.h"
 
 namespace selffeed::dialogue {
+
+// ---- runtime ----------------------------------------------------------------------
 
 struct ThreadOptions {
   // LibTorch (OpenMP) intra-op threads. OpenBLAS keeps its own pool, so on a 2-core machine
@@ -22,5 +38,142 @@ void configure_threads(const ThreadOptions& options);
 // products run there), or "" when none is mapped. Reference BLAS is ~30x slower than
 // OpenBLAS, so this is checked by a test and logged at startup.
 std::string loaded_blas_library();
+
+// ---- tokenizer --------------------------------------------------------------------
+
+// Lower-cases and spaces out punctuation the way PersonaChat is distributed; applied to
+// every text before it is tokenized, in training and in serving alike.
+std::string normalize_text(std::string_view text);
+
+struct TokenizerOptions {
+  // Target vocabulary size (a smaller one is used when the corpus is tiny). Default: 8000
+  int vocab_size = 8000;
+};
+
+class Tokenizer {
+ public:
+  // A unigram SentencePiece model trained on `texts` (normalized first), with __p1__,
+  // __p2__ and __null__ as single pieces and pad id 0.
+  static Result<std::shared_ptr<const Tokenizer>> train(const std::vector<std::string>& texts,
+                                                        const TokenizerOptions& options);
+  // kNotFound when missing; kDataLoss when not a SentencePiece model;
+  // kFailedPrecondition when it lacks the special pieces.
+  static Result<std::shared_ptr<const Tokenizer>> load(const std::string& path);
+  static Result<std::shared_ptr<const Tokenizer>> from_serialized(std::string serialized);
+  ~Tokenizer();
+
+  std::vector<std::int64_t> encode(std::string_view text) const;
+  std::vector<std::string> pieces(std::string_view text) const;
+  int piece_id(std::string_view piece) const;
+  int vocab_size() const;
+  // The model file's bytes (what load() reads back).
+  const std::string& serialized() const;
+
+ private:
+  struct Impl;
+  explicit Tokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- model ------------------------------------------------------------------------
+
+struct ModelConfig {
+  // The paper's shape: 2 layers, 2 heads, d = 300, FFN 32.
+  int d_model = 300;
+  int n_heads = 2;
+  int n_layers = 2;
+  int ffn_size = 32;
+  // Longer contexts keep their most recent tokens; longer candidates their first ones.
+  int context_tokens = 64;
+  int candidate_tokens = 32;
+};
+
+struct OptimizerOptions {
+  // Adamax with linear warm-up, then inverse-square-root decay (the paper's setting).
+  double learning_rate = 0.0025;
+  int warmup_steps = 500;
+};
+
+struct TextPair {
+  std::string context;  // formatted by format_context()
+  std::string target;
+};
+
+struct RankRequest {
+  std::string context;
+  // The bot's previous reply: never offered again as the top answer (paper's
+  // previous-response filter). Empty when there is none.
+  std::string previous_reply;
+};
+
+struct RankedReply {
+  std::int64_t candidate_id = -1;  // index into the candidate pool
+  std::string text;
+  float score = 0;        // dot product
+  float probability = 0;  // softmax over the whole pool
+};
+
+// What a bundle says about itself beyond the weights.
+struct BundleInfo {
+  std::string version;              // e.g. "v3"; 1..128 bytes
+  std::string metrics_json = "{}";  // a JSON object
+  std::string lineage_json = "{}";  // a JSON object: data, counts, seed, git commit
+};
+
+class DialogueModel {
+ public:
+  // A freshly initialised model (deterministic for a given seed).
+  static Result<std::unique_ptr<DialogueModel>> create(const ModelConfig& config,
+                                                       std::shared_ptr<const Tokenizer> tokenizer,
+                                                       std::uint64_t seed);
+  // Loads a bundle or checkpoint directory written by save(): weights, tokenizer, config,
+  // and, when present, the optimizer state and the candidate pool with its encodings.
+  // kNotFound (missing directory or file), kDataLoss (corrupt file), kFailedPrecondition
+  // (unknown format version). Messages name the file.
+  static Result<std::unique_ptr<DialogueModel>> load(const std::string& dir);
+  ~DialogueModel();
+
+  const ModelConfig& config() const;
+  const Tokenizer& tokenizer() const;
+  std::shared_ptr<const Tokenizer> shared_tokenizer() const;
+  const BundleInfo& info() const;
+
+  // One optimizer step on `batch` with in-batch negatives (softmax cross-entropy over the
+  // batch's targets). Returns the loss before the step. Batches need >= 2 pairs.
+  Result<float> train_step(std::span<const TextPair> batch, const OptimizerOptions& options);
+  // The same loss and the in-batch hits@1, without a step (FEEDBACK evaluation).
+  struct InBatchResult {
+    float loss = 0;
+    float hits_at_1 = 0;
+  };
+  Result<InBatchResult> evaluate_in_batch(std::span<const TextPair> batch) const;
+  // Optimizer steps taken so far (restored by load()).
+  std::int64_t steps() const;
+
+  // scores[i][j] = score(contexts[i], candidates[i][j]).
+  Result<std::vector<std::vector<float>>> score(std::span<const std::string> contexts,
+                                                std::span<const std::vector<std::string>> candidates) const;
+
+  // Replaces the candidate pool and precomputes its encodings.
+  Status set_candidate_pool(std::vector<std::string> texts);
+  std::size_t candidate_pool_size() const;
+  const std::vector<std::string>& candidate_pool() const;
+  // Top `k` replies from the pool for each request, scored in one matrix product.
+  // kFailedPrecondition when the pool is empty.
+  Result<std::vector<std::vector<RankedReply>>> rank(std::span<const RankRequest> requests, int k) const;
+
+  // Writes `dir` (created; must not exist yet unless `overwrite`): bundle.json, tokenizer
+  // model, weights, optimizer state (when with_optimizer), candidate pool and encodings.
+  struct SaveOptions {
+    bool with_optimizer = false;
+    bool overwrite = false;
+  };
+  Status save(const std::string& dir, const BundleInfo& info, const SaveOptions& options) const;
+
+ private:
+  struct Impl;
+  explicit DialogueModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace selffeed::dialogue

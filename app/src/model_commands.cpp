@@ -1,0 +1,183 @@
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "selffeed/common/log.h"
+#include "selffeed/trainer/trainer.h"
+
+namespace selffeed::app {
+namespace {
+
+using nlohmann::json;
+
+int fail(const Status& status) {
+  std::cerr << "selffeed: " << status.to_string() << "\n";
+  return 1;
+}
+
+// The commit this binary was built from, for bundle lineage ("unknown" outside a checkout).
+std::string git_commit() {
+  std::string cmd = "git -C '" SELFFEED_SOURCE_DIR "' rev-parse HEAD 2>/dev/null";
+  std::FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return "unknown";
+  char buf[64] = {0};
+  std::string out = std::fgets(buf, sizeof buf, pipe) != nullptr ? std::string(buf) : "";
+  ::pclose(pipe);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out.empty() ? "unknown" : out;
+}
+
+struct TrainFlags {
+  std::string out;
+  std::string personachat;
+  double personachat_weight = 1.0;
+  std::string self_dialogue;
+  double self_dialogue_weight = 1.0;
+  std::vector<std::string> jsonl;
+  double holdout = 0.05;
+  int threads = 1;
+  trainer::DialogueTrainOptions train;
+};
+
+int run_train(TrainFlags& f) {
+  dialogue::configure_threads({.intra_op = f.threads});
+  SELFFEED_LOGGER("app")->info("LibTorch BLAS: {}", dialogue::loaded_blas_library());
+  trainer::DialogueTrainOptions& o = f.train;
+  o.run_dir = f.out;
+  json lineage = {{"git_commit", git_commit()}, {"data", json::array()}};
+  std::vector<trainer::RankingExample> held_out;
+  if (!f.personachat.empty()) {
+    auto hh = trainer::load_parlai_text(f.personachat, {.both_sides = true});
+    if (!hh.ok()) return fail(hh.status());
+    // Validation: the last `holdout` share of the file (whole dialogues, apart from the
+    // boundary), never the evaluation file.
+    std::size_t keep = hh->size() - static_cast<std::size_t>(static_cast<double>(hh->size()) * f.holdout);
+    held_out.assign(hh->begin() + static_cast<std::ptrdiff_t>(keep), hh->end());
+    hh->resize(keep);
+    for (const auto& e : *hh) o.candidate_pool.push_back(e.target);
+    lineage["data"].push_back({{"file", f.personachat}, {"examples", hh->size()}, {"held_out", held_out.size()}});
+    o.sources.push_back({.name = "personachat", .examples = std::move(hh).value(), .weight = f.personachat_weight});
+  }
+  if (!f.self_dialogue.empty()) {
+    auto sd = trainer::load_self_dialogue_tsv(f.self_dialogue, "train");
+    if (!sd.ok()) return fail(sd.status());
+    lineage["data"].push_back({{"file", f.self_dialogue}, {"split", "train"}, {"examples", sd->size()}});
+    o.sources.push_back({.name = "self_dialogue", .examples = std::move(sd).value(), .weight = f.self_dialogue_weight});
+  }
+  for (const std::string& path : f.jsonl) {
+    auto extra = trainer::load_self_feeding_jsonl(path);
+    if (!extra.ok()) return fail(extra.status());
+    for (const auto& e : *extra) o.candidate_pool.push_back(e.target);
+    lineage["data"].push_back({{"file", path}, {"examples", extra->size()}});
+    o.sources.push_back({.name = path, .examples = std::move(extra).value(), .weight = 1.0});
+  }
+  if (held_out.empty()) return fail(invalid_argument_error("--personachat is required (its tail is the validation set)"));
+  trainer::add_random_candidates(held_out, 19, o.seed);
+  o.valid = std::move(held_out);
+  o.lineage_json = lineage.dump();
+  o.on_progress = [](const std::string& line) {
+    std::fprintf(stderr, "%s\n", line.c_str());
+    std::fflush(stderr);
+  };
+  auto report = trainer::train_dialogue(o);
+  if (!report.ok()) return fail(report.status());
+  std::printf("%s\n", json{{"steps", report->steps},
+                           {"seconds", report->seconds},
+                           {"examples_per_second", report->examples_per_second},
+                           {"best_valid_hits@1", report->best_valid_hits_at_1},
+                           {"best_step", report->best_step},
+                           {"early_stopped", report->early_stopped},
+                           {"bundle", report->bundle_dir}}
+                          .dump(2)
+                          .c_str());
+  return 0;
+}
+
+struct EvalFlags {
+  std::string bundle;
+  std::string file;
+  std::string json_out;
+  int threads = 1;
+};
+
+int run_eval(const EvalFlags& f) {
+  dialogue::configure_threads({.intra_op = f.threads});
+  auto data = f.file.size() > 6 && f.file.ends_with(".jsonl") ? trainer::load_self_feeding_jsonl(f.file)
+                                                               : trainer::load_parlai_text(f.file);
+  if (!data.ok()) return fail(data.status());
+  auto model = dialogue::DialogueModel::load(f.bundle);
+  if (!model.ok()) return fail(model.status());
+  auto neural = trainer::evaluate_ranking(**model, *data);
+  if (!neural.ok()) return fail(neural.status());
+  auto tfidf = trainer::evaluate_tfidf(*data);
+  if (!tfidf.ok()) return fail(tfidf.status());
+  const bool synthetic = f.file.find("synthcands") != std::string::npos;
+  std::printf("file: %s (%zu examples, %zu candidates each)\n", f.file.c_str(), neural->examples, neural->candidates);
+  if (synthetic) {
+    std::printf("note: these candidates are NOT the official PersonaChat ones: 19 distractors drawn from other\n"
+                "      episodes' gold replies (see shared/data/README.md). Numbers are not comparable to the paper's.\n");
+  }
+  std::printf("\n| model | hits@1/%zu | hits@5/%zu | MRR |\n|---|---:|---:|---:|\n", neural->candidates, neural->candidates);
+  std::printf("| %s (%s) | %.4f | %.4f | %.4f |\n", model->get()->info().version.c_str(), f.bundle.c_str(),
+              neural->hits_at_1, neural->hits_at_5, neural->mrr);
+  std::printf("| TF-IDF baseline | %.4f | %.4f | %.4f |\n", tfidf->hits_at_1, tfidf->hits_at_5, tfidf->mrr);
+  auto row = [](const trainer::RankingMetrics& m) {
+    return json{{"hits@1", m.hits_at_1}, {"hits@5", m.hits_at_5}, {"mrr", m.mrr}};
+  };
+  json report = {{"file", f.file}, {"examples", neural->examples}, {"candidates", neural->candidates},
+                 {"official_candidates", !synthetic}, {"bundle", f.bundle},
+                 {"model_version", model->get()->info().version}, {"model", row(*neural)}, {"tfidf", row(*tfidf)}};
+  if (!f.json_out.empty()) {
+    std::FILE* out = std::fopen(f.json_out.c_str(), "w");
+    if (out == nullptr) return fail(invalid_argument_error("cannot write '" + f.json_out + "'"));
+    std::fprintf(out, "%s\n", report.dump(2).c_str());
+    std::fclose(out);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_model_commands(CLI::App& app, Action& action) {
+  auto tf = std::make_shared<TrainFlags>();
+  CLI::App* train = app.add_subcommand("train", "train the dialogue model (resumes an existing run directory)");
+  train->add_option("--out", tf->out, "run directory (checkpoints, best/, bundle/)")->required();
+  train->add_option("--personachat", tf->personachat, "PersonaChat/ConvAI2 ParlAI text file (both sides are used)");
+  train->add_option("--personachat-weight", tf->personachat_weight, "share of batches drawn from it")->capture_default_str();
+  train->add_option("--self-dialogue", tf->self_dialogue, "Self-dialogue dialogues.tsv (split 'train')");
+  train->add_option("--self-dialogue-weight", tf->self_dialogue_weight, "share of batches drawn from it")->capture_default_str();
+  train->add_option("--jsonl", tf->jsonl, "extra self-feeding JSONL training files");
+  train->add_option("--holdout", tf->holdout, "tail share of --personachat kept for validation")->capture_default_str();
+  train->add_option("--steps", tf->train.max_steps, "maximum optimizer steps")->capture_default_str();
+  train->add_option("--minutes", tf->train.max_minutes, "stop after this many minutes (0 = no limit)")->capture_default_str();
+  train->add_option("--batch", tf->train.batch_size, "batch size (in-batch negatives)")->capture_default_str();
+  train->add_option("--validate-every", tf->train.validate_every, "steps between validations")->capture_default_str();
+  train->add_option("--patience", tf->train.patience, "validations without improvement before stopping")->capture_default_str();
+  train->add_option("--seed", tf->train.seed, "random seed")->capture_default_str();
+  train->add_option("--version", tf->train.bundle_version, "version name of the bundle")->capture_default_str();
+  train->add_option("--d-model", tf->train.model.d_model)->capture_default_str();
+  train->add_option("--heads", tf->train.model.n_heads)->capture_default_str();
+  train->add_option("--layers", tf->train.model.n_layers)->capture_default_str();
+  train->add_option("--ffn", tf->train.model.ffn_size)->capture_default_str();
+  train->add_option("--context-tokens", tf->train.model.context_tokens)->capture_default_str();
+  train->add_option("--candidate-tokens", tf->train.model.candidate_tokens)->capture_default_str();
+  train->add_option("--vocab", tf->train.tokenizer.vocab_size, "SentencePiece vocabulary size")->capture_default_str();
+  train->add_option("--lr", tf->train.optimizer.learning_rate)->capture_default_str();
+  train->add_option("--warmup", tf->train.optimizer.warmup_steps)->capture_default_str();
+  train->add_option("--threads", tf->threads, "LibTorch intra-op threads")->capture_default_str();
+  train->callback([&action, tf] { action = [tf] { return run_train(*tf); }; });
+
+  auto ef = std::make_shared<EvalFlags>();
+  CLI::App* eval = app.add_subcommand("eval", "hits@1/N, hits@5/N and MRR of a bundle, beside a TF-IDF baseline");
+  eval->add_option("--bundle", ef->bundle, "model bundle directory")->required();
+  eval->add_option("--file", ef->file, "ParlAI text file with candidates, or self-feeding JSONL with \"candidates\"")
+      ->required();
+  eval->add_option("--json", ef->json_out, "also write the report as JSON here");
+  eval->add_option("--threads", ef->threads, "LibTorch intra-op threads")->capture_default_str();
+  eval->callback([&action, ef] { action = [ef] { return run_eval(*ef); }; });
+}
+
+}  // namespace selffeed::app

@@ -1,0 +1,29 @@
+// The self-feeding context format, identical in training, evaluation and serving:
+// the last `history_size` utterances, tagged relative to the responder. The utterance
+// right before the reply is always __p1__ (the partner), and tags alternate backwards,
+// so __p2__ marks the responder's own earlier turn. "__null__" when nothing came before.
+//
+//   format_context({"do you like dogs?", "yes! i have two."})
+//     == "__p2__ do you like dogs? __p1__ yes! i have two."
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace selffeed {
+
+inline constexpr std::string_view kPartnerTag = "__p1__";
+inline constexpr std::string_view kSelfTag = "__p2__";
+inline constexpr std::string_view kNullContext = "__null__";
+// The paper's (and ParlAI's) default: every task sees the last two utterances.
+inline constexpr std::size_t kDefaultHistorySize = 2;
+
+// `history` runs oldest to newest; its last element is the partner's latest utterance.
+std::string format_context(std::span<const std::string> history, std::size_t history_size = kDefaultHistorySize);
+
+// The utterances of a formatted context, oldest first, without tags ({} for __null__).
+std::vector<std::string> split_context(std::string_view context);
+
+}  // namespace selffeed

@@ -1,0 +1,48 @@
+#include "selffeed/common/context.h"
+
+#include <algorithm>
+
+namespace selffeed {
+
+std::string format_context(std::span<const std::string> history, std::size_t history_size) {
+  std::size_t n = std::min(history.size(), history_size);
+  if (n == 0) return std::string(kNullContext);
+  std::string out;
+  for (std::size_t i = history.size() - n; i < history.size(); ++i) {
+    // Distance from the end decides the tag: 0 -> __p1__, 1 -> __p2__, 2 -> __p1__ ...
+    std::size_t from_end = history.size() - 1 - i;
+    if (!out.empty()) out.push_back(' ');
+    out.append(from_end % 2 == 0 ? kPartnerTag : kSelfTag);
+    out.push_back(' ');
+    out.append(history[i]);
+  }
+  return out;
+}
+
+std::vector<std::string> split_context(std::string_view context) {
+  std::vector<std::string> utterances;
+  if (context == kNullContext) return utterances;
+  std::size_t pos = 0;
+  auto next_tag = [&](std::size_t from) {
+    std::size_t a = context.find(kPartnerTag, from);
+    std::size_t b = context.find(kSelfTag, from);
+    return std::min(a, b);
+  };
+  std::size_t tag = next_tag(0);
+  if (tag == std::string_view::npos) {
+    utterances.emplace_back(context);
+    return utterances;
+  }
+  while (tag != std::string_view::npos) {
+    pos = tag + kPartnerTag.size();  // both tags have the same length
+    std::size_t end = next_tag(pos);
+    std::string_view text = context.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+    while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+    while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+    utterances.emplace_back(text);
+    tag = end;
+  }
+  return utterances;
+}
+
+}  // namespace selffeed

@@ -1,0 +1,384 @@
+#include <c10/core/InferenceMode.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "adamax.h"
+#include "selffeed/common/log.h"
+#include "selffeed/common/records.h"
+#include "selffeed/dialogue/dialogue.h"
+#include "selffeed/dialogue/nn/encoder.h"
+
+namespace selffeed::dialogue {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr int kBundleFormatVersion = 1;
+constexpr std::int64_t kUnkId = 1;
+constexpr const char* kBundleFile = "bundle.json";
+constexpr const char* kTokenizerFile = "tokenizer.model";
+constexpr const char* kWeightsFile = "dialogue.pt";
+constexpr const char* kOptimizerFile = "optimizer.pt";
+constexpr const char* kPoolFile = "candidates.txt";
+constexpr const char* kPoolEncodingsFile = "candidates.pt";
+// Encode big candidate lists in chunks to bound memory.
+constexpr std::size_t kEncodeChunk = 512;
+
+class BiEncoderImpl : public torch::nn::Module {
+ public:
+  BiEncoderImpl(const ModelConfig& c, std::int64_t vocab_size) {
+    nn::EncoderOptions options{.vocab_size = vocab_size, .d_model = c.d_model, .n_heads = c.n_heads,
+                               .n_layers = c.n_layers, .ffn_size = c.ffn_size};
+    embedding = register_module("embedding", nn::make_embedding(vocab_size, c.d_model));
+    context_encoder = register_module("context_encoder", nn::TransformerEncoder(options, embedding));
+    candidate_encoder = register_module("candidate_encoder", nn::TransformerEncoder(options, embedding));
+  }
+  torch::nn::Embedding embedding{nullptr};
+  nn::TransformerEncoder context_encoder{nullptr};
+  nn::TransformerEncoder candidate_encoder{nullptr};
+};
+TORCH_MODULE(BiEncoder);
+
+json config_to_json(const ModelConfig& c) {
+  return {{"d_model", c.d_model}, {"n_heads", c.n_heads}, {"n_layers", c.n_layers}, {"ffn_size", c.ffn_size},
+          {"context_tokens", c.context_tokens}, {"candidate_tokens", c.candidate_tokens}};
+}
+
+Result<ModelConfig> config_from_json(const json& j) {
+  ModelConfig c;
+  try {
+    c.d_model = j.at("d_model").get<int>();
+    c.n_heads = j.at("n_heads").get<int>();
+    c.n_layers = j.at("n_layers").get<int>();
+    c.ffn_size = j.at("ffn_size").get<int>();
+    c.context_tokens = j.at("context_tokens").get<int>();
+    c.candidate_tokens = j.at("candidate_tokens").get<int>();
+  } catch (const json::exception& e) {
+    return data_loss_error(std::string("bad model config: ") + e.what());
+  }
+  return c;
+}
+
+Status validate_config(const ModelConfig& c) {
+  if (c.d_model <= 0 || c.n_heads <= 0 || c.d_model % c.n_heads != 0 || c.d_model % 2 != 0) {
+    return invalid_argument_error("d_model must be positive, even, and divisible by n_heads");
+  }
+  if (c.n_layers <= 0 || c.ffn_size <= 0 || c.context_tokens <= 0 || c.candidate_tokens <= 0 ||
+      c.context_tokens > 1024 || c.candidate_tokens > 1024) {
+    return invalid_argument_error("n_layers, ffn_size and token limits must be in 1..1024");
+  }
+  return ok_status();
+}
+
+Result<json> parse_json_object(const std::string& text, std::string_view what) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return invalid_argument_error(std::string(what) + " is not a JSON object");
+  return j;
+}
+
+std::string read_file(const fs::path& path, bool& ok) {
+  std::ifstream in(path, std::ios::binary);
+  ok = static_cast<bool>(in);
+  return ok ? std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) : std::string();
+}
+
+// Runs `f`, turning LibTorch's exceptions into a Status (they never cross our API).
+template <class F>
+auto guard_torch(std::string_view what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const c10::Error& e) {
+    return internal_error(std::string(what) + ": " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return internal_error(std::string(what) + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+struct DialogueModel::Impl {
+  ModelConfig config;
+  std::shared_ptr<const Tokenizer> tokenizer;
+  BundleInfo info;
+  // Mutable: LibTorch modules have no const forward; scoring does not change weights.
+  mutable BiEncoder net{nullptr};
+  std::unique_ptr<Adamax> optimizer;  // created on the first train_step (or by load)
+  std::vector<std::string> pool;
+  torch::Tensor pool_encodings;  // [pool, d_model]
+
+  std::vector<torch::Tensor> unique_parameters() const { return net->parameters(); }
+
+  std::vector<std::int64_t> ids(std::string_view text, int limit, bool keep_end) const {
+    std::vector<std::int64_t> v = tokenizer->encode(text);
+    if (v.empty()) v.push_back(kUnkId);
+    if (static_cast<int>(v.size()) > limit) {
+      if (keep_end) v.erase(v.begin(), v.end() - limit);
+      else v.resize(static_cast<std::size_t>(limit));
+    }
+    return v;
+  }
+
+  torch::Tensor encode_contexts(std::span<const std::string> texts) const {
+    std::vector<std::vector<std::int64_t>> rows;
+    for (const std::string& t : texts) rows.push_back(ids(t, config.context_tokens, /*keep_end=*/true));
+    return net->context_encoder->forward(nn::pad_batch(rows));
+  }
+
+  torch::Tensor encode_candidates(std::span<const std::string> texts) const {
+    std::vector<torch::Tensor> parts;
+    for (std::size_t i = 0; i < texts.size(); i += kEncodeChunk) {
+      std::vector<std::vector<std::int64_t>> rows;
+      for (std::size_t j = i; j < std::min(texts.size(), i + kEncodeChunk); ++j) {
+        rows.push_back(ids(texts[j], config.candidate_tokens, /*keep_end=*/false));
+      }
+      parts.push_back(net->candidate_encoder->forward(nn::pad_batch(rows)));
+    }
+    if (parts.empty()) return torch::zeros({0, config.d_model});
+    return parts.size() == 1 ? parts.front() : torch::cat(parts);
+  }
+
+  torch::Tensor in_batch_scores(std::span<const TextPair> batch) const {
+    std::vector<std::string> contexts, targets;
+    for (const TextPair& p : batch) {
+      contexts.push_back(p.context);
+      targets.push_back(p.target);
+    }
+    return encode_contexts(contexts).mm(encode_candidates(targets).t());  // [B, B]
+  }
+};
+
+DialogueModel::DialogueModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DialogueModel::~DialogueModel() = default;
+
+const ModelConfig& DialogueModel::config() const { return impl_->config; }
+const Tokenizer& DialogueModel::tokenizer() const { return *impl_->tokenizer; }
+std::shared_ptr<const Tokenizer> DialogueModel::shared_tokenizer() const { return impl_->tokenizer; }
+const BundleInfo& DialogueModel::info() const { return impl_->info; }
+std::int64_t DialogueModel::steps() const { return impl_->optimizer ? impl_->optimizer->steps() : 0; }
+std::size_t DialogueModel::candidate_pool_size() const { return impl_->pool.size(); }
+const std::vector<std::string>& DialogueModel::candidate_pool() const { return impl_->pool; }
+
+Result<std::unique_ptr<DialogueModel>> DialogueModel::create(const ModelConfig& config,
+                                                             std::shared_ptr<const Tokenizer> tokenizer,
+                                                             std::uint64_t seed) {
+  SELFFEED_RETURN_IF_ERROR(validate_config(config));
+  if (!tokenizer) return invalid_argument_error("a model needs a tokenizer");
+  return guard_torch("create model", [&]() -> Result<std::unique_ptr<DialogueModel>> {
+    torch::manual_seed(seed);
+    auto impl = std::make_unique<Impl>();
+    impl->config = config;
+    impl->tokenizer = std::move(tokenizer);
+    impl->net = BiEncoder(config, impl->tokenizer->vocab_size());
+    return std::unique_ptr<DialogueModel>(new DialogueModel(std::move(impl)));
+  });
+}
+
+Result<float> DialogueModel::train_step(std::span<const TextPair> batch, const OptimizerOptions& options) {
+  if (batch.size() < 2) return invalid_argument_error("a training batch needs at least 2 pairs (in-batch negatives)");
+  return guard_torch("train step", [&]() -> Result<float> {
+    Impl& m = *impl_;
+    if (!m.optimizer) m.optimizer = std::make_unique<Adamax>(m.unique_parameters());
+    m.net->train();
+    m.optimizer->zero_grad();
+    torch::Tensor scores = m.in_batch_scores(batch);
+    torch::Tensor loss = torch::nn::functional::cross_entropy(scores, torch::arange(scores.size(0), torch::kLong));
+    loss.backward();
+    m.optimizer->step(invsqrt_learning_rate(options.learning_rate, options.warmup_steps, m.optimizer->steps() + 1));
+    return loss.item<float>();
+  });
+}
+
+Result<DialogueModel::InBatchResult> DialogueModel::evaluate_in_batch(std::span<const TextPair> batch) const {
+  if (batch.size() < 2) return invalid_argument_error("in-batch evaluation needs at least 2 pairs");
+  return guard_torch("in-batch evaluation", [&]() -> Result<InBatchResult> {
+    c10::InferenceMode inference;
+    torch::Tensor scores = impl_->in_batch_scores(batch);
+    torch::Tensor labels = torch::arange(scores.size(0), torch::kLong);
+    InBatchResult r;
+    r.loss = torch::nn::functional::cross_entropy(scores, labels).item<float>();
+    r.hits_at_1 = scores.argmax(1).eq(labels).to(torch::kFloat).mean().item<float>();
+    return r;
+  });
+}
+
+Result<std::vector<std::vector<float>>> DialogueModel::score(std::span<const std::string> contexts,
+                                                             std::span<const std::vector<std::string>> candidates) const {
+  if (contexts.size() != candidates.size()) return invalid_argument_error("one candidate list per context");
+  return guard_torch("score", [&]() -> Result<std::vector<std::vector<float>>> {
+    c10::InferenceMode inference;
+    torch::Tensor ctx = impl_->encode_contexts(contexts);
+    std::vector<std::string> flat;
+    for (const auto& list : candidates) flat.insert(flat.end(), list.begin(), list.end());
+    torch::Tensor cand = impl_->encode_candidates(flat);
+    std::vector<std::vector<float>> out(contexts.size());
+    std::int64_t offset = 0;
+    for (std::size_t i = 0; i < contexts.size(); ++i) {
+      auto n = static_cast<std::int64_t>(candidates[i].size());
+      torch::Tensor s = cand.narrow(0, offset, n).mv(ctx[static_cast<std::int64_t>(i)]).contiguous();
+      out[i].assign(s.data_ptr<float>(), s.data_ptr<float>() + n);
+      offset += n;
+    }
+    return out;
+  });
+}
+
+Status DialogueModel::set_candidate_pool(std::vector<std::string> texts) {
+  for (std::string& t : texts) std::replace(t.begin(), t.end(), '\n', ' ');
+  return guard_torch("encode candidate pool", [&]() -> Status {
+    c10::InferenceMode inference;
+    impl_->pool_encodings = impl_->encode_candidates(texts).contiguous();
+    impl_->pool = std::move(texts);
+    return ok_status();
+  });
+}
+
+Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<const RankRequest> requests, int k) const {
+  const Impl& m = *impl_;
+  if (m.pool.empty()) return failed_precondition_error("the model has no candidate pool");
+  if (k <= 0) return invalid_argument_error("k must be positive");
+  return guard_torch("rank", [&]() -> Result<std::vector<std::vector<RankedReply>>> {
+    c10::InferenceMode inference;
+    std::vector<std::string> contexts;
+    for (const RankRequest& r : requests) contexts.push_back(r.context);
+    torch::Tensor scores = m.encode_contexts(contexts).mm(m.pool_encodings.t());  // [B, pool]
+    torch::Tensor probs = torch::softmax(scores, 1);
+    // One extra in case the previous reply has to be skipped.
+    const std::int64_t take = std::min<std::int64_t>(k + 1, static_cast<std::int64_t>(m.pool.size()));
+    auto [top_scores, top_ids] = scores.topk(take, 1);
+    auto score_acc = top_scores.accessor<float, 2>();
+    auto id_acc = top_ids.accessor<std::int64_t, 2>();
+    auto prob_acc = probs.accessor<float, 2>();
+    std::vector<std::vector<RankedReply>> out(requests.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      for (std::int64_t j = 0; j < take && static_cast<int>(out[i].size()) < k; ++j) {
+        std::int64_t id = id_acc[i][j];
+        const std::string& text = m.pool[static_cast<std::size_t>(id)];
+        if (!requests[i].previous_reply.empty() && text == requests[i].previous_reply) continue;
+        out[i].push_back({.candidate_id = id, .text = text, .score = score_acc[i][j], .probability = prob_acc[i][id]});
+      }
+    }
+    return out;
+  });
+}
+
+Status DialogueModel::save(const std::string& dir, const BundleInfo& info, const SaveOptions& options) const {
+  if (info.version.empty() || info.version.size() > 128) return invalid_argument_error("bundle version must be 1..128 bytes");
+  SELFFEED_ASSIGN_OR_RETURN(json metrics, parse_json_object(info.metrics_json, "metrics"));
+  SELFFEED_ASSIGN_OR_RETURN(json lineage, parse_json_object(info.lineage_json, "lineage"));
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !options.overwrite) return already_exists_error("bundle directory '" + dir + "' exists");
+  // Write next to the target, then rename: a reader never sees half a bundle.
+  fs::path final_dir(dir);
+  fs::path tmp = final_dir.string() + ".tmp-" + std::to_string(::getpid());
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return internal_error("cannot create '" + tmp.string() + "': " + ec.message());
+
+  const Impl& m = *impl_;
+  json bundle = {{"format", "selffeed-bundle"}, {"format_version", kBundleFormatVersion}, {"version", info.version},
+                 {"config", config_to_json(m.config)}, {"steps", steps()}, {"candidates", m.pool.size()},
+                 {"created_ms", unix_millis()}, {"metrics", metrics}, {"lineage", lineage}};
+  Status written = guard_torch("save bundle", [&]() -> Status {
+    {
+      std::ofstream out(tmp / kBundleFile, std::ios::binary);
+      out << bundle.dump(2) << '\n';
+      std::ofstream tok(tmp / kTokenizerFile, std::ios::binary);
+      tok << m.tokenizer->serialized();
+      std::ofstream pool(tmp / kPoolFile, std::ios::binary);
+      for (const std::string& t : m.pool) pool << t << '\n';
+      if (!out || !tok || !pool) return resource_exhausted_error("writing bundle files in '" + tmp.string() + "' failed");
+    }
+    torch::serialize::OutputArchive weights;
+    m.net->save(weights);
+    weights.save_to((tmp / kWeightsFile).string());
+    torch::serialize::OutputArchive encodings;
+    encodings.write("encodings", m.pool.empty() ? torch::zeros({0, m.config.d_model}) : m.pool_encodings);
+    encodings.save_to((tmp / kPoolEncodingsFile).string());
+    if (options.with_optimizer && m.optimizer) {
+      torch::serialize::OutputArchive opt;
+      m.optimizer->save(opt);
+      opt.save_to((tmp / kOptimizerFile).string());
+    }
+    return ok_status();
+  });
+  if (!written.ok()) {
+    fs::remove_all(tmp, ec);
+    return written;
+  }
+  if (options.overwrite) fs::remove_all(final_dir, ec);
+  fs::rename(tmp, final_dir, ec);
+  if (ec) return internal_error("cannot move bundle into '" + dir + "': " + ec.message());
+  return ok_status();
+}
+
+Result<std::unique_ptr<DialogueModel>> DialogueModel::load(const std::string& dir) {
+  fs::path root(dir);
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return not_found_error("model bundle '" + dir + "' does not exist");
+  bool ok = false;
+  std::string text = read_file(root / kBundleFile, ok);
+  if (!ok) return not_found_error("model bundle '" + dir + "' has no " + kBundleFile);
+  json bundle = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (bundle.is_discarded() || !bundle.is_object() || bundle.value("format", "") != "selffeed-bundle") {
+    return data_loss_error("'" + (root / kBundleFile).string() + "' is not a selffeed bundle description");
+  }
+  if (bundle.value("format_version", 0) > kBundleFormatVersion) {
+    return failed_precondition_error("bundle '" + dir + "' has format version " +
+                                     std::to_string(bundle.value("format_version", 0)) + "; this build reads up to " +
+                                     std::to_string(kBundleFormatVersion));
+  }
+  SELFFEED_ASSIGN_OR_RETURN(ModelConfig config, config_from_json(bundle.value("config", json::object())));
+  SELFFEED_RETURN_IF_ERROR(validate_config(config));
+  SELFFEED_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::load((root / kTokenizerFile).string()));
+  SELFFEED_ASSIGN_OR_RETURN(auto model, create(config, tokenizer, /*seed=*/0));
+  Impl& m = *model->impl_;
+  m.info.version = bundle.value("version", "");
+  m.info.metrics_json = bundle.value("metrics", json::object()).dump();
+  m.info.lineage_json = bundle.value("lineage", json::object()).dump();
+
+  auto load_archive = [&](const char* file, auto&& use) -> Status {
+    fs::path path = root / file;
+    if (!fs::exists(path, ec)) return not_found_error("model bundle '" + dir + "' has no " + file);
+    try {
+      torch::serialize::InputArchive archive;
+      archive.load_from(path.string());
+      use(archive);
+    } catch (const c10::Error& e) {
+      return data_loss_error("corrupt model file '" + path.string() + "': " + e.what_without_backtrace());
+    }
+    return ok_status();
+  };
+  SELFFEED_RETURN_IF_ERROR(load_archive(kWeightsFile, [&](torch::serialize::InputArchive& a) { m.net->load(a); }));
+  if (fs::exists(root / kOptimizerFile, ec)) {
+    m.optimizer = std::make_unique<Adamax>(m.unique_parameters());
+    SELFFEED_RETURN_IF_ERROR(load_archive(kOptimizerFile, [&](torch::serialize::InputArchive& a) { m.optimizer->load(a); }));
+  }
+  std::string pool_text = read_file(root / kPoolFile, ok);
+  if (ok) {
+    std::vector<std::string> pool;
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = pool_text.find('\n', start)) != std::string::npos; start = nl + 1) {
+      pool.push_back(pool_text.substr(start, nl - start));
+    }
+    torch::Tensor encodings;
+    SELFFEED_RETURN_IF_ERROR(load_archive(kPoolEncodingsFile, [&](torch::serialize::InputArchive& a) {
+      a.read("encodings", encodings);
+    }));
+    if (encodings.dim() != 2 || encodings.size(0) != static_cast<std::int64_t>(pool.size()) ||
+        (encodings.size(0) > 0 && encodings.size(1) != config.d_model)) {
+      return data_loss_error("candidate encodings in '" + dir + "' do not match " + kPoolFile);
+    }
+    m.pool = std::move(pool);
+    m.pool_encodings = encodings.contiguous();
+  }
+  SELFFEED_LOGGER("dialogue")->info("loaded bundle '{}' (version {}, {} candidates, {} steps)", dir, m.info.version,
+                                    m.pool.size(), model->steps());
+  return model;
+}
+
+}  // namespace selffeed::dialogue

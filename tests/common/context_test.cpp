@@ -1,0 +1,37 @@
+#include "selffeed/common/context.h"
+
+#include <gtest/gtest.h>
+
+namespace selffeed {
+namespace {
+
+TEST(ContextTest, OpenerIsNull) { EXPECT_EQ(format_context({}), "__null__"); }
+
+TEST(ContextTest, SingleUtteranceIsThePartners) {
+  std::vector<std::string> h = {"hi there"};
+  EXPECT_EQ(format_context(h), "__p1__ hi there");
+}
+
+TEST(ContextTest, MidDialogueKeepsTheLastTwoTaggedRelativeToTheResponder) {
+  std::vector<std::string> h = {"a1", "b1", "a2", "b2"};
+  // The responder answers b2 (its partner's latest); a2 was the responder's own turn.
+  EXPECT_EQ(format_context(h), "__p2__ a2 __p1__ b2");
+  EXPECT_EQ(format_context(h, 3), "__p1__ b1 __p2__ a2 __p1__ b2");
+}
+
+TEST(ContextTest, HumanBotRoleFlip) {
+  // HB examples imitate the human: the bot's turn right before the human's reply is the
+  // human's "partner" (__p1__), the human's own earlier turn is __p2__.
+  std::vector<std::string> conversation = {"human: i like dogs", "bot: me too! do you have one?"};
+  EXPECT_EQ(format_context(conversation), "__p2__ human: i like dogs __p1__ bot: me too! do you have one?");
+}
+
+TEST(ContextTest, SplitUndoesFormat) {
+  std::vector<std::string> h = {"do you surf?", "yes , every day !"};
+  EXPECT_EQ(split_context(format_context(h)), h);
+  EXPECT_TRUE(split_context("__null__").empty());
+  EXPECT_EQ(split_context("no tags"), std::vector<std::string>{"no tags"});
+}
+
+}  // namespace
+}  // namespace selffeed

@@ -1,0 +1,205 @@
+#include "selffeed/dialogue/dialogue.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "testing.h"
+#include "toy_dialogue.h"
+
+namespace selffeed::dialogue {
+namespace {
+
+using selffeed::testing::TempDir;
+
+constexpr ModelConfig kTiny{.d_model = 32, .n_heads = 2, .n_layers = 1, .ffn_size = 16, .context_tokens = 32,
+                            .candidate_tokens = 16};
+
+class DialogueTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    configure_threads({.intra_op = 1});
+    std::vector<std::string> texts;
+    for (const auto& p : selffeed::testing::toy_dialogue()) {
+      texts.push_back(p.context);
+      texts.push_back(p.target);
+    }
+    auto t = Tokenizer::train(texts, {.vocab_size = 120});
+    ASSERT_TRUE(t.ok()) << t.status().to_string();
+    tokenizer_ = *t;
+  }
+  static void TearDownTestSuite() { tokenizer_.reset(); }
+
+  static std::vector<TextPair> pairs() {
+    std::vector<TextPair> out;
+    for (const auto& p : selffeed::testing::toy_dialogue()) out.push_back({p.context, p.target});
+    return out;
+  }
+
+  std::unique_ptr<DialogueModel> make_model(std::uint64_t seed = 7) {
+    auto m = DialogueModel::create(kTiny, tokenizer_, seed);
+    EXPECT_TRUE(m.ok()) << m.status().to_string();
+    return std::move(m).value();
+  }
+
+  static inline std::shared_ptr<const Tokenizer> tokenizer_;
+};
+
+TEST_F(DialogueTest, TokenizerKeepsTheContextTagsWhole) {
+  std::vector<std::string> pieces = tokenizer_->pieces("__p2__ hello ! __p1__ what colour is your car ?");
+  EXPECT_EQ(std::count(pieces.begin(), pieces.end(), "__p1__"), 1);
+  EXPECT_EQ(std::count(pieces.begin(), pieces.end(), "__p2__"), 1);
+  EXPECT_EQ(tokenizer_->pieces("__null__"), std::vector<std::string>{"__null__"});
+  EXPECT_NE(tokenizer_->piece_id("__p1__"), tokenizer_->piece_id("__p2__"));
+  EXPECT_GT(tokenizer_->piece_id("__null__"), 1);  // not pad (0) or unk (1)
+}
+
+TEST_F(DialogueTest, NormalizationMatchesPersonaChatStyle) {
+  EXPECT_EQ(normalize_text("Hello, how ARE you?"), "hello , how are you ?");
+  EXPECT_EQ(normalize_text("  i'm   fine!! "), "i'm fine ! !");
+  EXPECT_EQ(normalize_text("__p1__ ok."), "__p1__ ok .");
+  EXPECT_EQ(tokenizer_->encode("What colour is your car?"), tokenizer_->encode("what colour is your car ?"));
+}
+
+TEST_F(DialogueTest, InBatchLossDecreasesOnAToySet) {
+  auto model = make_model();
+  std::vector<TextPair> batch = pairs();
+  auto first = model->evaluate_in_batch(batch);
+  ASSERT_OK(first);
+  for (int i = 0; i < 60; ++i) ASSERT_OK(model->train_step(batch, {.learning_rate = 0.01, .warmup_steps = 5}));
+  auto last = model->evaluate_in_batch(batch);
+  ASSERT_OK(last);
+  EXPECT_LT(last->loss, first->loss * 0.5) << first->loss << " -> " << last->loss;
+  EXPECT_GT(last->hits_at_1, 0.8f);
+  EXPECT_EQ(model->steps(), 60);
+}
+
+TEST_F(DialogueTest, BatchScoringEqualsOneByOne) {
+  auto model = make_model();
+  std::vector<std::string> contexts;
+  std::vector<std::vector<std::string>> candidates;
+  for (const auto& p : pairs()) {
+    contexts.push_back(p.context);
+    candidates.push_back({p.target, "my kite is in the park .", "hello ! how are you doing on this fine long day ?"});
+  }
+  auto together = model->score(contexts, candidates);
+  ASSERT_OK(together);
+  for (std::size_t i = 0; i < contexts.size(); ++i) {
+    auto alone = model->score(std::span(&contexts[i], 1), std::span(&candidates[i], 1));
+    ASSERT_OK(alone);
+    for (std::size_t j = 0; j < candidates[i].size(); ++j) {
+      EXPECT_NEAR((*together)[i][j], (*alone)[0][j], 1e-4) << i << "," << j;
+    }
+  }
+  // rank() over a pool agrees with score() for the same pairs.
+  std::vector<std::string> pool = {"my car is red .", "my bike is in the lake .", "my door is grey ."};
+  ASSERT_OK(model->set_candidate_pool(pool));
+  std::vector<RankRequest> requests = {{.context = contexts[0]}, {.context = contexts[5]}};
+  auto ranked = model->rank(requests, 3);
+  ASSERT_OK(ranked);
+  for (std::size_t r = 0; r < requests.size(); ++r) {
+    std::vector<std::vector<std::string>> one = {pool};
+    auto direct = model->score(std::span(&requests[r].context, 1), one);
+    ASSERT_OK(direct);
+    ASSERT_EQ((*ranked)[r].size(), 3u);
+    for (const RankedReply& reply : (*ranked)[r]) {
+      EXPECT_NEAR(reply.score, (*direct)[0][static_cast<std::size_t>(reply.candidate_id)], 1e-4);
+    }
+    EXPECT_GE((*ranked)[r][0].score, (*ranked)[r][1].score);
+  }
+}
+
+TEST_F(DialogueTest, PreviousResponseFilterSkipsTheBotsLastReply) {
+  auto model = make_model();
+  std::vector<std::string> pool = {"my car is red .", "my bike is in the lake .", "my door is grey ."};
+  ASSERT_OK(model->set_candidate_pool(pool));
+  std::string context = pairs()[0].context;
+  auto plain = model->rank({{RankRequest{.context = context}}}, 1);
+  ASSERT_OK(plain);
+  std::string top = (*plain)[0][0].text;
+  auto filtered = model->rank({{RankRequest{.context = context, .previous_reply = top}}}, 2);
+  ASSERT_OK(filtered);
+  ASSERT_EQ((*filtered)[0].size(), 2u);
+  for (const RankedReply& r : (*filtered)[0]) EXPECT_NE(r.text, top);
+}
+
+TEST_F(DialogueTest, SaveThenLoadGivesIdenticalScoresAndResumesTraining) {
+  TempDir dir;
+  auto model = make_model();
+  std::vector<TextPair> batch = pairs();
+  for (int i = 0; i < 5; ++i) ASSERT_OK(model->train_step(batch, {}));
+  ASSERT_OK(model->set_candidate_pool({"my car is red .", "my boat is blue ."}));
+  BundleInfo info{.version = "t1", .metrics_json = R"({"hits@1": 0.5})", .lineage_json = R"({"seed": 7})"};
+  ASSERT_OK(model->save(dir.str("bundle"), info, {.with_optimizer = true}));
+  EXPECT_EQ(model->save(dir.str("bundle"), info, {}).code(), StatusCode::kAlreadyExists);
+
+  auto loaded = DialogueModel::load(dir.str("bundle"));
+  ASSERT_OK(loaded);
+  EXPECT_EQ((*loaded)->info().version, "t1");
+  EXPECT_EQ((*loaded)->steps(), 5);
+  EXPECT_EQ((*loaded)->candidate_pool(), model->candidate_pool());
+  std::vector<std::string> contexts = {batch[0].context, batch[3].context};
+  std::vector<std::vector<std::string>> cands = {{batch[0].target, batch[1].target}, {batch[3].target, batch[2].target}};
+  auto a = model->score(contexts, cands);
+  auto b = (*loaded)->score(contexts, cands);
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  EXPECT_EQ(*a, *b);
+  auto ranked_a = model->rank({{RankRequest{.context = contexts[0]}}}, 2);
+  auto ranked_b = (*loaded)->rank({{RankRequest{.context = contexts[0]}}}, 2);
+  EXPECT_EQ((*ranked_a)[0][0].score, (*ranked_b)[0][0].score);
+
+  // The optimizer state came back too: one more step gives the same loss on both.
+  auto next_a = model->train_step(batch, {});
+  auto next_b = (*loaded)->train_step(batch, {});
+  ASSERT_OK(next_a);
+  ASSERT_OK(next_b);
+  EXPECT_FLOAT_EQ(*next_a, *next_b);
+}
+
+TEST_F(DialogueTest, MissingOrCorruptBundlesGiveClearErrors) {
+  TempDir dir;
+  auto missing = DialogueModel::load(dir.str("nope"));
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+
+  auto model = make_model();
+  ASSERT_OK(model->save(dir.str("b"), {.version = "t"}, {}));
+  // Truncated weights.
+  std::filesystem::resize_file(dir.path() / "b" / "dialogue.pt", 100);
+  auto truncated = DialogueModel::load(dir.str("b"));
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_EQ(truncated.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(truncated.status().message().find("dialogue.pt"), std::string::npos) << truncated.status().message();
+
+  // Garbage tokenizer.
+  ASSERT_OK(model->save(dir.str("c"), {.version = "t"}, {}));
+  std::ofstream(dir.path() / "c" / "tokenizer.model", std::ios::trunc) << "not a model";
+  EXPECT_EQ(DialogueModel::load(dir.str("c")).status().code(), StatusCode::kDataLoss);
+
+  // Not a bundle description.
+  ASSERT_OK(model->save(dir.str("d"), {.version = "t"}, {}));
+  std::ofstream(dir.path() / "d" / "bundle.json", std::ios::trunc) << "{\"format\": \"something else\"}";
+  EXPECT_EQ(DialogueModel::load(dir.str("d")).status().code(), StatusCode::kDataLoss);
+
+  // Missing weights.
+  ASSERT_OK(model->save(dir.str("e"), {.version = "t"}, {}));
+  std::filesystem::remove(dir.path() / "e" / "dialogue.pt");
+  EXPECT_EQ(DialogueModel::load(dir.str("e")).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(DialogueTest, TrainingIsDeterministicForASeed) {
+  auto a = make_model(11);
+  auto b = make_model(11);
+  std::vector<TextPair> batch = pairs();
+  for (int i = 0; i < 3; ++i) {
+    auto la = a->train_step(batch, {});
+    auto lb = b->train_step(batch, {});
+    ASSERT_OK(la);
+    ASSERT_OK(lb);
+    EXPECT_FLOAT_EQ(*la, *lb);
+  }
+}
+
+}  // namespace
+}  // namespace selffeed::dialogue

@@ -1,0 +1,168 @@
+#include "selffeed/trainer/trainer.h"
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "testing.h"
+#include "toy_dialogue.h"
+
+namespace selffeed::trainer {
+namespace {
+
+using selffeed::testing::TempDir;
+
+void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+TEST(LoadersTest, ParlaiTextDropsPersonasAndTagsContextsRelativeToTheResponder) {
+  TempDir dir;
+  write(dir.str("a.txt"),
+        "1 your persona: i like cats.\n"
+        "2 __SILENCE__\thi there !\n"
+        "3 hello , how are you ?\ti am great .\n"
+        "4 cool .\tbye .\n"
+        "1 your persona: i surf.\n"
+        "2 do you surf ?\tyes , daily .\t\tno .|yes , daily .|maybe\n");
+  auto self_only = load_parlai_text(dir.str("a.txt"));
+  ASSERT_OK(self_only);
+  ASSERT_EQ(self_only->size(), 4u);
+  EXPECT_EQ((*self_only)[0].context, "__null__");
+  EXPECT_EQ((*self_only)[0].target, "hi there !");
+  EXPECT_EQ((*self_only)[1].context, "__p2__ hi there ! __p1__ hello , how are you ?");
+  EXPECT_EQ((*self_only)[2].context, "__p2__ i am great . __p1__ cool .");
+  EXPECT_EQ((*self_only)[3].context, "__p1__ do you surf ?");  // a new episode starts fresh
+  EXPECT_EQ((*self_only)[3].candidates, (std::vector<std::string>{"no .", "yes , daily .", "maybe"}));
+  EXPECT_TRUE((*self_only)[0].candidates.empty());
+
+  auto both = load_parlai_text(dir.str("a.txt"), {.both_sides = true});
+  ASSERT_OK(both);
+  ASSERT_EQ(both->size(), 6u);
+  // The partner's reply, seen from the partner's side: the roles flip.
+  EXPECT_EQ((*both)[1].context, "__p1__ hi there !");
+  EXPECT_EQ((*both)[1].target, "hello , how are you ?");
+
+  EXPECT_EQ(load_parlai_text(dir.str("missing.txt")).status().code(), StatusCode::kNotFound);
+  write(dir.str("bad.txt"), "x oops\tno\n");
+  EXPECT_EQ(load_parlai_text(dir.str("bad.txt")).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(LoadersTest, SelfFeedingJsonlAndSelfDialogueTsv) {
+  TempDir dir;
+  write(dir.str("f.jsonl"),
+        "{\"context\": \"__p1__ hi\", \"response\": \"hello\", \"candidates\": [\"hello\", \"no\"]}\n\n"
+        "{\"context\": \"__null__\", \"response\": \"hey\"}\n");
+  auto jsonl = load_self_feeding_jsonl(dir.str("f.jsonl"));
+  ASSERT_OK(jsonl);
+  ASSERT_EQ(jsonl->size(), 2u);
+  EXPECT_EQ((*jsonl)[0].candidates.size(), 2u);
+  write(dir.str("bad.jsonl"), "{\"context\": 3}\n");
+  EXPECT_EQ(load_self_feeding_jsonl(dir.str("bad.jsonl")).status().code(), StatusCode::kInvalidArgument);
+
+  write(dir.str("d.tsv"),
+        "0\ttrain\tmovies\t0\tSeen Alien?\n0\ttrain\tmovies\t1\tYes, twice.\n0\ttrain\tmovies\t2\tScary!\n"
+        "1\tvalid\tmusic\t0\tLike jazz?\n"
+        "2\ttrain\tmusic\t0\tHi\n2\ttrain\tmusic\t1\tHello\n");
+  auto tsv = load_self_dialogue_tsv(dir.str("d.tsv"), "train");
+  ASSERT_OK(tsv);
+  ASSERT_EQ(tsv->size(), 5u);
+  EXPECT_EQ((*tsv)[0].context, "__null__");
+  EXPECT_EQ((*tsv)[2].context, "__p2__ Seen Alien? __p1__ Yes, twice.");
+  EXPECT_EQ((*tsv)[2].target, "Scary!");
+  EXPECT_EQ((*tsv)[4].context, "__p1__ Hi");
+}
+
+TEST(EvaluationTest, TfidfFindsWordOverlapAndTiesAreNotFree) {
+  std::vector<RankingExample> data = {
+      {.context = "__p1__ do you like jazz music ?", .target = "jazz music is my favourite",
+       .candidates = {"i have a dog", "jazz music is my favourite", "pizza every day"}},
+      {.context = "__p1__ what about pizza ?", .target = "pizza every day",
+       .candidates = {"pizza every day", "i have a dog", "jazz music is my favourite"}},
+  };
+  auto m = evaluate_tfidf(data);
+  ASSERT_OK(m);
+  EXPECT_DOUBLE_EQ(m->hits_at_1, 1.0);
+  EXPECT_DOUBLE_EQ(m->mrr, 1.0);
+  EXPECT_EQ(m->candidates, 3u);
+
+  // No word overlap at all: every score ties, so the gold (last) ranks last, not first.
+  std::vector<RankingExample> ties = {{.context = "__p1__ hmm", .target = "c", .candidates = {"a", "b", "c"}}};
+  auto t = evaluate_tfidf(ties);
+  ASSERT_OK(t);
+  EXPECT_DOUBLE_EQ(t->hits_at_1, 0.0);
+  EXPECT_NEAR(t->mrr, 1.0 / 3.0, 1e-12);
+
+  std::vector<RankingExample> no_gold = {{.context = "x", .target = "y", .candidates = {"a", "b"}}};
+  EXPECT_EQ(evaluate_tfidf(no_gold).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(EvaluationTest, RandomCandidatesHoldTheGoldOnceAndNeverDuplicateIt) {
+  std::vector<RankingExample> data;
+  for (int i = 0; i < 30; ++i) data.push_back({.context = "c", .target = "t" + std::to_string(i % 25)});
+  add_random_candidates(data, 5, 3);
+  for (const RankingExample& e : data) {
+    EXPECT_EQ(e.candidates.size(), 6u);
+    EXPECT_EQ(std::count(e.candidates.begin(), e.candidates.end(), e.target), 1);
+  }
+}
+
+class TrainDialogueTest : public ::testing::Test {
+ protected:
+  DialogueTrainOptions options(const std::string& run_dir, std::int64_t steps) {
+    std::vector<RankingExample> examples;
+    for (const auto& p : selffeed::testing::toy_dialogue()) examples.push_back({p.context, p.target, {}});
+    std::vector<RankingExample> valid = examples;
+    add_random_candidates(valid, 4, 1);
+    DialogueTrainOptions o;
+    o.run_dir = run_dir;
+    o.sources = {{.name = "toy", .examples = examples, .weight = 1.0}};
+    o.valid = valid;
+    for (const auto& e : examples) o.candidate_pool.push_back(e.target);
+    o.model = {.d_model = 32, .n_heads = 2, .n_layers = 1, .ffn_size = 16, .context_tokens = 32, .candidate_tokens = 16};
+    o.tokenizer = {.vocab_size = 120};
+    o.optimizer = {.learning_rate = 0.01, .warmup_steps = 5};
+    o.batch_size = 8;
+    o.max_steps = steps;
+    o.validate_every = 10;
+    o.patience = 100;
+    o.seed = 5;
+    return o;
+  }
+};
+
+TEST_F(TrainDialogueTest, LearnsTheToySetAndWritesABundle) {
+  TempDir dir;
+  std::vector<std::string> progress;
+  DialogueTrainOptions o = options(dir.str("run"), 60);
+  o.on_progress = [&](const std::string& line) { progress.push_back(line); };
+  auto report = train_dialogue(o);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->steps, 60);
+  EXPECT_GT(report->best_valid_hits_at_1, 0.6);
+  ASSERT_FALSE(progress.empty());
+  EXPECT_NE(progress.back().find("ex/s"), std::string::npos);
+  EXPECT_NE(progress.back().find("ETA"), std::string::npos);
+  auto bundle = dialogue::DialogueModel::load(report->bundle_dir);
+  ASSERT_OK(bundle);
+  EXPECT_EQ((*bundle)->candidate_pool_size(), 16u);
+  EXPECT_NE((*bundle)->info().lineage_json.find("\"seed\":5"), std::string::npos) << (*bundle)->info().lineage_json;
+}
+
+TEST_F(TrainDialogueTest, AResumedRunEndsExactlyWhereAnUninterruptedOneDoes) {
+  TempDir dir;
+  ASSERT_OK(train_dialogue(options(dir.str("interrupted"), 20)));  // "killed" after step 20
+  auto resumed = train_dialogue(options(dir.str("interrupted"), 30));
+  ASSERT_OK(resumed);
+  auto straight = train_dialogue(options(dir.str("straight"), 30));
+  ASSERT_OK(straight);
+  EXPECT_EQ(resumed->steps, 30);
+  auto a = dialogue::DialogueModel::load(dir.str("interrupted") + "/checkpoint");
+  auto b = dialogue::DialogueModel::load(dir.str("straight") + "/checkpoint");
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  std::vector<std::string> contexts = {selffeed::testing::toy_dialogue()[0].context};
+  std::vector<std::vector<std::string>> cands = {{"my car is red .", "my kite is pink ."}};
+  EXPECT_EQ(*(*a)->score(contexts, cands), *(*b)->score(contexts, cands));
+}
+
+}  // namespace
+}  // namespace selffeed::trainer

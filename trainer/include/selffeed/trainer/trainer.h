@@ -1,0 +1,119 @@
+// selffeed::trainer: data loaders, the training loop, and ranking evaluation.
+//
+//   SELFFEED_ASSIGN_OR_RETURN(auto hh, load_parlai_text(path, {.both_sides = true}));
+//   SELFFEED_ASSIGN_OR_RETURN(auto report, train_dialogue(options));   // resumable
+//   SELFFEED_ASSIGN_OR_RETURN(auto m, evaluate_ranking(*model, valid));
+//   RankingMetrics baseline = evaluate_tfidf(valid);
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "selffeed/common/status.h"
+#include "selffeed/dialogue/dialogue.h"
+
+namespace selffeed::trainer {
+
+// One ranking example: a formatted context, its gold reply, and (for evaluation) the
+// fixed candidates to rank, the gold among them.
+struct RankingExample {
+  std::string context;
+  std::string target;
+  std::vector<std::string> candidates;
+};
+
+// ---- loaders ----------------------------------------------------------------------
+
+struct ParlaiLoadOptions {
+  // Also emit the partner's turns as targets (the original PersonaChat train set has
+  // both sides; the shared subset has only "self"). Default: false
+  bool both_sides = false;
+};
+
+// ParlAI text format ("N text<TAB>label[<TAB>reward<TAB>cand1|cand2|...]"), as in
+// PersonaChat/ConvAI2. Persona lines are dropped, __SILENCE__ means the responder speaks
+// first, contexts are the last two utterances (format_context).
+// kNotFound for a missing file, kInvalidArgument (naming the line) for a malformed one.
+Result<std::vector<RankingExample>> load_parlai_text(const std::string& path, const ParlaiLoadOptions& options = {});
+
+// Self-feeding JSONL: {"context": ..., "response": ..., "candidates": [...]?} per line.
+Result<std::vector<RankingExample>> load_self_feeding_jsonl(const std::string& path);
+
+// Self-dialogue TSV (conv_index, split, topic, turn_index, utterance): every utterance of
+// the chosen split is a target, with the two utterances before it as context.
+Result<std::vector<RankingExample>> load_self_dialogue_tsv(const std::string& path, const std::string& split);
+
+// Gives every example `count` distractors drawn from the other examples' targets (never
+// equal to its own), plus its gold at a random position; deterministic for a seed. Used
+// for validation slices of data that has no fixed candidates.
+void add_random_candidates(std::vector<RankingExample>& examples, int count, std::uint64_t seed);
+
+// ---- evaluation -------------------------------------------------------------------
+
+struct RankingMetrics {
+  double hits_at_1 = 0;
+  double hits_at_5 = 0;
+  double mrr = 0;
+  std::size_t examples = 0;
+  std::size_t candidates = 0;  // per example (of the first one)
+};
+
+// Ranks each example's candidates with the model. kInvalidArgument when an example has
+// no candidates or its gold is not among them.
+Result<RankingMetrics> evaluate_ranking(const dialogue::DialogueModel& model, std::span<const RankingExample> data);
+
+// TF-IDF cosine between the context's words and each candidate's words, IDF taken from the
+// distinct candidates of `data`. The reference row of every dialogue evaluation.
+Result<RankingMetrics> evaluate_tfidf(std::span<const RankingExample> data);
+
+// ---- training ---------------------------------------------------------------------
+
+// A source of training pairs; each batch is drawn from one source, chosen with
+// probability proportional to its weight.
+struct DataSource {
+  std::string name;
+  std::vector<RankingExample> examples;
+  double weight = 1.0;
+};
+
+struct DialogueTrainOptions {
+  // Holds tokenizer.model, checkpoint/, state.json, best/ and the final bundle/.
+  // An existing run directory is resumed from its last checkpoint.
+  std::string run_dir;
+  std::vector<DataSource> sources;
+  std::vector<RankingExample> valid;  // with candidates; drives early stopping
+  // Candidate pool of the final bundle (deduplicated by the trainer).
+  std::vector<std::string> candidate_pool;
+
+  dialogue::ModelConfig model;
+  dialogue::TokenizerOptions tokenizer;
+  dialogue::OptimizerOptions optimizer;
+  int batch_size = 128;
+  std::int64_t max_steps = 20000;
+  double max_minutes = 0;  // 0 = no time limit
+  int validate_every = 250;  // steps
+  int patience = 10;         // validations without improvement before stopping
+  std::uint64_t seed = 1;
+  std::string bundle_version = "v1";
+  std::string lineage_json = "{}";  // merged into the bundle's lineage
+  // Called with a one-line progress report (steps, ex/s, loss, valid hits@1, ETA).
+  std::function<void(const std::string&)> on_progress;
+};
+
+struct TrainReport {
+  std::int64_t steps = 0;
+  double seconds = 0;  // this invocation only
+  double examples_per_second = 0;
+  double best_valid_hits_at_1 = 0;
+  std::int64_t best_step = 0;
+  std::string bundle_dir;  // the best model with its candidate pool
+  bool early_stopped = false;
+};
+
+Result<TrainReport> train_dialogue(const DialogueTrainOptions& options);
+
+}  // namespace selffeed::trainer

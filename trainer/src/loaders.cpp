@@ -1,0 +1,154 @@
+#include <fstream>
+#include <random>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "selffeed/common/context.h"
+#include "selffeed/trainer/trainer.h"
+
+namespace selffeed::trainer {
+namespace {
+
+constexpr std::string_view kSilence = "__SILENCE__";
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  for (std::size_t i; (i = s.find(sep, start)) != std::string_view::npos; start = i + 1) out.push_back(s.substr(start, i - start));
+  out.push_back(s.substr(start));
+  return out;
+}
+
+Status line_error(const std::string& path, std::size_t line, const std::string& what) {
+  return invalid_argument_error(path + ":" + std::to_string(line) + ": " + what);
+}
+
+// One example per turn of a dialogue, with the turns before it as context.
+void add_all_turns(const std::vector<std::string>& turns, std::vector<RankingExample>& out) {
+  for (std::size_t i = 0; i < turns.size(); ++i) {
+    out.push_back({.context = format_context(std::span<const std::string>(turns.data(), i)), .target = turns[i]});
+  }
+}
+
+}  // namespace
+
+Result<std::vector<RankingExample>> load_parlai_text(const std::string& path, const ParlaiLoadOptions& options) {
+  std::ifstream in(path);
+  if (!in) return not_found_error("cannot read '" + path + "'");
+  std::vector<RankingExample> out;
+  // The episode so far, alternating speakers; `self_first` when it opened with __SILENCE__.
+  std::vector<std::string> turns;
+  std::vector<std::size_t> self_turns;  // indices of the responder's turns in `turns`
+  std::vector<std::vector<std::string>> candidates;  // per self turn
+  auto flush = [&] {
+    std::size_t self_index = 0;
+    std::vector<bool> is_self(turns.size(), false);
+    for (std::size_t i : self_turns) is_self[i] = true;
+    for (std::size_t i = 0; i < turns.size(); ++i) {
+      if (!is_self[i] && !(options.both_sides && i > 0)) continue;
+      RankingExample e{.context = format_context(std::span<const std::string>(turns.data(), i)), .target = turns[i]};
+      if (is_self[i]) e.candidates = std::move(candidates[self_index++]);
+      out.push_back(std::move(e));
+    }
+    turns.clear();
+    self_turns.clear();
+    candidates.clear();
+  };
+  std::string line;
+  std::size_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    std::size_t space = line.find(' ');
+    if (space == std::string::npos) return line_error(path, line_number, "expected '<N> <text>'");
+    long n = std::strtol(line.c_str(), nullptr, 10);
+    if (n <= 0) return line_error(path, line_number, "line does not start with a turn number");
+    if (n == 1 && !turns.empty()) flush();
+    std::vector<std::string_view> fields = split(std::string_view(line).substr(space + 1), '\t');
+    if (fields.size() < 2) continue;  // persona line
+    std::string text(fields[0]);
+    std::string label(fields[1]);
+    if (text != kSilence) turns.push_back(text);
+    self_turns.push_back(turns.size());
+    turns.push_back(label);
+    std::vector<std::string> cands;
+    if (fields.size() >= 4 && !fields[3].empty()) {
+      for (std::string_view c : split(fields[3], '|')) cands.emplace_back(c);
+    }
+    candidates.push_back(std::move(cands));
+  }
+  if (!turns.empty()) flush();
+  return out;
+}
+
+Result<std::vector<RankingExample>> load_self_feeding_jsonl(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return not_found_error("cannot read '" + path + "'");
+  std::vector<RankingExample> out;
+  std::string line;
+  std::size_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) return line_error(path, line_number, "not a JSON object");
+    auto context = j.find("context");
+    auto response = j.find("response");
+    if (context == j.end() || !context->is_string() || response == j.end() || !response->is_string()) {
+      return line_error(path, line_number, "needs string fields 'context' and 'response'");
+    }
+    RankingExample e{.context = context->get<std::string>(), .target = response->get<std::string>()};
+    if (auto cands = j.find("candidates"); cands != j.end() && cands->is_array()) {
+      for (const auto& c : *cands) {
+        if (c.is_string()) e.candidates.push_back(c.get<std::string>());
+      }
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Result<std::vector<RankingExample>> load_self_dialogue_tsv(const std::string& path, const std::string& split_name) {
+  std::ifstream in(path);
+  if (!in) return not_found_error("cannot read '" + path + "'");
+  std::vector<RankingExample> out;
+  std::vector<std::string> turns;
+  std::string current;
+  std::string line;
+  std::size_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    std::vector<std::string_view> f = split(line, '\t');
+    if (f.size() < 5) return line_error(path, line_number, "expected 5 tab-separated fields");
+    if (f[1] != split_name) continue;
+    if (f[0] != current) {
+      add_all_turns(turns, out);
+      turns.clear();
+      current = std::string(f[0]);
+    }
+    turns.emplace_back(f[4]);
+  }
+  add_all_turns(turns, out);
+  return out;
+}
+
+void add_random_candidates(std::vector<RankingExample>& examples, int count, std::uint64_t seed) {
+  if (examples.size() < 2) return;
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<std::size_t> pick(0, examples.size() - 1);
+  for (RankingExample& e : examples) {
+    std::vector<std::string> cands;
+    // Bounded: a tiny set may not have `count` distinct other targets.
+    for (int tries = 0; static_cast<int>(cands.size()) < count && tries < count * 20; ++tries) {
+      const std::string& t = examples[pick(rng)].target;
+      if (t != e.target && std::find(cands.begin(), cands.end(), t) == cands.end()) cands.push_back(t);
+    }
+    std::uniform_int_distribution<std::size_t> where(0, cands.size());
+    cands.insert(cands.begin() + static_cast<std::ptrdiff_t>(where(rng)), e.target);
+    e.candidates = std::move(cands);
+  }
+}
+
+}  // namespace selffeed::trainer

@@ -1,0 +1,238 @@
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include "selffeed/common/context.h"
+#include "selffeed/common/log.h"
+#include "selffeed/trainer/trainer.h"
+
+namespace selffeed::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr double kProgressEverySeconds = 10;
+
+struct RunState {
+  double best = -1;
+  std::int64_t best_step = 0;
+  int bad_validations = 0;
+};
+
+RunState read_state(const fs::path& path) {
+  RunState s;
+  std::ifstream in(path);
+  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object()) {
+    s.best = j.value("best_valid_hits_at_1", -1.0);
+    s.best_step = j.value("best_step", std::int64_t{0});
+    s.bad_validations = j.value("bad_validations", 0);
+  }
+  return s;
+}
+
+Status write_state(const fs::path& path, const RunState& s, std::int64_t step) {
+  fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << json{{"best_valid_hits_at_1", s.best}, {"best_step", s.best_step}, {"bad_validations", s.bad_validations},
+                {"step", step}}.dump(2)
+        << '\n';
+    if (!out) return resource_exhausted_error("cannot write '" + tmp.string() + "'");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return internal_error("cannot replace '" + path.string() + "': " + ec.message());
+  return ok_status();
+}
+
+// The batch for `step` depends only on (seed, step), so a resumed run sees exactly the
+// batches an uninterrupted one would have.
+std::vector<dialogue::TextPair> sample_batch(const DialogueTrainOptions& o, std::int64_t step,
+                                             const std::discrete_distribution<std::size_t>& pick_source_proto) {
+  std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(step));
+  auto pick_source = pick_source_proto;
+  const DataSource& source = o.sources[pick_source(rng)];
+  std::uniform_int_distribution<std::size_t> pick(0, source.examples.size() - 1);
+  std::unordered_set<std::size_t> chosen;
+  std::vector<dialogue::TextPair> batch;
+  const std::size_t size = std::min<std::size_t>(static_cast<std::size_t>(o.batch_size), source.examples.size());
+  while (batch.size() < size) {
+    std::size_t i = pick(rng);
+    if (!chosen.insert(i).second) continue;
+    batch.push_back({.context = source.examples[i].context, .target = source.examples[i].target});
+  }
+  return batch;
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  long s = std::lround(seconds);
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+  else std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  return buf;
+}
+
+Status validate_options(const DialogueTrainOptions& o) {
+  if (o.run_dir.empty()) return invalid_argument_error("run directory is empty");
+  if (o.sources.empty()) return invalid_argument_error("no training data");
+  for (const DataSource& s : o.sources) {
+    if (s.examples.size() < 2) return invalid_argument_error("training source '" + s.name + "' has fewer than 2 examples");
+    if (!(s.weight > 0)) return invalid_argument_error("training source '" + s.name + "' needs a positive weight");
+  }
+  if (o.batch_size < 2) return invalid_argument_error("batch size must be at least 2");
+  if (o.valid.empty()) return invalid_argument_error("no validation examples");
+  if (o.validate_every <= 0 || o.patience <= 0) return invalid_argument_error("validate_every and patience must be positive");
+  return ok_status();
+}
+
+}  // namespace
+
+Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
+  SELFFEED_RETURN_IF_ERROR(validate_options(o));
+  auto log = SELFFEED_LOGGER("trainer");
+  const fs::path run(o.run_dir);
+  std::error_code ec;
+  fs::create_directories(run, ec);
+  if (ec) return internal_error("cannot create run directory '" + o.run_dir + "': " + ec.message());
+
+  // Tokenizer: trained once per run on the training replies, then reused on resume.
+  const fs::path tokenizer_path = run / "tokenizer.model";
+  std::shared_ptr<const dialogue::Tokenizer> tokenizer;
+  if (fs::exists(tokenizer_path, ec)) {
+    SELFFEED_ASSIGN_OR_RETURN(tokenizer, dialogue::Tokenizer::load(tokenizer_path.string()));
+  } else {
+    std::vector<std::string> texts;
+    for (const DataSource& s : o.sources) {
+      for (const RankingExample& e : s.examples) texts.push_back(e.target);
+    }
+    log->info("training a {}-piece SentencePiece tokenizer on {} replies", o.tokenizer.vocab_size, texts.size());
+    SELFFEED_ASSIGN_OR_RETURN(tokenizer, dialogue::Tokenizer::train(texts, o.tokenizer));
+    std::ofstream out(tokenizer_path, std::ios::binary);
+    out << tokenizer->serialized();
+    if (!out) return resource_exhausted_error("cannot write '" + tokenizer_path.string() + "'");
+  }
+
+  const fs::path checkpoint = run / "checkpoint";
+  const fs::path best_dir = run / "best";
+  const fs::path state_path = run / "state.json";
+  std::unique_ptr<dialogue::DialogueModel> model;
+  RunState state;
+  if (fs::exists(checkpoint / "bundle.json", ec)) {
+    SELFFEED_ASSIGN_OR_RETURN(model, dialogue::DialogueModel::load(checkpoint.string()));
+    state = read_state(state_path);
+    log->info("resuming '{}' at step {} (best valid hits@1 {:.4f} at step {})", o.run_dir, model->steps(), state.best,
+              state.best_step);
+  } else {
+    SELFFEED_ASSIGN_OR_RETURN(model, dialogue::DialogueModel::create(o.model, tokenizer, o.seed));
+  }
+
+  std::vector<double> weights;
+  for (const DataSource& s : o.sources) weights.push_back(s.weight);
+  const std::discrete_distribution<std::size_t> pick_source(weights.begin(), weights.end());
+
+  const auto start = Clock::now();
+  const std::int64_t first_step = model->steps();
+  auto last_progress = start;
+  double loss_avg = std::nan("");
+  double last_valid = state.best;
+  std::int64_t examples = 0;
+  bool early_stopped = state.bad_validations >= o.patience;
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+  auto out_of_time = [&] { return o.max_minutes > 0 && elapsed() >= o.max_minutes * 60; };
+
+  auto validate_and_checkpoint = [&]() -> Status {
+    SELFFEED_ASSIGN_OR_RETURN(RankingMetrics m, evaluate_ranking(*model, o.valid));
+    last_valid = m.hits_at_1;
+    dialogue::BundleInfo info{.version = o.bundle_version};
+    if (m.hits_at_1 > state.best) {
+      state.best = m.hits_at_1;
+      state.best_step = model->steps();
+      state.bad_validations = 0;
+      SELFFEED_RETURN_IF_ERROR(model->save(best_dir.string(), info, {.with_optimizer = false, .overwrite = true}));
+    } else {
+      ++state.bad_validations;
+    }
+    SELFFEED_RETURN_IF_ERROR(model->save(checkpoint.string(), info, {.with_optimizer = true, .overwrite = true}));
+    return write_state(state_path, state, model->steps());
+  };
+
+  while (!early_stopped && model->steps() < o.max_steps && !out_of_time()) {
+    std::vector<dialogue::TextPair> batch = sample_batch(o, model->steps(), pick_source);
+    SELFFEED_ASSIGN_OR_RETURN(float loss, model->train_step(batch, o.optimizer));
+    examples += static_cast<std::int64_t>(batch.size());
+    loss_avg = std::isnan(loss_avg) ? loss : 0.98 * loss_avg + 0.02 * loss;
+    const std::int64_t step = model->steps();
+    const bool validate = step % o.validate_every == 0;
+    if (validate) {
+      SELFFEED_RETURN_IF_ERROR(validate_and_checkpoint());
+      early_stopped = state.bad_validations >= o.patience;
+    }
+    if (validate || std::chrono::duration<double>(Clock::now() - last_progress).count() >= kProgressEverySeconds) {
+      last_progress = Clock::now();
+      const double rate = static_cast<double>(step - first_step) / std::max(elapsed(), 1e-9);
+      double eta = static_cast<double>(o.max_steps - step) / std::max(rate, 1e-9);
+      if (o.max_minutes > 0) eta = std::min(eta, o.max_minutes * 60 - elapsed());
+      char valid[96] = "not yet";
+      if (state.best >= 0) {
+        std::snprintf(valid, sizeof valid, "%.4f (best %.4f @%lld)", last_valid, state.best,
+                      static_cast<long long>(state.best_step));
+      }
+      char line[256];
+      std::snprintf(line, sizeof line, "step %lld/%lld | %.1f ex/s | loss %.3f | valid hits@1 %s | ETA %s",
+                    static_cast<long long>(step), static_cast<long long>(o.max_steps),
+                    static_cast<double>(examples) / std::max(elapsed(), 1e-9), loss_avg, valid,
+                    format_duration(eta).c_str());
+      if (o.on_progress) o.on_progress(line);
+    }
+  }
+  // Make sure the last stretch is validated and checkpointed too.
+  if (model->steps() % o.validate_every != 0 && model->steps() > first_step) {
+    SELFFEED_RETURN_IF_ERROR(validate_and_checkpoint());
+  }
+
+  TrainReport report;
+  report.steps = model->steps();
+  report.seconds = elapsed();
+  report.examples_per_second = static_cast<double>(examples) / std::max(report.seconds, 1e-9);
+  report.best_valid_hits_at_1 = state.best;
+  report.best_step = state.best_step;
+  report.early_stopped = early_stopped;
+
+  // The final bundle: the best weights plus the deduplicated candidate pool.
+  SELFFEED_ASSIGN_OR_RETURN(auto best, dialogue::DialogueModel::load(best_dir.string()));
+  std::vector<std::string> pool;
+  std::unordered_set<std::string> seen;
+  for (const std::string& c : o.candidate_pool) {
+    if (!c.empty() && seen.insert(c).second) pool.push_back(c);
+  }
+  SELFFEED_RETURN_IF_ERROR(best->set_candidate_pool(std::move(pool)));
+  json lineage = json::parse(o.lineage_json, nullptr, /*allow_exceptions=*/false);
+  if (!lineage.is_object()) lineage = json::object();
+  json sources = json::array();
+  for (const DataSource& s : o.sources) sources.push_back({{"name", s.name}, {"examples", s.examples.size()}, {"weight", s.weight}});
+  lineage["sources"] = sources;
+  lineage["seed"] = o.seed;
+  lineage["steps"] = state.best_step;
+  lineage["batch_size"] = o.batch_size;
+  lineage["valid_examples"] = o.valid.size();
+  json metrics = {{"valid_hits@1", state.best}, {"best_step", state.best_step}};
+  report.bundle_dir = (run / "bundle").string();
+  SELFFEED_RETURN_IF_ERROR(best->save(report.bundle_dir,
+                                      {.version = o.bundle_version, .metrics_json = metrics.dump(), .lineage_json = lineage.dump()},
+                                      {.overwrite = true}));
+  log->info("training done: {} steps, best valid hits@1 {:.4f} at step {}, bundle '{}' ({} candidates)", report.steps,
+            state.best, state.best_step, report.bundle_dir, best->candidate_pool_size());
+  return report;
+}
+
+}  // namespace selffeed::trainer
