@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -211,17 +212,28 @@ Result<std::vector<std::vector<float>>> DialogueModel::score(std::span<const std
   if (contexts.size() != candidates.size()) return invalid_argument_error("one candidate list per context");
   return guard_torch("score", [&]() -> Result<std::vector<std::vector<float>>> {
     c10::InferenceMode inference;
-    torch::Tensor ctx = impl_->encode_contexts(contexts);
-    std::vector<std::string> flat;
-    for (const auto& list : candidates) flat.insert(flat.end(), list.begin(), list.end());
-    torch::Tensor cand = impl_->encode_candidates(flat);
+    // Evaluation files repeat candidates across examples (PersonaChat's distractors are
+    // other examples' replies), so each distinct text is encoded once.
+    std::unordered_map<std::string_view, std::int64_t> index;
+    std::vector<std::string> distinct;
+    for (const auto& list : candidates) {
+      for (const std::string& c : list) {
+        if (index.emplace(c, static_cast<std::int64_t>(distinct.size())).second) distinct.push_back(c);
+      }
+    }
+    torch::Tensor cand = impl_->encode_candidates(distinct);
     std::vector<std::vector<float>> out(contexts.size());
-    std::int64_t offset = 0;
-    for (std::size_t i = 0; i < contexts.size(); ++i) {
-      auto n = static_cast<std::int64_t>(candidates[i].size());
-      torch::Tensor s = cand.narrow(0, offset, n).mv(ctx[static_cast<std::int64_t>(i)]).contiguous();
-      out[i].assign(s.data_ptr<float>(), s.data_ptr<float>() + n);
-      offset += n;
+    for (std::size_t begin = 0; begin < contexts.size(); begin += kEncodeChunk) {
+      std::size_t end = std::min(contexts.size(), begin + kEncodeChunk);
+      torch::Tensor ctx = impl_->encode_contexts(contexts.subspan(begin, end - begin));
+      for (std::size_t i = begin; i < end; ++i) {
+        std::vector<std::int64_t> rows;
+        for (const std::string& c : candidates[i]) rows.push_back(index.at(c));
+        torch::Tensor s = cand.index_select(0, torch::tensor(rows, torch::kLong))
+                              .mv(ctx[static_cast<std::int64_t>(i - begin)])
+                              .contiguous();
+        out[i].assign(s.data_ptr<float>(), s.data_ptr<float>() + s.size(0));
+      }
     }
     return out;
   });

@@ -8,8 +8,6 @@
 namespace selffeed::trainer {
 namespace {
 
-constexpr std::size_t kEvalBatch = 64;
-
 // Position of the gold among `candidates` (first exact match), or -1.
 long gold_index(const RankingExample& e) {
   for (std::size_t i = 0; i < e.candidates.size(); ++i) {
@@ -90,18 +88,16 @@ double dot(const SparseVector& a, const SparseVector& b) {
 
 Result<RankingMetrics> evaluate_ranking(const dialogue::DialogueModel& model, std::span<const RankingExample> data) {
   SELFFEED_RETURN_IF_ERROR(check_examples(data));
-  RankingMetrics m;
-  for (std::size_t i = 0; i < data.size(); i += kEvalBatch) {
-    std::size_t end = std::min(data.size(), i + kEvalBatch);
-    std::vector<std::string> contexts;
-    std::vector<std::vector<std::string>> candidates;
-    for (std::size_t j = i; j < end; ++j) {
-      contexts.push_back(data[j].context);
-      candidates.push_back(data[j].candidates);
-    }
-    SELFFEED_ASSIGN_OR_RETURN(auto scores, model.score(contexts, candidates));
-    for (std::size_t j = i; j < end; ++j) accumulate(scores[j - i], gold_index(data[j]), m);
+  std::vector<std::string> contexts;
+  std::vector<std::vector<std::string>> candidates;
+  for (const RankingExample& e : data) {
+    contexts.push_back(e.context);
+    candidates.push_back(e.candidates);
   }
+  // One call: the model encodes each distinct candidate once across the whole file.
+  SELFFEED_ASSIGN_OR_RETURN(auto scores, model.score(contexts, candidates));
+  RankingMetrics m;
+  for (std::size_t i = 0; i < data.size(); ++i) accumulate(scores[i], gold_index(data[i]), m);
   finish(m, data);
   return m;
 }
