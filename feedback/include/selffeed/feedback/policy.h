@@ -1,0 +1,86 @@
+// selffeed::feedback: the self-feeding policy, as pure logic (no I/O, no model).
+//
+// Per conversation, a small state machine (paper section 1.6): NORMAL, then
+// FEEDBACK_REQUESTED when the user seems unsatisfied, then NEWTOPIC_REQUESTED after the
+// feedback, then NORMAL again. It decides what the bot says and which examples to harvest.
+// The caller runs the models in between:
+//
+//   ModelRequest need = plan(state, user_text);          // what to score and rank
+//   ... satisfaction = score(need.satisfaction_context); reply = rank(need.reply_context) ...
+//   Outcome out = decide(state, user_text, satisfaction, reply, options);
+//   persist(out.examples, out.next.serialize()); send(out.bot_text);
+//
+// Thread safety: free functions over values; safe from any thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "selffeed/common/records.h"
+#include "selffeed/common/status.h"
+
+namespace selffeed::feedback {
+
+struct PolicyOptions {
+  // Feedback is requested when the satisfaction estimate is below this; the user's reply
+  // is harvested as an HB example when it is above. Default: 0.5 (the paper's code).
+  double satisfaction_threshold = 0.5;
+  // "{}" is replaced by the user utterance the bot answered badly. Default: the wording
+  // used to collect the paper's data.
+  std::string feedback_request =
+      "Oops! I think I messed up. Whether I messed up or not, what could I have said (in response to \"{}\")?";
+  std::string thanks_new_topic = "Thanks! I'll try to remember that. Can you pick a new topic for us to talk about now?";
+};
+
+enum class ReplyKind { kAnswer, kFeedbackRequest, kThanksNewTopic };
+std::string_view reply_kind_name(ReplyKind kind);  // "answer", "feedback_request", "thanks_new_topic"
+
+// Everything the policy remembers about one conversation; serialize() for the store.
+struct State {
+  Phase phase = Phase::kNormal;
+  // Utterances since the last reset, oldest first; user and bot alternate, the bot's
+  // last answer (if any) at the end.
+  std::vector<std::string> history;
+  // The bot's last answer, for the previous-response filter; survives resets.
+  std::string last_bot_answer;
+  // FEEDBACK_REQUESTED only: the context up to and including the user utterance the bot
+  // answered badly; the target of the FB example is the feedback that comes next.
+  std::string feedback_context;
+
+  std::string serialize() const;
+  // kInvalidArgument for text that serialize() did not produce.
+  static Result<State> parse(std::string_view text);
+  friend bool operator==(const State&, const State&) = default;
+};
+
+// What the models must compute for the user's next message.
+struct ModelRequest {
+  // Satisfaction of the user with the bot's previous answer: "__p2__ <bot> __p1__ <user>".
+  std::optional<std::string> satisfaction_context;
+  // Context to rank a reply for; empty when the bot's reply is a fixed prompt.
+  std::optional<std::string> reply_context;
+  std::string previous_reply;  // never offered again as the top answer
+};
+ModelRequest plan(const State& state, std::string_view user_text);
+
+struct Outcome {
+  State next;
+  ReplyKind kind = ReplyKind::kAnswer;
+  std::string bot_text;  // what to send
+  Phase user_turn_phase = Phase::kNormal;  // the phase the user's message arrived in
+  // Harvested examples (kind, context, target, satisfaction filled in); the caller adds
+  // ids, user, model version and time, and stores them with the turn.
+  std::vector<Example> examples;
+};
+
+// `satisfaction` must be set when plan() asked for it; `ranked_reply` when plan() asked
+// for a reply. kInvalidArgument otherwise.
+Result<Outcome> decide(const State& state, std::string_view user_text, std::optional<double> satisfaction,
+                       std::optional<std::string> ranked_reply, const PolicyOptions& options);
+
+// Starts a fresh topic without feedback (the user's "reset").
+State reset(const State& state);
+
+}  // namespace selffeed::feedback

@@ -1,0 +1,144 @@
+#include "selffeed/feedback/policy.h"
+
+#include <nlohmann/json.hpp>
+
+#include "selffeed/common/context.h"
+
+namespace selffeed::feedback {
+namespace {
+
+std::vector<std::string> with(std::vector<std::string> history, std::string_view text) {
+  history.emplace_back(text);
+  return history;
+}
+
+std::string fill(const std::string& pattern, std::string_view value) {
+  std::string out = pattern;
+  if (std::size_t at = out.find("{}"); at != std::string::npos) out.replace(at, 2, value);
+  return out;
+}
+
+}  // namespace
+
+std::string_view reply_kind_name(ReplyKind kind) {
+  switch (kind) {
+    case ReplyKind::kAnswer: return "answer";
+    case ReplyKind::kFeedbackRequest: return "feedback_request";
+    case ReplyKind::kThanksNewTopic: return "thanks_new_topic";
+  }
+  return "unknown";
+}
+
+std::string State::serialize() const {
+  return nlohmann::json{{"phase", phase_name(phase)},
+                        {"history", history},
+                        {"last_bot_answer", last_bot_answer},
+                        {"feedback_context", feedback_context}}
+      .dump();
+}
+
+Result<State> State::parse(std::string_view text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return invalid_argument_error("policy state is not a JSON object");
+  State s;
+  try {
+    std::optional<Phase> phase = parse_phase(j.at("phase").get<std::string>());
+    if (!phase) return invalid_argument_error("policy state has an unknown phase");
+    s.phase = *phase;
+    s.history = j.at("history").get<std::vector<std::string>>();
+    s.last_bot_answer = j.at("last_bot_answer").get<std::string>();
+    s.feedback_context = j.at("feedback_context").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    return invalid_argument_error(std::string("malformed policy state: ") + e.what());
+  }
+  return s;
+}
+
+ModelRequest plan(const State& state, std::string_view user_text) {
+  ModelRequest r;
+  r.previous_reply = state.last_bot_answer;
+  switch (state.phase) {
+    case Phase::kFeedbackRequested:
+      break;  // the message is the feedback; the reply is the fixed thanks prompt
+    case Phase::kNewTopicRequested:
+    case Phase::kRatingRequested:
+      r.reply_context = format_context(std::vector<std::string>{std::string(user_text)});
+      break;
+    case Phase::kNormal:
+      r.reply_context = format_context(with(state.history, user_text));
+      // Never on the first message: there is no bot answer to be unhappy with.
+      if (!state.history.empty()) {
+        r.satisfaction_context = format_context(std::vector<std::string>{state.history.back(), std::string(user_text)});
+      }
+      break;
+  }
+  return r;
+}
+
+Result<Outcome> decide(const State& state, std::string_view user_text, std::optional<double> satisfaction,
+                       std::optional<std::string> ranked_reply, const PolicyOptions& options) {
+  const ModelRequest need = plan(state, user_text);
+  if (need.satisfaction_context && !satisfaction) return invalid_argument_error("a satisfaction score is required");
+  if (need.reply_context && !ranked_reply) return invalid_argument_error("a ranked reply is required");
+
+  Outcome out;
+  out.user_turn_phase = state.phase;
+  out.next = state;
+  auto answer = [&](std::vector<std::string> history) {
+    out.kind = ReplyKind::kAnswer;
+    out.bot_text = *ranked_reply;
+    history.push_back(*ranked_reply);
+    out.next.phase = Phase::kNormal;
+    out.next.history = std::move(history);
+    out.next.last_bot_answer = *ranked_reply;
+    out.next.feedback_context.clear();
+  };
+
+  switch (state.phase) {
+    case Phase::kFeedbackRequested: {
+      // The paper's FEEDBACK example: the context before the mistake, the feedback as
+      // target. The bad answer, the complaint and the request are not in it.
+      out.examples.push_back(
+          Example{.kind = ExampleKind::kFB, .context = state.feedback_context, .target = std::string(user_text)});
+      out.kind = ReplyKind::kThanksNewTopic;
+      out.bot_text = options.thanks_new_topic;
+      out.next.phase = Phase::kNewTopicRequested;
+      out.next.history.clear();
+      out.next.feedback_context.clear();
+      return out;
+    }
+    case Phase::kNewTopicRequested:
+    case Phase::kRatingRequested:
+      answer({std::string(user_text)});
+      return out;
+    case Phase::kNormal:
+      break;
+  }
+
+  if (satisfaction && *satisfaction < options.satisfaction_threshold) {
+    // history ends with the bad answer; everything before it is the FB context.
+    std::vector<std::string> before(state.history.begin(), state.history.end() - 1);
+    out.kind = ReplyKind::kFeedbackRequest;
+    out.bot_text = fill(options.feedback_request, before.empty() ? std::string_view() : std::string_view(before.back()));
+    out.next.phase = Phase::kFeedbackRequested;
+    out.next.feedback_context = format_context(before);
+    return out;
+  }
+  if (satisfaction && *satisfaction > options.satisfaction_threshold) {
+    // HB example: imitate the user's reply to the bot's answer.
+    out.examples.push_back(Example{.kind = ExampleKind::kHB,
+                                   .context = format_context(state.history),
+                                   .target = std::string(user_text),
+                                   .satisfaction = *satisfaction});
+  }
+  answer(with(state.history, user_text));
+  return out;
+}
+
+State reset(const State& state) {
+  State s;
+  s.last_bot_answer = state.last_bot_answer;
+  return s;
+}
+
+}  // namespace selffeed::feedback

@@ -1,0 +1,118 @@
+#include "selffeed/feedback/policy.h"
+
+#include <gtest/gtest.h>
+
+namespace selffeed::feedback {
+namespace {
+
+const PolicyOptions kOptions;
+
+Outcome step(const State& s, const std::string& user, std::optional<double> sat, const std::string& reply) {
+  ModelRequest need = plan(s, user);
+  auto out = decide(s, user, need.satisfaction_context ? sat : std::nullopt,
+                    need.reply_context ? std::optional<std::string>(reply) : std::nullopt, kOptions);
+  EXPECT_TRUE(out.ok()) << out.status().to_string();
+  return std::move(out).value();
+}
+
+TEST(PolicyTest, NeverAsksForFeedbackOnTheFirstMessage) {
+  State s;
+  ModelRequest need = plan(s, "hi");
+  EXPECT_FALSE(need.satisfaction_context.has_value());
+  EXPECT_EQ(need.reply_context, "__p1__ hi");
+  Outcome out = step(s, "hi", std::nullopt, "hello! how are you?");
+  EXPECT_EQ(out.kind, ReplyKind::kAnswer);
+  EXPECT_EQ(out.bot_text, "hello! how are you?");
+  EXPECT_TRUE(out.examples.empty());
+  EXPECT_EQ(out.next.history, (std::vector<std::string>{"hi", "hello! how are you?"}));
+}
+
+TEST(PolicyTest, SatisfiedReplyBecomesAnHbExample) {
+  State s = step(State{}, "have you been to france?", std::nullopt, "yes! it is beautiful.").next;
+  ModelRequest need = plan(s, "what did you like most?");
+  EXPECT_EQ(need.satisfaction_context, "__p2__ yes! it is beautiful. __p1__ what did you like most?");
+  EXPECT_EQ(need.reply_context, "__p2__ yes! it is beautiful. __p1__ what did you like most?");
+  EXPECT_EQ(need.previous_reply, "yes! it is beautiful.");
+  Outcome out = step(s, "what did you like most?", 0.85, "the food.");
+  EXPECT_EQ(out.kind, ReplyKind::kAnswer);
+  ASSERT_EQ(out.examples.size(), 1u);
+  const Example& hb = out.examples[0];
+  EXPECT_EQ(hb.kind, ExampleKind::kHB);
+  // The human is the responder being imitated: the bot's turn is its partner (__p1__).
+  EXPECT_EQ(hb.context, "__p2__ have you been to france? __p1__ yes! it is beautiful.");
+  EXPECT_EQ(hb.target, "what did you like most?");
+  EXPECT_EQ(hb.satisfaction, 0.85);
+}
+
+TEST(PolicyTest, UnsatisfiedReplyAsksForFeedbackAndHarvestsThePapersContext) {
+  // The paper's Figure 1.
+  State s = step(State{}, "hi", std::nullopt, "have you been to france?").next;
+  s = step(s, "yes i have! it's beautiful.", 0.85, "lol. i never eat them!").next;
+  Outcome complaint = step(s, "what are you talking about?", 0.10, "unused");
+  EXPECT_EQ(complaint.kind, ReplyKind::kFeedbackRequest);
+  EXPECT_EQ(complaint.bot_text,
+            "Oops! I think I messed up. Whether I messed up or not, what could I have said (in response to \"yes i "
+            "have! it's beautiful.\")?");
+  EXPECT_TRUE(complaint.examples.empty());  // the complaint is never an HB example
+  EXPECT_EQ(complaint.next.phase, Phase::kFeedbackRequested);
+
+  // While a request is pending, nothing is scored: the message is the feedback.
+  ModelRequest need = plan(complaint.next, "maybe ask me about french food?");
+  EXPECT_FALSE(need.satisfaction_context.has_value());
+  EXPECT_FALSE(need.reply_context.has_value());
+  Outcome fb = step(complaint.next, "maybe ask me about french food?", std::nullopt, "");
+  EXPECT_EQ(fb.kind, ReplyKind::kThanksNewTopic);
+  EXPECT_EQ(fb.bot_text, "Thanks! I'll try to remember that. Can you pick a new topic for us to talk about now?");
+  EXPECT_EQ(fb.user_turn_phase, Phase::kFeedbackRequested);
+  ASSERT_EQ(fb.examples.size(), 1u);
+  EXPECT_EQ(fb.examples[0].kind, ExampleKind::kFB);
+  // Up to and including the user utterance the bot answered badly; not the bad answer,
+  // the complaint or the request.
+  EXPECT_EQ(fb.examples[0].context, "__p2__ have you been to france? __p1__ yes i have! it's beautiful.");
+  EXPECT_EQ(fb.examples[0].target, "maybe ask me about french food?");
+  EXPECT_TRUE(fb.next.history.empty());
+  EXPECT_EQ(fb.next.phase, Phase::kNewTopicRequested);
+
+  // The new topic starts a fresh context and is not judged.
+  need = plan(fb.next, "let's talk about music");
+  EXPECT_FALSE(need.satisfaction_context.has_value());
+  EXPECT_EQ(need.reply_context, "__p1__ let's talk about music");
+  Outcome topic = step(fb.next, "let's talk about music", std::nullopt, "i love jazz.");
+  EXPECT_EQ(topic.kind, ReplyKind::kAnswer);
+  EXPECT_EQ(topic.next.phase, Phase::kNormal);
+  EXPECT_EQ(topic.next.history, (std::vector<std::string>{"let's talk about music", "i love jazz."}));
+}
+
+TEST(PolicyTest, ThresholdIsStrictOnBothSides) {
+  State s = step(State{}, "hi", std::nullopt, "hello").next;
+  Outcome at = step(s, "ok", 0.5, "fine");
+  EXPECT_EQ(at.kind, ReplyKind::kAnswer);
+  EXPECT_TRUE(at.examples.empty());
+  PolicyOptions strict{.satisfaction_threshold = 0.9};
+  auto out = decide(s, "ok", 0.8, std::string("fine"), strict);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->kind, ReplyKind::kFeedbackRequest);
+}
+
+TEST(PolicyTest, MissingModelOutputsAreErrors) {
+  State s = step(State{}, "hi", std::nullopt, "hello").next;
+  EXPECT_EQ(decide(s, "ok", std::nullopt, std::string("x"), kOptions).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(decide(s, "ok", 0.9, std::nullopt, kOptions).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(PolicyTest, StateRoundTripsAndResetKeepsOnlyTheLastAnswer) {
+  State s = step(State{}, "hi", std::nullopt, "hello").next;
+  s = step(s, "what?", 0.1, "unused").next;
+  auto parsed = State::parse(s.serialize());
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(*parsed, s);
+  EXPECT_EQ(State::parse("{\"phase\": \"nope\"}").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(State::parse("not json").status().code(), StatusCode::kInvalidArgument);
+  State fresh = reset(s);
+  EXPECT_EQ(fresh.phase, Phase::kNormal);
+  EXPECT_TRUE(fresh.history.empty());
+  EXPECT_EQ(fresh.last_bot_answer, "hello");
+}
+
+}  // namespace
+}  // namespace selffeed::feedback
