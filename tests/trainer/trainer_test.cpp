@@ -132,11 +132,11 @@ class TrainDialogueTest : public ::testing::Test {
 TEST_F(TrainDialogueTest, LearnsTheToySetAndWritesABundle) {
   TempDir dir;
   std::vector<std::string> progress;
-  DialogueTrainOptions o = options(dir.str("run"), 60);
+  DialogueTrainOptions o = options(dir.str("run"), 120);
   o.on_progress = [&](const std::string& line) { progress.push_back(line); };
   auto report = train_dialogue(o);
   ASSERT_OK(report);
-  EXPECT_EQ(report->steps, 60);
+  EXPECT_EQ(report->steps, 120);
   EXPECT_GT(report->best_valid_hits_at_1, 0.6);
   ASSERT_FALSE(progress.empty());
   EXPECT_NE(progress.back().find("ex/s"), std::string::npos);
