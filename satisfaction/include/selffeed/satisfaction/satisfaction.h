@@ -1,0 +1,126 @@
+// selffeed::satisfaction: is the user satisfied with the bot's previous answer?
+//
+// The gate of the self-feeding loop. Three families of estimators, all scoring
+// P(satisfied) for a (bot answer, user reply) pair seen in its conversation:
+//   - the paper's baselines: six regexes (RE2, linear time on untrusted text);
+//   - weak supervision: labeling functions whose accuracies a label model learns from
+//     their agreements on unlabelled data, without any labels (one-coin Dawid-Skene EM);
+//   - learned models: a bag-of-words naive Bayes reference and the Transformer estimator
+//     (its own embeddings and encoder, mean pooling, linear, sigmoid) trained on hard or
+//     probabilistic labels.
+// Metrics follow the paper: precision, recall and F1 of the *unsatisfied* class.
+//
+//   SatisfactionInput in{.bot_reply = "lol. i never eat them!", .user_reply = "what?"};
+//   bool complaint = paper_regex_unsatisfied(in.user_reply);
+//   std::vector<Vote> votes = apply_labeling_functions(in);
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "selffeed/common/status.h"
+
+namespace selffeed::satisfaction {
+
+// One judgement: the bot's answer, the user's reply to it, and what came before.
+struct SatisfactionInput {
+  std::vector<std::string> history;  // utterances before the bot's answer, oldest first
+  std::string bot_reply;
+  std::string user_reply;
+  // Explicit thumbs on the bot's answer, when the user gave one (1 up, 0 down).
+  std::optional<int> thumbs;
+  // The dialogue model's probability for the bot's answer among alternatives, when known.
+  std::optional<double> bot_confidence;
+};
+
+// "__p2__ <bot answer> __p1__ <user reply>": what the estimator reads (never the user's
+// reply alone).
+std::string satisfaction_context(const SatisfactionInput& in);
+
+// ---- the paper's regex baseline ----------------------------------------------------
+
+// True when any of the six patterns of the paper's feedback classifier matches the user's
+// reply (case-insensitive): "i ... said/asked/told", "not ... making sense", "um/uh",
+// "you ... what?", "what ... you mean/refer/talk ... ?", "what ... to do with ... ?".
+bool paper_regex_unsatisfied(std::string_view user_reply);
+
+// ---- labeling functions ------------------------------------------------------------
+
+enum class Vote : std::int8_t { kAbstain = -1, kUnsatisfied = 0, kSatisfied = 1 };
+
+struct LabelingFunction {
+  std::string name;
+  std::string description;
+  std::function<Vote(const SatisfactionInput&)> apply;
+};
+
+// The built-in labeling functions (at least 10), in a stable order.
+const std::vector<LabelingFunction>& labeling_functions();
+std::vector<Vote> apply_labeling_functions(const SatisfactionInput& in);
+
+// ---- label model -------------------------------------------------------------------
+
+struct LabelModelOptions {
+  int max_iterations = 200;
+  double tolerance = 1e-6;
+  double initial_accuracy = 0.7;  // > 0.5 breaks the label-swap symmetry
+};
+
+// Learns each labeling function's accuracy and the class prior from unlabelled votes
+// (rows = examples, columns = functions), assuming functions are conditionally
+// independent given the true label and equally accurate on both classes.
+class LabelModel {
+ public:
+  static Result<LabelModel> fit(std::span<const std::vector<Vote>> votes, const LabelModelOptions& options = {});
+  // P(satisfied | votes); the prior when every function abstains.
+  double probability(std::span<const Vote> votes) const;
+  const std::vector<double>& accuracies() const { return accuracies_; }
+  double prior() const { return prior_; }
+  int iterations() const { return iterations_; }
+
+ private:
+  std::vector<double> accuracies_;
+  double prior_ = 0.5;
+  int iterations_ = 0;
+};
+
+// ---- metrics -----------------------------------------------------------------------
+
+struct BinaryMetrics {
+  double precision = 0;  // of the unsatisfied class
+  double recall = 0;
+  double f1 = 0;
+  double accuracy = 0;
+  double auc = 0;        // ROC-AUC of 1 - P(satisfied) for detecting unsatisfied
+  double threshold = 0;  // predicted unsatisfied when P(satisfied) < threshold
+  std::size_t examples = 0;
+};
+
+// `scores` are P(satisfied), `labels` 1 (satisfied) or 0.
+BinaryMetrics evaluate_binary(std::span<const double> scores, std::span<const int> labels, double threshold);
+// The threshold that maximises unsatisfied-class F1 on (scores, labels).
+double best_threshold(std::span<const double> scores, std::span<const int> labels);
+
+// ---- naive Bayes reference ---------------------------------------------------------
+
+// Multinomial naive Bayes over the words of the bot answer and the user reply (kept apart).
+class NaiveBayes {
+ public:
+  static NaiveBayes fit(std::span<const SatisfactionInput> inputs, std::span<const int> labels);
+  double probability(const SatisfactionInput& in) const;  // P(satisfied)
+
+ private:
+  struct Counts;
+  std::shared_ptr<const Counts> counts_;
+};
+
+// Words of a text for the count-based models: normalized, split on spaces.
+std::vector<std::string> words_of(std::string_view text);
+
+}  // namespace selffeed::satisfaction

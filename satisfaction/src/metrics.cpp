@@ -1,0 +1,78 @@
+#include <algorithm>
+#include <numeric>
+
+#include "selffeed/satisfaction/satisfaction.h"
+
+namespace selffeed::satisfaction {
+namespace {
+
+// ROC-AUC of `1 - score` for the unsatisfied class: the probability that a random
+// unsatisfied example gets a lower P(satisfied) than a random satisfied one (ties 1/2).
+double auc_unsatisfied(std::span<const double> scores, std::span<const int> labels) {
+  std::vector<std::size_t> order(scores.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] < scores[b]; });
+  // Rank-sum (Mann-Whitney) with average ranks for ties.
+  std::vector<double> rank(scores.size());
+  for (std::size_t i = 0; i < order.size();) {
+    std::size_t j = i;
+    while (j < order.size() && scores[order[j]] == scores[order[i]]) ++j;
+    double avg = (static_cast<double>(i) + static_cast<double>(j - 1)) / 2.0 + 1.0;
+    for (std::size_t k = i; k < j; ++k) rank[order[k]] = avg;
+    i = j;
+  }
+  double sat = 0, unsat = 0, rank_sum_sat = 0;
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] == 1) {
+      ++sat;
+      rank_sum_sat += rank[i];
+    } else {
+      ++unsat;
+    }
+  }
+  if (sat == 0 || unsat == 0) return 0.5;
+  // Satisfied examples should rank high: U counts (unsat, sat) pairs ordered correctly.
+  return (rank_sum_sat - sat * (sat + 1) / 2.0) / (sat * unsat);
+}
+
+}  // namespace
+
+BinaryMetrics evaluate_binary(std::span<const double> scores, std::span<const int> labels, double threshold) {
+  BinaryMetrics m;
+  m.examples = scores.size();
+  m.threshold = threshold;
+  double tp = 0, fp = 0, fn = 0, correct = 0;
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    const bool predicted_unsat = scores[i] < threshold;
+    const bool unsat = labels[i] == 0;
+    tp += predicted_unsat && unsat;
+    fp += predicted_unsat && !unsat;
+    fn += !predicted_unsat && unsat;
+    correct += predicted_unsat == unsat;
+  }
+  m.precision = tp + fp > 0 ? tp / (tp + fp) : 0;
+  m.recall = tp + fn > 0 ? tp / (tp + fn) : 0;
+  m.f1 = m.precision + m.recall > 0 ? 2 * m.precision * m.recall / (m.precision + m.recall) : 0;
+  m.accuracy = scores.empty() ? 0 : correct / static_cast<double>(scores.size());
+  m.auc = auc_unsatisfied(scores, labels);
+  return m;
+}
+
+double best_threshold(std::span<const double> scores, std::span<const int> labels) {
+  std::vector<double> candidates(scores.begin(), scores.end());
+  std::sort(candidates.begin(), candidates.end());
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  double best = 0.5, best_f1 = -1;
+  // "score < t" predicts unsatisfied, so thresholds just above each distinct score.
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    double t = i + 1 < candidates.size() ? (candidates[i] + candidates[i + 1]) / 2 : candidates[i] + 1e-9;
+    double f1 = evaluate_binary(scores, labels, t).f1;
+    if (f1 > best_f1) {
+      best_f1 = f1;
+      best = t;
+    }
+  }
+  return best;
+}
+
+}  // namespace selffeed::satisfaction

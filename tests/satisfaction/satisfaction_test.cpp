@@ -1,0 +1,171 @@
+#include "selffeed/satisfaction/satisfaction.h"
+
+#include <chrono>
+#include <random>
+
+#include <gtest/gtest.h>
+
+namespace selffeed::satisfaction {
+namespace {
+
+Vote vote_of(const std::string& name, const SatisfactionInput& in) {
+  for (const LabelingFunction& f : labeling_functions()) {
+    if (f.name == name) return f.apply(in);
+  }
+  ADD_FAILURE() << "no labeling function " << name;
+  return Vote::kAbstain;
+}
+
+SatisfactionInput reply(const std::string& bot, const std::string& user, std::vector<std::string> history = {}) {
+  return {.history = std::move(history), .bot_reply = bot, .user_reply = user};
+}
+
+TEST(SatisfactionTest, ContextIsTheBotAnswerThenTheUserReply) {
+  EXPECT_EQ(satisfaction_context(reply("lol. i never eat them!", "what are you talking about?")),
+            "__p2__ lol. i never eat them! __p1__ what are you talking about?");
+}
+
+TEST(SatisfactionTest, PaperRegexesMatchComplaintsOnly) {
+  for (const char* complaint : {"I said I was tired", "that does not make any sense", "um, what?",
+                                "you like what?", "what do you mean by that?", "what does that have to do with dogs?",
+                                "That makes no sense"}) {
+    EXPECT_TRUE(paper_regex_unsatisfied(complaint)) << complaint;
+  }
+  for (const char* fine : {"yes, i love dogs", "what is your favourite food?", "cool, me too"}) {
+    EXPECT_FALSE(paper_regex_unsatisfied(fine)) << fine;
+  }
+}
+
+TEST(SatisfactionTest, RegexesStayLinearOnAdversarialInput) {
+  // Backtracking engines blow up on inputs like these; RE2 must not.
+  std::string evil = "i " + std::string(200000, 'a') + " said";
+  std::string evil2 = std::string(100000, 'u') + std::string(100000, 'm') + "!";
+  std::string evil3;
+  for (int i = 0; i < 50000; ++i) evil3 += "what you ";
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(paper_regex_unsatisfied(evil));
+  EXPECT_TRUE(paper_regex_unsatisfied(evil2));
+  EXPECT_FALSE(paper_regex_unsatisfied(evil3));
+  for (const LabelingFunction& f : labeling_functions()) f.apply(reply(evil3, evil3, {evil3}));
+  // Generous bound: a catastrophic backtracker would take minutes.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+TEST(SatisfactionTest, EachLabelingFunctionVotesOnItsCases) {
+  ASSERT_GE(labeling_functions().size(), 10u);
+  EXPECT_EQ(vote_of("paper_regex", reply("i like cars", "i said i hate cars")), Vote::kUnsatisfied);
+  EXPECT_EQ(vote_of("paper_regex", reply("i like cars", "me too")), Vote::kAbstain);
+  EXPECT_EQ(vote_of("confusion", reply("my dog is a cat", "huh? you're a bot")), Vote::kUnsatisfied);
+  EXPECT_EQ(vote_of("confusion", reply("my dog is brown", "mine is black")), Vote::kAbstain);
+  EXPECT_EQ(vote_of("positive_reaction", reply("i ski every winter", "haha cool!")), Vote::kSatisfied);
+  EXPECT_EQ(vote_of("positive_reaction", reply("i ski", "i do not")), Vote::kAbstain);
+  EXPECT_EQ(vote_of("user_repeats_self", reply("i like tea", "where do you live in france?",
+                                               {"hi", "hello", "where do you live in france?"})),
+            Vote::kUnsatisfied);
+  EXPECT_EQ(vote_of("user_repeats_self", reply("paris", "nice city", {"where do you live?"})), Vote::kAbstain);
+  EXPECT_EQ(vote_of("bot_repeated", reply("i have a dog .", "ok", {"hi", "I have a dog.", "so?"})), Vote::kUnsatisfied);
+  EXPECT_EQ(vote_of("bot_repeated", reply("i have a cat", "you already said that")), Vote::kUnsatisfied);
+  EXPECT_EQ(vote_of("bot_repeated", reply("i have a cat", "nice", {"hi", "i have a dog", "so?"})), Vote::kAbstain);
+  EXPECT_EQ(vote_of("minimal_reply", reply("i like green", "??")), Vote::kUnsatisfied);
+  EXPECT_EQ(vote_of("minimal_reply", reply("i like green", "hmm")), Vote::kUnsatisfied);
+  EXPECT_EQ(vote_of("minimal_reply", reply("i like green", "green is nice")), Vote::kAbstain);
+  EXPECT_EQ(vote_of("ignored_question", reply("i like pizza", "ok", {"where do you work?"})), Vote::kUnsatisfied);
+  EXPECT_EQ(vote_of("ignored_question", reply("i work at a bank", "ok", {"where do you work?"})), Vote::kAbstain);
+  EXPECT_EQ(vote_of("answers_bot_question", reply("do you have pets?", "yes i have two dogs")), Vote::kSatisfied);
+  EXPECT_EQ(vote_of("answers_bot_question", reply("i have pets", "yes i have two dogs")), Vote::kAbstain);
+  EXPECT_EQ(vote_of("follow_up_question", reply("i play guitar in a band", "what band is it?")), Vote::kSatisfied);
+  EXPECT_EQ(vote_of("follow_up_question", reply("i play guitar", "do you like cheese?")), Vote::kAbstain);
+  EXPECT_EQ(vote_of("engaged_reply", reply("i hike", "i love hiking too , last week i went up a mountain")),
+            Vote::kSatisfied);
+  EXPECT_EQ(vote_of("engaged_reply", reply("i hike", "nice")), Vote::kAbstain);
+  EXPECT_EQ(vote_of("why_what_opener", reply("the moon is cheese", "what")), Vote::kUnsatisfied);
+  EXPECT_EQ(vote_of("why_what_opener", reply("what do you do?", "what i do is teach")), Vote::kAbstain);
+  SatisfactionInput thumbs = reply("a", "b");
+  EXPECT_EQ(vote_of("thumbs", thumbs), Vote::kAbstain);
+  thumbs.thumbs = 0;
+  EXPECT_EQ(vote_of("thumbs", thumbs), Vote::kUnsatisfied);
+  thumbs.thumbs = 1;
+  EXPECT_EQ(vote_of("thumbs", thumbs), Vote::kSatisfied);
+  SatisfactionInput unsure = reply("a", "b");
+  unsure.bot_confidence = 0.05;
+  EXPECT_EQ(vote_of("model_uncertainty", unsure), Vote::kUnsatisfied);
+  unsure.bot_confidence = 0.9;
+  EXPECT_EQ(vote_of("model_uncertainty", unsure), Vote::kAbstain);
+  EXPECT_EQ(apply_labeling_functions(reply("a", "b")).size(), labeling_functions().size());
+}
+
+TEST(LabelModelTest, RecoversKnownAccuraciesWithoutLabels) {
+  const std::vector<double> truth = {0.9, 0.7, 0.6};
+  const std::vector<double> coverage = {0.9, 0.8, 1.0};
+  std::mt19937 rng(2019);
+  std::bernoulli_distribution label(0.6);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<std::vector<Vote>> votes;
+  for (int i = 0; i < 20000; ++i) {
+    const bool sat = label(rng);
+    std::vector<Vote> row;
+    for (std::size_t j = 0; j < truth.size(); ++j) {
+      if (u(rng) > coverage[j]) {
+        row.push_back(Vote::kAbstain);
+        continue;
+      }
+      const bool right = u(rng) < truth[j];
+      row.push_back(sat == right ? Vote::kSatisfied : Vote::kUnsatisfied);
+    }
+    votes.push_back(std::move(row));
+  }
+  auto model = LabelModel::fit(votes);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  for (std::size_t j = 0; j < truth.size(); ++j) EXPECT_NEAR(model->accuracies()[j], truth[j], 0.05) << "function " << j;
+  EXPECT_NEAR(model->prior(), 0.6, 0.05);
+  // Agreeing votes push the posterior towards their side.
+  std::vector<Vote> all_sat(3, Vote::kSatisfied), all_unsat(3, Vote::kUnsatisfied), none(3, Vote::kAbstain);
+  EXPECT_GT(model->probability(all_sat), 0.95);
+  EXPECT_LT(model->probability(all_unsat), 0.05);
+  EXPECT_NEAR(model->probability(none), model->prior(), 1e-9);
+  std::vector<std::vector<Vote>> ragged = {{Vote::kSatisfied}, {Vote::kSatisfied, Vote::kAbstain}};
+  EXPECT_EQ(LabelModel::fit(ragged).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(MetricsTest, UnsatisfiedClassPrecisionRecallF1AndAuc) {
+  // P(satisfied) scores; label 0 = unsatisfied.
+  std::vector<double> scores = {0.1, 0.2, 0.6, 0.4, 0.9, 0.8};
+  std::vector<int> labels = {0, 0, 0, 1, 1, 1};
+  BinaryMetrics m = evaluate_binary(scores, labels, 0.5);
+  // Predicted unsatisfied: 0.1, 0.2, 0.4 -> tp 2, fp 1, fn 1.
+  EXPECT_DOUBLE_EQ(m.precision, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.recall, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.f1, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.accuracy, 4.0 / 6.0);
+  EXPECT_DOUBLE_EQ(m.auc, 8.0 / 9.0);  // one of nine (unsat, sat) pairs out of order
+  // The all-unsatisfied predictor: recall 1, precision = share of unsatisfied.
+  BinaryMetrics all = evaluate_binary(scores, labels, 2.0);
+  EXPECT_DOUBLE_EQ(all.recall, 1.0);
+  EXPECT_DOUBLE_EQ(all.precision, 0.5);
+}
+
+TEST(MetricsTest, BestThresholdMaximisesF1) {
+  std::vector<double> scores = {0.1, 0.2, 0.3, 0.7, 0.8, 0.9};
+  std::vector<int> labels = {0, 0, 0, 1, 1, 1};
+  double t = best_threshold(scores, labels);
+  EXPECT_GT(t, 0.3);
+  EXPECT_LT(t, 0.7);
+  EXPECT_DOUBLE_EQ(evaluate_binary(scores, labels, t).f1, 1.0);
+}
+
+TEST(NaiveBayesTest, LearnsWordsOfEachSide) {
+  std::vector<SatisfactionInput> inputs;
+  std::vector<int> labels;
+  for (int i = 0; i < 20; ++i) {
+    inputs.push_back(reply("i like cats", "haha cool"));
+    labels.push_back(1);
+    inputs.push_back(reply("i like cats", "what ? nonsense"));
+    labels.push_back(0);
+  }
+  NaiveBayes nb = NaiveBayes::fit(inputs, labels);
+  EXPECT_GT(nb.probability(reply("i like dogs", "cool")), 0.8);
+  EXPECT_LT(nb.probability(reply("i like dogs", "nonsense")), 0.2);
+}
+
+}  // namespace
+}  // namespace selffeed::satisfaction
