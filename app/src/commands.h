@@ -16,4 +16,7 @@ void add_store_commands(CLI::App& app, Action& action);
 // Registers `selffeed train` and `selffeed eval`.
 void add_model_commands(CLI::App& app, Action& action);
 
+// Registers `selffeed eval-satisfaction` and `selffeed lf-report`.
+void add_satisfaction_commands(CLI::App& app, Action& action);
+
 }  // namespace selffeed::app

@@ -1,6 +1,7 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <unordered_map>
@@ -47,7 +48,8 @@ TORCH_MODULE(BiEncoder);
 
 json config_to_json(const ModelConfig& c) {
   return {{"d_model", c.d_model}, {"n_heads", c.n_heads}, {"n_layers", c.n_layers}, {"ffn_size", c.ffn_size},
-          {"context_tokens", c.context_tokens}, {"candidate_tokens", c.candidate_tokens}};
+          {"context_tokens", c.context_tokens}, {"candidate_tokens", c.candidate_tokens},
+          {"scaled_scores", c.scaled_scores}};
 }
 
 Result<ModelConfig> config_from_json(const json& j) {
@@ -59,6 +61,7 @@ Result<ModelConfig> config_from_json(const json& j) {
     c.ffn_size = j.at("ffn_size").get<int>();
     c.context_tokens = j.at("context_tokens").get<int>();
     c.candidate_tokens = j.at("candidate_tokens").get<int>();
+    c.scaled_scores = j.value("scaled_scores", false);
   } catch (const json::exception& e) {
     return data_loss_error(std::string("bad model config: ") + e.what());
   }
@@ -127,7 +130,9 @@ struct DialogueModel::Impl {
   torch::Tensor encode_contexts(std::span<const std::string> texts) const {
     std::vector<std::vector<std::int64_t>> rows;
     for (const std::string& t : texts) rows.push_back(ids(t, config.context_tokens, /*keep_end=*/true));
-    return net->context_encoder->forward(nn::pad_batch(rows));
+    torch::Tensor encoded = net->context_encoder->forward(nn::pad_batch(rows));
+    // Scaling one side scales every score the same way.
+    return config.scaled_scores ? encoded / std::sqrt(static_cast<double>(config.d_model)) : encoded;
   }
 
   torch::Tensor encode_candidates(std::span<const std::string> texts) const {

@@ -1,6 +1,11 @@
-// One-coin Dawid-Skene: every labeling function j is right with probability a_j whatever
-// the true class, abstains independently of it, and functions are independent given the
-// class. EM alternates the posterior of each example's label (E) with a_j and the prior (M).
+// Dawid-Skene with abstentions: for each labeling function j and true class y, a
+// distribution theta_j[y] over its output {abstain, unsatisfied, satisfied}. Functions are
+// independent given the class. EM starts from the smoothed majority vote, then alternates
+// each example's posterior (E) with theta and the class prior (M).
+//
+// Modelling abstention per class is what makes one-sided functions useful: a function that
+// only ever votes "satisfied" still carries signal through how much more often it fires on
+// satisfied replies. (A one-coin model collapses to "everything is satisfied" on them.)
 #include <cmath>
 
 #include "selffeed/satisfaction/satisfaction.h"
@@ -8,22 +13,22 @@
 namespace selffeed::satisfaction {
 namespace {
 
-constexpr double kClamp = 1e-4;
+constexpr double kSmoothing = 1.0;  // add-one counts in the M step
+constexpr double kClamp = 1e-3;
 
-double clamp01(double p) { return std::min(1.0 - kClamp, std::max(kClamp, p)); }
+int outcome(Vote v) { return v == Vote::kAbstain ? 0 : v == Vote::kUnsatisfied ? 1 : 2; }
 
-double posterior(std::span<const Vote> votes, const std::vector<double>& accuracies, double prior) {
-  double log_sat = std::log(prior), log_unsat = std::log(1.0 - prior);
-  for (std::size_t j = 0; j < votes.size() && j < accuracies.size(); ++j) {
-    if (votes[j] == Vote::kAbstain) continue;
-    const double right = std::log(accuracies[j]), wrong = std::log(1.0 - accuracies[j]);
-    log_sat += votes[j] == Vote::kSatisfied ? right : wrong;
-    log_unsat += votes[j] == Vote::kUnsatisfied ? right : wrong;
+}  // namespace
+
+double LabelModel::posterior(std::span<const Vote> votes) const {
+  double log_sat = std::log(prior_), log_unsat = std::log(1.0 - prior_);
+  for (std::size_t j = 0; j < votes.size() && j < theta_.size(); ++j) {
+    const int o = outcome(votes[j]);
+    log_sat += std::log(theta_[j][1][o]);
+    log_unsat += std::log(theta_[j][0][o]);
   }
   return 1.0 / (1.0 + std::exp(log_unsat - log_sat));
 }
-
-}  // namespace
 
 Result<LabelModel> LabelModel::fit(std::span<const std::vector<Vote>> votes, const LabelModelOptions& options) {
   if (votes.empty()) return invalid_argument_error("the label model needs at least one example");
@@ -32,33 +37,55 @@ Result<LabelModel> LabelModel::fit(std::span<const std::vector<Vote>> votes, con
     if (row.size() != m) return invalid_argument_error("every example needs a vote from every labeling function");
   }
   LabelModel model;
-  model.accuracies_.assign(m, options.initial_accuracy);
+  model.theta_.assign(m, {});
   std::vector<double> q(votes.size());
-  for (model.iterations_ = 1; model.iterations_ <= options.max_iterations; ++model.iterations_) {
-    for (std::size_t i = 0; i < votes.size(); ++i) q[i] = posterior(votes[i], model.accuracies_, model.prior_);
-    double change = 0;
-    for (std::size_t j = 0; j < m; ++j) {
-      double right = 0, seen = 0;
-      for (std::size_t i = 0; i < votes.size(); ++i) {
-        if (votes[i][j] == Vote::kAbstain) continue;
-        right += votes[i][j] == Vote::kSatisfied ? q[i] : 1.0 - q[i];
-        seen += 1;
-      }
-      // A function that never votes keeps its prior accuracy and has no effect.
-      double a = seen > 0 ? clamp01(right / seen) : options.initial_accuracy;
-      change = std::max(change, std::abs(a - model.accuracies_[j]));
-      model.accuracies_[j] = a;
+  for (std::size_t i = 0; i < votes.size(); ++i) {
+    double sat = 0, unsat = 0;
+    for (Vote v : votes[i]) {
+      sat += v == Vote::kSatisfied;
+      unsat += v == Vote::kUnsatisfied;
     }
-    double prior = 0;
-    for (double x : q) prior += x;
-    prior = clamp01(prior / static_cast<double>(q.size()));
-    change = std::max(change, std::abs(prior - model.prior_));
+    q[i] = (sat + 1) / (sat + unsat + 2);
+  }
+  for (model.iterations_ = 1; model.iterations_ <= options.max_iterations; ++model.iterations_) {
+    // M step.
+    double mass_sat = 0;
+    for (double x : q) mass_sat += x;
+    const double n = static_cast<double>(q.size());
+    const double prior = std::min(1.0 - kClamp, std::max(kClamp, mass_sat / n));
+    double change = std::abs(prior - model.prior_);
     model.prior_ = prior;
+    for (std::size_t j = 0; j < m; ++j) {
+      double counts[2][3] = {{kSmoothing, kSmoothing, kSmoothing}, {kSmoothing, kSmoothing, kSmoothing}};
+      for (std::size_t i = 0; i < votes.size(); ++i) {
+        const int o = outcome(votes[i][j]);
+        counts[1][o] += q[i];
+        counts[0][o] += 1.0 - q[i];
+      }
+      for (int y = 0; y < 2; ++y) {
+        const double total = counts[y][0] + counts[y][1] + counts[y][2];
+        for (int o = 0; o < 3; ++o) {
+          const double p = counts[y][o] / total;
+          change = std::max(change, std::abs(p - model.theta_[j][y][o]));
+          model.theta_[j][y][o] = p;
+        }
+      }
+    }
+    // E step.
+    for (std::size_t i = 0; i < votes.size(); ++i) q[i] = model.posterior(votes[i]);
     if (change < options.tolerance) break;
+  }
+  // Accuracy of each function where it votes: P(vote == true class | vote).
+  model.accuracies_.resize(m);
+  for (std::size_t j = 0; j < m; ++j) {
+    const auto& t = model.theta_[j];
+    const double right = model.prior_ * t[1][2] + (1 - model.prior_) * t[0][1];
+    const double voted = model.prior_ * (t[1][1] + t[1][2]) + (1 - model.prior_) * (t[0][1] + t[0][2]);
+    model.accuracies_[j] = voted > 0 ? right / voted : 0.5;
   }
   return model;
 }
 
-double LabelModel::probability(std::span<const Vote> votes) const { return posterior(votes, accuracies_, prior_); }
+double LabelModel::probability(std::span<const Vote> votes) const { return posterior(votes); }
 
 }  // namespace selffeed::satisfaction

@@ -86,6 +86,8 @@ struct ModelConfig {
   // Longer contexts keep their most recent tokens; longer candidates their first ones.
   int context_tokens = 64;
   int candidate_tokens = 32;
+  // Divide dot-product scores by sqrt(d_model) (the paper uses the raw dot product).
+  bool scaled_scores = false;
 };
 
 struct OptimizerOptions {

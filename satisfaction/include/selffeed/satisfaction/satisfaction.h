@@ -15,6 +15,7 @@
 //   std::vector<Vote> votes = apply_labeling_functions(in);
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -69,22 +70,26 @@ std::vector<Vote> apply_labeling_functions(const SatisfactionInput& in);
 struct LabelModelOptions {
   int max_iterations = 200;
   double tolerance = 1e-6;
-  double initial_accuracy = 0.7;  // > 0.5 breaks the label-swap symmetry
 };
 
-// Learns each labeling function's accuracy and the class prior from unlabelled votes
-// (rows = examples, columns = functions), assuming functions are conditionally
-// independent given the true label and equally accurate on both classes.
+// Learns, from unlabelled votes alone (rows = examples, columns = functions), how each
+// labeling function behaves on each true class (including how often it abstains) and the
+// class prior, assuming functions are independent given the true label (Dawid-Skene, EM
+// from the majority vote).
 class LabelModel {
  public:
   static Result<LabelModel> fit(std::span<const std::vector<Vote>> votes, const LabelModelOptions& options = {});
   // P(satisfied | votes); the prior when every function abstains.
   double probability(std::span<const Vote> votes) const;
+  // Per function: P(its vote is the true class | it voted).
   const std::vector<double>& accuracies() const { return accuracies_; }
   double prior() const { return prior_; }
   int iterations() const { return iterations_; }
 
  private:
+  double posterior(std::span<const Vote> votes) const;
+  // theta_[j][y][o]: P(function j outputs o | class y); o = abstain, unsatisfied, satisfied.
+  std::vector<std::array<std::array<double, 3>, 2>> theta_;
   std::vector<double> accuracies_;
   double prior_ = 0.5;
   int iterations_ = 0;

@@ -15,6 +15,7 @@
 
 #include "selffeed/common/status.h"
 #include "selffeed/dialogue/dialogue.h"
+#include "selffeed/satisfaction/satisfaction.h"
 
 namespace selffeed::trainer {
 
@@ -46,6 +47,26 @@ Result<std::vector<RankingExample>> load_self_feeding_jsonl(const std::string& p
 // Self-dialogue TSV (conv_index, split, topic, turn_index, utterance): every utterance of
 // the chosen split is a target, with the two utterances before it as context.
 Result<std::vector<RankingExample>> load_self_dialogue_tsv(const std::string& path, const std::string& split);
+
+// Satisfaction data split by a stable hash of the dialogue id: FNV-1a 64 of the id,
+// modulo 5: 0-2 train, 3 valid, 4 test (60/20/20). Never tune on test.
+enum class Split { kTrain, kValid, kTest };
+Split split_of(std::string_view dialogue_id);
+std::string_view split_name(Split split);
+
+struct SatisfactionExample {
+  std::string dialogue_id;  // "<file name>#<index>", or the file's dialog_id
+  satisfaction::SatisfactionInput input;
+  int label = -1;  // 1 satisfied, 0 unsatisfied, -1 unlabelled
+  Split split = Split::kTrain;
+};
+
+// ConvAI2 wild-evaluation JSON (data_volunteers.json, data_intermediate.json, the
+// export_*.json files). A bot utterance followed by a human reply gives one example,
+// labelled by the human's 0/1 rating of that utterance when there is one. The export
+// files do not say which participant is the bot, so there every change of speaker gives
+// an unlabelled example. With `labelled_only`, unlabelled examples are skipped.
+Result<std::vector<SatisfactionExample>> load_convai2_satisfaction(const std::string& path, bool labelled_only);
 
 // Gives every example `count` distractors drawn from the other examples' targets (never
 // equal to its own), plus its gold at a random position; deterministic for a seed. Used
