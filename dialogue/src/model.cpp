@@ -35,7 +35,8 @@ class BiEncoderImpl : public torch::nn::Module {
  public:
   BiEncoderImpl(const ModelConfig& c, std::int64_t vocab_size) {
     nn::EncoderOptions options{.vocab_size = vocab_size, .d_model = c.d_model, .n_heads = c.n_heads,
-                               .n_layers = c.n_layers, .ffn_size = c.ffn_size};
+                               .n_layers = c.n_layers, .ffn_size = c.ffn_size,
+                               .scale_embeddings = c.scale_embeddings};
     embedding = register_module("embedding", nn::make_embedding(vocab_size, c.d_model));
     context_encoder = register_module("context_encoder", nn::TransformerEncoder(options, embedding));
     candidate_encoder = register_module("candidate_encoder", nn::TransformerEncoder(options, embedding));
@@ -49,7 +50,7 @@ TORCH_MODULE(BiEncoder);
 json config_to_json(const ModelConfig& c) {
   return {{"d_model", c.d_model}, {"n_heads", c.n_heads}, {"n_layers", c.n_layers}, {"ffn_size", c.ffn_size},
           {"context_tokens", c.context_tokens}, {"candidate_tokens", c.candidate_tokens},
-          {"scaled_scores", c.scaled_scores}};
+          {"scaled_scores", c.scaled_scores}, {"scale_embeddings", c.scale_embeddings}};
 }
 
 Result<ModelConfig> config_from_json(const json& j) {
@@ -62,6 +63,7 @@ Result<ModelConfig> config_from_json(const json& j) {
     c.context_tokens = j.at("context_tokens").get<int>();
     c.candidate_tokens = j.at("candidate_tokens").get<int>();
     c.scaled_scores = j.value("scaled_scores", false);
+    c.scale_embeddings = j.value("scale_embeddings", false);  // bundles from before the option
   } catch (const json::exception& e) {
     return data_loss_error(std::string("bad model config: ") + e.what());
   }

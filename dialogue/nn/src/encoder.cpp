@@ -28,7 +28,8 @@ torch::Tensor sinusoidal_positions(std::int64_t n, std::int64_t d) {
 }  // namespace
 
 TransformerEncoderImpl::TransformerEncoderImpl(const EncoderOptions& options, torch::nn::Embedding embedding)
-    : embedding_(std::move(embedding)) {
+    : embedding_(std::move(embedding)),
+      embedding_scale_(options.scale_embeddings ? std::sqrt(static_cast<double>(options.d_model)) : 1.0) {
   auto layer = torch::nn::TransformerEncoderLayerOptions(options.d_model, options.n_heads)
                    .dim_feedforward(options.ffn_size)
                    .dropout(0.0)
@@ -41,7 +42,7 @@ TransformerEncoderImpl::TransformerEncoderImpl(const EncoderOptions& options, to
 torch::Tensor TransformerEncoderImpl::forward(const torch::Tensor& tokens) {
   const std::int64_t time = tokens.size(1);
   torch::Tensor pad = tokens.eq(kPadId);                                       // [B, T]
-  torch::Tensor x = embedding_(tokens) + positions_.narrow(0, 0, time).unsqueeze(0);  // [B, T, E]
+  torch::Tensor x = embedding_(tokens) * embedding_scale_ + positions_.narrow(0, 0, time).unsqueeze(0);  // [B, T, E]
   x = layers_->forward(x.transpose(0, 1), /*src_mask=*/torch::Tensor(), /*src_key_padding_mask=*/pad).transpose(0, 1);
   torch::Tensor keep = pad.logical_not().unsqueeze(-1).to(x.dtype());        // [B, T, 1]
   return (x * keep).sum(1) / keep.sum(1).clamp_min(1.0);

@@ -88,6 +88,9 @@ struct ModelConfig {
   int candidate_tokens = 32;
   // Divide dot-product scores by sqrt(d_model) (the paper uses the raw dot product).
   bool scaled_scores = false;
+  // Multiply token embeddings by sqrt(d_model) (see nn::EncoderOptions). The paper did
+  // not, but it started from fastText vectors; we start from random ones.
+  bool scale_embeddings = true;
 };
 
 struct OptimizerOptions {

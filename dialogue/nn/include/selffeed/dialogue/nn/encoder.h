@@ -22,6 +22,11 @@ struct EncoderOptions {
   std::int64_t n_layers = 2;
   std::int64_t ffn_size = 32;
   std::int64_t max_positions = 1024;
+  // Token embeddings are multiplied by sqrt(d_model) before the positions are added, as in
+  // Vaswani et al. Without it, N(0, 1/d) embeddings are ~sqrt(d) times smaller than the
+  // sinusoids and the encoder mostly sees positions (the paper could skip it because
+  // fastText vectors initialised its embeddings).
+  bool scale_embeddings = true;
 };
 
 // Normal(0, d^-0.5) with the pad row zeroed (ParlAI's initialisation).
@@ -41,6 +46,7 @@ class TransformerEncoderImpl : public torch::nn::Module {
   torch::nn::Embedding embedding_{nullptr};
   torch::nn::TransformerEncoder layers_{nullptr};
   torch::Tensor positions_;  // [max_positions, d_model], a buffer
+  double embedding_scale_ = 1.0;
 };
 TORCH_MODULE(TransformerEncoder);
 
