@@ -164,7 +164,8 @@ void add_model_commands(CLI::App& app, Action& action) {
   train->add_option("--ffn", tf->train.model.ffn_size)->capture_default_str();
   train->add_option("--context-tokens", tf->train.model.context_tokens)->capture_default_str();
   train->add_option("--candidate-tokens", tf->train.model.candidate_tokens)->capture_default_str();
-  train->add_flag("--scaled-scores", tf->train.model.scaled_scores, "divide scores by sqrt(d_model)");
+  train->add_option("--scaled-scores", tf->train.model.scaled_scores, "divide scores by sqrt(d_model) (true/false)")
+      ->capture_default_str();
   train->add_option("--scale-embeddings", tf->train.model.scale_embeddings,
                     "multiply token embeddings by sqrt(d_model) (true/false)")->capture_default_str();
   train->add_option("--vocab", tf->train.tokenizer.vocab_size, "SentencePiece vocabulary size")->capture_default_str();

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "selffeed/common/status.h"
+#include "selffeed/dialogue/dialogue.h"
 
 namespace selffeed::satisfaction {
 
@@ -127,5 +128,53 @@ class NaiveBayes {
 
 // Words of a text for the count-based models: normalized, split on spaces.
 std::vector<std::string> words_of(std::string_view text);
+
+// ---- the learned estimator ------------------------------------------------------------
+
+struct EstimatorConfig {
+  // Its own embedding table and encoder, the dialogue model's shape by default.
+  int d_model = 300;
+  int n_heads = 2;
+  int n_layers = 2;
+  int ffn_size = 32;
+  int max_tokens = 64;  // of satisfaction_context(), keeping the most recent
+  bool scale_embeddings = true;
+};
+
+// P(satisfied) = sigmoid(Linear(mean-pooled encoder output)), as in the paper, over
+// satisfaction_context(). Trained with binary cross-entropy against hard (0/1) or
+// probabilistic targets (noise-aware training on the label model's output); the loss is
+// the batch mean (ParlAI summed it; a mean keeps the learning rate independent of the
+// batch size). Not thread-safe: give it one owner.
+class SatisfactionModel {
+ public:
+  static Result<std::unique_ptr<SatisfactionModel>> create(const EstimatorConfig& config,
+                                                           std::shared_ptr<const dialogue::Tokenizer> tokenizer,
+                                                           std::uint64_t seed);
+  // Reads satisfaction.json and satisfaction.pt from a bundle directory. kNotFound when the
+  // bundle has no satisfaction model, kDataLoss when its files are corrupt.
+  static Result<std::unique_ptr<SatisfactionModel>> load(const std::string& bundle_dir,
+                                                         std::shared_ptr<const dialogue::Tokenizer> tokenizer);
+  ~SatisfactionModel();
+
+  // One Adamax step on (context, target) pairs; returns the loss before the step.
+  Result<float> train_step(std::span<const std::string> contexts, std::span<const double> targets,
+                           double learning_rate);
+  // P(satisfied) for each context, in one batch.
+  Result<std::vector<double>> score(std::span<const std::string> contexts) const;
+
+  // Below this P(satisfied) the user is taken to be unsatisfied (chosen on valid).
+  double threshold() const;
+  void set_threshold(double threshold);
+  const EstimatorConfig& config() const;
+
+  // Writes satisfaction.json and satisfaction.pt into `bundle_dir` (which must exist).
+  Status save(const std::string& bundle_dir) const;
+
+ private:
+  struct Impl;
+  explicit SatisfactionModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace selffeed::satisfaction
