@@ -1,12 +1,18 @@
 // `selffeed eval-satisfaction` and `selffeed lf-report`: the satisfaction baselines and the
 // weak-supervision report on the ConvAI2 human judgements.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <numeric>
+#include <random>
+#include <unordered_map>
 #include <iostream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "selffeed/common/context.h"
 #include "selffeed/trainer/trainer.h"
 
 namespace selffeed::app {
@@ -28,6 +34,11 @@ struct SatisfactionFlags {
   std::vector<std::string> labelled;  // ConvAI2 files with ratings
   std::vector<std::string> pool;      // extra unlabelled ConvAI2 files
   std::string json_out;
+  std::string bundle;  // dialogue bundle: tokenizer for the estimator, model for the uncertainty baseline
+  int seeds = 3;
+  int epochs = 8;
+  std::size_t weak_sample = 6000;
+  satisfaction::EstimatorConfig estimator{.d_model = 64, .n_heads = 2, .n_layers = 1, .ffn_size = 64};
 };
 
 struct Data {
@@ -123,6 +134,105 @@ int run_eval(const SatisfactionFlags& f) {
                       return label_model->probability(satisfaction::apply_labeling_functions(in));
                     }));
 
+  // Rows that need a dialogue bundle: the uncertainty baseline and the learned estimators
+  // (3 seeds each, mean and spread).
+  std::vector<std::pair<std::string, std::vector<BinaryMetrics>>> seeded;
+  if (!f.bundle.empty()) {
+    auto dialogue_model = dialogue::DialogueModel::load(f.bundle);
+    if (!dialogue_model.ok()) return fail(dialogue_model.status());
+    // Uncertainty (paper 2.5): the dialogue model's softmax probability of the bot's
+    // actual answer against 19 other bot answers, given the context before it.
+    std::vector<std::string> bot_answers;
+    for (const auto& e : d->labelled) bot_answers.push_back(e.input.bot_reply);
+    std::mt19937_64 rng(7);
+    std::uniform_int_distribution<std::size_t> pick(0, bot_answers.size() - 1);
+    std::unordered_map<const SatisfactionInput*, double> confidence;
+    std::vector<std::string> contexts;
+    std::vector<std::vector<std::string>> candidates;
+    std::vector<const SatisfactionInput*> order;
+    for (const auto& e : d->labelled) {
+      if (e.split == Split::kTrain) continue;
+      std::vector<std::string> c = {e.input.bot_reply};
+      while (c.size() < 20) c.push_back(bot_answers[pick(rng)]);
+      contexts.push_back(format_context(e.input.history));
+      candidates.push_back(std::move(c));
+      order.push_back(&e.input);
+    }
+    auto scores = (*dialogue_model)->score(contexts, candidates);
+    if (!scores.ok()) return fail(scores.status());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      const std::vector<float>& s = (*scores)[i];
+      double top = *std::max_element(s.begin(), s.end()), sum = 0;
+      for (float x : s) sum += std::exp(x - top);
+      confidence[order[i]] = std::exp(s[0] - top) / sum;
+    }
+    rows.emplace_back("uncertainty: dialogue model P(bot answer) of 20",
+                      tuned_on_valid(d->labelled, [&](const SatisfactionInput& in) { return confidence.at(&in); }));
+
+    std::vector<std::string> valid_contexts;
+    std::vector<int> valid_labels;
+    std::vector<std::string> sup_contexts;
+    std::vector<double> sup_targets;
+    for (const auto& e : d->labelled) {
+      if (e.split == Split::kValid) {
+        valid_contexts.push_back(satisfaction::satisfaction_context(e.input));
+        valid_labels.push_back(e.label);
+      } else if (e.split == Split::kTrain) {
+        sup_contexts.push_back(satisfaction::satisfaction_context(e.input));
+        sup_targets.push_back(e.label);
+      }
+    }
+    std::vector<std::string> weak_contexts;
+    std::vector<double> weak_targets;
+    std::vector<std::size_t> pool_order(d->unlabelled.size());
+    std::iota(pool_order.begin(), pool_order.end(), 0);
+    std::shuffle(pool_order.begin(), pool_order.end(), rng);
+    pool_order.resize(std::min(pool_order.size(), f.weak_sample));
+    for (std::size_t i : pool_order) {
+      const SatisfactionInput& in = d->unlabelled[i].input;
+      weak_contexts.push_back(satisfaction::satisfaction_context(in));
+      weak_targets.push_back(label_model->probability(satisfaction::apply_labeling_functions(in)));
+    }
+    struct Recipe {
+      std::string name;
+      std::vector<std::string> contexts;
+      std::vector<double> targets;
+    };
+    std::vector<Recipe> recipes = {
+        {"estimator, supervised (ST train)", sup_contexts, sup_targets},
+        {"estimator, weakly supervised (label model, no hand labels)", weak_contexts, weak_targets},
+        {"estimator, supervised + weak", sup_contexts, sup_targets},
+    };
+    recipes[2].contexts.insert(recipes[2].contexts.end(), weak_contexts.begin(), weak_contexts.end());
+    recipes[2].targets.insert(recipes[2].targets.end(), weak_targets.begin(), weak_targets.end());
+    Scored test_inputs = score_split(d->labelled, Split::kTest, [](const SatisfactionInput&) { return 0.0; });
+    std::vector<std::string> test_contexts;
+    for (const auto& e : d->labelled) {
+      if (e.split == Split::kTest) test_contexts.push_back(satisfaction::satisfaction_context(e.input));
+    }
+    for (const Recipe& r : recipes) {
+      std::vector<BinaryMetrics> runs;
+      for (int seed = 1; seed <= f.seeds; ++seed) {
+        trainer::SatisfactionTrainOptions o{.tokenizer = (*dialogue_model)->shared_tokenizer(),
+                                            .config = f.estimator,
+                                            .train_contexts = r.contexts,
+                                            .train_targets = r.targets,
+                                            .valid_contexts = valid_contexts,
+                                            .valid_labels = valid_labels,
+                                            .epochs = f.epochs,
+                                            .seed = static_cast<std::uint64_t>(seed)};
+        auto trained = trainer::train_satisfaction(o);
+        if (!trained.ok()) return fail(trained.status());
+        auto scores = trained->model->score(test_contexts);
+        if (!scores.ok()) return fail(scores.status());
+        runs.push_back(satisfaction::evaluate_binary(*scores, test_inputs.labels, trained->model->threshold()));
+        std::fprintf(stderr, "%s, seed %d: test F1 %.3f AUC %.3f (best epoch %d)\n", r.name.c_str(), seed,
+                     runs.back().f1, runs.back().auc, trained->best_epoch);
+      }
+      seeded.emplace_back(r.name, std::move(runs));
+    }
+  }
+
   std::printf("ConvAI2 satisfaction labels: %zu train / %zu valid / %zu test (split: FNV-1a of the dialogue id mod 5)\n",
               counts[0], counts[1], counts[2]);
   std::printf("Unlabelled pool for the label model: %zu replies (train dialogues only)\n\n", d->unlabelled.size());
@@ -137,7 +247,28 @@ int run_eval(const SatisfactionFlags& f) {
     row["method"] = name;
     report["rows"].push_back(row);
   }
-  std::printf("\nPrecision, recall and F1 are of the unsatisfied class; thresholds are tuned on valid.\n");
+  for (const auto& [name, runs] : seeded) {
+    auto stat = [&](auto field) {
+      double mean = 0, sq = 0;
+      for (const BinaryMetrics& m : runs) mean += field(m);
+      mean /= static_cast<double>(runs.size());
+      for (const BinaryMetrics& m : runs) sq += (field(m) - mean) * (field(m) - mean);
+      return std::pair<double, double>(mean, std::sqrt(sq / static_cast<double>(runs.size())));
+    };
+    auto p = stat([](const BinaryMetrics& m) { return m.precision; });
+    auto r = stat([](const BinaryMetrics& m) { return m.recall; });
+    auto f1 = stat([](const BinaryMetrics& m) { return m.f1; });
+    auto auc = stat([](const BinaryMetrics& m) { return m.auc; });
+    auto acc = stat([](const BinaryMetrics& m) { return m.accuracy; });
+    std::printf("| %s (%zu seeds) | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | per seed |\n",
+                name.c_str(), runs.size(), p.first, p.second, r.first, r.second, f1.first, f1.second, auc.first,
+                auc.second, acc.first, acc.second);
+    json row = {{"method", name}, {"seeds", runs.size()}, {"f1_mean", f1.first}, {"f1_sd", f1.second},
+                {"auc_mean", auc.first}, {"auc_sd", auc.second}, {"precision_mean", p.first}, {"recall_mean", r.first},
+                {"accuracy_mean", acc.first}};
+    report["rows"].push_back(row);
+  }
+  std::printf("\nPrecision, recall and F1 are of the unsatisfied class; thresholds and epochs are chosen on valid.\n");
   if (!f.json_out.empty()) {
     std::FILE* out = std::fopen(f.json_out.c_str(), "w");
     if (out == nullptr) return fail(invalid_argument_error("cannot write '" + f.json_out + "'"));
@@ -210,6 +341,11 @@ void add_satisfaction_commands(CLI::App& app, Action& action) {
                                       "satisfaction baselines on the ConvAI2 ratings: P/R/F1 of the unsatisfied class, AUC");
   add_data_flags(*eval, *ef);
   eval->add_option("--json", ef->json_out, "also write the report as JSON here");
+  eval->add_option("--bundle", ef->bundle,
+                   "dialogue bundle: its tokenizer for the estimator rows, its model for the uncertainty row");
+  eval->add_option("--seeds", ef->seeds, "seeds per learned estimator")->capture_default_str();
+  eval->add_option("--epochs", ef->epochs, "estimator training epochs")->capture_default_str();
+  eval->add_option("--weak-sample", ef->weak_sample, "unlabelled replies used for weak training")->capture_default_str();
   eval->callback([&action, ef] { action = [ef] { return run_eval(*ef); }; });
 
   auto lf = std::make_shared<SatisfactionFlags>();

@@ -137,4 +137,32 @@ struct TrainReport {
 
 Result<TrainReport> train_dialogue(const DialogueTrainOptions& options);
 
+// ---- satisfaction estimator -------------------------------------------------------
+
+struct SatisfactionTrainOptions {
+  std::shared_ptr<const dialogue::Tokenizer> tokenizer;
+  satisfaction::EstimatorConfig config;
+  // Training pairs: satisfaction_context() and a target in [0, 1] (hard label or the label
+  // model's probability).
+  std::vector<std::string> train_contexts;
+  std::vector<double> train_targets;
+  // Labelled validation data: picks the epoch (best AUC) and the threshold (best F1).
+  std::vector<std::string> valid_contexts;
+  std::vector<int> valid_labels;
+  int epochs = 10;
+  int batch_size = 32;
+  double learning_rate = 1e-3;
+  std::uint64_t seed = 1;
+};
+
+struct SatisfactionTrainReport {
+  std::unique_ptr<satisfaction::SatisfactionModel> model;  // best epoch, threshold set
+  int best_epoch = 0;
+  double valid_auc = 0;
+  double valid_f1 = 0;
+};
+
+Result<SatisfactionTrainReport> train_satisfaction(const SatisfactionTrainOptions& options);
+
 }  // namespace selffeed::trainer
+
