@@ -166,3 +166,52 @@ TEST_F(TrainDialogueTest, AResumedRunEndsExactlyWhereAnUninterruptedOneDoes) {
 
 }  // namespace
 }  // namespace selffeed::trainer
+
+namespace selffeed::trainer {
+namespace {
+
+TEST(SatisfactionDataTest, RatedBotTurnsFollowedByAHumanBecomeExamples) {
+  selffeed::testing::TempDir dir;
+  write(dir.str("wild.json"), R"([
+    {"dialog": [
+      {"id": 0, "sender": "participant1", "sender_class": "Human", "text": "hi", "evaluation_score": null},
+      {"id": 1, "sender": "participant2", "sender_class": "Bot", "text": "i like cats", "evaluation_score": 1},
+      {"id": 2, "sender": "participant1", "sender_class": "Human", "text": "me too!", "evaluation_score": null},
+      {"id": 3, "sender": "participant2", "sender_class": "Bot", "text": "the moon is cheese", "evaluation_score": 0},
+      {"id": 4, "sender": "participant1", "sender_class": "Human", "text": "what?", "evaluation_score": null},
+      {"id": 5, "sender": "participant2", "sender_class": "Bot", "text": "ok", "evaluation_score": null},
+      {"id": 6, "sender": "participant1", "sender_class": "Human", "text": "bye", "evaluation_score": null},
+      {"id": 7, "sender": "participant2", "sender_class": "Bot", "text": "rated but last", "evaluation_score": 1}
+    ]}])");
+  auto labelled = load_convai2_satisfaction(dir.str("wild.json"), /*labelled_only=*/true);
+  ASSERT_OK(labelled);
+  ASSERT_EQ(labelled->size(), 2u);
+  EXPECT_EQ((*labelled)[0].label, 1);
+  EXPECT_EQ((*labelled)[0].input.bot_reply, "i like cats");
+  EXPECT_EQ((*labelled)[0].input.user_reply, "me too!");
+  EXPECT_EQ((*labelled)[0].input.history, std::vector<std::string>{"hi"});
+  EXPECT_EQ((*labelled)[1].label, 0);
+  EXPECT_EQ(satisfaction::satisfaction_context((*labelled)[1].input), "__p2__ the moon is cheese __p1__ what?");
+  EXPECT_EQ((*labelled)[0].dialogue_id, "wild.json#0");
+  EXPECT_EQ((*labelled)[0].split, split_of("wild.json#0"));
+
+  auto all = load_convai2_satisfaction(dir.str("wild.json"), /*labelled_only=*/false);
+  ASSERT_OK(all);
+  EXPECT_EQ(all->size(), 3u);  // plus the unrated "ok" -> "bye"
+  EXPECT_EQ((*all)[2].label, -1);
+
+  write(dir.str("bad.json"), R"({"not": "a list"})");
+  EXPECT_EQ(load_convai2_satisfaction(dir.str("bad.json"), true).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(SatisfactionDataTest, SplitIsStableAndRoughly60_20_20) {
+  EXPECT_EQ(split_of("data_volunteers.json#17"), split_of("data_volunteers.json#17"));
+  int counts[3] = {0, 0, 0};
+  for (int i = 0; i < 5000; ++i) ++counts[static_cast<int>(split_of("f.json#" + std::to_string(i)))];
+  EXPECT_NEAR(counts[0] / 5000.0, 0.6, 0.03);
+  EXPECT_NEAR(counts[1] / 5000.0, 0.2, 0.03);
+  EXPECT_NEAR(counts[2] / 5000.0, 0.2, 0.03);
+}
+
+}  // namespace
+}  // namespace selffeed::trainer
