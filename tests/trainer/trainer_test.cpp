@@ -1,5 +1,6 @@
 #include "selffeed/trainer/trainer.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -155,8 +156,10 @@ TEST_F(TrainDialogueTest, AResumedRunEndsExactlyWhereAnUninterruptedOneDoes) {
   auto straight = train_dialogue(options(dir.str("straight"), 30));
   ASSERT_OK(straight);
   EXPECT_EQ(resumed->steps, 30);
-  auto a = dialogue::DialogueModel::load(dir.str("interrupted") + "/checkpoint");
-  auto b = dialogue::DialogueModel::load(dir.str("straight") + "/checkpoint");
+  auto a = dialogue::DialogueModel::load(dir.str("interrupted") + "/checkpoint-0000030");
+  auto b = dialogue::DialogueModel::load(dir.str("straight") + "/checkpoint-0000030");
+  // Only the newest checkpoint is kept.
+  EXPECT_FALSE(std::filesystem::exists(dir.str("interrupted") + "/checkpoint-0000020"));
   ASSERT_OK(a);
   ASSERT_OK(b);
   std::vector<std::string> contexts = {selffeed::testing::toy_dialogue()[0].context};

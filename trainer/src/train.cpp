@@ -40,18 +40,51 @@ RunState read_state(const fs::path& path) {
   return s;
 }
 
-Status write_state(const fs::path& path, const RunState& s, std::int64_t step) {
+// Replaces `path` atomically (write a sibling, then rename over it).
+Status write_file_atomically(const fs::path& path, const std::string& text) {
   fs::path tmp = path.string() + ".tmp";
   {
     std::ofstream out(tmp);
-    out << json{{"best_valid_hits_at_1", s.best}, {"best_step", s.best_step}, {"bad_validations", s.bad_validations},
-                {"step", step}}.dump(2)
-        << '\n';
+    out << text;
     if (!out) return resource_exhausted_error("cannot write '" + tmp.string() + "'");
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) return internal_error("cannot replace '" + path.string() + "': " + ec.message());
+  return ok_status();
+}
+
+Status write_state(const fs::path& path, const RunState& s, std::int64_t step) {
+  return write_file_atomically(path, json{{"best_valid_hits_at_1", s.best},
+                                          {"best_step", s.best_step},
+                                          {"bad_validations", s.bad_validations},
+                                          {"step", step}}
+                                             .dump(2) +
+                                         "\n");
+}
+
+// Checkpoints and the best model live in step-numbered directories named by a small
+// pointer file ("checkpoint" -> checkpoint-000500). The pointer is replaced atomically
+// after the new directory is complete and the old one is removed only after that, so a
+// kill at any moment leaves a complete model to resume from.
+fs::path current_dir(const fs::path& run, const std::string& name) {
+  std::ifstream in(run / (name + ".json"));
+  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("dir") && j["dir"].is_string()) return run / j["dir"].get<std::string>();
+  return run / name;  // runs written before the pointer files
+}
+
+Status save_versioned(const dialogue::DialogueModel& model, const fs::path& run, const std::string& name,
+                      const dialogue::BundleInfo& info, bool with_optimizer) {
+  const fs::path previous = current_dir(run, name);
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, "-%07lld", static_cast<long long>(model.steps()));
+  const fs::path next = run / (name + suffix);
+  SELFFEED_RETURN_IF_ERROR(model.save(next.string(), info, {.with_optimizer = with_optimizer, .overwrite = true}));
+  SELFFEED_RETURN_IF_ERROR(
+      write_file_atomically(run / (name + ".json"), json{{"dir", next.filename().string()}}.dump() + "\n"));
+  std::error_code ec;
+  if (previous != next) fs::remove_all(previous, ec);
   return ok_status();
 }
 
@@ -150,12 +183,10 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
     if (!out) return resource_exhausted_error("cannot write '" + tokenizer_path.string() + "'");
   }
 
-  const fs::path checkpoint = run / "checkpoint";
-  const fs::path best_dir = run / "best";
   const fs::path state_path = run / "state.json";
   std::unique_ptr<dialogue::DialogueModel> model;
   RunState state;
-  if (fs::exists(checkpoint / "bundle.json", ec)) {
+  if (const fs::path checkpoint = current_dir(run, "checkpoint"); fs::exists(checkpoint / "bundle.json", ec)) {
     SELFFEED_ASSIGN_OR_RETURN(model, dialogue::DialogueModel::load(checkpoint.string()));
     state = read_state(state_path);
     log->info("resuming '{}' at step {} (best valid hits@1 {:.4f} at step {})", o.run_dir, model->steps(), state.best,
@@ -184,11 +215,11 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
       state.best = m.hits_at_1;
       state.best_step = model->steps();
       state.bad_validations = 0;
-      SELFFEED_RETURN_IF_ERROR(model->save(best_dir.string(), info, {.with_optimizer = false, .overwrite = true}));
+      SELFFEED_RETURN_IF_ERROR(save_versioned(*model, run, "best", info, /*with_optimizer=*/false));
     } else {
       ++state.bad_validations;
     }
-    SELFFEED_RETURN_IF_ERROR(model->save(checkpoint.string(), info, {.with_optimizer = true, .overwrite = true}));
+    SELFFEED_RETURN_IF_ERROR(save_versioned(*model, run, "checkpoint", info, /*with_optimizer=*/true));
     return write_state(state_path, state, model->steps());
   };
 
@@ -235,7 +266,7 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
   report.early_stopped = early_stopped;
 
   // The final bundle: the best weights plus the deduplicated candidate pool.
-  SELFFEED_ASSIGN_OR_RETURN(auto best, dialogue::DialogueModel::load(best_dir.string()));
+  SELFFEED_ASSIGN_OR_RETURN(auto best, dialogue::DialogueModel::load(current_dir(run, "best").string()));
   std::vector<std::string> pool;
   std::unordered_set<std::string> seen;
   for (const std::string& c : o.candidate_pool) {

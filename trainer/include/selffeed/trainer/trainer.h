@@ -102,8 +102,9 @@ struct DataSource {
 };
 
 struct DialogueTrainOptions {
-  // Holds tokenizer.model, checkpoint/, state.json, best/ and the final bundle/.
-  // An existing run directory is resumed from its last checkpoint.
+  // Holds tokenizer.model, state.json, checkpoint-<step>/ and best-<step>/ (named by
+  // checkpoint.json and best.json) and the final bundle/. An existing run directory is
+  // resumed from its last checkpoint; a kill at any moment leaves one to resume from.
   std::string run_dir;
   std::vector<DataSource> sources;
   std::vector<RankingExample> valid;  // with candidates; drives early stopping
