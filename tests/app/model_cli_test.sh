@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `selffeed train` then `selffeed eval` end to end on a tiny ParlAI file written here.
+set -euo pipefail
+selffeed=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+objects=(car house bike boat kite lamp door shoe)
+colours=(red blue green yellow black white pink grey)
+{
+  for i in "${!objects[@]}"; do
+    echo "1 your persona: i like ${colours[$i]} things."
+    echo "2 hello ! what colour is your ${objects[$i]} ?	my ${objects[$i]} is ${colours[$i]} ."
+    echo "3 nice . where is it ?	it is in the garden ."
+  done
+} > "$work/train.txt"
+{
+  n=1
+  for i in "${!objects[@]}"; do
+    cands="my ${objects[$i]} is ${colours[$i]} ."
+    for j in 1 2 3; do k=$(( (i + j) % 8 )); cands="$cands|my ${objects[$k]} is ${colours[$k]} ."; done
+    echo "1 hello ! what colour is your ${objects[$i]} ?	my ${objects[$i]} is ${colours[$i]} .		$cands"
+  done
+} > "$work/valid.txt"
+
+"$selffeed" --log-level warn train --out "$work/run" --personachat "$work/train.txt" --holdout 0.25 \
+  --steps 30 --validate-every 10 --batch 8 --d-model 32 --heads 2 --layers 1 --ffn 16 --vocab 100 \
+  --version cli-test > "$work/train.json" 2> "$work/train.log"
+grep -q '"best_valid_hits@1"' "$work/train.json"
+grep -q "ex/s" "$work/train.log"
+[[ -f "$work/run/bundle/bundle.json" && -f "$work/run/bundle/candidates.pt" ]]
+
+"$selffeed" --log-level warn eval --bundle "$work/run/bundle" --file "$work/valid.txt" --json "$work/eval.json" \
+  > "$work/eval.txt"
+cat "$work/eval.txt"
+grep -q "| cli-test" "$work/eval.txt"
+grep -q "| TF-IDF baseline" "$work/eval.txt"
+grep -q '"candidates": 4' "$work/eval.json"
+grep -q '"official_candidates": true' "$work/eval.json"
+
+# A missing bundle is a clear error, not a crash.
+if "$selffeed" --log-level warn eval --bundle "$work/nope" --file "$work/valid.txt" 2> "$work/err"; then
+  echo "eval of a missing bundle succeeded"; exit 1
+fi
+grep -q "does not exist" "$work/err"
+echo "model_cli_test: ok"
