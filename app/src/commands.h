@@ -5,10 +5,18 @@
 
 #include <CLI/CLI.hpp>
 
+#include "selffeed/common/status.h"
+
 namespace selffeed::app {
 
 // A subcommand's action; its return value is the process exit code.
 using Action = std::function<int()>;
+
+// Prints "selffeed: <status>" to stderr; returns the exit code for a failed command (1).
+int fail(const Status& status);
+
+// Writes `text` to `path` when `path` is not empty (the --json outputs).
+Status write_report(const std::string& path, const std::string& text);
 
 // Registers `selffeed store stats|export|import`. The chosen action is stored in `action`.
 void add_store_commands(CLI::App& app, Action& action);

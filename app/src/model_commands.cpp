@@ -13,11 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-int fail(const Status& status) {
-  std::cerr << "selffeed: " << status.to_string() << "\n";
-  return 1;
-}
-
 // The commit this binary was built from, for bundle lineage ("unknown" outside a checkout).
 std::string git_commit() {
   std::string cmd = "git -C '" SELFFEED_SOURCE_DIR "' rev-parse HEAD 2>/dev/null";
@@ -130,12 +125,7 @@ int run_eval(const EvalFlags& f) {
   json report = {{"file", f.file}, {"examples", neural->examples}, {"candidates", neural->candidates},
                  {"official_candidates", !synthetic}, {"bundle", f.bundle},
                  {"model_version", model->get()->info().version}, {"model", row(*neural)}, {"tfidf", row(*tfidf)}};
-  if (!f.json_out.empty()) {
-    std::FILE* out = std::fopen(f.json_out.c_str(), "w");
-    if (out == nullptr) return fail(invalid_argument_error("cannot write '" + f.json_out + "'"));
-    std::fprintf(out, "%s\n", report.dump(2).c_str());
-    std::fclose(out);
-  }
+  if (Status s = write_report(f.json_out, report.dump(2)); !s.ok()) return fail(s);
   return 0;
 }
 

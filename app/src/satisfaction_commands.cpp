@@ -25,11 +25,6 @@ using satisfaction::Vote;
 using trainer::SatisfactionExample;
 using trainer::Split;
 
-int fail(const Status& status) {
-  std::cerr << "selffeed: " << status.to_string() << "\n";
-  return 1;
-}
-
 struct SatisfactionFlags {
   std::vector<std::string> labelled;  // ConvAI2 files with ratings
   std::vector<std::string> pool;      // extra unlabelled ConvAI2 files
@@ -269,12 +264,7 @@ int run_eval(const SatisfactionFlags& f) {
     report["rows"].push_back(row);
   }
   std::printf("\nPrecision, recall and F1 are of the unsatisfied class; thresholds and epochs are chosen on valid.\n");
-  if (!f.json_out.empty()) {
-    std::FILE* out = std::fopen(f.json_out.c_str(), "w");
-    if (out == nullptr) return fail(invalid_argument_error("cannot write '" + f.json_out + "'"));
-    std::fprintf(out, "%s\n", report.dump(2).c_str());
-    std::fclose(out);
-  }
+  if (Status s = write_report(f.json_out, report.dump(2)); !s.ok()) return fail(s);
   return 0;
 }
 

@@ -16,11 +16,6 @@ void add_store_flag(CLI::App& cmd, StoreFlags& flags) {
   cmd.add_option("--store", flags.path, "store directory")->envname("SELFFEED_STORE")->capture_default_str();
 }
 
-int fail(const Status& status) {
-  std::cerr << "selffeed: " << status.to_string() << "\n";
-  return 1;
-}
-
 Result<std::unique_ptr<store::Store>> open_store(const StoreFlags& flags, store::OpenMode mode) {
   return store::Store::open({.path = flags.path, .mode = mode});
 }
