@@ -24,7 +24,7 @@ void add_store_commands(CLI::App& app, Action& action);
 // Registers `selffeed train` and `selffeed eval`.
 void add_model_commands(CLI::App& app, Action& action);
 
-// Registers `selffeed eval-satisfaction` and `selffeed lf-report`.
+// Registers `selffeed eval-satisfaction`, `train-satisfaction` and `lf-report`.
 void add_satisfaction_commands(CLI::App& app, Action& action);
 
 }  // namespace selffeed::app

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <numeric>
 #include <random>
 #include <unordered_map>
@@ -34,6 +35,10 @@ struct SatisfactionFlags {
   int epochs = 8;
   std::size_t weak_sample = 6000;
   satisfaction::EstimatorConfig estimator{.d_model = 64, .n_heads = 2, .n_layers = 1, .ffn_size = 64};
+  // train-satisfaction only
+  std::string out;
+  std::string recipe = "supervised";
+  std::uint64_t seed = 1;
 };
 
 struct Data {
@@ -96,6 +101,54 @@ Result<satisfaction::LabelModel> fit_label_model(const Data& d) {
     if (e.split == Split::kTrain) votes.push_back(satisfaction::apply_labeling_functions(e.input));  // labels unused
   }
   return satisfaction::LabelModel::fit(votes);
+}
+
+// Training pairs for the estimator: the labelled train split (hard targets), a sample of
+// the unlabelled pool with the label model's probabilities (soft targets), and the
+// labelled valid split that picks the epoch and the threshold.
+struct PairSet {
+  std::vector<std::string> contexts;
+  std::vector<double> targets;
+};
+struct TrainingSets {
+  PairSet supervised;
+  PairSet weak;
+  std::vector<std::string> valid_contexts;
+  std::vector<int> valid_labels;
+  PairSet both() const {
+    PairSet all = supervised;
+    all.contexts.insert(all.contexts.end(), weak.contexts.begin(), weak.contexts.end());
+    all.targets.insert(all.targets.end(), weak.targets.begin(), weak.targets.end());
+    return all;
+  }
+};
+struct Recipe {
+  std::string name;
+  PairSet set;
+};
+
+TrainingSets training_sets(const Data& d, const satisfaction::LabelModel& label_model, std::size_t weak_sample,
+                           std::mt19937_64& rng) {
+  TrainingSets sets;
+  for (const auto& e : d.labelled) {
+    if (e.split == Split::kValid) {
+      sets.valid_contexts.push_back(satisfaction::satisfaction_context(e.input));
+      sets.valid_labels.push_back(e.label);
+    } else if (e.split == Split::kTrain) {
+      sets.supervised.contexts.push_back(satisfaction::satisfaction_context(e.input));
+      sets.supervised.targets.push_back(e.label);
+    }
+  }
+  std::vector<std::size_t> order(d.unlabelled.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  order.resize(std::min(order.size(), weak_sample));
+  for (std::size_t i : order) {
+    const SatisfactionInput& in = d.unlabelled[i].input;
+    sets.weak.contexts.push_back(satisfaction::satisfaction_context(in));
+    sets.weak.targets.push_back(label_model.probability(satisfaction::apply_labeling_functions(in)));
+  }
+  return sets;
 }
 
 int run_eval(const SatisfactionFlags& f) {
@@ -164,42 +217,14 @@ int run_eval(const SatisfactionFlags& f) {
     rows.emplace_back("uncertainty: dialogue model P(bot answer) of 20",
                       tuned_on_valid(d->labelled, [&](const SatisfactionInput& in) { return confidence.at(&in); }));
 
-    std::vector<std::string> valid_contexts;
-    std::vector<int> valid_labels;
-    std::vector<std::string> sup_contexts;
-    std::vector<double> sup_targets;
-    for (const auto& e : d->labelled) {
-      if (e.split == Split::kValid) {
-        valid_contexts.push_back(satisfaction::satisfaction_context(e.input));
-        valid_labels.push_back(e.label);
-      } else if (e.split == Split::kTrain) {
-        sup_contexts.push_back(satisfaction::satisfaction_context(e.input));
-        sup_targets.push_back(e.label);
-      }
-    }
-    std::vector<std::string> weak_contexts;
-    std::vector<double> weak_targets;
-    std::vector<std::size_t> pool_order(d->unlabelled.size());
-    std::iota(pool_order.begin(), pool_order.end(), 0);
-    std::shuffle(pool_order.begin(), pool_order.end(), rng);
-    pool_order.resize(std::min(pool_order.size(), f.weak_sample));
-    for (std::size_t i : pool_order) {
-      const SatisfactionInput& in = d->unlabelled[i].input;
-      weak_contexts.push_back(satisfaction::satisfaction_context(in));
-      weak_targets.push_back(label_model->probability(satisfaction::apply_labeling_functions(in)));
-    }
-    struct Recipe {
-      std::string name;
-      std::vector<std::string> contexts;
-      std::vector<double> targets;
-    };
+    TrainingSets sets = training_sets(*d, *label_model, f.weak_sample, rng);
+    const std::vector<std::string>& valid_contexts = sets.valid_contexts;
+    const std::vector<int>& valid_labels = sets.valid_labels;
     std::vector<Recipe> recipes = {
-        {"estimator, supervised (ST train)", sup_contexts, sup_targets},
-        {"estimator, weakly supervised (label model, no hand labels)", weak_contexts, weak_targets},
-        {"estimator, supervised + weak", sup_contexts, sup_targets},
+        {"estimator, supervised (ST train)", sets.supervised},
+        {"estimator, weakly supervised (label model, no hand labels)", sets.weak},
+        {"estimator, supervised + weak", sets.both()},
     };
-    recipes[2].contexts.insert(recipes[2].contexts.end(), weak_contexts.begin(), weak_contexts.end());
-    recipes[2].targets.insert(recipes[2].targets.end(), weak_targets.begin(), weak_targets.end());
     Scored test_inputs = score_split(d->labelled, Split::kTest, [](const SatisfactionInput&) { return 0.0; });
     std::vector<std::string> test_contexts;
     for (const auto& e : d->labelled) {
@@ -210,8 +235,8 @@ int run_eval(const SatisfactionFlags& f) {
       for (int seed = 1; seed <= f.seeds; ++seed) {
         trainer::SatisfactionTrainOptions o{.tokenizer = (*dialogue_model)->shared_tokenizer(),
                                             .config = f.estimator,
-                                            .train_contexts = r.contexts,
-                                            .train_targets = r.targets,
+                                            .train_contexts = r.set.contexts,
+                                            .train_targets = r.set.targets,
                                             .valid_contexts = valid_contexts,
                                             .valid_labels = valid_labels,
                                             .epochs = f.epochs,
@@ -316,6 +341,54 @@ int run_lf_report(const SatisfactionFlags& f) {
   return 0;
 }
 
+// Trains the estimator and writes a new bundle: a copy of --bundle plus satisfaction.{json,pt}.
+int run_train(const SatisfactionFlags& f) {
+  auto d = load(f);
+  if (!d.ok()) return fail(d.status());
+  auto label_model = fit_label_model(*d);
+  if (!label_model.ok()) return fail(label_model.status());
+  auto dialogue_model = dialogue::DialogueModel::load(f.bundle);
+  if (!dialogue_model.ok()) return fail(dialogue_model.status());
+  std::error_code ec;
+  if (std::filesystem::exists(f.out, ec)) return fail(already_exists_error("'" + f.out + "' exists; bundles are immutable"));
+  std::mt19937_64 rng(f.seed);
+  TrainingSets sets = training_sets(*d, *label_model, f.weak_sample, rng);
+  PairSet chosen = f.recipe == "weak" ? sets.weak : f.recipe == "both" ? sets.both() : sets.supervised;
+  trainer::SatisfactionTrainOptions o{.tokenizer = (*dialogue_model)->shared_tokenizer(),
+                                      .config = f.estimator,
+                                      .train_contexts = chosen.contexts,
+                                      .train_targets = chosen.targets,
+                                      .valid_contexts = sets.valid_contexts,
+                                      .valid_labels = sets.valid_labels,
+                                      .epochs = f.epochs,
+                                      .seed = f.seed};
+  auto trained = trainer::train_satisfaction(o);
+  if (!trained.ok()) return fail(trained.status());
+  std::vector<std::string> test_contexts;
+  std::vector<int> test_labels;
+  for (const auto& e : d->labelled) {
+    if (e.split != Split::kTest) continue;
+    test_contexts.push_back(satisfaction::satisfaction_context(e.input));
+    test_labels.push_back(e.label);
+  }
+  auto scores = trained->model->score(test_contexts);
+  if (!scores.ok()) return fail(scores.status());
+  BinaryMetrics test = satisfaction::evaluate_binary(*scores, test_labels, trained->model->threshold());
+  std::filesystem::copy(f.bundle, f.out, std::filesystem::copy_options::recursive, ec);
+  if (ec) return fail(internal_error("cannot copy '" + f.bundle + "' to '" + f.out + "': " + ec.message()));
+  if (Status s = trained->model->save(f.out); !s.ok()) return fail(s);
+  std::printf("%s\n", json{{"bundle", f.out},
+                           {"recipe", f.recipe},
+                           {"train_examples", chosen.contexts.size()},
+                           {"best_epoch", trained->best_epoch},
+                           {"valid_auc", trained->valid_auc},
+                           {"valid_f1", trained->valid_f1},
+                           {"test", metrics_json(test)}}
+                          .dump(2)
+                          .c_str());
+  return 0;
+}
+
 void add_data_flags(CLI::App& cmd, SatisfactionFlags& f) {
   cmd.add_option("--labelled", f.labelled, "ConvAI2 JSON with 0/1 ratings (data_volunteers.json, data_intermediate.json)")
       ->required()
@@ -337,6 +410,20 @@ void add_satisfaction_commands(CLI::App& app, Action& action) {
   eval->add_option("--epochs", ef->epochs, "estimator training epochs")->capture_default_str();
   eval->add_option("--weak-sample", ef->weak_sample, "unlabelled replies used for weak training")->capture_default_str();
   eval->callback([&action, ef] { action = [ef] { return run_eval(*ef); }; });
+
+  auto tf = std::make_shared<SatisfactionFlags>();
+  CLI::App* train = app.add_subcommand("train-satisfaction",
+                                       "train the satisfaction estimator into a new bundle (a copy of --bundle)");
+  add_data_flags(*train, *tf);
+  train->add_option("--bundle", tf->bundle, "dialogue bundle to extend (its tokenizer is shared)")->required();
+  train->add_option("--out", tf->out, "new bundle directory")->required();
+  train->add_option("--recipe", tf->recipe, "supervised (ST train), weak (label model only) or both")
+      ->check(CLI::IsMember({"supervised", "weak", "both"}))
+      ->capture_default_str();
+  train->add_option("--epochs", tf->epochs)->capture_default_str();
+  train->add_option("--seed", tf->seed)->capture_default_str();
+  train->add_option("--weak-sample", tf->weak_sample, "unlabelled replies used by the weak recipes")->capture_default_str();
+  train->callback([&action, tf] { action = [tf] { return run_train(*tf); }; });
 
   auto lf = std::make_shared<SatisfactionFlags>();
   CLI::App* report = app.add_subcommand("lf-report", "coverage, overlap, conflict and accuracy of each labeling function");

@@ -38,6 +38,31 @@ grep -q "| TF-IDF baseline" "$work/eval.txt"
 grep -q '"candidates": 4' "$work/eval.json"
 grep -q '"official_candidates": true' "$work/eval.json"
 
+# The satisfaction estimator goes into a new bundle beside the dialogue model.
+{
+  echo "["
+  for i in $(seq 0 39); do
+    [[ $i -gt 0 ]] && echo ","
+    echo "{\"dialog\": ["
+    echo " {\"sender_class\": \"Human\", \"text\": \"hi\", \"evaluation_score\": null},"
+    echo " {\"sender_class\": \"Bot\", \"text\": \"my car is red .\", \"evaluation_score\": 1},"
+    echo " {\"sender_class\": \"Human\", \"text\": \"haha cool , mine too\", \"evaluation_score\": null},"
+    echo " {\"sender_class\": \"Bot\", \"text\": \"the moon is a kite .\", \"evaluation_score\": 0},"
+    echo " {\"sender_class\": \"Human\", \"text\": \"what ? that makes no sense\", \"evaluation_score\": null}"
+    echo "]}"
+  done
+  echo "]"
+} > "$work/ratings.json"
+"$selffeed" --log-level warn train-satisfaction --labelled "$work/ratings.json" --bundle "$work/run/bundle" \
+  --out "$work/with-sat" --epochs 3 > "$work/sat.json"
+grep -q '"test"' "$work/sat.json"
+[[ -f "$work/with-sat/satisfaction.json" && -f "$work/with-sat/satisfaction.pt" && -f "$work/with-sat/dialogue.pt" ]]
+if "$selffeed" --log-level warn train-satisfaction --labelled "$work/ratings.json" --bundle "$work/run/bundle" \
+     --out "$work/with-sat" 2> "$work/err"; then
+  echo "overwrote an existing bundle"; exit 1
+fi
+grep -q "immutable" "$work/err"
+
 # A missing bundle is a clear error, not a crash.
 if "$selffeed" --log-level warn eval --bundle "$work/nope" --file "$work/valid.txt" 2> "$work/err"; then
   echo "eval of a missing bundle succeeded"; exit 1
