@@ -377,18 +377,44 @@ Status Store::scan_examples(ExampleKind kind, std::uint64_t after_seq, const Exa
 }
 
 Status Store::scan_all_examples(std::uint64_t after_seq, const ExampleVisitor& visit) const {
-  // Examples are keyed by kind first; merge the four kind streams by seq.
-  std::vector<Example> all;
+  if (after_seq == ~std::uint64_t{0}) return ok_status();
+  // Examples are keyed by kind first: merge one iterator per kind by seq, so memory stays
+  // constant however large the store is. One snapshot keeps the four views consistent.
+  const rocksdb::Snapshot* snapshot = impl_->db->GetSnapshot();
+  struct Release {
+    rocksdb::DB* db;
+    const rocksdb::Snapshot* snapshot;
+    ~Release() { db->ReleaseSnapshot(snapshot); }
+  } release{impl_->db.get(), snapshot};
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
+  struct Stream {
+    ExampleKind kind;
+    std::string prefix;
+    std::unique_ptr<rocksdb::Iterator> it;
+    bool valid() const { return it->Valid() && has_prefix(it->key(), prefix); }
+    std::uint64_t seq() const { return keys::example_seq(std::string_view(it->key().data(), it->key().size())); }
+  };
+  std::vector<Stream> streams;
   for (ExampleKind kind : kAllExampleKinds) {
-    SELFFEED_RETURN_IF_ERROR(scan_examples(kind, after_seq, [&](const Example& e) {
-      all.push_back(e);
-      return true;
-    }));
+    Stream s{kind, keys::example_kind_prefix(kind),
+             std::unique_ptr<rocksdb::Iterator>(impl_->db->NewIterator(read, impl_->cf(kExamples)))};
+    s.it->Seek(keys::example(kind, after_seq + 1));
+    streams.push_back(std::move(s));
   }
-  std::sort(all.begin(), all.end(), [](const Example& a, const Example& b) { return a.seq < b.seq; });
-  for (const Example& e : all) {
+  while (true) {
+    Stream* next = nullptr;
+    for (Stream& s : streams) {
+      if (s.valid() && (next == nullptr || s.seq() < next->seq())) next = &s;
+    }
+    if (next == nullptr) break;
+    rocksdb::Slice value = next->it->value();
+    SELFFEED_ASSIGN_OR_RETURN(Example e, codec::decode_example(next->kind, next->seq(),
+                                                               std::string_view(value.data(), value.size())));
     if (!visit(e)) break;
+    next->it->Next();
   }
+  for (const Stream& s : streams) SELFFEED_RETURN_IF_ERROR(from_rocksdb(s.it->status(), impl_->options.path, "scan"));
   return ok_status();
 }
 
