@@ -21,7 +21,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr int kBundleFormatVersion = 1;
-constexpr std::int64_t kUnkId = 1;
 constexpr const char* kBundleFile = "bundle.json";
 constexpr const char* kTokenizerFile = "tokenizer.model";
 constexpr const char* kWeightsFile = "dialogue.pt";
@@ -117,21 +116,9 @@ struct DialogueModel::Impl {
   std::vector<std::string> pool;
   torch::Tensor pool_encodings;  // [pool, d_model]
 
-  std::vector<torch::Tensor> unique_parameters() const { return net->parameters(); }
-
-  std::vector<std::int64_t> ids(std::string_view text, int limit, bool keep_end) const {
-    std::vector<std::int64_t> v = tokenizer->encode(text);
-    if (v.empty()) v.push_back(kUnkId);
-    if (static_cast<int>(v.size()) > limit) {
-      if (keep_end) v.erase(v.begin(), v.end() - limit);
-      else v.resize(static_cast<std::size_t>(limit));
-    }
-    return v;
-  }
-
   torch::Tensor encode_contexts(std::span<const std::string> texts) const {
     std::vector<std::vector<std::int64_t>> rows;
-    for (const std::string& t : texts) rows.push_back(ids(t, config.context_tokens, /*keep_end=*/true));
+    for (const std::string& t : texts) rows.push_back(tokenizer->encode_for_model(t, config.context_tokens, Tokenizer::Keep::kLast));
     torch::Tensor encoded = net->context_encoder->forward(nn::pad_batch(rows));
     // Scaling one side scales every score the same way.
     return config.scaled_scores ? encoded / std::sqrt(static_cast<double>(config.d_model)) : encoded;
@@ -142,7 +129,7 @@ struct DialogueModel::Impl {
     for (std::size_t i = 0; i < texts.size(); i += kEncodeChunk) {
       std::vector<std::vector<std::int64_t>> rows;
       for (std::size_t j = i; j < std::min(texts.size(), i + kEncodeChunk); ++j) {
-        rows.push_back(ids(texts[j], config.candidate_tokens, /*keep_end=*/false));
+        rows.push_back(tokenizer->encode_for_model(texts[j], config.candidate_tokens, Tokenizer::Keep::kFirst));
       }
       parts.push_back(net->candidate_encoder->forward(nn::pad_batch(rows)));
     }
@@ -190,7 +177,7 @@ Result<float> DialogueModel::train_step(std::span<const TextPair> batch, const O
   if (batch.size() < 2) return invalid_argument_error("a training batch needs at least 2 pairs (in-batch negatives)");
   return guard_torch("train step", [&]() -> Result<float> {
     Impl& m = *impl_;
-    if (!m.optimizer) m.optimizer = std::make_unique<Adamax>(m.unique_parameters());
+    if (!m.optimizer) m.optimizer = std::make_unique<Adamax>(m.net->parameters());
     m.net->train();
     m.optimizer->zero_grad();
     torch::Tensor scores = m.in_batch_scores(batch);
@@ -374,7 +361,7 @@ Result<std::unique_ptr<DialogueModel>> DialogueModel::load(const std::string& di
   };
   SELFFEED_RETURN_IF_ERROR(load_archive(kWeightsFile, [&](torch::serialize::InputArchive& a) { m.net->load(a); }));
   if (fs::exists(root / kOptimizerFile, ec)) {
-    m.optimizer = std::make_unique<Adamax>(m.unique_parameters());
+    m.optimizer = std::make_unique<Adamax>(m.net->parameters());
     SELFFEED_RETURN_IF_ERROR(load_archive(kOptimizerFile, [&](torch::serialize::InputArchive& a) { m.optimizer->load(a); }));
   }
   std::string pool_text = read_file(root / kPoolFile, ok);

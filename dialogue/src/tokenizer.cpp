@@ -118,6 +118,16 @@ std::vector<std::int64_t> Tokenizer::encode(std::string_view text) const {
   return out;
 }
 
+std::vector<std::int64_t> Tokenizer::encode_for_model(std::string_view text, int limit, Keep keep) const {
+  std::vector<std::int64_t> ids = encode(text);
+  if (ids.empty()) ids.push_back(impl_->processor.unk_id());
+  if (limit > 0 && static_cast<int>(ids.size()) > limit) {
+    if (keep == Keep::kLast) ids.erase(ids.begin(), ids.end() - limit);
+    else ids.resize(static_cast<std::size_t>(limit));
+  }
+  return ids;
+}
+
 std::vector<std::string> Tokenizer::pieces(std::string_view text) const {
   std::vector<std::string> pieces;
   for (std::int64_t id : encode(text)) pieces.push_back(impl_->processor.IdToPiece(static_cast<int>(id)));

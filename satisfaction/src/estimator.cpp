@@ -17,7 +17,6 @@ using nlohmann::json;
 
 constexpr const char* kConfigFile = "satisfaction.json";
 constexpr const char* kWeightsFile = "satisfaction.pt";
-constexpr std::int64_t kUnkId = 1;
 
 class EstimatorNetImpl : public torch::nn::Module {
  public:
@@ -56,10 +55,7 @@ struct SatisfactionModel::Impl {
   torch::Tensor tokens(std::span<const std::string> contexts) const {
     std::vector<std::vector<std::int64_t>> rows;
     for (const std::string& c : contexts) {
-      std::vector<std::int64_t> ids = tokenizer->encode(c);
-      if (ids.empty()) ids.push_back(kUnkId);
-      if (static_cast<int>(ids.size()) > config.max_tokens) ids.erase(ids.begin(), ids.end() - config.max_tokens);
-      rows.push_back(std::move(ids));
+      rows.push_back(tokenizer->encode_for_model(c, config.max_tokens, dialogue::Tokenizer::Keep::kLast));
     }
     return dialogue::nn::pad_batch(rows);
   }

@@ -63,6 +63,10 @@ class Tokenizer {
   ~Tokenizer();
 
   std::vector<std::int64_t> encode(std::string_view text) const;
+  // Model input: never empty (the unk id stands in for empty text) and at most `limit`
+  // ids, keeping the last ones (contexts) or the first ones (candidates).
+  enum class Keep { kFirst, kLast };
+  std::vector<std::int64_t> encode_for_model(std::string_view text, int limit, Keep keep) const;
   std::vector<std::string> pieces(std::string_view text) const;
   int piece_id(std::string_view piece) const;
   int vocab_size() const;
