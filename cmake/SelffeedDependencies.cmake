@@ -8,6 +8,7 @@ find_package(nlohmann_json 3.11 REQUIRED CONFIG)
 find_package(Torch REQUIRED CONFIG)
 find_package(RocksDB REQUIRED CONFIG)
 find_package(CLI11 REQUIRED CONFIG)
+find_package(Boost 1.81 REQUIRED CONFIG)  # Beast and Asio are header-only
 
 set(_spm_prefix "${SELFFEED_DEPS_PREFIX}/sentencepiece")
 find_library(SELFFEED_SPM_LIBRARY NAMES sentencepiece PATHS "${_spm_prefix}/lib" NO_DEFAULT_PATH)

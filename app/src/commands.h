@@ -27,4 +27,7 @@ void add_model_commands(CLI::App& app, Action& action);
 // Registers `selffeed eval-satisfaction`, `train-satisfaction` and `lf-report`.
 void add_satisfaction_commands(CLI::App& app, Action& action);
 
+// Registers `selffeed serve` and `selffeed chat`.
+void add_serve_commands(CLI::App& app, Action& action);
+
 }  // namespace selffeed::app

@@ -1,0 +1,454 @@
+#include "chat_engine.h"
+
+#include <random>
+#include <unordered_set>
+
+#include "selffeed/common/log.h"
+#include "selffeed/satisfaction/satisfaction.h"
+
+namespace selffeed::app {
+namespace {
+
+spdlog::logger* log() { return SELFFEED_LOGGER("serve"); }
+
+std::string random_id() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buffer[33];
+  std::snprintf(buffer, sizeof buffer, "%016llx%016llx", static_cast<unsigned long long>(rng()),
+                static_cast<unsigned long long>(rng()));
+  return buffer;
+}
+
+std::vector<double> satisfaction_buckets() { return {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0}; }
+std::vector<double> batch_buckets() { return {1, 2, 4, 8, 16, 32, 64, 128}; }
+
+}  // namespace
+
+struct ChatEngine::Session {
+  websocket::ConnectionPtr connection;
+  Conversation conversation;
+  feedback::State state;
+  std::uint32_t next_turn = 0;
+  bool moved = false;  // another connection resumed this conversation
+};
+
+struct ChatEngine::Metrics {
+  metrics::Registry& registry;
+  metrics::Counter& turns;
+  metrics::Counter& feedback_requests;
+  metrics::Histogram& reply_latency;
+  metrics::Histogram& satisfaction;
+  metrics::Histogram& batch_size;
+  metrics::Gauge& queue_depth;
+  metrics::Gauge& sessions;
+
+  explicit Metrics(metrics::Registry& r)
+      : registry(r),
+        turns(r.counter("selffeed_turns_total", "User messages answered (acknowledged after a durable commit).")),
+        feedback_requests(r.counter("selffeed_feedback_requests_total", "Times the bot asked for feedback.")),
+        reply_latency(r.histogram("selffeed_reply_latency_seconds",
+                                  "From a message's arrival to its reply being queued for sending.",
+                                  metrics::latency_buckets())),
+        satisfaction(r.histogram("selffeed_satisfaction_score", "Estimated P(satisfied) of user replies.",
+                                 satisfaction_buckets())),
+        batch_size(r.histogram("selffeed_inference_batch_size", "Requests answered per worker batch.",
+                               batch_buckets())),
+        queue_depth(r.gauge("selffeed_inference_queue_depth", "Requests waiting for the inference worker.")),
+        sessions(r.gauge("selffeed_sessions", "Connections with a conversation.")) {}
+
+  metrics::Counter& harvested(ExampleKind kind) {
+    return registry.counter("selffeed_harvested_examples_total", "Training examples harvested, by kind.",
+                            {{"kind", std::string(example_kind_name(kind))}});
+  }
+  metrics::Counter& error(std::string_view code) { return metrics::error_counter(registry, code); }
+  void set_model(const std::string& old_version, const std::string& version) {
+    if (!old_version.empty()) {
+      registry.gauge("selffeed_model_info", "The live model version (value 1).", {{"version", old_version}}).set(0);
+    }
+    registry.gauge("selffeed_model_info", "The live model version (value 1).", {{"version", version}}).set(1);
+  }
+};
+
+// A user message on its way through the models and the policy.
+struct ChatEngine::PendingTurn {
+  const Job* job = nullptr;
+  Session* session = nullptr;
+  feedback::ModelRequest plan;
+  std::optional<double> satisfaction;
+  std::optional<dialogue::RankedReply> ranked;
+  feedback::Outcome outcome;
+};
+
+ChatEngine::ChatEngine(ChatEngineOptions options, store::Store& store, std::shared_ptr<LiveModels> models,
+                       metrics::Registry& registry)
+    : options_(std::move(options)), store_(store), metrics_(std::make_unique<Metrics>(registry)),
+      models_(std::move(models)) {
+  for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST}) metrics_->harvested(kind);
+  metrics_->set_model("", models_->version);
+  worker_ = std::thread([this] { run(); });
+}
+
+ChatEngine::~ChatEngine() { stop(); }
+
+bool ChatEngine::submit(const websocket::ConnectionPtr& connection, ClientMessage message, Clock::time_point received) {
+  {
+    std::lock_guard lock(mutex_);
+    if (queue_.size() >= options_.max_queue || stopping_) return false;
+    queue_.push_back({connection, std::move(message), received});
+    metrics_->queue_depth.set(static_cast<double>(queue_.size()));
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void ChatEngine::connection_closed(const websocket::ConnectionPtr& connection) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !worker_.joinable()) return;
+    queue_.push_back({connection, std::nullopt, Clock::now()});
+  }
+  wake_.notify_one();
+}
+
+void ChatEngine::swap_models(std::shared_ptr<LiveModels> models) {
+  std::lock_guard lock(mutex_);
+  metrics_->set_model(models_->version, models->version);
+  log()->info("live model is now {} (was {})", models->version, models_->version);
+  models_ = std::move(models);
+}
+
+std::string ChatEngine::model_version() const {
+  std::lock_guard lock(mutex_);
+  return models_->version;
+}
+
+std::size_t ChatEngine::queue_depth() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
+std::uint64_t ChatEngine::harvested(ExampleKind kind) const { return metrics_->harvested(kind).value(); }
+
+void ChatEngine::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void ChatEngine::run() {
+  std::deque<Job> pending;  // taken from the queue, waiting for their connection's turn
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !pending.empty(); });
+      while (!queue_.empty()) {
+        pending.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      metrics_->queue_depth.set(0);
+      if (pending.empty() && stopping_) return;
+    }
+    std::vector<Job> batch = take_batch(pending);
+    process(batch);
+  }
+}
+
+std::vector<ChatEngine::Job> ChatEngine::take_batch(std::deque<Job>& pending) const {
+  std::vector<Job> batch;
+  std::unordered_set<std::uint64_t> connections;
+  std::deque<Job> rest;
+  while (!pending.empty()) {
+    Job job = std::move(pending.front());
+    pending.pop_front();
+    if (batch.size() < options_.max_batch && connections.insert(job.connection->id()).second) {
+      batch.push_back(std::move(job));
+    } else {
+      rest.push_back(std::move(job));
+    }
+  }
+  pending = std::move(rest);
+  return batch;
+}
+
+void ChatEngine::process(std::vector<Job>& batch) {
+  std::shared_ptr<LiveModels> models;
+  {
+    std::lock_guard lock(mutex_);
+    models = models_;  // one model generation per batch
+  }
+  metrics_->batch_size.observe(static_cast<double>(batch.size()));
+  std::vector<const Job*> messages;
+  for (const Job& job : batch) {
+    if (!job.message) {
+      auto it = sessions_.find(job.connection->id());
+      if (it != sessions_.end()) {
+        auto owner = conversation_owner_.find(it->second->conversation.id);
+        if (owner != conversation_owner_.end() && owner->second == job.connection->id()) conversation_owner_.erase(owner);
+        sessions_.erase(it);
+      }
+      continue;
+    }
+    switch (job.message->type) {
+      case ClientMessageType::kHello: hello(job); break;
+      case ClientMessageType::kRate: rate(job); break;
+      case ClientMessageType::kReset: reset(job); break;
+      case ClientMessageType::kMessage: messages.push_back(&job); break;
+      case ClientMessageType::kPing: job.connection->send(pong_frame(job.message->id)); break;
+    }
+  }
+  if (!messages.empty()) answer_messages(messages, *models);
+  metrics_->sessions.set(static_cast<double>(sessions_.size()));
+}
+
+void ChatEngine::send_error(const Job& job, std::string_view code, std::string_view message) {
+  metrics_->error(code).inc();
+  job.connection->send(websocket::error_frame(code, message, job.message ? job.message->id : ""));
+}
+
+void ChatEngine::send_storage_error(const Job& job, const Status& status) {
+  log()->error("store: {}", status.to_string());
+  if (status.code() == StatusCode::kResourceExhausted) {
+    send_error(job, "storage_full", "the server's disk is full: nothing was saved; please try again later");
+  } else {
+    send_error(job, "storage_error", "the server could not save this: nothing was saved; please try again");
+  }
+}
+
+ChatEngine::Session* ChatEngine::session_for(const Job& job) {
+  auto it = sessions_.find(job.connection->id());
+  if (it == sessions_.end()) {
+    send_error(job, "no_conversation", "send a hello message first");
+    return nullptr;
+  }
+  if (it->second->moved) {
+    send_error(job, "conversation_moved", "this conversation was resumed on another connection; send hello again");
+    return nullptr;
+  }
+  return it->second.get();
+}
+
+void ChatEngine::hello(const Job& job) {
+  const ClientMessage& m = *job.message;
+  const std::uint64_t connection_id = job.connection->id();
+  auto session = std::make_unique<Session>();
+  session->connection = job.connection;
+  const std::string id = m.conversation_id.empty() ? random_id() : m.conversation_id;
+
+  bool resumed = false;
+  std::vector<Turn> recent;
+  auto existing = store_.get_conversation(id);
+  if (existing.ok()) {
+    if (!m.user_id.empty() && !existing->user_id.empty() && m.user_id != existing->user_id) {
+      return send_error(job, "user_mismatch", "this conversation belongs to another user");
+    }
+    session->conversation = std::move(*existing);
+    auto state = feedback::State::parse(session->conversation.state);
+    if (state.ok()) {
+      session->state = std::move(*state);
+    } else {
+      log()->warn("conversation {}: unreadable policy state ({}); starting a fresh topic", id,
+                  state.status().message());
+    }
+    auto turns = store_.get_turns(id);
+    if (!turns.ok()) return send_storage_error(job, turns.status());
+    session->next_turn = turns->empty() ? 0 : turns->back().index + 1;
+    const std::size_t keep = std::min(turns->size(), options_.resume_turns);
+    recent.assign(std::make_move_iterator(turns->end() - static_cast<std::ptrdiff_t>(keep)),
+                  std::make_move_iterator(turns->end()));
+    resumed = true;
+  } else if (existing.status().code() == StatusCode::kNotFound) {
+    const std::int64_t now = unix_millis();
+    session->conversation = Conversation{id, m.user_id, now, now, session->state.serialize()};
+    if (Status s = store_.put_conversation(session->conversation); !s.ok()) {
+      if (s.code() == StatusCode::kInvalidArgument) return send_error(job, "invalid_message", s.message());
+      return send_storage_error(job, s);
+    }
+  } else {
+    return send_storage_error(job, existing.status());
+  }
+
+  // A conversation has one live connection: the newest hello wins (a reloaded page).
+  if (auto owner = conversation_owner_.find(id); owner != conversation_owner_.end() && owner->second != connection_id) {
+    if (auto other = sessions_.find(owner->second); other != sessions_.end()) other->second->moved = true;
+  }
+  if (auto previous = sessions_.find(connection_id); previous != sessions_.end()) {
+    auto owner = conversation_owner_.find(previous->second->conversation.id);
+    if (owner != conversation_owner_.end() && owner->second == connection_id) conversation_owner_.erase(owner);
+  }
+  conversation_owner_[id] = connection_id;
+
+  WelcomeFrame welcome{m.id, id, session->conversation.user_id, resumed, session->state.phase, model_version(),
+                       std::move(recent)};
+  log()->info("conversation {} {} (user '{}', connection {})", id, resumed ? "resumed" : "started",
+              session->conversation.user_id, connection_id);
+  sessions_[connection_id] = std::move(session);
+  job.connection->send(welcome_frame(welcome));
+}
+
+void ChatEngine::rate(const Job& job) {
+  Session* session = session_for(job);
+  if (!session) return;
+  const ClientMessage& m = *job.message;
+  if (m.turn < 0 || m.turn >= session->next_turn) {
+    return send_error(job, "unknown_turn", "turn " + std::to_string(m.turn) + " does not exist in this conversation");
+  }
+  auto turns = store_.get_turns(session->conversation.id, static_cast<std::uint32_t>(m.turn));
+  if (!turns.ok()) return send_storage_error(job, turns.status());
+  if (turns->empty() || turns->front().index != m.turn || turns->front().speaker != Speaker::kBot) {
+    return send_error(job, "unknown_turn", "turn " + std::to_string(m.turn) + " is not a bot turn of this conversation");
+  }
+  // The ST example reads like the estimator's input: the bot's turn and, when the user has
+  // answered it already, that answer.
+  satisfaction::SatisfactionInput input;
+  input.bot_reply = turns->front().text;
+  if (turns->size() > 1 && (*turns)[1].speaker == Speaker::kUser) input.user_reply = (*turns)[1].text;
+  Example example;
+  example.kind = ExampleKind::kST;
+  example.context = satisfaction_context(input);
+  example.target = m.thumbs_up ? "1" : "0";
+  example.conversation_id = session->conversation.id;
+  example.turn_index = m.turn;
+  example.user_id = session->conversation.user_id;
+  example.model_version = turns->front().model_version;
+  example.created_ms = unix_millis();
+  example.source = "thumbs";
+  auto seq = store_.add_example(example);
+  if (!seq.ok()) return send_storage_error(job, seq.status());
+  metrics_->harvested(ExampleKind::kST).inc();
+  log()->info("conversation {} turn {} rated {}", session->conversation.id, m.turn, m.thumbs_up ? "up" : "down");
+  job.connection->send(rated_frame(m.id, m.turn, m.thumbs_up, *seq));
+}
+
+void ChatEngine::reset(const Job& job) {
+  Session* session = session_for(job);
+  if (!session) return;
+  Conversation updated = session->conversation;
+  const feedback::State next = feedback::reset(session->state);
+  updated.state = next.serialize();
+  updated.updated_ms = unix_millis();
+  if (Status s = store_.put_conversation(updated); !s.ok()) return send_storage_error(job, s);
+  session->conversation = std::move(updated);
+  session->state = next;
+  job.connection->send(reset_frame(job.message->id));
+}
+
+void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels& models) {
+  std::vector<PendingTurn> turns;
+  for (const Job* job : jobs) {
+    Session* session = session_for(*job);
+    if (!session) continue;
+    PendingTurn t;
+    t.job = job;
+    t.session = session;
+    t.plan = feedback::plan(session->state, job->message->text);
+    turns.push_back(std::move(t));
+  }
+  if (turns.empty()) return;
+
+  // One satisfaction pass and one ranking pass for the whole batch.
+  std::vector<std::string> satisfaction_contexts;
+  std::vector<dialogue::RankRequest> rank_requests;
+  for (const PendingTurn& t : turns) {
+    if (t.plan.satisfaction_context) satisfaction_contexts.push_back(*t.plan.satisfaction_context);
+    if (t.plan.reply_context) rank_requests.push_back({*t.plan.reply_context, t.plan.previous_reply});
+  }
+  auto fail_all = [&](const Status& status) {
+    log()->error("inference failed: {}", status.to_string());
+    for (const PendingTurn& t : turns) send_error(*t.job, "model_error", "the model failed on this message; please retry");
+  };
+  std::vector<double> scores;
+  if (!satisfaction_contexts.empty()) {
+    auto scored = models.satisfaction->score(satisfaction_contexts);
+    if (!scored.ok()) return fail_all(scored.status());
+    scores = std::move(*scored);
+  }
+  std::vector<std::vector<dialogue::RankedReply>> ranked;
+  if (!rank_requests.empty()) {
+    auto result = models.dialogue->rank(rank_requests, 1);
+    if (!result.ok()) return fail_all(result.status());
+    ranked = std::move(*result);
+  }
+
+  feedback::PolicyOptions policy = options_.policy;
+  policy.satisfaction_threshold = options_.satisfaction_threshold.value_or(models.satisfaction->threshold());
+  const std::int64_t now = unix_millis();
+  store::WriteSet writes;
+  std::size_t next_score = 0, next_rank = 0;
+  std::vector<PendingTurn*> decided;
+  for (PendingTurn& t : turns) {
+    if (t.plan.satisfaction_context) t.satisfaction = scores[next_score++];
+    if (t.plan.reply_context) {
+      if (!ranked[next_rank].empty()) t.ranked = ranked[next_rank].front();
+      ++next_rank;
+    }
+    auto outcome = feedback::decide(t.session->state, t.job->message->text, t.satisfaction,
+                                    t.ranked ? std::optional<std::string>(t.ranked->text) : std::nullopt, policy);
+    if (!outcome.ok()) {
+      log()->error("policy: {}", outcome.status().to_string());
+      send_error(*t.job, "internal_error", "the server could not answer this message");
+      continue;
+    }
+    t.outcome = std::move(*outcome);
+    Session& s = *t.session;
+    const std::uint32_t user_index = s.next_turn;
+    Turn user_turn{s.conversation.id, user_index,      Speaker::kUser, t.job->message->text, now,
+                   t.satisfaction,    t.outcome.user_turn_phase,       models.version,       std::nullopt};
+    Turn bot_turn{s.conversation.id, user_index + 1, Speaker::kBot, t.outcome.bot_text, now, std::nullopt,
+                  t.outcome.next.phase, models.version, std::nullopt};
+    if (t.outcome.kind == feedback::ReplyKind::kAnswer && t.ranked) bot_turn.candidate_id = t.ranked->candidate_id;
+    writes.turns.push_back(std::move(user_turn));
+    writes.turns.push_back(std::move(bot_turn));
+    for (Example& e : t.outcome.examples) {
+      e.conversation_id = s.conversation.id;
+      e.turn_index = user_index;
+      e.user_id = s.conversation.user_id;
+      e.model_version = models.version;
+      e.created_ms = now;
+      e.source = "server";
+      writes.examples.push_back(e);
+    }
+    Conversation updated = s.conversation;
+    updated.state = t.outcome.next.serialize();
+    updated.updated_ms = now;
+    writes.conversations.push_back(std::move(updated));
+    decided.push_back(&t);
+  }
+  if (decided.empty()) return;
+
+  // One durable commit for the batch; nothing is acknowledged before it returns.
+  if (auto committed = store_.commit(writes); !committed.ok()) {
+    for (PendingTurn* t : decided) send_storage_error(*t->job, committed.status());
+    return;
+  }
+
+  const auto sent = Clock::now();
+  for (PendingTurn* t : decided) {
+    Session& s = *t->session;
+    const std::uint32_t user_index = s.next_turn;
+    s.next_turn += 2;
+    s.state = t->outcome.next;
+    s.conversation.state = s.state.serialize();
+    s.conversation.updated_ms = now;
+
+    ReplyFrame reply{t->job->message->id, user_index + 1, user_index, t->outcome.bot_text,
+                     feedback::reply_kind_name(t->outcome.kind), t->satisfaction, models.version, {}};
+    for (const Example& e : t->outcome.examples) {
+      reply.harvested.push_back(e.kind);
+      metrics_->harvested(e.kind).inc();
+    }
+    if (t->outcome.kind == feedback::ReplyKind::kFeedbackRequest) metrics_->feedback_requests.inc();
+    if (t->satisfaction) metrics_->satisfaction.observe(*t->satisfaction);
+    metrics_->turns.inc();
+    metrics_->reply_latency.observe(std::chrono::duration<double>(sent - t->job->received).count());
+    log()->info("conversation {} turn {} phase {} satisfaction {} -> {}", s.conversation.id, user_index,
+                phase_name(t->outcome.user_turn_phase),
+                t->satisfaction ? std::to_string(*t->satisfaction) : std::string("-"),
+                feedback::reply_kind_name(t->outcome.kind));
+    t->job->connection->send(reply_frame(reply));
+  }
+}
+
+}  // namespace selffeed::app

@@ -1,0 +1,100 @@
+// The inference worker of `selffeed serve`: one thread that owns the live models, takes
+// the requests of every session from one queue and answers them in micro-batches (one
+// satisfaction pass and one ranking pass per batch, one durable commit per batch). I/O
+// threads only parse and enqueue; they never run a model or touch RocksDB.
+//
+// Per connection, requests are answered in order and one at a time: a batch holds at most
+// one request of each connection. A turn is acknowledged only after the user's turn, the
+// bot's turn, the harvested examples and the policy state are committed together.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include "chat_protocol.h"
+#include "live_models.h"
+#include "selffeed/common/metrics.h"
+#include "selffeed/feedback/policy.h"
+#include "selffeed/store/store.h"
+#include "selffeed/websocket/server.h"
+
+namespace selffeed::app {
+
+struct ChatEngineOptions {
+  feedback::PolicyOptions policy;
+  // Overrides the scorer's own threshold when set.
+  std::optional<double> satisfaction_threshold;
+  // Requests answered together; 1 turns micro-batching off.
+  std::size_t max_batch = 32;
+  // Requests waiting beyond this are refused with "overloaded".
+  std::size_t max_queue = 4096;
+  // Turns sent back in the welcome of a resumed conversation.
+  std::size_t resume_turns = 50;
+};
+
+class ChatEngine {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  ChatEngine(ChatEngineOptions options, store::Store& store, std::shared_ptr<LiveModels> models,
+             metrics::Registry& metrics);
+  ~ChatEngine();  // stop()
+
+  // From any thread. False when the queue is full.
+  bool submit(const websocket::ConnectionPtr& connection, ClientMessage message, Clock::time_point received);
+  // Forgets the connection's session once its queued requests are answered.
+  void connection_closed(const websocket::ConnectionPtr& connection);
+  // Later batches use `models`; the batch in progress finishes with the old ones.
+  void swap_models(std::shared_ptr<LiveModels> models);
+  std::string model_version() const;
+  std::size_t queue_depth() const;
+  // Examples of `kind` harvested since this engine started.
+  std::uint64_t harvested(ExampleKind kind) const;
+  // Answers everything already queued, then ends the worker thread.
+  void stop();
+
+ private:
+  struct Job {
+    websocket::ConnectionPtr connection;
+    std::optional<ClientMessage> message;  // nullopt: the connection closed
+    Clock::time_point received;
+  };
+  struct Session;
+  struct Metrics;
+  struct PendingTurn;
+
+  void run();
+  std::vector<Job> take_batch(std::deque<Job>& pending) const;
+  void process(std::vector<Job>& batch);
+  void hello(const Job& job);
+  void rate(const Job& job);
+  void reset(const Job& job);
+  void answer_messages(std::vector<const Job*>& jobs, const LiveModels& models);
+  Session* session_for(const Job& job);
+  void send_error(const Job& job, std::string_view code, std::string_view message);
+  void send_storage_error(const Job& job, const Status& status);
+
+  const ChatEngineOptions options_;
+  store::Store& store_;
+  std::unique_ptr<Metrics> metrics_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  std::shared_ptr<LiveModels> models_;
+
+  // Worker-thread state.
+  std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;     // by connection id
+  std::unordered_map<std::string, std::uint64_t> conversation_owner_;         // conversation id -> connection id
+  std::thread worker_;
+};
+
+}  // namespace selffeed::app

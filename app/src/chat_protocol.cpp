@@ -1,0 +1,128 @@
+#include "chat_protocol.h"
+
+#include <nlohmann/json.hpp>
+
+namespace selffeed::app {
+namespace {
+
+using nlohmann::json;
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void add_id(json& j, std::string_view id) {
+  if (!id.empty()) j["id"] = id;
+}
+
+// Reads an optional string field; an error message when it has the wrong type or size.
+std::optional<std::string> read_string(const json& j, const char* field, std::size_t max_bytes, std::string& out) {
+  const auto it = j.find(field);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string()) return std::string("\"") + field + "\" must be a string";
+  out = it->get<std::string>();
+  if (out.size() > max_bytes) {
+    return std::string("\"") + field + "\" is longer than " + std::to_string(max_bytes) + " bytes";
+  }
+  if (out.find('\0') != std::string::npos) return std::string("\"") + field + "\" contains a NUL character";
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::variant<ClientMessage, ProtocolError> parse_client_message(std::string_view text, const ProtocolLimits& limits) {
+  // The websocket layer guarantees valid UTF-8, so a parse error here is a JSON syntax error.
+  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return ProtocolError{"invalid_json", "the message is not valid JSON", ""};
+  if (!j.is_object()) return ProtocolError{"invalid_message", "the message must be a JSON object", ""};
+
+  ClientMessage m;
+  if (auto error = read_string(j, "id", limits.max_id_bytes, m.id)) {
+    return ProtocolError{"invalid_message", *error, ""};
+  }
+  auto invalid = [&](std::string message) { return ProtocolError{"invalid_message", std::move(message), m.id}; };
+
+  const auto type_it = j.find("type");
+  if (type_it == j.end() || !type_it->is_string()) return invalid("\"type\" (a string) is required");
+  const std::string type = type_it->get<std::string>();
+  if (type == "hello") {
+    m.type = ClientMessageType::kHello;
+    if (auto e = read_string(j, "conversation_id", limits.max_id_bytes, m.conversation_id)) return invalid(*e);
+    if (auto e = read_string(j, "user_id", limits.max_id_bytes, m.user_id)) return invalid(*e);
+  } else if (type == "message") {
+    m.type = ClientMessageType::kMessage;
+    const auto t = j.find("text");
+    if (t == j.end() || !t->is_string()) return invalid("\"text\" (a string) is required");
+    m.text = t->get<std::string>();
+    if (m.text.size() > limits.max_text_bytes) {
+      return ProtocolError{"text_too_long", "the text is longer than " + std::to_string(limits.max_text_bytes) + " bytes",
+                           m.id};
+    }
+    if (m.text.find_first_not_of(" \t\r\n") == std::string::npos) {
+      return ProtocolError{"empty_text", "the text is empty", m.id};
+    }
+    if (m.text.find('\0') != std::string::npos) return invalid("\"text\" contains a NUL character");
+  } else if (type == "rate") {
+    m.type = ClientMessageType::kRate;
+    const auto turn = j.find("turn");
+    const auto value = j.find("value");
+    if (turn == j.end() || !turn->is_number_integer()) return invalid("\"turn\" (an integer) is required");
+    if (value == j.end() || !value->is_string() || (*value != "up" && *value != "down")) {
+      return invalid("\"value\" must be \"up\" or \"down\"");
+    }
+    m.turn = turn->get<std::int64_t>();
+    m.thumbs_up = *value == "up";
+  } else if (type == "reset") {
+    m.type = ClientMessageType::kReset;
+  } else if (type == "ping") {
+    m.type = ClientMessageType::kPing;
+  } else {
+    return ProtocolError{"unknown_type", "unknown message type \"" + type + "\"", m.id};
+  }
+  return m;
+}
+
+std::string welcome_frame(const WelcomeFrame& f) {
+  json turns = json::array();
+  for (const Turn& t : f.recent_turns) {
+    turns.push_back({{"turn", t.index}, {"speaker", speaker_name(t.speaker)}, {"text", t.text}});
+  }
+  json j = {{"type", "welcome"},         {"conversation_id", f.conversation_id}, {"user_id", f.user_id},
+            {"resumed", f.resumed},      {"phase", phase_name(f.phase)},         {"model_version", f.model_version},
+            {"turns", std::move(turns)}};
+  add_id(j, f.id);
+  return dump(j);
+}
+
+std::string reply_frame(const ReplyFrame& f) {
+  json harvested = json::array();
+  for (ExampleKind kind : f.harvested) harvested.push_back(example_kind_name(kind));
+  json j = {{"type", "reply"},
+            {"turn", f.turn},
+            {"user_turn", f.user_turn},
+            {"text", f.text},
+            {"kind", f.kind},
+            {"satisfaction", f.satisfaction ? json(*f.satisfaction) : json(nullptr)},
+            {"model_version", f.model_version},
+            {"harvested", std::move(harvested)}};
+  add_id(j, f.id);
+  return dump(j);
+}
+
+std::string rated_frame(std::string_view id, std::int64_t turn, bool thumbs_up, std::uint64_t seq) {
+  json j = {{"type", "rated"}, {"turn", turn}, {"value", thumbs_up ? "up" : "down"}, {"example_seq", seq}};
+  add_id(j, id);
+  return dump(j);
+}
+
+std::string reset_frame(std::string_view id) {
+  json j = {{"type", "reset_done"}};
+  add_id(j, id);
+  return dump(j);
+}
+
+std::string pong_frame(std::string_view id) {
+  json j = {{"type", "pong"}};
+  add_id(j, id);
+  return dump(j);
+}
+
+}  // namespace selffeed::app

@@ -1,0 +1,231 @@
+#include "chat_service.h"
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "selffeed/common/log.h"
+
+namespace selffeed::app {
+namespace {
+
+using nlohmann::json;
+using websocket::HttpResponse;
+
+constexpr std::string_view kJson = "application/json";
+
+HttpResponse json_response(int status, const json& body) {
+  return {status, std::string(kJson), body.dump(2, ' ', false, json::error_handler_t::replace) + "\n"};
+}
+
+HttpResponse error_response(int status, std::string_view code, std::string_view message) {
+  return json_response(status, {{"error", code}, {"message", message}});
+}
+
+// "a=1&b=x" -> value of `key` ("" when absent). Values are not percent-decoded: the admin
+// API takes plain tokens only.
+std::string query_value(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) == key) return eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+// Equal-time comparison, so a wrong token reveals nothing through timing.
+bool same_token(std::string_view a, std::string_view b) {
+  if (a.size() != b.size() || b.empty()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+json stats_json(const store::StoreStats& stats) {
+  json examples = json::object();
+  for (const auto& [kind, count] : stats.examples) examples[std::string(example_kind_name(kind))] = count;
+  return {{"conversations", stats.conversations}, {"turns", stats.turns},   {"examples", examples},
+          {"models", stats.models},               {"last_seq", stats.last_seq}, {"deleted_users", stats.deleted_users}};
+}
+
+}  // namespace
+
+// One thread for admin requests, which read or rewrite the store and may take a while.
+struct ChatService::Admin {
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<std::function<void()>> tasks;
+  bool stopping = false;
+  // Store totals when the server started (refreshed after deletions); live counters are
+  // added on top for /stats.
+  store::StoreStats base;
+  std::map<ExampleKind, std::uint64_t> harvested_at_base;  // the engine's counters then
+  std::thread thread;
+
+  Admin() {
+    thread = std::thread([this] {
+      for (;;) {
+        std::function<void()> task;
+        {
+          std::unique_lock lock(mutex);
+          wake.wait(lock, [&] { return stopping || !tasks.empty(); });
+          if (tasks.empty()) return;
+          task = std::move(tasks.front());
+          tasks.pop_front();
+        }
+        task();
+      }
+    });
+  }
+  ~Admin() {
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+    }
+    wake.notify_all();
+    thread.join();
+  }
+  void post(std::function<void()> task) {
+    {
+      std::lock_guard lock(mutex);
+      tasks.push_back(std::move(task));
+    }
+    wake.notify_one();
+  }
+};
+
+ChatService::ChatService(ChatServiceOptions options, ChatEngine& engine, store::Store& store,
+                         metrics::Registry& metrics)
+    : options_(std::move(options)), engine_(engine), store_(store), metrics_(metrics), admin_(std::make_unique<Admin>()) {
+  refresh_base_stats();
+}
+
+void ChatService::refresh_base_stats() {
+  auto stats = store_.stats();
+  if (!stats.ok()) {
+    SELFFEED_LOGGER("serve")->warn("store stats unavailable: {}", stats.status().to_string());
+    return;
+  }
+  std::lock_guard lock(admin_->mutex);
+  admin_->base = *stats;
+  for (ExampleKind kind : kAllExampleKinds) admin_->harvested_at_base[kind] = engine_.harvested(kind);
+}
+
+ChatService::~ChatService() = default;
+
+void ChatService::on_message(const websocket::ConnectionPtr& connection, std::string text) {
+  const auto received = ChatEngine::Clock::now();
+  auto parsed = parse_client_message(text, options_.protocol);
+  if (auto* error = std::get_if<ProtocolError>(&parsed)) {
+    metrics::error_counter(metrics_, error->code).inc();
+    connection->send(websocket::error_frame(error->code, error->message, error->id));
+    return;
+  }
+  ClientMessage& message = std::get<ClientMessage>(parsed);
+  const std::string id = message.id;
+  if (!engine_.submit(connection, std::move(message), received)) {
+    metrics::error_counter(metrics_, "overloaded").inc();
+    connection->send(websocket::error_frame("overloaded", "the server is busy; please retry in a moment", id));
+  }
+}
+
+void ChatService::on_close(const websocket::ConnectionPtr& connection) { engine_.connection_closed(connection); }
+
+void ChatService::on_http(websocket::HttpRequest request, Respond respond) {
+  if (request.path == "/healthz") {
+    return respond(json_response(200, {{"status", "ok"}, {"model_version", engine_.model_version()}}));
+  }
+  if (request.path == "/metrics") {
+    return respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render()});
+  }
+  if (request.path == "/stats") return respond(public_stats());
+  if (request.path.starts_with("/admin/")) return admin(request, std::move(respond));
+  respond(error_response(404, "not_found", "no such endpoint: " + request.path));
+}
+
+HttpResponse ChatService::public_stats() {
+  json harvested = json::object();
+  std::lock_guard lock(admin_->mutex);
+  for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST}) {
+    harvested[std::string(example_kind_name(kind))] =
+        admin_->base.examples[kind] + engine_.harvested(kind) - admin_->harvested_at_base[kind];
+  }
+  return json_response(200, {{"model_version", engine_.model_version()}, {"harvested", harvested}});
+}
+
+void ChatService::admin(const websocket::HttpRequest& request, Respond respond) {
+  if (options_.admin_token.empty()) {
+    return respond(error_response(403, "admin_disabled", "the admin API is off: start the server with --admin-token"));
+  }
+  const std::string_view bearer = "Bearer ";
+  const std::string_view auth = request.authorization;
+  if (!auth.starts_with(bearer) || !same_token(auth.substr(bearer.size()), options_.admin_token)) {
+    return respond(error_response(401, "unauthorized", "missing or wrong bearer token"));
+  }
+  // Store work leaves the I/O thread.
+  admin_->post([this, request, respond = std::move(respond)] {
+    const std::string users_prefix = "/admin/users/";
+    if (request.path == "/admin/stats" && request.method == "GET") {
+      auto stats = store_.stats();
+      auto models = store_.list_models();
+      if (!stats.ok() || !models.ok()) {
+        return respond(error_response(500, "storage_error", (stats.ok() ? models.status() : stats.status()).to_string()));
+      }
+      json model_list = json::array();
+      for (const ModelRecord& m : *models) {
+        model_list.push_back({{"version", m.version},
+                              {"status", model_status_name(m.status)},
+                              {"path", m.path},
+                              {"metrics", json::parse(m.metrics_json, nullptr, false)},
+                              {"created_ms", m.created_ms}});
+      }
+      return respond(json_response(200, {{"store", stats_json(*stats)},
+                                         {"live_model", engine_.model_version()},
+                                         {"queue_depth", engine_.queue_depth()},
+                                         {"models", model_list}}));
+    }
+    if (request.path == "/admin/export" && request.method == "GET") {
+      store::ExportFilter filter;
+      if (const std::string kind = query_value(request.query, "kind"); !kind.empty()) {
+        filter.kind = parse_example_kind(kind);
+        if (!filter.kind) return respond(error_response(400, "invalid_argument", "kind must be HH, HB, FB or ST"));
+      }
+      if (const std::string after = query_value(request.query, "after"); !after.empty()) {
+        char* end = nullptr;
+        filter.after_seq = std::strtoull(after.c_str(), &end, 10);
+        if (*end != '\0') return respond(error_response(400, "invalid_argument", "after must be a sequence number"));
+      }
+      std::ostringstream out;
+      auto lines = store_.export_examples(out, filter);
+      if (!lines.ok()) return respond(error_response(500, "storage_error", lines.status().to_string()));
+      return respond({200, "application/x-ndjson", out.str()});
+    }
+    if (request.path.starts_with(users_prefix) && request.method == "DELETE") {
+      const std::string user = request.path.substr(users_prefix.size());
+      if (user.empty() || user.find('/') != std::string::npos) {
+        return respond(error_response(400, "invalid_argument", "expected /admin/users/<user id>"));
+      }
+      auto report = store_.delete_user(user);
+      if (!report.ok()) return respond(error_response(500, "storage_error", report.status().to_string()));
+      refresh_base_stats();
+      SELFFEED_LOGGER("serve")->info("deleted user '{}': {} conversations, {} turns, {} examples", user,
+                                     report->conversations, report->turns, report->examples);
+      return respond(json_response(200, {{"user_id", user},
+                                         {"conversations", report->conversations},
+                                         {"turns", report->turns},
+                                         {"examples", report->examples}}));
+    }
+    respond(error_response(404, "not_found", "no such admin endpoint: " + request.method + " " + request.path));
+  });
+}
+
+}  // namespace selffeed::app

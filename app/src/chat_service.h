@@ -1,0 +1,45 @@
+// What `selffeed serve` plugs into the websocket server: chat messages go to the
+// ChatEngine after parsing; HTTP requests are /healthz, /metrics, /stats and the admin API
+// (bearer token). Admin work that touches the store runs on its own thread, never on an
+// I/O thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "chat_engine.h"
+#include "selffeed/common/metrics.h"
+#include "selffeed/store/store.h"
+#include "selffeed/websocket/server.h"
+
+namespace selffeed::app {
+
+struct ChatServiceOptions {
+  ProtocolLimits protocol;
+  // Bearer token for /admin/*; empty disables the admin API.
+  std::string admin_token;
+};
+
+class ChatService final : public websocket::Handler {
+ public:
+  ChatService(ChatServiceOptions options, ChatEngine& engine, store::Store& store, metrics::Registry& metrics);
+  ~ChatService() override;
+
+  void on_message(const websocket::ConnectionPtr& connection, std::string text) override;
+  void on_close(const websocket::ConnectionPtr& connection) override;
+  void on_http(websocket::HttpRequest request, Respond respond) override;
+
+ private:
+  struct Admin;
+  websocket::HttpResponse public_stats();
+  void refresh_base_stats();
+  void admin(const websocket::HttpRequest& request, Respond respond);
+
+  const ChatServiceOptions options_;
+  ChatEngine& engine_;
+  store::Store& store_;
+  metrics::Registry& metrics_;
+  std::unique_ptr<Admin> admin_;
+};
+
+}  // namespace selffeed::app

@@ -1,0 +1,168 @@
+// `selffeed serve` (the chat server) and `selffeed chat` (the terminal client).
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <pthread.h>
+
+#include "chat_engine.h"
+#include "chat_service.h"
+#include "commands.h"
+#include "selffeed/clients/clients.h"
+#include "selffeed/common/log.h"
+#include "selffeed/dialogue/dialogue.h"
+#include "selffeed/store/store.h"
+#include "selffeed/websocket/server.h"
+
+namespace selffeed::app {
+namespace {
+
+struct ServeFlags {
+  std::string bundle = "models/demo";
+  std::string store = "./selffeed-data";
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string port_file;
+  std::string web_root = std::string(SELFFEED_SOURCE_DIR) + "/clients/web";
+  std::string satisfaction = "auto";
+  double threshold = -1;
+  int io_threads = 1;
+  int torch_threads = 1;
+  std::size_t max_batch = 32;
+  std::size_t max_queue = 4096;
+  std::string admin_token;
+  std::size_t max_text_bytes = 2000;
+  websocket::Limits limits;
+  int idle_timeout_s = 600;
+  int send_timeout_ms = 10000;
+  int shutdown_grace_ms = 5000;
+};
+
+int serve(const ServeFlags& f) {
+  // SIGTERM and SIGINT are taken by sigwait() below; every thread started from here on
+  // inherits the blocked mask, so no I/O or worker thread is interrupted by them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto* log = SELFFEED_LOGGER("serve");
+  dialogue::configure_threads({.intra_op = f.torch_threads});
+  const ScorerKind scorer = f.satisfaction == "model" ? ScorerKind::kModel
+                            : f.satisfaction == "regex" ? ScorerKind::kRegex
+                                                        : ScorerKind::kAuto;
+  auto models = load_live_models(f.bundle, scorer);
+  if (!models.ok()) {
+    return fail(models.status().with_context("cannot load the model bundle (train one with scripts/train_demo_model.sh)"));
+  }
+  auto store = store::Store::open({.path = f.store});
+  if (!store.ok()) return fail(store.status());
+
+  metrics::Registry registry;
+  ChatEngineOptions engine_options;
+  if (f.threshold >= 0) engine_options.satisfaction_threshold = f.threshold;
+  engine_options.max_batch = std::max<std::size_t>(1, f.max_batch);
+  engine_options.max_queue = f.max_queue;
+  ChatEngine engine(engine_options, **store, *models, registry);
+
+  ChatServiceOptions service_options;
+  service_options.protocol.max_text_bytes = f.max_text_bytes;
+  service_options.admin_token = f.admin_token;
+  auto service = std::make_shared<ChatService>(service_options, engine, **store, registry);
+
+  websocket::ServerOptions server_options;
+  server_options.address = f.host;
+  server_options.port = static_cast<std::uint16_t>(f.port);
+  server_options.io_threads = f.io_threads;
+  std::error_code ec;
+  if (std::filesystem::is_directory(f.web_root, ec)) {
+    server_options.static_root = f.web_root;
+  } else {
+    log->warn("no web client at {}; serving the chat endpoint only", f.web_root);
+  }
+  server_options.limits = f.limits;
+  server_options.limits.idle_timeout = std::chrono::seconds(f.idle_timeout_s);
+  server_options.limits.send_timeout = std::chrono::milliseconds(f.send_timeout_ms);
+  server_options.metrics = &registry;
+  auto server = websocket::Server::start(server_options, service);
+  if (!server.ok()) return fail(server.status());
+
+  const std::uint16_t port = (*server)->port();
+  if (!f.port_file.empty()) {
+    // Written to a temporary name and renamed, so a reader never sees half a number.
+    const std::string tmp = f.port_file + ".tmp";
+    std::ofstream(tmp) << port << '\n';
+    std::filesystem::rename(tmp, f.port_file, ec);
+  }
+  std::printf("selffeed is serving model %s on http://%s:%u/ (chat: ws://%s:%u/ws, store: %s)\n",
+              (*models)->version.c_str(), f.host.c_str(), port, f.host.c_str(), port, f.store.c_str());
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  log->info("signal {}: finishing in-flight turns and shutting down", signal_number);
+  (*server)->drain();   // no new messages reach the engine
+  engine.stop();        // answers everything already queued
+  (*server)->stop(std::chrono::milliseconds(f.shutdown_grace_ms));  // flush replies, close 1001
+  log->info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_commands(CLI::App& app, Action& action) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* serve_cmd = app.add_subcommand("serve", "Run the chat server (WebSocket at /ws, web client at /)");
+  serve_cmd->add_option("--bundle", flags->bundle, "model bundle to serve")->capture_default_str();
+  serve_cmd->add_option("--store", flags->store, "RocksDB directory for conversations and harvested examples")
+      ->envname("SELFFEED_STORE")
+      ->capture_default_str();
+  serve_cmd->add_option("--host", flags->host, "address to listen on")->capture_default_str();
+  serve_cmd->add_option("--port", flags->port, "port (0: any free port)")->envname("SELFFEED_PORT")->capture_default_str();
+  serve_cmd->add_option("--port-file", flags->port_file, "write the port here once listening");
+  serve_cmd->add_option("--web-root", flags->web_root, "directory of the web client")->capture_default_str();
+  serve_cmd->add_option("--satisfaction", flags->satisfaction, "auto, model (the bundle's estimator) or regex")
+      ->check(CLI::IsMember({"auto", "model", "regex"}))
+      ->capture_default_str();
+  serve_cmd->add_option("--threshold", flags->threshold, "satisfaction threshold (default: the estimator's own)");
+  serve_cmd->add_option("--io-threads", flags->io_threads, "network threads")->capture_default_str();
+  serve_cmd->add_option("--torch-threads", flags->torch_threads, "LibTorch intra-op threads")->capture_default_str();
+  serve_cmd->add_option("--max-batch", flags->max_batch, "requests per inference batch (1: no micro-batching)")
+      ->capture_default_str();
+  serve_cmd->add_option("--max-queue", flags->max_queue, "queued requests before 'overloaded'")->capture_default_str();
+  serve_cmd->add_option("--admin-token", flags->admin_token, "bearer token of the admin API (empty: off)")
+      ->envname("SELFFEED_ADMIN_TOKEN");
+  serve_cmd->add_option("--max-text-bytes", flags->max_text_bytes, "longest message text")->capture_default_str();
+  serve_cmd->add_option("--max-message-bytes", flags->limits.max_message_bytes, "largest WebSocket message")
+      ->capture_default_str();
+  serve_cmd->add_option("--rate", flags->limits.messages_per_second, "messages per second per connection")
+      ->capture_default_str();
+  serve_cmd->add_option("--burst", flags->limits.burst, "message burst per connection")->capture_default_str();
+  serve_cmd->add_option("--max-connections", flags->limits.max_connections, "open chat connections")
+      ->capture_default_str();
+  serve_cmd->add_option("--idle-timeout", flags->idle_timeout_s, "seconds without a message before closing")
+      ->capture_default_str();
+  serve_cmd->add_option("--outbound-queue", flags->limits.outbound_queue_messages, "frames queued per connection")
+      ->capture_default_str();
+  serve_cmd->add_option("--send-timeout-ms", flags->send_timeout_ms, "drop a client that takes no frame this long")
+      ->capture_default_str();
+  serve_cmd->add_option("--socket-send-buffer", flags->limits.socket_send_buffer_bytes, "SO_SNDBUF (0: OS default)");
+  serve_cmd->add_option("--shutdown-grace-ms", flags->shutdown_grace_ms, "time to flush replies on SIGTERM")
+      ->capture_default_str();
+  serve_cmd->callback([&action, flags] { action = [flags] { return serve(*flags); }; });
+
+  auto url = std::make_shared<std::string>("ws://127.0.0.1:8080/ws");
+  auto user = std::make_shared<std::string>();
+  CLI::App* chat_cmd = app.add_subcommand("chat", "Chat with a running server from the terminal");
+  chat_cmd->add_option("url", *url, "server chat endpoint")->capture_default_str();
+  chat_cmd->add_option("--user", *user, "user id (for deleting your data later)");
+  chat_cmd->callback([&action, url, user] {
+    action = [url, user] { return clients::run_terminal_chat(*url, *user, std::cin, std::cout); };
+  });
+}
+
+}  // namespace selffeed::app

@@ -1,0 +1,103 @@
+// `selffeed chat ws://host:port/ws`: a line-oriented chat over the protocol in
+// docs/protocol.md, showing the bot's feedback requests and what it kept.
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "selffeed/clients/clients.h"
+
+namespace selffeed::clients {
+namespace {
+
+using nlohmann::json;
+constexpr auto kReplyTimeout = std::chrono::seconds(30);
+
+// Reads frames until one answers our request (anything but an unsolicited frame).
+Result<json> await_answer(WsClient& client) {
+  for (;;) {
+    SELFFEED_ASSIGN_OR_RETURN(std::string frame, client.read(kReplyTimeout));
+    json message = json::parse(frame, nullptr, /*allow_exceptions=*/false);
+    if (message.is_object()) return message;
+  }
+}
+
+void show(const json& m, std::ostream& out) {
+  const std::string type = m.value("type", "");
+  if (type == "reply") {
+    const std::string kind = m.value("kind", "answer");
+    if (kind == "feedback_request") {
+      out << "\n  >>> the bot asks for feedback <<<\n";
+    }
+    out << "bot: " << m.value("text", "") << '\n';
+    for (const auto& kept : m.value("harvested", json::array())) {
+      const std::string k = kept.get<std::string>();
+      out << "  (kept your message as a " << (k == "FB" ? "feedback" : k == "HB" ? "dialogue" : k)
+          << " example)\n";
+    }
+  } else if (type == "rated") {
+    out << "  (rating of turn " << m.value("turn", -1) << " stored)\n";
+  } else if (type == "reset_done") {
+    out << "  (new topic)\n";
+  } else if (type == "error") {
+    out << "  error [" << m.value("code", "") << "]: " << m.value("message", "") << '\n';
+  }
+}
+
+}  // namespace
+
+int run_terminal_chat(std::string_view url, const std::string& user_id, std::istream& in, std::ostream& out) {
+  auto client = WsClient::connect(url);
+  if (!client.ok()) {
+    out << "cannot connect: " << client.status().message() << '\n';
+    return 1;
+  }
+  WsClient& ws = **client;
+  json hello = {{"type", "hello"}};
+  if (!user_id.empty()) hello["user_id"] = user_id;
+  if (Status s = ws.send_text(hello.dump()); !s.ok()) {
+    out << s.message() << '\n';
+    return 1;
+  }
+  auto welcome = await_answer(ws);
+  if (!welcome.ok() || welcome->value("type", "") != "welcome") {
+    out << "no welcome from the server: " << (welcome.ok() ? welcome->dump() : welcome.status().message()) << '\n';
+    return 1;
+  }
+  out << "connected: conversation " << welcome->value("conversation_id", "") << ", model "
+      << welcome->value("model_version", "") << "\n"
+      << "type a message; /good or /bad rates the last reply, /reset changes topic, /quit ends\n";
+
+  int last_bot_turn = -1;
+  std::string line;
+  while (out << "you: " << std::flush, std::getline(in, line)) {
+    json request;
+    if (line == "/quit") break;
+    if (line.empty()) continue;
+    if (line == "/good" || line == "/bad") {
+      if (last_bot_turn < 0) {
+        out << "  nothing to rate yet\n";
+        continue;
+      }
+      request = {{"type", "rate"}, {"turn", last_bot_turn}, {"value", line == "/good" ? "up" : "down"}};
+    } else if (line == "/reset") {
+      request = {{"type", "reset"}};
+    } else {
+      request = {{"type", "message"}, {"text", line}};
+    }
+    if (Status s = ws.send_text(request.dump()); !s.ok()) {
+      out << "connection lost: " << s.message() << '\n';
+      return 1;
+    }
+    auto answer = await_answer(ws);
+    if (!answer.ok()) {
+      out << "connection lost: " << answer.status().message() << '\n';
+      return 1;
+    }
+    show(*answer, out);
+    if (answer->value("type", "") == "reply") last_bot_turn = answer->value("turn", -1);
+  }
+  ws.close();
+  return 0;
+}
+
+}  // namespace selffeed::clients
