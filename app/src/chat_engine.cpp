@@ -136,6 +136,11 @@ void ChatEngine::stop() {
   }
   wake_.notify_all();
   if (worker_.joinable()) worker_.join();
+  // Connections belong to the server's io_context, which may go before this engine does.
+  std::lock_guard lock(mutex_);
+  queue_.clear();
+  sessions_.clear();
+  conversation_owner_.clear();
 }
 
 void ChatEngine::run() {

@@ -57,7 +57,8 @@ class ChatEngine {
   std::size_t queue_depth() const;
   // Examples of `kind` harvested since this engine started.
   std::uint64_t harvested(ExampleKind kind) const;
-  // Answers everything already queued, then ends the worker thread.
+  // Answers everything already queued, ends the worker thread and lets go of every
+  // connection.
   void stop();
 
  private:

@@ -1,0 +1,174 @@
+// The self-feeding loop through a real server on 127.0.0.1 and a real RocksDB directory:
+// a scripted conversation, checked turn by turn and then in the store. The server uses the
+// paper's regex satisfaction baseline, so the script decides which replies look unhappy.
+#include <gtest/gtest.h>
+
+#include "selffeed/common/context.h"
+#include "selffeed/feedback/policy.h"
+#include "selffeed/store/store.h"
+#include "server_process.h"
+
+namespace selffeed {
+namespace {
+
+using nlohmann::json;
+using testing::ServerProcess;
+using testing::TempDir;
+
+std::vector<Example> examples_of(store::Store& store, ExampleKind kind) {
+  std::vector<Example> out;
+  EXPECT_OK(store.scan_examples(kind, 0, [&](const Example& e) {
+    out.push_back(e);
+    return true;
+  }));
+  return out;
+}
+
+TEST(ChatTest, ScriptedConversationHarvestsHbFbAndSt) {
+  TempDir dir;
+  const std::string store_dir = dir.str("store");
+  std::string conversation_id, bot1, bot2, bot5;
+  const std::string msg1 = "hello ! what colour is your car ?";
+  const std::string msg2 = "nice . where is your boat ?";
+  const std::string msg3 = "what ? you are not making any sense";  // a paper regex: unsatisfied
+  const std::string msg4 = "you could have said my boat is in the lake .";
+  const std::string msg5 = "let us talk about kites . what colour is your kite ?";
+  {
+    ServerProcess server(dir.str(), store_dir, {});
+    ASSERT_NE(server.port(), 0);
+    auto client = clients::WsClient::connect(server.ws_url());
+    ASSERT_OK(client);
+    auto& ws = **client;
+
+    json welcome = testing::request(ws, {{"type", "hello"}, {"user_id", "alice"}, {"id", "h1"}});
+    ASSERT_EQ(welcome["type"], "welcome") << welcome.dump();
+    EXPECT_EQ(welcome["id"], "h1");
+    EXPECT_EQ(welcome["resumed"], false);
+    EXPECT_EQ(welcome["model_version"], "toy-v1");
+    conversation_id = welcome["conversation_id"];
+
+    // 1: the first message is never judged, just answered.
+    json r1 = testing::request(ws, {{"type", "message"}, {"text", msg1}, {"id", "m1"}});
+    ASSERT_EQ(r1["type"], "reply") << r1.dump();
+    EXPECT_EQ(r1["id"], "m1");
+    EXPECT_EQ(r1["kind"], "answer");
+    EXPECT_EQ(r1["user_turn"], 0);
+    EXPECT_EQ(r1["turn"], 1);
+    EXPECT_TRUE(r1["satisfaction"].is_null());
+    EXPECT_EQ(r1["harvested"], json::array());
+    bot1 = r1["text"];
+
+    // 2: satisfied -> the user's reply is kept as an HB example.
+    json r2 = testing::request(ws, {{"type", "message"}, {"text", msg2}});
+    ASSERT_EQ(r2["type"], "reply") << r2.dump();
+    EXPECT_EQ(r2["kind"], "answer");
+    EXPECT_EQ(r2["satisfaction"], 1.0);
+    EXPECT_EQ(r2["harvested"], json::array({"HB"}));
+    bot2 = r2["text"];
+    EXPECT_NE(bot2, bot1) << "the previous-response filter must not repeat the last answer";
+
+    // 3: unsatisfied -> the paper's feedback request, quoting what the bot answered badly.
+    json r3 = testing::request(ws, {{"type", "message"}, {"text", msg3}});
+    ASSERT_EQ(r3["type"], "reply") << r3.dump();
+    EXPECT_EQ(r3["kind"], "feedback_request");
+    EXPECT_EQ(r3["satisfaction"], 0.0);
+    EXPECT_EQ(r3["text"], "Oops! I think I messed up. Whether I messed up or not, what could I have said (in "
+                          "response to \"" + msg2 + "\")?");
+    EXPECT_EQ(r3["harvested"], json::array());
+
+    // 4: the answer is kept as FB; thanks and a new topic.
+    json r4 = testing::request(ws, {{"type", "message"}, {"text", msg4}});
+    ASSERT_EQ(r4["type"], "reply") << r4.dump();
+    EXPECT_EQ(r4["kind"], "thanks_new_topic");
+    EXPECT_EQ(r4["text"], "Thanks! I'll try to remember that. Can you pick a new topic for us to talk about now?");
+    EXPECT_EQ(r4["harvested"], json::array({"FB"}));
+
+    // 5: the new topic starts from a reset history and is answered, not judged.
+    json r5 = testing::request(ws, {{"type", "message"}, {"text", msg5}});
+    ASSERT_EQ(r5["type"], "reply") << r5.dump();
+    EXPECT_EQ(r5["kind"], "answer");
+    EXPECT_TRUE(r5["satisfaction"].is_null());
+    EXPECT_EQ(r5["turn"], 9);
+    bot5 = r5["text"];
+
+    // Thumbs down on the bot's second answer.
+    json rated = testing::request(ws, {{"type", "rate"}, {"turn", 3}, {"value", "down"}});
+    ASSERT_EQ(rated["type"], "rated") << rated.dump();
+    EXPECT_EQ(rated["turn"], 3);
+    json bad_rate = testing::request(ws, {{"type", "rate"}, {"turn", 2}, {"value", "up"}});
+    EXPECT_EQ(bad_rate["code"], "unknown_turn") << "turn 2 is the user's";
+
+    // The public stats count what was harvested.
+    auto stats = clients::http_request("GET", server.http_url("/stats"));
+    ASSERT_OK(stats);
+    json s = json::parse(stats->body);
+    EXPECT_EQ(s["harvested"], json({{"HB", 1}, {"FB", 1}, {"ST", 1}}));
+    auto metrics = clients::http_request("GET", server.http_url("/metrics"));
+    ASSERT_OK(metrics);
+    EXPECT_NE(metrics->body.find("selffeed_turns_total 5"), std::string::npos) << metrics->body;
+    EXPECT_NE(metrics->body.find("selffeed_feedback_requests_total 1"), std::string::npos);
+    EXPECT_NE(metrics->body.find("selffeed_model_info{version=\"toy-v1\"} 1"), std::string::npos);
+
+    // A reconnecting client resumes the conversation with its turns.
+    ws.close();
+    auto again = clients::WsClient::connect(server.ws_url());
+    ASSERT_OK(again);
+    json resumed = testing::request(**again, {{"type", "hello"}, {"conversation_id", conversation_id}});
+    ASSERT_EQ(resumed["type"], "welcome") << resumed.dump();
+    EXPECT_EQ(resumed["resumed"], true);
+    EXPECT_EQ(resumed["user_id"], "alice");
+    ASSERT_EQ(resumed["turns"].size(), 10u);
+    EXPECT_EQ(resumed["turns"][9]["text"], bot5);
+    EXPECT_EQ(server.stop(SIGTERM), 0) << "a clean exit on SIGTERM";
+  }
+
+  auto opened = store::Store::open({.path = store_dir});
+  ASSERT_OK(opened);
+  store::Store& store = **opened;
+
+  const auto hb = examples_of(store, ExampleKind::kHB);
+  ASSERT_EQ(hb.size(), 1u);
+  EXPECT_EQ(hb[0].context, "__p2__ " + msg1 + " __p1__ " + bot1);  // the two utterances before the reply
+  EXPECT_EQ(hb[0].target, msg2);
+  EXPECT_EQ(hb[0].satisfaction, 1.0);
+  EXPECT_EQ(hb[0].user_id, "alice");
+  EXPECT_EQ(hb[0].conversation_id, conversation_id);
+  EXPECT_EQ(hb[0].turn_index, 2);
+  EXPECT_EQ(hb[0].model_version, "toy-v1");
+
+  const auto fb = examples_of(store, ExampleKind::kFB);
+  ASSERT_EQ(fb.size(), 1u);
+  // Up to and including the user utterance the bot answered badly (the paper's FB context).
+  EXPECT_EQ(fb[0].context, "__p2__ " + bot1 + " __p1__ " + msg2);
+  EXPECT_EQ(fb[0].target, msg4);
+  EXPECT_EQ(fb[0].turn_index, 6);
+  EXPECT_EQ(fb[0].user_id, "alice");
+
+  const auto st = examples_of(store, ExampleKind::kST);
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0].target, "0");
+  EXPECT_EQ(st[0].context, "__p2__ " + bot2 + " __p1__ " + msg3);  // the rated turn and the user's answer to it
+  EXPECT_EQ(st[0].turn_index, 3);
+  EXPECT_EQ(st[0].source, "thumbs");
+
+  auto turns = store.get_turns(conversation_id);
+  ASSERT_OK(turns);
+  ASSERT_EQ(turns->size(), 10u);
+  EXPECT_EQ((*turns)[4].text, msg3);
+  EXPECT_EQ((*turns)[4].satisfaction, 0.0);
+  EXPECT_EQ((*turns)[5].phase, Phase::kFeedbackRequested);
+  EXPECT_EQ((*turns)[6].phase, Phase::kFeedbackRequested) << "the feedback arrives while it is requested";
+  EXPECT_EQ((*turns)[7].phase, Phase::kNewTopicRequested);
+  EXPECT_EQ((*turns)[9].speaker, Speaker::kBot);
+
+  // After the thanks the history was reset: only the new topic remains.
+  auto conversation = store.get_conversation(conversation_id);
+  ASSERT_OK(conversation);
+  auto state = feedback::State::parse(conversation->state);
+  ASSERT_OK(state);
+  EXPECT_EQ(state->phase, Phase::kNormal);
+  EXPECT_EQ(state->history, (std::vector<std::string>{msg5, bot5}));
+}
+
+}  // namespace
+}  // namespace selffeed
