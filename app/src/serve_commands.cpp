@@ -142,6 +142,9 @@ void add_serve_commands(CLI::App& app, Action& action) {
   serve_cmd->add_option("--rate", flags->limits.messages_per_second, "messages per second per connection")
       ->capture_default_str();
   serve_cmd->add_option("--burst", flags->limits.burst, "message burst per connection")->capture_default_str();
+  serve_cmd->add_option("--max-rate-violations", flags->limits.max_rate_violations,
+                        "rate-limited messages in a row before closing the connection")
+      ->capture_default_str();
   serve_cmd->add_option("--max-connections", flags->limits.max_connections, "open chat connections")
       ->capture_default_str();
   serve_cmd->add_option("--idle-timeout", flags->idle_timeout_s, "seconds without a message before closing")

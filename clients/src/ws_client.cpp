@@ -80,7 +80,9 @@ struct WsClient::Impl {
 
   void mark_closed(const beast::error_code& ec) {
     if (closed) return;
-    if (ec == ws::error::closed) {
+    // A received close frame counts even when answering it failed (the server may already
+    // have closed the socket).
+    if (ec == ws::error::closed || stream.reason().code != ws::close_code::none) {
       closed = CloseInfo{static_cast<std::uint16_t>(stream.reason().code), std::string(stream.reason().reason.c_str())};
     } else {
       closed = CloseInfo{0, ec.message()};
