@@ -12,11 +12,10 @@ namespace selffeed {
 namespace {
 
 using nlohmann::json;
-using testing::ServerProcess;
 using testing::TempDir;
 using namespace std::chrono_literals;
 
-std::unique_ptr<clients::WsClient> connect(const ServerProcess& server, const clients::ClientOptions& options = {}) {
+std::unique_ptr<clients::WsClient> connect(const clients::LocalServer& server, const clients::ClientOptions& options = {}) {
   auto client = clients::WsClient::connect(server.ws_url(), options);
   EXPECT_TRUE(client.ok()) << client.status().to_string();
   return client.ok() ? std::move(*client) : nullptr;
@@ -37,7 +36,7 @@ int close_code_after_draining(clients::WsClient& client) {
 // Chats every 100 ms (under the rate limit) until told to stop, counting replies.
 class PoliteUser {
  public:
-  explicit PoliteUser(const ServerProcess& server) : thread_([this, &server] { run(server); }) {}
+  explicit PoliteUser(const clients::LocalServer& server) : thread_([this, &server] { run(server); }) {}
   ~PoliteUser() { finish(); }
   void finish() {
     stop_ = true;
@@ -47,7 +46,7 @@ class PoliteUser {
   const std::vector<std::string>& failures() const { return failures_; }
 
  private:
-  void run(const ServerProcess& server) {
+  void run(const clients::LocalServer& server) {
     auto client = clients::WsClient::connect(server.ws_url());
     if (!client.ok()) return failures_.push_back(client.status().to_string());
     json welcome = testing::request(**client, {{"type", "hello"}, {"user_id", "polite"}});
@@ -67,22 +66,23 @@ class PoliteUser {
 
 TEST(BadInputTest, EachMisbehaviourGetsItsErrorWhileOthersAreServed) {
   TempDir dir;
-  ServerProcess server(dir.str(), dir.str("store"),
+  auto server = testing::start_server(dir.str(), dir.str("store"),
                        {"--max-message-bytes", "4096", "--max-text-bytes", "3000", "--rate", "20", "--burst", "20",
                         "--max-rate-violations", "30", "--outbound-queue", "8", "--send-timeout-ms", "1000",
                         "--socket-send-buffer", "4096", "--idle-timeout", "2"});
-  ASSERT_NE(server.port(), 0);
-  PoliteUser polite(server);
+  ASSERT_TRUE(server);
+  ASSERT_NE(server->port(), 0);
+  PoliteUser polite(*server);
   std::this_thread::sleep_for(300ms);
   const int replies_before = polite.replies();
 
   {  // An oversized frame: close 1009 (the stream cannot be resynchronised).
-    auto a = connect(server);
+    auto a = connect(*server);
     ASSERT_OK(a->send_text(std::string(8000, 'x')));
     EXPECT_EQ(close_code_after_draining(*a), 1009);
   }
   {  // Invalid JSON, an unknown type, a message before hello, a too-long text: errors, and the session lives on.
-    auto a = connect(server);
+    auto a = connect(*server);
     EXPECT_EQ(testing::request(*a, json::parse("{\"id\":\"x\"}"))["code"], "invalid_message");
     ASSERT_OK(a->send_text("{this is not json"));
     EXPECT_EQ(testing::next_frame(*a)["code"], "invalid_json");
@@ -97,7 +97,7 @@ TEST(BadInputTest, EachMisbehaviourGetsItsErrorWhileOthersAreServed) {
     EXPECT_EQ(testing::request(*a, {{"type", "ping"}})["type"], "pong");
   }
   {  // Invalid UTF-8 in a binary frame: an error frame, the session survives.
-    auto a = connect(server);
+    auto a = connect(*server);
     ASSERT_OK(a->send_binary("{\"type\":\"ping\",\"id\":\"\xff\xfe\"}"));
     EXPECT_EQ(testing::next_frame(*a)["code"], "invalid_utf8");
     EXPECT_EQ(testing::request(*a, {{"type", "ping"}})["type"], "pong");
@@ -106,7 +106,7 @@ TEST(BadInputTest, EachMisbehaviourGetsItsErrorWhileOthersAreServed) {
     EXPECT_EQ(close_code_after_draining(*a), 1007);
   }
   {  // A flood: "rate_limited" errors, then close 1008 after 30 in a row.
-    auto a = connect(server);
+    auto a = connect(*server);
     for (int i = 0; i < 200; ++i) {
       if (!a->send_text(R"({"type":"ping"})").ok()) break;
     }
@@ -124,28 +124,28 @@ TEST(BadInputTest, EachMisbehaviourGetsItsErrorWhileOthersAreServed) {
     EXPECT_EQ(limited, 30);
   }
   {  // Idle: an "idle_timeout" error, then a normal close.
-    auto a = connect(server);
+    auto a = connect(*server);
     ASSERT_EQ(testing::request(*a, {{"type", "hello"}})["type"], "welcome");
     EXPECT_EQ(testing::next_frame(*a, 5s)["code"], "idle_timeout");
     EXPECT_EQ(close_code_after_draining(*a), 1000);
   }
   {  // A client that never reads: the server stops reading it, then drops it after the send timeout.
     // Big frames fill the small socket buffers fast: a conversation with long turns, resumed again and again.
-    auto writer = connect(server);
+    auto writer = connect(*server);
     json welcome = testing::request(*writer, {{"type", "hello"}});
     const std::string id = welcome["conversation_id"];
     for (int i = 0; i < 6; ++i) {
       ASSERT_EQ(testing::request(*writer, {{"type", "message"}, {"text", std::string(2900, 'a' + i)}})["type"], "reply");
       std::this_thread::sleep_for(60ms);
     }
-    auto sink = connect(server, {.receive_buffer_bytes = 4096});
+    auto sink = connect(*server, {.receive_buffer_bytes = 4096});
     for (int i = 0; i < 20; ++i) {
       if (!sink->send_text(json({{"type", "hello"}, {"conversation_id", id}}).dump()).ok()) break;
     }
     bool dropped = false;
     for (int i = 0; i < 100 && !dropped; ++i) {
       std::this_thread::sleep_for(100ms);
-      auto metrics = clients::http_request("GET", server.http_url("/metrics"));
+      auto metrics = clients::http_request("GET", server->http_url("/metrics"));
       ASSERT_OK(metrics);
       dropped = metrics->body.find("selffeed_errors_total{code=\"slow_consumer\"} 1") != std::string::npos;
     }
@@ -156,20 +156,21 @@ TEST(BadInputTest, EachMisbehaviourGetsItsErrorWhileOthersAreServed) {
   polite.finish();
   EXPECT_TRUE(polite.failures().empty()) << polite.failures().front();
   EXPECT_GT(polite.replies(), replies_before + 10) << "the polite user kept being answered throughout";
-  auto health = clients::http_request("GET", server.http_url("/healthz"));
+  auto health = clients::http_request("GET", server->http_url("/healthz"));
   ASSERT_OK(health);
   EXPECT_EQ(health->status, 200);
 }
 
 TEST(BadInputTest, ConnectionsBeyondTheLimitAreRefusedPolitely) {
   TempDir dir;
-  ServerProcess server(dir.str(), dir.str("store"), {"--max-connections", "2"});
-  ASSERT_NE(server.port(), 0);
-  auto a = connect(server);
-  auto b = connect(server);
+  auto server = testing::start_server(dir.str(), dir.str("store"), {"--max-connections", "2"});
+  ASSERT_TRUE(server);
+  ASSERT_NE(server->port(), 0);
+  auto a = connect(*server);
+  auto b = connect(*server);
   ASSERT_EQ(testing::request(*a, {{"type", "ping"}})["type"], "pong");
   ASSERT_EQ(testing::request(*b, {{"type", "ping"}})["type"], "pong");
-  auto c = connect(server);
+  auto c = connect(*server);
   EXPECT_EQ(testing::next_frame(*c)["code"], "too_many_connections");
   EXPECT_EQ(close_code_after_draining(*c), 1013);
   EXPECT_EQ(testing::request(*a, {{"type", "ping"}})["type"], "pong") << "existing connections are unaffected";

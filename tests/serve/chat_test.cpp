@@ -12,7 +12,6 @@ namespace selffeed {
 namespace {
 
 using nlohmann::json;
-using testing::ServerProcess;
 using testing::TempDir;
 
 std::vector<Example> examples_of(store::Store& store, ExampleKind kind) {
@@ -34,9 +33,10 @@ TEST(ChatTest, ScriptedConversationHarvestsHbFbAndSt) {
   const std::string msg4 = "you could have said my boat is in the lake .";
   const std::string msg5 = "let us talk about kites . what colour is your kite ?";
   {
-    ServerProcess server(dir.str(), store_dir, {});
-    ASSERT_NE(server.port(), 0);
-    auto client = clients::WsClient::connect(server.ws_url());
+    auto server = testing::start_server(dir.str(), store_dir, {});
+    ASSERT_TRUE(server);
+    ASSERT_NE(server->port(), 0);
+    auto client = clients::WsClient::connect(server->ws_url());
     ASSERT_OK(client);
     auto& ws = **client;
 
@@ -99,11 +99,11 @@ TEST(ChatTest, ScriptedConversationHarvestsHbFbAndSt) {
     EXPECT_EQ(bad_rate["code"], "unknown_turn") << "turn 2 is the user's";
 
     // The public stats count what was harvested.
-    auto stats = clients::http_request("GET", server.http_url("/stats"));
+    auto stats = clients::http_request("GET", server->http_url("/stats"));
     ASSERT_OK(stats);
     json s = json::parse(stats->body);
     EXPECT_EQ(s["harvested"], json({{"HB", 1}, {"FB", 1}, {"ST", 1}}));
-    auto metrics = clients::http_request("GET", server.http_url("/metrics"));
+    auto metrics = clients::http_request("GET", server->http_url("/metrics"));
     ASSERT_OK(metrics);
     EXPECT_NE(metrics->body.find("selffeed_turns_total 5"), std::string::npos) << metrics->body;
     EXPECT_NE(metrics->body.find("selffeed_feedback_requests_total 1"), std::string::npos);
@@ -111,7 +111,7 @@ TEST(ChatTest, ScriptedConversationHarvestsHbFbAndSt) {
 
     // A reconnecting client resumes the conversation with its turns.
     ws.close();
-    auto again = clients::WsClient::connect(server.ws_url());
+    auto again = clients::WsClient::connect(server->ws_url());
     ASSERT_OK(again);
     json resumed = testing::request(**again, {{"type", "hello"}, {"conversation_id", conversation_id}});
     ASSERT_EQ(resumed["type"], "welcome") << resumed.dump();
@@ -119,7 +119,7 @@ TEST(ChatTest, ScriptedConversationHarvestsHbFbAndSt) {
     EXPECT_EQ(resumed["user_id"], "alice");
     ASSERT_EQ(resumed["turns"].size(), 10u);
     EXPECT_EQ(resumed["turns"][9]["text"], bot5);
-    EXPECT_EQ(server.stop(SIGTERM), 0) << "a clean exit on SIGTERM";
+    EXPECT_EQ(server->stop(SIGTERM), 0) << "a clean exit on SIGTERM";
   }
 
   auto opened = store::Store::open({.path = store_dir});

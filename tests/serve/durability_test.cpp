@@ -15,7 +15,6 @@ namespace selffeed {
 namespace {
 
 using nlohmann::json;
-using testing::ServerProcess;
 using testing::TempDir;
 using namespace std::chrono_literals;
 
@@ -67,13 +66,14 @@ void chat_until_killed(const std::string& url, int user, AckLog& log) {
 }
 
 void run_and_kill(const TempDir& dir, const std::string& store, AckLog& log, std::size_t acks_before_kill) {
-  ServerProcess server(dir.str(), store, {"--rate", "1000", "--burst", "1000"});
-  ASSERT_NE(server.port(), 0);
+  auto server = testing::start_server(dir.str(), store, {"--rate", "1000", "--burst", "1000"});
+  ASSERT_TRUE(server);
+  ASSERT_NE(server->port(), 0);
   std::vector<std::thread> users;
-  for (int u = 0; u < 8; ++u) users.emplace_back(chat_until_killed, server.ws_url(), u, std::ref(log));
+  for (int u = 0; u < 8; ++u) users.emplace_back(chat_until_killed, server->ws_url(), u, std::ref(log));
   for (int i = 0; i < 600 && log.size() < acks_before_kill; ++i) std::this_thread::sleep_for(100ms);
   EXPECT_GE(log.size(), acks_before_kill) << "the load run was too slow";
-  const int status = server.stop(SIGKILL);
+  const int status = server->stop(SIGKILL);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
   for (auto& t : users) t.join();
 }

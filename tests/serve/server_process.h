@@ -1,10 +1,9 @@
-// Integration-test helpers: a real `selffeed serve` child process on 127.0.0.1 (any free
-// port, read back from --port-file), and a toy model bundle trained by `selffeed train`.
+// Integration-test helpers: a real `selffeed serve` child process on 127.0.0.1 on a toy
+// model bundle trained by `selffeed train`, and JSON request/reply helpers.
 #pragma once
 
 #include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -19,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "selffeed/clients/clients.h"
+#include "selffeed/clients/local_server.h"
 #include "testing.h"
 
 namespace selffeed::testing {
@@ -58,74 +58,19 @@ inline std::string toy_bundle() {
   return bundle;
 }
 
-class ServerProcess {
- public:
-  // Starts `selffeed serve --store <store> --bundle <toy> --port 0 <extra...>` and waits
-  // (up to 60 s) until it listens. Fails the test when it does not.
-  ServerProcess(const std::string& work_dir, const std::string& store, std::vector<std::string> extra)
-      : port_file_(work_dir + "/port"), log_(work_dir + "/serve.log") {
-    std::filesystem::remove(port_file_);
-    std::vector<std::string> args = {SELFFEED_BINARY, "--log-level", "info", "--log-file", log_, "serve",
-                                     "--store", store, "--bundle", toy_bundle(), "--port", "0",
-                                     "--port-file", port_file_, "--satisfaction", "regex"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    pid_ = fork();
-    if (pid_ == 0) {
-      std::freopen("/dev/null", "w", stdout);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    for (int i = 0; i < 600 && port_ == 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (std::filesystem::exists(port_file_)) port_ = static_cast<std::uint16_t>(std::stoi(read_file(port_file_)));
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
-    }
-    if (port_ == 0) ADD_FAILURE() << "selffeed serve did not start; log:\n" << read_file(log_);
+// `selffeed serve` on the toy bundle with the regex satisfaction baseline (deterministic),
+// a store at `store`, and `extra` flags. Null (and a test failure) when it does not start.
+inline std::unique_ptr<clients::LocalServer> start_server(const std::string& work_dir, const std::string& store,
+                                                          std::vector<std::string> extra) {
+  extra.insert(extra.begin(), {"--satisfaction", "regex"});
+  auto server = clients::LocalServer::start(
+      {.binary = SELFFEED_BINARY, .bundle = toy_bundle(), .store = store, .work_dir = work_dir, .extra_args = extra});
+  if (!server.ok()) {
+    ADD_FAILURE() << server.status().to_string();
+    return nullptr;
   }
-  ~ServerProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  std::uint16_t port() const { return port_; }
-  std::string ws_url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/ws"; }
-  std::string http_url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
-  std::string log() const { return read_file(log_); }
-
-  // Sends `signal` and waits (up to 30 s) for the exit; returns the wait status.
-  int stop(int signal) {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, signal);
-    int status = 0;
-    for (int i = 0; i < 300; ++i) {
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return status;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    ::kill(pid_, SIGKILL);
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    ADD_FAILURE() << "selffeed serve did not exit after signal " << signal;
-    return status;
-  }
-
- private:
-  std::string port_file_;
-  std::string log_;
-  pid_t pid_ = -1;
-  std::uint16_t port_ = 0;
-};
+  return std::move(*server);
+}
 
 // The next frame as JSON, or {"type": "<no frame>", ...} when none came in time.
 inline nlohmann::json next_frame(clients::WsClient& client, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {

@@ -1,0 +1,100 @@
+// Whole-server load: starts `selffeed serve` on loopback for each setting, runs N closed-loop
+// simulated users (clients/load.h) and reports reply latency percentiles and turns/s, with
+// micro-batching on and off in the same run. Prints a Markdown table for BENCHMARKS.md.
+//
+//   chat_load_bench --bundle models/demo --utterances FILE [--users 1,16,64] [--seconds 10]
+//                   [--batches 32,1] [--think-ms 0]
+// FILE is ParlAI text (e.g. PersonaChat valid); the users say its utterances.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "selffeed/clients/load.h"
+#include "selffeed/clients/local_server.h"
+
+using namespace selffeed;
+
+namespace {
+
+std::vector<int> parse_list(const std::string& text) {
+  std::vector<int> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(std::stoi(item));
+  return out;
+}
+
+// The latest utterance of each ParlAI line's text field (persona lines skipped).
+std::vector<std::string> read_utterances(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) {
+    const auto space = line.find(' ');
+    if (space == std::string::npos) continue;
+    std::string text = line.substr(space + 1, line.find('\t') - space - 1);
+    if (const auto nl = text.rfind("\\n"); nl != std::string::npos) text = text.substr(nl + 2);
+    if (!text.empty() && !text.starts_with("your persona:")) out.push_back(text);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string bundle = "models/demo", utterances_file, users_list = "1,16,64", batches_list = "32,1";
+  std::string binary = SELFFEED_BINARY;
+  int seconds = 10, think_ms = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--bundle") bundle = argv[i + 1];
+    else if (flag == "--utterances") utterances_file = argv[i + 1];
+    else if (flag == "--users") users_list = argv[i + 1];
+    else if (flag == "--batches") batches_list = argv[i + 1];
+    else if (flag == "--seconds") seconds = std::stoi(argv[i + 1]);
+    else if (flag == "--think-ms") think_ms = std::stoi(argv[i + 1]);
+    else if (flag == "--selffeed") binary = argv[i + 1];
+  }
+  const std::vector<std::string> utterances = read_utterances(utterances_file);
+  if (utterances.empty()) {
+    std::fprintf(stderr, "usage: chat_load_bench --bundle DIR --utterances PARLAI_FILE [--users 1,16,64] "
+                         "[--batches 32,1] [--seconds 10] [--think-ms 0]\n");
+    return 2;
+  }
+  const std::string work = std::filesystem::temp_directory_path() / ("selffeed-load-" + std::to_string(getpid()));
+
+  std::printf("| max batch | users | turns | turns/s | p50 ms | p95 ms | p99 ms | max ms | errors |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  for (int batch : parse_list(batches_list)) {
+    for (int users : parse_list(users_list)) {
+      const std::string dir = work + "/b" + std::to_string(batch) + "-u" + std::to_string(users);
+      auto server = clients::LocalServer::start(
+          {.binary = binary, .bundle = bundle, .store = dir + "/store", .work_dir = dir,
+           .extra_args = {"--max-batch", std::to_string(batch), "--rate", "100000", "--burst", "100000",
+                          "--max-connections", "10000"},
+           .log_level = "warn"});
+      if (!server.ok()) {
+        std::fprintf(stderr, "%s\n", server.status().to_string().c_str());
+        return 1;
+      }
+      auto report = clients::run_load({.url = (*server)->ws_url(), .users = users,
+                                       .duration = std::chrono::seconds(seconds),
+                                       .think_time = std::chrono::milliseconds(think_ms), .utterances = utterances});
+      (*server)->stop(SIGTERM);
+      if (!report.ok()) {
+        std::fprintf(stderr, "%s\n", report.status().to_string().c_str());
+        return 1;
+      }
+      std::printf("| %d | %d | %llu | %.1f | %.2f | %.2f | %.2f | %.2f | %llu |\n", batch, users,
+                  static_cast<unsigned long long>(report->turns), report->turns_per_second, report->p50_ms,
+                  report->p95_ms, report->p99_ms, report->max_ms, static_cast<unsigned long long>(report->errors));
+      std::fflush(stdout);
+    }
+  }
+  std::filesystem::remove_all(work);
+  return 0;
+}
