@@ -3,7 +3,7 @@
 // micro-batching on and off in the same run. Prints a Markdown table for BENCHMARKS.md.
 //
 //   chat_load_bench --bundle models/demo --utterances FILE [--users 1,16,64] [--seconds 10]
-//                   [--batches 32,1] [--think-ms 0]
+//                   [--batches 32,1] [--think-ms 0] [--url ws://... (a running server)]
 // FILE is ParlAI text (e.g. PersonaChat valid); the users say its utterances.
 #include <signal.h>
 #include <unistd.h>
@@ -43,11 +43,19 @@ std::vector<std::string> read_utterances(const std::string& path) {
   return out;
 }
 
+void print_row(int batch, int users, const clients::LoadReport& r) {
+  std::printf("| %d | %d | %llu | %.1f | %.2f | %.2f | %.2f | %.2f | %llu |\n", batch, users,
+              static_cast<unsigned long long>(r.turns), r.turns_per_second, r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms,
+              static_cast<unsigned long long>(r.errors));
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string bundle = "models/demo", utterances_file, users_list = "1,16,64", batches_list = "32,1";
   std::string binary = SELFFEED_BINARY;
+  std::string url;  // a running server instead of starting one per setting
   int seconds = 10, think_ms = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -58,6 +66,7 @@ int main(int argc, char** argv) {
     else if (flag == "--seconds") seconds = std::stoi(argv[i + 1]);
     else if (flag == "--think-ms") think_ms = std::stoi(argv[i + 1]);
     else if (flag == "--selffeed") binary = argv[i + 1];
+    else if (flag == "--url") url = argv[i + 1];
   }
   const std::vector<std::string> utterances = read_utterances(utterances_file);
   if (utterances.empty()) {
@@ -71,6 +80,13 @@ int main(int argc, char** argv) {
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (int batch : parse_list(batches_list)) {
     for (int users : parse_list(users_list)) {
+      if (!url.empty()) {
+        auto report = clients::run_load({.url = url, .users = users, .duration = std::chrono::seconds(seconds),
+                                         .think_time = std::chrono::milliseconds(think_ms), .utterances = utterances});
+        if (!report.ok()) return std::fprintf(stderr, "%s\n", report.status().to_string().c_str()), 1;
+        print_row(0, users, *report);
+        continue;
+      }
       const std::string dir = work + "/b" + std::to_string(batch) + "-u" + std::to_string(users);
       auto server = clients::LocalServer::start(
           {.binary = binary, .bundle = bundle, .store = dir + "/store", .work_dir = dir,
@@ -89,10 +105,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", report.status().to_string().c_str());
         return 1;
       }
-      std::printf("| %d | %d | %llu | %.1f | %.2f | %.2f | %.2f | %.2f | %llu |\n", batch, users,
-                  static_cast<unsigned long long>(report->turns), report->turns_per_second, report->p50_ms,
-                  report->p95_ms, report->p99_ms, report->max_ms, static_cast<unsigned long long>(report->errors));
-      std::fflush(stdout);
+      print_row(batch, users, *report);
     }
   }
   std::filesystem::remove_all(work);

@@ -148,6 +148,9 @@ void ChatService::on_http(websocket::HttpRequest request, Respond respond) {
     return respond({200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render()});
   }
   if (request.path == "/stats") return respond(public_stats());
+  if (request.path == "/models") {
+    return admin_->post([this, respond = std::move(respond)] { respond(model_history()); });
+  }
   if (request.path.starts_with("/admin/")) return admin(request, std::move(respond));
   respond(error_response(404, "not_found", "no such endpoint: " + request.path));
 }
@@ -160,6 +163,22 @@ HttpResponse ChatService::public_stats() {
         admin_->base.examples[kind] + engine_.harvested(kind) - admin_->harvested_at_base[kind];
   }
   return json_response(200, {{"model_version", engine_.model_version()}, {"harvested", harvested}});
+}
+
+// The registry without paths: versions, status, metrics and the data each was trained on.
+HttpResponse ChatService::model_history() {
+  auto models = store_.list_models();
+  if (!models.ok()) return error_response(500, "storage_error", models.status().to_string());
+  json list = json::array();
+  for (const ModelRecord& m : *models) {
+    const json lineage = json::parse(m.lineage_json, nullptr, false);
+    list.push_back({{"version", m.version},
+                    {"status", model_status_name(m.status)},
+                    {"metrics", json::parse(m.metrics_json, nullptr, false)},
+                    {"data", lineage.is_object() ? lineage.value("sources", json::array()) : json::array()},
+                    {"created_ms", m.created_ms}});
+  }
+  return json_response(200, {{"live_model", engine_.model_version()}, {"models", list}});
 }
 
 void ChatService::admin(const websocket::HttpRequest& request, Respond respond) {

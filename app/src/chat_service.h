@@ -33,6 +33,7 @@ class ChatService final : public websocket::Handler {
   struct Admin;
   websocket::HttpResponse public_stats();
   void refresh_base_stats();
+  websocket::HttpResponse model_history();
   void admin(const websocket::HttpRequest& request, Respond respond);
 
   const ChatServiceOptions options_;

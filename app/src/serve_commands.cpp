@@ -40,6 +40,18 @@ struct ServeFlags {
   int shutdown_grace_ms = 5000;
 };
 
+// The served bundle appears in the model registry (the learning view reads it from there).
+Status register_bundle(store::Store& store, const LiveModels& models) {
+  auto existing = store.get_model(models.version);
+  if (existing.ok()) return ok_status();
+  if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+  const dialogue::BundleInfo& info = models.dialogue->info();
+  const std::int64_t now = unix_millis();
+  std::error_code ec;
+  const std::string path = std::filesystem::absolute(models.bundle_dir, ec).string();
+  return store.put_model({models.version, path, ModelStatus::kLive, info.metrics_json, info.lineage_json, now, now});
+}
+
 int serve(const ServeFlags& f) {
   // SIGTERM and SIGINT are taken by sigwait() below; every thread started from here on
   // inherits the blocked mask, so no I/O or worker thread is interrupted by them.
@@ -61,6 +73,8 @@ int serve(const ServeFlags& f) {
   }
   auto store = store::Store::open({.path = f.store});
   if (!store.ok()) return fail(store.status());
+
+  if (Status s = register_bundle(**store, **models); !s.ok()) return fail(s);
 
   metrics::Registry registry;
   ChatEngineOptions engine_options;

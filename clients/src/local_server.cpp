@@ -34,6 +34,7 @@ Result<std::unique_ptr<LocalServer>> LocalServer::start(const LocalServerOptions
                                    "serve",        "--store",     options.store,     "--bundle",   options.bundle,
                                    "--port",       "0",           "--port-file",     port_file};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
+  std::fflush(nullptr);  // or the child would write our buffered output a second time
   server->pid_ = fork();
   if (server->pid_ < 0) return unavailable_error("fork failed");
   if (server->pid_ == 0) {
