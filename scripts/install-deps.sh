@@ -8,7 +8,7 @@
 #
 # Environment:
 #   SELFFEED_DEPS_PREFIX  where the rebuilt SentencePiece goes (default /opt/selffeed-deps)
-#   SELFFEED_WITH_BROWSER=1  also install Chromium and playwright-core (browser test)
+#   SELFFEED_WITH_BROWSER=0  skip Chromium, Node.js and playwright-core (the browser test)
 set -euo pipefail
 
 prefix="${SELFFEED_DEPS_PREFIX:-/opt/selffeed-deps}"
@@ -27,8 +27,11 @@ packages=(
   libcli11-dev libre2-dev
   protobuf-compiler libprotobuf-dev dpkg-dev
 )
-if [[ "${SELFFEED_WITH_BROWSER:-0}" == 1 ]]; then
-  packages+=(chromium nodejs npm)
+if [[ "${SELFFEED_WITH_BROWSER:-1}" == 1 ]]; then
+  packages+=(chromium)
+  # A machine may already have Node.js from elsewhere (NodeSource); Debian's npm would clash.
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || packages+=(npm)
 fi
 
 missing=()
@@ -87,7 +90,7 @@ else
   echo "install-deps: SentencePiece already built in $prefix/sentencepiece"
 fi
 
-if [[ "${SELFFEED_WITH_BROWSER:-0}" == 1 ]]; then
+if [[ "${SELFFEED_WITH_BROWSER:-1}" == 1 ]]; then
   here=$(cd "$(dirname "$0")/.." && pwd)
   if [[ ! -d "$here/tests/browser/node_modules/playwright-core" ]]; then
     echo "install-deps: installing playwright-core from npm"

@@ -83,7 +83,14 @@ std::variant<ClientMessage, ProtocolError> parse_client_message(std::string_view
 std::string welcome_frame(const WelcomeFrame& f) {
   json turns = json::array();
   for (const Turn& t : f.recent_turns) {
-    turns.push_back({{"turn", t.index}, {"speaker", speaker_name(t.speaker)}, {"text", t.text}});
+    json turn = {{"turn", t.index}, {"speaker", speaker_name(t.speaker)}, {"text", t.text}};
+    // A bot turn's phase is the one its reply put the conversation in, which names its kind.
+    if (t.speaker == Speaker::kBot) {
+      turn["kind"] = t.phase == Phase::kFeedbackRequested   ? "feedback_request"
+                     : t.phase == Phase::kNewTopicRequested ? "thanks_new_topic"
+                                                            : "answer";
+    }
+    turns.push_back(std::move(turn));
   }
   json j = {{"type", "welcome"},         {"conversation_id", f.conversation_id}, {"user_id", f.user_id},
             {"resumed", f.resumed},      {"phase", phase_name(f.phase)},         {"model_version", f.model_version},

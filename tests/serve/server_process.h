@@ -30,28 +30,15 @@ inline std::string read_file(const std::string& path) {
   return s.str();
 }
 
-// A toy bundle (colour/place questions, tiny model, 40 steps), trained once per test binary.
+// The toy bundle of tests/testing/make_toy_bundle.sh, trained once per test binary.
 inline std::string toy_bundle() {
   static TempDir dir;
   static std::string bundle;
   if (!bundle.empty()) return bundle;
-  const std::vector<std::string> objects = {"car", "house", "bike", "boat", "kite", "lamp", "door", "shoe"};
-  const std::vector<std::string> colours = {"red", "blue", "green", "yellow", "black", "white", "pink", "grey"};
-  {
-    std::ofstream train(dir.str("train.txt"));
-    for (std::size_t i = 0; i < objects.size(); ++i) {
-      train << "1 hello ! what colour is your " << objects[i] << " ?\tmy " << objects[i] << " is " << colours[i]
-            << " .\n2 nice . where is it ?\tit is in the garden , near the " << objects[(i + 1) % objects.size()]
-            << " .\n";
-    }
-  }
-  const std::string command = std::string(SELFFEED_BINARY) + " --log-level warn train --out " + dir.str("run") +
-                              " --personachat " + dir.str("train.txt") +
-                              " --holdout 0.25 --steps 40 --validate-every 20 --batch 8 --d-model 32 --heads 2"
-                              " --layers 1 --ffn 16 --vocab 100 --version toy-v1 > " +
-                              dir.str("train.json") + " 2> " + dir.str("train.log");
+  const std::string command = std::string(SELFFEED_SOURCE_DIR) + "/tests/testing/make_toy_bundle.sh " +
+                              SELFFEED_BINARY + " " + dir.str();
   if (std::system(command.c_str()) != 0) {
-    ADD_FAILURE() << "selffeed train failed: " << read_file(dir.str("train.log"));
+    ADD_FAILURE() << "make_toy_bundle.sh failed: " << read_file(dir.str("train.log"));
     return {};
   }
   bundle = dir.str("run/bundle");

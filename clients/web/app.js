@@ -1,0 +1,287 @@
+// The selffeed web client: plain JavaScript over the protocol in docs/protocol.md.
+'use strict';
+
+const STORAGE = { conversation: 'selffeed.conversation', user: 'selffeed.user' };
+const $ = (id) => document.getElementById(id);
+const log = $('log');
+const input = $('input');
+
+const state = {
+  ws: null,
+  nextId: 1,
+  retryMs: 500,
+  pendingUser: new Map(),  // request id -> the user's bubble waiting for its reply
+  pendingRate: new Map(),  // request id -> the rating element
+  phase: 'normal',
+};
+
+function userId() {
+  let id = localStorage.getItem(STORAGE.user);
+  if (!id) {
+    id = 'web-' + Math.random().toString(36).slice(2, 10);
+    localStorage.setItem(STORAGE.user, id);
+  }
+  return id;
+}
+
+function setStatus(kind, text) {
+  const el = $('status');
+  el.className = 'status ' + kind;
+  el.dataset.state = kind;
+  el.textContent = text;
+}
+
+function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+function addSystem(text) {
+  const li = document.createElement('li');
+  li.className = 'msg system';
+  li.textContent = text;
+  log.appendChild(li);
+  scrollDown();
+  return li;
+}
+
+function addUser(text, turn) {
+  const li = document.createElement('li');
+  li.className = 'msg user';
+  li.textContent = text;
+  if (turn !== undefined) li.dataset.turn = turn;
+  log.appendChild(li);
+  scrollDown();
+  return li;
+}
+
+function addBadge(li, text) {
+  const badge = document.createElement('span');
+  badge.className = 'badge';
+  badge.textContent = text;
+  li.appendChild(badge);
+}
+
+function addBot(text, turn, kind) {
+  const li = document.createElement('li');
+  li.className = 'msg bot ' + (kind || 'answer');
+  li.dataset.turn = turn;
+  const body = document.createElement('span');
+  body.className = 'text';
+  body.textContent = text;
+  li.appendChild(body);
+  const rating = document.createElement('div');
+  rating.className = 'rating';
+  for (const [value, label, title] of [['up', '▲ good', 'good answer'], ['down', '▼ bad', 'bad answer']]) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'rate-' + value;
+    b.textContent = label;
+    b.title = title;
+    b.setAttribute('aria-label', title);
+    b.addEventListener('click', () => rate(turn, value, rating));
+    rating.appendChild(b);
+  }
+  li.appendChild(rating);
+  log.appendChild(li);
+  scrollDown();
+  return li;
+}
+
+function send(message) {
+  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) {
+    addSystem('Not connected yet; try again in a moment.');
+    return null;
+  }
+  const id = String(state.nextId++);
+  state.ws.send(JSON.stringify({ ...message, id }));
+  return id;
+}
+
+function rate(turn, value, ratingEl) {
+  const id = send({ type: 'rate', turn, value });
+  if (id === null) return;
+  for (const b of ratingEl.querySelectorAll('button')) b.disabled = true;
+  state.pendingRate.set(id, ratingEl);
+}
+
+function setPhase(phase) {
+  state.phase = phase;
+  const feedback = phase === 'feedback_requested';
+  $('composer').classList.toggle('feedback', feedback);
+  input.placeholder = feedback ? 'What should the bot have said?'
+    : phase === 'newtopic_requested' ? 'Pick a new topic…' : 'Say something…';
+}
+
+function onWelcome(m) {
+  localStorage.setItem(STORAGE.conversation, m.conversation_id);
+  $('model').textContent = 'model ' + m.model_version;
+  log.replaceChildren();
+  for (const t of m.turns) {
+    if (t.speaker === 'bot') addBot(t.text, t.turn, t.kind);
+    else addUser(t.text, t.turn);
+  }
+  if (m.resumed) addSystem(`Conversation resumed (${m.turns.length} turns).`);
+  else addSystem('New conversation. Say hello!');
+  log.dataset.conversation = m.conversation_id;
+  setPhase(m.phase);
+}
+
+function onReply(m) {
+  const userLi = state.pendingUser.get(m.id);
+  state.pendingUser.delete(m.id);
+  if (userLi) {
+    userLi.dataset.turn = m.user_turn;
+    for (const kind of m.harvested) {
+      addBadge(userLi, kind === 'FB' ? '✓ kept as a feedback example' : '✓ kept as a dialogue example');
+      userLi.classList.add('harvested-' + kind);
+    }
+  }
+  addBot(m.text, m.turn, m.kind);
+  $('model').textContent = 'model ' + m.model_version;
+  setPhase(m.kind === 'feedback_request' ? 'feedback_requested'
+    : m.kind === 'thanks_new_topic' ? 'newtopic_requested' : 'normal');
+  refreshStats();
+}
+
+function onRated(m) {
+  const ratingEl = state.pendingRate.get(m.id);
+  state.pendingRate.delete(m.id);
+  if (!ratingEl) return;
+  const note = document.createElement('span');
+  note.className = 'rated';
+  note.textContent = (m.value === 'up' ? '▲ good' : '▼ bad') + ' — rating stored';
+  ratingEl.replaceChildren(note);
+  refreshStats();
+}
+
+function onError(m) {
+  const userLi = state.pendingUser.get(m.id);
+  if (userLi) {
+    state.pendingUser.delete(m.id);
+    userLi.remove();
+    input.value = input.value || userLi.textContent;
+  }
+  const ratingEl = state.pendingRate.get(m.id);
+  if (ratingEl) {
+    state.pendingRate.delete(m.id);
+    for (const b of ratingEl.querySelectorAll('button')) b.disabled = false;
+  }
+  addSystem(`Error (${m.code}): ${m.message}`);
+}
+
+function connect() {
+  setStatus(state.ws ? 'reconnecting' : 'connecting', 'connecting…');
+  const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
+  state.ws = ws;
+  ws.onopen = () => {
+    state.retryMs = 500;
+    setStatus('connected', 'connected');
+    const hello = { type: 'hello', user_id: userId() };
+    const conversation = localStorage.getItem(STORAGE.conversation);
+    if (conversation) hello.conversation_id = conversation;
+    send(hello);
+  };
+  ws.onmessage = (event) => {
+    let m;
+    try { m = JSON.parse(event.data); } catch { return; }
+    switch (m.type) {
+      case 'welcome': onWelcome(m); break;
+      case 'reply': onReply(m); break;
+      case 'rated': onRated(m); break;
+      case 'reset_done': setPhase('normal'); addSystem('New topic.'); break;
+      case 'error': onError(m); break;
+    }
+  };
+  ws.onclose = () => {
+    if (state.ws !== ws) return;
+    // Messages in flight got no reply: nothing was stored for them; put the text back.
+    for (const li of state.pendingUser.values()) { input.value = input.value || li.textContent; li.remove(); }
+    state.pendingUser.clear();
+    const seconds = Math.round(state.retryMs / 100) / 10;
+    setStatus('reconnecting', `disconnected — retrying in ${seconds}s`);
+    setTimeout(connect, state.retryMs);
+    state.retryMs = Math.min(state.retryMs * 2, 5000);
+  };
+}
+
+$('composer').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const text = input.value.trim();
+  if (!text) return;
+  const id = send({ type: 'message', text });
+  if (id === null) return;
+  state.pendingUser.set(id, addUser(text));
+  input.value = '';
+});
+
+$('new-topic').addEventListener('click', () => send({ type: 'reset' }));
+$('new-conversation').addEventListener('click', () => {
+  localStorage.removeItem(STORAGE.conversation);
+  send({ type: 'hello', user_id: userId() });
+});
+
+async function refreshStats() {
+  try {
+    const stats = await (await fetch('/stats')).json();
+    $('count-hb').textContent = stats.harvested.HB;
+    $('count-fb').textContent = stats.harvested.FB;
+    $('count-st').textContent = stats.harvested.ST;
+  } catch { /* the status badge already says when the server is away */ }
+}
+
+function hitsAt1(metrics) {
+  if (!metrics) return null;
+  for (const key of ['personachat_hits@1', 'hits@1', 'valid_hits@1']) {
+    if (typeof metrics[key] === 'number') return metrics[key];
+  }
+  return null;
+}
+
+function drawChart(models) {
+  const svg = $('chart');
+  const ns = 'http://www.w3.org/2000/svg';
+  svg.replaceChildren();
+  const points = models.map((m, i) => ({ i, v: hitsAt1(m.metrics), label: m.version })).filter((p) => p.v !== null);
+  const el = (name, attrs, text) => {
+    const e = document.createElementNS(ns, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.appendChild(e);
+    return e;
+  };
+  el('text', { x: 4, y: 10 }, 'hits@1');
+  if (points.length === 0) { el('text', { x: 100, y: 65 }, 'no evaluated model yet'); return; }
+  const x = (i) => 30 + (points.length === 1 ? 120 : (i * 250) / (points.length - 1));
+  const y = (v) => 105 - v * 90;
+  el('line', { x1: 28, y1: 105, x2: 295, y2: 105, stroke: '#ccc' });
+  el('polyline', { points: points.map((p, k) => `${x(k)},${y(p.v)}`).join(' '), fill: 'none', stroke: '#2f6fed', 'stroke-width': 2 });
+  points.forEach((p, k) => {
+    el('circle', { cx: x(k), cy: y(p.v), r: 3, fill: '#2f6fed' });
+    el('text', { x: x(k) - 10, y: y(p.v) - 6 }, p.v.toFixed(3));
+    el('text', { x: x(k) - 10, y: 116 }, p.label);
+  });
+}
+
+async function refreshModels() {
+  try {
+    const data = await (await fetch('/models')).json();
+    drawChart(data.models);
+    const body = $('models').querySelector('tbody');
+    body.replaceChildren();
+    for (const m of data.models) {
+      const tr = document.createElement('tr');
+      const h = hitsAt1(m.metrics);
+      const trained = (m.data || []).map((d) => `${d.name} ${d.examples}`).join(', ');
+      for (const cell of [m.version, m.status, h === null ? '–' : h.toFixed(3), trained || '–']) {
+        const td = document.createElement('td');
+        td.textContent = cell;
+        tr.appendChild(td);
+      }
+      body.appendChild(tr);
+    }
+  } catch { /* retried on the next tick */ }
+}
+
+connect();
+refreshStats();
+refreshModels();
+setInterval(refreshStats, 5000);
+setInterval(refreshModels, 30000);

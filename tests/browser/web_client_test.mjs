@@ -1,0 +1,121 @@
+// Drives the web client (clients/web) in headless Chromium against a real `selffeed serve`
+// on 127.0.0.1: chat, thumbs-down (acknowledged in the page and stored), a feedback request
+// answered, a reload that resumes the conversation, a server restart the page survives, and
+// a phone-sized screen. Screenshots go to the artifact directory.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+
+const [selffeed, bundle, webRoot, work, artifacts] = process.argv.slice(2);
+const token = 'browser-test-token';
+const portFile = `${work}/port`;
+
+async function startServer(port) {
+  rmSync(portFile, { force: true });
+  const proc = spawn(selffeed, ['--log-level', 'info', '--log-file', `${work}/serve.log`, 'serve',
+    '--bundle', bundle, '--store', `${work}/store`, '--port', String(port), '--port-file', portFile,
+    '--satisfaction', 'regex', '--web-root', webRoot, '--admin-token', token], { stdio: 'ignore' });
+  for (let i = 0; i < 300; i++) {
+    if (existsSync(portFile)) return { proc, port: Number(readFileSync(portFile, 'utf8')) };
+    if (proc.exitCode !== null) break;
+    await sleep(100);
+  }
+  throw new Error('selffeed serve did not start; see serve.log');
+}
+
+async function stopServer(server) {
+  const exited = new Promise((resolve) => server.proc.once('exit', resolve));
+  server.proc.kill('SIGTERM');
+  await Promise.race([exited, sleep(20000)]);
+}
+
+async function exportExamples(port, kind) {
+  const res = await fetch(`http://127.0.0.1:${port}/admin/export?kind=${kind}`,
+    { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200);
+  return (await res.text()).split('\n').filter(Boolean).map((line) => JSON.parse(line));
+}
+
+async function say(page, text, botCount) {
+  await page.fill('#input', text);
+  await page.press('#input', 'Enter');  // Enter sends
+  await page.waitForFunction((n) => document.querySelectorAll('.msg.bot').length >= n, botCount);
+}
+
+let server = await startServer(0);
+const url = `http://127.0.0.1:${server.port}/`;
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+  page.setDefaultTimeout(15000);
+  page.on('pageerror', (e) => { throw e; });
+  await page.goto(url);
+  await page.waitForSelector('#status[data-state="connected"]');
+  await page.waitForSelector('.msg.system');
+  assert.match(await page.textContent('#model'), /toy-v1/);
+
+  // Two messages: both answered; the second is kept as a dialogue (HB) example.
+  await say(page, 'hello ! what colour is your car ?', 1);
+  await say(page, 'nice . where is your boat ?', 2);
+  await page.waitForSelector('.msg.user.harvested-HB');
+
+  // Thumbs down on the first bot reply: acknowledged in the page, and stored as ST "0".
+  await page.click('.msg.bot[data-turn="1"] .rate-down');
+  await page.waitForSelector('.msg.bot[data-turn="1"] .rated');
+  assert.match(await page.textContent('.msg.bot[data-turn="1"] .rated'), /stored/);
+  const st = await exportExamples(server.port, 'ST');
+  assert.equal(st.length, 1);
+  assert.equal(st[0].response, '0');
+  assert.equal(st[0].turn_index, 1);
+
+  // A complaint: the feedback request stands out; the answer is kept as FB.
+  await say(page, 'what ? you are not making any sense', 3);
+  await page.waitForSelector('.msg.bot.feedback_request');
+  assert.ok(await page.$('#composer.feedback'), 'the input asks for feedback');
+  await page.screenshot({ path: `${artifacts}/feedback-request.png` });
+  await say(page, 'you could have said my boat is in the lake .', 4);
+  await page.waitForSelector('.msg.user.harvested-FB .badge');
+  await page.waitForSelector('.msg.bot.thanks_new_topic');
+  const fb = await exportExamples(server.port, 'FB');
+  assert.equal(fb.length, 1);
+  assert.equal(fb[0].response, 'you could have said my boat is in the lake .');
+  await page.waitForFunction(() => document.getElementById('count-fb').textContent === '1');
+  await page.screenshot({ path: `${artifacts}/chat.png` });
+
+  // Reload: the conversation resumes from local storage.
+  const conversation = await page.evaluate(() => localStorage.getItem('selffeed.conversation'));
+  assert.ok(conversation);
+  await page.reload();
+  await page.waitForSelector('#status[data-state="connected"]');
+  await page.waitForFunction(() => document.querySelectorAll('.msg.user').length === 4);
+  assert.equal(await page.getAttribute('#log', 'data-conversation'), conversation);
+  assert.ok(await page.$('.msg.bot.feedback_request'), 'the resumed feedback request still stands out');
+  await page.screenshot({ path: `${artifacts}/resumed.png` });
+
+  // The server restarts: the page shows it, reconnects by itself and resumes.
+  await stopServer(server);
+  await page.waitForSelector('#status[data-state="reconnecting"]');
+  server = await startServer(server.port);
+  await page.waitForSelector('#status[data-state="connected"]', { timeout: 20000 });
+  await page.waitForFunction(() => document.querySelectorAll('.msg.user').length === 4);
+  assert.equal(await page.getAttribute('#log', 'data-conversation'), conversation);
+  await say(page, 'let us talk about kites . what colour is your kite ?', 5);
+  await page.screenshot({ path: `${artifacts}/after-restart.png` });
+
+  // A phone-sized screen: no sideways scrolling; the composer stays usable.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px on a phone`);
+  assert.ok(await page.isVisible('#input'));
+  await page.screenshot({ path: `${artifacts}/phone.png`, fullPage: true });
+  console.log('web client test: passed; screenshots in', artifacts);
+} finally {
+  await browser.close();
+  await stopServer(server);
+}
