@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -35,6 +36,16 @@ void simulate_user(const LoadOptions& options, int user, Clock::time_point deadl
   }
   out.connected = true;
   WsClient& ws = **client;
+  // People do not type in lockstep: each user starts at a random point of one think time
+  // and thinks 0.5x..1.5x of it between messages.
+  std::mt19937 rng(static_cast<unsigned>(user) * 2654435761u + 1);
+  std::uniform_real_distribution<double> jitter(0.5, 1.5);
+  const auto think = [&](double scale) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(options.think_time * scale);
+  };
+  if (options.think_time.count() > 0) {
+    std::this_thread::sleep_for(think(std::uniform_real_distribution<double>(0, 1)(rng)));
+  }
   std::size_t next = static_cast<std::size_t>(user) * 7919 % options.utterances.size();
   auto exchange = [&](const nlohmann::json& request, std::string_view expected) -> bool {
     if (!ws.send_text(request.dump()).ok()) return false;
@@ -58,7 +69,7 @@ void simulate_user(const LoadOptions& options, int user, Clock::time_point deadl
         continue;
       }
       out.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
-      if (options.think_time.count() > 0) std::this_thread::sleep_for(options.think_time);
+      if (options.think_time.count() > 0) std::this_thread::sleep_for(think(jitter(rng)));
     }
   }
   ws.close();

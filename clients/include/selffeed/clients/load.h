@@ -17,7 +17,8 @@ struct LoadOptions {
   std::string url;
   int users = 1;
   std::chrono::milliseconds duration = std::chrono::seconds(10);
-  // Pause between a reply and the user's next message (0: as fast as replies come).
+  // Mean pause between a reply and the user's next message (0: as fast as replies come);
+  // each pause is drawn from 0.5x..1.5x, and users start at random points of one pause.
   std::chrono::milliseconds think_time{0};
   // What the users say, cycled through (user u starts at a different offset).
   std::vector<std::string> utterances;
