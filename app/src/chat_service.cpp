@@ -103,9 +103,14 @@ struct ChatService::Admin {
   }
 };
 
-ChatService::ChatService(ChatServiceOptions options, ChatEngine& engine, store::Store& store,
+ChatService::ChatService(ChatServiceOptions options, ChatEngine& engine, ModelManager& models, store::Store& store,
                          metrics::Registry& metrics)
-    : options_(std::move(options)), engine_(engine), store_(store), metrics_(metrics), admin_(std::make_unique<Admin>()) {
+    : options_(std::move(options)),
+      engine_(engine),
+      models_(models),
+      store_(store),
+      metrics_(metrics),
+      admin_(std::make_unique<Admin>()) {
   refresh_base_stats();
 }
 
@@ -243,8 +248,56 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
                                          {"turns", report->turns},
                                          {"examples", report->examples}}));
     }
+    if (request.path.starts_with("/admin/models/") && request.method == "POST") return respond(model_admin(request));
     respond(error_response(404, "not_found", "no such admin endpoint: " + request.method + " " + request.path));
   });
+}
+
+// POST /admin/models/load {"bundle": DIR}, /admin/models/promote {"version": V},
+// /admin/models/rollback.
+HttpResponse ChatService::model_admin(const websocket::HttpRequest& request) {
+  const json body = request.body.empty() ? json::object() : json::parse(request.body, nullptr, false);
+  if (!body.is_object()) return error_response(400, "invalid_json", "the body must be a JSON object");
+  const std::string action = request.path.substr(std::string_view("/admin/models/").size());
+  Result<ModelChange> change = invalid_argument_error("unknown model action '" + action + "'");
+  if (action == "load") {
+    if (!body.contains("bundle") || !body["bundle"].is_string()) {
+      return error_response(400, "invalid_argument", "expected {\"bundle\": \"<bundle directory>\"}");
+    }
+    change = models_.consider(body["bundle"].get<std::string>());
+  } else if (action == "promote") {
+    if (!body.contains("version") || !body["version"].is_string()) {
+      return error_response(400, "invalid_argument", "expected {\"version\": \"<registered version>\"}");
+    }
+    change = models_.promote(body["version"].get<std::string>());
+  } else if (action == "rollback") {
+    change = models_.rollback();
+  }
+  if (!change.ok()) {
+    const Status& s = change.status();
+    const int status = s.code() == StatusCode::kNotFound             ? 404
+                       : s.code() == StatusCode::kInvalidArgument    ? 400
+                       : s.code() == StatusCode::kAlreadyExists      ? 409
+                       : s.code() == StatusCode::kFailedPrecondition ? 409
+                       : s.code() == StatusCode::kDataLoss           ? 422
+                                                                     : 500;
+    return error_response(status, status_code_name(s.code()), s.message());
+  }
+  auto scores = [](const std::optional<trainer::GateScores>& g) -> json {
+    if (!g) return nullptr;
+    return {{"personachat_hits@1", g->personachat_hits_at_1},
+            {"feedback_hits@1", g->feedback_hits_at_1 ? json(*g->feedback_hits_at_1) : json(nullptr)}};
+  };
+  metrics::Registry& r = metrics_;
+  r.counter("selffeed_model_decisions_total", "Model changes asked for over the admin API, by outcome.",
+            {{"outcome", change->promoted ? "live" : "refused"}})
+      .inc();
+  return json_response(200, {{"version", change->version},
+                             {"promoted", change->promoted},
+                             {"reason", change->reason},
+                             {"candidate", scores(change->candidate_scores)},
+                             {"live", scores(change->live_scores)},
+                             {"live_version", change->live_version}});
 }
 
 }  // namespace selffeed::app

@@ -1,13 +1,14 @@
 // What `selffeed serve` plugs into the websocket server: chat messages go to the
 // ChatEngine after parsing; HTTP requests are /healthz, /metrics, /stats and the admin API
-// (bearer token). Admin work that touches the store runs on its own thread, never on an
-// I/O thread.
+// (bearer token), including model changes (ModelManager). Admin work that touches the
+// store or loads models runs on its own thread, never on an I/O thread.
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "chat_engine.h"
+#include "model_manager.h"
 #include "selffeed/common/metrics.h"
 #include "selffeed/store/store.h"
 #include "selffeed/websocket/server.h"
@@ -22,7 +23,8 @@ struct ChatServiceOptions {
 
 class ChatService final : public websocket::Handler {
  public:
-  ChatService(ChatServiceOptions options, ChatEngine& engine, store::Store& store, metrics::Registry& metrics);
+  ChatService(ChatServiceOptions options, ChatEngine& engine, ModelManager& models, store::Store& store,
+              metrics::Registry& metrics);
   ~ChatService() override;
 
   void on_message(const websocket::ConnectionPtr& connection, std::string text) override;
@@ -35,9 +37,11 @@ class ChatService final : public websocket::Handler {
   void refresh_base_stats();
   websocket::HttpResponse model_history();
   void admin(const websocket::HttpRequest& request, Respond respond);
+  websocket::HttpResponse model_admin(const websocket::HttpRequest& request);
 
   const ChatServiceOptions options_;
   ChatEngine& engine_;
+  ModelManager& models_;
   store::Store& store_;
   metrics::Registry& metrics_;
   std::unique_ptr<Admin> admin_;

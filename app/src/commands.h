@@ -30,4 +30,7 @@ void add_satisfaction_commands(CLI::App& app, Action& action);
 // Registers `selffeed serve` and `selffeed chat`.
 void add_serve_commands(CLI::App& app, Action& action);
 
+// Registers `selffeed models list|load|promote|rollback`.
+void add_models_commands(CLI::App& app, Action& action);
+
 }  // namespace selffeed::app

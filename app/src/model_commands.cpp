@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "selffeed/common/log.h"
+#include "selffeed/store/store.h"
 #include "selffeed/trainer/trainer.h"
 
 namespace selffeed::app {
@@ -34,8 +35,60 @@ struct TrainFlags {
   std::vector<std::string> jsonl;
   double holdout = 0.05;
   int threads = 1;
+  // Harvested examples: HB and FB read from a store (read-only, beside a running server).
+  std::string store;
+  double hb_weight = 1.0;
+  double fb_weight = 1.0;
+  // retrain: each task's share of batches is its size times its weight, and the model is
+  // fine-tuned from the live bundle of the store's registry unless told otherwise.
+  bool retrain = false;
+  bool from_scratch = false;
   trainer::DialogueTrainOptions train;
 };
+
+// The bundle the registry says is live.
+Result<std::string> live_bundle_path(const store::Store& store) {
+  SELFFEED_ASSIGN_OR_RETURN(auto models, store.list_models());
+  for (auto it = models.rbegin(); it != models.rend(); ++it) {
+    if (it->status == ModelStatus::kLive) return it->path;
+  }
+  return not_found_error("the store's model registry has no live model; pass --init-bundle");
+}
+
+// Adds the store's harvested HB and FB examples as two tasks; records them in the lineage.
+Status add_harvested(TrainFlags& f, json& lineage) {
+  trainer::DialogueTrainOptions& o = f.train;
+  SELFFEED_ASSIGN_OR_RETURN(auto store, store::Store::open({.path = f.store, .mode = store::OpenMode::kReadOnly}));
+  if (f.retrain && !f.from_scratch && o.init_bundle.empty()) {
+    SELFFEED_ASSIGN_OR_RETURN(o.init_bundle, live_bundle_path(*store));
+  }
+  SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested, trainer::load_harvested(*store));
+  json used = json::array();
+  struct Task {
+    const char* name;
+    std::vector<trainer::RankingExample>* examples;
+    const std::vector<std::uint64_t>* seqs;
+    double weight;
+  };
+  for (Task task : {Task{"harvested_hb", &harvested.dialogue, &harvested.dialogue_seqs, f.hb_weight},
+                    Task{"harvested_fb", &harvested.feedback, &harvested.feedback_seqs, f.fb_weight}}) {
+    if (task.examples->size() < 2) continue;  // in-batch negatives need two; not used
+    for (const auto& e : *task.examples) o.candidate_pool.push_back(e.target);
+    for (std::uint64_t seq : *task.seqs) used.push_back(seq);
+    o.sources.push_back({.name = task.name, .examples = std::move(*task.examples), .weight = task.weight});
+  }
+  lineage["harvested"] = {{"store", f.store},
+                          {"watermark", harvested.watermark},
+                          {"HB", harvested.dialogue_seqs.size()},
+                          {"FB", harvested.feedback_seqs.size()},
+                          {"FB_held_out_for_the_gate", harvested.feedback_holdout.size()},
+                          {"skipped_deleted_users", harvested.skipped_deleted_users},
+                          {"example_seqs", used}};
+  SELFFEED_LOGGER("app")->info("harvested from {}: {} HB, {} FB (up to seq {}; {} of deleted users skipped)", f.store,
+                               harvested.dialogue_seqs.size(), harvested.feedback_seqs.size(), harvested.watermark,
+                               harvested.skipped_deleted_users);
+  return ok_status();
+}
 
 int run_train(TrainFlags& f) {
   dialogue::configure_threads({.intra_op = f.threads});
@@ -68,6 +121,12 @@ int run_train(TrainFlags& f) {
     for (const auto& e : *extra) o.candidate_pool.push_back(e.target);
     lineage["data"].push_back({{"file", path}, {"examples", extra->size()}});
     o.sources.push_back({.name = path, .examples = std::move(extra).value(), .weight = 1.0});
+  }
+  if (!f.store.empty()) {
+    if (Status s = add_harvested(f, lineage); !s.ok()) return fail(s);
+  }
+  if (f.retrain) {
+    for (auto& source : o.sources) source.weight *= static_cast<double>(source.examples.size());
   }
   if (held_out.empty()) return fail(invalid_argument_error("--personachat is required (its tail is the validation set)"));
   trainer::add_random_candidates(held_out, 19, o.seed);
@@ -131,9 +190,8 @@ int run_eval(const EvalFlags& f) {
 
 }  // namespace
 
-void add_model_commands(CLI::App& app, Action& action) {
-  auto tf = std::make_shared<TrainFlags>();
-  CLI::App* train = app.add_subcommand("train", "train the dialogue model (resumes an existing run directory)");
+// The flags `train` and `retrain` share.
+void add_train_flags(CLI::App* train, TrainFlags* tf) {
   train->add_option("--out", tf->out, "run directory (checkpoints, best/, bundle/)")->required();
   train->add_option("--personachat", tf->personachat, "PersonaChat/ConvAI2 ParlAI text file (both sides are used)");
   train->add_option("--personachat-weight", tf->personachat_weight, "share of batches drawn from it")->capture_default_str();
@@ -162,7 +220,29 @@ void add_model_commands(CLI::App& app, Action& action) {
   train->add_option("--lr", tf->train.optimizer.learning_rate)->capture_default_str();
   train->add_option("--warmup", tf->train.optimizer.warmup_steps)->capture_default_str();
   train->add_option("--threads", tf->threads, "LibTorch intra-op threads")->capture_default_str();
+  train->add_option("--store", tf->store, "also train on the HB and FB examples harvested in this store (read-only)");
+  train->add_option("--hb-weight", tf->hb_weight, "weight of the harvested HB task")->capture_default_str();
+  train->add_option("--fb-weight", tf->fb_weight, "weight of the harvested FB (FEEDBACK) task")->capture_default_str();
+  train->add_option("--init-bundle", tf->train.init_bundle, "fine-tune from this bundle (retrain: the live model)");
+}
+
+void add_model_commands(CLI::App& app, Action& action) {
+  auto tf = std::make_shared<TrainFlags>();
+  CLI::App* train = app.add_subcommand("train", "train the dialogue model (resumes an existing run directory)");
+  add_train_flags(train, tf.get());
   train->callback([&action, tf] { action = [tf] { return run_train(*tf); }; });
+
+  auto rf = std::make_shared<TrainFlags>();
+  rf->retrain = true;
+  rf->train.max_steps = 500;
+  rf->train.validate_every = 100;
+  CLI::App* retrain = app.add_subcommand(
+      "retrain", "fine-tune the live model on the original data plus what the server harvested (DIALOGUE: HH + HB, "
+                 "FEEDBACK: FB, one task per batch in proportion to size x weight); safe while the server runs");
+  add_train_flags(retrain, rf.get());
+  retrain->get_option("--store")->required();
+  retrain->add_flag("--from-scratch", rf->from_scratch, "train a fresh model instead of fine-tuning the live one");
+  retrain->callback([&action, rf] { action = [rf] { return run_train(*rf); }; });
 
   auto ef = std::make_shared<EvalFlags>();
   CLI::App* eval = app.add_subcommand("eval", "hits@1/N, hits@5/N and MRR of a bundle, beside a TF-IDF baseline");

@@ -38,6 +38,9 @@ struct ServeFlags {
   int idle_timeout_s = 600;
   int send_timeout_ms = 10000;
   int shutdown_grace_ms = 5000;
+  std::string gate_valid;
+  std::size_t gate_examples = 1000;
+  double gate_epsilon = 0.01;
 };
 
 // The served bundle appears in the model registry (the learning view reads it from there).
@@ -83,10 +86,14 @@ int serve(const ServeFlags& f) {
   engine_options.max_queue = f.max_queue;
   ChatEngine engine(engine_options, **store, *models, registry);
 
+  ModelManager model_manager({.scorer = scorer, .gate_file = f.gate_valid, .gate_examples = f.gate_examples,
+                              .epsilon = f.gate_epsilon},
+                             **store, engine, *models);
+
   ChatServiceOptions service_options;
   service_options.protocol.max_text_bytes = f.max_text_bytes;
   service_options.admin_token = f.admin_token;
-  auto service = std::make_shared<ChatService>(service_options, engine, **store, registry);
+  auto service = std::make_shared<ChatService>(service_options, engine, model_manager, **store, registry);
 
   websocket::ServerOptions server_options;
   server_options.address = f.host;
@@ -169,6 +176,12 @@ void add_serve_commands(CLI::App& app, Action& action) {
       ->capture_default_str();
   serve_cmd->add_option("--socket-send-buffer", flags->limits.socket_send_buffer_bytes, "SO_SNDBUF (0: OS default)");
   serve_cmd->add_option("--shutdown-grace-ms", flags->shutdown_grace_ms, "time to flush replies on SIGTERM")
+      ->capture_default_str();
+  serve_cmd->add_option("--gate-valid", flags->gate_valid,
+                        "PersonaChat valid with candidates: the promotion gate's hits@1/20 set");
+  serve_cmd->add_option("--gate-examples", flags->gate_examples, "examples of --gate-valid used (0: all)")
+      ->capture_default_str();
+  serve_cmd->add_option("--gate-epsilon", flags->gate_epsilon, "allowed PersonaChat hits@1 drop of a new model")
       ->capture_default_str();
   serve_cmd->callback([&action, flags] { action = [flags] { return serve(*flags); }; });
 

@@ -166,10 +166,15 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
   fs::create_directories(run, ec);
   if (ec) return internal_error("cannot create run directory '" + o.run_dir + "': " + ec.message());
 
-  // Tokenizer: trained once per run on the training replies, then reused on resume.
+  // Tokenizer: trained once per run on the training replies (or the initial bundle's),
+  // then reused on resume.
   const fs::path tokenizer_path = run / "tokenizer.model";
   std::shared_ptr<const dialogue::Tokenizer> tokenizer;
-  if (fs::exists(tokenizer_path, ec)) {
+  std::unique_ptr<dialogue::DialogueModel> initial;
+  if (!o.init_bundle.empty()) {
+    SELFFEED_ASSIGN_OR_RETURN(initial, dialogue::DialogueModel::load(o.init_bundle));
+    tokenizer = initial->shared_tokenizer();
+  } else if (fs::exists(tokenizer_path, ec)) {
     SELFFEED_ASSIGN_OR_RETURN(tokenizer, dialogue::Tokenizer::load(tokenizer_path.string()));
   } else {
     std::vector<std::string> texts;
@@ -191,6 +196,9 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
     state = read_state(state_path);
     log->info("resuming '{}' at step {} (best valid hits@1 {:.4f} at step {})", o.run_dir, model->steps(), state.best,
               state.best_step);
+  } else if (initial) {
+    log->info("fine-tuning from '{}' (version {})", o.init_bundle, initial->info().version);
+    model = std::move(initial);
   } else {
     SELFFEED_ASSIGN_OR_RETURN(model, dialogue::DialogueModel::create(o.model, tokenizer, o.seed));
   }
@@ -282,6 +290,7 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
   lineage["steps"] = state.best_step;
   lineage["batch_size"] = o.batch_size;
   lineage["valid_examples"] = o.valid.size();
+  if (!o.init_bundle.empty()) lineage["fine_tuned_from"] = o.init_bundle;
   json metrics = {{"valid_hits@1", state.best}, {"best_step", state.best_step}};
   report.bundle_dir = (run / "bundle").string();
   SELFFEED_RETURN_IF_ERROR(best->save(report.bundle_dir,

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "selffeed/common/status.h"
 #include "selffeed/dialogue/dialogue.h"
 #include "selffeed/satisfaction/satisfaction.h"
+#include "selffeed/store/store.h"
 
 namespace selffeed::trainer {
 
@@ -73,6 +75,47 @@ Result<std::vector<SatisfactionExample>> load_convai2_satisfaction(const std::st
 // for validation slices of data that has no fixed candidates.
 void add_random_candidates(std::vector<RankingExample>& examples, int count, std::uint64_t seed);
 
+// What the server harvested, read from its store (a read-only open works beside the
+// running server). Examples of deleted users are never returned.
+struct HarvestedExamples {
+  std::vector<RankingExample> dialogue;  // HB: context -> the user's reply
+  std::vector<RankingExample> feedback;  // FB: context -> what the bot should have said
+  // FB examples whose seq is a multiple of kFeedbackHoldoutEvery: never trained on, kept
+  // for the promotion gate.
+  std::vector<RankingExample> feedback_holdout;
+  std::vector<std::uint64_t> dialogue_seqs;  // their sequence numbers, for the lineage
+  std::vector<std::uint64_t> feedback_seqs;
+  std::uint64_t watermark = 0;           // the highest seq read
+  std::size_t skipped_deleted_users = 0;
+};
+inline constexpr std::uint64_t kFeedbackHoldoutEvery = 10;
+Result<HarvestedExamples> load_harvested(const store::Store& store, std::uint64_t after_seq = 0);
+
+// ---- promotion gate ---------------------------------------------------------------
+
+// Fixed held-out sets a new bundle must do well on before it goes live.
+struct GateData {
+  std::vector<RankingExample> personachat;  // PersonaChat valid, with candidates
+  std::vector<RankingExample> feedback;     // held-out FB with candidates; may be empty
+};
+// Builds the FB part from a store's held-out slice (19 random negatives from the slice's
+// own targets); empty when the slice has fewer than 20 examples.
+Result<std::vector<RankingExample>> feedback_gate_set(const store::Store& store);
+
+struct GateScores {
+  double personachat_hits_at_1 = 0;
+  std::optional<double> feedback_hits_at_1;  // when GateData::feedback is not empty
+};
+Result<GateScores> gate_scores(const dialogue::DialogueModel& model, const GateData& data);
+
+struct GateDecision {
+  bool promote = false;
+  std::string reason;
+};
+// Promote when the candidate is not worse than the live model on PersonaChat by more than
+// `epsilon`, and better overall (the sum of its hits@1 over the gate's sets).
+GateDecision gate_decision(const GateScores& live, const GateScores& candidate, double epsilon);
+
 // ---- evaluation -------------------------------------------------------------------
 
 struct RankingMetrics {
@@ -122,6 +165,9 @@ struct DialogueTrainOptions {
   std::uint64_t seed = 1;
   std::string bundle_version = "v1";
   std::string lineage_json = "{}";  // merged into the bundle's lineage
+  // Fine-tune: start from this bundle's weights and tokenizer (`model` and `tokenizer` are
+  // then ignored) instead of a fresh model. Empty: train from scratch.
+  std::string init_bundle;
   // Called with a one-line progress report (steps, ex/s, loss, valid hits@1, ETA).
   std::function<void(const std::string&)> on_progress;
 };

@@ -1,0 +1,148 @@
+#include "model_manager.h"
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "selffeed/common/log.h"
+
+namespace selffeed::app {
+namespace {
+
+using nlohmann::json;
+
+spdlog::logger* log() { return SELFFEED_LOGGER("models"); }
+
+json scores_json(const std::optional<trainer::GateScores>& s) {
+  if (!s) return nullptr;
+  json j = {{"personachat_hits@1", s->personachat_hits_at_1}};
+  j["feedback_hits@1"] = s->feedback_hits_at_1 ? json(*s->feedback_hits_at_1) : json(nullptr);
+  return j;
+}
+
+std::string absolute(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::absolute(path, ec).lexically_normal().string();
+}
+
+}  // namespace
+
+ModelManager::ModelManager(ModelManagerOptions options, store::Store& store, ChatEngine& engine,
+                           std::shared_ptr<LiveModels> live)
+    : options_(std::move(options)), store_(store), engine_(engine), live_(std::move(live)) {}
+
+Result<trainer::GateData> ModelManager::gate_data() {
+  if (options_.gate_file.empty()) {
+    return failed_precondition_error("the promotion gate needs PersonaChat valid: start the server with --gate-valid FILE");
+  }
+  if (!personachat_) {
+    SELFFEED_ASSIGN_OR_RETURN(auto examples, trainer::load_parlai_text(options_.gate_file, {}));
+    if (options_.gate_examples > 0 && examples.size() > options_.gate_examples) examples.resize(options_.gate_examples);
+    personachat_ = std::move(examples);
+  }
+  trainer::GateData data;
+  data.personachat = *personachat_;
+  SELFFEED_ASSIGN_OR_RETURN(data.feedback, trainer::feedback_gate_set(store_));
+  return data;
+}
+
+Result<trainer::GateScores> ModelManager::scores_of(const std::string& bundle_dir) {
+  SELFFEED_ASSIGN_OR_RETURN(trainer::GateData data, gate_data());
+  // The FB slice grows as users give feedback, so only PersonaChat scores are cached.
+  auto cached = scores_by_bundle_.find(bundle_dir);
+  if (cached != scores_by_bundle_.end() && data.feedback.empty()) return cached->second;
+  // A private copy of the model: the inference worker keeps using its own.
+  SELFFEED_ASSIGN_OR_RETURN(auto model, dialogue::DialogueModel::load(bundle_dir));
+  SELFFEED_ASSIGN_OR_RETURN(trainer::GateScores scores, trainer::gate_scores(*model, data));
+  scores_by_bundle_[bundle_dir] = scores;
+  return scores;
+}
+
+Status ModelManager::swap_in(std::shared_ptr<LiveModels> models, ModelRecord record) {
+  const std::int64_t now = unix_millis();
+  // The old live record is retired first, so a crash in between leaves no two live ones.
+  SELFFEED_ASSIGN_OR_RETURN(auto records, store_.list_models());
+  for (ModelRecord& r : records) {
+    if (r.status == ModelStatus::kLive && r.version != record.version) {
+      r.status = ModelStatus::kRetired;
+      r.updated_ms = now;
+      SELFFEED_RETURN_IF_ERROR(store_.put_model(r));
+    }
+  }
+  record.status = ModelStatus::kLive;
+  record.updated_ms = now;
+  SELFFEED_RETURN_IF_ERROR(store_.put_model(record));
+  engine_.swap_models(models);
+  live_ = std::move(models);
+  return ok_status();
+}
+
+Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
+  const std::string path = absolute(bundle_dir);
+  SELFFEED_ASSIGN_OR_RETURN(auto candidate, load_live_models(path, options_.scorer));
+  ModelChange change;
+  change.version = candidate->version;
+  if (candidate->version == live_->version) {
+    return already_exists_error("version " + candidate->version + " is already live");
+  }
+  SELFFEED_ASSIGN_OR_RETURN(change.live_scores, scores_of(live_->bundle_dir));
+  SELFFEED_ASSIGN_OR_RETURN(change.candidate_scores, scores_of(path));
+  const trainer::GateDecision decision = trainer::gate_decision(*change.live_scores, *change.candidate_scores,
+                                                                options_.epsilon);
+  change.promoted = decision.promote;
+  change.reason = decision.reason;
+
+  json metrics = json::parse(candidate->dialogue->info().metrics_json, nullptr, false);
+  if (!metrics.is_object()) metrics = json::object();
+  if (change.candidate_scores) {
+    metrics["personachat_hits@1"] = change.candidate_scores->personachat_hits_at_1;
+    if (change.candidate_scores->feedback_hits_at_1) metrics["feedback_hits@1"] = *change.candidate_scores->feedback_hits_at_1;
+  }
+  metrics["gate"] = {{"promoted", change.promoted},
+                     {"reason", change.reason},
+                     {"against", live_->version},
+                     {"live", scores_json(change.live_scores)},
+                     {"candidate", scores_json(change.candidate_scores)},
+                     {"epsilon", options_.epsilon},
+                     {"decided_ms", unix_millis()}};
+  const std::int64_t now = unix_millis();
+  ModelRecord record{candidate->version, path, ModelStatus::kRejected, metrics.dump(),
+                     candidate->dialogue->info().lineage_json, now, now};
+  log()->info("gate: {} {} ({})", candidate->version, change.promoted ? "promoted" : "refused", change.reason);
+  if (change.promoted) {
+    SELFFEED_RETURN_IF_ERROR(swap_in(std::move(candidate), std::move(record)));
+  } else {
+    SELFFEED_RETURN_IF_ERROR(store_.put_model(record));
+  }
+  change.live_version = live_->version;
+  return change;
+}
+
+Result<ModelChange> ModelManager::promote(const std::string& version, const std::string& reason) {
+  SELFFEED_ASSIGN_OR_RETURN(ModelRecord record, store_.get_model(version));
+  if (record.status == ModelStatus::kLive && version == live_->version) {
+    return already_exists_error("version " + version + " is already live");
+  }
+  SELFFEED_ASSIGN_OR_RETURN(auto models, load_live_models(record.path, options_.scorer));
+  if (models->version != version) {
+    return failed_precondition_error("the bundle at " + record.path + " is version " + models->version + ", not " + version);
+  }
+  SELFFEED_RETURN_IF_ERROR(swap_in(std::move(models), std::move(record)));
+  log()->info("{} is live ({})", version, reason);
+  return ModelChange{version, true, reason, std::nullopt, std::nullopt, version};
+}
+
+Result<ModelChange> ModelManager::rollback() {
+  SELFFEED_ASSIGN_OR_RETURN(auto records, store_.list_models());
+  const ModelRecord* previous = nullptr;
+  for (const ModelRecord& r : records) {
+    if (r.status == ModelStatus::kRetired && r.version != live_->version &&
+        (previous == nullptr || r.updated_ms >= previous->updated_ms)) {
+      previous = &r;
+    }
+  }
+  if (previous == nullptr) return not_found_error("no retired model to roll back to");
+  return promote(previous->version, "rollback from " + live_->version);
+}
+
+}  // namespace selffeed::app

@@ -1,0 +1,60 @@
+// Which bundle the server answers with: the promotion gate for new bundles, forced
+// promotion and rollback, all recorded in the store's model registry, and the live swap
+// (ChatEngine::swap_models: between batches, no connection notices but for the version).
+// Runs on the admin thread; loading and gating a bundle takes seconds.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "chat_engine.h"
+#include "live_models.h"
+#include "selffeed/store/store.h"
+#include "selffeed/trainer/trainer.h"
+
+namespace selffeed::app {
+
+struct ModelManagerOptions {
+  ScorerKind scorer = ScorerKind::kAuto;
+  // PersonaChat valid (ParlAI text with candidates); without it the gate cannot run.
+  std::string gate_file;
+  std::size_t gate_examples = 1000;  // the first N of gate_file (0: all)
+  double epsilon = 0.01;             // allowed PersonaChat hits@1 drop
+};
+
+struct ModelChange {
+  std::string version;
+  bool promoted = false;
+  std::string reason;
+  std::optional<trainer::GateScores> candidate_scores;
+  std::optional<trainer::GateScores> live_scores;
+  std::string live_version;  // after the change
+};
+
+class ModelManager {
+ public:
+  ModelManager(ModelManagerOptions options, store::Store& store, ChatEngine& engine, std::shared_ptr<LiveModels> live);
+
+  // Gates the bundle at `bundle_dir` against the live model; swaps it in when it passes.
+  // The decision and its numbers go to the registry either way.
+  Result<ModelChange> consider(const std::string& bundle_dir);
+  // Makes a registered version live without the gate.
+  Result<ModelChange> promote(const std::string& version, const std::string& reason = "promoted by an operator");
+  // Back to the most recently retired version.
+  Result<ModelChange> rollback();
+
+ private:
+  Result<trainer::GateData> gate_data();
+  Result<trainer::GateScores> scores_of(const std::string& bundle_dir);
+  Status swap_in(std::shared_ptr<LiveModels> models, ModelRecord record);
+
+  const ModelManagerOptions options_;
+  store::Store& store_;
+  ChatEngine& engine_;
+  std::shared_ptr<LiveModels> live_;
+  std::optional<std::vector<trainer::RankingExample>> personachat_;  // loaded on first use
+  std::map<std::string, trainer::GateScores> scores_by_bundle_;      // bundles are immutable
+};
+
+}  // namespace selffeed::app

@@ -1,0 +1,83 @@
+// `selffeed models list|load|promote|rollback`: the model registry. `list` reads a store
+// directly (read-only, so it works beside a running server) or asks a server; changes go
+// through the running server's admin API, which owns the store and the live model.
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "selffeed/clients/clients.h"
+#include "selffeed/store/store.h"
+
+namespace selffeed::app {
+namespace {
+
+using nlohmann::json;
+
+struct ModelsFlags {
+  std::string server = "http://127.0.0.1:8080";
+  std::string token;
+  std::string store;
+  std::string argument;  // bundle directory (load) or version (promote)
+};
+
+int print_reply(const Result<clients::HttpReply>& reply) {
+  if (!reply.ok()) return fail(reply.status());
+  std::printf("%s", reply->body.c_str());
+  return reply->status == 200 ? 0 : 1;
+}
+
+int list(const ModelsFlags& f) {
+  if (f.store.empty()) return print_reply(clients::http_request("GET", f.server + "/models"));
+  auto store = store::Store::open({.path = f.store, .mode = store::OpenMode::kReadOnly});
+  if (!store.ok()) return fail(store.status());
+  auto models = (*store)->list_models();
+  if (!models.ok()) return fail(models.status());
+  std::printf("| version | status | PersonaChat hits@1 | gate | path |\n|---|---|---|---|---|\n");
+  for (const ModelRecord& m : *models) {
+    const json metrics = json::parse(m.metrics_json, nullptr, false);
+    const json hits = metrics.is_object() ? metrics.value("personachat_hits@1", json(nullptr)) : json(nullptr);
+    const std::string gate = metrics.is_object() && metrics.contains("gate") ? metrics["gate"].value("reason", "") : "";
+    std::printf("| %s | %s | %s | %s | %s |\n", m.version.c_str(), std::string(model_status_name(m.status)).c_str(),
+                hits.is_number() ? std::to_string(hits.get<double>()).c_str() : "-", gate.c_str(), m.path.c_str());
+  }
+  return 0;
+}
+
+int change(const ModelsFlags& f, const std::string& action, const json& body) {
+  return print_reply(clients::http_request("POST", f.server + "/admin/models/" + action, body.dump(),
+                                           "Bearer " + f.token, std::chrono::minutes(10)));
+}
+
+}  // namespace
+
+void add_models_commands(CLI::App& app, Action& action) {
+  auto f = std::make_shared<ModelsFlags>();
+  CLI::App* models = app.add_subcommand("models", "list the model registry; load (through the gate), promote, roll back");
+  models->require_subcommand(1);
+  auto server_flags = [f](CLI::App* cmd) {
+    cmd->add_option("--server", f->server, "the running server")->capture_default_str();
+    cmd->add_option("--token", f->token, "its admin token")->envname("SELFFEED_ADMIN_TOKEN");
+  };
+  CLI::App* list_cmd = models->add_subcommand("list", "versions, status, gate numbers");
+  server_flags(list_cmd);
+  list_cmd->add_option("--store", f->store, "read this store's registry directly instead");
+  list_cmd->callback([&action, f] { action = [f] { return list(*f); }; });
+
+  CLI::App* load = models->add_subcommand("load", "gate a new bundle against the live model; swap it in if it passes");
+  server_flags(load);
+  load->add_option("bundle", f->argument, "bundle directory (as the server sees it)")->required();
+  load->callback([&action, f] { action = [f] { return change(*f, "load", {{"bundle", f->argument}}); }; });
+
+  CLI::App* promote = models->add_subcommand("promote", "make a registered version live, without the gate");
+  server_flags(promote);
+  promote->add_option("version", f->argument)->required();
+  promote->callback([&action, f] { action = [f] { return change(*f, "promote", {{"version", f->argument}}); }; });
+
+  CLI::App* rollback = models->add_subcommand("rollback", "return to the most recently retired version");
+  server_flags(rollback);
+  rollback->callback([&action, f] { action = [f] { return change(*f, "rollback", json::object()); }; });
+}
+
+}  // namespace selffeed::app

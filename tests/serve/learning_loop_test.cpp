@@ -1,0 +1,162 @@
+// The learning loop through a real server: users harvest HB and FB examples, one user is
+// deleted, `selffeed retrain` reads the store while the server runs, the gate promotes the
+// new bundle and a connected client sees the new version without reconnecting; a worse
+// bundle is refused; rollback restores the previous version.
+#include <algorithm>
+#include <fstream>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "server_process.h"
+
+namespace selffeed {
+namespace {
+
+using nlohmann::json;
+using testing::TempDir;
+
+const std::vector<std::string> kObjects = {"car", "house", "bike", "boat", "kite", "lamp", "door", "shoe"};
+const std::vector<std::string> kColours = {"red", "blue", "green", "yellow", "black", "white", "pink", "grey"};
+
+std::string toy_train_file() { return testing::toy_bundle() + "/../../train.txt"; }
+
+// The gate's "PersonaChat valid": the toy questions, every toy reply as a candidate.
+void write_gate_file(const std::string& path) {
+  std::vector<std::string> targets;
+  for (std::size_t i = 0; i < kObjects.size(); ++i) {
+    targets.push_back("my " + kObjects[i] + " is " + kColours[i] + " .");
+    targets.push_back("it is in the garden , near the " + kObjects[(i + 1) % kObjects.size()] + " .");
+  }
+  std::ofstream out(path);
+  for (std::size_t i = 0; i < kObjects.size(); ++i) {
+    for (int line = 0; line < 2; ++line) {
+      const std::string& label = targets[2 * i + static_cast<std::size_t>(line)];
+      std::string candidates = label;
+      for (const std::string& t : targets) {
+        if (t != label) candidates += "|" + t;
+      }
+      const std::string text = line == 0 ? "hello ! what colour is your " + kObjects[i] + " ?" : "nice . where is it ?";
+      out << line + 1 << ' ' << text << '\t' << label << "\t\t" << candidates << '\n';
+    }
+  }
+}
+
+// Trains a bundle with `selffeed` (`train` or `retrain`), quietly; its lineage as JSON.
+json train(const std::string& command, const TempDir& dir, const std::string& name) {
+  const std::string line = std::string(SELFFEED_BINARY) + " --log-level warn " + command +
+                           " --holdout 0.25 --steps 300 --validate-every 50 --batch 8 --warmup 10 --lr 0.01 > " +
+                           dir.str(name + ".json") + " 2> " + dir.str(name + ".log");
+  EXPECT_EQ(std::system(line.c_str()), 0) << testing::read_file(dir.str(name + ".log"));
+  return json::parse(testing::read_file(dir.str(name + "/bundle/bundle.json")), nullptr, false);
+}
+
+json admin(const clients::LocalServer& server, const std::string& method, const std::string& path,
+           const json& body = json::object()) {
+  auto reply = clients::http_request(method, server.http_url(path), body.dump(), "Bearer secret", std::chrono::minutes(2));
+  EXPECT_TRUE(reply.ok()) << reply.status().to_string();
+  if (!reply.ok()) return {};
+  if (reply->content_type == "application/x-ndjson") {
+    json lines = json::array();
+    std::istringstream in(reply->body);
+    for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+    return lines;
+  }
+  return json::parse(reply->body, nullptr, false);
+}
+
+// Chats: two satisfied replies (HB) and one complaint answered with feedback (FB).
+void harvest(const clients::LocalServer& server, const std::string& user) {
+  auto client = clients::WsClient::connect(server.ws_url());
+  ASSERT_OK(client);
+  ASSERT_EQ(testing::request(**client, {{"type", "hello"}, {"user_id", user}})["type"], "welcome");
+  for (const std::string& text : std::vector<std::string>{"hello ! what colour is your car ?", "nice . where is your car ?",
+                                                          "cool . where is your kite ?", "what ? you are not making sense",
+                                                          "you could have said my kite is in the garden ."}) {
+    ASSERT_EQ(testing::request(**client, {{"type", "message"}, {"text", text}})["type"], "reply");
+  }
+}
+
+TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
+  TempDir dir;
+  write_gate_file(dir.str("gate.txt"));
+  auto server = testing::start_server(dir.str(), dir.str("store"),
+                                      {"--admin-token", "secret", "--gate-valid", dir.str("gate.txt"),
+                                       "--gate-epsilon", "0"});
+  ASSERT_TRUE(server);
+  harvest(*server, "alice");
+  harvest(*server, "bob");
+  harvest(*server, "carol");
+
+  // Bob asks for his data to be deleted before the next training run.
+  std::set<std::uint64_t> bobs_seqs;
+  for (const json& e : admin(*server, "GET", "/admin/export")) {
+    if (e["user_id"] == "bob") bobs_seqs.insert(e["seq"].get<std::uint64_t>());
+  }
+  ASSERT_FALSE(bobs_seqs.empty());
+  ASSERT_EQ(admin(*server, "DELETE", "/admin/users/bob")["user_id"], "bob");
+
+  // A client that stays connected through every change below.
+  auto watcher = clients::WsClient::connect(server->ws_url());
+  ASSERT_OK(watcher);
+  ASSERT_EQ(testing::request(**watcher, {{"type", "hello"}})["model_version"], "toy-v1");
+
+  // Retrain from the live model while the server runs (the store is opened read-only).
+  const json v2 = train("retrain --store " + dir.str("store") + " --out " + dir.str("v2") + " --personachat " +
+                            toy_train_file() + " --version toy-v2",
+                        dir, "v2");
+  ASSERT_TRUE(v2.is_object());
+  const json& harvested = v2["lineage"]["harvested"];
+  EXPECT_EQ(harvested["HB"], 4) << "alice's and carol's two satisfied replies";
+  EXPECT_EQ(harvested["FB"], 2);
+  std::set<std::uint64_t> used;
+  for (const auto& seq : harvested["example_seqs"]) used.insert(seq.get<std::uint64_t>());
+  EXPECT_EQ(used.size(), 6u);
+  for (std::uint64_t seq : bobs_seqs) EXPECT_EQ(used.count(seq), 0u) << "a deleted user's example was trained on";
+  EXPECT_NE(v2["lineage"]["fine_tuned_from"].get<std::string>().find("run/bundle"), std::string::npos);
+
+  const json promoted = admin(*server, "POST", "/admin/models/load", {{"bundle", dir.str("v2/bundle")}});
+  ASSERT_EQ(promoted["promoted"], true) << promoted.dump();
+  EXPECT_GT(promoted["candidate"]["personachat_hits@1"], promoted["live"]["personachat_hits@1"]);
+  EXPECT_EQ(promoted["live_version"], "toy-v2");
+  json reply = testing::request(**watcher, {{"type", "message"}, {"text", "what colour is your bike ?"}});
+  ASSERT_EQ(reply["type"], "reply") << reply.dump();
+  EXPECT_EQ(reply["model_version"], "toy-v2") << "the connected client gets the new model without reconnecting";
+
+  // A bundle trained on shuffled replies is refused and changes nothing.
+  {
+    std::ifstream in(toy_train_file());
+    std::vector<std::string> contexts, labels;
+    for (std::string line; std::getline(in, line);) {
+      const auto tab = line.find('\t');
+      contexts.push_back(line.substr(0, tab));
+      labels.push_back(line.substr(tab + 1));
+    }
+    std::rotate(labels.begin(), labels.begin() + 3, labels.end());
+    std::ofstream out(dir.str("shuffled.txt"));
+    for (std::size_t i = 0; i < contexts.size(); ++i) out << contexts[i] << '\t' << labels[i] << '\n';
+  }
+  train("train --out " + dir.str("bad") + " --personachat " + dir.str("shuffled.txt") +
+            " --d-model 32 --heads 2 --layers 1 --ffn 16 --vocab 100 --version toy-bad",
+        dir, "bad");
+  const json refused = admin(*server, "POST", "/admin/models/load", {{"bundle", dir.str("bad/bundle")}});
+  EXPECT_EQ(refused["promoted"], false) << refused.dump();
+  EXPECT_EQ(refused["live_version"], "toy-v2");
+
+  // Rollback restores toy-v1, again without a reconnect.
+  const json rolled_back = admin(*server, "POST", "/admin/models/rollback");
+  EXPECT_EQ(rolled_back["live_version"], "toy-v1") << rolled_back.dump();
+  reply = testing::request(**watcher, {{"type", "message"}, {"text", "where is your door ?"}});
+  EXPECT_EQ(reply["model_version"], "toy-v1");
+
+  // Every decision is in the registry.
+  std::map<std::string, std::string> status;
+  const json registry = admin(*server, "GET", "/models");
+  for (const json& m : registry["models"]) status[m["version"]] = m["status"];
+  EXPECT_EQ(status["toy-v1"], "live");
+  EXPECT_EQ(status["toy-v2"], "retired");
+  EXPECT_EQ(status["toy-bad"], "rejected");
+}
+
+}  // namespace
+}  // namespace selffeed

@@ -1,0 +1,44 @@
+#include <unordered_map>
+
+#include "selffeed/trainer/trainer.h"
+
+namespace selffeed::trainer {
+
+Result<HarvestedExamples> load_harvested(const store::Store& store, std::uint64_t after_seq) {
+  HarvestedExamples out;
+  out.watermark = after_seq;
+  std::unordered_map<std::string, bool> deleted;  // user id -> tombstoned
+  Status failure;
+  Status scanned = store.scan_all_examples(after_seq, [&](const Example& e) {
+    out.watermark = std::max(out.watermark, e.seq);
+    if (e.kind != ExampleKind::kHB && e.kind != ExampleKind::kFB) return true;
+    if (!e.user_id.empty()) {
+      auto it = deleted.find(e.user_id);
+      if (it == deleted.end()) {
+        auto is_deleted = store.is_user_deleted(e.user_id);
+        if (!is_deleted.ok()) {
+          failure = is_deleted.status();
+          return false;
+        }
+        it = deleted.emplace(e.user_id, *is_deleted).first;
+      }
+      if (it->second) {
+        ++out.skipped_deleted_users;
+        return true;
+      }
+    }
+    if (e.kind == ExampleKind::kFB && e.seq % kFeedbackHoldoutEvery == 0) {
+      out.feedback_holdout.push_back({e.context, e.target, {}});
+      return true;
+    }
+    const bool hb = e.kind == ExampleKind::kHB;
+    (hb ? out.dialogue : out.feedback).push_back({e.context, e.target, {}});
+    (hb ? out.dialogue_seqs : out.feedback_seqs).push_back(e.seq);
+    return true;
+  });
+  SELFFEED_RETURN_IF_ERROR(scanned);
+  SELFFEED_RETURN_IF_ERROR(failure);
+  return out;
+}
+
+}  // namespace selffeed::trainer
