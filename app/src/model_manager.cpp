@@ -78,6 +78,7 @@ Status ModelManager::swap_in(std::shared_ptr<LiveModels> models, ModelRecord rec
 }
 
 Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
+  std::lock_guard lock(mutex_);
   const std::string path = absolute(bundle_dir);
   SELFFEED_ASSIGN_OR_RETURN(auto candidate, load_live_models(path, options_.scorer));
   ModelChange change;
@@ -119,6 +120,11 @@ Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
 }
 
 Result<ModelChange> ModelManager::promote(const std::string& version, const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  return promote_locked(version, reason);
+}
+
+Result<ModelChange> ModelManager::promote_locked(const std::string& version, const std::string& reason) {
   SELFFEED_ASSIGN_OR_RETURN(ModelRecord record, store_.get_model(version));
   if (record.status == ModelStatus::kLive && version == live_->version) {
     return already_exists_error("version " + version + " is already live");
@@ -133,6 +139,7 @@ Result<ModelChange> ModelManager::promote(const std::string& version, const std:
 }
 
 Result<ModelChange> ModelManager::rollback() {
+  std::lock_guard lock(mutex_);
   SELFFEED_ASSIGN_OR_RETURN(auto records, store_.list_models());
   const ModelRecord* previous = nullptr;
   for (const ModelRecord& r : records) {
@@ -142,7 +149,7 @@ Result<ModelChange> ModelManager::rollback() {
     }
   }
   if (previous == nullptr) return not_found_error("no retired model to roll back to");
-  return promote(previous->version, "rollback from " + live_->version);
+  return promote_locked(previous->version, "rollback from " + live_->version);
 }
 
 }  // namespace selffeed::app

@@ -1,10 +1,12 @@
 // Which bundle the server answers with: the promotion gate for new bundles, forced
 // promotion and rollback, all recorded in the store's model registry, and the live swap
 // (ChatEngine::swap_models: between batches, no connection notices but for the version).
-// Runs on the admin thread; loading and gating a bundle takes seconds.
+// Thread-safe (one change at a time); loading and gating a bundle takes seconds, so it
+// runs on the admin thread or the periodic trainer's, never on an I/O thread.
 #pragma once
 
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -45,6 +47,7 @@ class ModelManager {
   Result<ModelChange> rollback();
 
  private:
+  Result<ModelChange> promote_locked(const std::string& version, const std::string& reason);
   Result<trainer::GateData> gate_data();
   Result<trainer::GateScores> scores_of(const std::string& bundle_dir);
   Status swap_in(std::shared_ptr<LiveModels> models, ModelRecord record);
@@ -55,6 +58,7 @@ class ModelManager {
   std::shared_ptr<LiveModels> live_;
   std::optional<std::vector<trainer::RankingExample>> personachat_;  // loaded on first use
   std::map<std::string, trainer::GateScores> scores_by_bundle_;      // bundles are immutable
+  std::mutex mutex_;
 };
 
 }  // namespace selffeed::app

@@ -4,12 +4,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <pthread.h>
 
 #include "chat_engine.h"
 #include "chat_service.h"
 #include "commands.h"
+#include "periodic_trainer.h"
 #include "selffeed/clients/clients.h"
 #include "selffeed/common/log.h"
 #include "selffeed/dialogue/dialogue.h"
@@ -39,9 +41,21 @@ struct ServeFlags {
   int send_timeout_ms = 10000;
   int shutdown_grace_ms = 5000;
   std::string gate_valid;
+  std::size_t retrain_every_examples = 0;
+  int retrain_every_minutes = 0;
+  std::string retrain_personachat;
+  std::string retrain_dir = "./runs/periodic";
+  std::string retrain_args;
   std::size_t gate_examples = 1000;
   double gate_epsilon = 0.01;
 };
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> words;
+  for (std::string w; in >> w;) words.push_back(w);
+  return words;
+}
 
 // The served bundle appears in the model registry (the learning view reads it from there).
 Status register_bundle(store::Store& store, const LiveModels& models) {
@@ -109,6 +123,21 @@ int serve(const ServeFlags& f) {
   server_options.limits.idle_timeout = std::chrono::seconds(f.idle_timeout_s);
   server_options.limits.send_timeout = std::chrono::milliseconds(f.send_timeout_ms);
   server_options.metrics = &registry;
+  std::unique_ptr<PeriodicTrainer> periodic;
+  if (f.retrain_every_examples > 0 || f.retrain_every_minutes > 0) {
+    if (f.retrain_personachat.empty()) {
+      return fail(invalid_argument_error("the periodic trainer needs --retrain-personachat (the HH training file)"));
+    }
+    std::error_code self_ec;
+    periodic = std::make_unique<PeriodicTrainer>(
+        PeriodicTrainerOptions{f.retrain_every_examples, std::chrono::minutes(f.retrain_every_minutes),
+                               std::filesystem::read_symlink("/proc/self/exe", self_ec).string(),
+                               std::filesystem::absolute(f.store, self_ec).string(),
+                               std::filesystem::absolute(f.retrain_dir, self_ec).string(), f.retrain_personachat,
+                               split_words(f.retrain_args)},
+        engine, model_manager, registry);
+  }
+
   auto server = websocket::Server::start(server_options, service);
   if (!server.ok()) return fail(server.status());
 
@@ -126,6 +155,7 @@ int serve(const ServeFlags& f) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   log->info("signal {}: finishing in-flight turns and shutting down", signal_number);
+  periodic.reset();      // a retraining in progress is stopped; its run directory stays
   (*server)->drain();   // no new messages reach the engine
   engine.stop();        // answers everything already queued
   (*server)->stop(std::chrono::milliseconds(f.shutdown_grace_ms));  // flush replies, close 1001
@@ -183,6 +213,16 @@ void add_serve_commands(CLI::App& app, Action& action) {
       ->capture_default_str();
   serve_cmd->add_option("--gate-epsilon", flags->gate_epsilon, "allowed PersonaChat hits@1 drop of a new model")
       ->capture_default_str();
+  serve_cmd->add_option("--retrain-every-examples", flags->retrain_every_examples,
+                        "retrain after this many new HB+FB examples (0: never)")
+      ->capture_default_str();
+  serve_cmd->add_option("--retrain-every-minutes", flags->retrain_every_minutes,
+                        "retrain after this many minutes with new examples (0: never)")
+      ->capture_default_str();
+  serve_cmd->add_option("--retrain-personachat", flags->retrain_personachat, "HH training file for retraining");
+  serve_cmd->add_option("--retrain-dir", flags->retrain_dir, "where retraining runs go")->capture_default_str();
+  serve_cmd->add_option("--retrain-args", flags->retrain_args,
+                        "extra `selffeed retrain` flags, space-separated (e.g. \"--steps 500 --lr 0.001\")");
   serve_cmd->callback([&action, flags] { action = [flags] { return serve(*flags); }; });
 
   auto url = std::make_shared<std::string>("ws://127.0.0.1:8080/ws");

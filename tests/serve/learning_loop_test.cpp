@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -156,6 +157,40 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   EXPECT_EQ(status["toy-v1"], "live");
   EXPECT_EQ(status["toy-v2"], "retired");
   EXPECT_EQ(status["toy-bad"], "rejected");
+}
+
+// The periodic trainer inside the server: enough harvested examples trigger `selffeed
+// retrain` in the background, the gate promotes, and a connected client sees the version.
+TEST(LearningLoopTest, PeriodicTrainerRetrainsAndPromotesInTheBackground) {
+  TempDir dir;
+  write_gate_file(dir.str("gate.txt"));
+  auto server = testing::start_server(
+      dir.str(), dir.str("store"),
+      {"--admin-token", "secret", "--gate-valid", dir.str("gate.txt"), "--gate-epsilon", "0",
+       "--retrain-every-examples", "6", "--retrain-personachat", toy_train_file(), "--retrain-dir", dir.str("runs"),
+       "--retrain-args", "--holdout 0.25 --steps 300 --validate-every 50 --batch 8 --warmup 10 --lr 0.01"});
+  ASSERT_TRUE(server);
+  auto watcher = clients::WsClient::connect(server->ws_url());
+  ASSERT_OK(watcher);
+  ASSERT_EQ(testing::request(**watcher, {{"type", "hello"}})["model_version"], "toy-v1");
+  harvest(*server, "alice");  // 3 examples: not yet
+  harvest(*server, "carol");  // 6: the trainer fires
+
+  bool promoted = false;
+  std::string metrics;
+  for (int i = 0; i < 600 && !promoted; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto page = clients::http_request("GET", server->http_url("/metrics"));
+    ASSERT_OK(page);
+    metrics = page->body;
+    promoted = metrics.find("selffeed_trainer_runs_total{outcome=\"promoted\"} 1") != std::string::npos;
+    ASSERT_EQ(metrics.find("selffeed_trainer_runs_total{outcome=\"failed\"} 1"), std::string::npos)
+        << testing::read_file(server->log_path());
+  }
+  ASSERT_TRUE(promoted) << metrics;
+  const json reply = testing::request(**watcher, {{"type", "message"}, {"text", "what colour is your lamp ?"}});
+  ASSERT_EQ(reply["type"], "reply") << reply.dump();
+  EXPECT_TRUE(reply["model_version"].get<std::string>().starts_with("auto-")) << reply.dump();
 }
 
 }  // namespace
