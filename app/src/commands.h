@@ -33,4 +33,7 @@ void add_serve_commands(CLI::App& app, Action& action);
 // Registers `selffeed models list|load|promote|rollback`.
 void add_models_commands(CLI::App& app, Action& action);
 
+// Registers `selffeed simulate`.
+void add_simulate_commands(CLI::App& app, Action& action);
+
 }  // namespace selffeed::app

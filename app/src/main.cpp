@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   selffeed::app::add_satisfaction_commands(app, action);
   selffeed::app::add_serve_commands(app, action);
   selffeed::app::add_models_commands(app, action);
+  selffeed::app::add_simulate_commands(app, action);
 
   CLI11_PARSE(app, argc, argv);
   if (selffeed::Status s = selffeed::init_logging(log_options); !s.ok()) {

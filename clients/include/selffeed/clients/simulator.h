@@ -1,0 +1,58 @@
+// The user simulator: chats with a running server over WebSocket the way a person would,
+// by replaying human (or human-like) dialogues. It never sees the model, only replies.
+//
+// The rule, per user line: the simulated user says line 2k of a dialogue; the partner's
+// original answer (line 2k+1) is the reference. The bot's reply is judged poor when its
+// token F1 against the reference is below `poor_reply_f1`; then the user reacts with a
+// real dissatisfied reaction (taken from low-rated ConvAI2 turns) instead of going on.
+// Whenever the bot asks for feedback, the user answers with the reference of the line the
+// bot answered badly, i.e. what the original partner said, and then goes on with the
+// dialogue. Thumbs: a poor reply also gets a thumbs-down with probability `thumbs_rate`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "selffeed/common/status.h"
+
+namespace selffeed::clients {
+
+struct SimulatedDialogue {
+  std::vector<std::string> lines;  // alternating: the simulated user first, then the partner
+};
+
+struct SimulatorOptions {
+  std::string url;
+  std::vector<SimulatedDialogue> dialogues;  // used in order, wrapping around
+  std::vector<std::string> complaints;       // dissatisfied reactions
+  int conversations = 100;
+  std::size_t first_dialogue = 0;   // offset into `dialogues` (rounds use disjoint slices)
+  int max_user_lines = 6;           // per conversation
+  double poor_reply_f1 = 0.1;
+  double thumbs_rate = 0.2;
+  int users = 4;                    // concurrent simulated users
+  std::uint64_t seed = 1;
+  std::string user_prefix = "sim";
+};
+
+struct SimulationReport {
+  int conversations = 0;
+  int user_messages = 0;
+  int poor_replies = 0;
+  int complaints = 0;
+  int feedback_requests = 0;
+  int thumbs_down = 0;
+  int harvested_hb = 0;  // as the server's replies reported
+  int harvested_fb = 0;
+  int errors = 0;
+  double mean_reply_f1 = 0;
+};
+
+// Token F1 between two texts (lower-cased words, punctuation split off), as in ParlAI.
+double token_f1(const std::string& prediction, const std::string& reference);
+
+// kInvalidArgument without dialogues or complaints; kUnavailable when the server is down.
+Result<SimulationReport> run_simulation(const SimulatorOptions& options);
+
+}  // namespace selffeed::clients

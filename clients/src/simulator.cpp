@@ -1,0 +1,184 @@
+#include "selffeed/clients/simulator.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "selffeed/clients/clients.h"
+
+namespace selffeed::clients {
+namespace {
+
+using nlohmann::json;
+constexpr auto kReplyTimeout = std::chrono::seconds(30);
+
+std::vector<std::string> words(const std::string& text) {
+  std::vector<std::string> out;
+  std::string word;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c >= 0x80 || c == '\'') {
+      word += static_cast<char>(std::tolower(c));
+    } else if (!word.empty()) {
+      out.push_back(std::move(word));
+      word.clear();
+    }
+  }
+  if (!word.empty()) out.push_back(std::move(word));
+  return out;
+}
+
+// One simulated user: conversations i, i + users, i + 2 users, ...
+class SimulatedUser {
+ public:
+  SimulatedUser(const SimulatorOptions& options, int index) : o_(options), index_(index), rng_(options.seed * 7919 + index) {}
+
+  SimulationReport run() {
+    for (int c = index_; c < o_.conversations; c += o_.users) {
+      if (!converse(o_.dialogues[(o_.first_dialogue + static_cast<std::size_t>(c)) % o_.dialogues.size()], c)) {
+        ++report_.errors;
+      }
+      ++report_.conversations;
+    }
+    return report_;
+  }
+  double f1_sum() const { return f1_sum_; }
+  int judged() const { return judged_; }
+
+ private:
+  // Sends one request and returns the server's answer; nullopt when the connection failed.
+  std::optional<json> exchange(WsClient& ws, const json& request) {
+    if (!ws.send_text(request.dump()).ok()) return std::nullopt;
+    auto frame = ws.read(kReplyTimeout);
+    if (!frame.ok()) return std::nullopt;
+    json answer = json::parse(*frame, nullptr, false);
+    if (!answer.is_object()) return std::nullopt;
+    return answer;
+  }
+
+  // Says `text`; counts what the reply harvested.
+  std::optional<json> say(WsClient& ws, const std::string& text) {
+    auto reply = exchange(ws, {{"type", "message"}, {"text", text}});
+    if (!reply || (*reply)["type"] != "reply") return std::nullopt;
+    ++report_.user_messages;
+    for (const auto& kind : (*reply)["harvested"]) {
+      if (kind == "HB") ++report_.harvested_hb;
+      if (kind == "FB") ++report_.harvested_fb;
+    }
+    return reply;
+  }
+
+  bool converse(const SimulatedDialogue& dialogue, int number) {
+    auto client = WsClient::connect(o_.url);
+    if (!client.ok()) return false;
+    WsClient& ws = **client;
+    const std::string user = o_.user_prefix + "-" + std::to_string(number % std::max(1, o_.users * 4));
+    auto welcome = exchange(ws, {{"type", "hello"}, {"user_id", user}});
+    if (!welcome || (*welcome)["type"] != "welcome") return false;
+    std::uniform_int_distribution<std::size_t> pick(0, o_.complaints.size() - 1);
+    std::uniform_real_distribution<double> coin(0, 1);
+
+    std::string pending_reference;  // the reference of the line the bot answered last
+    int said = 0;
+    for (std::size_t i = 0; i + 1 < dialogue.lines.size() && said < o_.max_user_lines; i += 2, ++said) {
+      auto reply = say(ws, dialogue.lines[i]);
+      if (!reply) return false;
+      const std::string& reference = dialogue.lines[i + 1];
+      // A feedback request is answered with what the partner said to the line it quotes.
+      while ((*reply)["kind"] == "feedback_request") {
+        ++report_.feedback_requests;
+        reply = say(ws, pending_reference.empty() ? reference : pending_reference);
+        if (!reply) return false;
+      }
+      if ((*reply)["kind"] == "thanks_new_topic") continue;  // the next line opens the new topic
+      pending_reference = reference;
+      const double f1 = token_f1((*reply)["text"], reference);
+      f1_sum_ += f1;
+      ++judged_;
+      if (f1 >= o_.poor_reply_f1) continue;
+      ++report_.poor_replies;
+      if (coin(rng_) < o_.thumbs_rate) {
+        auto rated = exchange(ws, {{"type", "rate"}, {"turn", (*reply)["turn"]}, {"value", "down"}});
+        if (rated && (*rated)["type"] == "rated") ++report_.thumbs_down;
+      }
+      ++report_.complaints;
+      auto reaction = say(ws, o_.complaints[pick(rng_)]);
+      if (!reaction) return false;
+      if ((*reaction)["kind"] == "feedback_request") {
+        ++report_.feedback_requests;
+        if (!say(ws, reference)) return false;  // what the partner said to the line the bot fumbled
+      }
+    }
+    ws.close();
+    return true;
+  }
+
+  const SimulatorOptions& o_;
+  const int index_;
+  std::mt19937_64 rng_;
+  SimulationReport report_;
+  double f1_sum_ = 0;
+  int judged_ = 0;
+};
+
+}  // namespace
+
+double token_f1(const std::string& prediction, const std::string& reference) {
+  const std::vector<std::string> p = words(prediction), r = words(reference);
+  if (p.empty() || r.empty()) return 0;
+  std::map<std::string, int> counts;
+  for (const auto& w : r) ++counts[w];
+  int common = 0;
+  for (const auto& w : p) {
+    if (auto it = counts.find(w); it != counts.end() && it->second > 0) {
+      --it->second;
+      ++common;
+    }
+  }
+  if (common == 0) return 0;
+  const double precision = static_cast<double>(common) / static_cast<double>(p.size());
+  const double recall = static_cast<double>(common) / static_cast<double>(r.size());
+  return 2 * precision * recall / (precision + recall);
+}
+
+Result<SimulationReport> run_simulation(const SimulatorOptions& options) {
+  if (options.dialogues.empty()) return invalid_argument_error("the simulator needs dialogues");
+  if (options.complaints.empty()) return invalid_argument_error("the simulator needs dissatisfied reactions");
+  const int users = std::max(1, options.users);
+  std::vector<SimulatedUser> simulated;
+  for (int u = 0; u < users; ++u) simulated.emplace_back(options, u);
+  std::vector<SimulationReport> reports(static_cast<std::size_t>(users));
+  std::vector<std::thread> threads;
+  for (int u = 0; u < users; ++u) {
+    threads.emplace_back([&, u] { reports[static_cast<std::size_t>(u)] = simulated[static_cast<std::size_t>(u)].run(); });
+  }
+  for (auto& t : threads) t.join();
+  SimulationReport total;
+  double f1_sum = 0;
+  int judged = 0;
+  for (int u = 0; u < users; ++u) {
+    const SimulationReport& r = reports[static_cast<std::size_t>(u)];
+    total.conversations += r.conversations;
+    total.user_messages += r.user_messages;
+    total.poor_replies += r.poor_replies;
+    total.complaints += r.complaints;
+    total.feedback_requests += r.feedback_requests;
+    total.thumbs_down += r.thumbs_down;
+    total.harvested_hb += r.harvested_hb;
+    total.harvested_fb += r.harvested_fb;
+    total.errors += r.errors;
+    f1_sum += simulated[static_cast<std::size_t>(u)].f1_sum();
+    judged += simulated[static_cast<std::size_t>(u)].judged();
+  }
+  total.mean_reply_f1 = judged > 0 ? f1_sum / judged : 0;
+  if (total.errors == total.conversations && total.conversations > 0) {
+    return unavailable_error("every simulated conversation failed; is the server at " + options.url + " running?");
+  }
+  return total;
+}
+
+}  // namespace selffeed::clients
