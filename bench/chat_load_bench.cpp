@@ -4,8 +4,12 @@
 //
 //   chat_load_bench --bundle models/demo --utterances FILE [--users 1,16,64] [--seconds 10]
 //                   [--batches 32,1] [--think-ms 0] [--url ws://... (a running server)]
+//                   [--while "COMMAND"]
+// With --while, every setting runs twice on the same server: idle, then with COMMAND (e.g.
+// a `selffeed retrain` at the periodic trainer's priority) running beside it.
 // FILE is ParlAI text (e.g. PersonaChat valid); the users say its utterances.
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,6 +17,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "selffeed/clients/load.h"
@@ -43,11 +48,25 @@ std::vector<std::string> read_utterances(const std::string& path) {
   return out;
 }
 
-void print_row(int batch, int users, const clients::LoadReport& r) {
-  std::printf("| %d | %d | %llu | %.1f | %.2f | %.2f | %.2f | %.2f | %llu |\n", batch, users,
+void print_row(int batch, int users, const clients::LoadReport& r, const std::string& note = "") {
+  std::printf("| %d | %d | %llu | %.1f | %.2f | %.2f | %.2f | %.2f | %llu |%s\n", batch, users,
               static_cast<unsigned long long>(r.turns), r.turns_per_second, r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms,
-              static_cast<unsigned long long>(r.errors));
+              static_cast<unsigned long long>(r.errors), note.empty() ? "" : (" " + note + " |").c_str());
   std::fflush(stdout);
+}
+
+// `sh -c COMMAND` in its own process group, so that all of it can be stopped at once.
+pid_t start_beside(const std::string& command) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // let it get going
+  return pid;
 }
 
 }  // namespace
@@ -56,6 +75,7 @@ int main(int argc, char** argv) {
   std::string bundle = "models/demo", utterances_file, users_list = "1,16,64", batches_list = "32,1";
   std::string binary = SELFFEED_BINARY;
   std::string url;  // a running server instead of starting one per setting
+  std::string beside;  // --while
   int seconds = 10, think_ms = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -67,6 +87,7 @@ int main(int argc, char** argv) {
     else if (flag == "--think-ms") think_ms = std::stoi(argv[i + 1]);
     else if (flag == "--selffeed") binary = argv[i + 1];
     else if (flag == "--url") url = argv[i + 1];
+    else if (flag == "--while") beside = argv[i + 1];
   }
   const std::vector<std::string> utterances = read_utterances(utterances_file);
   if (utterances.empty()) {
@@ -76,8 +97,9 @@ int main(int argc, char** argv) {
   }
   const std::string work = std::filesystem::temp_directory_path() / ("selffeed-load-" + std::to_string(getpid()));
 
-  std::printf("| max batch | users | turns | turns/s | p50 ms | p95 ms | p99 ms | max ms | errors |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| max batch | users | turns | turns/s | p50 ms | p95 ms | p99 ms | max ms | errors |%s\n",
+              beside.empty() ? "" : " beside |");
+  std::printf("|---|---|---|---|---|---|---|---|---|%s\n", beside.empty() ? "" : "---|");
   for (int batch : parse_list(batches_list)) {
     for (int users : parse_list(users_list)) {
       if (!url.empty()) {
@@ -97,15 +119,24 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", server.status().to_string().c_str());
         return 1;
       }
-      auto report = clients::run_load({.url = (*server)->ws_url(), .users = users,
-                                       .duration = std::chrono::seconds(seconds),
-                                       .think_time = std::chrono::milliseconds(think_ms), .utterances = utterances});
-      (*server)->stop(SIGTERM);
+      const clients::LoadOptions load{.url = (*server)->ws_url(), .users = users,
+                                      .duration = std::chrono::seconds(seconds),
+                                      .think_time = std::chrono::milliseconds(think_ms), .utterances = utterances};
+      auto report = clients::run_load(load);
       if (!report.ok()) {
         std::fprintf(stderr, "%s\n", report.status().to_string().c_str());
         return 1;
       }
-      print_row(batch, users, *report);
+      print_row(batch, users, *report, beside.empty() ? "" : "idle");
+      if (!beside.empty()) {
+        const pid_t pid = start_beside(beside);
+        auto busy = clients::run_load(load);
+        kill(-pid, SIGKILL);  // the command's whole process group
+        waitpid(pid, nullptr, 0);
+        if (!busy.ok()) return std::fprintf(stderr, "%s\n", busy.status().to_string().c_str()), 1;
+        print_row(batch, users, *busy, "while: " + beside.substr(0, beside.find(' ')));
+      }
+      (*server)->stop(SIGTERM);
     }
   }
   std::filesystem::remove_all(work);

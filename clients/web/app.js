@@ -33,22 +33,20 @@ function setStatus(kind, text) {
 
 function scrollDown() { log.scrollTop = log.scrollHeight; }
 
-function addSystem(text) {
+function addItem(className, text) {
   const li = document.createElement('li');
-  li.className = 'msg system';
+  li.className = className;
   li.textContent = text;
   log.appendChild(li);
   scrollDown();
   return li;
 }
 
+function addSystem(text) { return addItem('msg system', text); }
+
 function addUser(text, turn) {
-  const li = document.createElement('li');
-  li.className = 'msg user';
-  li.textContent = text;
+  const li = addItem('msg user', text);
   if (turn !== undefined) li.dataset.turn = turn;
-  log.appendChild(li);
-  scrollDown();
   return li;
 }
 
