@@ -39,12 +39,19 @@ log "training the base bot on $(wc -l < "$work/hh.txt") lines of PersonaChat ($b
 "$selffeed" --log-level warn train --out "$work/base" --personachat "$work/hh.txt" --minutes "$base_minutes" \
   --steps 5000 --batch 64 --validate-every 100 --patience 6 --context-tokens 48 --candidate-tokens 24 \
   --seed "$seed" --version "base-s$seed" > "$work/base.json" 2> "$work/base.log"
+if [[ "$satisfaction" == model ]]; then
+  log "adding the satisfaction estimator (ConvAI2 ratings) to the base bundle"
+  "$selffeed" --log-level warn train-satisfaction --bundle "$work/base/bundle" --out "$work/base-sat" \
+    --recipe supervised --labelled "${convai2[@]}" --seed "$seed" > "$work/base-sat.json"
+  rm -rf "$work/base/bundle" && mv "$work/base-sat" "$work/base/bundle"
+fi
 hits_base=$(hits "$work/base/bundle" base)
 log "base: hits@1/20 $hits_base"
 
 rm -f "$work/port"
 "$selffeed" --log-level warn --log-file "$work/serve.log" serve --bundle "$work/base/bundle" --store "$work/store" \
   --port 0 --port-file "$work/port" --satisfaction "$satisfaction" --admin-token sim --rate 1000 --burst 1000 \
+  --gate-valid "$valid" --gate-examples 1000 \
   --web-root /nonexistent >/dev/null 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
@@ -61,8 +68,8 @@ deploy() {  # deploy BUNDLE: through the gate; forced when the gate refuses (not
   answer=$(curl -s -X POST -H "Authorization: Bearer sim" -d "{\"bundle\": \"$1\"}" "http://127.0.0.1:$port/admin/models/load")
   if ! grep -q '"promoted": true' <<<"$answer"; then
     log "gate refused $1: $answer"
-    curl -s -X POST -H "Authorization: Bearer sim" -d "{\"version\": \"$2\"}" \
-      "http://127.0.0.1:$port/admin/models/promote" >/dev/null
+    curl -sf -X POST -H "Authorization: Bearer sim" -d "{\"version\": \"$2\"}" \
+      "http://127.0.0.1:$port/admin/models/promote" >/dev/null || { log "could not deploy $1"; exit 1; }
     echo "refused (deployed anyway)"
   else
     echo "promoted"
