@@ -14,6 +14,7 @@
 
 #include "commands.h"
 #include "selffeed/common/context.h"
+#include "selffeed/store/store.h"
 #include "selffeed/trainer/trainer.h"
 
 namespace selffeed::app {
@@ -39,7 +40,9 @@ struct SatisfactionFlags {
   std::string out;
   std::string recipe = "supervised";
   std::uint64_t seed = 1;
+  std::string store;  // also the users' thumbs (ST examples) harvested in this store
 };
+
 
 struct Data {
   std::vector<SatisfactionExample> labelled;    // rated examples, all splits
@@ -110,6 +113,32 @@ struct PairSet {
   std::vector<std::string> contexts;
   std::vector<double> targets;
 };
+// The ST labels users gave with thumbs in a store (read-only), deleted users excluded.
+Result<std::size_t> add_thumbs(const std::string& store_dir, PairSet& set) {
+  SELFFEED_ASSIGN_OR_RETURN(auto store, store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly}));
+  std::size_t added = 0;
+  Status failure;
+  SELFFEED_RETURN_IF_ERROR(store->scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
+    if (!e.user_id.empty()) {
+      auto deleted = store->is_user_deleted(e.user_id);
+      if (!deleted.ok()) {
+        failure = deleted.status();
+        return false;
+      }
+      if (*deleted) return true;
+    }
+    char* end = nullptr;
+    const double target = std::strtod(e.target.c_str(), &end);
+    if (*end != '\0' || target < 0 || target > 1) return true;  // not a label
+    set.contexts.push_back(e.context);
+    set.targets.push_back(target);
+    ++added;
+    return true;
+  }));
+  SELFFEED_RETURN_IF_ERROR(failure);
+  return added;
+}
+
 struct TrainingSets {
   PairSet supervised;
   PairSet weak;
@@ -354,6 +383,12 @@ int run_train(const SatisfactionFlags& f) {
   std::mt19937_64 rng(f.seed);
   TrainingSets sets = training_sets(*d, *label_model, f.weak_sample, rng);
   PairSet chosen = f.recipe == "weak" ? sets.weak : f.recipe == "both" ? sets.both() : sets.supervised;
+  std::size_t thumbs = 0;
+  if (!f.store.empty()) {
+    auto added = add_thumbs(f.store, chosen);
+    if (!added.ok()) return fail(added.status());
+    thumbs = *added;
+  }
   trainer::SatisfactionTrainOptions o{.tokenizer = (*dialogue_model)->shared_tokenizer(),
                                       .config = f.estimator,
                                       .train_contexts = chosen.contexts,
@@ -380,6 +415,7 @@ int run_train(const SatisfactionFlags& f) {
   std::printf("%s\n", json{{"bundle", f.out},
                            {"recipe", f.recipe},
                            {"train_examples", chosen.contexts.size()},
+                           {"thumbs_from_store", thumbs},
                            {"best_epoch", trained->best_epoch},
                            {"valid_auc", trained->valid_auc},
                            {"valid_f1", trained->valid_f1},
@@ -422,6 +458,7 @@ void add_satisfaction_commands(CLI::App& app, Action& action) {
       ->capture_default_str();
   train->add_option("--epochs", tf->epochs)->capture_default_str();
   train->add_option("--seed", tf->seed)->capture_default_str();
+  train->add_option("--store", tf->store, "also train on the users' thumbs (ST) harvested in this store");
   train->add_option("--weak-sample", tf->weak_sample, "unlabelled replies used by the weak recipes")->capture_default_str();
   train->callback([&action, tf] { action = [tf] { return run_train(*tf); }; });
 
