@@ -104,7 +104,7 @@ bool ChatEngine::submit(const websocket::ConnectionPtr& connection, ClientMessag
 void ChatEngine::connection_closed(const websocket::ConnectionPtr& connection) {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ && !worker_.joinable()) return;
+    if (stopping_) return;  // stop() lets go of every session anyway
     queue_.push_back({connection, std::nullopt, Clock::now()});
   }
   wake_.notify_one();
