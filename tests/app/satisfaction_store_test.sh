@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `selffeed train-satisfaction --store`: the users' thumbs (ST examples) in a store join the
+# labelled ConvAI2 set. Tiny data written here; a toy bundle lends its tokenizer.
+set -euo pipefail
+selffeed=$1
+source_dir=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$source_dir/tests/testing/make_toy_bundle.sh" "$selffeed" "$work/toy"
+
+# 60 rated dialogues in the ConvAI2 wild-evaluation format: a good and a bad bot turn each.
+{
+  echo "["
+  for i in $(seq 1 60); do
+    [[ $i -gt 1 ]] && echo ","
+    cat <<JSON
+{"dialog": [
+ {"id": 0, "sender": "a", "sender_class": "Human", "text": "hi, my car is red $i", "evaluation_score": null},
+ {"id": 1, "sender": "b", "sender_class": "Bot", "text": "nice, red cars are fast", "evaluation_score": 1},
+ {"id": 2, "sender": "a", "sender_class": "Human", "text": "yes they are!", "evaluation_score": null},
+ {"id": 3, "sender": "b", "sender_class": "Bot", "text": "the moon is cheese", "evaluation_score": 0},
+ {"id": 4, "sender": "a", "sender_class": "Human", "text": "what? that makes no sense", "evaluation_score": null}]}
+JSON
+  done
+  echo "]"
+} > "$work/wild.json"
+
+# Three thumbs in the store, as the server writes them.
+{
+  echo '{"context": "__p2__ the sky is green __p1__ huh?", "response": "0", "kind": "ST", "user_id": "u1", "source": "thumbs"}'
+  echo '{"context": "__p2__ i love dogs too __p1__ great!", "response": "1", "kind": "ST", "user_id": "u1", "source": "thumbs"}'
+  echo '{"context": "__p2__ bananas fly __p1__ no", "response": "0", "kind": "ST", "user_id": "u2", "source": "thumbs"}'
+  echo '{"context": "__p2__ hi __p1__ hello", "response": "my bike is blue .", "kind": "HB", "user_id": "u2"}'
+} > "$work/harvested.jsonl"
+"$selffeed" --log-level warn store import --store "$work/store" --in "$work/harvested.jsonl" >/dev/null
+
+"$selffeed" --log-level warn train-satisfaction --bundle "$work/toy/run/bundle" --out "$work/sat" \
+  --labelled "$work/wild.json" --store "$work/store" --epochs 2 > "$work/out.json"
+cat "$work/out.json"
+grep -q '"thumbs_from_store": 3' "$work/out.json"
+[[ -f "$work/sat/satisfaction.pt" && -f "$work/sat/bundle.json" ]]
+echo "satisfaction_store_test: ok"
