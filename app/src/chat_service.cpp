@@ -111,7 +111,8 @@ ChatService::ChatService(ChatServiceOptions options, ChatEngine& engine, ModelMa
       store_(store),
       metrics_(metrics),
       admin_(std::make_unique<Admin>()) {
-  refresh_base_stats();
+  // Counting the store scans all of it: not on the startup path.
+  admin_->post([this] { refresh_base_stats(); });
 }
 
 void ChatService::refresh_base_stats() {
@@ -283,11 +284,6 @@ HttpResponse ChatService::model_admin(const websocket::HttpRequest& request) {
                                                                      : 500;
     return error_response(status, status_code_name(s.code()), s.message());
   }
-  auto scores = [](const std::optional<trainer::GateScores>& g) -> json {
-    if (!g) return nullptr;
-    return {{"personachat_hits@1", g->personachat_hits_at_1},
-            {"feedback_hits@1", g->feedback_hits_at_1 ? json(*g->feedback_hits_at_1) : json(nullptr)}};
-  };
   metrics::Registry& r = metrics_;
   r.counter("selffeed_model_decisions_total", "Model changes asked for over the admin API, by outcome.",
             {{"outcome", change->promoted ? "live" : "refused"}})
@@ -295,8 +291,8 @@ HttpResponse ChatService::model_admin(const websocket::HttpRequest& request) {
   return json_response(200, {{"version", change->version},
                              {"promoted", change->promoted},
                              {"reason", change->reason},
-                             {"candidate", scores(change->candidate_scores)},
-                             {"live", scores(change->live_scores)},
+                             {"candidate", gate_scores_json(change->candidate_scores)},
+                             {"live", gate_scores_json(change->live_scores)},
                              {"live_version", change->live_version}});
 }
 

@@ -13,19 +13,18 @@ using nlohmann::json;
 
 spdlog::logger* log() { return SELFFEED_LOGGER("models"); }
 
-json scores_json(const std::optional<trainer::GateScores>& s) {
-  if (!s) return nullptr;
-  json j = {{"personachat_hits@1", s->personachat_hits_at_1}};
-  j["feedback_hits@1"] = s->feedback_hits_at_1 ? json(*s->feedback_hits_at_1) : json(nullptr);
-  return j;
-}
-
 std::string absolute(const std::string& path) {
   std::error_code ec;
   return std::filesystem::absolute(path, ec).lexically_normal().string();
 }
 
 }  // namespace
+
+json gate_scores_json(const std::optional<trainer::GateScores>& s) {
+  if (!s) return nullptr;
+  return {{"personachat_hits@1", s->personachat_hits_at_1},
+          {"feedback_hits@1", s->feedback_hits_at_1 ? json(*s->feedback_hits_at_1) : json(nullptr)}};
+}
 
 ModelManager::ModelManager(ModelManagerOptions options, store::Store& store, ChatEngine& engine,
                            std::shared_ptr<LiveModels> live)
@@ -46,8 +45,18 @@ Result<trainer::GateData> ModelManager::gate_data() {
   return data;
 }
 
-Result<trainer::GateScores> ModelManager::scores_of(const std::string& bundle_dir) {
-  SELFFEED_ASSIGN_OR_RETURN(trainer::GateData data, gate_data());
+Status ModelManager::register_live() {
+  std::lock_guard lock(mutex_);
+  auto existing = store_.get_model(live_->version);
+  if (existing.ok()) return ok_status();
+  if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+  const dialogue::BundleInfo& info = live_->dialogue->info();
+  const std::int64_t now = unix_millis();
+  return store_.put_model({live_->version, absolute(live_->bundle_dir), ModelStatus::kLive, info.metrics_json,
+                           info.lineage_json, now, now});
+}
+
+Result<trainer::GateScores> ModelManager::scores_of(const std::string& bundle_dir, const trainer::GateData& data) {
   // The FB slice grows as users give feedback, so only PersonaChat scores are cached.
   auto cached = scores_by_bundle_.find(bundle_dir);
   if (cached != scores_by_bundle_.end() && data.feedback.empty()) return cached->second;
@@ -86,8 +95,9 @@ Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
   if (candidate->version == live_->version) {
     return already_exists_error("version " + candidate->version + " is already live");
   }
-  SELFFEED_ASSIGN_OR_RETURN(change.live_scores, scores_of(live_->bundle_dir));
-  SELFFEED_ASSIGN_OR_RETURN(change.candidate_scores, scores_of(path));
+  SELFFEED_ASSIGN_OR_RETURN(trainer::GateData data, gate_data());  // one store scan for both
+  SELFFEED_ASSIGN_OR_RETURN(change.live_scores, scores_of(live_->bundle_dir, data));
+  SELFFEED_ASSIGN_OR_RETURN(change.candidate_scores, scores_of(path, data));
   const trainer::GateDecision decision = trainer::gate_decision(*change.live_scores, *change.candidate_scores,
                                                                 options_.epsilon);
   change.promoted = decision.promote;
@@ -102,8 +112,8 @@ Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
   metrics["gate"] = {{"promoted", change.promoted},
                      {"reason", change.reason},
                      {"against", live_->version},
-                     {"live", scores_json(change.live_scores)},
-                     {"candidate", scores_json(change.candidate_scores)},
+                     {"live", gate_scores_json(change.live_scores)},
+                     {"candidate", gate_scores_json(change.candidate_scores)},
                      {"epsilon", options_.epsilon},
                      {"decided_ms", unix_millis()}};
   const std::int64_t now = unix_millis();

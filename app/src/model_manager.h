@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "chat_engine.h"
 #include "live_models.h"
 #include "selffeed/store/store.h"
@@ -34,9 +36,16 @@ struct ModelChange {
   std::string live_version;  // after the change
 };
 
+// {"personachat_hits@1", "feedback_hits@1"}, or null when the scores were not computed.
+nlohmann::json gate_scores_json(const std::optional<trainer::GateScores>& scores);
+
 class ModelManager {
  public:
   ModelManager(ModelManagerOptions options, store::Store& store, ChatEngine& engine, std::shared_ptr<LiveModels> live);
+
+  // Puts the served bundle into the registry as live when it is not there yet (the
+  // learning view and rollback read the registry).
+  Status register_live();
 
   // Gates the bundle at `bundle_dir` against the live model; swaps it in when it passes.
   // The decision and its numbers go to the registry either way.
@@ -49,7 +58,7 @@ class ModelManager {
  private:
   Result<ModelChange> promote_locked(const std::string& version, const std::string& reason);
   Result<trainer::GateData> gate_data();
-  Result<trainer::GateScores> scores_of(const std::string& bundle_dir);
+  Result<trainer::GateScores> scores_of(const std::string& bundle_dir, const trainer::GateData& data);
   Status swap_in(std::shared_ptr<LiveModels> models, ModelRecord record);
 
   const ModelManagerOptions options_;

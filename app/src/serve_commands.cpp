@@ -57,18 +57,6 @@ std::vector<std::string> split_words(const std::string& text) {
   return words;
 }
 
-// The served bundle appears in the model registry (the learning view reads it from there).
-Status register_bundle(store::Store& store, const LiveModels& models) {
-  auto existing = store.get_model(models.version);
-  if (existing.ok()) return ok_status();
-  if (existing.status().code() != StatusCode::kNotFound) return existing.status();
-  const dialogue::BundleInfo& info = models.dialogue->info();
-  const std::int64_t now = unix_millis();
-  std::error_code ec;
-  const std::string path = std::filesystem::absolute(models.bundle_dir, ec).string();
-  return store.put_model({models.version, path, ModelStatus::kLive, info.metrics_json, info.lineage_json, now, now});
-}
-
 int serve(const ServeFlags& f) {
   // SIGTERM and SIGINT are taken by sigwait() below; every thread started from here on
   // inherits the blocked mask, so no I/O or worker thread is interrupted by them.
@@ -91,8 +79,6 @@ int serve(const ServeFlags& f) {
   auto store = store::Store::open({.path = f.store});
   if (!store.ok()) return fail(store.status());
 
-  if (Status s = register_bundle(**store, **models); !s.ok()) return fail(s);
-
   metrics::Registry registry;
   ChatEngineOptions engine_options;
   if (f.threshold >= 0) engine_options.satisfaction_threshold = f.threshold;
@@ -103,6 +89,7 @@ int serve(const ServeFlags& f) {
   ModelManager model_manager({.scorer = scorer, .gate_file = f.gate_valid, .gate_examples = f.gate_examples,
                               .epsilon = f.gate_epsilon},
                              **store, engine, *models);
+  if (Status s = model_manager.register_live(); !s.ok()) return fail(s);
 
   ChatServiceOptions service_options;
   service_options.protocol.max_text_bytes = f.max_text_bytes;
