@@ -2,18 +2,21 @@
 # The paper's deployment experiment, end to end through the real server:
 #   train a bot on a small HH set -> deploy it to the user simulator for K conversations
 #   (round A) -> retrain on HH + what was harvested -> deploy again (round B) -> retrain.
-# Prints hits@1/20 on PersonaChat valid after each round and the harvested counts.
+# Prints hits@1/20 on PersonaChat valid after each round and the harvested counts, beside
+# a control that gets the same extra training steps on the HH data alone.
 #   scripts/simulate_deployment.sh [SEED]
 # Environment (defaults in brackets): SIM_HH_LINES [2000] lines of the PersonaChat subset
 # for the base bot, SIM_CONVERSATIONS [300] K per round, SIM_SATISFACTION [regex] the
-# server's estimator, SIM_BASE_MINUTES [3] and SIM_RETRAIN_STEPS [600] training budgets.
+# server's estimator (model: the learned one, also fine-tuned by each retraining on the
+# ConvAI2 ratings plus the users' thumbs), SIM_BASE_STEPS [450] and SIM_RETRAIN_STEPS
+# [600] training budgets (steps, so that a busy machine gives the same models).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 seed="${1:-1}"
 hh_lines="${SIM_HH_LINES:-2000}"
 conversations="${SIM_CONVERSATIONS:-300}"
 satisfaction="${SIM_SATISFACTION:-regex}"
-base_minutes="${SIM_BASE_MINUTES:-3}"
+base_steps="${SIM_BASE_STEPS:-450}"
 retrain_steps="${SIM_RETRAIN_STEPS:-600}"
 require_data personachat/train_subset1k_self_original_no_cands.txt
 require_data personachat/valid_self_original_synthcands20.txt
@@ -35,9 +38,9 @@ hits() {  # hits@1/20 of a bundle on PersonaChat valid
   python3 -c "import json,sys; print('%.4f' % json.load(open(sys.argv[1]))['model']['hits@1'])" "$work/eval-$2.json"
 }
 
-log "training the base bot on $(wc -l < "$work/hh.txt") lines of PersonaChat ($base_minutes min)"
-"$selffeed" --log-level warn train --out "$work/base" --personachat "$work/hh.txt" --minutes "$base_minutes" \
-  --steps 5000 --batch 64 --validate-every 100 --patience 6 --context-tokens 48 --candidate-tokens 24 \
+log "training the base bot on $(wc -l < "$work/hh.txt") lines of PersonaChat ($base_steps steps)"
+"$selffeed" --log-level warn train --out "$work/base" --personachat "$work/hh.txt" \
+  --steps "$base_steps" --batch 64 --validate-every 100 --patience 6 --context-tokens 48 --candidate-tokens 24 \
   --seed "$seed" --version "base-s$seed" > "$work/base.json" 2> "$work/base.log"
 if [[ "$satisfaction" == model ]]; then
   log "adding the satisfaction estimator (ConvAI2 ratings) to the base bundle"
@@ -45,13 +48,17 @@ if [[ "$satisfaction" == model ]]; then
     --recipe supervised --labelled "${convai2[@]}" --seed "$seed" > "$work/base-sat.json"
   rm -rf "$work/base/bundle" && mv "$work/base-sat" "$work/base/bundle"
 fi
+satisfaction_flags=()
+if [[ "$satisfaction" == model ]]; then
+  for f in "${convai2[@]}"; do satisfaction_flags+=(--satisfaction-labelled "$f"); done
+fi
 hits_base=$(hits "$work/base/bundle" base)
 log "base: hits@1/20 $hits_base"
 
 rm -f "$work/port"
 "$selffeed" --log-level warn --log-file "$work/serve.log" serve --bundle "$work/base/bundle" --store "$work/store" \
   --port 0 --port-file "$work/port" --satisfaction "$satisfaction" --admin-token sim --rate 1000 --burst 1000 \
-  --gate-valid "$valid" --gate-examples 1000 \
+  --gate-valid "$valid" --gate-examples 1000 "${satisfaction_flags[@]}" \
   --web-root /nonexistent >/dev/null 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
@@ -78,6 +85,11 @@ deploy() {  # deploy BUNDLE: through the gate; forced when the gate refuses (not
 retrain() {  # retrain NAME FROM_BUNDLE
   "$selffeed" --log-level warn retrain --store "$work/store" --init-bundle "$2" --out "$work/$1" \
     --personachat "$work/hh.txt" --steps "$retrain_steps" --batch 64 --validate-every 100 --patience 4 \
+    "${satisfaction_flags[@]}" --seed "$seed" --version "$1-s$seed" > "$work/$1.json" 2> "$work/$1.log"
+}
+control() {  # control NAME FROM_BUNDLE: the same fine-tuning on HH alone
+  "$selffeed" --log-level warn train --init-bundle "$2" --out "$work/$1" --personachat "$work/hh.txt" \
+    --steps "$retrain_steps" --batch 64 --validate-every 100 --patience 4 \
     --seed "$seed" --version "$1-s$seed" > "$work/$1.json" 2> "$work/$1.log"
 }
 count() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['$2'])" "$1"; }
@@ -97,11 +109,18 @@ read -r hb_b fb_b st_b < <(stats)
 retrain roundB "$work/roundA/bundle"
 hits_b=$(hits "$work/roundB/bundle" roundB)
 log "after round B: hits@1/20 $hits_b"
+kill $server 2>/dev/null || true
+
+log "control: the same two fine-tunings on HH alone"
+control controlA "$work/base/bundle"
+hits_ca=$(hits "$work/controlA/bundle" controlA)
+control controlB "$work/controlA/bundle"
+hits_cb=$(hits "$work/controlB/bundle" controlB)
 
 cat <<TABLE | tee "$work/result.md"
-| seed $seed | HB (total) | FB (total) | ST (total) | PersonaChat valid hits@1/20 | gate |
-|---|---:|---:|---:|---:|---|
-| HH only ($(wc -l < "$work/hh.txt") lines) | 0 | 0 | 0 | $hits_base | - |
-| + round A ($conversations conversations) | $hb_a | $fb_a | $st_a | $hits_a | $gate_a |
-| + round B ($conversations more) | $hb_b | $fb_b | $st_b | $hits_b | - |
+| seed $seed | HB (total) | FB (total) | ST (total) | PersonaChat valid hits@1/20 | control: HH only, same steps | gate |
+|---|---:|---:|---:|---:|---:|---|
+| HH only ($(wc -l < "$work/hh.txt") lines) | 0 | 0 | 0 | $hits_base | $hits_base | - |
+| + round A ($conversations conversations) | $hb_a | $fb_a | $st_a | $hits_a | $hits_ca | $gate_a |
+| + round B ($conversations more) | $hb_b | $fb_b | $st_b | $hits_b | $hits_cb | - |
 TABLE

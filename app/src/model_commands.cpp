@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -43,7 +44,18 @@ struct TrainFlags {
   // fine-tuned from the live bundle of the store's registry unless told otherwise.
   bool retrain = false;
   bool from_scratch = false;
+  // SATISFACTION: rated ConvAI2 files (train split to fit, valid to pick) plus the store's
+  // thumbs. Empty: the estimator is carried over unchanged.
+  std::vector<std::string> satisfaction_labelled;
+  int satisfaction_epochs = 4;
+  double satisfaction_lr = 5e-4;
   trainer::DialogueTrainOptions train;
+};
+
+// The users' thumbs read from the store, for the SATISFACTION task.
+struct Thumbs {
+  std::vector<std::string> contexts;
+  std::vector<double> targets;
 };
 
 // The bundle the registry says is live.
@@ -55,8 +67,9 @@ Result<std::string> live_bundle_path(const store::Store& store) {
   return not_found_error("the store's model registry has no live model; pass --init-bundle");
 }
 
-// Adds the store's harvested HB and FB examples as two tasks; records them in the lineage.
-Status add_harvested(TrainFlags& f, json& lineage) {
+// Adds the store's harvested HB and FB examples as two tasks and keeps its thumbs for the
+// SATISFACTION task; records every example used in the lineage.
+Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
   trainer::DialogueTrainOptions& o = f.train;
   SELFFEED_ASSIGN_OR_RETURN(auto store, store::Store::open({.path = f.store, .mode = store::OpenMode::kReadOnly}));
   if (f.retrain && !f.from_scratch && o.init_bundle.empty()) {
@@ -77,17 +90,65 @@ Status add_harvested(TrainFlags& f, json& lineage) {
     for (std::uint64_t seq : *task.seqs) used.push_back(seq);
     o.sources.push_back({.name = task.name, .examples = std::move(*task.examples), .weight = task.weight});
   }
+  if (!f.satisfaction_labelled.empty()) {
+    for (std::uint64_t seq : harvested.satisfaction_seqs) used.push_back(seq);
+    thumbs = {std::move(harvested.satisfaction_contexts), std::move(harvested.satisfaction_targets)};
+  }
   lineage["harvested"] = {{"store", f.store},
                           {"watermark", harvested.watermark},
                           {"HB", harvested.dialogue_seqs.size()},
                           {"FB", harvested.feedback_seqs.size()},
+                          {"ST", f.satisfaction_labelled.empty() ? 0 : harvested.satisfaction_seqs.size()},
                           {"FB_held_out_for_the_gate", harvested.feedback_holdout.size()},
                           {"skipped_deleted_users", harvested.skipped_deleted_users},
                           {"example_seqs", used}};
-  SELFFEED_LOGGER("app")->info("harvested from {}: {} HB, {} FB (up to seq {}; {} of deleted users skipped)", f.store,
-                               harvested.dialogue_seqs.size(), harvested.feedback_seqs.size(), harvested.watermark,
+  SELFFEED_LOGGER("app")->info("harvested from {}: {} HB, {} FB, {} ST (up to seq {}; {} of deleted users skipped)",
+                               f.store, harvested.dialogue_seqs.size(), harvested.feedback_seqs.size(),
+                               harvested.satisfaction_seqs.size(), harvested.watermark,
                                harvested.skipped_deleted_users);
   return ok_status();
+}
+
+// The SATISFACTION task. The estimator shares no weights with the dialogue encoders (it
+// has its own embeddings and encoder), so it trains in its own phase, on the rated train
+// split plus the users' thumbs: fine-tuned from the starting bundle's estimator when that
+// bundle has one and the tokenizer is the same (not --from-scratch), else from scratch.
+// The valid split picks the epoch and the threshold; the result replaces the estimator
+// in the new bundle. Returns its numbers for the report.
+Result<json> retrain_satisfaction(const TrainFlags& f, const std::string& bundle_dir, const Thumbs& thumbs) {
+  SELFFEED_ASSIGN_OR_RETURN(trainer::SatisfactionSplits splits, trainer::load_satisfaction_splits(f.satisfaction_labelled));
+  SELFFEED_ASSIGN_OR_RETURN(auto dialogue_model, dialogue::DialogueModel::load(bundle_dir));
+  trainer::SatisfactionTrainOptions o{.tokenizer = dialogue_model->shared_tokenizer(),
+                                      .config = {.d_model = 64, .n_heads = 2, .n_layers = 1, .ffn_size = 64}};
+  std::error_code ec;
+  const std::string& start = f.train.init_bundle;
+  if (!start.empty() && std::filesystem::exists(std::filesystem::path(start) / "satisfaction.json", ec)) {
+    o.init_estimator_from = start;
+  }
+  o.train_contexts = splits.train.contexts;
+  o.train_targets.assign(splits.train.labels.begin(), splits.train.labels.end());
+  o.train_contexts.insert(o.train_contexts.end(), thumbs.contexts.begin(), thumbs.contexts.end());
+  o.train_targets.insert(o.train_targets.end(), thumbs.targets.begin(), thumbs.targets.end());
+  o.valid_contexts = std::move(splits.valid.contexts);
+  o.valid_labels = std::move(splits.valid.labels);
+  o.epochs = f.satisfaction_epochs;
+  o.learning_rate = f.satisfaction_lr;
+  o.seed = f.train.seed;
+  SELFFEED_ASSIGN_OR_RETURN(trainer::SatisfactionTrainReport trained, trainer::train_satisfaction(o));
+  SELFFEED_ASSIGN_OR_RETURN(std::vector<double> test_scores, trained.model->score(splits.test.contexts));
+  const satisfaction::BinaryMetrics test =
+      satisfaction::evaluate_binary(test_scores, splits.test.labels, trained.model->threshold());
+  SELFFEED_RETURN_IF_ERROR(trained.model->save(bundle_dir));
+  SELFFEED_LOGGER("app")->info("satisfaction estimator: valid AUC {:.3f}, test AUC {:.3f} F1 {:.3f} (epoch {} of {})",
+                               trained.valid_auc, test.auc, test.f1, trained.best_epoch, f.satisfaction_epochs);
+  return json{{"fine_tuned_from", o.init_estimator_from.empty() ? json(nullptr) : json(o.init_estimator_from)},
+              {"train_examples", o.train_contexts.size()},
+              {"thumbs", thumbs.contexts.size()},
+              {"best_epoch", trained.best_epoch},
+              {"valid_auc", trained.valid_auc},
+              {"test_auc", test.auc},
+              {"test_f1", test.f1},
+              {"threshold", trained.model->threshold()}};
 }
 
 int run_train(TrainFlags& f) {
@@ -122,9 +183,11 @@ int run_train(TrainFlags& f) {
     lineage["data"].push_back({{"file", path}, {"examples", extra->size()}});
     o.sources.push_back({.name = path, .examples = std::move(extra).value(), .weight = 1.0});
   }
+  Thumbs thumbs;
   if (!f.store.empty()) {
-    if (Status s = add_harvested(f, lineage); !s.ok()) return fail(s);
+    if (Status s = add_harvested(f, lineage, thumbs); !s.ok()) return fail(s);
   }
+  if (!f.satisfaction_labelled.empty()) lineage["satisfaction_labelled"] = f.satisfaction_labelled;
   if (f.retrain) {
     for (auto& source : o.sources) source.weight *= static_cast<double>(source.examples.size());
   }
@@ -138,15 +201,19 @@ int run_train(TrainFlags& f) {
   };
   auto report = trainer::train_dialogue(o);
   if (!report.ok()) return fail(report.status());
-  std::printf("%s\n", json{{"steps", report->steps},
-                           {"seconds", report->seconds},
-                           {"examples_per_second", report->examples_per_second},
-                           {"best_valid_hits@1", report->best_valid_hits_at_1},
-                           {"best_step", report->best_step},
-                           {"early_stopped", report->early_stopped},
-                           {"bundle", report->bundle_dir}}
-                          .dump(2)
-                          .c_str());
+  json out = {{"steps", report->steps},
+              {"seconds", report->seconds},
+              {"examples_per_second", report->examples_per_second},
+              {"best_valid_hits@1", report->best_valid_hits_at_1},
+              {"best_step", report->best_step},
+              {"early_stopped", report->early_stopped},
+              {"bundle", report->bundle_dir}};
+  if (!f.satisfaction_labelled.empty()) {
+    auto satisfaction = retrain_satisfaction(f, report->bundle_dir, thumbs);
+    if (!satisfaction.ok()) return fail(satisfaction.status().with_context("SATISFACTION task"));
+    out["satisfaction"] = *satisfaction;
+  }
+  std::printf("%s\n", out.dump(2).c_str());
   return 0;
 }
 
@@ -224,6 +291,11 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
   train->add_option("--hb-weight", tf->hb_weight, "weight of the harvested HB task")->capture_default_str();
   train->add_option("--fb-weight", tf->fb_weight, "weight of the harvested FB (FEEDBACK) task")->capture_default_str();
   train->add_option("--init-bundle", tf->train.init_bundle, "fine-tune from this bundle (retrain: the live model)");
+  train->add_option("--satisfaction-labelled", tf->satisfaction_labelled,
+                    "SATISFACTION task: rated ConvAI2 files (train split + the store's thumbs) for the estimator")
+      ->check(CLI::ExistingFile);
+  train->add_option("--satisfaction-epochs", tf->satisfaction_epochs)->capture_default_str();
+  train->add_option("--satisfaction-lr", tf->satisfaction_lr)->capture_default_str();
 }
 
 void add_model_commands(CLI::App& app, Action& action) {

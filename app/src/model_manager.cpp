@@ -22,8 +22,10 @@ std::string absolute(const std::string& path) {
 
 json gate_scores_json(const std::optional<trainer::GateScores>& s) {
   if (!s) return nullptr;
+  auto optional = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
   return {{"personachat_hits@1", s->personachat_hits_at_1},
-          {"feedback_hits@1", s->feedback_hits_at_1 ? json(*s->feedback_hits_at_1) : json(nullptr)}};
+          {"feedback_hits@1", optional(s->feedback_hits_at_1)},
+          {"satisfaction_auc", optional(s->satisfaction_auc)}};
 }
 
 ModelManager::ModelManager(ModelManagerOptions options, store::Store& store, ChatEngine& engine,
@@ -39,8 +41,16 @@ Result<trainer::GateData> ModelManager::gate_data() {
     if (options_.gate_examples > 0 && examples.size() > options_.gate_examples) examples.resize(options_.gate_examples);
     personachat_ = std::move(examples);
   }
+  if (!satisfaction_test_) {
+    satisfaction_test_.emplace();
+    if (!options_.gate_satisfaction_files.empty()) {
+      SELFFEED_ASSIGN_OR_RETURN(auto splits, trainer::load_satisfaction_splits(options_.gate_satisfaction_files));
+      satisfaction_test_ = std::move(splits.test);
+    }
+  }
   trainer::GateData data;
   data.personachat = *personachat_;
+  data.satisfaction = *satisfaction_test_;
   SELFFEED_ASSIGN_OR_RETURN(data.feedback, trainer::feedback_gate_set(store_));
   return data;
 }
@@ -62,7 +72,10 @@ Result<trainer::GateScores> ModelManager::scores_of(const std::string& bundle_di
   if (cached != scores_by_bundle_.end() && data.feedback.empty()) return cached->second;
   // A private copy of the model: the inference worker keeps using its own.
   SELFFEED_ASSIGN_OR_RETURN(auto model, dialogue::DialogueModel::load(bundle_dir));
-  SELFFEED_ASSIGN_OR_RETURN(trainer::GateScores scores, trainer::gate_scores(*model, data));
+  auto estimator = satisfaction::SatisfactionModel::load(bundle_dir, model->shared_tokenizer());
+  if (!estimator.ok() && estimator.status().code() != StatusCode::kNotFound) return estimator.status();
+  SELFFEED_ASSIGN_OR_RETURN(trainer::GateScores scores,
+                            trainer::gate_scores(*model, estimator.ok() ? estimator->get() : nullptr, data));
   scores_by_bundle_[bundle_dir] = scores;
   return scores;
 }
@@ -108,6 +121,7 @@ Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
   if (change.candidate_scores) {
     metrics["personachat_hits@1"] = change.candidate_scores->personachat_hits_at_1;
     if (change.candidate_scores->feedback_hits_at_1) metrics["feedback_hits@1"] = *change.candidate_scores->feedback_hits_at_1;
+    if (change.candidate_scores->satisfaction_auc) metrics["satisfaction_auc"] = *change.candidate_scores->satisfaction_auc;
   }
   metrics["gate"] = {{"promoted", change.promoted},
                      {"reason", change.reason},

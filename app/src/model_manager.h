@@ -24,7 +24,9 @@ struct ModelManagerOptions {
   // PersonaChat valid (ParlAI text with candidates); without it the gate cannot run.
   std::string gate_file;
   std::size_t gate_examples = 1000;  // the first N of gate_file (0: all)
-  double epsilon = 0.01;             // allowed PersonaChat hits@1 drop
+  double epsilon = 0.01;             // allowed drop of PersonaChat hits@1 and of the ST AUC
+  // Rated ConvAI2 files: their test split scores the bundles' satisfaction estimators.
+  std::vector<std::string> gate_satisfaction_files;
 };
 
 struct ModelChange {
@@ -36,7 +38,8 @@ struct ModelChange {
   std::string live_version;  // after the change
 };
 
-// {"personachat_hits@1", "feedback_hits@1"}, or null when the scores were not computed.
+// {"personachat_hits@1", "feedback_hits@1", "satisfaction_auc"} (null where not measured),
+// or null when the scores were not computed.
 nlohmann::json gate_scores_json(const std::optional<trainer::GateScores>& scores);
 
 class ModelManager {
@@ -66,6 +69,7 @@ class ModelManager {
   ChatEngine& engine_;
   std::shared_ptr<LiveModels> live_;
   std::optional<std::vector<trainer::RankingExample>> personachat_;  // loaded on first use
+  std::optional<trainer::SatisfactionSet> satisfaction_test_;        // loaded on first use
   std::map<std::string, trainer::GateScores> scores_by_bundle_;      // bundles are immutable
   std::mutex mutex_;
 };

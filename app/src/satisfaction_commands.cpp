@@ -36,6 +36,10 @@ struct SatisfactionFlags {
   int epochs = 8;
   std::size_t weak_sample = 6000;
   satisfaction::EstimatorConfig estimator{.d_model = 64, .n_heads = 2, .n_layers = 1, .ffn_size = 64};
+  // Start the estimator from the dialogue bundle's embeddings and context encoder (it then
+  // takes that encoder's shape instead of `estimator`'s).
+  bool init_encoder = false;
+  double learning_rate = 1e-3;
   // train-satisfaction only
   std::string out;
   std::string recipe = "supervised";
@@ -97,6 +101,23 @@ json metrics_json(const BinaryMetrics& m) {
           {"accuracy", m.accuracy}, {"threshold", m.threshold}, {"examples", m.examples}};
 }
 
+// The estimator's shape, initialisation and optimiser settings from the flags; the data
+// is filled in by the caller.
+trainer::SatisfactionTrainOptions estimator_options(const SatisfactionFlags& f, const dialogue::DialogueModel& dialogue,
+                                                    std::uint64_t seed) {
+  trainer::SatisfactionTrainOptions o{.tokenizer = dialogue.shared_tokenizer(), .config = f.estimator};
+  if (f.init_encoder) {
+    const dialogue::ModelConfig& d = dialogue.config();
+    o.config = {.d_model = d.d_model, .n_heads = d.n_heads, .n_layers = d.n_layers, .ffn_size = d.ffn_size,
+                .max_tokens = f.estimator.max_tokens, .scale_embeddings = d.scale_embeddings};
+    o.init_encoder_from = f.bundle;
+  }
+  o.epochs = f.epochs;
+  o.learning_rate = f.learning_rate;
+  o.seed = seed;
+  return o;
+}
+
 Result<satisfaction::LabelModel> fit_label_model(const Data& d) {
   std::vector<std::vector<Vote>> votes;
   for (const auto& e : d.unlabelled) votes.push_back(satisfaction::apply_labeling_functions(e.input));
@@ -116,27 +137,10 @@ struct PairSet {
 // The ST labels users gave with thumbs in a store (read-only), deleted users excluded.
 Result<std::size_t> add_thumbs(const std::string& store_dir, PairSet& set) {
   SELFFEED_ASSIGN_OR_RETURN(auto store, store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly}));
-  std::size_t added = 0;
-  Status failure;
-  SELFFEED_RETURN_IF_ERROR(store->scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
-    if (!e.user_id.empty()) {
-      auto deleted = store->is_user_deleted(e.user_id);
-      if (!deleted.ok()) {
-        failure = deleted.status();
-        return false;
-      }
-      if (*deleted) return true;
-    }
-    char* end = nullptr;
-    const double target = std::strtod(e.target.c_str(), &end);
-    if (*end != '\0' || target < 0 || target > 1) return true;  // not a label
-    set.contexts.push_back(e.context);
-    set.targets.push_back(target);
-    ++added;
-    return true;
-  }));
-  SELFFEED_RETURN_IF_ERROR(failure);
-  return added;
+  SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested, trainer::load_harvested(*store));
+  set.contexts.insert(set.contexts.end(), harvested.satisfaction_contexts.begin(), harvested.satisfaction_contexts.end());
+  set.targets.insert(set.targets.end(), harvested.satisfaction_targets.begin(), harvested.satisfaction_targets.end());
+  return harvested.satisfaction_contexts.size();
 }
 
 struct TrainingSets {
@@ -159,15 +163,10 @@ struct Recipe {
 TrainingSets training_sets(const Data& d, const satisfaction::LabelModel& label_model, std::size_t weak_sample,
                            std::mt19937_64& rng) {
   TrainingSets sets;
-  for (const auto& e : d.labelled) {
-    if (e.split == Split::kValid) {
-      sets.valid_contexts.push_back(satisfaction::satisfaction_context(e.input));
-      sets.valid_labels.push_back(e.label);
-    } else if (e.split == Split::kTrain) {
-      sets.supervised.contexts.push_back(satisfaction::satisfaction_context(e.input));
-      sets.supervised.targets.push_back(e.label);
-    }
-  }
+  trainer::SatisfactionSplits splits = trainer::satisfaction_splits(d.labelled);
+  sets.supervised = {std::move(splits.train.contexts), {splits.train.labels.begin(), splits.train.labels.end()}};
+  sets.valid_contexts = std::move(splits.valid.contexts);
+  sets.valid_labels = std::move(splits.valid.labels);
   std::vector<std::size_t> order(d.unlabelled.size());
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), rng);
@@ -254,27 +253,20 @@ int run_eval(const SatisfactionFlags& f) {
         {"estimator, weakly supervised (label model, no hand labels)", sets.weak},
         {"estimator, supervised + weak", sets.both()},
     };
-    Scored test_inputs = score_split(d->labelled, Split::kTest, [](const SatisfactionInput&) { return 0.0; });
-    std::vector<std::string> test_contexts;
-    for (const auto& e : d->labelled) {
-      if (e.split == Split::kTest) test_contexts.push_back(satisfaction::satisfaction_context(e.input));
-    }
+    const trainer::SatisfactionSet test_set = trainer::satisfaction_splits(d->labelled).test;
     for (const Recipe& r : recipes) {
       std::vector<BinaryMetrics> runs;
       for (int seed = 1; seed <= f.seeds; ++seed) {
-        trainer::SatisfactionTrainOptions o{.tokenizer = (*dialogue_model)->shared_tokenizer(),
-                                            .config = f.estimator,
-                                            .train_contexts = r.set.contexts,
-                                            .train_targets = r.set.targets,
-                                            .valid_contexts = valid_contexts,
-                                            .valid_labels = valid_labels,
-                                            .epochs = f.epochs,
-                                            .seed = static_cast<std::uint64_t>(seed)};
+        trainer::SatisfactionTrainOptions o = estimator_options(f, **dialogue_model, static_cast<std::uint64_t>(seed));
+        o.train_contexts = r.set.contexts;
+        o.train_targets = r.set.targets;
+        o.valid_contexts = valid_contexts;
+        o.valid_labels = valid_labels;
         auto trained = trainer::train_satisfaction(o);
         if (!trained.ok()) return fail(trained.status());
-        auto scores = trained->model->score(test_contexts);
+        auto scores = trained->model->score(test_set.contexts);
         if (!scores.ok()) return fail(scores.status());
-        runs.push_back(satisfaction::evaluate_binary(*scores, test_inputs.labels, trained->model->threshold()));
+        runs.push_back(satisfaction::evaluate_binary(*scores, test_set.labels, trained->model->threshold()));
         std::fprintf(stderr, "%s, seed %d: test F1 %.3f AUC %.3f (best epoch %d)\n", r.name.c_str(), seed,
                      runs.back().f1, runs.back().auc, trained->best_epoch);
       }
@@ -389,26 +381,17 @@ int run_train(const SatisfactionFlags& f) {
     if (!added.ok()) return fail(added.status());
     thumbs = *added;
   }
-  trainer::SatisfactionTrainOptions o{.tokenizer = (*dialogue_model)->shared_tokenizer(),
-                                      .config = f.estimator,
-                                      .train_contexts = chosen.contexts,
-                                      .train_targets = chosen.targets,
-                                      .valid_contexts = sets.valid_contexts,
-                                      .valid_labels = sets.valid_labels,
-                                      .epochs = f.epochs,
-                                      .seed = f.seed};
+  trainer::SatisfactionTrainOptions o = estimator_options(f, **dialogue_model, f.seed);
+  o.train_contexts = chosen.contexts;
+  o.train_targets = chosen.targets;
+  o.valid_contexts = sets.valid_contexts;
+  o.valid_labels = sets.valid_labels;
   auto trained = trainer::train_satisfaction(o);
   if (!trained.ok()) return fail(trained.status());
-  std::vector<std::string> test_contexts;
-  std::vector<int> test_labels;
-  for (const auto& e : d->labelled) {
-    if (e.split != Split::kTest) continue;
-    test_contexts.push_back(satisfaction::satisfaction_context(e.input));
-    test_labels.push_back(e.label);
-  }
-  auto scores = trained->model->score(test_contexts);
+  const trainer::SatisfactionSet test_set = trainer::satisfaction_splits(d->labelled).test;
+  auto scores = trained->model->score(test_set.contexts);
   if (!scores.ok()) return fail(scores.status());
-  BinaryMetrics test = satisfaction::evaluate_binary(*scores, test_labels, trained->model->threshold());
+  BinaryMetrics test = satisfaction::evaluate_binary(*scores, test_set.labels, trained->model->threshold());
   std::filesystem::copy(f.bundle, f.out, std::filesystem::copy_options::recursive, ec);
   if (ec) return fail(internal_error("cannot copy '" + f.bundle + "' to '" + f.out + "': " + ec.message()));
   if (Status s = trained->model->save(f.out); !s.ok()) return fail(s);
@@ -423,6 +406,14 @@ int run_train(const SatisfactionFlags& f) {
                           .dump(2)
                           .c_str());
   return 0;
+}
+
+void add_estimator_flags(CLI::App& cmd, SatisfactionFlags& f) {
+  cmd.add_option("--epochs", f.epochs, "estimator training epochs")->capture_default_str();
+  cmd.add_option("--lr", f.learning_rate, "estimator learning rate (Adam)")->capture_default_str();
+  cmd.add_option("--weak-sample", f.weak_sample, "unlabelled replies used for weak training")->capture_default_str();
+  cmd.add_flag("--init-encoder", f.init_encoder,
+               "start the estimator from the dialogue bundle's embeddings and context encoder (and take its shape)");
 }
 
 void add_data_flags(CLI::App& cmd, SatisfactionFlags& f) {
@@ -443,8 +434,7 @@ void add_satisfaction_commands(CLI::App& app, Action& action) {
   eval->add_option("--bundle", ef->bundle,
                    "dialogue bundle: its tokenizer for the estimator rows, its model for the uncertainty row");
   eval->add_option("--seeds", ef->seeds, "seeds per learned estimator")->capture_default_str();
-  eval->add_option("--epochs", ef->epochs, "estimator training epochs")->capture_default_str();
-  eval->add_option("--weak-sample", ef->weak_sample, "unlabelled replies used for weak training")->capture_default_str();
+  add_estimator_flags(*eval, *ef);
   eval->callback([&action, ef] { action = [ef] { return run_eval(*ef); }; });
 
   auto tf = std::make_shared<SatisfactionFlags>();
@@ -456,10 +446,9 @@ void add_satisfaction_commands(CLI::App& app, Action& action) {
   train->add_option("--recipe", tf->recipe, "supervised (ST train), weak (label model only) or both")
       ->check(CLI::IsMember({"supervised", "weak", "both"}))
       ->capture_default_str();
-  train->add_option("--epochs", tf->epochs)->capture_default_str();
   train->add_option("--seed", tf->seed)->capture_default_str();
   train->add_option("--store", tf->store, "also train on the users' thumbs (ST) harvested in this store");
-  train->add_option("--weak-sample", tf->weak_sample, "unlabelled replies used by the weak recipes")->capture_default_str();
+  add_estimator_flags(*train, *tf);
   train->callback([&action, tf] { action = [tf] { return run_train(*tf); }; });
 
   auto lf = std::make_shared<SatisfactionFlags>();

@@ -41,6 +41,7 @@ struct ServeFlags {
   int send_timeout_ms = 10000;
   int shutdown_grace_ms = 5000;
   std::string gate_valid;
+  std::vector<std::string> satisfaction_labelled;
   std::size_t retrain_every_examples = 0;
   int retrain_every_minutes = 0;
   std::string retrain_personachat;
@@ -87,7 +88,7 @@ int serve(const ServeFlags& f) {
   ChatEngine engine(engine_options, **store, *models, registry);
 
   ModelManager model_manager({.scorer = scorer, .gate_file = f.gate_valid, .gate_examples = f.gate_examples,
-                              .epsilon = f.gate_epsilon},
+                              .epsilon = f.gate_epsilon, .gate_satisfaction_files = f.satisfaction_labelled},
                              **store, engine, *models);
   if (Status s = model_manager.register_live(); !s.ok()) return fail(s);
 
@@ -115,13 +116,17 @@ int serve(const ServeFlags& f) {
     if (f.retrain_personachat.empty()) {
       return fail(invalid_argument_error("the periodic trainer needs --retrain-personachat (the HH training file)"));
     }
+    std::vector<std::string> retrain_args = split_words(f.retrain_args);
+    for (const std::string& file : f.satisfaction_labelled) {
+      retrain_args.insert(retrain_args.end(), {"--satisfaction-labelled", file});
+    }
     std::error_code self_ec;
     periodic = std::make_unique<PeriodicTrainer>(
         PeriodicTrainerOptions{f.retrain_every_examples, std::chrono::minutes(f.retrain_every_minutes),
                                std::filesystem::read_symlink("/proc/self/exe", self_ec).string(),
                                std::filesystem::absolute(f.store, self_ec).string(),
                                std::filesystem::absolute(f.retrain_dir, self_ec).string(), f.retrain_personachat,
-                               split_words(f.retrain_args)},
+                               std::move(retrain_args)},
         engine, model_manager, registry);
   }
 
@@ -198,8 +203,13 @@ void add_serve_commands(CLI::App& app, Action& action) {
                         "PersonaChat valid with candidates: the promotion gate's hits@1/20 set");
   serve_cmd->add_option("--gate-examples", flags->gate_examples, "examples of --gate-valid used (0: all)")
       ->capture_default_str();
-  serve_cmd->add_option("--gate-epsilon", flags->gate_epsilon, "allowed PersonaChat hits@1 drop of a new model")
+  serve_cmd->add_option("--gate-epsilon", flags->gate_epsilon,
+                        "allowed drop of a new model's PersonaChat hits@1 and satisfaction AUC")
       ->capture_default_str();
+  serve_cmd->add_option("--satisfaction-labelled", flags->satisfaction_labelled,
+                        "rated ConvAI2 files: the gate scores estimators on their test split, and the periodic "
+                        "retraining fine-tunes the estimator on their train split plus the users' thumbs")
+      ->check(CLI::ExistingFile);
   serve_cmd->add_option("--retrain-every-examples", flags->retrain_every_examples,
                         "retrain after this many new HB+FB examples (0: never)")
       ->capture_default_str();

@@ -23,7 +23,7 @@ using nlohmann::json;
 constexpr int kBundleFormatVersion = 1;
 constexpr const char* kBundleFile = "bundle.json";
 constexpr const char* kTokenizerFile = "tokenizer.model";
-constexpr const char* kWeightsFile = "dialogue.pt";
+constexpr const char* kWeightsFile = nn::kDialogueWeightsFile;
 constexpr const char* kOptimizerFile = "optimizer.pt";
 constexpr const char* kPoolFile = "candidates.txt";
 constexpr const char* kPoolEncodingsFile = "candidates.pt";

@@ -88,6 +88,44 @@ Result<std::unique_ptr<SatisfactionModel>> SatisfactionModel::create(const Estim
   }
 }
 
+Status SatisfactionModel::init_encoder_from(const std::string& dialogue_bundle_dir) {
+  const fs::path weights = fs::path(dialogue_bundle_dir) / dialogue::nn::kDialogueWeightsFile;
+  std::error_code ec;
+  if (!fs::is_regular_file(weights, ec)) return not_found_error("no dialogue weights at '" + weights.string() + "'");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(weights.string());
+  } catch (const c10::Error& e) {
+    return data_loss_error("corrupt dialogue weights '" + weights.string() + "': " + e.what_without_backtrace());
+  }
+  const std::string mismatch = "the estimator's shape does not match the dialogue model in '" + dialogue_bundle_dir + "'";
+  try {
+    // Module::load replaces tensors whatever their shape, so the weights go into a scratch
+    // copy first and are checked against ours before they are copied over.
+    EstimatorNet loaded(impl_->config, impl_->tokenizer->vocab_size());
+    torch::serialize::InputArchive embedding, encoder;
+    archive.read("embedding", embedding);
+    archive.read("context_encoder", encoder);
+    loaded->embedding->load(embedding);
+    loaded->encoder->load(encoder);
+    auto source = loaded->named_parameters();
+    auto target = impl_->net->named_parameters();
+    for (const auto& item : source) {
+      if (item.key().starts_with("head.")) continue;
+      const torch::Tensor* ours = target.find(item.key());
+      if (ours == nullptr || !ours->sizes().equals(item.value().sizes())) return invalid_argument_error(mismatch);
+    }
+    torch::NoGradGuard no_grad;
+    for (const auto& item : source) {
+      if (!item.key().starts_with("head.")) target[item.key()].copy_(item.value());
+    }
+  } catch (const c10::Error& e) {
+    return invalid_argument_error(mismatch + ": " + e.what_without_backtrace());
+  }
+  impl_->optimizer.reset();  // state for the old weights would be meaningless
+  return ok_status();
+}
+
 Result<float> SatisfactionModel::train_step(std::span<const std::string> contexts, std::span<const double> targets,
                                             double learning_rate) {
   if (contexts.empty() || contexts.size() != targets.size()) {

@@ -82,5 +82,27 @@ TEST_F(EstimatorTest, SaveLoadKeepsScoresAndThreshold) {
   EXPECT_EQ(SatisfactionModel::load(empty.str(), tokenizer_).status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(EstimatorTest, StartsFromADialogueBundlesEmbeddingsAndContextEncoder) {
+  TempDir dir;
+  const dialogue::ModelConfig shape{.d_model = 16, .n_heads = 2, .n_layers = 1, .ffn_size = 16};
+  auto dialogue_model = dialogue::DialogueModel::create(shape, tokenizer_, 11);
+  ASSERT_OK(dialogue_model);
+  ASSERT_OK((*dialogue_model)->save(dir.str("bundle"), {.version = "d1"}, {}));
+
+  auto fresh = SatisfactionModel::create(kTiny, tokenizer_, 3);
+  auto transferred = SatisfactionModel::create(kTiny, tokenizer_, 3);
+  ASSERT_OK(fresh);
+  ASSERT_OK(transferred);
+  ASSERT_OK((*transferred)->init_encoder_from(dir.str("bundle")));
+  EXPECT_NE(*(*transferred)->score(texts()), *(*fresh)->score(texts())) << "the weights did not change";
+
+  EstimatorConfig other = kTiny;
+  other.d_model = 32;
+  auto mismatched = SatisfactionModel::create(other, tokenizer_, 3);
+  ASSERT_OK(mismatched);
+  EXPECT_EQ((*mismatched)->init_encoder_from(dir.str("bundle")).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*fresh)->init_encoder_from(dir.str("nothing")).code(), StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace selffeed::satisfaction

@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include <unordered_map>
 
 #include "selffeed/trainer/trainer.h"
@@ -11,7 +12,7 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, std::uint64_
   Status failure;
   Status scanned = store.scan_all_examples(after_seq, [&](const Example& e) {
     out.watermark = std::max(out.watermark, e.seq);
-    if (e.kind != ExampleKind::kHB && e.kind != ExampleKind::kFB) return true;
+    if (e.kind != ExampleKind::kHB && e.kind != ExampleKind::kFB && e.kind != ExampleKind::kST) return true;
     if (!e.user_id.empty()) {
       auto it = deleted.find(e.user_id);
       if (it == deleted.end()) {
@@ -26,6 +27,15 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, std::uint64_
         ++out.skipped_deleted_users;
         return true;
       }
+    }
+    if (e.kind == ExampleKind::kST) {
+      char* end = nullptr;
+      const double target = std::strtod(e.target.c_str(), &end);
+      if (end == e.target.c_str() || *end != '\0' || !(target >= 0 && target <= 1)) return true;  // not a label
+      out.satisfaction_contexts.push_back(e.context);
+      out.satisfaction_targets.push_back(target);
+      out.satisfaction_seqs.push_back(e.seq);
+      return true;
     }
     if (e.kind == ExampleKind::kFB && e.seq % kFeedbackHoldoutEvery == 0) {
       out.feedback_holdout.push_back({e.context, e.target, {}});

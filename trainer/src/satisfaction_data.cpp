@@ -74,4 +74,25 @@ Result<std::vector<SatisfactionExample>> load_convai2_satisfaction(const std::st
   return out;
 }
 
+SatisfactionSplits satisfaction_splits(std::span<const SatisfactionExample> examples) {
+  SatisfactionSplits splits;
+  for (const SatisfactionExample& e : examples) {
+    if (e.label < 0) continue;
+    SatisfactionSet& set = e.split == Split::kTrain ? splits.train : e.split == Split::kValid ? splits.valid : splits.test;
+    set.contexts.push_back(satisfaction::satisfaction_context(e.input));
+    set.labels.push_back(e.label);
+  }
+  return splits;
+}
+
+Result<SatisfactionSplits> load_satisfaction_splits(std::span<const std::string> paths) {
+  std::vector<SatisfactionExample> rated;
+  for (const std::string& path : paths) {
+    SELFFEED_ASSIGN_OR_RETURN(auto examples, load_convai2_satisfaction(path, /*labelled_only=*/true));
+    rated.insert(rated.end(), std::make_move_iterator(examples.begin()), std::make_move_iterator(examples.end()));
+  }
+  if (rated.empty()) return invalid_argument_error("no rated examples in the satisfaction files");
+  return satisfaction_splits(rated);
+}
+
 }  // namespace selffeed::trainer

@@ -17,7 +17,16 @@ Result<SatisfactionTrainReport> train_satisfaction(const SatisfactionTrainOption
     return invalid_argument_error("satisfaction training needs labelled validation data");
   }
   if (o.epochs <= 0 || o.batch_size <= 0) return invalid_argument_error("epochs and batch size must be positive");
-  SELFFEED_ASSIGN_OR_RETURN(auto model, satisfaction::SatisfactionModel::create(o.config, o.tokenizer, o.seed));
+  if (!o.init_encoder_from.empty() && !o.init_estimator_from.empty()) {
+    return invalid_argument_error("start from a dialogue encoder or from an estimator, not both");
+  }
+  std::unique_ptr<satisfaction::SatisfactionModel> model;
+  if (o.init_estimator_from.empty()) {
+    SELFFEED_ASSIGN_OR_RETURN(model, satisfaction::SatisfactionModel::create(o.config, o.tokenizer, o.seed));
+  } else {
+    SELFFEED_ASSIGN_OR_RETURN(model, satisfaction::SatisfactionModel::load(o.init_estimator_from, o.tokenizer));
+  }
+  if (!o.init_encoder_from.empty()) SELFFEED_RETURN_IF_ERROR(model->init_encoder_from(o.init_encoder_from));
 
   // The best epoch is kept on disk (a model is its weights file) and read back at the end.
   namespace fs = std::filesystem;
@@ -37,9 +46,11 @@ Result<SatisfactionTrainReport> train_satisfaction(const SatisfactionTrainOption
   std::mt19937_64 rng(o.seed);
   std::vector<std::size_t> order(o.train_contexts.size());
   std::iota(order.begin(), order.end(), 0);
-  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
-    std::shuffle(order.begin(), order.end(), rng);
-    for (std::size_t i = 0; i < order.size(); i += static_cast<std::size_t>(o.batch_size)) {
+  // When fine-tuning, epoch 0 only measures the starting weights: they stay unless an
+  // epoch of training beats them on valid.
+  for (int epoch = o.init_estimator_from.empty() ? 1 : 0; epoch <= o.epochs; ++epoch) {
+    if (epoch > 0) std::shuffle(order.begin(), order.end(), rng);
+    for (std::size_t i = 0; epoch > 0 && i < order.size(); i += static_cast<std::size_t>(o.batch_size)) {
       std::vector<std::string> contexts;
       std::vector<double> targets;
       for (std::size_t j = i; j < std::min(order.size(), i + static_cast<std::size_t>(o.batch_size)); ++j) {

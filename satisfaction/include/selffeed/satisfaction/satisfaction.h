@@ -157,7 +157,14 @@ class SatisfactionModel {
                                                          std::shared_ptr<const dialogue::Tokenizer> tokenizer);
   ~SatisfactionModel();
 
-  // One Adamax step on (context, target) pairs; returns the loss before the step.
+  // Copies the embedding table and the context encoder of a dialogue bundle into this
+  // estimator (transfer: 859 labelled replies are too few to learn word meanings from).
+  // The estimator keeps its own copy; training it never changes the dialogue model.
+  // kInvalidArgument when the shapes differ (the config must be the dialogue model's),
+  // kNotFound / kDataLoss for a missing or corrupt weights file.
+  Status init_encoder_from(const std::string& dialogue_bundle_dir);
+
+  // One Adam step on (context, target) pairs; returns the loss before the step.
   Result<float> train_step(std::span<const std::string> contexts, std::span<const double> targets,
                            double learning_rate);
   // P(satisfied) for each context, in one batch.

@@ -70,6 +70,19 @@ struct SatisfactionExample {
 // an unlabelled example. With `labelled_only`, unlabelled examples are skipped.
 Result<std::vector<SatisfactionExample>> load_convai2_satisfaction(const std::string& path, bool labelled_only);
 
+// Rated examples as estimator inputs (satisfaction_context()), by split: train for
+// fitting, valid for the epoch and the threshold, test for reports and the promotion gate.
+struct SatisfactionSet {
+  std::vector<std::string> contexts;
+  std::vector<int> labels;  // 1 satisfied, 0 unsatisfied
+};
+struct SatisfactionSplits {
+  SatisfactionSet train, valid, test;
+};
+SatisfactionSplits satisfaction_splits(std::span<const SatisfactionExample> examples);  // unlabelled ones skipped
+// The rated examples of ConvAI2 wild-evaluation files (load_convai2_satisfaction).
+Result<SatisfactionSplits> load_satisfaction_splits(std::span<const std::string> paths);
+
 // Gives every example `count` distractors drawn from the other examples' targets (never
 // equal to its own), plus its gold at a random position; deterministic for a seed. Used
 // for validation slices of data that has no fixed candidates.
@@ -83,8 +96,12 @@ struct HarvestedExamples {
   // FB examples whose seq is a multiple of kFeedbackHoldoutEvery: never trained on, kept
   // for the promotion gate.
   std::vector<RankingExample> feedback_holdout;
+  // ST: the users' thumbs, "__p2__ <bot> __p1__ <user>" -> P(satisfied) in [0, 1].
+  std::vector<std::string> satisfaction_contexts;
+  std::vector<double> satisfaction_targets;
   std::vector<std::uint64_t> dialogue_seqs;  // their sequence numbers, for the lineage
   std::vector<std::uint64_t> feedback_seqs;
+  std::vector<std::uint64_t> satisfaction_seqs;
   std::uint64_t watermark = 0;           // the highest seq read
   std::size_t skipped_deleted_users = 0;
 };
@@ -97,6 +114,7 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, std::uint64_
 struct GateData {
   std::vector<RankingExample> personachat;  // PersonaChat valid, with candidates
   std::vector<RankingExample> feedback;     // held-out FB with candidates; may be empty
+  SatisfactionSet satisfaction;             // the ST test split; may be empty
 };
 // Builds the FB part from a store's held-out slice (19 random negatives from the slice's
 // own targets); empty when the slice has fewer than 20 examples.
@@ -105,15 +123,20 @@ Result<std::vector<RankingExample>> feedback_gate_set(const store::Store& store)
 struct GateScores {
   double personachat_hits_at_1 = 0;
   std::optional<double> feedback_hits_at_1;  // when GateData::feedback is not empty
+  // ROC-AUC of the learned estimator on the ST test split, when there are both.
+  std::optional<double> satisfaction_auc;
 };
-Result<GateScores> gate_scores(const dialogue::DialogueModel& model, const GateData& data);
+// `estimator` may be null (a bundle without a learned satisfaction model).
+Result<GateScores> gate_scores(const dialogue::DialogueModel& model, const satisfaction::SatisfactionModel* estimator,
+                               const GateData& data);
 
 struct GateDecision {
   bool promote = false;
   std::string reason;
 };
-// Promote when the candidate is not worse than the live model on PersonaChat by more than
-// `epsilon`, and better overall (the sum of its hits@1 over the gate's sets).
+// Promote when the candidate is not worse than the live model by more than `epsilon` on
+// PersonaChat hits@1 nor on the satisfaction AUC, and better overall: the sum of its
+// scores over the sets both models were measured on.
 GateDecision gate_decision(const GateScores& live, const GateScores& candidate, double epsilon);
 
 // ---- evaluation -------------------------------------------------------------------
@@ -189,6 +212,12 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& options);
 struct SatisfactionTrainOptions {
   std::shared_ptr<const dialogue::Tokenizer> tokenizer;
   satisfaction::EstimatorConfig config;
+  // Start from this dialogue bundle's embeddings and context encoder (`config` must then
+  // be its shape). Empty: random initialisation.
+  std::string init_encoder_from;
+  // Fine-tune the estimator of this bundle instead (its own config is used). The starting
+  // weights compete as epoch 0: fine-tuning never leaves a worse valid AUC.
+  std::string init_estimator_from;
   // Training pairs: satisfaction_context() and a target in [0, 1] (hard label or the label
   // model's probability).
   std::vector<std::string> train_contexts;
@@ -204,7 +233,7 @@ struct SatisfactionTrainOptions {
 
 struct SatisfactionTrainReport {
   std::unique_ptr<satisfaction::SatisfactionModel> model;  // best epoch, threshold set
-  int best_epoch = 0;
+  int best_epoch = 0;  // 0: the starting weights were best
   double valid_auc = 0;
   double valid_f1 = 0;
 };

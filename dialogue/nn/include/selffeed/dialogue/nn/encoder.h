@@ -15,6 +15,11 @@ namespace selffeed::dialogue::nn {
 
 inline constexpr std::int64_t kPadId = 0;
 
+// The bi-encoder's weights file in a bundle: a module archive with the children
+// "embedding", "context_encoder" and "candidate_encoder" (read by satisfaction/ to start
+// its estimator from the dialogue model's context encoder).
+inline constexpr const char* kDialogueWeightsFile = "dialogue.pt";
+
 struct EncoderOptions {
   std::int64_t vocab_size = 0;
   std::int64_t d_model = 300;
