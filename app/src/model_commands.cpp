@@ -34,6 +34,8 @@ struct TrainFlags {
   std::string self_dialogue;
   double self_dialogue_weight = 1.0;
   std::vector<std::string> jsonl;
+  std::vector<std::string> human_replies;
+  double human_replies_weight = 1.0;
   double holdout = 0.05;
   int threads = 1;
   // Harvested examples: HB and FB read from a store (read-only, beside a running server).
@@ -176,6 +178,19 @@ int run_train(TrainFlags& f) {
     lineage["data"].push_back({{"file", f.self_dialogue}, {"split", "train"}, {"examples", sd->size()}});
     o.sources.push_back({.name = "self_dialogue", .examples = std::move(sd).value(), .weight = f.self_dialogue_weight});
   }
+  if (!f.human_replies.empty()) {  // one source, however many files
+    trainer::DataSource humans{.name = "human_replies", .weight = f.human_replies_weight};
+    for (const std::string& path : f.human_replies) {
+      auto replies = trainer::load_human_replies_jsonl(path);
+      if (!replies.ok()) return fail(replies.status());
+      for (auto& e : *replies) {
+        o.candidate_pool.push_back(e.target);
+        humans.examples.push_back(std::move(e));
+      }
+      lineage["data"].push_back({{"file", path}, {"human_replies", replies->size()}});
+    }
+    o.sources.push_back(std::move(humans));
+  }
   for (const std::string& path : f.jsonl) {
     auto extra = trainer::load_self_feeding_jsonl(path);
     if (!extra.ok()) return fail(extra.status());
@@ -265,6 +280,10 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
   train->add_option("--self-dialogue", tf->self_dialogue, "Self-dialogue dialogues.tsv (split 'train')");
   train->add_option("--self-dialogue-weight", tf->self_dialogue_weight, "share of batches drawn from it")->capture_default_str();
   train->add_option("--jsonl", tf->jsonl, "extra self-feeding JSONL training files");
+  train->add_option("--human-replies", tf->human_replies,
+                    "human-bot conversation logs (JSON Lines with 'dialog'): the humans' turns are targets");
+  train->add_option("--human-replies-weight", tf->human_replies_weight, "share of batches drawn from them (all files together)")
+      ->capture_default_str();
   train->add_option("--holdout", tf->holdout, "tail share of --personachat kept for validation")->capture_default_str();
   train->add_option("--steps", tf->train.max_steps, "maximum optimizer steps")->capture_default_str();
   train->add_option("--minutes", tf->train.max_minutes, "stop after this many minutes (0 = no limit)")->capture_default_str();

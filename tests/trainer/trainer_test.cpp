@@ -72,6 +72,29 @@ TEST(LoadersTest, SelfFeedingJsonlAndSelfDialogueTsv) {
   EXPECT_EQ((*tsv)[4].context, "__p1__ Hi");
 }
 
+TEST(LoadersTest, HumanRepliesOfConversationLogs) {
+  TempDir dir;
+  write(dir.str("logs.jsonl"),
+        R"({"dialog": [{"speaker": "model", "text": "Hi! I'm Nina."}, {"speaker": "human_evaluator", "text": "Hello Nina"},)"
+        R"( {"speaker": "model", "text": "Do you surf?"}, {"speaker": "human_evaluator", "text": "Daily."}], "x": 1})"
+        "\n"
+        R"({"dialog": [{"speaker": "human_evaluator", "text": "I open, so I am no target"}]})"
+        "\n");
+  auto replies = load_human_replies_jsonl(dir.str("logs.jsonl"));
+  ASSERT_OK(replies);
+  ASSERT_EQ(replies->size(), 2u);
+  EXPECT_EQ((*replies)[0].context, "__p1__ Hi! I'm Nina.");
+  EXPECT_EQ((*replies)[0].target, "Hello Nina");
+  EXPECT_EQ((*replies)[1].context, "__p2__ Hello Nina __p1__ Do you surf?");
+  EXPECT_EQ((*replies)[1].target, "Daily.");
+
+  write(dir.str("bad.jsonl"), "{\"dialog\": [{\"speaker\": \"model\"}]}\n");
+  auto bad = load_human_replies_jsonl(dir.str("bad.jsonl"));
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("bad.jsonl:1: "), std::string::npos) << bad.status().to_string();
+  EXPECT_EQ(load_human_replies_jsonl(dir.str("none.jsonl")).status().code(), StatusCode::kNotFound);
+}
+
 TEST(EvaluationTest, TfidfFindsWordOverlapAndTiesAreNotFree) {
   std::vector<RankingExample> data = {
       {.context = "__p1__ do you like jazz music ?", .target = "jazz music is my favourite",

@@ -134,6 +134,34 @@ Result<std::vector<RankingExample>> load_self_dialogue_tsv(const std::string& pa
   return out;
 }
 
+Result<std::vector<RankingExample>> load_human_replies_jsonl(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return not_found_error("cannot read '" + path + "'");
+  std::vector<RankingExample> out;
+  std::string line;
+  std::size_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (line.empty()) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    auto dialog = j.is_object() ? j.find("dialog") : j.end();
+    if (j.is_discarded() || !j.is_object() || dialog == j.end() || !dialog->is_array()) {
+      return line_error(path, line_number, "needs a 'dialog' array");
+    }
+    std::vector<std::string> turns;
+    for (const auto& turn : *dialog) {
+      if (!turn.is_object() || !turn.contains("text") || !turn["text"].is_string() || !turn.contains("speaker")) {
+        return line_error(path, line_number, "every turn needs 'speaker' and a string 'text'");
+      }
+      if (turn["speaker"] == "human_evaluator" && !turns.empty()) {
+        out.push_back({.context = format_context(turns), .target = turn["text"].get<std::string>()});
+      }
+      turns.push_back(turn["text"].get<std::string>());
+    }
+  }
+  return out;
+}
+
 void add_random_candidates(std::vector<RankingExample>& examples, int count, std::uint64_t seed) {
   if (examples.size() < 2) return;
   std::mt19937_64 rng(seed);

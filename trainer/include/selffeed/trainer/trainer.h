@@ -50,6 +50,13 @@ Result<std::vector<RankingExample>> load_self_feeding_jsonl(const std::string& p
 // the chosen split is a target, with the two utterances before it as context.
 Result<std::vector<RankingExample>> load_self_dialogue_tsv(const std::string& path, const std::string& split);
 
+// Human-bot conversation logs in JSON Lines, one conversation per line:
+// {"dialog": [{"speaker": "model" | "human_evaluator", "text": ...}, ...], ...} (the human
+// evaluation logs of See et al. 2019, ConvAI2 personas). Every human turn is a target, with
+// the two turns before it as context: real people replying in the PersonaChat setting.
+// kNotFound for a missing file, kInvalidArgument (naming the line) for a malformed one.
+Result<std::vector<RankingExample>> load_human_replies_jsonl(const std::string& path);
+
 // Satisfaction data split by a stable hash of the dialogue id: FNV-1a 64 of the id,
 // modulo 5: 0-2 train, 3 valid, 4 test (60/20/20). Never tune on test.
 enum class Split { kTrain, kValid, kTest };
