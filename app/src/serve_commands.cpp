@@ -41,6 +41,7 @@ struct ServeFlags {
   int send_timeout_ms = 10000;
   int shutdown_grace_ms = 5000;
   std::string gate_valid;
+  std::uint64_t min_free_disk_mb = 256;
   std::vector<std::string> satisfaction_labelled;
   std::size_t retrain_every_examples = 0;
   int retrain_every_minutes = 0;
@@ -77,7 +78,7 @@ int serve(const ServeFlags& f) {
   if (!models.ok()) {
     return fail(models.status().with_context("cannot load the model bundle (train one with scripts/train_demo_model.sh)"));
   }
-  auto store = store::Store::open({.path = f.store});
+  auto store = store::Store::open({.path = f.store, .min_free_bytes = f.min_free_disk_mb << 20});
   if (!store.ok()) return fail(store.status());
 
   metrics::Registry registry;
@@ -198,6 +199,9 @@ void add_serve_commands(CLI::App& app, Action& action) {
       ->capture_default_str();
   serve_cmd->add_option("--socket-send-buffer", flags->limits.socket_send_buffer_bytes, "SO_SNDBUF (0: OS default)");
   serve_cmd->add_option("--shutdown-grace-ms", flags->shutdown_grace_ms, "time to flush replies on SIGTERM")
+      ->capture_default_str();
+  serve_cmd->add_option("--min-free-disk-mb", flags->min_free_disk_mb,
+                        "answer storage_full instead of writing while the store's disk has less free")
       ->capture_default_str();
   serve_cmd->add_option("--gate-valid", flags->gate_valid,
                         "PersonaChat valid with candidates: the promotion gate's hits@1/20 set");

@@ -1,5 +1,7 @@
 #include "selffeed/store/store.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -114,6 +116,18 @@ struct Store::Impl {
 
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return families[f]; }
 
+  // kResourceExhausted while the store's file system is below its reserve.
+  Status check_free_space() const {
+    if (options.min_free_bytes == 0) return ok_status();
+    struct statvfs fs {};
+    if (::statvfs(options.path.c_str(), &fs) != 0) return ok_status();  // RocksDB will report the real problem
+    const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (free_bytes >= options.min_free_bytes) return ok_status();
+    return resource_exhausted_error("write to store '" + options.path + "': disk full: " +
+                                    std::to_string(free_bytes >> 20) + " MiB free, below the reserve of " +
+                                    std::to_string(options.min_free_bytes >> 20) + " MiB");
+  }
+
   Status run_write(const Builder& build) {
     if (options.mode == OpenMode::kReadOnly) {
       return failed_precondition_error("store '" + options.path + "' is open read-only");
@@ -150,7 +164,8 @@ struct Store::Impl {
       Status written = ok_status();
       if (batch.Count() > 0) {
         if (seq != first_seq) batch.Put(cf(kMeta), keys::kNextSeq, codec::encode_u64(seq)).PermitUncheckedError();
-        written = from_rocksdb(db->Write(write_options, &batch), options.path, "write to");
+        written = check_free_space();
+        if (written.ok()) written = from_rocksdb(db->Write(write_options, &batch), options.path, "write to");
         if (!written.ok()) SELFFEED_LOGGER("store")->error("{}", written.to_string());
       }
 

@@ -106,6 +106,27 @@ TEST(StoreTest, SequenceNumbersKeepGrowingAcrossReopen) {
   EXPECT_EQ(*seq, 4u);
 }
 
+TEST(StoreTest, WritesStopWithAClearErrorBelowTheFreeSpaceReserve) {
+  TempDir dir;
+  {
+    auto store = open_or_die(dir.str("db"));
+    ASSERT_OK(store->add_example(make_example(ExampleKind::kHB, "u", 1)));
+  }
+  // No disk has this much free: every write is refused, nothing half-written, reads work.
+  auto full = store::Store::open({.path = dir.str("db"), .min_free_bytes = std::uint64_t{1} << 62});
+  ASSERT_OK(full);
+  auto refused = (*full)->add_example(make_example(ExampleKind::kHB, "u", 2));
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("disk full"), std::string::npos) << refused.status().to_string();
+  EXPECT_OK((*full)->get_example(ExampleKind::kHB, 1).status());
+  full->reset();
+  // With room again the sequence goes on where it stopped.
+  auto store = open_or_die(dir.str("db"));
+  auto seq = store->add_example(make_example(ExampleKind::kHB, "u", 3));
+  ASSERT_OK(seq);
+  EXPECT_EQ(*seq, 2u);
+}
+
 TEST(StoreTest, ScanSinceWatermarkReturnsOnlyNewerExamplesInOrder) {
   TempDir dir;
   auto store = open_or_die(dir.str("db"));

@@ -49,6 +49,11 @@ struct StoreOptions {
   // Concurrent commit() calls share one synced WAL write (leader/follower group commit).
   // When false every commit pays its own fsync. Default: true
   bool group_commit = true;
+  // Refuse writes (kResourceExhausted, "disk full") while the file system holding the store
+  // has less than this many bytes free. The reserve keeps room for memtable flushes and
+  // compactions, and it keeps RocksDB away from a real ENOSPC, after which some builds
+  // abort. 0: no reserve. Default: 0 (the server sets one)
+  std::uint64_t min_free_bytes = 0;
 };
 
 // Everything in one WriteSet is applied atomically and in order with other commits.
