@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -49,16 +50,17 @@ struct TrainFlags {
   // SATISFACTION: rated ConvAI2 files (train split to fit, valid to pick) plus the store's
   // thumbs. Empty: the estimator is carried over unchanged.
   std::vector<std::string> satisfaction_labelled;
+  // Unrated ConvAI2 files: the label model's probabilistic labels for a sample of their
+  // replies join the SATISFACTION task (weak supervision). Empty: none.
+  std::vector<std::string> satisfaction_pool;
+  std::size_t satisfaction_weak_sample = 6000;
   int satisfaction_epochs = 4;
   double satisfaction_lr = 5e-4;
   trainer::DialogueTrainOptions train;
 };
 
 // The users' thumbs read from the store, for the SATISFACTION task.
-struct Thumbs {
-  std::vector<std::string> contexts;
-  std::vector<double> targets;
-};
+using Thumbs = trainer::SatisfactionPairs;
 
 // The bundle the registry says is live.
 Result<std::string> live_bundle_path(const store::Store& store) {
@@ -113,12 +115,21 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
 
 // The SATISFACTION task. The estimator shares no weights with the dialogue encoders (it
 // has its own embeddings and encoder), so it trains in its own phase, on the rated train
-// split plus the users' thumbs: fine-tuned from the starting bundle's estimator when that
+// split, the users' thumbs and (with a pool) the label model's probabilistic labels:
+// fine-tuned from the starting bundle's estimator when that
 // bundle has one and the tokenizer is the same (not --from-scratch), else from scratch.
 // The valid split picks the epoch and the threshold; the result replaces the estimator
 // in the new bundle. Returns its numbers for the report.
 Result<json> retrain_satisfaction(const TrainFlags& f, const std::string& bundle_dir, const Thumbs& thumbs) {
-  SELFFEED_ASSIGN_OR_RETURN(trainer::SatisfactionSplits splits, trainer::load_satisfaction_splits(f.satisfaction_labelled));
+  SELFFEED_ASSIGN_OR_RETURN(trainer::SatisfactionData data,
+                            trainer::load_satisfaction_data(f.satisfaction_labelled, f.satisfaction_pool));
+  trainer::SatisfactionSplits splits = trainer::satisfaction_splits(data.labelled);
+  trainer::SatisfactionPairs weak;
+  if (!f.satisfaction_pool.empty()) {
+    SELFFEED_ASSIGN_OR_RETURN(satisfaction::LabelModel label_model, trainer::fit_label_model(data));
+    std::mt19937_64 rng(f.train.seed);
+    weak = trainer::weak_labels(label_model, data.unlabelled, f.satisfaction_weak_sample, rng);
+  }
   SELFFEED_ASSIGN_OR_RETURN(auto dialogue_model, dialogue::DialogueModel::load(bundle_dir));
   trainer::SatisfactionTrainOptions o{.tokenizer = dialogue_model->shared_tokenizer(),
                                       .config = {.d_model = 64, .n_heads = 2, .n_layers = 1, .ffn_size = 64}};
@@ -131,6 +142,8 @@ Result<json> retrain_satisfaction(const TrainFlags& f, const std::string& bundle
   o.train_targets.assign(splits.train.labels.begin(), splits.train.labels.end());
   o.train_contexts.insert(o.train_contexts.end(), thumbs.contexts.begin(), thumbs.contexts.end());
   o.train_targets.insert(o.train_targets.end(), thumbs.targets.begin(), thumbs.targets.end());
+  o.train_contexts.insert(o.train_contexts.end(), weak.contexts.begin(), weak.contexts.end());
+  o.train_targets.insert(o.train_targets.end(), weak.targets.begin(), weak.targets.end());
   o.valid_contexts = std::move(splits.valid.contexts);
   o.valid_labels = std::move(splits.valid.labels);
   o.epochs = f.satisfaction_epochs;
@@ -146,6 +159,7 @@ Result<json> retrain_satisfaction(const TrainFlags& f, const std::string& bundle
   return json{{"fine_tuned_from", o.init_estimator_from.empty() ? json(nullptr) : json(o.init_estimator_from)},
               {"train_examples", o.train_contexts.size()},
               {"thumbs", thumbs.contexts.size()},
+              {"weak_labels", weak.contexts.size()},
               {"best_epoch", trained.best_epoch},
               {"valid_auc", trained.valid_auc},
               {"test_auc", test.auc},
@@ -203,6 +217,7 @@ int run_train(TrainFlags& f) {
     if (Status s = add_harvested(f, lineage, thumbs); !s.ok()) return fail(s);
   }
   if (!f.satisfaction_labelled.empty()) lineage["satisfaction_labelled"] = f.satisfaction_labelled;
+  if (!f.satisfaction_pool.empty()) lineage["satisfaction_pool"] = f.satisfaction_pool;
   if (f.retrain) {
     for (auto& source : o.sources) source.weight *= static_cast<double>(source.examples.size());
   }
@@ -313,6 +328,12 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
   train->add_option("--satisfaction-labelled", tf->satisfaction_labelled,
                     "SATISFACTION task: rated ConvAI2 files (train split + the store's thumbs) for the estimator")
       ->check(CLI::ExistingFile);
+  train->add_option("--satisfaction-pool", tf->satisfaction_pool,
+                    "SATISFACTION task: unrated ConvAI2 files (export_*.json); the label model's probabilistic "
+                    "labels for a sample of their replies are trained on too")
+      ->check(CLI::ExistingFile);
+  train->add_option("--satisfaction-weak-sample", tf->satisfaction_weak_sample, "replies given weak labels")
+      ->capture_default_str();
   train->add_option("--satisfaction-epochs", tf->satisfaction_epochs)->capture_default_str();
   train->add_option("--satisfaction-lr", tf->satisfaction_lr)->capture_default_str();
 }

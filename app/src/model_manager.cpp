@@ -44,8 +44,8 @@ Result<trainer::GateData> ModelManager::gate_data() {
   if (!satisfaction_test_) {
     satisfaction_test_.emplace();
     if (!options_.gate_satisfaction_files.empty()) {
-      SELFFEED_ASSIGN_OR_RETURN(auto splits, trainer::load_satisfaction_splits(options_.gate_satisfaction_files));
-      satisfaction_test_ = std::move(splits.test);
+      SELFFEED_ASSIGN_OR_RETURN(auto data, trainer::load_satisfaction_data(options_.gate_satisfaction_files));
+      satisfaction_test_ = trainer::satisfaction_splits(data.labelled).test;
     }
   }
   trainer::GateData data;

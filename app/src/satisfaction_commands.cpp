@@ -48,29 +48,9 @@ struct SatisfactionFlags {
 };
 
 
-struct Data {
-  std::vector<SatisfactionExample> labelled;    // rated examples, all splits
-  std::vector<SatisfactionExample> unlabelled;  // pool for the label model (train dialogues only)
-};
+using Data = trainer::SatisfactionData;
 
-Result<Data> load(const SatisfactionFlags& f) {
-  Data d;
-  for (const std::string& path : f.labelled) {
-    SELFFEED_ASSIGN_OR_RETURN(auto all, trainer::load_convai2_satisfaction(path, /*labelled_only=*/false));
-    for (auto& e : all) {
-      if (e.label >= 0) d.labelled.push_back(e);
-      else if (e.split == Split::kTrain) d.unlabelled.push_back(std::move(e));
-    }
-  }
-  for (const std::string& path : f.pool) {
-    SELFFEED_ASSIGN_OR_RETURN(auto all, trainer::load_convai2_satisfaction(path, /*labelled_only=*/false));
-    for (auto& e : all) {
-      if (e.split == Split::kTrain) d.unlabelled.push_back(std::move(e));
-    }
-  }
-  if (d.labelled.empty()) return invalid_argument_error("no rated examples in the --labelled files");
-  return d;
-}
+Result<Data> load(const SatisfactionFlags& f) { return trainer::load_satisfaction_data(f.labelled, f.pool); }
 
 struct Scored {
   std::vector<double> scores;
@@ -118,22 +98,10 @@ trainer::SatisfactionTrainOptions estimator_options(const SatisfactionFlags& f, 
   return o;
 }
 
-Result<satisfaction::LabelModel> fit_label_model(const Data& d) {
-  std::vector<std::vector<Vote>> votes;
-  for (const auto& e : d.unlabelled) votes.push_back(satisfaction::apply_labeling_functions(e.input));
-  for (const auto& e : d.labelled) {
-    if (e.split == Split::kTrain) votes.push_back(satisfaction::apply_labeling_functions(e.input));  // labels unused
-  }
-  return satisfaction::LabelModel::fit(votes);
-}
-
 // Training pairs for the estimator: the labelled train split (hard targets), a sample of
 // the unlabelled pool with the label model's probabilities (soft targets), and the
 // labelled valid split that picks the epoch and the threshold.
-struct PairSet {
-  std::vector<std::string> contexts;
-  std::vector<double> targets;
-};
+using PairSet = trainer::SatisfactionPairs;
 // The ST labels users gave with thumbs in a store (read-only), deleted users excluded.
 Result<std::size_t> add_thumbs(const std::string& store_dir, PairSet& set) {
   SELFFEED_ASSIGN_OR_RETURN(auto store, store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly}));
@@ -167,15 +135,7 @@ TrainingSets training_sets(const Data& d, const satisfaction::LabelModel& label_
   sets.supervised = {std::move(splits.train.contexts), {splits.train.labels.begin(), splits.train.labels.end()}};
   sets.valid_contexts = std::move(splits.valid.contexts);
   sets.valid_labels = std::move(splits.valid.labels);
-  std::vector<std::size_t> order(d.unlabelled.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), rng);
-  order.resize(std::min(order.size(), weak_sample));
-  for (std::size_t i : order) {
-    const SatisfactionInput& in = d.unlabelled[i].input;
-    sets.weak.contexts.push_back(satisfaction::satisfaction_context(in));
-    sets.weak.targets.push_back(label_model.probability(satisfaction::apply_labeling_functions(in)));
-  }
+  sets.weak = trainer::weak_labels(label_model, d.unlabelled, weak_sample, rng);
   return sets;
 }
 
@@ -191,7 +151,7 @@ int run_eval(const SatisfactionFlags& f) {
     train_inputs.push_back(e.input);
     train_labels.push_back(e.label);
   }
-  auto label_model = fit_label_model(*d);
+  auto label_model = trainer::fit_label_model(*d);
   if (!label_model.ok()) return fail(label_model.status());
   satisfaction::NaiveBayes nb = satisfaction::NaiveBayes::fit(train_inputs, train_labels);
 
@@ -317,7 +277,7 @@ int run_eval(const SatisfactionFlags& f) {
 int run_lf_report(const SatisfactionFlags& f) {
   auto d = load(f);
   if (!d.ok()) return fail(d.status());
-  auto label_model = fit_label_model(*d);
+  auto label_model = trainer::fit_label_model(*d);
   if (!label_model.ok()) return fail(label_model.status());
   const auto& functions = satisfaction::labeling_functions();
   const std::size_t m = functions.size();
@@ -366,7 +326,7 @@ int run_lf_report(const SatisfactionFlags& f) {
 int run_train(const SatisfactionFlags& f) {
   auto d = load(f);
   if (!d.ok()) return fail(d.status());
-  auto label_model = fit_label_model(*d);
+  auto label_model = trainer::fit_label_model(*d);
   if (!label_model.ok()) return fail(label_model.status());
   auto dialogue_model = dialogue::DialogueModel::load(f.bundle);
   if (!dialogue_model.ok()) return fail(dialogue_model.status());

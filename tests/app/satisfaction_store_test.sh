@@ -41,12 +41,15 @@ grep -q '"thumbs_from_store": 3' "$work/out.json"
 [[ -f "$work/sat/satisfaction.pt" && -f "$work/sat/bundle.json" ]]
 
 # retrain's SATISFACTION task: the estimator of --init-bundle is fine-tuned on the rated
-# train split plus the store's thumbs, and the thumbs used are in the new bundle's lineage.
+# train split, the store's thumbs and 50 weak labels from the label model; the thumbs used
+# are in the new bundle's lineage.
 "$selffeed" --log-level warn retrain --store "$work/store" --init-bundle "$work/sat" --out "$work/re" \
   --personachat "$work/toy/train.txt" --holdout 0.25 --steps 10 --validate-every 5 --batch 8 --warmup 2 \
-  --satisfaction-labelled "$work/wild.json" --satisfaction-epochs 2 > "$work/re.json"
+  --satisfaction-labelled "$work/wild.json" --satisfaction-pool "$work/wild.json" --satisfaction-weak-sample 50 \
+  --satisfaction-epochs 2 > "$work/re.json"
 cat "$work/re.json"
 grep -q '"thumbs": 3' "$work/re.json"
+grep -q '"weak_labels": 50' "$work/re.json"
 grep -q "\"fine_tuned_from\": \"$work/sat\"" "$work/re.json"
 [[ -f "$work/re/bundle/satisfaction.pt" ]]
 tr -d ' \n' < "$work/re/bundle/bundle.json" | grep -q '"ST":3'

@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 
 #include <nlohmann/json.hpp>
 
@@ -85,14 +87,48 @@ SatisfactionSplits satisfaction_splits(std::span<const SatisfactionExample> exam
   return splits;
 }
 
-Result<SatisfactionSplits> load_satisfaction_splits(std::span<const std::string> paths) {
-  std::vector<SatisfactionExample> rated;
-  for (const std::string& path : paths) {
-    SELFFEED_ASSIGN_OR_RETURN(auto examples, load_convai2_satisfaction(path, /*labelled_only=*/true));
-    rated.insert(rated.end(), std::make_move_iterator(examples.begin()), std::make_move_iterator(examples.end()));
+Result<SatisfactionData> load_satisfaction_data(std::span<const std::string> labelled_paths,
+                                                std::span<const std::string> pool_paths) {
+  SatisfactionData d;
+  for (const std::string& path : labelled_paths) {
+    SELFFEED_ASSIGN_OR_RETURN(auto all, load_convai2_satisfaction(path, /*labelled_only=*/false));
+    for (auto& e : all) {
+      if (e.label >= 0) d.labelled.push_back(std::move(e));
+      else if (e.split == Split::kTrain) d.unlabelled.push_back(std::move(e));
+    }
   }
-  if (rated.empty()) return invalid_argument_error("no rated examples in the satisfaction files");
-  return satisfaction_splits(rated);
+  for (const std::string& path : pool_paths) {
+    SELFFEED_ASSIGN_OR_RETURN(auto all, load_convai2_satisfaction(path, /*labelled_only=*/false));
+    for (auto& e : all) {
+      if (e.split == Split::kTrain) d.unlabelled.push_back(std::move(e));
+    }
+  }
+  if (d.labelled.empty()) return invalid_argument_error("no rated examples in the labelled satisfaction files");
+  return d;
+}
+
+Result<satisfaction::LabelModel> fit_label_model(const SatisfactionData& d) {
+  std::vector<std::vector<satisfaction::Vote>> votes;
+  for (const auto& e : d.unlabelled) votes.push_back(satisfaction::apply_labeling_functions(e.input));
+  for (const auto& e : d.labelled) {
+    if (e.split == Split::kTrain) votes.push_back(satisfaction::apply_labeling_functions(e.input));
+  }
+  return satisfaction::LabelModel::fit(votes);
+}
+
+SatisfactionPairs weak_labels(const satisfaction::LabelModel& label_model, std::span<const SatisfactionExample> pool,
+                       std::size_t sample, std::mt19937_64& rng) {
+  std::vector<std::size_t> order(pool.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  order.resize(std::min(order.size(), sample));
+  SatisfactionPairs out;
+  for (std::size_t i : order) {
+    const satisfaction::SatisfactionInput& in = pool[i].input;
+    out.contexts.push_back(satisfaction::satisfaction_context(in));
+    out.targets.push_back(label_model.probability(satisfaction::apply_labeling_functions(in)));
+  }
+  return out;
 }
 
 }  // namespace selffeed::trainer

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <span>
 #include <string>
 #include <vector>
@@ -87,8 +88,30 @@ struct SatisfactionSplits {
   SatisfactionSet train, valid, test;
 };
 SatisfactionSplits satisfaction_splits(std::span<const SatisfactionExample> examples);  // unlabelled ones skipped
-// The rated examples of ConvAI2 wild-evaluation files (load_convai2_satisfaction).
-Result<SatisfactionSplits> load_satisfaction_splits(std::span<const std::string> paths);
+
+// The rated examples of ConvAI2 files, and the pool for weak supervision: the unrated
+// replies of their train dialogues plus every train-split reply of the `pool_paths`
+// (export_*.json). kInvalidArgument when the labelled files hold no rating.
+struct SatisfactionData {
+  std::vector<SatisfactionExample> labelled;
+  std::vector<SatisfactionExample> unlabelled;
+};
+Result<SatisfactionData> load_satisfaction_data(std::span<const std::string> labelled_paths,
+                                                std::span<const std::string> pool_paths = {});
+
+// The label model, fitted on the labeling functions' votes over the pool and the labelled
+// train split. Labels are never read.
+Result<satisfaction::LabelModel> fit_label_model(const SatisfactionData& data);
+// Estimator training pairs: satisfaction_context() -> P(satisfied), a hard 0/1 label or a
+// probability.
+struct SatisfactionPairs {
+  std::vector<std::string> contexts;
+  std::vector<double> targets;
+};
+// Probabilistic targets for noise-aware training: the label model's P(satisfied) for a
+// random sample of `sample` pool replies.
+SatisfactionPairs weak_labels(const satisfaction::LabelModel& label_model, std::span<const SatisfactionExample> pool,
+                       std::size_t sample, std::mt19937_64& rng);
 
 // Gives every example `count` distractors drawn from the other examples' targets (never
 // equal to its own), plus its gold at a random position; deterministic for a seed. Used
