@@ -138,6 +138,8 @@ std::vector<LabelingFunction> build() {
                   return !is_question(in.bot_reply) && RE2::PartialMatch(in.user_reply, re) ? Vote::kUnsatisfied
                                                                                               : Vote::kAbstain;
                 }});
+  fs.push_back({"opening_turn", "one of the bot's first two answers (openers rarely go wrong, and users are fresh)",
+                [](const SatisfactionInput& in) { return in.history.size() <= 2 ? Vote::kSatisfied : Vote::kAbstain; }});
   fs.push_back({"thumbs", "the user's explicit thumbs on the answer",
                 [](const SatisfactionInput& in) {
                   if (!in.thumbs) return Vote::kAbstain;

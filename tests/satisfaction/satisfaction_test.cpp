@@ -80,6 +80,8 @@ TEST(SatisfactionTest, EachLabelingFunctionVotesOnItsCases) {
   EXPECT_EQ(vote_of("engaged_reply", reply("i hike", "nice")), Vote::kAbstain);
   EXPECT_EQ(vote_of("why_what_opener", reply("the moon is cheese", "what")), Vote::kUnsatisfied);
   EXPECT_EQ(vote_of("why_what_opener", reply("what do you do?", "what i do is teach")), Vote::kAbstain);
+  EXPECT_EQ(vote_of("opening_turn", reply("hi! how are you?", "good, you?", {"hello"})), Vote::kSatisfied);
+  EXPECT_EQ(vote_of("opening_turn", reply("i like tea", "ok", {"hi", "hello", "do you like tea?"})), Vote::kAbstain);
   SatisfactionInput thumbs = reply("a", "b");
   EXPECT_EQ(vote_of("thumbs", thumbs), Vote::kAbstain);
   thumbs.thumbs = 0;
