@@ -1,4 +1,5 @@
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string_view>
 
@@ -22,6 +23,24 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
 
 Status line_error(const std::string& path, std::size_t line, const std::string& what) {
   return invalid_argument_error(path + ":" + std::to_string(line) + ": " + what);
+}
+
+// Calls `visit` with each JSON object of a JSON Lines file and its line number; blank
+// lines are skipped, anything else that is not an object is an error naming the line.
+Status for_each_json_object(const std::string& path,
+                            const std::function<Status(const nlohmann::json&, std::size_t)>& visit) {
+  std::ifstream in(path);
+  if (!in) return not_found_error("cannot read '" + path + "'");
+  std::string line;
+  std::size_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) return line_error(path, line_number, "not a JSON object");
+    SELFFEED_RETURN_IF_ERROR(visit(j, line_number));
+  }
+  return ok_status();
 }
 
 // One example per turn of a dialogue, with the turns before it as context.
@@ -84,16 +103,8 @@ Result<std::vector<RankingExample>> load_parlai_text(const std::string& path, co
 }
 
 Result<std::vector<RankingExample>> load_self_feeding_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return not_found_error("cannot read '" + path + "'");
   std::vector<RankingExample> out;
-  std::string line;
-  std::size_t line_number = 0;
-  while (std::getline(in, line)) {
-    ++line_number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object()) return line_error(path, line_number, "not a JSON object");
+  SELFFEED_RETURN_IF_ERROR(for_each_json_object(path, [&](const nlohmann::json& j, std::size_t line_number) {
     auto context = j.find("context");
     auto response = j.find("response");
     if (context == j.end() || !context->is_string() || response == j.end() || !response->is_string()) {
@@ -106,7 +117,8 @@ Result<std::vector<RankingExample>> load_self_feeding_jsonl(const std::string& p
       }
     }
     out.push_back(std::move(e));
-  }
+    return ok_status();
+  }));
   return out;
 }
 
@@ -135,19 +147,10 @@ Result<std::vector<RankingExample>> load_self_dialogue_tsv(const std::string& pa
 }
 
 Result<std::vector<RankingExample>> load_human_replies_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return not_found_error("cannot read '" + path + "'");
   std::vector<RankingExample> out;
-  std::string line;
-  std::size_t line_number = 0;
-  while (std::getline(in, line)) {
-    ++line_number;
-    if (line.empty()) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    auto dialog = j.is_object() ? j.find("dialog") : j.end();
-    if (j.is_discarded() || !j.is_object() || dialog == j.end() || !dialog->is_array()) {
-      return line_error(path, line_number, "needs a 'dialog' array");
-    }
+  SELFFEED_RETURN_IF_ERROR(for_each_json_object(path, [&](const nlohmann::json& j, std::size_t line_number) {
+    auto dialog = j.find("dialog");
+    if (dialog == j.end() || !dialog->is_array()) return line_error(path, line_number, "needs a 'dialog' array");
     std::vector<std::string> turns;
     for (const auto& turn : *dialog) {
       if (!turn.is_object() || !turn.contains("text") || !turn["text"].is_string() || !turn.contains("speaker")) {
@@ -158,7 +161,8 @@ Result<std::vector<RankingExample>> load_human_replies_jsonl(const std::string& 
       }
       turns.push_back(turn["text"].get<std::string>());
     }
-  }
+    return ok_status();
+  }));
   return out;
 }
 
