@@ -1,5 +1,4 @@
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -116,8 +115,8 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
 // The SATISFACTION task. The estimator shares no weights with the dialogue encoders (it
 // has its own embeddings and encoder), so it trains in its own phase, on the rated train
 // split, the users' thumbs and (with a pool) the label model's probabilistic labels:
-// fine-tuned from the starting bundle's estimator when that
-// bundle has one and the tokenizer is the same (not --from-scratch), else from scratch.
+// fine-tuned from the starting bundle's estimator when that bundle has one (not with
+// --from-scratch, whose new tokenizer it would not fit), else from scratch.
 // The valid split picks the epoch and the threshold; the result replaces the estimator
 // in the new bundle. Returns its numbers for the report.
 Result<json> retrain_satisfaction(const TrainFlags& f, const std::string& bundle_dir, const Thumbs& thumbs) {
@@ -133,11 +132,8 @@ Result<json> retrain_satisfaction(const TrainFlags& f, const std::string& bundle
   SELFFEED_ASSIGN_OR_RETURN(auto dialogue_model, dialogue::DialogueModel::load(bundle_dir));
   trainer::SatisfactionTrainOptions o{.tokenizer = dialogue_model->shared_tokenizer(),
                                       .config = {.d_model = 64, .n_heads = 2, .n_layers = 1, .ffn_size = 64}};
-  std::error_code ec;
   const std::string& start = f.train.init_bundle;
-  if (!start.empty() && std::filesystem::exists(std::filesystem::path(start) / "satisfaction.json", ec)) {
-    o.init_estimator_from = start;
-  }
+  if (!start.empty() && satisfaction::SatisfactionModel::present_in(start)) o.init_estimator_from = start;
   o.train_contexts = splits.train.contexts;
   o.train_targets.assign(splits.train.labels.begin(), splits.train.labels.end());
   o.train_contexts.insert(o.train_contexts.end(), thumbs.contexts.begin(), thumbs.contexts.end());

@@ -181,6 +181,22 @@ Status SatisfactionModel::save(const std::string& bundle_dir) const {
   return ok_status();
 }
 
+bool SatisfactionModel::present_in(const std::string& bundle_dir) {
+  std::error_code ec;
+  return fs::exists(fs::path(bundle_dir) / kConfigFile, ec);
+}
+
+Status SatisfactionModel::copy_files(const std::string& from_bundle, const std::string& to_bundle) {
+  if (!present_in(from_bundle)) return ok_status();
+  for (const char* file : {kConfigFile, kWeightsFile}) {
+    std::error_code ec;
+    const fs::path from = fs::path(from_bundle) / file;
+    fs::copy_file(from, fs::path(to_bundle) / file, fs::copy_options::overwrite_existing, ec);
+    if (ec) return internal_error("cannot copy '" + from.string() + "' to '" + to_bundle + "': " + ec.message());
+  }
+  return ok_status();
+}
+
 Result<std::unique_ptr<SatisfactionModel>> SatisfactionModel::load(const std::string& bundle_dir,
                                                                    std::shared_ptr<const dialogue::Tokenizer> tokenizer) {
   const fs::path config_path = fs::path(bundle_dir) / kConfigFile;

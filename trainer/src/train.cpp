@@ -299,11 +299,7 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
   // Fine-tuning trains the dialogue model only: the initial bundle's satisfaction estimator
   // stays with it.
   if (!o.init_bundle.empty()) {
-    for (const char* file : {"satisfaction.json", "satisfaction.pt"}) {
-      const fs::path from = fs::path(o.init_bundle) / file;
-      if (fs::exists(from, ec)) fs::copy_file(from, fs::path(report.bundle_dir) / file, fs::copy_options::overwrite_existing, ec);
-      if (ec) return internal_error("cannot copy '" + from.string() + "' into the new bundle: " + ec.message());
-    }
+    SELFFEED_RETURN_IF_ERROR(satisfaction::SatisfactionModel::copy_files(o.init_bundle, report.bundle_dir));
   }
   log->info("training done: {} steps, best valid hits@1 {:.4f} at step {}, bundle '{}' ({} candidates)", report.steps,
             state.best, state.best_step, report.bundle_dir, best->candidate_pool_size());

@@ -178,6 +178,12 @@ class SatisfactionModel {
   // Writes satisfaction.json and satisfaction.pt into `bundle_dir` (which must exist).
   Status save(const std::string& bundle_dir) const;
 
+  // Whether a bundle directory holds an estimator (its config file).
+  static bool present_in(const std::string& bundle_dir);
+  // Copies an estimator's files from one bundle directory to another; nothing when the
+  // first has none.
+  static Status copy_files(const std::string& from_bundle, const std::string& to_bundle);
+
  private:
   struct Impl;
   explicit SatisfactionModel(std::unique_ptr<Impl> impl);
