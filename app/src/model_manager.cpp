@@ -42,11 +42,12 @@ Result<trainer::GateData> ModelManager::gate_data() {
     personachat_ = std::move(examples);
   }
   if (!satisfaction_test_) {
-    satisfaction_test_.emplace();
+    trainer::SatisfactionSet test;  // stays empty without files: no ST score
     if (!options_.gate_satisfaction_files.empty()) {
       SELFFEED_ASSIGN_OR_RETURN(auto data, trainer::load_satisfaction_data(options_.gate_satisfaction_files));
-      satisfaction_test_ = trainer::satisfaction_splits(data.labelled).test;
+      test = trainer::satisfaction_splits(data.labelled).test;
     }
+    satisfaction_test_ = std::move(test);
   }
   trainer::GateData data;
   data.personachat = *personachat_;
