@@ -95,7 +95,7 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
   }
   if (!f.satisfaction_labelled.empty()) {
     for (std::uint64_t seq : harvested.satisfaction_seqs) used.push_back(seq);
-    thumbs = {std::move(harvested.satisfaction_contexts), std::move(harvested.satisfaction_targets)};
+    thumbs = std::move(harvested.thumbs);
   }
   lineage["harvested"] = {{"store", f.store},
                           {"watermark", harvested.watermark},

@@ -106,9 +106,10 @@ using PairSet = trainer::SatisfactionPairs;
 Result<std::size_t> add_thumbs(const std::string& store_dir, PairSet& set) {
   SELFFEED_ASSIGN_OR_RETURN(auto store, store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly}));
   SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested, trainer::load_harvested(*store));
-  set.contexts.insert(set.contexts.end(), harvested.satisfaction_contexts.begin(), harvested.satisfaction_contexts.end());
-  set.targets.insert(set.targets.end(), harvested.satisfaction_targets.begin(), harvested.satisfaction_targets.end());
-  return harvested.satisfaction_contexts.size();
+  const PairSet& thumbs = harvested.thumbs;
+  set.contexts.insert(set.contexts.end(), thumbs.contexts.begin(), thumbs.contexts.end());
+  set.targets.insert(set.targets.end(), thumbs.targets.begin(), thumbs.targets.end());
+  return thumbs.contexts.size();
 }
 
 struct TrainingSets {

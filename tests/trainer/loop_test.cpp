@@ -37,8 +37,8 @@ TEST(HarvestedTest, DeletedUsersAreSkippedAndEveryTenthFeedbackIsHeldOut) {
   EXPECT_EQ(harvested->feedback_holdout.size(), 2u);  // seqs 10 and 20
   EXPECT_EQ(harvested->feedback_seqs, (std::vector<std::uint64_t>{2, 4, 6, 8, 12, 14, 16, 18}));
   EXPECT_EQ(harvested->satisfaction_seqs, std::vector<std::uint64_t>{21});
-  EXPECT_EQ(harvested->satisfaction_targets, std::vector<double>{1.0});
-  EXPECT_EQ(harvested->satisfaction_contexts, std::vector<std::string>{"__p2__ hi __p1__ hello"});
+  EXPECT_EQ(harvested->thumbs.targets, std::vector<double>{1.0});
+  EXPECT_EQ(harvested->thumbs.contexts, std::vector<std::string>{"__p2__ hi __p1__ hello"});
   EXPECT_EQ(harvested->skipped_deleted_users, 2u);
   EXPECT_EQ(harvested->watermark, 24u);
   for (const auto& e : harvested->dialogue) EXPECT_NE(e.target, "secret");

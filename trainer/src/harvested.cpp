@@ -32,8 +32,8 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, std::uint64_
       char* end = nullptr;
       const double target = std::strtod(e.target.c_str(), &end);
       if (end == e.target.c_str() || *end != '\0' || !(target >= 0 && target <= 1)) return true;  // not a label
-      out.satisfaction_contexts.push_back(e.context);
-      out.satisfaction_targets.push_back(target);
+      out.thumbs.contexts.push_back(e.context);
+      out.thumbs.targets.push_back(target);
       out.satisfaction_seqs.push_back(e.seq);
       return true;
     }

@@ -127,8 +127,7 @@ struct HarvestedExamples {
   // for the promotion gate.
   std::vector<RankingExample> feedback_holdout;
   // ST: the users' thumbs, "__p2__ <bot> __p1__ <user>" -> P(satisfied) in [0, 1].
-  std::vector<std::string> satisfaction_contexts;
-  std::vector<double> satisfaction_targets;
+  SatisfactionPairs thumbs;
   std::vector<std::uint64_t> dialogue_seqs;  // their sequence numbers, for the lineage
   std::vector<std::uint64_t> feedback_seqs;
   std::vector<std::uint64_t> satisfaction_seqs;
