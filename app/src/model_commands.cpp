@@ -130,10 +130,20 @@ Result<json> retrain_satisfaction(const TrainFlags& f, const std::string& bundle
     weak = trainer::weak_labels(label_model, data.unlabelled, f.satisfaction_weak_sample, rng);
   }
   SELFFEED_ASSIGN_OR_RETURN(auto dialogue_model, dialogue::DialogueModel::load(bundle_dir));
-  trainer::SatisfactionTrainOptions o{.tokenizer = dialogue_model->shared_tokenizer(),
-                                      .config = {.d_model = 64, .n_heads = 2, .n_layers = 1, .ffn_size = 64}};
+  trainer::SatisfactionTrainOptions o{.tokenizer = dialogue_model->shared_tokenizer()};
   const std::string& start = f.train.init_bundle;
-  if (!start.empty() && satisfaction::SatisfactionModel::present_in(start)) o.init_estimator_from = start;
+  if (!start.empty() && satisfaction::SatisfactionModel::present_in(start)) {
+    // An estimator of an older format cannot be fine-tuned: a new one is trained instead,
+    // so that retraining is also the way out of it.
+    auto old = satisfaction::SatisfactionModel::load(start, o.tokenizer);
+    if (old.ok()) {
+      o.init_estimator_from = start;
+    } else if (old.status().code() == StatusCode::kFailedPrecondition) {
+      SELFFEED_LOGGER("app")->warn("training a new satisfaction estimator: {}", old.status().message());
+    } else {
+      return old.status();
+    }
+  }
   o.train_contexts = splits.train.contexts;
   o.train_targets.assign(splits.train.labels.begin(), splits.train.labels.end());
   o.train_contexts.insert(o.train_contexts.end(), thumbs.contexts.begin(), thumbs.contexts.end());
@@ -191,7 +201,8 @@ int run_train(TrainFlags& f) {
   if (!f.human_replies.empty()) {  // one source, however many files
     trainer::DataSource humans{.name = "human_replies", .weight = f.human_replies_weight};
     for (const std::string& path : f.human_replies) {
-      auto replies = trainer::load_human_replies_jsonl(path);
+      auto replies = path.ends_with(".json") ? trainer::load_convai2_human_replies(path)
+                                             : trainer::load_human_replies_jsonl(path);
       if (!replies.ok()) return fail(replies.status());
       for (auto& e : *replies) {
         o.candidate_pool.push_back(e.target);
@@ -292,7 +303,8 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
   train->add_option("--self-dialogue-weight", tf->self_dialogue_weight, "share of batches drawn from it")->capture_default_str();
   train->add_option("--jsonl", tf->jsonl, "extra self-feeding JSONL training files");
   train->add_option("--human-replies", tf->human_replies,
-                    "human-bot conversation logs (JSON Lines with 'dialog'): the humans' turns are targets");
+                    "human-bot conversations whose human turns are targets: JSON Lines logs with 'dialog' "
+                    "(controllable dialogue), or ConvAI2 wild-evaluation .json (train-split dialogues only)");
   train->add_option("--human-replies-weight", tf->human_replies_weight, "share of batches drawn from them (all files together)")
       ->capture_default_str();
   train->add_option("--holdout", tf->holdout, "tail share of --personachat kept for validation")->capture_default_str();

@@ -35,7 +35,7 @@ struct SatisfactionFlags {
   int seeds = 3;
   int epochs = 8;
   std::size_t weak_sample = 6000;
-  satisfaction::EstimatorConfig estimator{.d_model = 64, .n_heads = 2, .n_layers = 1, .ffn_size = 64};
+  satisfaction::EstimatorConfig estimator;
   // Start the estimator from the dialogue bundle's embeddings and context encoder (it then
   // takes that encoder's shape instead of `estimator`'s).
   bool init_encoder = false;
@@ -373,6 +373,9 @@ void add_estimator_flags(CLI::App& cmd, SatisfactionFlags& f) {
   cmd.add_option("--epochs", f.epochs, "estimator training epochs")->capture_default_str();
   cmd.add_option("--lr", f.learning_rate, "estimator learning rate (Adam)")->capture_default_str();
   cmd.add_option("--weak-sample", f.weak_sample, "unlabelled replies used for weak training")->capture_default_str();
+  cmd.add_option("--d-model", f.estimator.d_model, "estimator width")->capture_default_str();
+  cmd.add_option("--layers", f.estimator.n_layers, "estimator Transformer layers")->capture_default_str();
+  cmd.add_option("--ffn-size", f.estimator.ffn_size, "estimator feed-forward width")->capture_default_str();
   cmd.add_flag("--init-encoder", f.init_encoder,
                "start the estimator from the dialogue bundle's embeddings and context encoder (and take its shape)");
 }

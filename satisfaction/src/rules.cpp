@@ -138,6 +138,19 @@ std::vector<LabelingFunction> build() {
                   return !is_question(in.bot_reply) && RE2::PartialMatch(in.user_reply, re) ? Vote::kUnsatisfied
                                                                                               : Vote::kAbstain;
                 }});
+  fs.push_back({"evasive_answer", "the bot's answer dodges: it does not know, is not sure, or asks what was meant",
+                [](const SatisfactionInput& in) {
+                  static const RE2 re(
+                      R"(\bi (do not|don'?t|dont) (know|understand)\b|\bnot sure\b|\bno idea\b|what do you mean)",
+                      case_insensitive());
+                  return RE2::PartialMatch(in.bot_reply, re) ? Vote::kUnsatisfied : Vote::kAbstain;
+                }});
+  fs.push_back({"user_leaves", "the user says goodbye or ends the chat right after this answer",
+                [](const SatisfactionInput& in) {
+                  static const RE2 re(R"(\b(bye|goodbye|see (you|ya))\b|^\s*[/\\](end|finish|exit)\b)",
+                                      case_insensitive());
+                  return RE2::PartialMatch(in.user_reply, re) ? Vote::kUnsatisfied : Vote::kAbstain;
+                }});
   fs.push_back({"opening_turn", "one of the bot's first two answers (openers rarely go wrong, and users are fresh)",
                 [](const SatisfactionInput& in) { return in.history.size() <= 2 ? Vote::kSatisfied : Vote::kAbstain; }});
   fs.push_back({"thumbs", "the user's explicit thumbs on the answer",

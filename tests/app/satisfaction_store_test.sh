@@ -53,4 +53,16 @@ grep -q '"weak_labels": 50' "$work/re.json"
 grep -q "\"fine_tuned_from\": \"$work/sat\"" "$work/re.json"
 [[ -f "$work/re/bundle/satisfaction.pt" ]]
 tr -d ' \n' < "$work/re/bundle/bundle.json" | grep -q '"ST":3'
+# An estimator saved by an older version (one pooled vector, no "pooling" in its config)
+# cannot be fine-tuned: retrain says so and trains a new one instead of failing.
+cp -r "$work/sat" "$work/old"
+sed -i 's/"pooling": *"per_speaker"/"pooling_was": "none"/' "$work/old/satisfaction.json"
+if grep -q '"pooling"' "$work/old/satisfaction.json"; then echo "the old format still has pooling" >&2; exit 1; fi
+"$selffeed" --log-level warn retrain --store "$work/store" --init-bundle "$work/old" --out "$work/re-old" \
+  --personachat "$work/toy/train.txt" --holdout 0.25 --steps 10 --validate-every 5 --batch 8 --warmup 2 \
+  --satisfaction-labelled "$work/wild.json" --satisfaction-epochs 2 > "$work/re-old.json" 2> "$work/re-old.log"
+cat "$work/re-old.log"
+grep -q "older selffeed" "$work/re-old.log"
+grep -q '"fine_tuned_from": null' "$work/re-old.json"
+grep -q '"pooling": "per_speaker"' "$work/re-old/bundle/satisfaction.json"
 echo "satisfaction_store_test: ok"

@@ -82,6 +82,43 @@ TEST_F(EstimatorTest, SaveLoadKeepsScoresAndThreshold) {
   EXPECT_EQ(SatisfactionModel::load(empty.str(), tokenizer_).status().code(), StatusCode::kNotFound);
 }
 
+// An estimator saved before per-speaker pooling (no "pooling" in its config, a head of
+// another width) is refused with a message that says what to do, not misread.
+TEST_F(EstimatorTest, RefusesAnEstimatorOfTheOlderOnePooledVectorFormat) {
+  TempDir dir;
+  auto model = SatisfactionModel::create(kTiny, tokenizer_, 3);
+  ASSERT_OK(model);
+  ASSERT_OK((*model)->save(dir.str()));
+  std::ofstream(dir.path() / "satisfaction.json")
+      << R"({"d_model": 16, "n_heads": 2, "n_layers": 1, "ffn_size": 16, "max_tokens": 32,)"
+      << R"( "scale_embeddings": true, "threshold": 0.5})";
+  auto old = SatisfactionModel::load(dir.str(), tokenizer_);
+  EXPECT_EQ(old.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(old.status().message().find("retrain"), std::string::npos) << old.status().to_string();
+}
+
+// The same words mean different things from the bot and from the user: "what ?" after a
+// sensible answer is a complaint; a bot that answers "what ?" is no complaint by the user.
+TEST_F(EstimatorTest, ReadsTheBotAnswerAndTheUserReplyApart) {
+  std::vector<std::string> contexts;
+  std::vector<double> targets;
+  for (const char* bot : {"i love pizza .", "my dog is called rex .", "i work at a bank ."}) {
+    contexts.push_back(satisfaction_context({.bot_reply = bot, .user_reply = "what ?"}));
+    targets.push_back(0);
+    contexts.push_back(satisfaction_context({.bot_reply = "what ?", .user_reply = bot}));
+    targets.push_back(1);
+  }
+  auto model = SatisfactionModel::create(kTiny, tokenizer_, 5);
+  ASSERT_OK(model);
+  for (int i = 0; i < 80; ++i) ASSERT_OK((*model)->train_step(contexts, targets, 0.01));
+  auto scores = (*model)->score(contexts);
+  ASSERT_OK(scores);
+  for (std::size_t i = 0; i < contexts.size(); ++i) {
+    if (targets[i] == 1) EXPECT_GT((*scores)[i], 0.8) << contexts[i];
+    else EXPECT_LT((*scores)[i], 0.2) << contexts[i];
+  }
+}
+
 TEST_F(EstimatorTest, StartsFromADialogueBundlesEmbeddingsAndContextEncoder) {
   TempDir dir;
   const dialogue::ModelConfig shape{.d_model = 16, .n_heads = 2, .n_layers = 1, .ffn_size = 16};

@@ -80,6 +80,12 @@ TEST(SatisfactionTest, EachLabelingFunctionVotesOnItsCases) {
   EXPECT_EQ(vote_of("engaged_reply", reply("i hike", "nice")), Vote::kAbstain);
   EXPECT_EQ(vote_of("why_what_opener", reply("the moon is cheese", "what")), Vote::kUnsatisfied);
   EXPECT_EQ(vote_of("why_what_opener", reply("what do you do?", "what i do is teach")), Vote::kAbstain);
+  EXPECT_EQ(vote_of("evasive_answer", reply("I don't know what you are talking about", "my job")), Vote::kUnsatisfied);
+  EXPECT_EQ(vote_of("evasive_answer", reply("i am not sure , what do you mean ?", "cars")), Vote::kUnsatisfied);
+  EXPECT_EQ(vote_of("evasive_answer", reply("i know a lot about dogs", "cool")), Vote::kAbstain);
+  EXPECT_EQ(vote_of("user_leaves", reply("i like tea", "ok bye")), Vote::kUnsatisfied);
+  EXPECT_EQ(vote_of("user_leaves", reply("i like tea", "/end")), Vote::kUnsatisfied);
+  EXPECT_EQ(vote_of("user_leaves", reply("i like tea", "i bought a byte of memory")), Vote::kAbstain);
   EXPECT_EQ(vote_of("opening_turn", reply("hi! how are you?", "good, you?", {"hello"})), Vote::kSatisfied);
   EXPECT_EQ(vote_of("opening_turn", reply("i like tea", "ok", {"hi", "hello", "do you like tea?"})), Vote::kAbstain);
   SatisfactionInput thumbs = reply("a", "b");

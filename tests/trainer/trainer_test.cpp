@@ -230,6 +230,38 @@ TEST(SatisfactionDataTest, RatedBotTurnsFollowedByAHumanBecomeExamples) {
   EXPECT_EQ(load_convai2_satisfaction(dir.str("bad.json"), true).status().code(), StatusCode::kInvalidArgument);
 }
 
+// The export files have no sender_class: participant2 is the bot there too, so a human
+// answering a human, or the bot answering the human, is no example.
+TEST(SatisfactionDataTest, ExportFilesTakeParticipant2AsTheBot) {
+  selffeed::testing::TempDir dir;
+  ASSERT_EQ(split_of("export.json#0xb"), Split::kTrain);
+  ASSERT_EQ(split_of("export.json#0xa"), Split::kTest);
+  write(dir.str("export.json"), R"([{"dialog_id": "0xb", "dialog": [
+      {"id": 0, "sender": "participant2", "text": "hey! i am 100 years old"},
+      {"id": 1, "sender": "participant1", "text": "wow"},
+      {"id": 2, "sender": "participant1", "text": "really?"},
+      {"id": 3, "sender": "participant2", "text": "yes, really"},
+      {"id": 4, "sender": "participant1", "text": "cool"}]},
+    {"dialog_id": "0xa", "dialog": [
+      {"id": 0, "sender": "participant2", "text": "hi"},
+      {"id": 1, "sender": "participant1", "text": "a test-split reply"}]}])");
+  auto all = load_convai2_satisfaction(dir.str("export.json"), /*labelled_only=*/false);
+  ASSERT_OK(all);
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].input.user_reply, "wow");
+  EXPECT_EQ((*all)[1].input.bot_reply, "yes, really");
+  EXPECT_EQ((*all)[1].input.history, (std::vector<std::string>{"hey! i am 100 years old", "wow", "really?"}));
+  EXPECT_EQ((*all)[1].dialogue_id, "export.json#0xb");
+
+  // As dialogue data: the human's replies with the two turns before, train dialogues only.
+  auto replies = load_convai2_human_replies(dir.str("export.json"));
+  ASSERT_OK(replies);
+  ASSERT_EQ(replies->size(), 2u);
+  EXPECT_EQ((*replies)[0].target, "wow");
+  EXPECT_EQ((*replies)[1].context, "__p2__ really? __p1__ yes, really");
+  EXPECT_EQ((*replies)[1].target, "cool");
+}
+
 TEST(SatisfactionDataTest, SplitIsStableAndRoughly60_20_20) {
   EXPECT_EQ(split_of("data_volunteers.json#17"), split_of("data_volunteers.json#17"));
   int counts[3] = {0, 0, 0};

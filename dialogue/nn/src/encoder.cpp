@@ -39,13 +39,21 @@ TransformerEncoderImpl::TransformerEncoderImpl(const EncoderOptions& options, to
   positions_ = register_buffer("positions", sinusoidal_positions(options.max_positions, options.d_model));
 }
 
-torch::Tensor TransformerEncoderImpl::forward(const torch::Tensor& tokens) {
+torch::Tensor TransformerEncoderImpl::token_states(const torch::Tensor& tokens) {
   const std::int64_t time = tokens.size(1);
   torch::Tensor pad = tokens.eq(kPadId);                                       // [B, T]
   torch::Tensor x = embedding_(tokens) * embedding_scale_ + positions_.narrow(0, 0, time).unsqueeze(0);  // [B, T, E]
-  x = layers_->forward(x.transpose(0, 1), /*src_mask=*/torch::Tensor(), /*src_key_padding_mask=*/pad).transpose(0, 1);
-  torch::Tensor keep = pad.logical_not().unsqueeze(-1).to(x.dtype());        // [B, T, 1]
-  return (x * keep).sum(1) / keep.sum(1).clamp_min(1.0);
+  return layers_->forward(x.transpose(0, 1), /*src_mask=*/torch::Tensor(), /*src_key_padding_mask=*/pad)
+      .transpose(0, 1);
+}
+
+torch::Tensor TransformerEncoderImpl::forward(const torch::Tensor& tokens) {
+  return masked_mean(token_states(tokens), tokens.ne(kPadId));
+}
+
+torch::Tensor masked_mean(const torch::Tensor& states, const torch::Tensor& keep) {
+  torch::Tensor weights = keep.unsqueeze(-1).to(states.dtype());  // [B, T, 1]
+  return (states * weights).sum(1) / weights.sum(1).clamp_min(1.0);
 }
 
 torch::Tensor pad_batch(const std::vector<std::vector<std::int64_t>>& rows) {

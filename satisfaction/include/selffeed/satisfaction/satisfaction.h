@@ -6,7 +6,7 @@
 //   - weak supervision: labeling functions whose accuracies a label model learns from
 //     their agreements on unlabelled data, without any labels (one-coin Dawid-Skene EM);
 //   - learned models: a bag-of-words naive Bayes reference and the Transformer estimator
-//     (its own embeddings and encoder, mean pooling, linear, sigmoid) trained on hard or
+//     (its own embeddings and encoder, per-speaker mean pooling, linear, sigmoid) trained on hard or
 //     probabilistic labels.
 // Metrics follow the paper: precision, recall and F1 of the *unsatisfied* class.
 //
@@ -132,20 +132,23 @@ std::vector<std::string> words_of(std::string_view text);
 // ---- the learned estimator ------------------------------------------------------------
 
 struct EstimatorConfig {
-  // Its own embedding table and encoder, the dialogue model's shape by default.
-  int d_model = 300;
+  // Its own embedding table and encoder, smaller than the dialogue model's: ~1k rated
+  // replies train it. d = 128 had the best ConvAI2 valid AUC among 32/64/128/256
+  // (EVALUATION.md); init_encoder_from() needs the dialogue model's shape instead.
+  int d_model = 128;
   int n_heads = 2;
-  int n_layers = 2;
-  int ffn_size = 32;
+  int n_layers = 1;
+  int ffn_size = 64;
   int max_tokens = 64;  // of satisfaction_context(), keeping the most recent
   bool scale_embeddings = true;
 };
 
-// P(satisfied) = sigmoid(Linear(mean-pooled encoder output)), as in the paper, over
-// satisfaction_context(). Trained with binary cross-entropy against hard (0/1) or
-// probabilistic targets (noise-aware training on the label model's output); the loss is
-// the batch mean (ParlAI summed it; a mean keeps the learning rate independent of the
-// batch size). Not thread-safe: give it one owner.
+// P(satisfied) = sigmoid(Linear(pooled encoder output)) over satisfaction_context(), as
+// in the paper, except that the encoder's output is mean-pooled over the bot's answer and
+// over the user's reply apart, and the two means are concatenated. Trained with binary
+// cross-entropy against hard (0/1) or probabilistic targets (noise-aware training on the
+// label model's output); the loss is the batch mean (ParlAI summed it; a mean keeps the
+// learning rate independent of the batch size). Not thread-safe: give it one owner.
 class SatisfactionModel {
  public:
   static Result<std::unique_ptr<SatisfactionModel>> create(const EstimatorConfig& config,

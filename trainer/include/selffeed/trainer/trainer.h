@@ -74,9 +74,14 @@ struct SatisfactionExample {
 // ConvAI2 wild-evaluation JSON (data_volunteers.json, data_intermediate.json, the
 // export_*.json files). A bot utterance followed by a human reply gives one example,
 // labelled by the human's 0/1 rating of that utterance when there is one. The export
-// files do not say which participant is the bot, so there every change of speaker gives
-// an unlabelled example. With `labelled_only`, unlabelled examples are skipped.
+// files do not mark the bot; there, as in the labelled files, it is participant2.
+// With `labelled_only`, unlabelled examples are skipped.
 Result<std::vector<SatisfactionExample>> load_convai2_satisfaction(const std::string& path, bool labelled_only);
+
+// The human replies to the bot in ConvAI2 wild-evaluation JSON as dialogue examples
+// (the two turns before as context), from dialogues of the train split only: a dialogue
+// whose ratings are valid or test data never trains a model.
+Result<std::vector<RankingExample>> load_convai2_human_replies(const std::string& path);
 
 // Rated examples as estimator inputs (satisfaction_context()), by split: train for
 // fitting, valid for the epoch and the threshold, test for reports and the promotion gate.

@@ -44,8 +44,10 @@ class TransformerEncoderImpl : public torch::nn::Module {
   TransformerEncoderImpl(const EncoderOptions& options, torch::nn::Embedding embedding);
 
   // tokens: [batch, time] int64, padded with kPadId; every row has at least one token.
-  // Returns [batch, d_model].
+  // Returns [batch, d_model]: the mean of token_states() over the non-pad positions.
   torch::Tensor forward(const torch::Tensor& tokens);
+  // The encoder's output at every position: [batch, time, d_model].
+  torch::Tensor token_states(const torch::Tensor& tokens);
 
  private:
   torch::nn::Embedding embedding_{nullptr};
@@ -54,6 +56,10 @@ class TransformerEncoderImpl : public torch::nn::Module {
   double embedding_scale_ = 1.0;
 };
 TORCH_MODULE(TransformerEncoder);
+
+// Mean of states [batch, time, d] over the positions where `keep` [batch, time] is true;
+// zeros for a row that keeps nothing.
+torch::Tensor masked_mean(const torch::Tensor& states, const torch::Tensor& keep);
 
 // Pads `rows` (token ids) into a [rows, max_len] int64 tensor.
 torch::Tensor pad_batch(const std::vector<std::vector<std::int64_t>>& rows);
