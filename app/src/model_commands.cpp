@@ -36,6 +36,8 @@ struct TrainFlags {
   std::vector<std::string> jsonl;
   std::vector<std::string> human_replies;
   double human_replies_weight = 1.0;
+  std::string synthetic_persona_chat;
+  double synthetic_persona_chat_weight = 1.0;
   double holdout = 0.05;
   int threads = 1;
   // Harvested examples: HB and FB read from a store (read-only, beside a running server).
@@ -212,6 +214,14 @@ int run_train(TrainFlags& f) {
     }
     o.sources.push_back(std::move(humans));
   }
+  if (!f.synthetic_persona_chat.empty()) {
+    auto spc = trainer::load_synthetic_persona_chat_csv(f.synthetic_persona_chat);
+    if (!spc.ok()) return fail(spc.status());
+    for (const auto& e : *spc) o.candidate_pool.push_back(e.target);
+    lineage["data"].push_back({{"file", f.synthetic_persona_chat}, {"examples", spc->size()}});
+    o.sources.push_back(
+        {.name = "synthetic_persona_chat", .examples = std::move(spc).value(), .weight = f.synthetic_persona_chat_weight});
+  }
   for (const std::string& path : f.jsonl) {
     auto extra = trainer::load_self_feeding_jsonl(path);
     if (!extra.ok()) return fail(extra.status());
@@ -306,6 +316,10 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
                     "human-bot conversations whose human turns are targets: JSON Lines logs with 'dialog' "
                     "(controllable dialogue), or ConvAI2 wild-evaluation .json (train-split dialogues only)");
   train->add_option("--human-replies-weight", tf->human_replies_weight, "share of batches drawn from them (all files together)")
+      ->capture_default_str();
+  train->add_option("--synthetic-persona-chat", tf->synthetic_persona_chat,
+                    "Synthetic-Persona-Chat CSV (LLM-generated persona conversations; every turn a target)");
+  train->add_option("--synthetic-persona-chat-weight", tf->synthetic_persona_chat_weight, "share of batches drawn from it")
       ->capture_default_str();
   train->add_option("--holdout", tf->holdout, "tail share of --personachat kept for validation")->capture_default_str();
   train->add_option("--steps", tf->train.max_steps, "maximum optimizer steps")->capture_default_str();

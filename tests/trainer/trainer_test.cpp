@@ -95,6 +95,30 @@ TEST(LoadersTest, HumanRepliesOfConversationLogs) {
   EXPECT_EQ(load_human_replies_jsonl(dir.str("none.jsonl")).status().code(), StatusCode::kNotFound);
 }
 
+TEST(LoadersTest, SyntheticPersonaChatCsvWithQuotedMultiLineFields) {
+  TempDir dir;
+  write(dir.str("spc.csv"),
+        "user 1 personas,user 2 personas,Best Generated Conversation\r\n"
+        "\"I bake.\nI knit.\",\"I am a boy, 12.\",\"User 1: Hi!\r\nUser 2: Hello, \"\"friend\"\"!\n"
+        "User 1: Do you bake?\"\n"
+        "a,b,\"User 2: Only one turn\"\n");
+  auto spc = load_synthetic_persona_chat_csv(dir.str("spc.csv"));
+  ASSERT_OK(spc);
+  ASSERT_EQ(spc->size(), 4u);
+  EXPECT_EQ((*spc)[0].context, "__null__");
+  EXPECT_EQ((*spc)[0].target, "Hi!");
+  EXPECT_EQ((*spc)[1].target, "Hello, \"friend\"!");
+  EXPECT_EQ((*spc)[2].context, "__p2__ Hi! __p1__ Hello, \"friend\"!");
+  EXPECT_EQ((*spc)[2].target, "Do you bake?");
+  EXPECT_EQ((*spc)[3].target, "Only one turn");
+
+  write(dir.str("open.csv"), "Best Generated Conversation\n\"User 1: never closed\n");
+  EXPECT_EQ(load_synthetic_persona_chat_csv(dir.str("open.csv")).status().code(), StatusCode::kInvalidArgument);
+  write(dir.str("other.csv"), "a,b\n1,2\n");
+  EXPECT_EQ(load_synthetic_persona_chat_csv(dir.str("other.csv")).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(load_synthetic_persona_chat_csv(dir.str("none.csv")).status().code(), StatusCode::kNotFound);
+}
+
 TEST(EvaluationTest, TfidfFindsWordOverlapAndTiesAreNotFree) {
   std::vector<RankingExample> data = {
       {.context = "__p1__ do you like jazz music ?", .target = "jazz music is my favourite",

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <random>
@@ -163,6 +164,74 @@ Result<std::vector<RankingExample>> load_human_replies_jsonl(const std::string& 
     }
     return ok_status();
   }));
+  return out;
+}
+
+namespace {
+
+// The records of an RFC 4180 CSV file: comma-separated fields, quoted fields may hold
+// commas, newlines and doubled quotes. Returns false on an unterminated quote.
+bool parse_csv(std::istream& in, std::vector<std::vector<std::string>>& records) {
+  std::vector<std::string> record(1);
+  bool quoted = false;
+  for (char c; in.get(c);) {
+    if (quoted) {
+      if (c != '"') {
+        record.back() += c;
+      } else if (in.peek() == '"') {
+        record.back() += static_cast<char>(in.get());
+      } else {
+        quoted = false;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      record.emplace_back();
+    } else if (c == '\n') {
+      records.push_back(std::move(record));
+      record.assign(1, "");
+    } else if (c != '\r') {
+      record.back() += c;
+    }
+  }
+  if (record.size() > 1 || !record.front().empty()) records.push_back(std::move(record));
+  return !quoted;
+}
+
+}  // namespace
+
+Result<std::vector<RankingExample>> load_synthetic_persona_chat_csv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return not_found_error("cannot read '" + path + "'");
+  std::vector<std::vector<std::string>> records;
+  if (!parse_csv(in, records)) return invalid_argument_error("'" + path + "': a quoted field is not closed");
+  constexpr std::string_view kColumn = "Best Generated Conversation";
+  if (records.empty()) return invalid_argument_error("'" + path + "' is empty");
+  const auto& header = records.front();
+  const auto column = std::find(header.begin(), header.end(), kColumn);
+  if (column == header.end()) {
+    return invalid_argument_error("'" + path + "' has no column '" + std::string(kColumn) + "'");
+  }
+  const std::size_t index = static_cast<std::size_t>(column - header.begin());
+  std::vector<RankingExample> out;
+  for (std::size_t r = 1; r < records.size(); ++r) {
+    if (records[r].size() <= index) {
+      return invalid_argument_error("'" + path + "': record " + std::to_string(r) + " has too few fields");
+    }
+    // "User 1: ..." / "User 2: ..." lines; anything else (a stray line) is skipped.
+    std::vector<std::string> turns;
+    for (std::string_view line : split(records[r][index], '\n')) {
+      if (line.ends_with('\r')) line.remove_suffix(1);
+      for (std::string_view speaker : {"User 1:", "User 2:"}) {
+        if (line.starts_with(speaker)) {
+          std::string_view text = line.substr(speaker.size());
+          text.remove_prefix(std::min(text.find_first_not_of(' '), text.size()));
+          turns.emplace_back(text);
+        }
+      }
+    }
+    add_all_turns(turns, out);
+  }
   return out;
 }
 

@@ -58,6 +58,13 @@ Result<std::vector<RankingExample>> load_self_dialogue_tsv(const std::string& pa
 // kNotFound for a missing file, kInvalidArgument (naming the line) for a malformed one.
 Result<std::vector<RankingExample>> load_human_replies_jsonl(const std::string& path);
 
+// Synthetic-Persona-Chat CSV (Jandaghi et al. 2023: LLM-generated conversations between
+// PersonaChat-style personas): the "Best Generated Conversation" column's "User 1: ..." /
+// "User 2: ..." lines; every turn is a target with the turns before it as context, as in
+// Self-dialogue.
+// kNotFound for a missing file, kInvalidArgument for a malformed one.
+Result<std::vector<RankingExample>> load_synthetic_persona_chat_csv(const std::string& path);
+
 // Satisfaction data split by a stable hash of the dialogue id: FNV-1a 64 of the id,
 // modulo 5: 0-2 train, 3 valid, 4 test (60/20/20). Never tune on test.
 enum class Split { kTrain, kValid, kTest };
