@@ -39,9 +39,10 @@ class EstimatorNetImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& tokens) {
     torch::Tensor states = encoder->token_states(tokens);
     torch::Tensor tags = tokens.eq(reply_tag_id_);
+    torch::Tensor real = tokens.ne(dialogue::nn::kPadId);
     // Positions after the last reply tag (the context ends with the user's reply).
-    torch::Tensor reply = tags.flip({1}).cumsum(1).flip({1}).eq(0) & tokens.ne(dialogue::nn::kPadId);
-    torch::Tensor answer = reply.logical_not() & tokens.ne(dialogue::nn::kPadId);
+    torch::Tensor reply = tags.flip({1}).cumsum(1).flip({1}).eq(0) & real;
+    torch::Tensor answer = reply.logical_not() & real;
     torch::Tensor pooled =
         torch::cat({dialogue::nn::masked_mean(states, answer), dialogue::nn::masked_mean(states, reply)}, 1);
     return head(pooled).squeeze(1);

@@ -51,6 +51,35 @@ void add_all_turns(const std::vector<std::string>& turns, std::vector<RankingExa
   }
 }
 
+// The records of an RFC 4180 CSV file: comma-separated fields, quoted fields may hold
+// commas, newlines and doubled quotes. Returns false on an unterminated quote.
+bool parse_csv(std::istream& in, std::vector<std::vector<std::string>>& records) {
+  std::vector<std::string> record(1);
+  bool quoted = false;
+  for (char c; in.get(c);) {
+    if (quoted) {
+      if (c != '"') {
+        record.back() += c;
+      } else if (in.peek() == '"') {
+        record.back() += static_cast<char>(in.get());
+      } else {
+        quoted = false;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      record.emplace_back();
+    } else if (c == '\n') {
+      records.push_back(std::move(record));
+      record.assign(1, "");
+    } else if (c != '\r') {
+      record.back() += c;
+    }
+  }
+  if (record.size() > 1 || !record.front().empty()) records.push_back(std::move(record));
+  return !quoted;
+}
+
 }  // namespace
 
 Result<std::vector<RankingExample>> load_parlai_text(const std::string& path, const ParlaiLoadOptions& options) {
@@ -166,39 +195,6 @@ Result<std::vector<RankingExample>> load_human_replies_jsonl(const std::string& 
   }));
   return out;
 }
-
-namespace {
-
-// The records of an RFC 4180 CSV file: comma-separated fields, quoted fields may hold
-// commas, newlines and doubled quotes. Returns false on an unterminated quote.
-bool parse_csv(std::istream& in, std::vector<std::vector<std::string>>& records) {
-  std::vector<std::string> record(1);
-  bool quoted = false;
-  for (char c; in.get(c);) {
-    if (quoted) {
-      if (c != '"') {
-        record.back() += c;
-      } else if (in.peek() == '"') {
-        record.back() += static_cast<char>(in.get());
-      } else {
-        quoted = false;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      record.emplace_back();
-    } else if (c == '\n') {
-      records.push_back(std::move(record));
-      record.assign(1, "");
-    } else if (c != '\r') {
-      record.back() += c;
-    }
-  }
-  if (record.size() > 1 || !record.front().empty()) records.push_back(std::move(record));
-  return !quoted;
-}
-
-}  // namespace
 
 Result<std::vector<RankingExample>> load_synthetic_persona_chat_csv(const std::string& path) {
   std::ifstream in(path);
