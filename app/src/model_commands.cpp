@@ -1,12 +1,14 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <random>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "selffeed/common/log.h"
+#include "selffeed/satisfaction/satisfaction.h"
 #include "selffeed/store/store.h"
 #include "selffeed/trainer/trainer.h"
 
@@ -25,6 +27,15 @@ std::string git_commit() {
   ::pclose(pipe);
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
   return out.empty() ? "unknown" : out;
+}
+
+// Validation: the last `share` of a PersonaChat file (whole dialogues, apart from the
+// boundary), never the evaluation file; `examples` keeps the rest.
+std::vector<trainer::RankingExample> split_off_held_out(std::vector<trainer::RankingExample>& examples, double share) {
+  const std::size_t keep = examples.size() - static_cast<std::size_t>(static_cast<double>(examples.size()) * share);
+  std::vector<trainer::RankingExample> held_out(examples.begin() + static_cast<std::ptrdiff_t>(keep), examples.end());
+  examples.resize(keep);
+  return held_out;
 }
 
 struct TrainFlags {
@@ -185,11 +196,7 @@ int run_train(TrainFlags& f) {
   if (!f.personachat.empty()) {
     auto hh = trainer::load_parlai_text(f.personachat, {.both_sides = true});
     if (!hh.ok()) return fail(hh.status());
-    // Validation: the last `holdout` share of the file (whole dialogues, apart from the
-    // boundary), never the evaluation file.
-    std::size_t keep = hh->size() - static_cast<std::size_t>(static_cast<double>(hh->size()) * f.holdout);
-    held_out.assign(hh->begin() + static_cast<std::ptrdiff_t>(keep), hh->end());
-    hh->resize(keep);
+    held_out = split_off_held_out(*hh, f.holdout);
     for (const auto& e : *hh) o.candidate_pool.push_back(e.target);
     lineage["data"].push_back({{"file", f.personachat}, {"examples", hh->size()}, {"held_out", held_out.size()}});
     o.sources.push_back({.name = "personachat", .examples = std::move(hh).value(), .weight = f.personachat_weight});
@@ -254,6 +261,8 @@ int run_train(TrainFlags& f) {
               {"best_valid_hits@1", report->best_valid_hits_at_1},
               {"best_step", report->best_step},
               {"early_stopped", report->early_stopped},
+              {"lexical_weight", report->lexical_weight},
+              {"valid_hits@1_with_lexical", report->valid_hits_at_1_with_lexical},
               {"bundle", report->bundle_dir}};
   if (!f.satisfaction_labelled.empty()) {
     auto satisfaction = retrain_satisfaction(f, report->bundle_dir, thumbs);
@@ -280,6 +289,15 @@ int run_eval(const EvalFlags& f) {
   if (!model.ok()) return fail(model.status());
   auto neural = trainer::evaluate_ranking(**model, *data);
   if (!neural.ok()) return fail(neural.status());
+  // What the lexical term adds: the same encoders alone.
+  const double lexical_weight = model->get()->config().lexical_weight;
+  std::optional<trainer::RankingMetrics> dense;
+  if (lexical_weight > 0) {
+    if (Status s = model->get()->set_lexical_weight(0); !s.ok()) return fail(s);
+    auto m = trainer::evaluate_ranking(**model, *data);
+    if (!m.ok()) return fail(m.status());
+    dense = *m;
+  }
   auto tfidf = trainer::evaluate_tfidf(*data);
   if (!tfidf.ok()) return fail(tfidf.status());
   const bool synthetic = f.file.find("synthcands") != std::string::npos;
@@ -289,16 +307,65 @@ int run_eval(const EvalFlags& f) {
                 "      episodes' gold replies (see shared/data/README.md). Numbers are not comparable to the paper's.\n");
   }
   std::printf("\n| model | hits@1/%zu | hits@5/%zu | MRR |\n|---|---:|---:|---:|\n", neural->candidates, neural->candidates);
-  std::printf("| %s (%s) | %.4f | %.4f | %.4f |\n", model->get()->info().version.c_str(), f.bundle.c_str(),
-              neural->hits_at_1, neural->hits_at_5, neural->mrr);
+  std::printf("| %s (%s), lexical weight %g | %.4f | %.4f | %.4f |\n", model->get()->info().version.c_str(),
+              f.bundle.c_str(), lexical_weight, neural->hits_at_1, neural->hits_at_5, neural->mrr);
+  if (dense) {
+    std::printf("| the same encoders without the lexical term | %.4f | %.4f | %.4f |\n", dense->hits_at_1,
+                dense->hits_at_5, dense->mrr);
+  }
   std::printf("| TF-IDF baseline | %.4f | %.4f | %.4f |\n", tfidf->hits_at_1, tfidf->hits_at_5, tfidf->mrr);
   auto row = [](const trainer::RankingMetrics& m) {
     return json{{"hits@1", m.hits_at_1}, {"hits@5", m.hits_at_5}, {"mrr", m.mrr}};
   };
   json report = {{"file", f.file}, {"examples", neural->examples}, {"candidates", neural->candidates},
                  {"official_candidates", !synthetic}, {"bundle", f.bundle},
-                 {"model_version", model->get()->info().version}, {"model", row(*neural)}, {"tfidf", row(*tfidf)}};
+                 {"model_version", model->get()->info().version}, {"lexical_weight", lexical_weight},
+                 {"model", row(*neural)}, {"tfidf", row(*tfidf)}};
+  if (dense) report["model_without_lexical"] = row(*dense);
   if (Status s = write_report(f.json_out, report.dump(2)); !s.ok()) return fail(s);
+  return 0;
+}
+
+struct FitLexicalFlags {
+  std::string bundle;
+  std::string personachat;
+  std::string out;
+  double holdout = 0.05;
+  std::uint64_t seed = 1;
+  int threads = 1;
+};
+
+// A copy of a bundle with its lexical weight fitted on the held-out tail that `train`
+// validates on (bundles are immutable, so this writes a new one).
+int run_fit_lexical(const FitLexicalFlags& f) {
+  dialogue::configure_threads({.intra_op = f.threads});
+  auto model = dialogue::DialogueModel::load(f.bundle);
+  if (!model.ok()) return fail(model.status());
+  auto hh = trainer::load_parlai_text(f.personachat, {.both_sides = true});
+  if (!hh.ok()) return fail(hh.status());
+  std::vector<trainer::RankingExample> held_out = split_off_held_out(*hh, f.holdout);
+  trainer::add_random_candidates(held_out, 19, f.seed);
+  auto fit = trainer::fit_lexical_weight(**model, held_out);
+  if (!fit.ok()) return fail(fit.status());
+  dialogue::BundleInfo info = model->get()->info();
+  json metrics = json::parse(info.metrics_json, nullptr, /*allow_exceptions=*/false);
+  json lineage = json::parse(info.lineage_json, nullptr, /*allow_exceptions=*/false);
+  if (!metrics.is_object()) metrics = json::object();
+  if (!lineage.is_object()) lineage = json::object();
+  metrics["lexical_weight"] = fit->weight;
+  metrics["valid_hits@1_with_lexical"] = fit->fitted.hits_at_1;
+  lineage["lexical_weight_fitted"] = {{"from_bundle", f.bundle}, {"file", f.personachat},
+                                      {"held_out", held_out.size()}, {"seed", f.seed}};
+  info.metrics_json = metrics.dump();
+  info.lineage_json = lineage.dump();
+  if (Status s = model->get()->save(f.out, info, {}); !s.ok()) return fail(s);
+  if (Status s = satisfaction::SatisfactionModel::copy_files(f.bundle, f.out); !s.ok()) return fail(s);
+  auto row = [](const trainer::RankingMetrics& m) {
+    return json{{"hits@1", m.hits_at_1}, {"hits@5", m.hits_at_5}, {"mrr", m.mrr}};
+  };
+  json out = {{"bundle", f.out}, {"lexical_weight", fit->weight}, {"held_out", held_out.size()},
+              {"held_out_without_lexical", row(fit->dense)}, {"held_out_with_lexical", row(fit->fitted)}};
+  std::printf("%s\n", out.dump(2).c_str());
   return 0;
 }
 
@@ -347,6 +414,8 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
   train->add_option("--hb-weight", tf->hb_weight, "weight of the harvested HB task")->capture_default_str();
   train->add_option("--fb-weight", tf->fb_weight, "weight of the harvested FB (FEEDBACK) task")->capture_default_str();
   train->add_option("--init-bundle", tf->train.init_bundle, "fine-tune from this bundle (retrain: the live model)");
+  train->add_option("--lexical-weight", tf->train.lexical_weight,
+                    "weight of the TF-IDF term in the bundle's score (default: fitted on the held-out tail)");
   train->add_option("--satisfaction-labelled", tf->satisfaction_labelled,
                     "SATISFACTION task: rated ConvAI2 files (train split + the store's thumbs) for the estimator")
       ->check(CLI::ExistingFile);
@@ -386,6 +455,18 @@ void add_model_commands(CLI::App& app, Action& action) {
   eval->add_option("--json", ef->json_out, "also write the report as JSON here");
   eval->add_option("--threads", ef->threads, "LibTorch intra-op threads")->capture_default_str();
   eval->callback([&action, ef] { action = [ef] { return run_eval(*ef); }; });
+
+  auto ff = std::make_shared<FitLexicalFlags>();
+  CLI::App* fit = app.add_subcommand(
+      "fit-lexical", "copy a bundle with its lexical weight fitted on the held-out tail of a PersonaChat file (best MRR)");
+  fit->add_option("--bundle", ff->bundle, "model bundle directory")->required();
+  fit->add_option("--personachat", ff->personachat, "the PersonaChat file it was trained on (its tail is held out)")
+      ->required();
+  fit->add_option("--out", ff->out, "the new bundle directory")->required();
+  fit->add_option("--holdout", ff->holdout, "tail share held out (as in train)")->capture_default_str();
+  fit->add_option("--seed", ff->seed, "seed of the held-out examples' 19 random candidates")->capture_default_str();
+  fit->add_option("--threads", ff->threads, "LibTorch intra-op threads")->capture_default_str();
+  fit->callback([&action, ff] { action = [ff] { return run_fit_lexical(*ff); }; });
 }
 
 }  // namespace selffeed::app

@@ -49,7 +49,8 @@ TORCH_MODULE(BiEncoder);
 json config_to_json(const ModelConfig& c) {
   return {{"d_model", c.d_model}, {"n_heads", c.n_heads}, {"n_layers", c.n_layers}, {"ffn_size", c.ffn_size},
           {"context_tokens", c.context_tokens}, {"candidate_tokens", c.candidate_tokens},
-          {"scaled_scores", c.scaled_scores}, {"scale_embeddings", c.scale_embeddings}};
+          {"scaled_scores", c.scaled_scores}, {"scale_embeddings", c.scale_embeddings},
+          {"lexical_weight", c.lexical_weight}};
 }
 
 Result<ModelConfig> config_from_json(const json& j) {
@@ -63,6 +64,7 @@ Result<ModelConfig> config_from_json(const json& j) {
     c.candidate_tokens = j.at("candidate_tokens").get<int>();
     c.scaled_scores = j.value("scaled_scores", false);
     c.scale_embeddings = j.value("scale_embeddings", false);  // bundles from before the option
+    c.lexical_weight = j.value("lexical_weight", 0.0);
   } catch (const json::exception& e) {
     return data_loss_error(std::string("bad model config: ") + e.what());
   }
@@ -76,6 +78,9 @@ Status validate_config(const ModelConfig& c) {
   if (c.n_layers <= 0 || c.ffn_size <= 0 || c.context_tokens <= 0 || c.candidate_tokens <= 0 ||
       c.context_tokens > 1024 || c.candidate_tokens > 1024) {
     return invalid_argument_error("n_layers, ffn_size and token limits must be in 1..1024");
+  }
+  if (!std::isfinite(c.lexical_weight) || c.lexical_weight < 0) {
+    return invalid_argument_error("lexical_weight must be finite and >= 0");
   }
   return ok_status();
 }
@@ -115,6 +120,7 @@ struct DialogueModel::Impl {
   std::unique_ptr<Adamax> optimizer;  // created on the first train_step (or by load)
   std::vector<std::string> pool;
   torch::Tensor pool_encodings;  // [pool, d_model]
+  TfIdf pool_tfidf;              // IDF over the pool, for the lexical term
 
   torch::Tensor encode_contexts(std::span<const std::string> texts) const {
     std::vector<std::vector<std::int64_t>> rows;
@@ -155,6 +161,14 @@ const Tokenizer& DialogueModel::tokenizer() const { return *impl_->tokenizer; }
 std::shared_ptr<const Tokenizer> DialogueModel::shared_tokenizer() const { return impl_->tokenizer; }
 const BundleInfo& DialogueModel::info() const { return impl_->info; }
 std::int64_t DialogueModel::steps() const { return impl_->optimizer ? impl_->optimizer->steps() : 0; }
+
+Status DialogueModel::set_lexical_weight(double weight) {
+  ModelConfig c = impl_->config;
+  c.lexical_weight = weight;
+  SELFFEED_RETURN_IF_ERROR(validate_config(c));
+  impl_->config = c;
+  return ok_status();
+}
 std::size_t DialogueModel::candidate_pool_size() const { return impl_->pool.size(); }
 const std::vector<std::string>& DialogueModel::candidate_pool() const { return impl_->pool; }
 
@@ -216,6 +230,11 @@ Result<std::vector<std::vector<float>>> DialogueModel::score(std::span<const std
       }
     }
     torch::Tensor cand = impl_->encode_candidates(distinct);
+    const double lexical_weight = impl_->config.lexical_weight;
+    std::vector<TfIdf::Vector> distinct_lexical;
+    if (lexical_weight > 0) {
+      for (const std::string& c : distinct) distinct_lexical.push_back(impl_->pool_tfidf.vector(c));
+    }
     std::vector<std::vector<float>> out(contexts.size());
     for (std::size_t begin = 0; begin < contexts.size(); begin += kEncodeChunk) {
       std::size_t end = std::min(contexts.size(), begin + kEncodeChunk);
@@ -227,6 +246,12 @@ Result<std::vector<std::vector<float>>> DialogueModel::score(std::span<const std
                               .mv(ctx[static_cast<std::int64_t>(i - begin)])
                               .contiguous();
         out[i].assign(s.data_ptr<float>(), s.data_ptr<float>() + s.size(0));
+        if (lexical_weight > 0) {
+          const TfIdf::Vector context = impl_->pool_tfidf.vector(contexts[i]);
+          for (std::size_t j = 0; j < rows.size(); ++j) {
+            out[i][j] += static_cast<float>(lexical_weight * TfIdf::cosine(context, distinct_lexical[static_cast<std::size_t>(rows[j])]));
+          }
+        }
       }
     }
     return out;
@@ -238,6 +263,7 @@ Status DialogueModel::set_candidate_pool(std::vector<std::string> texts) {
   return guard_torch("encode candidate pool", [&]() -> Status {
     c10::InferenceMode inference;
     impl_->pool_encodings = impl_->encode_candidates(texts).contiguous();
+    impl_->pool_tfidf = TfIdf(texts);
     impl_->pool = std::move(texts);
     return ok_status();
   });
@@ -252,6 +278,13 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
     std::vector<std::string> contexts;
     for (const RankRequest& r : requests) contexts.push_back(r.context);
     torch::Tensor scores = m.encode_contexts(contexts).mm(m.pool_encodings.t());  // [B, pool]
+    if (m.config.lexical_weight > 0) {
+      for (std::size_t i = 0; i < contexts.size(); ++i) {
+        std::vector<float> lexical = m.pool_tfidf.cosine_to_documents(contexts[i]);
+        scores[static_cast<std::int64_t>(i)].add_(torch::from_blob(lexical.data(), {static_cast<std::int64_t>(lexical.size())}),
+                                                  m.config.lexical_weight);
+      }
+    }
     torch::Tensor probs = torch::softmax(scores, 1);
     // One extra in case the previous reply has to be skipped.
     const std::int64_t take = std::min<std::int64_t>(k + 1, static_cast<std::int64_t>(m.pool.size()));
@@ -379,6 +412,7 @@ Result<std::unique_ptr<DialogueModel>> DialogueModel::load(const std::string& di
         (encodings.size(0) > 0 && encodings.size(1) != config.d_model)) {
       return data_loss_error("candidate encodings in '" + dir + "' do not match " + kPoolFile);
     }
+    m.pool_tfidf = TfIdf(pool);
     m.pool = std::move(pool);
     m.pool_encodings = encodings.contiguous();
   }

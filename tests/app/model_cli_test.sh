@@ -37,6 +37,15 @@ grep -q "| cli-test" "$work/eval.txt"
 grep -q "| TF-IDF baseline" "$work/eval.txt"
 grep -q '"candidates": 4' "$work/eval.json"
 grep -q '"official_candidates": true' "$work/eval.json"
+grep -q '"lexical_weight"' "$work/train.json"
+
+# A bundle's lexical weight can be refitted into a new bundle; eval then shows both rows.
+"$selffeed" --log-level warn fit-lexical --bundle "$work/run/bundle" --personachat "$work/train.txt" --holdout 0.25 \
+  --out "$work/lex" > "$work/lex.json"
+grep -q '"held_out_with_lexical"' "$work/lex.json"
+grep -q '"lexical_weight_fitted"' "$work/lex/bundle.json"
+"$selffeed" --log-level warn eval --bundle "$work/lex" --file "$work/valid.txt" > "$work/eval-lex.txt"
+grep -q "| cli-test ($work/lex), lexical weight" "$work/eval-lex.txt"
 
 # The satisfaction estimator goes into a new bundle beside the dialogue model.
 {

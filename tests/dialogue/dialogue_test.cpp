@@ -1,5 +1,6 @@
 #include "selffeed/dialogue/dialogue.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -108,6 +109,63 @@ TEST_F(DialogueTest, BatchScoringEqualsOneByOne) {
     }
     EXPECT_GE((*ranked)[r][0].score, (*ranked)[r][1].score);
   }
+}
+
+TEST(TfIdfTest, CosineIgnoresSpeakerTagsAndWeighsRareWordsMore) {
+  std::vector<std::string> docs = {"the jazz band", "the dog", "the cat", "the park"};
+  TfIdf tfidf(docs);
+  EXPECT_NEAR(TfIdf::cosine(tfidf.vector("__p2__ Jazz, __p1__ band"), tfidf.vector("jazz , band")), 1.0, 1e-9);
+  EXPECT_EQ(TfIdf::cosine(tfidf.vector("__p1__ hello"), tfidf.vector("the dog")), 0.0);
+  // "the" is in every document, "jazz" in one: sharing "jazz" counts for more.
+  std::vector<float> scores = tfidf.cosine_to_documents("__p1__ the jazz");
+  ASSERT_EQ(scores.size(), docs.size());
+  EXPECT_GT(scores[0], 2 * scores[1]);
+  EXPECT_GT(scores[1], 0);
+  for (std::size_t i = 0; i < docs.size(); ++i) {
+    EXPECT_NEAR(scores[i], TfIdf::cosine(tfidf.vector("__p1__ the jazz"), tfidf.vector(docs[i])), 1e-6) << i;
+  }
+}
+
+TEST_F(DialogueTest, TheLexicalTermAddsWeightedTfIdfCosineEverywhereAndIsSaved) {
+  TempDir dir;
+  auto model = make_model();
+  std::vector<std::string> pool = {"my car is red .", "my bike is in the lake .", "my door is grey .", "i like red cars"};
+  ASSERT_OK(model->set_candidate_pool(pool));
+  std::vector<std::string> contexts = {pairs()[0].context, "__p1__ is your bike red ?"};
+  std::vector<std::vector<std::string>> lists = {pool, pool};
+  auto dense = model->score(contexts, lists);
+  ASSERT_OK(dense);
+  ASSERT_OK(model->set_lexical_weight(2.5));
+  EXPECT_EQ(model->config().lexical_weight, 2.5);
+  auto hybrid = model->score(contexts, lists);
+  ASSERT_OK(hybrid);
+  TfIdf tfidf(pool);
+  bool some_overlap = false;
+  for (std::size_t i = 0; i < contexts.size(); ++i) {
+    for (std::size_t j = 0; j < pool.size(); ++j) {
+      const double cosine = TfIdf::cosine(tfidf.vector(contexts[i]), tfidf.vector(pool[j]));
+      some_overlap |= cosine > 0;
+      EXPECT_NEAR((*hybrid)[i][j], (*dense)[i][j] + 2.5 * cosine, 1e-4) << i << "," << j;
+    }
+  }
+  EXPECT_TRUE(some_overlap);
+  // rank() over the pool gives the same hybrid scores, for a batch of contexts.
+  auto ranked = model->rank({{RankRequest{.context = contexts[0]}, RankRequest{.context = contexts[1]}}}, 4);
+  ASSERT_OK(ranked);
+  for (std::size_t i = 0; i < contexts.size(); ++i) {
+    for (const RankedReply& r : (*ranked)[i]) {
+      EXPECT_NEAR(r.score, (*hybrid)[i][static_cast<std::size_t>(r.candidate_id)], 1e-4);
+    }
+  }
+  ASSERT_OK(model->save(dir.str("bundle"), {.version = "lex"}, {}));
+  auto loaded = DialogueModel::load(dir.str("bundle"));
+  ASSERT_OK(loaded);
+  EXPECT_EQ((*loaded)->config().lexical_weight, 2.5);
+  EXPECT_EQ(*(*loaded)->score(contexts, lists), *hybrid);
+
+  EXPECT_EQ(model->set_lexical_weight(-1).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(model->set_lexical_weight(std::nan("")).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(model->config().lexical_weight, 2.5);
 }
 
 TEST_F(DialogueTest, PreviousResponseFilterSkipsTheBotsLastReply) {

@@ -143,6 +143,45 @@ TEST(EvaluationTest, TfidfFindsWordOverlapAndTiesAreNotFree) {
   EXPECT_EQ(evaluate_tfidf(no_gold).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(EvaluationTest, FitLexicalWeightFollowsWhatWordOverlapIsWorthOnHeldOutData) {
+  dialogue::configure_threads({.intra_op = 1});
+  std::vector<std::string> texts;
+  for (const auto& p : selffeed::testing::toy_dialogue()) texts.push_back(p.context + " " + p.target);
+  auto tokenizer = dialogue::Tokenizer::train(texts, {.vocab_size = 120});
+  ASSERT_OK(tokenizer);
+  auto model = dialogue::DialogueModel::create(
+      {.d_model = 32, .n_heads = 2, .n_layers = 1, .ffn_size = 16, .context_tokens = 32, .candidate_tokens = 16},
+      *tokenizer, 3);
+  ASSERT_OK(model);
+  const std::vector<std::string> objects = {"car", "house", "bike", "boat", "kite", "lamp", "door", "shoe"};
+  std::vector<std::string> pool;
+  for (const std::string& o : objects) pool.push_back("my " + o + " is here .");
+  ASSERT_OK((*model)->set_candidate_pool(pool));
+  // An untrained model ranks at random; here the gold names the object the context asks about.
+  std::vector<RankingExample> overlap, misleading;
+  for (std::size_t i = 0; i < objects.size(); ++i) {
+    overlap.push_back({.context = "__p1__ where is your " + objects[i] + " ?", .target = pool[i], .candidates = pool});
+    // Here every distractor names it and the gold never does.
+    misleading.push_back({.context = "__p1__ where is your " + objects[i] + " ?", .target = pool[(i + 1) % objects.size()]});
+    for (std::size_t j = 0; j < 5; ++j) misleading.back().candidates.push_back(pool[i] + " " + std::to_string(j));
+    misleading.back().candidates.push_back(misleading.back().target);
+  }
+  auto fit = fit_lexical_weight(**model, overlap);
+  ASSERT_OK(fit);
+  EXPECT_GT(fit->weight, 0);
+  EXPECT_EQ((*model)->config().lexical_weight, fit->weight);
+  EXPECT_DOUBLE_EQ(fit->fitted.hits_at_1, 1.0);
+  EXPECT_GE(fit->fitted.mrr, fit->dense.mrr);
+  auto check = evaluate_ranking(**model, overlap);
+  ASSERT_OK(check);
+  EXPECT_DOUBLE_EQ(check->mrr, fit->fitted.mrr);
+
+  auto none = fit_lexical_weight(**model, misleading);
+  ASSERT_OK(none);
+  EXPECT_EQ(none->weight, 0);
+  EXPECT_EQ((*model)->config().lexical_weight, 0);
+}
+
 TEST(EvaluationTest, RandomCandidatesHoldTheGoldOnceAndNeverDuplicateIt) {
   std::vector<RankingExample> data;
   for (int i = 0; i < 30; ++i) data.push_back({.context = "c", .target = "t" + std::to_string(i % 25)});
@@ -193,6 +232,17 @@ TEST_F(TrainDialogueTest, LearnsTheToySetAndWritesABundle) {
   ASSERT_OK(bundle);
   EXPECT_EQ((*bundle)->candidate_pool_size(), 16u);
   EXPECT_NE((*bundle)->info().lineage_json.find("\"seed\":5"), std::string::npos) << (*bundle)->info().lineage_json;
+  // The lexical weight was fitted on `valid` after training and travels in the bundle.
+  EXPECT_EQ((*bundle)->config().lexical_weight, report->lexical_weight);
+  EXPECT_NE((*bundle)->info().metrics_json.find("lexical_weight"), std::string::npos);
+
+  o.lexical_weight = 3;
+  o.run_dir = dir.str("fixed");
+  auto fixed = train_dialogue(o);
+  ASSERT_OK(fixed);
+  auto fixed_bundle = dialogue::DialogueModel::load(fixed->bundle_dir);
+  ASSERT_OK(fixed_bundle);
+  EXPECT_EQ((*fixed_bundle)->config().lexical_weight, 3);
 }
 
 TEST_F(TrainDialogueTest, AResumedRunEndsExactlyWhereAnUninterruptedOneDoes) {

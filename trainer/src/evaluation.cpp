@@ -1,8 +1,5 @@
-#include <cmath>
-#include <sstream>
-#include <unordered_map>
+#include <unordered_set>
 
-#include "selffeed/common/context.h"
 #include "selffeed/trainer/trainer.h"
 
 namespace selffeed::trainer {
@@ -47,43 +44,6 @@ void finish(RankingMetrics& m, std::span<const RankingExample> data) {
   m.mrr /= static_cast<double>(m.examples);
 }
 
-std::vector<std::string> words(std::string_view text) {
-  std::vector<std::string> out;
-  std::istringstream in(dialogue::normalize_text(text));
-  for (std::string w; in >> w;) {
-    if (w != kPartnerTag && w != kSelfTag && w != kNullContext) out.push_back(w);
-  }
-  return out;
-}
-
-using SparseVector = std::unordered_map<std::string, double>;
-
-SparseVector tfidf(std::string_view text, const std::unordered_map<std::string, double>& idf, double default_idf) {
-  SparseVector v;
-  for (const std::string& w : words(text)) v[w] += 1.0;
-  double norm = 0;
-  for (auto& [w, x] : v) {
-    auto it = idf.find(w);
-    x *= it == idf.end() ? default_idf : it->second;
-    norm += x * x;
-  }
-  norm = std::sqrt(norm);
-  if (norm > 0) {
-    for (auto& [w, x] : v) x /= norm;
-  }
-  return v;
-}
-
-double dot(const SparseVector& a, const SparseVector& b) {
-  const SparseVector& small = a.size() < b.size() ? a : b;
-  const SparseVector& large = a.size() < b.size() ? b : a;
-  double s = 0;
-  for (const auto& [w, x] : small) {
-    if (auto it = large.find(w); it != large.end()) s += x * it->second;
-  }
-  return s;
-}
-
 }  // namespace
 
 Result<RankingMetrics> evaluate_ranking(const dialogue::DialogueModel& model, std::span<const RankingExample> data) {
@@ -104,32 +64,58 @@ Result<RankingMetrics> evaluate_ranking(const dialogue::DialogueModel& model, st
 
 Result<RankingMetrics> evaluate_tfidf(std::span<const RankingExample> data) {
   SELFFEED_RETURN_IF_ERROR(check_examples(data));
-  // Document frequencies over the distinct candidates.
-  std::unordered_map<std::string, double> df;
-  std::unordered_map<std::string, bool> seen;
+  std::vector<std::string> distinct;
+  std::unordered_set<std::string_view> seen;
   for (const RankingExample& e : data) {
     for (const std::string& c : e.candidates) {
-      if (!seen.emplace(c, true).second) continue;
-      std::vector<std::string> ws = words(c);
-      std::sort(ws.begin(), ws.end());
-      ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
-      for (const std::string& w : ws) df[w] += 1.0;
+      if (seen.insert(c).second) distinct.push_back(c);
     }
   }
-  const double documents = static_cast<double>(seen.size());
-  std::unordered_map<std::string, double> idf;
-  for (const auto& [w, n] : df) idf[w] = std::log((1.0 + documents) / (1.0 + n)) + 1.0;
-  const double default_idf = std::log(1.0 + documents) + 1.0;
-
+  const dialogue::TfIdf tfidf(distinct);
   RankingMetrics m;
   for (const RankingExample& e : data) {
-    SparseVector ctx = tfidf(e.context, idf, default_idf);
+    const dialogue::TfIdf::Vector context = tfidf.vector(e.context);
     std::vector<float> scores;
-    for (const std::string& c : e.candidates) scores.push_back(static_cast<float>(dot(ctx, tfidf(c, idf, default_idf))));
+    for (const std::string& c : e.candidates) scores.push_back(static_cast<float>(dialogue::TfIdf::cosine(context, tfidf.vector(c))));
     accumulate(scores, gold_index(e), m);
   }
   finish(m, data);
   return m;
+}
+
+Result<LexicalWeightFit> fit_lexical_weight(dialogue::DialogueModel& model, std::span<const RankingExample> held_out) {
+  SELFFEED_RETURN_IF_ERROR(check_examples(held_out));
+  if (model.candidate_pool_size() == 0) return failed_precondition_error("fitting the lexical weight needs the model's candidate pool");
+  std::vector<std::string> contexts;
+  std::vector<std::vector<std::string>> candidates;
+  for (const RankingExample& e : held_out) {
+    contexts.push_back(e.context);
+    candidates.push_back(e.candidates);
+  }
+  // Scores are linear in the weight: score(w) = dense + w * lexical, so two passes give all.
+  SELFFEED_RETURN_IF_ERROR(model.set_lexical_weight(0));
+  SELFFEED_ASSIGN_OR_RETURN(auto dense, model.score(contexts, candidates));
+  SELFFEED_RETURN_IF_ERROR(model.set_lexical_weight(1));
+  SELFFEED_ASSIGN_OR_RETURN(auto with_lexical, model.score(contexts, candidates));
+
+  LexicalWeightFit fit;
+  constexpr int kMaxWeight = 40;
+  for (int w = 0; w <= kMaxWeight; ++w) {
+    RankingMetrics m;
+    for (std::size_t i = 0; i < held_out.size(); ++i) {
+      std::vector<float> scores(dense[i].size());
+      for (std::size_t j = 0; j < scores.size(); ++j) scores[j] = dense[i][j] + static_cast<float>(w) * (with_lexical[i][j] - dense[i][j]);
+      accumulate(scores, gold_index(held_out[i]), m);
+    }
+    finish(m, held_out);
+    if (w == 0) fit.dense = m;
+    if (w == 0 || m.mrr > fit.fitted.mrr) {
+      fit.weight = w;
+      fit.fitted = m;
+    }
+  }
+  SELFFEED_RETURN_IF_ERROR(model.set_lexical_weight(fit.weight));
+  return fit;
 }
 
 }  // namespace selffeed::trainer

@@ -202,6 +202,7 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
   } else {
     SELFFEED_ASSIGN_OR_RETURN(model, dialogue::DialogueModel::create(o.model, tokenizer, o.seed));
   }
+  SELFFEED_RETURN_IF_ERROR(model->set_lexical_weight(0));
 
   const Sampler sampler(o);
 
@@ -281,6 +282,20 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
     if (!c.empty() && seen.insert(c).second) pool.push_back(c);
   }
   SELFFEED_RETURN_IF_ERROR(best->set_candidate_pool(std::move(pool)));
+  json metrics = {{"valid_hits@1", state.best}, {"best_step", state.best_step}};
+  if (o.lexical_weight) {
+    SELFFEED_RETURN_IF_ERROR(best->set_lexical_weight(*o.lexical_weight));
+    SELFFEED_ASSIGN_OR_RETURN(RankingMetrics m, evaluate_ranking(*best, o.valid));
+    report.valid_hits_at_1_with_lexical = m.hits_at_1;
+  } else {
+    SELFFEED_ASSIGN_OR_RETURN(LexicalWeightFit fit, fit_lexical_weight(*best, o.valid));
+    log->info("lexical weight {} fitted on valid: MRR {:.4f} -> {:.4f}, hits@1 {:.4f} -> {:.4f}", fit.weight, fit.dense.mrr,
+              fit.fitted.mrr, fit.dense.hits_at_1, fit.fitted.hits_at_1);
+    report.valid_hits_at_1_with_lexical = fit.fitted.hits_at_1;
+  }
+  report.lexical_weight = best->config().lexical_weight;
+  metrics["lexical_weight"] = report.lexical_weight;
+  metrics["valid_hits@1_with_lexical"] = report.valid_hits_at_1_with_lexical;
   json lineage = json::parse(o.lineage_json, nullptr, /*allow_exceptions=*/false);
   if (!lineage.is_object()) lineage = json::object();
   json sources = json::array();
@@ -291,7 +306,6 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
   lineage["batch_size"] = o.batch_size;
   lineage["valid_examples"] = o.valid.size();
   if (!o.init_bundle.empty()) lineage["fine_tuned_from"] = o.init_bundle;
-  json metrics = {{"valid_hits@1", state.best}, {"best_step", state.best_step}};
   report.bundle_dir = (run / "bundle").string();
   SELFFEED_RETURN_IF_ERROR(best->save(report.bundle_dir,
                                       {.version = o.bundle_version, .metrics_json = metrics.dump(), .lineage_json = lineage.dump()},

@@ -198,6 +198,17 @@ Result<RankingMetrics> evaluate_ranking(const dialogue::DialogueModel& model, st
 // distinct candidates of `data`. The reference row of every dialogue evaluation.
 Result<RankingMetrics> evaluate_tfidf(std::span<const RankingExample> data);
 
+// Chooses the model's lexical weight (ModelConfig::lexical_weight) as the one of 0, 1, …,
+// 40 with the best MRR on `held_out` (MRR rather than hits@1: a few hundred held-out
+// examples rank all candidates more stably than they decide the top one; ties go to the
+// smaller weight) and sets it on the model. Needs the model's candidate pool (its IDF).
+struct LexicalWeightFit {
+  double weight = 0;
+  RankingMetrics dense;   // weight 0
+  RankingMetrics fitted;  // the chosen weight
+};
+Result<LexicalWeightFit> fit_lexical_weight(dialogue::DialogueModel& model, std::span<const RankingExample> held_out);
+
 // ---- training ---------------------------------------------------------------------
 
 // A source of training pairs; each batch is drawn from one source, chosen with
@@ -232,6 +243,9 @@ struct DialogueTrainOptions {
   // Fine-tune: start from this bundle's weights and tokenizer (`model` and `tokenizer` are
   // then ignored) instead of a fresh model. Empty: train from scratch.
   std::string init_bundle;
+  // The final bundle's lexical weight. Unset: fitted on `valid` after training
+  // (fit_lexical_weight). The encoders always train and early-stop on the dense score.
+  std::optional<double> lexical_weight;
   // Called with a one-line progress report (steps, ex/s, loss, valid hits@1, ETA).
   std::function<void(const std::string&)> on_progress;
 };
@@ -243,6 +257,8 @@ struct TrainReport {
   double best_valid_hits_at_1 = 0;
   std::int64_t best_step = 0;
   std::string bundle_dir;  // the best model with its candidate pool
+  double lexical_weight = 0;
+  double valid_hits_at_1_with_lexical = 0;  // the bundle's own score on `valid`
   bool early_stopped = false;
 };
 
