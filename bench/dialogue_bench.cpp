@@ -1,6 +1,7 @@
 // Dialogue model speed: training examples/s at a batch size, single-context reply latency
 // (encode + score the whole candidate pool + top-k) over N contexts, and batched ranking
-// of 32 contexts at once. Prints a Markdown table for BENCHMARKS.md.
+// of 32 contexts at once (with and without the lexical term when the bundle has one).
+// Prints a Markdown table for BENCHMARKS.md.
 //
 //   dialogue_bench --bundle DIR --contexts FILE [--n 1000] [--train-steps 20] [--batch 128]
 // FILE is ParlAI text (e.g. PersonaChat valid); its contexts and replies are the inputs.
@@ -52,26 +53,38 @@ int main(int argc, char** argv) {
               bundle.c_str(), m.config().d_model, m.config().n_layers, m.config().ffn_size, pool,
               dialogue::loaded_blas_library().c_str(), threads);
 
-  // Single-context latency over the whole pool.
-  std::vector<double> single;
-  for (int i = 0; i < n; ++i) {
-    const auto& e = (*data)[static_cast<std::size_t>(i) % data->size()];
-    std::vector<dialogue::RankRequest> req = {{.context = e.context}};
+  // Single-context latency over the whole pool, and 32 contexts in one call: the bundle
+  // as served and, when it has a lexical term, without it, call by call in turn so that
+  // both see the same load on a shared machine.
+  struct Latencies {
+    std::string score;  // which score was ranked
+    double lexical_weight = 0;
+    std::vector<double> single, batched;
+  };
+  const double lexical_weight = m.config().lexical_weight;
+  std::vector<Latencies> runs = {{.score = lexical_weight > 0 ? "dense + lexical" : "dense", .lexical_weight = lexical_weight}};
+  if (lexical_weight > 0) runs.push_back({.score = "dense only", .lexical_weight = 0});
+  auto timed_rank = [&](Latencies& l, std::span<const dialogue::RankRequest> req, std::vector<double>& into) {
+    if (!m.set_lexical_weight(l.lexical_weight).ok()) return false;
     auto t0 = Clock::now();
     auto r = m.rank(req, 5);
-    single.push_back(ms_since(t0));
-    if (!r.ok()) return 1;
+    into.push_back(ms_since(t0));
+    return r.ok();
+  };
+  for (int i = 0; i < n; ++i) {
+    std::vector<dialogue::RankRequest> req = {{.context = (*data)[static_cast<std::size_t>(i) % data->size()].context}};
+    for (Latencies& l : runs) {
+      if (!timed_rank(l, req, l.single)) return 1;
+    }
   }
-  // Batched: 32 contexts in one call.
-  std::vector<double> batched;
   for (int i = 0; i + 32 <= n; i += 32) {
     std::vector<dialogue::RankRequest> req;
     for (int j = i; j < i + 32; ++j) req.push_back({.context = (*data)[static_cast<std::size_t>(j) % data->size()].context});
-    auto t0 = Clock::now();
-    auto r = m.rank(req, 5);
-    batched.push_back(ms_since(t0));
-    if (!r.ok()) return 1;
+    for (Latencies& l : runs) {
+      if (!timed_rank(l, req, l.batched)) return 1;
+    }
   }
+  if (!m.set_lexical_weight(lexical_weight).ok()) return 1;
   // Training throughput on the file's (context, reply) pairs.
   std::vector<dialogue::TextPair> pairs;
   for (const auto& e : *data) pairs.push_back({e.context, e.target});
@@ -86,17 +99,24 @@ int main(int argc, char** argv) {
     if (s > 0) train_ms += ms_since(t0);  // the first step allocates optimizer state
     if (!loss.ok()) return 1;
   }
-  const double batched_mean = [&] {
-    double s = 0;
-    for (double x : batched) s += x;
-    return s / static_cast<double>(batched.size());
-  }();
+  auto mean = [](const std::vector<double>& v) {
+    double sum = 0;
+    for (double x : v) sum += x;
+    return sum / static_cast<double>(v.size());
+  };
   std::printf("| measurement | pool | p50 (ms) | p99 (ms) | throughput |\n|---|---:|---:|---:|---:|\n");
-  std::printf("| reply latency, 1 context (encode + score pool + top-5), n=%zu | %zu | %.2f | %.2f | %.0f contexts/s |\n",
-              single.size(), pool, percentile(single, 0.5), percentile(single, 0.99), 1000.0 / percentile(single, 0.5));
-  std::printf("| ranking 32 contexts in one call, n=%zu calls | %zu | %.2f | %.2f | %.0f contexts/s (%.1fx single) |\n",
-              batched.size(), pool, percentile(batched, 0.5), percentile(batched, 0.99), 32000.0 / batched_mean,
-              (32000.0 / batched_mean) / (1000.0 / percentile(single, 0.5)));
+  for (const Latencies& l : runs) {
+    std::printf("| reply latency, 1 context (encode + score pool + top-5), %s, n=%zu | %zu | %.2f | %.2f | %.0f contexts/s |\n",
+                l.score.c_str(), l.single.size(), pool, percentile(l.single, 0.5), percentile(l.single, 0.99),
+                1000.0 / percentile(l.single, 0.5));
+    std::printf("| ranking 32 contexts in one call, %s, n=%zu calls | %zu | %.2f | %.2f | %.0f contexts/s (%.1fx single) |\n",
+                l.score.c_str(), l.batched.size(), pool, percentile(l.batched, 0.5), percentile(l.batched, 0.99),
+                32000.0 / mean(l.batched), (32000.0 / mean(l.batched)) / (1000.0 / percentile(l.single, 0.5)));
+  }
+  if (runs.size() == 2) {
+    std::printf("| lexical term's cost: single p50 ratio (dense + lexical / dense only) | %zu | %.2fx | - | - |\n", pool,
+                percentile(runs[0].single, 0.5) / percentile(runs[1].single, 0.5));
+  }
   std::printf("| training step, batch %d (fwd + bwd + Adamax), %d steps | - | %.0f (mean) | - | %.1f examples/s |\n",
               batch_size, train_steps - 1, train_ms / (train_steps - 1),
               batch_size * (train_steps - 1) / (train_ms / 1000.0));

@@ -232,9 +232,26 @@ TEST_F(TrainDialogueTest, LearnsTheToySetAndWritesABundle) {
   ASSERT_OK(bundle);
   EXPECT_EQ((*bundle)->candidate_pool_size(), 16u);
   EXPECT_NE((*bundle)->info().lineage_json.find("\"seed\":5"), std::string::npos) << (*bundle)->info().lineage_json;
-  // The lexical weight was fitted on `valid` after training and travels in the bundle.
-  EXPECT_EQ((*bundle)->config().lexical_weight, report->lexical_weight);
+  // 16 validation examples are too few to fit a lexical weight on: it stays 0.
+  EXPECT_EQ(report->lexical_weight, 0);
+  EXPECT_EQ((*bundle)->config().lexical_weight, 0);
   EXPECT_NE((*bundle)->info().metrics_json.find("lexical_weight"), std::string::npos);
+
+  // With enough of them it is fitted after training and travels in the bundle.
+  std::vector<RankingExample> many;
+  while (many.size() < kFewestExamplesToFitLexicalWeight) many.insert(many.end(), o.valid.begin(), o.valid.end());
+  o.valid = many;
+  o.run_dir = dir.str("fitted");
+  o.max_steps = 20;
+  auto fitted = train_dialogue(o);
+  ASSERT_OK(fitted);
+  auto fitted_bundle = dialogue::DialogueModel::load(fitted->bundle_dir);
+  ASSERT_OK(fitted_bundle);
+  EXPECT_EQ((*fitted_bundle)->config().lexical_weight, fitted->lexical_weight);
+  auto refit = fit_lexical_weight(**fitted_bundle, many);
+  ASSERT_OK(refit);
+  EXPECT_EQ(refit->weight, fitted->lexical_weight);
+  EXPECT_DOUBLE_EQ(refit->fitted.hits_at_1, fitted->valid_hits_at_1_with_lexical);
 
   o.lexical_weight = 3;
   o.run_dir = dir.str("fixed");

@@ -287,6 +287,10 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
     SELFFEED_RETURN_IF_ERROR(best->set_lexical_weight(*o.lexical_weight));
     SELFFEED_ASSIGN_OR_RETURN(RankingMetrics m, evaluate_ranking(*best, o.valid));
     report.valid_hits_at_1_with_lexical = m.hits_at_1;
+  } else if (o.valid.size() < kFewestExamplesToFitLexicalWeight) {
+    log->info("lexical weight 0: {} validation examples are too few to fit it on", o.valid.size());
+    SELFFEED_RETURN_IF_ERROR(best->set_lexical_weight(0));
+    report.valid_hits_at_1_with_lexical = state.best;
   } else {
     SELFFEED_ASSIGN_OR_RETURN(LexicalWeightFit fit, fit_lexical_weight(*best, o.valid));
     log->info("lexical weight {} fitted on valid: MRR {:.4f} -> {:.4f}, hits@1 {:.4f} -> {:.4f}", fit.weight, fit.dense.mrr,

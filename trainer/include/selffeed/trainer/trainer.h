@@ -244,11 +244,15 @@ struct DialogueTrainOptions {
   // then ignored) instead of a fresh model. Empty: train from scratch.
   std::string init_bundle;
   // The final bundle's lexical weight. Unset: fitted on `valid` after training
-  // (fit_lexical_weight). The encoders always train and early-stop on the dense score.
+  // (fit_lexical_weight), or 0 when `valid` has fewer than 100 examples (a handful of
+  // examples picks a weight at random). The encoders always train and early-stop on the
+  // dense score.
   std::optional<double> lexical_weight;
   // Called with a one-line progress report (steps, ex/s, loss, valid hits@1, ETA).
   std::function<void(const std::string&)> on_progress;
 };
+
+inline constexpr std::size_t kFewestExamplesToFitLexicalWeight = 100;
 
 struct TrainReport {
   std::int64_t steps = 0;
