@@ -161,6 +161,8 @@ const Tokenizer& DialogueModel::tokenizer() const { return *impl_->tokenizer; }
 std::shared_ptr<const Tokenizer> DialogueModel::shared_tokenizer() const { return impl_->tokenizer; }
 const BundleInfo& DialogueModel::info() const { return impl_->info; }
 std::int64_t DialogueModel::steps() const { return impl_->optimizer ? impl_->optimizer->steps() : 0; }
+std::size_t DialogueModel::candidate_pool_size() const { return impl_->pool.size(); }
+const std::vector<std::string>& DialogueModel::candidate_pool() const { return impl_->pool; }
 
 Status DialogueModel::set_lexical_weight(double weight) {
   ModelConfig c = impl_->config;
@@ -169,8 +171,6 @@ Status DialogueModel::set_lexical_weight(double weight) {
   impl_->config = c;
   return ok_status();
 }
-std::size_t DialogueModel::candidate_pool_size() const { return impl_->pool.size(); }
-const std::vector<std::string>& DialogueModel::candidate_pool() const { return impl_->pool; }
 
 Result<std::unique_ptr<DialogueModel>> DialogueModel::create(const ModelConfig& config,
                                                              std::shared_ptr<const Tokenizer> tokenizer,
@@ -249,7 +249,8 @@ Result<std::vector<std::vector<float>>> DialogueModel::score(std::span<const std
         if (lexical_weight > 0) {
           const TfIdf::Vector context = impl_->pool_tfidf.vector(contexts[i]);
           for (std::size_t j = 0; j < rows.size(); ++j) {
-            out[i][j] += static_cast<float>(lexical_weight * TfIdf::cosine(context, distinct_lexical[static_cast<std::size_t>(rows[j])]));
+            const TfIdf::Vector& candidate = distinct_lexical[static_cast<std::size_t>(rows[j])];
+            out[i][j] += static_cast<float>(lexical_weight * TfIdf::cosine(context, candidate));
           }
         }
       }
@@ -281,8 +282,8 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
     if (m.config.lexical_weight > 0) {
       for (std::size_t i = 0; i < contexts.size(); ++i) {
         std::vector<float> lexical = m.pool_tfidf.cosine_to_documents(contexts[i]);
-        scores[static_cast<std::int64_t>(i)].add_(torch::from_blob(lexical.data(), {static_cast<std::int64_t>(lexical.size())}),
-                                                  m.config.lexical_weight);
+        torch::Tensor row = torch::from_blob(lexical.data(), {static_cast<std::int64_t>(lexical.size())});
+        scores[static_cast<std::int64_t>(i)].add_(row, m.config.lexical_weight);
       }
     }
     torch::Tensor probs = torch::softmax(scores, 1);

@@ -85,7 +85,9 @@ Result<RankingMetrics> evaluate_tfidf(std::span<const RankingExample> data) {
 
 Result<LexicalWeightFit> fit_lexical_weight(dialogue::DialogueModel& model, std::span<const RankingExample> held_out) {
   SELFFEED_RETURN_IF_ERROR(check_examples(held_out));
-  if (model.candidate_pool_size() == 0) return failed_precondition_error("fitting the lexical weight needs the model's candidate pool");
+  if (model.candidate_pool_size() == 0) {
+    return failed_precondition_error("fitting the lexical weight needs the model's candidate pool");
+  }
   std::vector<std::string> contexts;
   std::vector<std::vector<std::string>> candidates;
   for (const RankingExample& e : held_out) {
@@ -104,7 +106,9 @@ Result<LexicalWeightFit> fit_lexical_weight(dialogue::DialogueModel& model, std:
     RankingMetrics m;
     for (std::size_t i = 0; i < held_out.size(); ++i) {
       std::vector<float> scores(dense[i].size());
-      for (std::size_t j = 0; j < scores.size(); ++j) scores[j] = dense[i][j] + static_cast<float>(w) * (with_lexical[i][j] - dense[i][j]);
+      for (std::size_t j = 0; j < scores.size(); ++j) {
+        scores[j] = dense[i][j] + static_cast<float>(w) * (with_lexical[i][j] - dense[i][j]);
+      }
       accumulate(scores, gold_index(held_out[i]), m);
     }
     finish(m, held_out);
