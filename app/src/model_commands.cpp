@@ -331,7 +331,7 @@ struct FitLexicalFlags {
   std::string personachat;
   std::string out;
   double holdout = 0.05;
-  std::uint64_t seed = 1;
+  std::optional<std::uint64_t> seed;  // default: the bundle's training seed (lineage), else 1
   int threads = 1;
 };
 
@@ -343,19 +343,21 @@ int run_fit_lexical(const FitLexicalFlags& f) {
   if (!model.ok()) return fail(model.status());
   auto hh = trainer::load_parlai_text(f.personachat, {.both_sides = true});
   if (!hh.ok()) return fail(hh.status());
-  std::vector<trainer::RankingExample> held_out = split_off_held_out(*hh, f.holdout);
-  trainer::add_random_candidates(held_out, 19, f.seed);
-  auto fit = trainer::fit_lexical_weight(**model, held_out);
-  if (!fit.ok()) return fail(fit.status());
   dialogue::BundleInfo info = model->get()->info();
   json metrics = json::parse(info.metrics_json, nullptr, /*allow_exceptions=*/false);
   json lineage = json::parse(info.lineage_json, nullptr, /*allow_exceptions=*/false);
   if (!metrics.is_object()) metrics = json::object();
   if (!lineage.is_object()) lineage = json::object();
+  // The same distractors as training's validation had: they are drawn with its seed.
+  const std::uint64_t seed = f.seed.value_or(lineage.value("seed", std::uint64_t{1}));
+  std::vector<trainer::RankingExample> held_out = split_off_held_out(*hh, f.holdout);
+  trainer::add_random_candidates(held_out, 19, seed);
+  auto fit = trainer::fit_lexical_weight(**model, held_out);
+  if (!fit.ok()) return fail(fit.status());
   metrics["lexical_weight"] = fit->weight;
   metrics["valid_hits@1_with_lexical"] = fit->fitted.hits_at_1;
   lineage["lexical_weight_fitted"] = {{"from_bundle", f.bundle}, {"file", f.personachat},
-                                      {"held_out", held_out.size()}, {"seed", f.seed}};
+                                      {"held_out", held_out.size()}, {"seed", seed}};
   info.metrics_json = metrics.dump();
   info.lineage_json = lineage.dump();
   if (Status s = model->get()->save(f.out, info, {}); !s.ok()) return fail(s);
@@ -464,7 +466,8 @@ void add_model_commands(CLI::App& app, Action& action) {
       ->required();
   fit->add_option("--out", ff->out, "the new bundle directory")->required();
   fit->add_option("--holdout", ff->holdout, "tail share held out (as in train)")->capture_default_str();
-  fit->add_option("--seed", ff->seed, "seed of the held-out examples' 19 random candidates")->capture_default_str();
+  fit->add_option("--seed", ff->seed,
+                  "seed of the held-out examples' 19 random candidates (default: the bundle's training seed, as train drew them)");
   fit->add_option("--threads", ff->threads, "LibTorch intra-op threads")->capture_default_str();
   fit->callback([&action, ff] { action = [ff] { return run_fit_lexical(*ff); }; });
 }

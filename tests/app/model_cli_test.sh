@@ -25,7 +25,7 @@ colours=(red blue green yellow black white pink grey)
 
 "$selffeed" --log-level warn train --out "$work/run" --personachat "$work/train.txt" --holdout 0.25 \
   --steps 30 --validate-every 10 --batch 8 --d-model 32 --heads 2 --layers 1 --ffn 16 --vocab 100 \
-  --version cli-test > "$work/train.json" 2> "$work/train.log"
+  --version cli-test --seed 4 > "$work/train.json" 2> "$work/train.log"
 grep -q '"best_valid_hits@1"' "$work/train.json"
 grep -q "ex/s" "$work/train.log"
 [[ -f "$work/run/bundle/bundle.json" && -f "$work/run/bundle/candidates.pt" ]]
@@ -43,7 +43,7 @@ grep -q '"lexical_weight"' "$work/train.json"
 "$selffeed" --log-level warn fit-lexical --bundle "$work/run/bundle" --personachat "$work/train.txt" --holdout 0.25 \
   --out "$work/lex" > "$work/lex.json"
 grep -q '"held_out_with_lexical"' "$work/lex.json"
-grep -q '"lexical_weight_fitted"' "$work/lex/bundle.json"
+grep -A4 '"lexical_weight_fitted"' "$work/lex/bundle.json" | grep -q '"seed": 4'  # training's distractors
 "$selffeed" --log-level warn eval --bundle "$work/lex" --file "$work/valid.txt" > "$work/eval-lex.txt"
 grep -q "| cli-test ($work/lex), lexical weight" "$work/eval-lex.txt"
 
