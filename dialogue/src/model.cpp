@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -120,7 +121,13 @@ struct DialogueModel::Impl {
   std::unique_ptr<Adamax> optimizer;  // created on the first train_step (or by load)
   std::vector<std::string> pool;
   torch::Tensor pool_encodings;  // [pool, d_model]
-  TfIdf pool_tfidf;              // IDF over the pool, for the lexical term
+  // IDF over the pool, for the lexical term: present whenever the term is on, and built
+  // only then (it takes seconds for a large pool).
+  std::optional<TfIdf> pool_tfidf;
+
+  void index_pool_if_needed() {
+    if (config.lexical_weight > 0 && !pool_tfidf) pool_tfidf.emplace(pool);
+  }
 
   torch::Tensor encode_contexts(std::span<const std::string> texts) const {
     std::vector<std::vector<std::int64_t>> rows;
@@ -169,6 +176,7 @@ Status DialogueModel::set_lexical_weight(double weight) {
   c.lexical_weight = weight;
   SELFFEED_RETURN_IF_ERROR(validate_config(c));
   impl_->config = c;
+  impl_->index_pool_if_needed();
   return ok_status();
 }
 
@@ -183,6 +191,7 @@ Result<std::unique_ptr<DialogueModel>> DialogueModel::create(const ModelConfig& 
     impl->config = config;
     impl->tokenizer = std::move(tokenizer);
     impl->net = BiEncoder(config, impl->tokenizer->vocab_size());
+    impl->index_pool_if_needed();
     return std::unique_ptr<DialogueModel>(new DialogueModel(std::move(impl)));
   });
 }
@@ -233,7 +242,7 @@ Result<std::vector<std::vector<float>>> DialogueModel::score(std::span<const std
     const double lexical_weight = impl_->config.lexical_weight;
     std::vector<TfIdf::Vector> distinct_lexical;
     if (lexical_weight > 0) {
-      for (const std::string& c : distinct) distinct_lexical.push_back(impl_->pool_tfidf.vector(c));
+      for (const std::string& c : distinct) distinct_lexical.push_back(impl_->pool_tfidf->vector(c));
     }
     std::vector<std::vector<float>> out(contexts.size());
     for (std::size_t begin = 0; begin < contexts.size(); begin += kEncodeChunk) {
@@ -247,7 +256,7 @@ Result<std::vector<std::vector<float>>> DialogueModel::score(std::span<const std
                               .contiguous();
         out[i].assign(s.data_ptr<float>(), s.data_ptr<float>() + s.size(0));
         if (lexical_weight > 0) {
-          const TfIdf::Vector context = impl_->pool_tfidf.vector(contexts[i]);
+          const TfIdf::Vector context = impl_->pool_tfidf->vector(contexts[i]);
           for (std::size_t j = 0; j < rows.size(); ++j) {
             const TfIdf::Vector& candidate = distinct_lexical[static_cast<std::size_t>(rows[j])];
             out[i][j] += static_cast<float>(lexical_weight * TfIdf::cosine(context, candidate));
@@ -264,8 +273,9 @@ Status DialogueModel::set_candidate_pool(std::vector<std::string> texts) {
   return guard_torch("encode candidate pool", [&]() -> Status {
     c10::InferenceMode inference;
     impl_->pool_encodings = impl_->encode_candidates(texts).contiguous();
-    impl_->pool_tfidf = TfIdf(texts);
     impl_->pool = std::move(texts);
+    impl_->pool_tfidf.reset();
+    impl_->index_pool_if_needed();
     return ok_status();
   });
 }
@@ -281,7 +291,7 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
     torch::Tensor scores = m.encode_contexts(contexts).mm(m.pool_encodings.t());  // [B, pool]
     if (m.config.lexical_weight > 0) {
       for (std::size_t i = 0; i < contexts.size(); ++i) {
-        std::vector<float> lexical = m.pool_tfidf.cosine_to_documents(contexts[i]);
+        std::vector<float> lexical = m.pool_tfidf->cosine_to_documents(contexts[i]);
         torch::Tensor row = torch::from_blob(lexical.data(), {static_cast<std::int64_t>(lexical.size())});
         scores[static_cast<std::int64_t>(i)].add_(row, m.config.lexical_weight);
       }
@@ -413,10 +423,11 @@ Result<std::unique_ptr<DialogueModel>> DialogueModel::load(const std::string& di
         (encodings.size(0) > 0 && encodings.size(1) != config.d_model)) {
       return data_loss_error("candidate encodings in '" + dir + "' do not match " + kPoolFile);
     }
-    m.pool_tfidf = TfIdf(pool);
     m.pool = std::move(pool);
     m.pool_encodings = encodings.contiguous();
   }
+  m.pool_tfidf.reset();  // create() indexed the empty pool
+  m.index_pool_if_needed();
   SELFFEED_LOGGER("dialogue")->info("loaded bundle '{}' (version {}, {} candidates, {} steps)", dir, m.info.version,
                                     m.pool.size(), model->steps());
   return model;

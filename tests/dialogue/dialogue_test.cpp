@@ -163,6 +163,15 @@ TEST_F(DialogueTest, TheLexicalTermAddsWeightedTfIdfCosineEverywhereAndIsSaved) 
   EXPECT_EQ((*loaded)->config().lexical_weight, 2.5);
   EXPECT_EQ(*(*loaded)->score(contexts, lists), *hybrid);
 
+  // A model made with the term on and no pool yet scores too (every word weighs the same).
+  ModelConfig with_term = kTiny;
+  with_term.lexical_weight = 1;
+  auto fresh = DialogueModel::create(with_term, tokenizer_, 7);
+  ASSERT_OK(fresh);
+  auto fresh_scores = (*fresh)->score(contexts, lists);
+  ASSERT_OK(fresh_scores);
+  EXPECT_EQ((*fresh_scores)[0].size(), pool.size());
+
   EXPECT_EQ(model->set_lexical_weight(-1).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(model->set_lexical_weight(std::nan("")).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(model->config().lexical_weight, 2.5);
