@@ -1,4 +1,3 @@
-#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -22,38 +21,44 @@ std::vector<std::string> words(std::string_view text) {
 TfIdf::TfIdf() = default;
 
 TfIdf::TfIdf(std::span<const std::string> documents) : documents_(documents.size()) {
-  std::vector<std::vector<std::string>> distinct_words;
-  distinct_words.reserve(documents.size());
-  for (const std::string& d : documents) {
-    std::vector<std::string> ws = words(d);
-    std::sort(ws.begin(), ws.end());
-    ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
-    for (const std::string& w : ws) idf_[w] += 1.0;  // document frequency for now
-    distinct_words.push_back(std::move(ws));
+  // Term counts once per document: their keys give the document frequencies, and they are
+  // weighed into the postings once the IDF is known.
+  std::vector<Vector> counts(documents.size());
+  for (std::size_t i = 0; i < documents.size(); ++i) {
+    counts[i] = term_counts(documents[i]);
+    for (const auto& [w, c] : counts[i]) idf_[w] += 1.0;  // document frequency for now
   }
   const double n = static_cast<double>(documents.size());
   for (auto& [w, df] : idf_) df = std::log((1.0 + n) / (1.0 + df)) + 1.0;
   unseen_idf_ = std::log(1.0 + n) + 1.0;
-  for (std::size_t i = 0; i < documents.size(); ++i) {
-    for (const auto& [w, x] : vector(documents[i])) {
-      postings_[w].push_back({static_cast<std::uint32_t>(i), static_cast<float>(x)});
-    }
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    weigh(counts[i]);
+    for (const auto& [w, x] : counts[i]) postings_[w].push_back({static_cast<std::uint32_t>(i), static_cast<float>(x)});
   }
 }
 
-TfIdf::Vector TfIdf::vector(std::string_view text) const {
+TfIdf::Vector TfIdf::term_counts(std::string_view text) {
   Vector v;
   for (const std::string& w : words(text)) v[w] += 1.0;
+  return v;
+}
+
+void TfIdf::weigh(Vector& counts) const {
   double norm = 0;
-  for (auto& [w, x] : v) {
+  for (auto& [w, x] : counts) {
     auto it = idf_.find(w);
     x *= it == idf_.end() ? unseen_idf_ : it->second;
     norm += x * x;
   }
   norm = std::sqrt(norm);
   if (norm > 0) {
-    for (auto& [w, x] : v) x /= norm;
+    for (auto& [w, x] : counts) x /= norm;
   }
+}
+
+TfIdf::Vector TfIdf::vector(std::string_view text) const {
+  Vector v = term_counts(text);
+  weigh(v);
   return v;
 }
 

@@ -103,6 +103,8 @@ class TfIdf {
     std::uint32_t document;
     float weight;
   };
+  static Vector term_counts(std::string_view text);
+  void weigh(Vector& counts) const;  // counts -> unit-length TF-IDF
   std::unordered_map<std::string, double> idf_;
   double unseen_idf_ = 1;
   std::unordered_map<std::string, std::vector<Posting>> postings_;
