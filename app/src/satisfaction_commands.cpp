@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <unordered_map>
 #include <iostream>
@@ -33,6 +34,7 @@ struct SatisfactionFlags {
   std::string json_out;
   std::string bundle;  // dialogue bundle: tokenizer for the estimator, model for the uncertainty baseline
   int seeds = 3;
+  int rotations = 1;  // eval-satisfaction: 1 = the fixed split; up to 5 = cross-validation
   int epochs = 8;
   std::size_t weak_sample = 6000;
   satisfaction::EstimatorConfig estimator;
@@ -68,12 +70,23 @@ Scored score_split(const std::vector<SatisfactionExample>& data, Split split, Sc
   return s;
 }
 
-// Tunes the threshold on valid, reports on test.
+// One row of the report: test metrics, and the valid AUC that choices were made on.
+struct Row {
+  std::string name;
+  BinaryMetrics test;
+  double valid_auc = 0;
+};
+
+// Scores valid and test; the threshold is `threshold`, or when absent the one with the
+// best F1 on valid.
 template <class Score>
-BinaryMetrics tuned_on_valid(const std::vector<SatisfactionExample>& data, Score&& score) {
+Row evaluated(std::string name, const std::vector<SatisfactionExample>& data, Score&& score,
+              std::optional<double> threshold = std::nullopt) {
   Scored valid = score_split(data, Split::kValid, score);
   Scored test = score_split(data, Split::kTest, score);
-  return satisfaction::evaluate_binary(test.scores, test.labels, satisfaction::best_threshold(valid.scores, valid.labels));
+  const double t = threshold.value_or(satisfaction::best_threshold(valid.scores, valid.labels));
+  return {std::move(name), satisfaction::evaluate_binary(test.scores, test.labels, t),
+          satisfaction::evaluate_binary(valid.scores, valid.labels, t).auc};
 }
 
 json metrics_json(const BinaryMetrics& m) {
@@ -140,137 +153,201 @@ TrainingSets training_sets(const Data& d, const satisfaction::LabelModel& label_
   return sets;
 }
 
-int run_eval(const SatisfactionFlags& f) {
-  auto d = load(f);
-  if (!d.ok()) return fail(d.status());
+// One method of the report: one run, or one per seed for the learned estimators.
+struct Method {
+  std::string name;
+  std::vector<Row> runs;
+};
+
+struct MeanAndSpread {
+  double mean = 0, sd = 0;
+};
+template <class Field>
+MeanAndSpread over_runs(const std::vector<Row>& runs, Field&& field) {
+  MeanAndSpread m;
+  for (const Row& run : runs) m.mean += field(run);
+  m.mean /= static_cast<double>(runs.size());
+  for (const Row& run : runs) m.sd += (field(run) - m.mean) * (field(run) - m.mean);
+  m.sd = std::sqrt(m.sd / static_cast<double>(runs.size()));
+  return m;
+}
+
+// Every method on one assignment of the folds to train / valid / test.
+// `dialogue_model` may be null: the uncertainty baseline and the estimators need it.
+Result<std::vector<Method>> evaluate_methods(const SatisfactionFlags& f, const Data& d,
+                                             const dialogue::DialogueModel* dialogue_model) {
   std::vector<SatisfactionInput> train_inputs;
   std::vector<int> train_labels;
-  std::size_t counts[3] = {0, 0, 0};
-  for (const auto& e : d->labelled) {
-    ++counts[static_cast<int>(e.split)];
+  for (const auto& e : d.labelled) {
     if (e.split != Split::kTrain) continue;
     train_inputs.push_back(e.input);
     train_labels.push_back(e.label);
   }
-  auto label_model = trainer::fit_label_model(*d);
-  if (!label_model.ok()) return fail(label_model.status());
+  SELFFEED_ASSIGN_OR_RETURN(satisfaction::LabelModel label_model, trainer::fit_label_model(d));
   satisfaction::NaiveBayes nb = satisfaction::NaiveBayes::fit(train_inputs, train_labels);
 
-  std::vector<std::pair<std::string, BinaryMetrics>> rows;
-  Scored test = score_split(d->labelled, Split::kTest, [](const SatisfactionInput&) { return 0.0; });
-  rows.emplace_back("always unsatisfied (trivial)", satisfaction::evaluate_binary(test.scores, test.labels, 0.5));
-  rows.emplace_back("paper regexes", [&] {
-    Scored s = score_split(d->labelled, Split::kTest, [](const SatisfactionInput& in) {
-      return satisfaction::paper_regex_unsatisfied(in.user_reply) ? 0.0 : 1.0;
-    });
-    return satisfaction::evaluate_binary(s.scores, s.labels, 0.5);
-  }());
-  rows.emplace_back("naive Bayes, bag of words (ST train)",
-                    tuned_on_valid(d->labelled, [&](const SatisfactionInput& in) { return nb.probability(in); }));
-  rows.emplace_back("label model alone (no labels)", tuned_on_valid(d->labelled, [&](const SatisfactionInput& in) {
-                      return label_model->probability(satisfaction::apply_labeling_functions(in));
-                    }));
+  std::vector<Method> methods;
+  auto add = [&](Row row) { methods.push_back({row.name, {std::move(row)}}); };
+  add(evaluated("always unsatisfied (trivial)", d.labelled, [](const SatisfactionInput&) { return 0.0; }, 0.5));
+  add(evaluated(
+      "paper regexes", d.labelled,
+      [](const SatisfactionInput& in) { return satisfaction::paper_regex_unsatisfied(in.user_reply) ? 0.0 : 1.0; }, 0.5));
+  add(evaluated("naive Bayes, bag of words (ST train)", d.labelled,
+                [&](const SatisfactionInput& in) { return nb.probability(in); }));
+  add(evaluated("label model alone (no labels)", d.labelled, [&](const SatisfactionInput& in) {
+    return label_model.probability(satisfaction::apply_labeling_functions(in));
+  }));
+  if (dialogue_model == nullptr) return methods;
 
-  // Rows that need a dialogue bundle: the uncertainty baseline and the learned estimators
-  // (3 seeds each, mean and spread).
-  std::vector<std::pair<std::string, std::vector<BinaryMetrics>>> seeded;
-  if (!f.bundle.empty()) {
-    auto dialogue_model = dialogue::DialogueModel::load(f.bundle);
-    if (!dialogue_model.ok()) return fail(dialogue_model.status());
-    // Uncertainty (paper 2.5): the dialogue model's softmax probability of the bot's
-    // actual answer against 19 other bot answers, given the context before it.
-    std::vector<std::string> bot_answers;
-    for (const auto& e : d->labelled) bot_answers.push_back(e.input.bot_reply);
-    std::mt19937_64 rng(7);
-    std::uniform_int_distribution<std::size_t> pick(0, bot_answers.size() - 1);
-    std::unordered_map<const SatisfactionInput*, double> confidence;
-    std::vector<std::string> contexts;
-    std::vector<std::vector<std::string>> candidates;
-    std::vector<const SatisfactionInput*> order;
-    for (const auto& e : d->labelled) {
-      if (e.split == Split::kTrain) continue;
-      std::vector<std::string> c = {e.input.bot_reply};
-      while (c.size() < 20) c.push_back(bot_answers[pick(rng)]);
-      contexts.push_back(format_context(e.input.history));
-      candidates.push_back(std::move(c));
-      order.push_back(&e.input);
-    }
-    auto scores = (*dialogue_model)->score(contexts, candidates);
-    if (!scores.ok()) return fail(scores.status());
-    for (std::size_t i = 0; i < order.size(); ++i) {
-      const std::vector<float>& s = (*scores)[i];
-      double top = *std::max_element(s.begin(), s.end()), sum = 0;
-      for (float x : s) sum += std::exp(x - top);
-      confidence[order[i]] = std::exp(s[0] - top) / sum;
-    }
-    rows.emplace_back("uncertainty: dialogue model P(bot answer) of 20",
-                      tuned_on_valid(d->labelled, [&](const SatisfactionInput& in) { return confidence.at(&in); }));
-
-    TrainingSets sets = training_sets(*d, *label_model, f.weak_sample, rng);
-    const std::vector<std::string>& valid_contexts = sets.valid_contexts;
-    const std::vector<int>& valid_labels = sets.valid_labels;
-    std::vector<Recipe> recipes = {
-        {"estimator, supervised (ST train)", sets.supervised},
-        {"estimator, weakly supervised (label model, no hand labels)", sets.weak},
-        {"estimator, supervised + weak", sets.both()},
-    };
-    const trainer::SatisfactionSet test_set = trainer::satisfaction_splits(d->labelled).test;
-    for (const Recipe& r : recipes) {
-      std::vector<BinaryMetrics> runs;
-      for (int seed = 1; seed <= f.seeds; ++seed) {
-        trainer::SatisfactionTrainOptions o = estimator_options(f, **dialogue_model, static_cast<std::uint64_t>(seed));
-        o.train_contexts = r.set.contexts;
-        o.train_targets = r.set.targets;
-        o.valid_contexts = valid_contexts;
-        o.valid_labels = valid_labels;
-        auto trained = trainer::train_satisfaction(o);
-        if (!trained.ok()) return fail(trained.status());
-        auto scores = trained->model->score(test_set.contexts);
-        if (!scores.ok()) return fail(scores.status());
-        runs.push_back(satisfaction::evaluate_binary(*scores, test_set.labels, trained->model->threshold()));
-        std::fprintf(stderr, "%s, seed %d: test F1 %.3f AUC %.3f (best epoch %d)\n", r.name.c_str(), seed,
-                     runs.back().f1, runs.back().auc, trained->best_epoch);
-      }
-      seeded.emplace_back(r.name, std::move(runs));
-    }
+  // Uncertainty (paper 2.5): the dialogue model's softmax probability of the bot's
+  // actual answer against 19 other bot answers, given the context before it.
+  std::vector<std::string> bot_answers;
+  for (const auto& e : d.labelled) bot_answers.push_back(e.input.bot_reply);
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<std::size_t> pick(0, bot_answers.size() - 1);
+  std::unordered_map<const SatisfactionInput*, double> confidence;
+  std::vector<std::string> contexts;
+  std::vector<std::vector<std::string>> candidates;
+  std::vector<const SatisfactionInput*> order;
+  for (const auto& e : d.labelled) {
+    if (e.split == Split::kTrain) continue;
+    std::vector<std::string> c = {e.input.bot_reply};
+    while (c.size() < 20) c.push_back(bot_answers[pick(rng)]);
+    contexts.push_back(format_context(e.input.history));
+    candidates.push_back(std::move(c));
+    order.push_back(&e.input);
   }
+  SELFFEED_ASSIGN_OR_RETURN(auto scores, dialogue_model->score(contexts, candidates));
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const std::vector<float>& s = scores[i];
+    double top = *std::max_element(s.begin(), s.end()), sum = 0;
+    for (float x : s) sum += std::exp(x - top);
+    confidence[order[i]] = std::exp(s[0] - top) / sum;
+  }
+  add(evaluated("uncertainty: dialogue model P(bot answer) of 20", d.labelled,
+                [&](const SatisfactionInput& in) { return confidence.at(&in); }));
 
+  // The learned estimators, one run per seed.
+  TrainingSets sets = training_sets(d, label_model, f.weak_sample, rng);
+  std::vector<Recipe> recipes = {
+      {"estimator, supervised (ST train)", sets.supervised},
+      {"estimator, weakly supervised (label model, no hand labels)", sets.weak},
+      {"estimator, supervised + weak", sets.both()},
+  };
+  const trainer::SatisfactionSet test_set = trainer::satisfaction_splits(d.labelled).test;
+  for (const Recipe& r : recipes) {
+    Method method{r.name, {}};
+    for (int seed = 1; seed <= f.seeds; ++seed) {
+      trainer::SatisfactionTrainOptions o = estimator_options(f, *dialogue_model, static_cast<std::uint64_t>(seed));
+      o.train_contexts = r.set.contexts;
+      o.train_targets = r.set.targets;
+      o.valid_contexts = sets.valid_contexts;
+      o.valid_labels = sets.valid_labels;
+      SELFFEED_ASSIGN_OR_RETURN(trainer::SatisfactionTrainReport trained, trainer::train_satisfaction(o));
+      SELFFEED_ASSIGN_OR_RETURN(std::vector<double> test_scores, trained.model->score(test_set.contexts));
+      method.runs.push_back(
+          {r.name, satisfaction::evaluate_binary(test_scores, test_set.labels, trained.model->threshold()),
+           trained.valid_auc});
+      std::fprintf(stderr, "%s, seed %d: valid AUC %.3f, test F1 %.3f AUC %.3f (best epoch %d)\n", r.name.c_str(), seed,
+                   trained.valid_auc, method.runs.back().test.f1, method.runs.back().test.auc, trained.best_epoch);
+    }
+    methods.push_back(std::move(method));
+  }
+  return methods;
+}
+
+// The table of one split (rotation 0: the split of every other report).
+json print_split_report(const Data& d, const std::vector<Method>& methods) {
+  std::size_t counts[3] = {0, 0, 0};
+  for (const auto& e : d.labelled) ++counts[static_cast<int>(e.split)];
   std::printf("ConvAI2 satisfaction labels: %zu train / %zu valid / %zu test (split: FNV-1a of the dialogue id mod 5)\n",
               counts[0], counts[1], counts[2]);
-  std::printf("Unlabelled pool for the label model: %zu replies (train dialogues only)\n\n", d->unlabelled.size());
-  std::printf("| method (test split) | precision | recall | F1 | AUC | accuracy | threshold |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("Unlabelled pool for the label model: %zu replies (train dialogues only)\n\n", d.unlabelled.size());
+  std::printf("| method (test split) | precision | recall | F1 | AUC | accuracy | threshold | valid AUC |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
   json report = {{"split_counts", {{"train", counts[0]}, {"valid", counts[1]}, {"test", counts[2]}}},
-                 {"unlabelled_pool", d->unlabelled.size()}, {"rows", json::array()}};
-  for (const auto& [name, m] : rows) {
-    std::printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", name.c_str(), m.precision, m.recall, m.f1, m.auc,
-                m.accuracy, m.threshold);
-    json row = metrics_json(m);
-    row["method"] = name;
-    report["rows"].push_back(row);
+                 {"unlabelled_pool", d.unlabelled.size()}, {"rows", json::array()}};
+  for (const Method& method : methods) {
+    if (method.runs.size() == 1) {
+      const Row& r = method.runs.front();
+      const BinaryMetrics& m = r.test;
+      std::printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", r.name.c_str(), m.precision, m.recall,
+                  m.f1, m.auc, m.accuracy, m.threshold, r.valid_auc);
+      json row = metrics_json(m);
+      row["method"] = r.name;
+      row["valid_auc"] = r.valid_auc;
+      report["rows"].push_back(row);
+      continue;
+    }
+    const auto& runs = method.runs;
+    auto p = over_runs(runs, [](const Row& run) { return run.test.precision; });
+    auto r = over_runs(runs, [](const Row& run) { return run.test.recall; });
+    auto f1 = over_runs(runs, [](const Row& run) { return run.test.f1; });
+    auto auc = over_runs(runs, [](const Row& run) { return run.test.auc; });
+    auto acc = over_runs(runs, [](const Row& run) { return run.test.accuracy; });
+    auto valid_auc = over_runs(runs, [](const Row& run) { return run.valid_auc; });
+    std::printf(
+        "| %s (%zu seeds) | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | per seed | %.3f ± %.3f |\n",
+        method.name.c_str(), runs.size(), p.mean, p.sd, r.mean, r.sd, f1.mean, f1.sd, auc.mean, auc.sd, acc.mean,
+        acc.sd, valid_auc.mean, valid_auc.sd);
+    report["rows"].push_back({{"method", method.name}, {"seeds", runs.size()}, {"f1_mean", f1.mean},
+                              {"f1_sd", f1.sd}, {"auc_mean", auc.mean}, {"auc_sd", auc.sd},
+                              {"precision_mean", p.mean}, {"recall_mean", r.mean}, {"accuracy_mean", acc.mean},
+                              {"valid_auc_mean", valid_auc.mean}});
   }
-  for (const auto& [name, runs] : seeded) {
-    auto stat = [&](auto field) {
-      double mean = 0, sq = 0;
-      for (const BinaryMetrics& m : runs) mean += field(m);
-      mean /= static_cast<double>(runs.size());
-      for (const BinaryMetrics& m : runs) sq += (field(m) - mean) * (field(m) - mean);
-      return std::pair<double, double>(mean, std::sqrt(sq / static_cast<double>(runs.size())));
-    };
-    auto p = stat([](const BinaryMetrics& m) { return m.precision; });
-    auto r = stat([](const BinaryMetrics& m) { return m.recall; });
-    auto f1 = stat([](const BinaryMetrics& m) { return m.f1; });
-    auto auc = stat([](const BinaryMetrics& m) { return m.auc; });
-    auto acc = stat([](const BinaryMetrics& m) { return m.accuracy; });
-    std::printf("| %s (%zu seeds) | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | per seed |\n",
-                name.c_str(), runs.size(), p.first, p.second, r.first, r.second, f1.first, f1.second, auc.first,
-                auc.second, acc.first, acc.second);
-    json row = {{"method", name}, {"seeds", runs.size()}, {"f1_mean", f1.first}, {"f1_sd", f1.second},
-                {"auc_mean", auc.first}, {"auc_sd", auc.second}, {"precision_mean", p.first}, {"recall_mean", r.first},
-                {"accuracy_mean", acc.first}};
-    report["rows"].push_back(row);
+  std::printf(
+      "\nPrecision, recall and F1 are of the unsatisfied class; thresholds and epochs are chosen on valid (for the "
+      "estimators, valid AUC is that of the epoch kept, the best of its run).\n");
+  return report;
+}
+
+// Cross-validation: each method's test AUC and F1 (mean over seeds) with every fold the
+// test split once. The test split of rotation 0 holds 226 replies from a few dozen
+// dialogues; one split alone cannot tell methods 0.03 AUC apart.
+json print_rotation_report(const std::vector<std::vector<Method>>& rotations) {
+  std::printf("\nCross-validated: test AUC per rotation of the folds (rotation r: fold (4 - r) mod 5 is test, the one "
+              "before it valid), mean over seeds\n\n| method |");
+  for (std::size_t r = 0; r < rotations.size(); ++r) std::printf(" r%zu |", r);
+  std::printf(" mean AUC | mean F1 |\n|---|");
+  for (std::size_t r = 0; r < rotations.size(); ++r) std::printf("---:|");
+  std::printf("---:|---:|\n");
+  json out = json::array();
+  for (std::size_t m = 0; m < rotations.front().size(); ++m) {
+    std::vector<double> aucs, f1s;
+    for (const auto& methods : rotations) {
+      aucs.push_back(over_runs(methods[m].runs, [](const Row& run) { return run.test.auc; }).mean);
+      f1s.push_back(over_runs(methods[m].runs, [](const Row& run) { return run.test.f1; }).mean);
+    }
+    const double n = static_cast<double>(aucs.size());
+    const double mean_auc = std::accumulate(aucs.begin(), aucs.end(), 0.0) / n;
+    const double mean_f1 = std::accumulate(f1s.begin(), f1s.end(), 0.0) / n;
+    std::printf("| %s |", rotations.front()[m].name.c_str());
+    for (double a : aucs) std::printf(" %.3f |", a);
+    std::printf(" **%.3f** | %.3f |\n", mean_auc, mean_f1);
+    out.push_back({{"method", rotations.front()[m].name}, {"auc", aucs}, {"f1", f1s}, {"auc_mean", mean_auc},
+                   {"f1_mean", mean_f1}});
   }
-  std::printf("\nPrecision, recall and F1 are of the unsatisfied class; thresholds and epochs are chosen on valid.\n");
+  return out;
+}
+
+int run_eval(const SatisfactionFlags& f) {
+  std::unique_ptr<dialogue::DialogueModel> dialogue_model;
+  if (!f.bundle.empty()) {
+    auto loaded = dialogue::DialogueModel::load(f.bundle);
+    if (!loaded.ok()) return fail(loaded.status());
+    dialogue_model = std::move(*loaded);
+  }
+  json report;
+  std::vector<std::vector<Method>> rotations;
+  for (int rotation = 0; rotation < f.rotations; ++rotation) {
+    auto d = trainer::load_satisfaction_data(f.labelled, f.pool, rotation);
+    if (!d.ok()) return fail(d.status());
+    auto methods = evaluate_methods(f, *d, dialogue_model.get());
+    if (!methods.ok()) return fail(methods.status());
+    if (rotation == 0) report = print_split_report(*d, *methods);
+    rotations.push_back(std::move(*methods));
+  }
+  if (rotations.size() > 1) report["rotations"] = print_rotation_report(rotations);
   if (Status s = write_report(f.json_out, report.dump(2)); !s.ok()) return fail(s);
   return 0;
 }
@@ -398,6 +475,10 @@ void add_satisfaction_commands(CLI::App& app, Action& action) {
   eval->add_option("--bundle", ef->bundle,
                    "dialogue bundle: its tokenizer for the estimator rows, its model for the uncertainty row");
   eval->add_option("--seeds", ef->seeds, "seeds per learned estimator")->capture_default_str();
+  eval->add_option("--rotations", ef->rotations,
+                   "also rotate the five folds (2-5): every fold the test split once, a cross-validated table after the first")
+      ->check(CLI::Range(1, trainer::kSplitFolds))
+      ->capture_default_str();
   add_estimator_flags(*eval, *ef);
   eval->callback([&action, ef] { action = [ef] { return run_eval(*ef); }; });
 

@@ -153,6 +153,14 @@ std::vector<LabelingFunction> build() {
                 }});
   fs.push_back({"opening_turn", "one of the bot's first two answers (openers rarely go wrong, and users are fresh)",
                 [](const SatisfactionInput& in) { return in.history.size() <= 2 ? Vote::kSatisfied : Vote::kAbstain; }});
+  fs.push_back({"pleasantry", "the bot's answer greets the user or asks how they are (small talk rarely offends)",
+                [](const SatisfactionInput& in) {
+                  static const RE2 re(
+                      R"(\b(hi|hello|hey|good (morning|afternoon|evening))\b|\bhow are (you|u)\b|)"
+                      R"(\bhow (is|was) your (day|night|weekend)\b)",
+                      case_insensitive());
+                  return RE2::PartialMatch(in.bot_reply, re) ? Vote::kSatisfied : Vote::kAbstain;
+                }});
   fs.push_back({"thumbs", "the user's explicit thumbs on the answer",
                 [](const SatisfactionInput& in) {
                   if (!in.thumbs) return Vote::kAbstain;

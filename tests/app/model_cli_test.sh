@@ -66,6 +66,20 @@ grep -q "| cli-test ($work/lex), lexical weight" "$work/eval-lex.txt"
   --out "$work/with-sat" --epochs 3 > "$work/sat.json"
 grep -q '"test"' "$work/sat.json"
 [[ -f "$work/with-sat/satisfaction.json" && -f "$work/with-sat/satisfaction.pt" && -f "$work/with-sat/dialogue.pt" ]]
+# The satisfaction report: the fixed split, then every fold the test split once.
+"$selffeed" --log-level warn eval-satisfaction --labelled "$work/ratings.json" --pool "$work/ratings.json" \
+  --bundle "$work/run/bundle" --seeds 1 --epochs 1 --weak-sample 20 --rotations 2 --json "$work/sat-eval.json" \
+  > "$work/sat-eval.txt" 2> /dev/null
+grep -q "| naive Bayes, bag of words (ST train) |.*|$" "$work/sat-eval.txt"
+grep -q "^| method | r0 | r1 | mean AUC | mean F1 |$" "$work/sat-eval.txt"
+# One cross-validated row per method (5 baselines, 3 estimator recipes), one AUC per rotation.
+[[ $(grep -cE '^\| [^|]+ \| [0-9.]+ \| [0-9.]+ \| \*\*[0-9.]+\*\* \| [0-9.]+ \|$' "$work/sat-eval.txt") -eq 8 ]]
+grep -q "^| always unsatisfied (trivial) | 0.500 | 0.500 | \*\*0.500\*\* |" "$work/sat-eval.txt"
+grep -q '"rotations"' "$work/sat-eval.json"
+[[ $(grep -c '"valid_auc' "$work/sat-eval.json") -eq 8 ]]
+if "$selffeed" eval-satisfaction --labelled "$work/ratings.json" --rotations 6 2> "$work/err"; then
+  echo "six rotations of five folds were accepted" >&2; exit 1
+fi
 if "$selffeed" --log-level warn train-satisfaction --labelled "$work/ratings.json" --bundle "$work/run/bundle" \
      --out "$work/with-sat" 2> "$work/err"; then
   echo "overwrote an existing bundle"; exit 1

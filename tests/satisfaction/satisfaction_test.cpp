@@ -88,6 +88,10 @@ TEST(SatisfactionTest, EachLabelingFunctionVotesOnItsCases) {
   EXPECT_EQ(vote_of("user_leaves", reply("i like tea", "i bought a byte of memory")), Vote::kAbstain);
   EXPECT_EQ(vote_of("opening_turn", reply("hi! how are you?", "good, you?", {"hello"})), Vote::kSatisfied);
   EXPECT_EQ(vote_of("opening_turn", reply("i like tea", "ok", {"hi", "hello", "do you like tea?"})), Vote::kAbstain);
+  EXPECT_EQ(vote_of("pleasantry", reply("Hello! How are you today?", "fine")), Vote::kSatisfied);
+  EXPECT_EQ(vote_of("pleasantry", reply("great, how was your weekend?", "busy")), Vote::kSatisfied);
+  // "hi" inside a word does not count, nor a greeting from the user.
+  EXPECT_EQ(vote_of("pleasantry", reply("this is my history homework", "hi")), Vote::kAbstain);
   SatisfactionInput thumbs = reply("a", "b");
   EXPECT_EQ(vote_of("thumbs", thumbs), Vote::kAbstain);
   thumbs.thumbs = 0;

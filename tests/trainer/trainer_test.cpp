@@ -353,6 +353,47 @@ TEST(SatisfactionDataTest, ExportFilesTakeParticipant2AsTheBot) {
   EXPECT_EQ((*replies)[1].target, "cool");
 }
 
+// Rotating the folds (cross-validation) makes every dialogue test data exactly once and
+// valid data once; rotation 0 is the fixed split.
+TEST(SatisfactionDataTest, RotationsMakeEveryDialogueTestDataOnce) {
+  for (int i = 0; i < 200; ++i) {
+    const std::string id = "f.json#" + std::to_string(i);
+    EXPECT_EQ(split_of(id, 0), split_of(id));
+    int counts[3] = {0, 0, 0};
+    for (int r = 0; r < kSplitFolds; ++r) ++counts[static_cast<int>(split_of(id, r))];
+    EXPECT_EQ(counts[static_cast<int>(Split::kTrain)], 3) << id;
+    EXPECT_EQ(counts[static_cast<int>(Split::kValid)], 1) << id;
+    EXPECT_EQ(counts[static_cast<int>(Split::kTest)], 1) << id;
+  }
+}
+
+TEST(SatisfactionDataTest, LoadingWithARotationMovesTheUnlabelledPoolWithIt) {
+  selffeed::testing::TempDir dir;
+  // Two dialogues with one rated and one unrated reply each.
+  std::string dialogues = "[";
+  for (int d = 0; d < 2; ++d) {
+    dialogues += std::string(d ? "," : "") + R"({"dialog": [
+      {"id": 0, "sender": "participant2", "sender_class": "Bot", "text": "hi", "evaluation_score": 1},
+      {"id": 1, "sender": "participant1", "sender_class": "Human", "text": "hello"},
+      {"id": 2, "sender": "participant2", "sender_class": "Bot", "text": "i like tea"},
+      {"id": 3, "sender": "participant1", "sender_class": "Human", "text": "me too"}]})";
+  }
+  write(dir.str("wild.json"), dialogues + "]");
+  const std::vector<std::string> files = {dir.str("wild.json")};
+  for (int r = 0; r < kSplitFolds; ++r) {
+    auto data = load_satisfaction_data(files, {}, r);
+    ASSERT_OK(data);
+    ASSERT_EQ(data->labelled.size(), 2u);
+    std::size_t train_dialogues = 0;
+    for (const auto& e : data->labelled) {
+      EXPECT_EQ(e.split, split_of(e.dialogue_id, r));
+      train_dialogues += e.split == Split::kTrain;
+    }
+    EXPECT_EQ(data->unlabelled.size(), train_dialogues) << "rotation " << r;  // only train dialogues feed the pool
+  }
+  EXPECT_EQ(load_satisfaction_data(files, {}, kSplitFolds).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(SatisfactionDataTest, SplitIsStableAndRoughly60_20_20) {
   EXPECT_EQ(split_of("data_volunteers.json#17"), split_of("data_volunteers.json#17"));
   int counts[3] = {0, 0, 0};

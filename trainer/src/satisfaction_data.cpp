@@ -10,13 +10,13 @@
 
 namespace selffeed::trainer {
 
-Split split_of(std::string_view dialogue_id) {
+Split split_of(std::string_view dialogue_id, int rotation) {
   std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64
   for (unsigned char c : dialogue_id) {
     h ^= c;
     h *= 0x100000001b3ULL;
   }
-  switch (h % 5) {
+  switch ((h % kSplitFolds + static_cast<std::uint64_t>(rotation)) % kSplitFolds) {
     case 3: return Split::kValid;
     case 4: return Split::kTest;
     default: return Split::kTrain;
@@ -106,11 +106,13 @@ SatisfactionSplits satisfaction_splits(std::span<const SatisfactionExample> exam
 }
 
 Result<SatisfactionData> load_satisfaction_data(std::span<const std::string> labelled_paths,
-                                                std::span<const std::string> pool_paths) {
+                                                std::span<const std::string> pool_paths, int rotation) {
+  if (rotation < 0 || rotation >= kSplitFolds) return invalid_argument_error("the split rotation is 0 to 4");
   SatisfactionData d;
   for (const std::string& path : labelled_paths) {
     SELFFEED_ASSIGN_OR_RETURN(auto all, load_convai2_satisfaction(path, /*labelled_only=*/false));
     for (auto& e : all) {
+      e.split = split_of(e.dialogue_id, rotation);
       if (e.label >= 0) d.labelled.push_back(std::move(e));
       else if (e.split == Split::kTrain) d.unlabelled.push_back(std::move(e));
     }
@@ -118,6 +120,7 @@ Result<SatisfactionData> load_satisfaction_data(std::span<const std::string> lab
   for (const std::string& path : pool_paths) {
     SELFFEED_ASSIGN_OR_RETURN(auto all, load_convai2_satisfaction(path, /*labelled_only=*/false));
     for (auto& e : all) {
+      e.split = split_of(e.dialogue_id, rotation);
       if (e.split == Split::kTrain) d.unlabelled.push_back(std::move(e));
     }
   }

@@ -67,8 +67,11 @@ Result<std::vector<RankingExample>> load_synthetic_persona_chat_csv(const std::s
 
 // Satisfaction data split by a stable hash of the dialogue id: FNV-1a 64 of the id,
 // modulo 5: 0-2 train, 3 valid, 4 test (60/20/20). Never tune on test.
+// `rotation` r (0-4) shifts the five folds by r, so that over r = 0..4 every fold is the
+// test split once (cross-validation); 0 is the split every report and the gate use.
 enum class Split { kTrain, kValid, kTest };
-Split split_of(std::string_view dialogue_id);
+inline constexpr int kSplitFolds = 5;
+Split split_of(std::string_view dialogue_id, int rotation = 0);
 std::string_view split_name(Split split);
 
 struct SatisfactionExample {
@@ -109,7 +112,7 @@ struct SatisfactionData {
   std::vector<SatisfactionExample> unlabelled;
 };
 Result<SatisfactionData> load_satisfaction_data(std::span<const std::string> labelled_paths,
-                                                std::span<const std::string> pool_paths = {});
+                                                std::span<const std::string> pool_paths = {}, int rotation = 0);
 
 // The label model, fitted on the labeling functions' votes over the pool and the labelled
 // train split. Labels are never read.
