@@ -106,7 +106,8 @@ SatisfactionSplits satisfaction_splits(std::span<const SatisfactionExample> exam
 
 // The rated examples of ConvAI2 files, and the pool for weak supervision: the unrated
 // replies of their train dialogues plus every train-split reply of the `pool_paths`
-// (export_*.json). kInvalidArgument when the labelled files hold no rating.
+// (export_*.json). `rotation` assigns the folds as split_of() does (the pool moves with
+// it). kInvalidArgument when the labelled files hold no rating or the rotation is not 0-4.
 struct SatisfactionData {
   std::vector<SatisfactionExample> labelled;
   std::vector<SatisfactionExample> unlabelled;
