@@ -70,23 +70,28 @@ Scored score_split(const std::vector<SatisfactionExample>& data, Split split, Sc
   return s;
 }
 
-// One row of the report: test metrics, and the valid AUC that choices were made on.
+// One run of a method: test metrics, and the valid AUC that choices were made on.
 struct Row {
-  std::string name;
   BinaryMetrics test;
   double valid_auc = 0;
+};
+// One method of the report: one run, or one per seed for the learned estimators.
+struct Method {
+  std::string name;
+  std::vector<Row> runs;
 };
 
 // Scores valid and test; the threshold is `threshold`, or when absent the one with the
 // best F1 on valid.
 template <class Score>
-Row evaluated(std::string name, const std::vector<SatisfactionExample>& data, Score&& score,
-              std::optional<double> threshold = std::nullopt) {
+Method evaluated(std::string name, const std::vector<SatisfactionExample>& data, Score&& score,
+                 std::optional<double> threshold = std::nullopt) {
   Scored valid = score_split(data, Split::kValid, score);
   Scored test = score_split(data, Split::kTest, score);
   const double t = threshold.value_or(satisfaction::best_threshold(valid.scores, valid.labels));
-  return {std::move(name), satisfaction::evaluate_binary(test.scores, test.labels, t),
-          satisfaction::evaluate_binary(valid.scores, valid.labels, t).auc};
+  return {std::move(name),
+          {{satisfaction::evaluate_binary(test.scores, test.labels, t),
+            satisfaction::evaluate_binary(valid.scores, valid.labels, t).auc}}};
 }
 
 json metrics_json(const BinaryMetrics& m) {
@@ -153,12 +158,6 @@ TrainingSets training_sets(const Data& d, const satisfaction::LabelModel& label_
   return sets;
 }
 
-// One method of the report: one run, or one per seed for the learned estimators.
-struct Method {
-  std::string name;
-  std::vector<Row> runs;
-};
-
 struct MeanAndSpread {
   double mean = 0, sd = 0;
 };
@@ -187,14 +186,14 @@ Result<std::vector<Method>> evaluate_methods(const SatisfactionFlags& f, const D
   satisfaction::NaiveBayes nb = satisfaction::NaiveBayes::fit(train_inputs, train_labels);
 
   std::vector<Method> methods;
-  auto add = [&](Row row) { methods.push_back({row.name, {std::move(row)}}); };
-  add(evaluated("always unsatisfied (trivial)", d.labelled, [](const SatisfactionInput&) { return 0.0; }, 0.5));
-  add(evaluated(
+  methods.push_back(
+      evaluated("always unsatisfied (trivial)", d.labelled, [](const SatisfactionInput&) { return 0.0; }, 0.5));
+  methods.push_back(evaluated(
       "paper regexes", d.labelled,
       [](const SatisfactionInput& in) { return satisfaction::paper_regex_unsatisfied(in.user_reply) ? 0.0 : 1.0; }, 0.5));
-  add(evaluated("naive Bayes, bag of words (ST train)", d.labelled,
-                [&](const SatisfactionInput& in) { return nb.probability(in); }));
-  add(evaluated("label model alone (no labels)", d.labelled, [&](const SatisfactionInput& in) {
+  methods.push_back(evaluated("naive Bayes, bag of words (ST train)", d.labelled,
+                              [&](const SatisfactionInput& in) { return nb.probability(in); }));
+  methods.push_back(evaluated("label model alone (no labels)", d.labelled, [&](const SatisfactionInput& in) {
     return label_model.probability(satisfaction::apply_labeling_functions(in));
   }));
   if (dialogue_model == nullptr) return methods;
@@ -224,8 +223,8 @@ Result<std::vector<Method>> evaluate_methods(const SatisfactionFlags& f, const D
     for (float x : s) sum += std::exp(x - top);
     confidence[order[i]] = std::exp(s[0] - top) / sum;
   }
-  add(evaluated("uncertainty: dialogue model P(bot answer) of 20", d.labelled,
-                [&](const SatisfactionInput& in) { return confidence.at(&in); }));
+  methods.push_back(evaluated("uncertainty: dialogue model P(bot answer) of 20", d.labelled,
+                              [&](const SatisfactionInput& in) { return confidence.at(&in); }));
 
   // The learned estimators, one run per seed.
   TrainingSets sets = training_sets(d, label_model, f.weak_sample, rng);
@@ -246,8 +245,7 @@ Result<std::vector<Method>> evaluate_methods(const SatisfactionFlags& f, const D
       SELFFEED_ASSIGN_OR_RETURN(trainer::SatisfactionTrainReport trained, trainer::train_satisfaction(o));
       SELFFEED_ASSIGN_OR_RETURN(std::vector<double> test_scores, trained.model->score(test_set.contexts));
       method.runs.push_back(
-          {r.name, satisfaction::evaluate_binary(test_scores, test_set.labels, trained.model->threshold()),
-           trained.valid_auc});
+          {satisfaction::evaluate_binary(test_scores, test_set.labels, trained.model->threshold()), trained.valid_auc});
       std::fprintf(stderr, "%s, seed %d: valid AUC %.3f, test F1 %.3f AUC %.3f (best epoch %d)\n", r.name.c_str(), seed,
                    trained.valid_auc, method.runs.back().test.f1, method.runs.back().test.auc, trained.best_epoch);
     }
@@ -271,10 +269,10 @@ json print_split_report(const Data& d, const std::vector<Method>& methods) {
     if (method.runs.size() == 1) {
       const Row& r = method.runs.front();
       const BinaryMetrics& m = r.test;
-      std::printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", r.name.c_str(), m.precision, m.recall,
-                  m.f1, m.auc, m.accuracy, m.threshold, r.valid_auc);
+      std::printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", method.name.c_str(), m.precision,
+                  m.recall, m.f1, m.auc, m.accuracy, m.threshold, r.valid_auc);
       json row = metrics_json(m);
-      row["method"] = r.name;
+      row["method"] = method.name;
       row["valid_auc"] = r.valid_auc;
       report["rows"].push_back(row);
       continue;
