@@ -52,7 +52,9 @@ struct SatisfactionFlags {
 
 using Data = trainer::SatisfactionData;
 
-Result<Data> load(const SatisfactionFlags& f) { return trainer::load_satisfaction_data(f.labelled, f.pool); }
+Result<Data> load(const SatisfactionFlags& f, int rotation = 0) {
+  return trainer::load_satisfaction_data(f.labelled, f.pool, rotation);
+}
 
 struct Scored {
   std::vector<double> scores;
@@ -338,7 +340,7 @@ int run_eval(const SatisfactionFlags& f) {
   json report;
   std::vector<std::vector<Method>> rotations;
   for (int rotation = 0; rotation < f.rotations; ++rotation) {
-    auto d = trainer::load_satisfaction_data(f.labelled, f.pool, rotation);
+    auto d = load(f, rotation);
     if (!d.ok()) return fail(d.status());
     if (f.rotations > 1) std::fprintf(stderr, "rotation %d of %d\n", rotation, f.rotations);
     auto methods = evaluate_methods(f, *d, dialogue_model.get());
