@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <cmath>
 #include <numeric>
+#include <random>
 
 #include "selffeed/satisfaction/satisfaction.h"
 
@@ -73,6 +75,33 @@ double best_threshold(std::span<const double> scores, std::span<const int> label
     }
   }
   return best;
+}
+
+BootstrapInterval group_bootstrap(std::span<const std::size_t> group_of, int resamples, std::uint64_t seed,
+                                  const std::function<double(std::span<const std::size_t>)>& statistic) {
+  std::size_t groups = 0;
+  for (std::size_t g : group_of) groups = std::max(groups, g + 1);
+  if (groups == 0 || resamples <= 0) return {};
+  std::vector<std::vector<std::size_t>> members(groups);
+  for (std::size_t i = 0; i < group_of.size(); ++i) members[group_of[i]].push_back(i);
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<std::size_t> draw(0, groups - 1);
+  std::vector<double> values;
+  std::vector<std::size_t> sample;
+  for (int r = 0; r < resamples; ++r) {
+    sample.clear();
+    for (std::size_t k = 0; k < groups; ++k) {
+      const std::vector<std::size_t>& group = members[draw(rng)];
+      sample.insert(sample.end(), group.begin(), group.end());
+    }
+    values.push_back(statistic(sample));
+  }
+  std::sort(values.begin(), values.end());
+  auto percentile = [&](double q) {
+    return values[static_cast<std::size_t>(std::lround(q * static_cast<double>(values.size() - 1)))];
+  };
+  const double above = static_cast<double>(std::count_if(values.begin(), values.end(), [](double v) { return v > 0; }));
+  return {percentile(0.025), percentile(0.975), above / static_cast<double>(values.size())};
 }
 
 }  // namespace selffeed::satisfaction

@@ -169,6 +169,55 @@ TEST(MetricsTest, BestThresholdMaximisesF1) {
   EXPECT_DOUBLE_EQ(evaluate_binary(scores, labels, t).f1, 1.0);
 }
 
+TEST(MetricsTest, GroupBootstrapResamplesWholeDialogues) {
+  // Group g has g + 1 replies: in every resample each drawn group comes with all of them.
+  std::vector<std::size_t> group_of;
+  for (std::size_t g = 0; g < 6; ++g) group_of.insert(group_of.end(), g + 1, g);
+  std::size_t total_draws = 0;
+  BootstrapInterval whole = group_bootstrap(group_of, 200, /*seed=*/3, [&](std::span<const std::size_t> sample) {
+    std::vector<int> seen(group_of.size(), 0);
+    for (std::size_t i : sample) ++seen[i];
+    total_draws += sample.size();
+    for (std::size_t i = 1; i < group_of.size(); ++i) {
+      if (group_of[i] == group_of[i - 1] && seen[i] != seen[i - 1]) return -1.0;
+    }
+    return 1.0;
+  });
+  EXPECT_DOUBLE_EQ(whole.low, 1.0);
+  EXPECT_DOUBLE_EQ(whole.high, 1.0);
+  EXPECT_DOUBLE_EQ(whole.share_above_zero, 1.0);
+  // Six groups drawn per resample, 3.5 replies each on average.
+  EXPECT_NEAR(static_cast<double>(total_draws) / 200.0, 21.0, 3.0);
+}
+
+TEST(MetricsTest, GroupBootstrapIntervalStraddlesZeroOnlyWhenTheGroupsDisagree) {
+  // A per-dialogue gain of +1 or -1: the mean gain is clear when every dialogue agrees.
+  std::vector<std::size_t> group_of;
+  for (std::size_t g = 0; g < 40; ++g) group_of.insert(group_of.end(), 3, g);
+  auto mean_gain = [&](const std::vector<double>& gain_of_group) {
+    return [&, gain_of_group](std::span<const std::size_t> sample) {
+      double sum = 0;
+      for (std::size_t i : sample) sum += gain_of_group[group_of[i]];
+      return sum / static_cast<double>(sample.size());
+    };
+  };
+  std::vector<double> agree(40, 1.0), split(40, 1.0);
+  for (std::size_t g = 0; g < 40; g += 2) split[g] = -1.0;
+  BootstrapInterval clear = group_bootstrap(group_of, 500, 7, mean_gain(agree));
+  EXPECT_DOUBLE_EQ(clear.low, 1.0);
+  EXPECT_DOUBLE_EQ(clear.share_above_zero, 1.0);
+  BootstrapInterval unclear = group_bootstrap(group_of, 500, 7, mean_gain(split));
+  EXPECT_LT(unclear.low, 0.0);
+  EXPECT_GT(unclear.high, 0.0);
+  EXPECT_GT(unclear.share_above_zero, 0.2);
+  EXPECT_LT(unclear.share_above_zero, 0.8);
+  // The same seed gives the same interval; no groups give none.
+  BootstrapInterval again = group_bootstrap(group_of, 500, 7, mean_gain(split));
+  EXPECT_EQ(again.low, unclear.low);
+  EXPECT_EQ(again.high, unclear.high);
+  EXPECT_EQ(group_bootstrap({}, 500, 7, mean_gain(split)).share_above_zero, 0.0);
+}
+
 TEST(NaiveBayesTest, LearnsWordsOfEachSide) {
   std::vector<SatisfactionInput> inputs;
   std::vector<int> labels;

@@ -113,6 +113,19 @@ BinaryMetrics evaluate_binary(std::span<const double> scores, std::span<const in
 // The threshold that maximises unsatisfied-class F1 on (scores, labels).
 double best_threshold(std::span<const double> scores, std::span<const int> labels);
 
+// A bootstrap that resamples whole groups (the dialogues of a test split: replies of one
+// dialogue share a rater, so they are not independent). `group_of[i]` is example i's group,
+// 0 to groups - 1; `statistic` gets the example indices of one resample (an example appears
+// once per draw of its group). Gives the 2.5th and 97.5th percentiles of the statistic over
+// `resamples` resamples and the share of resamples where it is above zero.
+struct BootstrapInterval {
+  double low = 0;
+  double high = 0;
+  double share_above_zero = 0;
+};
+BootstrapInterval group_bootstrap(std::span<const std::size_t> group_of, int resamples, std::uint64_t seed,
+                                  const std::function<double(std::span<const std::size_t>)>& statistic);
+
 // ---- naive Bayes reference ---------------------------------------------------------
 
 // Multinomial naive Bayes over the words of the bot answer and the user reply (kept apart).
