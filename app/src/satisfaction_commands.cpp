@@ -44,8 +44,10 @@ struct SatisfactionFlags {
   // takes that encoder's shape instead of `estimator`'s).
   bool init_encoder = false;
   double learning_rate = 1e-3;
-  // LibTorch intra-op threads. Fixed, not the machine's core count: float sums in another
-  // order change the weakly supervised rows in the third decimal.
+  // LibTorch intra-op threads: 1, as in the other model commands (LibTorch's default, the
+  // core count, was slower here). The weak rows move in the third decimal with the thread
+  // counts of LibTorch and of OpenBLAS (OPENBLAS_NUM_THREADS, else the core count): a table
+  // reproduces exactly only at the same settings.
   int threads = 1;
   // train-satisfaction only
   std::string out;
