@@ -11,18 +11,8 @@ namespace {
 // ROC-AUC of `1 - score` for the unsatisfied class: the probability that a random
 // unsatisfied example gets a lower P(satisfied) than a random satisfied one (ties 1/2).
 double auc_unsatisfied(std::span<const double> scores, std::span<const int> labels) {
-  std::vector<std::size_t> order(scores.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] < scores[b]; });
   // Rank-sum (Mann-Whitney) with average ranks for ties.
-  std::vector<double> rank(scores.size());
-  for (std::size_t i = 0; i < order.size();) {
-    std::size_t j = i;
-    while (j < order.size() && scores[order[j]] == scores[order[i]]) ++j;
-    double avg = (static_cast<double>(i) + static_cast<double>(j - 1)) / 2.0 + 1.0;
-    for (std::size_t k = i; k < j; ++k) rank[order[k]] = avg;
-    i = j;
-  }
+  const std::vector<double> rank = average_ranks(scores);
   double sat = 0, unsat = 0, rank_sum_sat = 0;
   for (std::size_t i = 0; i < labels.size(); ++i) {
     if (labels[i] == 1) {
@@ -38,6 +28,21 @@ double auc_unsatisfied(std::span<const double> scores, std::span<const int> labe
 }
 
 }  // namespace
+
+std::vector<double> average_ranks(std::span<const double> values) {
+  std::vector<std::size_t> order(values.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return values[a] < values[b]; });
+  std::vector<double> rank(values.size());
+  for (std::size_t i = 0; i < order.size();) {
+    std::size_t j = i;
+    while (j < order.size() && values[order[j]] == values[order[i]]) ++j;
+    const double mean_rank = (static_cast<double>(i) + static_cast<double>(j - 1)) / 2.0 + 1.0;
+    for (std::size_t k = i; k < j; ++k) rank[order[k]] = mean_rank;
+    i = j;
+  }
+  return rank;
+}
 
 BinaryMetrics evaluate_binary(std::span<const double> scores, std::span<const int> labels, double threshold) {
   BinaryMetrics m;

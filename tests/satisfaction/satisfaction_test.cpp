@@ -169,6 +169,11 @@ TEST(MetricsTest, BestThresholdMaximisesF1) {
   EXPECT_DOUBLE_EQ(evaluate_binary(scores, labels, t).f1, 1.0);
 }
 
+TEST(MetricsTest, AverageRanksShareTiedRanks) {
+  EXPECT_EQ(average_ranks(std::vector<double>{0.3, 0.1, 0.3, 0.9}), (std::vector<double>{2.5, 1.0, 2.5, 4.0}));
+  EXPECT_TRUE(average_ranks(std::vector<double>{}).empty());
+}
+
 TEST(MetricsTest, GroupBootstrapResamplesWholeDialogues) {
   // Group g has g + 1 replies: in every resample each drawn group comes with all of them.
   std::vector<std::size_t> group_of;

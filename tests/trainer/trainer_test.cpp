@@ -1,7 +1,9 @@
 #include "selffeed/trainer/trainer.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -392,6 +394,51 @@ TEST(SatisfactionDataTest, LoadingWithARotationMovesTheUnlabelledPoolWithIt) {
     EXPECT_EQ(data->unlabelled.size(), train_dialogues) << "rotation " << r;  // only train dialogues feed the pool
   }
   EXPECT_EQ(load_satisfaction_data(files, {}, kSplitFolds).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Weak targets keep the label model's order of the replies but not its (badly calibrated)
+// probabilities: ranks spread over (0, 1), equal votes equal targets.
+TEST(SatisfactionDataTest, WeakTargetsAreTheLabelModelsOrderSpreadEvenly) {
+  const char* replies[] = {"haha cool, that sounds great", "what? that makes no sense", "?", "i have two dogs",
+                           "haha cool, that sounds great", "lol nice", "what do you mean by that?", "ok"};
+  std::vector<SatisfactionExample> pool;
+  std::vector<std::vector<satisfaction::Vote>> votes;
+  for (const char* reply : replies) {
+    SatisfactionExample e;
+    e.input = {.history = {"hi", "hello there", "how are you?"}, .bot_reply = "i like tea .", .user_reply = reply};
+    votes.push_back(satisfaction::apply_labeling_functions(e.input));
+    pool.push_back(std::move(e));
+  }
+  auto label_model = satisfaction::LabelModel::fit(votes);
+  ASSERT_OK(label_model);
+  std::mt19937_64 rng(1);
+  SatisfactionPairs weak = weak_labels(*label_model, pool, pool.size(), rng);
+  ASSERT_EQ(weak.targets.size(), pool.size());
+  // The sample is shuffled: find each pair's reply again through its context.
+  std::vector<double> probability;
+  for (const std::string& context : weak.contexts) {
+    for (const SatisfactionExample& e : pool) {
+      if (satisfaction::satisfaction_context(e.input) == context) {
+        probability.push_back(label_model->probability(satisfaction::apply_labeling_functions(e.input)));
+        break;
+      }
+    }
+  }
+  ASSERT_EQ(probability.size(), weak.targets.size());
+  double sum = 0;
+  for (std::size_t i = 0; i < weak.targets.size(); ++i) {
+    EXPECT_GT(weak.targets[i], 0.0);
+    EXPECT_LT(weak.targets[i], 1.0);
+    sum += weak.targets[i];
+    for (std::size_t j = 0; j < weak.targets.size(); ++j) {
+      if (probability[i] < probability[j]) EXPECT_LT(weak.targets[i], weak.targets[j]);
+      if (probability[i] == probability[j]) EXPECT_EQ(weak.targets[i], weak.targets[j]);
+    }
+  }
+  EXPECT_NEAR(sum / static_cast<double>(weak.targets.size()), 0.5, 1e-12);
+  // Not all the same: the replies vote differently.
+  EXPECT_NE(*std::min_element(weak.targets.begin(), weak.targets.end()),
+            *std::max_element(weak.targets.begin(), weak.targets.end()));
 }
 
 TEST(SatisfactionDataTest, SplitIsStableAndRoughly60_20_20) {

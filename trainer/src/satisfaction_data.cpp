@@ -144,11 +144,14 @@ SatisfactionPairs weak_labels(const satisfaction::LabelModel& label_model, std::
   std::shuffle(order.begin(), order.end(), rng);
   order.resize(std::min(order.size(), sample));
   SatisfactionPairs out;
+  std::vector<double> probabilities;
   for (std::size_t i : order) {
     const satisfaction::SatisfactionInput& in = pool[i].input;
     out.contexts.push_back(satisfaction::satisfaction_context(in));
-    out.targets.push_back(label_model.probability(satisfaction::apply_labeling_functions(in)));
+    probabilities.push_back(label_model.probability(satisfaction::apply_labeling_functions(in)));
   }
+  const double n = static_cast<double>(probabilities.size());
+  for (double rank : satisfaction::average_ranks(probabilities)) out.targets.push_back((rank - 0.5) / n);
   return out;
 }
 

@@ -112,6 +112,8 @@ struct BinaryMetrics {
 BinaryMetrics evaluate_binary(std::span<const double> scores, std::span<const int> labels, double threshold);
 // The threshold that maximises unsatisfied-class F1 on (scores, labels).
 double best_threshold(std::span<const double> scores, std::span<const int> labels);
+// 1-based ranks of `values` in ascending order, tied values sharing their mean rank.
+std::vector<double> average_ranks(std::span<const double> values);
 
 // A bootstrap that resamples whole groups (the dialogues of a test split: replies of one
 // dialogue share a rater, so they are not independent). `group_of[i]` is example i's group,
