@@ -62,8 +62,8 @@ struct TrainFlags {
   // SATISFACTION: rated ConvAI2 files (train split to fit, valid to pick) plus the store's
   // thumbs. Empty: the estimator is carried over unchanged.
   std::vector<std::string> satisfaction_labelled;
-  // Unrated ConvAI2 files: the label model's probabilistic labels for a sample of their
-  // replies join the SATISFACTION task (weak supervision). Empty: none.
+  // Unrated ConvAI2 files: the label model's soft labels (trainer::weak_labels) for a
+  // sample of their replies join the SATISFACTION task (weak supervision). Empty: none.
   std::vector<std::string> satisfaction_pool;
   std::size_t satisfaction_weak_sample = 6000;
   int satisfaction_epochs = 4;
@@ -127,7 +127,7 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
 
 // The SATISFACTION task. The estimator shares no weights with the dialogue encoders (it
 // has its own embeddings and encoder), so it trains in its own phase, on the rated train
-// split, the users' thumbs and (with a pool) the label model's probabilistic labels:
+// split, the users' thumbs and (with a pool) the label model's soft labels:
 // fine-tuned from the starting bundle's estimator when that bundle has one (not with
 // --from-scratch, whose new tokenizer it would not fit), else from scratch.
 // The valid split picks the epoch and the threshold; the result replaces the estimator

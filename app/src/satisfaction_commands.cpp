@@ -131,7 +131,7 @@ trainer::SatisfactionTrainOptions estimator_options(const SatisfactionFlags& f, 
 }
 
 // Training pairs for the estimator: the labelled train split (hard targets), a sample of
-// the unlabelled pool with the label model's probabilities (soft targets), and the
+// the unlabelled pool with the label model's soft targets (its ranking), and the
 // labelled valid split that picks the epoch and the threshold.
 using PairSet = trainer::SatisfactionPairs;
 // The ST labels users gave with thumbs in a store (read-only), deleted users excluded.
