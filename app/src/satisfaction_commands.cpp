@@ -207,6 +207,10 @@ Result<std::vector<Method>> evaluate_methods(const SatisfactionFlags& f, const D
       [](const SatisfactionInput& in) { return satisfaction::paper_regex_unsatisfied(in.user_reply) ? 0.0 : 1.0; }, 0.5));
   methods.push_back(evaluated(kNaiveBayes, d.labelled,
                               [&](const SatisfactionInput& in) { return nb.probability(in); }));
+  methods.push_back(evaluated("majority vote of the labeling functions (no labels)", d.labelled,
+                              [](const SatisfactionInput& in) {
+                                return satisfaction::majority_vote(satisfaction::apply_labeling_functions(in));
+                              }));
   methods.push_back(evaluated("label model alone (no labels)", d.labelled, [&](const SatisfactionInput& in) {
     return label_model.probability(satisfaction::apply_labeling_functions(in));
   }));

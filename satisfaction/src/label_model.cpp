@@ -20,6 +20,15 @@ int outcome(Vote v) { return v == Vote::kAbstain ? 0 : v == Vote::kUnsatisfied ?
 
 }  // namespace
 
+double majority_vote(std::span<const Vote> votes) {
+  double sat = 0, unsat = 0;
+  for (Vote v : votes) {
+    sat += v == Vote::kSatisfied;
+    unsat += v == Vote::kUnsatisfied;
+  }
+  return (sat + 1) / (sat + unsat + 2);
+}
+
 double LabelModel::posterior(std::span<const Vote> votes) const {
   double log_sat = std::log(prior_), log_unsat = std::log(1.0 - prior_);
   for (std::size_t j = 0; j < votes.size() && j < theta_.size(); ++j) {
@@ -39,14 +48,7 @@ Result<LabelModel> LabelModel::fit(std::span<const std::vector<Vote>> votes, con
   LabelModel model;
   model.theta_.assign(m, {});
   std::vector<double> q(votes.size());
-  for (std::size_t i = 0; i < votes.size(); ++i) {
-    double sat = 0, unsat = 0;
-    for (Vote v : votes[i]) {
-      sat += v == Vote::kSatisfied;
-      unsat += v == Vote::kUnsatisfied;
-    }
-    q[i] = (sat + 1) / (sat + unsat + 2);
-  }
+  for (std::size_t i = 0; i < votes.size(); ++i) q[i] = majority_vote(votes[i]);
   for (model.iterations_ = 1; model.iterations_ <= options.max_iterations; ++model.iterations_) {
     // M step.
     double mass_sat = 0;

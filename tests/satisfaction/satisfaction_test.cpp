@@ -106,10 +106,9 @@ TEST(SatisfactionTest, EachLabelingFunctionVotesOnItsCases) {
   EXPECT_EQ(apply_labeling_functions(reply("a", "b")).size(), labeling_functions().size());
 }
 
-TEST(LabelModelTest, RecoversKnownAccuraciesWithoutLabels) {
-  // Three functions of accuracy 0.9 / 0.7 / 0.6 that abstain at random.
-  const std::vector<double> truth = {0.9, 0.7, 0.6};
-  const std::vector<double> coverage = {0.9, 0.8, 1.0};
+// Votes of independent functions with the given accuracies and coverages on 20,000
+// examples, 60% of them satisfied.
+std::vector<std::vector<Vote>> synthetic_votes(const std::vector<double>& accuracy, const std::vector<double>& coverage) {
   std::mt19937 rng(2019);
   std::bernoulli_distribution label(0.6);
   std::uniform_real_distribution<double> u(0, 1);
@@ -117,17 +116,23 @@ TEST(LabelModelTest, RecoversKnownAccuraciesWithoutLabels) {
   for (int i = 0; i < 20000; ++i) {
     const bool sat = label(rng);
     std::vector<Vote> row;
-    for (std::size_t j = 0; j < truth.size(); ++j) {
+    for (std::size_t j = 0; j < accuracy.size(); ++j) {
       if (u(rng) > coverage[j]) {
         row.push_back(Vote::kAbstain);
         continue;
       }
-      const bool right = u(rng) < truth[j];
+      const bool right = u(rng) < accuracy[j];
       row.push_back(sat == right ? Vote::kSatisfied : Vote::kUnsatisfied);
     }
     votes.push_back(std::move(row));
   }
-  auto model = LabelModel::fit(votes);
+  return votes;
+}
+
+TEST(LabelModelTest, RecoversKnownAccuraciesWithoutLabels) {
+  // Three functions of accuracy 0.9 / 0.7 / 0.6 that abstain at random.
+  const std::vector<double> truth = {0.9, 0.7, 0.6};
+  auto model = LabelModel::fit(synthetic_votes(truth, {0.9, 0.8, 1.0}));
   ASSERT_TRUE(model.ok()) << model.status().to_string();
   for (std::size_t j = 0; j < truth.size(); ++j) EXPECT_NEAR(model->accuracies()[j], truth[j], 0.05) << "function " << j;
   EXPECT_NEAR(model->prior(), 0.6, 0.05);
@@ -141,6 +146,16 @@ TEST(LabelModelTest, RecoversKnownAccuraciesWithoutLabels) {
   EXPECT_LT(model->probability(weak_sat), model->probability(all_sat));
   std::vector<std::vector<Vote>> ragged = {{Vote::kSatisfied}, {Vote::kSatisfied, Vote::kAbstain}};
   EXPECT_EQ(LabelModel::fit(ragged).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(LabelModelTest, OutvotesTheMajorityWhenTheAccurateFunctionDisagrees) {
+  EXPECT_DOUBLE_EQ(majority_vote(std::vector<Vote>(3, Vote::kAbstain)), 0.5);
+  const std::vector<Vote> one_against_two = {Vote::kSatisfied, Vote::kUnsatisfied, Vote::kUnsatisfied};
+  EXPECT_DOUBLE_EQ(majority_vote(one_against_two), 0.4);  // (1 + 1) / (3 + 2)
+  // Accuracy 0.95 against two of 0.6: the label model learns to believe the first.
+  auto model = LabelModel::fit(synthetic_votes({0.95, 0.6, 0.6}, {1.0, 1.0, 1.0}));
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  EXPECT_GT(model->probability(one_against_two), 0.5);
 }
 
 TEST(MetricsTest, UnsatisfiedClassPrecisionRecallF1AndAuc) {

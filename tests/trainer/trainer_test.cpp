@@ -431,8 +431,12 @@ TEST(SatisfactionDataTest, WeakTargetsAreTheLabelModelsOrderSpreadEvenly) {
     EXPECT_LT(weak.targets[i], 1.0);
     sum += weak.targets[i];
     for (std::size_t j = 0; j < weak.targets.size(); ++j) {
-      if (probability[i] < probability[j]) EXPECT_LT(weak.targets[i], weak.targets[j]);
-      if (probability[i] == probability[j]) EXPECT_EQ(weak.targets[i], weak.targets[j]);
+      if (probability[i] < probability[j]) {
+        EXPECT_LT(weak.targets[i], weak.targets[j]);
+      }
+      if (probability[i] == probability[j]) {
+        EXPECT_EQ(weak.targets[i], weak.targets[j]);
+      }
     }
   }
   EXPECT_NEAR(sum / static_cast<double>(weak.targets.size()), 0.5, 1e-12);

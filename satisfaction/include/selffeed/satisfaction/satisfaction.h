@@ -68,6 +68,11 @@ std::vector<Vote> apply_labeling_functions(const SatisfactionInput& in);
 
 // ---- label model -------------------------------------------------------------------
 
+// The unweighted reference for the label model: P(satisfied) as the share of satisfied
+// votes, add-one smoothed ((sat + 1) / (sat + unsat + 2); 0.5 when every function abstains).
+// Every function counts the same however reliable it is. The label model's EM starts here.
+double majority_vote(std::span<const Vote> votes);
+
 struct LabelModelOptions {
   int max_iterations = 200;
   double tolerance = 1e-6;
