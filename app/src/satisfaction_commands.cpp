@@ -110,7 +110,7 @@ Method evaluated(std::string name, const std::vector<SatisfactionExample>& data,
 
 json metrics_json(const BinaryMetrics& m) {
   return {{"precision", m.precision}, {"recall", m.recall}, {"f1", m.f1}, {"auc", m.auc},
-          {"accuracy", m.accuracy}, {"threshold", m.threshold}, {"examples", m.examples}};
+          {"accuracy", m.accuracy}, {"ask_rate", m.ask_rate}, {"threshold", m.threshold}, {"examples", m.examples}};
 }
 
 // The estimator's shape, initialisation and optimiser settings from the flags; the data
@@ -279,16 +279,16 @@ json print_split_report(const Data& d, const std::vector<Method>& methods) {
   std::printf("ConvAI2 satisfaction labels: %zu train / %zu valid / %zu test (split: FNV-1a of the dialogue id mod 5)\n",
               counts[0], counts[1], counts[2]);
   std::printf("Unlabelled pool for the label model: %zu replies (train dialogues only)\n\n", d.unlabelled.size());
-  std::printf("| method (test split) | precision | recall | F1 | AUC | accuracy | threshold | valid AUC |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("| method (test split) | precision | recall | F1 | AUC | accuracy | asks | threshold | valid AUC |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   json report = {{"split_counts", {{"train", counts[0]}, {"valid", counts[1]}, {"test", counts[2]}}},
                  {"unlabelled_pool", d.unlabelled.size()}, {"rows", json::array()}};
   for (const Method& method : methods) {
     if (method.runs.size() == 1) {
       const Row& r = method.runs.front();
       const BinaryMetrics& m = r.test;
-      std::printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", method.name.c_str(), m.precision,
-                  m.recall, m.f1, m.auc, m.accuracy, m.threshold, r.valid_auc);
+      std::printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", method.name.c_str(), m.precision,
+                  m.recall, m.f1, m.auc, m.accuracy, m.ask_rate, m.threshold, r.valid_auc);
       json row = metrics_json(m);
       row["method"] = method.name;
       row["valid_auc"] = r.valid_auc;
@@ -301,18 +301,21 @@ json print_split_report(const Data& d, const std::vector<Method>& methods) {
     auto f1 = over_runs(runs, [](const Row& run) { return run.test.f1; });
     auto auc = over_runs(runs, [](const Row& run) { return run.test.auc; });
     auto acc = over_runs(runs, [](const Row& run) { return run.test.accuracy; });
+    auto asks = over_runs(runs, [](const Row& run) { return run.test.ask_rate; });
     auto valid_auc = over_runs(runs, [](const Row& run) { return run.valid_auc; });
     std::printf(
-        "| %s (%zu seeds) | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | per seed | %.3f ± %.3f |\n",
+        "| %s (%zu seeds) | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | %.3f ± %.3f | per seed "
+        "| %.3f ± %.3f |\n",
         method.name.c_str(), runs.size(), p.mean, p.sd, r.mean, r.sd, f1.mean, f1.sd, auc.mean, auc.sd, acc.mean,
-        acc.sd, valid_auc.mean, valid_auc.sd);
+        acc.sd, asks.mean, asks.sd, valid_auc.mean, valid_auc.sd);
     report["rows"].push_back({{"method", method.name}, {"seeds", runs.size()}, {"f1_mean", f1.mean},
                               {"f1_sd", f1.sd}, {"auc_mean", auc.mean}, {"auc_sd", auc.sd},
                               {"precision_mean", p.mean}, {"recall_mean", r.mean}, {"accuracy_mean", acc.mean},
-                              {"valid_auc_mean", valid_auc.mean}});
+                              {"ask_rate_mean", asks.mean}, {"valid_auc_mean", valid_auc.mean}});
   }
   std::printf(
-      "\nPrecision, recall and F1 are of the unsatisfied class; thresholds and epochs are chosen on valid (for the "
+      "\nPrecision, recall and F1 are of the unsatisfied class; \"asks\" is the share of test replies called "
+      "unsatisfied, how often the bot would ask for feedback; thresholds and epochs are chosen on valid (for the "
       "estimators, valid AUC is that of the epoch kept, the best of its run).\n");
   return report;
 }

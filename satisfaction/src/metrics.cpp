@@ -61,6 +61,7 @@ BinaryMetrics evaluate_binary(std::span<const double> scores, std::span<const in
   m.recall = tp + fn > 0 ? tp / (tp + fn) : 0;
   m.f1 = m.precision + m.recall > 0 ? 2 * m.precision * m.recall / (m.precision + m.recall) : 0;
   m.accuracy = scores.empty() ? 0 : correct / static_cast<double>(scores.size());
+  m.ask_rate = scores.empty() ? 0 : (tp + fp) / static_cast<double>(scores.size());
   m.auc = auc_unsatisfied(scores, labels);
   return m;
 }

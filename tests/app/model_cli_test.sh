@@ -71,6 +71,9 @@ grep -q '"test"' "$work/sat.json"
   --bundle "$work/run/bundle" --seeds 1 --epochs 1 --weak-sample 20 --rotations 2 --json "$work/sat-eval.json" \
   > "$work/sat-eval.txt" 2> /dev/null
 grep -q "| naive Bayes, bag of words (ST train) |.*|$" "$work/sat-eval.txt"
+# "always unsatisfied" asks for feedback on every test reply.
+grep -qE '^\| always unsatisfied \(trivial\) \| [0-9.]+ \| 1\.000 \| [0-9.]+ \| 0\.500 \| [0-9.]+ \| 1\.000 \| 0\.500 \| 0\.500 \|$' \
+  "$work/sat-eval.txt"
 grep -q "^| method | r0 | r1 | mean AUC | mean F1 |$" "$work/sat-eval.txt"
 # One cross-validated row per method (6 baselines, 3 estimator recipes), one AUC per rotation.
 [[ $(grep -cE '^\| [^|]+ \| [0-9.]+ \| [0-9.]+ \| \*\*[0-9.]+\*\* \| [0-9.]+ \|$' "$work/sat-eval.txt") -eq 9 ]]

@@ -168,11 +168,13 @@ TEST(MetricsTest, UnsatisfiedClassPrecisionRecallF1AndAuc) {
   EXPECT_DOUBLE_EQ(m.recall, 2.0 / 3.0);
   EXPECT_DOUBLE_EQ(m.f1, 2.0 / 3.0);
   EXPECT_DOUBLE_EQ(m.accuracy, 4.0 / 6.0);
+  EXPECT_DOUBLE_EQ(m.ask_rate, 3.0 / 6.0);
   EXPECT_DOUBLE_EQ(m.auc, 8.0 / 9.0);  // one of nine (unsat, sat) pairs out of order
   // The all-unsatisfied predictor: recall 1, precision = share of unsatisfied.
   BinaryMetrics all = evaluate_binary(scores, labels, 2.0);
   EXPECT_DOUBLE_EQ(all.recall, 1.0);
   EXPECT_DOUBLE_EQ(all.precision, 0.5);
+  EXPECT_DOUBLE_EQ(all.ask_rate, 1.0);
 }
 
 TEST(MetricsTest, BestThresholdMaximisesF1) {

@@ -108,6 +108,8 @@ struct BinaryMetrics {
   double recall = 0;
   double f1 = 0;
   double accuracy = 0;
+  // Share of examples predicted unsatisfied: how often the bot would ask for feedback.
+  double ask_rate = 0;
   double auc = 0;        // ROC-AUC of 1 - P(satisfied) for detecting unsatisfied
   double threshold = 0;  // predicted unsatisfied when P(satisfied) < threshold
   std::size_t examples = 0;
