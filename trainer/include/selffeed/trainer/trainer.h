@@ -128,7 +128,8 @@ struct SatisfactionPairs {
 // label model's ordering of them, each reply's target its rank (ties share one) spread
 // evenly over (0, 1). The label model's probabilities themselves are badly calibrated (on
 // ConvAI2 its prior settles near 0.12 where ~0.64 of replies are satisfied); learning the
-// ranks instead raised the weak estimator's valid AUC from 0.623 to 0.642 (5 seeds).
+// ranks instead raised the weak estimator's valid AUC from 0.623 to 0.642 (5 seeds; another
+// pool sample went the other way, 0.657 to 0.646: weak evidence, see EVALUATION.md).
 SatisfactionPairs weak_labels(const satisfaction::LabelModel& label_model, std::span<const SatisfactionExample> pool,
                        std::size_t sample, std::mt19937_64& rng);
 
