@@ -68,6 +68,7 @@ struct TrainFlags {
   std::size_t satisfaction_weak_sample = 6000;
   int satisfaction_epochs = 4;
   double satisfaction_lr = 5e-4;
+  double satisfaction_max_ask_rate = 1.0;  // the threshold's budget on valid (1: F1 alone)
   trainer::DialogueTrainOptions train;
 };
 
@@ -165,6 +166,7 @@ Result<json> retrain_satisfaction(const TrainFlags& f, const std::string& bundle
   o.train_targets.insert(o.train_targets.end(), weak.targets.begin(), weak.targets.end());
   o.valid_contexts = std::move(splits.valid.contexts);
   o.valid_labels = std::move(splits.valid.labels);
+  o.max_ask_rate = f.satisfaction_max_ask_rate;
   o.epochs = f.satisfaction_epochs;
   o.learning_rate = f.satisfaction_lr;
   o.seed = f.train.seed;
@@ -183,7 +185,8 @@ Result<json> retrain_satisfaction(const TrainFlags& f, const std::string& bundle
               {"valid_auc", trained.valid_auc},
               {"test_auc", test.auc},
               {"test_f1", test.f1},
-              {"threshold", trained.model->threshold()}};
+              {"threshold", trained.model->threshold()},
+              {"valid_ask_rate", trained.valid_ask_rate}};
 }
 
 int run_train(TrainFlags& f) {
@@ -429,6 +432,11 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
       ->capture_default_str();
   train->add_option("--satisfaction-epochs", tf->satisfaction_epochs)->capture_default_str();
   train->add_option("--satisfaction-lr", tf->satisfaction_lr)->capture_default_str();
+  train->add_option("--satisfaction-max-ask-rate", tf->satisfaction_max_ask_rate,
+                    "the estimator's threshold flags at most this share of the rated valid replies (the server asks "
+                    "for feedback on each); 1: the threshold of best F1")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
 }
 
 void add_model_commands(CLI::App& app, Action& action) {

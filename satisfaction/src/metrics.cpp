@@ -66,17 +66,19 @@ BinaryMetrics evaluate_binary(std::span<const double> scores, std::span<const in
   return m;
 }
 
-double best_threshold(std::span<const double> scores, std::span<const int> labels) {
+double best_threshold(std::span<const double> scores, std::span<const int> labels, double max_ask_rate) {
   std::vector<double> candidates(scores.begin(), scores.end());
   std::sort(candidates.begin(), candidates.end());
   candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
-  double best = 0.5, best_f1 = -1;
+  if (candidates.empty()) return 0.5;
+  double best = candidates.front(), best_f1 = 0;  // "score < lowest score" flags nothing: F1 0
   // "score < t" predicts unsatisfied, so thresholds just above each distinct score.
   for (std::size_t i = 0; i < candidates.size(); ++i) {
     double t = i + 1 < candidates.size() ? (candidates[i] + candidates[i + 1]) / 2 : candidates[i] + 1e-9;
-    double f1 = evaluate_binary(scores, labels, t).f1;
-    if (f1 > best_f1) {
-      best_f1 = f1;
+    const BinaryMetrics m = evaluate_binary(scores, labels, t);
+    if (m.ask_rate > max_ask_rate) break;  // thresholds only rise from here
+    if (m.f1 > best_f1) {
+      best_f1 = m.f1;
       best = t;
     }
   }

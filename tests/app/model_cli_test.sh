@@ -66,6 +66,12 @@ grep -q "| cli-test ($work/lex), lexical weight" "$work/eval-lex.txt"
   --out "$work/with-sat" --epochs 3 > "$work/sat.json"
 grep -q '"test"' "$work/sat.json"
 [[ -f "$work/with-sat/satisfaction.json" && -f "$work/with-sat/satisfaction.pt" && -f "$work/with-sat/dialogue.pt" ]]
+# An ask budget: the threshold flags at most a fifth of valid, where best F1 flags more.
+valid_ask_rate() { grep -o '"valid_ask_rate": [0-9.e-]*' "$1" | awk '{ print $2 }'; }
+"$selffeed" --log-level warn train-satisfaction --labelled "$work/ratings.json" --bundle "$work/run/bundle" \
+  --out "$work/asks-less" --epochs 3 --max-ask-rate 0.2 > "$work/sat-budget.json"
+awk -v free="$(valid_ask_rate "$work/sat.json")" -v capped="$(valid_ask_rate "$work/sat-budget.json")" \
+  'BEGIN { exit !(free > 0.2 && capped <= 0.2) }'
 # The satisfaction report: the fixed split, then every fold the test split once.
 "$selffeed" --log-level warn eval-satisfaction --labelled "$work/ratings.json" --pool "$work/ratings.json" \
   --bundle "$work/run/bundle" --seeds 1 --epochs 1 --weak-sample 20 --rotations 2 --json "$work/sat-eval.json" \
@@ -86,6 +92,14 @@ gain_rows=$(grep -E '^\| [^|]+ \| [+-][0-9.]+ \| \[[+-][0-9.]+, [+-][0-9.]+\] \|
 echo "$gain_rows" | awk -F'[][,]' '{ if ($2 + 0 > $3 + 0 || $5 + 0 > $6 + 0) exit 1 }'
 grep -q '"gains_over_naive_bayes"' "$work/sat-eval.json"
 [[ $(grep -c '"valid_auc' "$work/sat-eval.json") -eq 9 ]]
+# Asking less, on the fixed split and cross-validated: every method at three ask budgets;
+# "always unsatisfied" can only flag nothing.
+[[ $(grep -c '^| method | ≤10%: precision | recall | asks | ≤20%: precision | recall | asks | ≤30%: precision | recall | asks |$' \
+  "$work/sat-eval.txt") -eq 2 ]]
+[[ $(grep -c '^| always unsatisfied (trivial) | 0.000 | 0.000 | 0.000 | 0.000 | 0.000 | 0.000 | 0.000 | 0.000 | 0.000 |$' \
+  "$work/sat-eval.txt") -eq 2 ]]
+grep -q '"rotations_asking_less"' "$work/sat-eval.json"
+[[ $(grep -c '"max_ask_rate_valid"' "$work/sat-eval.json") -eq 54 ]]
 if "$selffeed" eval-satisfaction --labelled "$work/ratings.json" --rotations 6 2> "$work/err"; then
   echo "six rotations of five folds were accepted" >&2; exit 1
 fi

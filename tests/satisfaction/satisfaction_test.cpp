@@ -186,6 +186,24 @@ TEST(MetricsTest, BestThresholdMaximisesF1) {
   EXPECT_DOUBLE_EQ(evaluate_binary(scores, labels, t).f1, 1.0);
 }
 
+TEST(MetricsTest, BestThresholdKeepsWithinTheAskBudget) {
+  // Weak signal: F1 is best when all ten are flagged (4 unsatisfied among them).
+  std::vector<double> scores = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95};
+  std::vector<int> labels = {0, 1, 1, 0, 1, 1, 0, 1, 1, 0};
+  EXPECT_DOUBLE_EQ(evaluate_binary(scores, labels, best_threshold(scores, labels)).ask_rate, 1.0);
+  // At most 3 of 10: flagging 0.1 alone (F1 0.4) beats flagging 0.1-0.3 (F1 2/7).
+  const double t = best_threshold(scores, labels, 0.3);
+  const BinaryMetrics within = evaluate_binary(scores, labels, t);
+  EXPECT_DOUBLE_EQ(within.ask_rate, 0.1);
+  EXPECT_DOUBLE_EQ(within.f1, 0.4);
+  // A budget below one example: nothing is flagged.
+  EXPECT_DOUBLE_EQ(evaluate_binary(scores, labels, best_threshold(scores, labels, 0.05)).ask_rate, 0.0);
+  // Tied scores move together: flagging any of them flags all three, over a budget of 2.
+  std::vector<double> tied = {0.2, 0.2, 0.2, 0.9};
+  std::vector<int> tied_labels = {0, 0, 1, 1};
+  EXPECT_DOUBLE_EQ(evaluate_binary(tied, tied_labels, best_threshold(tied, tied_labels, 0.5)).ask_rate, 0.0);
+}
+
 TEST(MetricsTest, AverageRanksShareTiedRanks) {
   EXPECT_EQ(average_ranks(std::vector<double>{0.3, 0.1, 0.3, 0.9}), (std::vector<double>{2.5, 1.0, 2.5, 4.0}));
   EXPECT_TRUE(average_ranks(std::vector<double>{}).empty());

@@ -60,12 +60,13 @@ Result<SatisfactionTrainReport> train_satisfaction(const SatisfactionTrainOption
       SELFFEED_RETURN_IF_ERROR(model->train_step(contexts, targets, o.learning_rate).status());
     }
     SELFFEED_ASSIGN_OR_RETURN(std::vector<double> scores, model->score(o.valid_contexts));
-    const double threshold = satisfaction::best_threshold(scores, o.valid_labels);
+    const double threshold = satisfaction::best_threshold(scores, o.valid_labels, o.max_ask_rate);
     satisfaction::BinaryMetrics m = satisfaction::evaluate_binary(scores, o.valid_labels, threshold);
     SELFFEED_LOGGER("trainer")->debug("satisfaction epoch {}: valid AUC {:.3f} F1 {:.3f}", epoch, m.auc, m.f1);
     if (m.auc > report.valid_auc) {
       report.valid_auc = m.auc;
       report.valid_f1 = m.f1;
+      report.valid_ask_rate = m.ask_rate;
       report.best_epoch = epoch;
       model->set_threshold(threshold);
       SELFFEED_RETURN_IF_ERROR(model->save(best_dir.string()));

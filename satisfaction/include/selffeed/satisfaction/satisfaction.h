@@ -117,8 +117,11 @@ struct BinaryMetrics {
 
 // `scores` are P(satisfied), `labels` 1 (satisfied) or 0.
 BinaryMetrics evaluate_binary(std::span<const double> scores, std::span<const int> labels, double threshold);
-// The threshold that maximises unsatisfied-class F1 on (scores, labels).
-double best_threshold(std::span<const double> scores, std::span<const int> labels);
+// The threshold that maximises unsatisfied-class F1 on (scores, labels) among those that
+// call at most `max_ask_rate` of the examples unsatisfied: the server asks for feedback on
+// each of those, and F1 alone would have it ask on most turns when the signal is weak.
+// When none within the budget has an F1 above 0, the one that flags nothing.
+double best_threshold(std::span<const double> scores, std::span<const int> labels, double max_ask_rate = 1.0);
 // 1-based ranks of `values` in ascending order, tied values sharing their mean rank.
 std::vector<double> average_ranks(std::span<const double> values);
 

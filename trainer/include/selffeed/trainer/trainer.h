@@ -291,9 +291,11 @@ struct SatisfactionTrainOptions {
   // model's probability).
   std::vector<std::string> train_contexts;
   std::vector<double> train_targets;
-  // Labelled validation data: picks the epoch (best AUC) and the threshold (best F1).
+  // Labelled validation data: picks the epoch (best AUC) and the threshold (best F1 among
+  // those that flag at most `max_ask_rate` of it: how often the server may ask for feedback).
   std::vector<std::string> valid_contexts;
   std::vector<int> valid_labels;
+  double max_ask_rate = 1.0;
   int epochs = 10;
   int batch_size = 32;
   double learning_rate = 1e-3;
@@ -305,6 +307,7 @@ struct SatisfactionTrainReport {
   int best_epoch = 0;  // 0: the starting weights were best
   double valid_auc = 0;
   double valid_f1 = 0;
+  double valid_ask_rate = 0;  // share of valid the threshold calls unsatisfied
 };
 
 Result<SatisfactionTrainReport> train_satisfaction(const SatisfactionTrainOptions& options);
