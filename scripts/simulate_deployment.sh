@@ -8,8 +8,11 @@
 # Environment (defaults in brackets): SIM_HH_LINES [2000] lines of the PersonaChat subset
 # for the base bot, SIM_CONVERSATIONS [300] K per round, SIM_SATISFACTION [regex] the
 # server's estimator (model: the learned one, also fine-tuned by each retraining on the
-# ConvAI2 ratings plus the users' thumbs), SIM_BASE_STEPS [450] and SIM_RETRAIN_STEPS
-# [600] training budgets (steps, so that a busy machine gives the same models).
+# ConvAI2 ratings plus the users' thumbs), SIM_MAX_ASK_RATE [1] the learned estimator's
+# ask budget (its threshold flags at most this share of the rated valid replies; 1: best
+# F1), SIM_BASE_STEPS [450] and SIM_RETRAIN_STEPS [600] training budgets (steps, so that a
+# busy machine gives the same models), SIM_CONTROL [1] (0: skip the control, which depends
+# on neither the estimator nor the budget).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 seed="${1:-1}"
@@ -18,12 +21,15 @@ conversations="${SIM_CONVERSATIONS:-300}"
 satisfaction="${SIM_SATISFACTION:-regex}"
 base_steps="${SIM_BASE_STEPS:-450}"
 retrain_steps="${SIM_RETRAIN_STEPS:-600}"
+max_ask_rate="${SIM_MAX_ASK_RATE:-1}"
+run_control="${SIM_CONTROL:-1}"
 require_data personachat/train_subset1k_self_original_no_cands.txt
 require_data personachat/valid_self_original_synthcands20.txt
 require_data synthetic_persona_chat/Synthetic-Persona-Chat_valid.csv
 valid="$data/personachat/valid_self_original_synthcands20.txt"
 convai2=("$data/convai2_wild_eval/data_volunteers.json" "$data/convai2_wild_eval/data_intermediate.json")
 work="$root/runs/deployment-s$seed"
+[[ "$max_ask_rate" == 1 ]] || work+="-asks$max_ask_rate"
 rm -rf "$work"
 mkdir -p "$work"
 log() { echo "simulate_deployment: $*" >&2; }
@@ -45,12 +51,13 @@ log "training the base bot on $(wc -l < "$work/hh.txt") lines of PersonaChat ($b
 if [[ "$satisfaction" == model ]]; then
   log "adding the satisfaction estimator (ConvAI2 ratings) to the base bundle"
   "$selffeed" --log-level warn train-satisfaction --bundle "$work/base/bundle" --out "$work/base-sat" \
-    --recipe supervised --labelled "${convai2[@]}" --seed "$seed" > "$work/base-sat.json"
+    --recipe supervised --max-ask-rate "$max_ask_rate" --labelled "${convai2[@]}" --seed "$seed" > "$work/base-sat.json"
   rm -rf "$work/base/bundle" && mv "$work/base-sat" "$work/base/bundle"
 fi
 satisfaction_flags=()
 if [[ "$satisfaction" == model ]]; then
   for f in "${convai2[@]}"; do satisfaction_flags+=(--satisfaction-labelled "$f"); done
+  satisfaction_flags+=(--satisfaction-max-ask-rate "$max_ask_rate")
 fi
 hits_base=$(hits "$work/base/bundle" base)
 log "base: hits@1/20 $hits_base"
@@ -111,11 +118,14 @@ hits_b=$(hits "$work/roundB/bundle" roundB)
 log "after round B: hits@1/20 $hits_b"
 kill $server 2>/dev/null || true
 
-log "control: the same two fine-tunings on HH alone"
-control controlA "$work/base/bundle"
-hits_ca=$(hits "$work/controlA/bundle" controlA)
-control controlB "$work/controlA/bundle"
-hits_cb=$(hits "$work/controlB/bundle" controlB)
+hits_ca="-" hits_cb="-"
+if [[ "$run_control" != 0 ]]; then
+  log "control: the same two fine-tunings on HH alone"
+  control controlA "$work/base/bundle"
+  hits_ca=$(hits "$work/controlA/bundle" controlA)
+  control controlB "$work/controlA/bundle"
+  hits_cb=$(hits "$work/controlB/bundle" controlB)
+fi
 
 cat <<TABLE | tee "$work/result.md"
 | seed $seed | HB (total) | FB (total) | ST (total) | PersonaChat valid hits@1/20 | control: HH only, same steps | gate |

@@ -395,6 +395,14 @@ constexpr double kAskBudgets[] = {0.1, 0.2, 0.3};
 // One method's test precision, recall, F1 and asks at each budget, means over its runs.
 using AtBudgets = std::array<BinaryMetrics, std::size(kAskBudgets)>;
 
+// into += weight * m, over the fields the asking-less tables average.
+void add_weighted(BinaryMetrics& into, const BinaryMetrics& m, double weight) {
+  into.precision += weight * m.precision;
+  into.recall += weight * m.recall;
+  into.f1 += weight * m.f1;
+  into.ask_rate += weight * m.ask_rate;
+}
+
 std::vector<AtBudgets> at_ask_budgets(const Data& d, const std::vector<Method>& methods) {
   std::vector<int> valid_labels, test_labels;
   for (const auto& e : d.labelled) {
@@ -407,12 +415,8 @@ std::vector<AtBudgets> at_ask_budgets(const Data& d, const std::vector<Method>& 
     for (std::size_t b = 0; b < std::size(kAskBudgets); ++b) {
       for (const Row& run : method.runs) {
         const double t = satisfaction::best_threshold(run.valid_scores, valid_labels, kAskBudgets[b]);
-        const BinaryMetrics m = satisfaction::evaluate_binary(run.test_scores, test_labels, t);
-        const double share = 1.0 / static_cast<double>(method.runs.size());
-        means[b].precision += share * m.precision;
-        means[b].recall += share * m.recall;
-        means[b].f1 += share * m.f1;
-        means[b].ask_rate += share * m.ask_rate;
+        add_weighted(means[b], satisfaction::evaluate_binary(run.test_scores, test_labels, t),
+                     1.0 / static_cast<double>(method.runs.size()));
       }
     }
   }
@@ -434,12 +438,7 @@ json print_asking_less(const char* title, const std::vector<Method>& methods,
     json points = json::array();
     for (std::size_t b = 0; b < std::size(kAskBudgets); ++b) {
       BinaryMetrics mean;
-      for (const auto& rotation : rotations) {
-        mean.precision += share * rotation[m][b].precision;
-        mean.recall += share * rotation[m][b].recall;
-        mean.f1 += share * rotation[m][b].f1;
-        mean.ask_rate += share * rotation[m][b].ask_rate;
-      }
+      for (const auto& rotation : rotations) add_weighted(mean, rotation[m][b], share);
       std::printf(" %.3f | %.3f | %.3f |", mean.precision, mean.recall, mean.ask_rate);
       points.push_back({{"max_ask_rate_valid", kAskBudgets[b]}, {"precision", mean.precision},
                         {"recall", mean.recall}, {"f1", mean.f1}, {"ask_rate", mean.ask_rate}});
