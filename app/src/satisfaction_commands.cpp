@@ -500,7 +500,7 @@ int run_eval(const SatisfactionFlags& f) {
       report = print_split_report(*d, *methods);
       report["gains_over_naive_bayes"] = print_gains_over_naive_bayes(*d, *methods);
       report["asking_less"] = print_asking_less(
-          "Asking less: each run's threshold the best F1 on valid among those that flag at most 10% / 20% / 30% of "
+          "Asking less: each run's threshold the best F1 on valid among those that flag at most a budget's share of "
           "valid; precision, recall and asks on test (mean over seeds)",
           *methods, {asking_less.front()});
     }
