@@ -404,11 +404,9 @@ void add_weighted(BinaryMetrics& into, const BinaryMetrics& m, double weight) {
 }
 
 std::vector<AtBudgets> at_ask_budgets(const Data& d, const std::vector<Method>& methods) {
-  std::vector<int> valid_labels, test_labels;
-  for (const auto& e : d.labelled) {
-    if (e.split == Split::kValid) valid_labels.push_back(e.label);
-    if (e.split == Split::kTest) test_labels.push_back(e.label);
-  }
+  const trainer::SatisfactionSplits splits = trainer::satisfaction_splits(d.labelled);
+  const std::vector<int>& valid_labels = splits.valid.labels;
+  const std::vector<int>& test_labels = splits.test.labels;
   std::vector<AtBudgets> out;
   for (const Method& method : methods) {
     AtBudgets& means = out.emplace_back();
