@@ -119,6 +119,11 @@ struct DialogueModel::Impl {
   // Mutable: LibTorch modules have no const forward; scoring does not change weights.
   mutable BiEncoder net{nullptr};
   std::unique_ptr<Adamax> optimizer;  // created on the first train_step (or by load)
+  // Steps the weights were trained for before `optimizer` started counting: a served
+  // bundle is saved without its optimizer, and fine-tuning it starts a fresh one.
+  std::int64_t steps_before_optimizer = 0;
+
+  std::int64_t trained_steps() const { return steps_before_optimizer + (optimizer ? optimizer->steps() : 0); }
   std::vector<std::string> pool;
   torch::Tensor pool_encodings;  // [pool, d_model]
   // IDF over the pool, for the lexical term: present whenever the term is on, and built
@@ -331,7 +336,7 @@ Status DialogueModel::save(const std::string& dir, const BundleInfo& info, const
 
   const Impl& m = *impl_;
   json bundle = {{"format", "selffeed-bundle"}, {"format_version", kBundleFormatVersion}, {"version", info.version},
-                 {"config", config_to_json(m.config)}, {"steps", steps()}, {"candidates", m.pool.size()},
+                 {"config", config_to_json(m.config)}, {"steps", m.trained_steps()}, {"candidates", m.pool.size()},
                  {"created_ms", unix_millis()}, {"metrics", metrics}, {"lineage", lineage}};
   Status written = guard_torch("save bundle", [&]() -> Status {
     {
@@ -408,6 +413,7 @@ Result<std::unique_ptr<DialogueModel>> DialogueModel::load(const std::string& di
     m.optimizer = std::make_unique<Adamax>(m.net->parameters());
     SELFFEED_RETURN_IF_ERROR(load_archive(kOptimizerFile, [&](torch::serialize::InputArchive& a) { m.optimizer->load(a); }));
   }
+  m.steps_before_optimizer = std::max<std::int64_t>(0, bundle.value("steps", std::int64_t{0}) - model->steps());
   std::string pool_text = read_file(root / kPoolFile, ok);
   if (ok) {
     std::vector<std::string> pool;
@@ -429,7 +435,7 @@ Result<std::unique_ptr<DialogueModel>> DialogueModel::load(const std::string& di
   m.pool_tfidf.reset();  // create() indexed the empty pool
   m.index_pool_if_needed();
   SELFFEED_LOGGER("dialogue")->info("loaded bundle '{}' (version {}, {} candidates, {} steps)", dir, m.info.version,
-                                    m.pool.size(), model->steps());
+                                    m.pool.size(), m.trained_steps());
   return model;
 }
 

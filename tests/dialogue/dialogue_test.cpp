@@ -225,6 +225,37 @@ TEST_F(DialogueTest, SaveThenLoadGivesIdenticalScoresAndResumesTraining) {
   EXPECT_FLOAT_EQ(*next_a, *next_b);
 }
 
+// The "steps" a bundle records: what its weights were trained for, whether or not the
+// optimizer was saved with them (served bundles leave it out; fine-tuning starts a new one).
+TEST_F(DialogueTest, ABundleRecordsTheStepsItsWeightsWereTrainedFor) {
+  TempDir dir;
+  auto recorded_steps = [&](const char* bundle) {
+    std::ifstream in(dir.path() / bundle / "bundle.json");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::size_t at = text.find("\"steps\": ");
+    return at == std::string::npos ? -1 : std::stoll(text.substr(at + 9));
+  };
+  std::vector<TextPair> batch = pairs();
+  BundleInfo info{.version = "t"};
+  auto model = make_model();
+  for (int i = 0; i < 5; ++i) ASSERT_OK(model->train_step(batch, {}));
+  ASSERT_OK(model->save(dir.str("served"), info, {}));
+  EXPECT_EQ(recorded_steps("served"), 5);
+
+  auto tuned = DialogueModel::load(dir.str("served"));
+  ASSERT_OK(tuned);
+  for (int i = 0; i < 2; ++i) ASSERT_OK((*tuned)->train_step(batch, {}));
+  EXPECT_EQ((*tuned)->steps(), 2);  // the optimizer's own count, which the learning-rate warmup follows
+  ASSERT_OK((*tuned)->save(dir.str("checkpoint"), info, {.with_optimizer = true}));
+  EXPECT_EQ(recorded_steps("checkpoint"), 7);
+
+  auto resumed = DialogueModel::load(dir.str("checkpoint"));
+  ASSERT_OK(resumed);
+  EXPECT_EQ((*resumed)->steps(), 2);
+  ASSERT_OK((*resumed)->save(dir.str("again"), info, {}));
+  EXPECT_EQ(recorded_steps("again"), 7);
+}
+
 TEST_F(DialogueTest, MissingOrCorruptBundlesGiveClearErrors) {
   TempDir dir;
   auto missing = DialogueModel::load(dir.str("nope"));
