@@ -17,6 +17,10 @@ namespace {
 
 using nlohmann::json;
 
+// `eval` looks for repeated replies in this many contexts (each is ranked against the whole
+// candidate pool, twice).
+constexpr std::size_t kRepeatExamples = 2000;
+
 // The commit this binary was built from, for bundle lineage ("unknown" outside a checkout).
 std::string git_commit() {
   std::string cmd = "git -C '" SELFFEED_SOURCE_DIR "' rev-parse HEAD 2>/dev/null";
@@ -300,9 +304,16 @@ int run_eval(const EvalFlags& f) {
     auto m = trainer::evaluate_ranking(**model, *data);
     if (!m.ok()) return fail(m.status());
     dense = *m;
+    if (Status s = model->get()->set_lexical_weight(lexical_weight); !s.ok()) return fail(s);
   }
   auto tfidf = trainer::evaluate_tfidf(*data);
   if (!tfidf.ok()) return fail(tfidf.status());
+  std::optional<trainer::RepeatRates> repeats;
+  if (model->get()->candidate_pool_size() > 0) {
+    auto rates = trainer::evaluate_repeats(**model, *data, kRepeatExamples);
+    if (!rates.ok()) return fail(rates.status());
+    repeats = *rates;
+  }
   const bool synthetic = f.file.find("synthcands") != std::string::npos;
   std::printf("file: %s (%zu examples, %zu candidates each)\n", f.file.c_str(), neural->examples, neural->candidates);
   if (synthetic) {
@@ -317,6 +328,13 @@ int run_eval(const EvalFlags& f) {
                 dense->hits_at_5, dense->mrr);
   }
   std::printf("| TF-IDF baseline | %.4f | %.4f | %.4f |\n", tfidf->hits_at_1, tfidf->hits_at_5, tfidf->mrr);
+  if (repeats) {
+    std::printf("\nrepeats (the first %zu contexts; a reply whose TF-IDF cosine to an utterance of its context is "
+                "at least %.1f):\n  top reply from the bundle's %zu candidates: %.4f as ranked, %.4f as served "
+                "(repeats blocked); the file's own replies: %.4f\n",
+                repeats->examples, dialogue::DialogueModel::kRepeatCosine, model->get()->candidate_pool_size(),
+                repeats->raw, repeats->served, repeats->gold);
+  }
   auto row = [](const trainer::RankingMetrics& m) {
     return json{{"hits@1", m.hits_at_1}, {"hits@5", m.hits_at_5}, {"mrr", m.mrr}};
   };
@@ -325,6 +343,10 @@ int run_eval(const EvalFlags& f) {
                  {"model_version", model->get()->info().version}, {"lexical_weight", lexical_weight},
                  {"model", row(*neural)}, {"tfidf", row(*tfidf)}};
   if (dense) report["model_without_lexical"] = row(*dense);
+  if (repeats) {
+    report["repeats"] = {{"examples", repeats->examples}, {"top_as_ranked", repeats->raw},
+                         {"top_as_served", repeats->served}, {"file_replies", repeats->gold}};
+  }
   if (Status s = write_report(f.json_out, report.dump(2)); !s.ok()) return fail(s);
   return 0;
 }

@@ -1,6 +1,7 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adamax.h"
+#include "selffeed/common/context.h"
 #include "selffeed/common/log.h"
 #include "selffeed/common/records.h"
 #include "selffeed/dialogue/dialogue.h"
@@ -30,6 +32,8 @@ constexpr const char* kPoolFile = "candidates.txt";
 constexpr const char* kPoolEncodingsFile = "candidates.pt";
 // Encode big candidate lists in chunks to bound memory.
 constexpr std::size_t kEncodeChunk = 512;
+// How far past the top k rank() looks for replies that are not skipped as repeats.
+constexpr std::int64_t kRepeatScan = 64;
 
 class BiEncoderImpl : public torch::nn::Module {
  public:
@@ -132,6 +136,17 @@ struct DialogueModel::Impl {
 
   void index_pool_if_needed() {
     if (config.lexical_weight > 0 && !pool_tfidf) pool_tfidf.emplace(pool);
+  }
+  // The IDF that repeats are judged by: the pool's when it is indexed, else equal weights.
+  const TfIdf& repeat_index() const {
+    static const TfIdf kEqualWeights;
+    return pool_tfidf ? *pool_tfidf : kEqualWeights;
+  }
+  bool repeats_any(std::string_view reply, std::span<const TfIdf::Vector> utterances) const {
+    if (utterances.empty()) return false;
+    const TfIdf::Vector r = repeat_index().vector(reply);
+    return std::any_of(utterances.begin(), utterances.end(),
+                       [&](const TfIdf::Vector& u) { return TfIdf::cosine(r, u) >= kRepeatCosine; });
   }
 
   torch::Tensor encode_contexts(std::span<const std::string> texts) const {
@@ -285,6 +300,12 @@ Status DialogueModel::set_candidate_pool(std::vector<std::string> texts) {
   });
 }
 
+bool DialogueModel::repeats_context(std::string_view reply, std::string_view context) const {
+  std::vector<TfIdf::Vector> said;
+  for (const std::string& u : split_context(context)) said.push_back(impl_->repeat_index().vector(u));
+  return impl_->repeats_any(reply, said);
+}
+
 Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<const RankRequest> requests, int k) const {
   const Impl& m = *impl_;
   if (m.pool.empty()) return failed_precondition_error("the model has no candidate pool");
@@ -302,19 +323,29 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
       }
     }
     torch::Tensor probs = torch::softmax(scores, 1);
-    // One extra in case the previous reply has to be skipped.
-    const std::int64_t take = std::min<std::int64_t>(k + 1, static_cast<std::int64_t>(m.pool.size()));
+    // Room for the replies that are skipped: the previous one and repeats of the context.
+    const std::int64_t take = std::min<std::int64_t>(k + kRepeatScan, static_cast<std::int64_t>(m.pool.size()));
     auto [top_scores, top_ids] = scores.topk(take, 1);
     auto score_acc = top_scores.accessor<float, 2>();
     auto id_acc = top_ids.accessor<std::int64_t, 2>();
     auto prob_acc = probs.accessor<float, 2>();
     std::vector<std::vector<RankedReply>> out(requests.size());
     for (std::size_t i = 0; i < requests.size(); ++i) {
+      const RankRequest& request = requests[i];
+      std::vector<TfIdf::Vector> said;
+      if (request.block_repeats) {
+        for (const std::string& u : split_context(request.context)) said.push_back(m.repeat_index().vector(u));
+      }
+      std::vector<RankedReply> repeats;  // offered only when nothing else is left
       for (std::int64_t j = 0; j < take && static_cast<int>(out[i].size()) < k; ++j) {
         std::int64_t id = id_acc[i][j];
         const std::string& text = m.pool[static_cast<std::size_t>(id)];
-        if (!requests[i].previous_reply.empty() && text == requests[i].previous_reply) continue;
-        out[i].push_back({.candidate_id = id, .text = text, .score = score_acc[i][j], .probability = prob_acc[i][id]});
+        if (!request.previous_reply.empty() && text == request.previous_reply) continue;
+        RankedReply reply{.candidate_id = id, .text = text, .score = score_acc[i][j], .probability = prob_acc[i][id]};
+        (m.repeats_any(text, said) ? repeats : out[i]).push_back(std::move(reply));
+      }
+      for (std::size_t j = 0; j < repeats.size() && static_cast<int>(out[i].size()) < k; ++j) {
+        out[i].push_back(std::move(repeats[j]));
       }
     }
     return out;

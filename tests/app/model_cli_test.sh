@@ -29,6 +29,7 @@ colours=(red blue green yellow black white pink grey)
 grep -q '"best_valid_hits@1"' "$work/train.json"
 grep -q "ex/s" "$work/train.log"
 [[ -f "$work/run/bundle/bundle.json" && -f "$work/run/bundle/candidates.pt" ]]
+grep -Eq '^  "steps": [1-9]' "$work/run/bundle/bundle.json"  # the steps behind its weights, not its optimizer's (none)
 
 "$selffeed" --log-level warn eval --bundle "$work/run/bundle" --file "$work/valid.txt" --json "$work/eval.json" \
   > "$work/eval.txt"
@@ -37,6 +38,8 @@ grep -q "| cli-test" "$work/eval.txt"
 grep -q "| TF-IDF baseline" "$work/eval.txt"
 grep -q '"candidates": 4' "$work/eval.json"
 grep -q '"official_candidates": true' "$work/eval.json"
+grep -q "repeats (the first" "$work/eval.txt"
+grep -q '"top_as_served"' "$work/eval.json"
 grep -q '"lexical_weight"' "$work/train.json"
 
 # A bundle's lexical weight can be refitted into a new bundle; eval then shows both rows.

@@ -191,6 +191,35 @@ TEST_F(DialogueTest, PreviousResponseFilterSkipsTheBotsLastReply) {
   for (const RankedReply& r : (*filtered)[0]) EXPECT_NE(r.text, top);
 }
 
+// The lexical term pulls up replies that parrot the user; rank() offers them only when
+// nothing else is left.
+TEST_F(DialogueTest, RankingSkipsRepeatsOfTheContextUnlessNothingElseIsLeft) {
+  auto model = make_model();
+  const std::string echo = "so , do you like dogs ?";
+  ASSERT_OK(model->set_candidate_pool({echo, "my car is red .", "my door is grey ."}));
+  ASSERT_OK(model->set_lexical_weight(100));  // the echo's TF-IDF cosine decides the order
+  const std::string context = "__p2__ hello there . __p1__ do you like dogs ?";
+  EXPECT_TRUE(model->repeats_context(echo, context));
+  EXPECT_TRUE(model->repeats_context("Hello there!", context));
+  EXPECT_FALSE(model->repeats_context("my car is red .", context));
+  EXPECT_FALSE(model->repeats_context("i like dogs", context));
+
+  auto raw = model->rank({{RankRequest{.context = context, .block_repeats = false}}}, 3);
+  ASSERT_OK(raw);
+  EXPECT_EQ((*raw)[0][0].text, echo);
+  auto served = model->rank({{RankRequest{.context = context}}}, 3);
+  ASSERT_OK(served);
+  ASSERT_EQ((*served)[0].size(), 3u);
+  EXPECT_NE((*served)[0][0].text, echo);
+  EXPECT_EQ((*served)[0][2].text, echo);  // last, but still there: k replies when the pool has them
+
+  ASSERT_OK(model->set_candidate_pool({echo}));
+  auto only_echoes = model->rank({{RankRequest{.context = context}}}, 1);
+  ASSERT_OK(only_echoes);
+  ASSERT_EQ((*only_echoes)[0].size(), 1u);
+  EXPECT_EQ((*only_echoes)[0][0].text, echo);
+}
+
 TEST_F(DialogueTest, SaveThenLoadGivesIdenticalScoresAndResumesTraining) {
   TempDir dir;
   auto model = make_model();

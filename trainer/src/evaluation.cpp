@@ -62,6 +62,35 @@ Result<RankingMetrics> evaluate_ranking(const dialogue::DialogueModel& model, st
   return m;
 }
 
+Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::span<const RankingExample> data,
+                                     std::size_t max_examples) {
+  constexpr std::size_t kChunk = 256;  // bounds the [contexts x pool] score matrix
+  RepeatRates r;
+  r.examples = std::min(data.size(), max_examples);
+  if (r.examples == 0) return invalid_argument_error("no examples to look for repeats in");
+  for (std::size_t begin = 0; begin < r.examples; begin += kChunk) {
+    const std::span<const RankingExample> chunk = data.subspan(begin, std::min(kChunk, r.examples - begin));
+    std::vector<dialogue::RankRequest> raw, served;
+    for (const RankingExample& e : chunk) {
+      raw.push_back({.context = e.context, .block_repeats = false});
+      served.push_back({.context = e.context});
+    }
+    SELFFEED_ASSIGN_OR_RETURN(auto raw_top, model.rank(raw, 1));
+    SELFFEED_ASSIGN_OR_RETURN(auto served_top, model.rank(served, 1));
+    for (std::size_t i = 0; i < chunk.size(); ++i) {
+      const std::string& context = chunk[i].context;
+      r.raw += model.repeats_context(raw_top[i].front().text, context);
+      r.served += model.repeats_context(served_top[i].front().text, context);
+      r.gold += model.repeats_context(chunk[i].target, context);
+    }
+  }
+  const double n = static_cast<double>(r.examples);
+  r.raw /= n;
+  r.served /= n;
+  r.gold /= n;
+  return r;
+}
+
 Result<RankingMetrics> evaluate_tfidf(std::span<const RankingExample> data) {
   SELFFEED_RETURN_IF_ERROR(check_examples(data));
   std::vector<std::string> distinct;

@@ -153,6 +153,9 @@ struct RankRequest {
   // The bot's previous reply: never offered again as the top answer (paper's
   // previous-response filter). Empty when there is none.
   std::string previous_reply;
+  // Offer replies that repeat an utterance of the context (DialogueModel::repeats_context)
+  // only when nothing else is left. false: the raw ranking, to measure how often it repeats.
+  bool block_repeats = true;
 };
 
 struct RankedReply {
@@ -212,6 +215,12 @@ class DialogueModel {
   // Top `k` replies from the pool for each request, scored in one matrix product.
   // kFailedPrecondition when the pool is empty.
   Result<std::vector<std::vector<RankedReply>>> rank(std::span<const RankRequest> requests, int k) const;
+  // Whether `reply` (nearly) repeats an utterance of `context`: their TF-IDF cosine, over
+  // the pool's IDF when the lexical term is on, is at least kRepeatCosine. The lexical term
+  // pulls such parrots up (ParlAI's rankers block exact repeats of the history for the same
+  // reason); PersonaChat's human replies almost never are one (EVALUATION.md).
+  static constexpr double kRepeatCosine = 0.7;
+  bool repeats_context(std::string_view reply, std::string_view context) const;
 
   // Writes `dir` (created; must not exist yet unless `overwrite`): bundle.json, tokenizer
   // model, weights, optimizer state (when with_optimizer), candidate pool and encodings.

@@ -202,6 +202,18 @@ struct RankingMetrics {
 // no candidates or its gold is not among them.
 Result<RankingMetrics> evaluate_ranking(const dialogue::DialogueModel& model, std::span<const RankingExample> data);
 
+// How often a reply repeats an utterance of its context (DialogueModel::repeats_context),
+// over the first `max_examples` examples: the top reply from the model's whole candidate
+// pool as ranked (raw) and as served (repeats blocked), and the data's own replies.
+struct RepeatRates {
+  double raw = 0;
+  double served = 0;
+  double gold = 0;
+  std::size_t examples = 0;
+};
+Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::span<const RankingExample> data,
+                                     std::size_t max_examples);
+
 // TF-IDF cosine between the context's words and each candidate's words, IDF taken from the
 // distinct candidates of `data`. The reference row of every dialogue evaluation.
 Result<RankingMetrics> evaluate_tfidf(std::span<const RankingExample> data);
