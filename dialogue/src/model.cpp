@@ -142,6 +142,11 @@ struct DialogueModel::Impl {
     static const TfIdf kEqualWeights;
     return pool_tfidf ? *pool_tfidf : kEqualWeights;
   }
+  std::vector<TfIdf::Vector> utterance_vectors(std::string_view context) const {
+    std::vector<TfIdf::Vector> out;
+    for (const std::string& u : split_context(context)) out.push_back(repeat_index().vector(u));
+    return out;
+  }
   bool repeats_any(std::string_view reply, std::span<const TfIdf::Vector> utterances) const {
     if (utterances.empty()) return false;
     const TfIdf::Vector r = repeat_index().vector(reply);
@@ -301,9 +306,7 @@ Status DialogueModel::set_candidate_pool(std::vector<std::string> texts) {
 }
 
 bool DialogueModel::repeats_context(std::string_view reply, std::string_view context) const {
-  std::vector<TfIdf::Vector> said;
-  for (const std::string& u : split_context(context)) said.push_back(impl_->repeat_index().vector(u));
-  return impl_->repeats_any(reply, said);
+  return impl_->repeats_any(reply, impl_->utterance_vectors(context));
 }
 
 Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<const RankRequest> requests, int k) const {
@@ -332,10 +335,8 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
     std::vector<std::vector<RankedReply>> out(requests.size());
     for (std::size_t i = 0; i < requests.size(); ++i) {
       const RankRequest& request = requests[i];
-      std::vector<TfIdf::Vector> said;
-      if (request.block_repeats) {
-        for (const std::string& u : split_context(request.context)) said.push_back(m.repeat_index().vector(u));
-      }
+      const std::vector<TfIdf::Vector> said = request.block_repeats ? m.utterance_vectors(request.context)
+                                                                    : std::vector<TfIdf::Vector>{};
       std::vector<RankedReply> repeats;  // offered only when nothing else is left
       for (std::int64_t j = 0; j < take && static_cast<int>(out[i].size()) < k; ++j) {
         std::int64_t id = id_acc[i][j];
