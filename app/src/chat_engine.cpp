@@ -358,7 +358,11 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
   std::vector<dialogue::RankRequest> rank_requests;
   for (const PendingTurn& t : turns) {
     if (t.plan.satisfaction_context) satisfaction_contexts.push_back(*t.plan.satisfaction_context);
-    if (t.plan.reply_context) rank_requests.push_back({*t.plan.reply_context, t.plan.previous_reply});
+    if (t.plan.reply_context) {
+      rank_requests.push_back({.context = *t.plan.reply_context,
+                               .previous_reply = t.plan.previous_reply,
+                               .earlier_utterances = t.plan.earlier_utterances});
+    }
   }
   auto fail_all = [&](const Status& status) {
     log()->error("inference failed: {}", status.to_string());

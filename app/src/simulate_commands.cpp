@@ -120,6 +120,8 @@ int simulate(SimulateFlags& f) {
   const json out = {{"conversations", report->conversations},
                     {"user_messages", report->user_messages},
                     {"poor_replies", report->poor_replies},
+                    {"answers", report->answers},
+                    {"repeated_answers", report->repeated_answers},
                     {"complaints", report->complaints},
                     {"feedback_requests", report->feedback_requests},
                     {"thumbs_down", report->thumbs_down},

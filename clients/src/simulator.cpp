@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -83,6 +84,7 @@ class SimulatedUser {
     std::uniform_real_distribution<double> coin(0, 1);
 
     std::string pending_reference;  // the reference of the line the bot answered last
+    std::set<std::string> answered;  // the bot's answers so far in this conversation
     int said = 0;
     for (std::size_t i = 0; i + 1 < dialogue.lines.size() && said < o_.max_user_lines; i += 2, ++said) {
       auto reply = say(ws, dialogue.lines[i]);
@@ -96,6 +98,8 @@ class SimulatedUser {
       }
       if ((*reply)["kind"] == "thanks_new_topic") continue;  // the next line opens the new topic
       pending_reference = reference;
+      ++report_.answers;
+      if (!answered.insert((*reply)["text"].get<std::string>()).second) ++report_.repeated_answers;
       const double f1 = token_f1((*reply)["text"], reference);
       f1_sum_ += f1;
       ++judged_;
@@ -165,6 +169,8 @@ Result<SimulationReport> run_simulation(const SimulatorOptions& options) {
     total.conversations += r.conversations;
     total.user_messages += r.user_messages;
     total.poor_replies += r.poor_replies;
+    total.answers += r.answers;
+    total.repeated_answers += r.repeated_answers;
     total.complaints += r.complaints;
     total.feedback_requests += r.feedback_requests;
     total.thumbs_down += r.thumbs_down;

@@ -335,8 +335,11 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
     std::vector<std::vector<RankedReply>> out(requests.size());
     for (std::size_t i = 0; i < requests.size(); ++i) {
       const RankRequest& request = requests[i];
-      const std::vector<TfIdf::Vector> said = request.block_repeats ? m.utterance_vectors(request.context)
-                                                                    : std::vector<TfIdf::Vector>{};
+      std::vector<TfIdf::Vector> said;
+      if (request.block_repeats) {
+        said = m.utterance_vectors(request.context);
+        for (const std::string& u : request.earlier_utterances) said.push_back(m.repeat_index().vector(u));
+      }
       std::vector<RankedReply> repeats;  // offered only when nothing else is left
       for (std::int64_t j = 0; j < take && static_cast<int>(out[i].size()) < k; ++j) {
         std::int64_t id = id_acc[i][j];

@@ -66,6 +66,7 @@ ModelRequest plan(const State& state, std::string_view user_text) {
       break;
     case Phase::kNormal:
       r.reply_context = format_context(with(state.history, user_text));
+      r.earlier_utterances = state.history;
       // Never on the first message: there is no bot answer to be unhappy with.
       if (!state.history.empty()) {
         r.satisfaction_context = format_context(std::vector<std::string>{state.history.back(), std::string(user_text)});
@@ -88,6 +89,9 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
     out.kind = ReplyKind::kAnswer;
     out.bot_text = *ranked_reply;
     history.push_back(*ranked_reply);
+    if (history.size() > State::kRememberedUtterances) {
+      history.erase(history.begin(), history.end() - static_cast<std::ptrdiff_t>(State::kRememberedUtterances));
+    }
     out.next.phase = Phase::kNormal;
     out.next.history = std::move(history);
     out.next.last_bot_answer = *ranked_reply;

@@ -213,6 +213,16 @@ TEST_F(DialogueTest, RankingSkipsRepeatsOfTheContextUnlessNothingElseIsLeft) {
   EXPECT_NE((*served)[0][0].text, echo);
   EXPECT_EQ((*served)[0][2].text, echo);  // last, but still there: k replies when the pool has them
 
+  // What the user said earlier in the conversation counts as well.
+  RankRequest later{.context = "__p1__ dogs ?", .earlier_utterances = {"do you like dogs ?"}, .block_repeats = false};
+  auto later_raw = model->rank({{later}}, 1);
+  ASSERT_OK(later_raw);
+  EXPECT_EQ((*later_raw)[0][0].text, echo);
+  later.block_repeats = true;
+  auto later_served = model->rank({{later}}, 1);
+  ASSERT_OK(later_served);
+  EXPECT_NE((*later_served)[0][0].text, echo);
+
   ASSERT_OK(model->set_candidate_pool({echo}));
   auto only_echoes = model->rank({{RankRequest{.context = context}}}, 1);
   ASSERT_OK(only_echoes);

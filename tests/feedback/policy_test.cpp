@@ -27,6 +27,22 @@ TEST(PolicyTest, NeverAsksForFeedbackOnTheFirstMessage) {
   EXPECT_EQ(out.next.history, (std::vector<std::string>{"hi", "hello! how are you?"}));
 }
 
+// The ranker is told the conversation so far, so that the bot does not repeat itself; the
+// policy remembers only the last State::kRememberedUtterances of it.
+TEST(PolicyTest, TheRankerSeesTheConversationSoFarUpToAWindow) {
+  State s;
+  for (int i = 0; i < 40; ++i) {
+    const std::string user = "line " + std::to_string(i);
+    ModelRequest need = plan(s, user);
+    EXPECT_EQ(need.earlier_utterances, s.history);
+    s = step(s, user, 0.5, "answer " + std::to_string(i)).next;
+  }
+  ASSERT_EQ(s.history.size(), State::kRememberedUtterances);
+  EXPECT_EQ(s.history.front(), "line 24");
+  EXPECT_EQ(s.history.back(), "answer 39");
+  EXPECT_EQ(plan(s, "next").reply_context, "__p2__ answer 39 __p1__ next");
+}
+
 TEST(PolicyTest, SatisfiedReplyBecomesAnHbExample) {
   State s = step(State{}, "have you been to france?", std::nullopt, "yes! it is beautiful.").next;
   ModelRequest need = plan(s, "what did you like most?");

@@ -40,6 +40,8 @@ struct SimulationReport {
   int conversations = 0;
   int user_messages = 0;
   int poor_replies = 0;
+  int answers = 0;           // replies judged: answers to the user's lines
+  int repeated_answers = 0;  // answers the bot had already given in the same conversation
   int complaints = 0;
   int feedback_requests = 0;
   int thumbs_down = 0;

@@ -153,8 +153,11 @@ struct RankRequest {
   // The bot's previous reply: never offered again as the top answer (paper's
   // previous-response filter). Empty when there is none.
   std::string previous_reply;
-  // Offer replies that repeat an utterance of the context (DialogueModel::repeats_context)
-  // only when nothing else is left. false: the raw ranking, to measure how often it repeats.
+  // Earlier utterances of the conversation, either side, beyond those in the context.
+  std::vector<std::string> earlier_utterances;
+  // Offer replies that repeat an utterance of the context or an earlier one
+  // (DialogueModel::repeats_context) only when nothing else is left. false: the raw
+  // ranking, to measure how often it repeats.
   bool block_repeats = true;
 };
 

@@ -41,7 +41,9 @@ std::string_view reply_kind_name(ReplyKind kind);  // "answer", "feedback_reques
 struct State {
   Phase phase = Phase::kNormal;
   // Utterances since the last reset, oldest first; user and bot alternate, the bot's
-  // last answer (if any) at the end.
+  // last answer (if any) at the end. At most kRememberedUtterances: contexts use the last
+  // two, and the rest only keeps the bot from repeating itself.
+  static constexpr std::size_t kRememberedUtterances = 32;
   std::vector<std::string> history;
   // The bot's last answer, for the previous-response filter; survives resets.
   std::string last_bot_answer;
@@ -62,6 +64,9 @@ struct ModelRequest {
   // Context to rank a reply for; empty when the bot's reply is a fixed prompt.
   std::optional<std::string> reply_context;
   std::string previous_reply;  // never offered again as the top answer
+  // The conversation so far (State::history): replies that repeat one of these are
+  // offered only when nothing else is left.
+  std::vector<std::string> earlier_utterances;
 };
 ModelRequest plan(const State& state, std::string_view user_text);
 
