@@ -128,6 +128,7 @@ int simulate(SimulateFlags& f) {
                     {"harvested_hb", report->harvested_hb},
                     {"harvested_fb", report->harvested_fb},
                     {"mean_reply_f1", report->mean_reply_f1},
+                    {"rate_limited", report->rate_limited},
                     {"errors", report->errors}};
   std::printf("%s\n", out.dump(2).c_str());
   if (Status s = write_report(f.json_out, out.dump(2)); !s.ok()) return fail(s);

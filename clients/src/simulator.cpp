@@ -17,6 +17,8 @@ namespace {
 
 using nlohmann::json;
 constexpr auto kReplyTimeout = std::chrono::seconds(30);
+constexpr auto kRateLimitedPause = std::chrono::milliseconds(250);
+constexpr int kRateLimitedRetries = 40;
 
 std::vector<std::string> words(const std::string& text) {
   std::vector<std::string> out;
@@ -52,13 +54,20 @@ class SimulatedUser {
 
  private:
   // Sends one request and returns the server's answer; nullopt when the connection failed.
+  // A message the server dropped for the rate limit is sent again after a pause, as a
+  // person would retype it.
   std::optional<json> exchange(WsClient& ws, const json& request) {
-    if (!ws.send_text(request.dump()).ok()) return std::nullopt;
-    auto frame = ws.read(kReplyTimeout);
-    if (!frame.ok()) return std::nullopt;
-    json answer = json::parse(*frame, nullptr, false);
-    if (!answer.is_object()) return std::nullopt;
-    return answer;
+    for (int attempt = 0; attempt <= kRateLimitedRetries; ++attempt) {
+      if (!ws.send_text(request.dump()).ok()) return std::nullopt;
+      auto frame = ws.read(kReplyTimeout);
+      if (!frame.ok()) return std::nullopt;
+      json answer = json::parse(*frame, nullptr, false);
+      if (!answer.is_object()) return std::nullopt;
+      if (answer.value("type", "") != "error" || answer.value("code", "") != "rate_limited") return answer;
+      ++report_.rate_limited;
+      std::this_thread::sleep_for(kRateLimitedPause);
+    }
+    return std::nullopt;
   }
 
   // Says `text`; counts what the reply harvested.
@@ -171,6 +180,7 @@ Result<SimulationReport> run_simulation(const SimulatorOptions& options) {
     total.poor_replies += r.poor_replies;
     total.answers += r.answers;
     total.repeated_answers += r.repeated_answers;
+    total.rate_limited += r.rate_limited;
     total.complaints += r.complaints;
     total.feedback_requests += r.feedback_requests;
     total.thumbs_down += r.thumbs_down;

@@ -47,7 +47,8 @@ struct SimulationReport {
   int thumbs_down = 0;
   int harvested_hb = 0;  // as the server's replies reported
   int harvested_fb = 0;
-  int errors = 0;
+  int rate_limited = 0;  // messages the server dropped for its rate limit (sent again)
+  int errors = 0;        // conversations cut short: no connection, or no reply in time
   double mean_reply_f1 = 0;
 };
 

@@ -1,0 +1,62 @@
+// The user simulator (clients/simulator.h) against a real server on 127.0.0.1 with a real
+// store: what it reports is what the server did and kept. The server uses the paper's
+// regex satisfaction baseline and a tight rate limit, so every complaint is recognised and
+// the simulated users have to wait some messages out.
+#include <gtest/gtest.h>
+
+#include "selffeed/clients/simulator.h"
+#include "selffeed/store/store.h"
+#include "server_process.h"
+
+namespace selffeed {
+namespace {
+
+using testing::TempDir;
+
+TEST(SimulatorTest, ComplaintsBecomeFeedbackExamplesAndTheRateLimitIsWaitedOut) {
+  TempDir dir;
+  const std::string store_dir = dir.str("store");
+  clients::SimulatorOptions options{.complaints = {"what ? you are not making any sense"},
+                                    .conversations = 3,
+                                    .max_user_lines = 2,
+                                    .poor_reply_f1 = 1.01,  // every answer is poor: the user always complains
+                                    .thumbs_rate = 0,
+                                    .users = 2};
+  for (const std::string object : {"car", "boat", "kite"}) {
+    options.dialogues.push_back({.lines = {"hello ! what colour is your " + object + " ?", "my " + object + " is red .",
+                                           "nice . where is your " + object + " ?", "my " + object + " is in the lake ."}});
+  }
+  {
+    auto server = testing::start_server(dir.str(), store_dir, {"--rate", "4", "--burst", "2"});
+    ASSERT_TRUE(server);
+    options.url = server->ws_url();
+    auto report = clients::run_simulation(options);
+    ASSERT_OK(report);
+    EXPECT_EQ(report->errors, 0);
+    EXPECT_EQ(report->conversations, 3);
+    // Per conversation and line: an answer, the complaint, the bot's feedback request, the
+    // user's feedback (the partner's line), then the bot asks for a new topic.
+    EXPECT_EQ(report->answers, 6);
+    EXPECT_EQ(report->poor_replies, 6);
+    EXPECT_EQ(report->complaints, 6);
+    EXPECT_EQ(report->feedback_requests, 6);
+    EXPECT_EQ(report->harvested_fb, 6);
+    EXPECT_EQ(report->harvested_hb, 0);
+    EXPECT_EQ(report->user_messages, 18);
+    EXPECT_GT(report->rate_limited, 0);  // six messages in a row against a burst of two
+  }
+  auto store = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
+  ASSERT_OK(store);
+  std::vector<std::string> feedback;
+  ASSERT_OK((*store)->scan_examples(ExampleKind::kFB, 0, [&](const Example& e) {
+    feedback.push_back(e.target);
+    return true;
+  }));
+  ASSERT_EQ(feedback.size(), 6u);
+  for (const std::string& target : feedback) {
+    EXPECT_TRUE(target.starts_with("my ")) << target;  // the partner's line, never the complaint
+  }
+}
+
+}  // namespace
+}  // namespace selffeed
