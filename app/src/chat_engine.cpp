@@ -361,7 +361,8 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     if (t.plan.reply_context) {
       rank_requests.push_back({.context = *t.plan.reply_context,
                                .previous_reply = t.plan.previous_reply,
-                               .earlier_utterances = t.plan.earlier_utterances});
+                               .earlier_utterances = t.plan.earlier_utterances,
+                               .asked_questions = t.plan.asked_questions});
     }
   }
   auto fail_all = [&](const Status& status) {

@@ -122,6 +122,7 @@ int simulate(SimulateFlags& f) {
                     {"poor_replies", report->poor_replies},
                     {"answers", report->answers},
                     {"repeated_answers", report->repeated_answers},
+                    {"repeated_questions", report->repeated_questions},
                     {"complaints", report->complaints},
                     {"feedback_requests", report->feedback_requests},
                     {"thumbs_down", report->thumbs_down},

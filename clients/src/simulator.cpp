@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "selffeed/clients/clients.h"
+#include "selffeed/common/context.h"
 
 namespace selffeed::clients {
 namespace {
@@ -20,7 +21,7 @@ constexpr auto kReplyTimeout = std::chrono::seconds(30);
 constexpr auto kRateLimitedPause = std::chrono::milliseconds(250);
 constexpr int kRateLimitedRetries = 40;
 
-std::vector<std::string> words(const std::string& text) {
+std::vector<std::string> words(std::string_view text) {
   std::vector<std::string> out;
   std::string word;
   for (unsigned char c : text) {
@@ -33,6 +34,13 @@ std::vector<std::string> words(const std::string& text) {
   }
   if (!word.empty()) out.push_back(std::move(word));
   return out;
+}
+
+// A question as its lower-cased words, so that "What do you do?" and "what do you do ?" match.
+std::string question_words(std::string_view question) {
+  std::string joined;
+  for (const std::string& w : words(question)) joined += (joined.empty() ? "" : " ") + w;
+  return joined;
 }
 
 // One simulated user: conversations i, i + users, i + 2 users, ...
@@ -94,6 +102,7 @@ class SimulatedUser {
 
     std::string pending_reference;  // the reference of the line the bot answered last
     std::set<std::string> answered;  // the bot's answers so far in this conversation
+    std::set<std::string> asked;     // and the questions in them
     int said = 0;
     for (std::size_t i = 0; i + 1 < dialogue.lines.size() && said < o_.max_user_lines; i += 2, ++said) {
       auto reply = say(ws, dialogue.lines[i]);
@@ -108,7 +117,11 @@ class SimulatedUser {
       if ((*reply)["kind"] == "thanks_new_topic") continue;  // the next line opens the new topic
       pending_reference = reference;
       ++report_.answers;
-      if (!answered.insert((*reply)["text"].get<std::string>()).second) ++report_.repeated_answers;
+      const std::string& text = (*reply)["text"].get_ref<const std::string&>();
+      if (!answered.insert(text).second) ++report_.repeated_answers;
+      bool asked_again = false;
+      for (std::string_view q : questions_in(text)) asked_again |= !asked.insert(question_words(q)).second;
+      if (asked_again) ++report_.repeated_questions;
       const double f1 = token_f1((*reply)["text"], reference);
       f1_sum_ += f1;
       ++judged_;
@@ -180,6 +193,7 @@ Result<SimulationReport> run_simulation(const SimulatorOptions& options) {
     total.poor_replies += r.poor_replies;
     total.answers += r.answers;
     total.repeated_answers += r.repeated_answers;
+    total.repeated_questions += r.repeated_questions;
     total.rate_limited += r.rate_limited;
     total.complaints += r.complaints;
     total.feedback_requests += r.feedback_requests;

@@ -3,6 +3,15 @@
 #include <algorithm>
 
 namespace selffeed {
+namespace {
+
+std::string_view trimmed(std::string_view text) {
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+  return text;
+}
+
+}  // namespace
 
 std::string format_context(std::span<const std::string> history, std::size_t history_size) {
   std::size_t n = std::min(history.size(), history_size);
@@ -36,13 +45,30 @@ std::vector<std::string> split_context(std::string_view context) {
   while (tag != std::string_view::npos) {
     pos = tag + kPartnerTag.size();  // both tags have the same length
     std::size_t end = next_tag(pos);
-    std::string_view text = context.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
-    while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-    while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
-    utterances.emplace_back(text);
+    utterances.emplace_back(
+        trimmed(context.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos)));
     tag = end;
   }
   return utterances;
+}
+
+std::vector<std::string_view> questions_in(std::string_view utterance) {
+  std::vector<std::string_view> questions;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < utterance.size(); ++i) {
+    const char c = utterance[i];
+    if (c != '.' && c != '!' && c != '?') continue;
+    // "what ?!" and "really ??" are one sentence: it ends after its last mark.
+    std::size_t end = i;
+    while (end + 1 < utterance.size() && (utterance[end + 1] == '?' || utterance[end + 1] == '!')) ++end;
+    const std::string_view sentence = trimmed(utterance.substr(start, end + 1 - start));
+    if (sentence.find('?') != std::string_view::npos && sentence.find_first_not_of(".!? ") != std::string_view::npos) {
+      questions.push_back(sentence);
+    }
+    start = end + 1;
+    i = end;
+  }
+  return questions;
 }
 
 }  // namespace selffeed

@@ -153,6 +153,11 @@ struct DialogueModel::Impl {
     return std::any_of(utterances.begin(), utterances.end(),
                        [&](const TfIdf::Vector& u) { return TfIdf::cosine(r, u) >= kRepeatCosine; });
   }
+  bool asks_again(std::string_view reply, std::span<const TfIdf::Vector> asked) const {
+    if (asked.empty()) return false;
+    const std::vector<std::string_view> questions = questions_in(reply);
+    return std::any_of(questions.begin(), questions.end(), [&](std::string_view q) { return repeats_any(q, asked); });
+  }
 
   torch::Tensor encode_contexts(std::span<const std::string> texts) const {
     std::vector<std::vector<std::int64_t>> rows;
@@ -326,7 +331,7 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
       }
     }
     torch::Tensor probs = torch::softmax(scores, 1);
-    // Room for the replies that are skipped: the previous one and repeats of the context.
+    // Room for the replies that are skipped: the previous one and repeats.
     const std::int64_t take = std::min<std::int64_t>(k + kRepeatScan, static_cast<std::int64_t>(m.pool.size()));
     auto [top_scores, top_ids] = scores.topk(take, 1);
     auto score_acc = top_scores.accessor<float, 2>();
@@ -335,10 +340,11 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
     std::vector<std::vector<RankedReply>> out(requests.size());
     for (std::size_t i = 0; i < requests.size(); ++i) {
       const RankRequest& request = requests[i];
-      std::vector<TfIdf::Vector> said;
+      std::vector<TfIdf::Vector> said, asked;
       if (request.block_repeats) {
         said = m.utterance_vectors(request.context);
         for (const std::string& u : request.earlier_utterances) said.push_back(m.repeat_index().vector(u));
+        for (const std::string& q : request.asked_questions) asked.push_back(m.repeat_index().vector(q));
       }
       std::vector<RankedReply> repeats;  // offered only when nothing else is left
       for (std::int64_t j = 0; j < take && static_cast<int>(out[i].size()) < k; ++j) {
@@ -346,7 +352,8 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         const std::string& text = m.pool[static_cast<std::size_t>(id)];
         if (!request.previous_reply.empty() && text == request.previous_reply) continue;
         RankedReply reply{.candidate_id = id, .text = text, .score = score_acc[i][j], .probability = prob_acc[i][id]};
-        (m.repeats_any(text, said) ? repeats : out[i]).push_back(std::move(reply));
+        const bool repeat = m.repeats_any(text, said) || m.asks_again(text, asked);
+        (repeat ? repeats : out[i]).push_back(std::move(reply));
       }
       for (std::size_t j = 0; j < repeats.size() && static_cast<int>(out[i].size()) < k; ++j) {
         out[i].push_back(std::move(repeats[j]));

@@ -12,6 +12,13 @@ std::vector<std::string> with(std::vector<std::string> history, std::string_view
   return history;
 }
 
+// Keeps the last State::kRememberedUtterances elements.
+void keep_recent(std::vector<std::string>& items) {
+  if (items.size() > State::kRememberedUtterances) {
+    items.erase(items.begin(), items.end() - static_cast<std::ptrdiff_t>(State::kRememberedUtterances));
+  }
+}
+
 std::string fill(const std::string& pattern, std::string_view value) {
   std::string out = pattern;
   if (std::size_t at = out.find("{}"); at != std::string::npos) out.replace(at, 2, value);
@@ -33,6 +40,7 @@ std::string State::serialize() const {
   return nlohmann::json{{"phase", phase_name(phase)},
                         {"history", history},
                         {"last_bot_answer", last_bot_answer},
+                        {"asked_questions", asked_questions},
                         {"feedback_context", feedback_context}}
       .dump();
 }
@@ -47,6 +55,8 @@ Result<State> State::parse(std::string_view text) {
     s.phase = *phase;
     s.history = j.at("history").get<std::vector<std::string>>();
     s.last_bot_answer = j.at("last_bot_answer").get<std::string>();
+    // Absent from the states that servers before it stored.
+    s.asked_questions = j.value("asked_questions", std::vector<std::string>{});
     s.feedback_context = j.at("feedback_context").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     return invalid_argument_error(std::string("malformed policy state: ") + e.what());
@@ -57,6 +67,7 @@ Result<State> State::parse(std::string_view text) {
 ModelRequest plan(const State& state, std::string_view user_text) {
   ModelRequest r;
   r.previous_reply = state.last_bot_answer;
+  r.asked_questions = state.asked_questions;
   switch (state.phase) {
     case Phase::kFeedbackRequested:
       break;  // the message is the feedback; the reply is the fixed thanks prompt
@@ -89,9 +100,9 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
     out.kind = ReplyKind::kAnswer;
     out.bot_text = *ranked_reply;
     history.push_back(*ranked_reply);
-    if (history.size() > State::kRememberedUtterances) {
-      history.erase(history.begin(), history.end() - static_cast<std::ptrdiff_t>(State::kRememberedUtterances));
-    }
+    keep_recent(history);
+    for (std::string_view q : questions_in(*ranked_reply)) out.next.asked_questions.emplace_back(q);
+    keep_recent(out.next.asked_questions);
     out.next.phase = Phase::kNormal;
     out.next.history = std::move(history);
     out.next.last_bot_answer = *ranked_reply;
@@ -142,6 +153,7 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
 State reset(const State& state) {
   State s;
   s.last_bot_answer = state.last_bot_answer;
+  s.asked_questions = state.asked_questions;
   return s;
 }
 

@@ -33,5 +33,16 @@ TEST(ContextTest, SplitUndoesFormat) {
   EXPECT_EQ(split_context("no tags"), std::vector<std::string>{"no tags"});
 }
 
+TEST(ContextTest, QuestionsAreTheSentencesEndingInAQuestionMark) {
+  using Qs = std::vector<std::string_view>;
+  EXPECT_EQ(questions_in("cool ! what do you do ? i teach ."), Qs{"what do you do ?"});
+  EXPECT_EQ(questions_in("hi. how are you? where do you live?"), (Qs{"how are you?", "where do you live?"}));
+  EXPECT_EQ(questions_in("really ?! you surf ??"), (Qs{"really ?!", "you surf ??"}));
+  EXPECT_TRUE(questions_in("i like dogs . me too !").empty());
+  EXPECT_TRUE(questions_in("do you read at all").empty());  // no mark, no question
+  EXPECT_TRUE(questions_in(" ? ... ?").empty());
+  EXPECT_TRUE(questions_in("").empty());
+}
+
 }  // namespace
 }  // namespace selffeed

@@ -223,6 +223,20 @@ TEST_F(DialogueTest, RankingSkipsRepeatsOfTheContextUnlessNothingElseIsLeft) {
   ASSERT_OK(later_served);
   EXPECT_NE((*later_served)[0][0].text, echo);
 
+  // A question the bot already asked counts too, whatever the reply says around it.
+  RankRequest asked{.context = "__p1__ i like cats .", .asked_questions = {"Do you like dogs?"}, .block_repeats = false};
+  auto asked_raw = model->rank({{asked}}, 1);
+  ASSERT_OK(asked_raw);
+  EXPECT_EQ((*asked_raw)[0][0].text, echo);
+  asked.block_repeats = true;
+  auto asked_served = model->rank({{asked}}, 3);
+  ASSERT_OK(asked_served);
+  EXPECT_EQ((*asked_served)[0][2].text, echo);
+  asked.asked_questions = {"do you like cats ?"};
+  auto other_question = model->rank({{asked}}, 1);
+  ASSERT_OK(other_question);
+  EXPECT_EQ((*other_question)[0][0].text, echo);
+
   ASSERT_OK(model->set_candidate_pool({echo}));
   auto only_echoes = model->rank({{RankRequest{.context = context}}}, 1);
   ASSERT_OK(only_echoes);

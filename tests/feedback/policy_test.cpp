@@ -43,6 +43,38 @@ TEST(PolicyTest, TheRankerSeesTheConversationSoFarUpToAWindow) {
   EXPECT_EQ(plan(s, "next").reply_context, "__p2__ answer 39 __p1__ next");
 }
 
+// The bot asks nothing twice in a conversation: the ranker is told what it asked, also
+// before the last new topic.
+TEST(PolicyTest, TheRankerIsToldTheQuestionsTheBotAsked) {
+  State s = step(State{}, "hi", std::nullopt, "hello ! what is your name ? mine is walt .").next;
+  s = step(s, "i'm ann", 0.9, "nice . do you work ? where ?").next;
+  const std::vector<std::string> asked = {"what is your name ?", "do you work ?", "where ?"};
+  EXPECT_EQ(s.asked_questions, asked);
+  EXPECT_EQ(plan(s, "i teach").asked_questions, asked);
+  EXPECT_EQ(State::parse(s.serialize()).value(), s);
+
+  State after_reset = reset(s);
+  EXPECT_TRUE(after_reset.history.empty());
+  EXPECT_EQ(plan(after_reset, "let's talk about cars").asked_questions, asked);
+  // After feedback the bot asks for a new topic: that prompt is no question it asked.
+  Outcome complaint = step(s, "what ?", 0.1, "unused");
+  Outcome thanks = step(complaint.next, "where do you teach ?", std::nullopt, "");
+  EXPECT_EQ(thanks.kind, ReplyKind::kThanksNewTopic);
+  EXPECT_EQ(plan(thanks.next, "cars").asked_questions, asked);
+
+  for (int i = 0; i < 40; ++i) s = step(s, "ok", 0.9, "really ? why " + std::to_string(i) + " ?").next;
+  ASSERT_EQ(s.asked_questions.size(), State::kRememberedUtterances);
+  EXPECT_EQ(s.asked_questions.back(), "why 39 ?");
+}
+
+// A state stored by a server from before asked_questions still loads.
+TEST(PolicyTest, AStateWithoutAskedQuestionsLoads) {
+  auto s = State::parse(R"({"phase":"normal","history":["hi","hello"],"last_bot_answer":"hello","feedback_context":""})");
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  EXPECT_EQ(s->history, (std::vector<std::string>{"hi", "hello"}));
+  EXPECT_TRUE(s->asked_questions.empty());
+}
+
 TEST(PolicyTest, SatisfiedReplyBecomesAnHbExample) {
   State s = step(State{}, "have you been to france?", std::nullopt, "yes! it is beautiful.").next;
   ModelRequest need = plan(s, "what did you like most?");

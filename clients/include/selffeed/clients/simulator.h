@@ -42,6 +42,9 @@ struct SimulationReport {
   int poor_replies = 0;
   int answers = 0;           // replies judged: answers to the user's lines
   int repeated_answers = 0;  // answers the bot had already given in the same conversation
+  // Answers that ask a question (same words) the bot had already asked in the conversation,
+  // whatever else they say: "i'm a nurse . what do you do ?" after "hi ! what do you do ?".
+  int repeated_questions = 0;
   int complaints = 0;
   int feedback_requests = 0;
   int thumbs_down = 0;

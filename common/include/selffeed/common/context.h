@@ -26,4 +26,8 @@ std::string format_context(std::span<const std::string> history, std::size_t his
 // The utterances of a formatted context, oldest first, without tags ({} for __null__).
 std::vector<std::string> split_context(std::string_view context);
 
+// The questions an utterance asks: its sentences that end in '?', trimmed, with the '?'.
+//   questions_in("cool ! what do you do ? i teach .") == {"what do you do ?"}
+std::vector<std::string_view> questions_in(std::string_view utterance);
+
 }  // namespace selffeed

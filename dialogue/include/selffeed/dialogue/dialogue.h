@@ -155,9 +155,12 @@ struct RankRequest {
   std::string previous_reply;
   // Earlier utterances of the conversation, either side, beyond those in the context.
   std::vector<std::string> earlier_utterances;
+  // Questions the bot has already asked in the conversation.
+  std::vector<std::string> asked_questions;
   // Offer replies that repeat an utterance of the context or an earlier one
-  // (DialogueModel::repeats_context) only when nothing else is left. false: the raw
-  // ranking, to measure how often it repeats.
+  // (DialogueModel::repeats_context), or that ask one of `asked_questions` again (the
+  // same cosine, question against question), only when nothing else is left. false: the
+  // raw ranking, to measure how often it repeats.
   bool block_repeats = true;
 };
 

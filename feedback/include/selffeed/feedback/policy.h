@@ -47,6 +47,10 @@ struct State {
   std::vector<std::string> history;
   // The bot's last answer, for the previous-response filter; survives resets.
   std::string last_bot_answer;
+  // The questions the bot asked in this conversation (questions_in its answers), the last
+  // kRememberedUtterances of them; they survive resets: a new topic is no reason to ask a
+  // person's name again.
+  std::vector<std::string> asked_questions;
   // FEEDBACK_REQUESTED only: the context up to and including the user utterance the bot
   // answered badly; the target of the FB example is the feedback that comes next.
   std::string feedback_context;
@@ -67,6 +71,8 @@ struct ModelRequest {
   // The conversation so far (State::history): replies that repeat one of these are
   // offered only when nothing else is left.
   std::vector<std::string> earlier_utterances;
+  // State::asked_questions: replies that ask one of these again, likewise.
+  std::vector<std::string> asked_questions;
 };
 ModelRequest plan(const State& state, std::string_view user_text);
 
