@@ -1,6 +1,7 @@
 // Dialogue model speed: training examples/s at a batch size, single-context reply latency
 // (encode + score the whole candidate pool + top-k) over N contexts, and batched ranking
-// of 32 contexts at once (with and without the lexical term when the bundle has one).
+// of 32 contexts at once (with and without the lexical term when the bundle has one, with
+// and without the repeat filters, and with a long conversation behind every context).
 // Prints a Markdown table for BENCHMARKS.md.
 //
 //   dialogue_bench --bundle DIR --contexts FILE [--n 1000] [--train-steps 20] [--batch 128]
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "selffeed/common/context.h"
 #include "selffeed/dialogue/dialogue.h"
 #include "selffeed/trainer/trainer.h"
 
@@ -54,24 +56,44 @@ int main(int argc, char** argv) {
               dialogue::loaded_blas_library().c_str(), threads);
 
   // Single-context latency over the whole pool, and 32 contexts in one call: the bundle
-  // as served, the same without blocking repeats of the context, and, when it has a
-  // lexical term, without that term; call by call in turn so that all see the same load
-  // on a shared machine.
+  // as served, as served deep into a conversation (the policy's caps: 32 earlier
+  // utterances, 32 questions the bot asked; here the file's 32 replies before the context
+  // and their questions), the same without blocking repeats, and, when it has a lexical
+  // term, without that term; call by call in turn so that all see the same load on a
+  // shared machine.
   struct Latencies {
     std::string score;  // which score was ranked
     double lexical_weight = 0;
     bool block_repeats = true;
+    bool long_conversation = false;
     std::vector<double> single, batched;
   };
   const double lexical_weight = m.config().lexical_weight;
   const std::string served = lexical_weight > 0 ? "dense + lexical" : "dense";
   std::vector<Latencies> runs = {{.score = served + ", as served", .lexical_weight = lexical_weight},
                                  {.score = served + ", repeats not blocked", .lexical_weight = lexical_weight,
-                                  .block_repeats = false}};
+                                  .block_repeats = false},
+                                 {.score = served + ", as served, 32 utterances and 32 questions before",
+                                  .lexical_weight = lexical_weight, .long_conversation = true}};
   if (lexical_weight > 0) runs.push_back({.score = "dense only", .lexical_weight = 0});
-  auto timed_rank = [&](Latencies& l, std::vector<dialogue::RankRequest> req, std::vector<double>& into) {
+  constexpr std::size_t kConversation = 32;
+  auto add_conversation = [&](dialogue::RankRequest& r, std::size_t at) {
+    for (std::size_t back = kConversation; back > 0; --back) {
+      const std::string& earlier = (*data)[(at + data->size() * kConversation - back) % data->size()].target;
+      r.earlier_utterances.push_back(earlier);
+      for (std::string_view q : questions_in(earlier)) r.asked_questions.emplace_back(q);
+    }
+    if (r.asked_questions.size() > kConversation) {
+      r.asked_questions.erase(r.asked_questions.begin(), r.asked_questions.end() - kConversation);
+    }
+  };
+  auto timed_rank = [&](Latencies& l, std::vector<dialogue::RankRequest> req, std::size_t first) {
     if (!m.set_lexical_weight(l.lexical_weight).ok()) return false;
-    for (dialogue::RankRequest& r : req) r.block_repeats = l.block_repeats;
+    for (std::size_t j = 0; j < req.size(); ++j) {
+      req[j].block_repeats = l.block_repeats;
+      if (l.long_conversation) add_conversation(req[j], first + j);
+    }
+    std::vector<double>& into = req.size() == 1 ? l.single : l.batched;
     auto t0 = Clock::now();
     auto r = m.rank(req, 5);
     into.push_back(ms_since(t0));
@@ -80,14 +102,14 @@ int main(int argc, char** argv) {
   for (int i = 0; i < n; ++i) {
     std::vector<dialogue::RankRequest> req = {{.context = (*data)[static_cast<std::size_t>(i) % data->size()].context}};
     for (Latencies& l : runs) {
-      if (!timed_rank(l, req, l.single)) return 1;
+      if (!timed_rank(l, req, static_cast<std::size_t>(i))) return 1;
     }
   }
   for (int i = 0; i + 32 <= n; i += 32) {
     std::vector<dialogue::RankRequest> req;
     for (int j = i; j < i + 32; ++j) req.push_back({.context = (*data)[static_cast<std::size_t>(j) % data->size()].context});
     for (Latencies& l : runs) {
-      if (!timed_rank(l, req, l.batched)) return 1;
+      if (!timed_rank(l, req, static_cast<std::size_t>(i))) return 1;
     }
   }
   if (!m.set_lexical_weight(lexical_weight).ok()) return 1;
@@ -121,9 +143,11 @@ int main(int argc, char** argv) {
   }
   std::printf("| blocking repeats' cost: single p50 ratio (as served / not blocked) | %zu | %.2fx | - | - |\n", pool,
               percentile(runs[0].single, 0.5) / percentile(runs[1].single, 0.5));
-  if (runs.size() == 3) {
+  std::printf("| a long conversation's cost: single p50 ratio (32 + 32 before / as served) | %zu | %.2fx | - | - |\n", pool,
+              percentile(runs[2].single, 0.5) / percentile(runs[0].single, 0.5));
+  if (runs.size() == 4) {
     std::printf("| lexical term's cost: single p50 ratio (not blocked / dense only) | %zu | %.2fx | - | - |\n", pool,
-                percentile(runs[1].single, 0.5) / percentile(runs[2].single, 0.5));
+                percentile(runs[1].single, 0.5) / percentile(runs[3].single, 0.5));
   }
   std::printf("| training step, batch %d (fwd + bwd + Adamax), %d steps | - | %.0f (mean) | - | %.1f examples/s |\n",
               batch_size, train_steps - 1, train_ms / (train_steps - 1),
