@@ -1,4 +1,5 @@
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 
@@ -18,6 +19,14 @@ void add_store_flag(CLI::App& cmd, StoreFlags& flags) {
 
 Result<std::unique_ptr<store::Store>> open_store(const StoreFlags& flags, store::OpenMode mode) {
   return store::Store::open({.path = flags.path, .mode = mode});
+}
+
+// Runs `write` on `file` (created or truncated), or on standard output when it is empty.
+int write_output(const std::string& file, const std::function<int(std::ostream&)>& write) {
+  if (file.empty()) return write(std::cout);
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (!out) return fail(invalid_argument_error("cannot write '" + file + "'"));
+  return write(out);
 }
 
 std::optional<ExampleKind> kind_from_flag(const std::string& text) {
@@ -68,16 +77,36 @@ void add_store_commands(CLI::App& app, Action& action) {
     action = [flags, kind, after, file] {
       auto store = open_store(*flags, store::OpenMode::kReadOnly);
       if (!store.ok()) return fail(store.status());
-      std::ofstream out_file;
-      if (!file->empty()) {
-        out_file.open(*file, std::ios::binary | std::ios::trunc);
-        if (!out_file) return fail(invalid_argument_error("cannot write '" + *file + "'"));
-      }
-      std::ostream& out = file->empty() ? std::cout : out_file;
-      auto lines = (*store)->export_examples(out, {.kind = kind_from_flag(*kind), .after_seq = *after});
-      if (!lines.ok()) return fail(lines.status());
-      std::cerr << "exported " << *lines << " examples\n";
-      return 0;
+      return write_output(*file, [&](std::ostream& out) {
+        auto lines = (*store)->export_examples(out, {.kind = kind_from_flag(*kind), .after_seq = *after});
+        if (!lines.ok()) return fail(lines.status());
+        std::cerr << "exported " << *lines << " examples\n";
+        return 0;
+      });
+    };
+  });
+
+  auto user = std::make_shared<std::string>();
+  auto updated_after = std::make_shared<std::int64_t>(0);
+  CLI::App* transcripts = store_cmd->add_subcommand(
+      "transcripts", "write conversations with all their turns as JSON Lines, oldest first, to read them");
+  add_store_flag(*transcripts, *flags);
+  transcripts->add_option("--user", *user, "only this user's conversations");
+  transcripts->add_option("--updated-after-ms", *updated_after,
+                          "only conversations updated after this time (milliseconds since 1970)");
+  transcripts->add_option("--out", *file, "output file (default: standard output)");
+  transcripts->callback([&action, flags, user, updated_after, file] {
+    action = [flags, user, updated_after, file] {
+      auto store = open_store(*flags, store::OpenMode::kReadOnly);
+      if (!store.ok()) return fail(store.status());
+      store::TranscriptFilter filter{.updated_after_ms = *updated_after};
+      if (!user->empty()) filter.user_id = *user;
+      return write_output(*file, [&](std::ostream& out) {
+        auto lines = (*store)->export_transcripts(out, filter);
+        if (!lines.ok()) return fail(lines.status());
+        std::cerr << "exported " << *lines << " conversations\n";
+        return 0;
+      });
     };
   });
 

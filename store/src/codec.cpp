@@ -182,6 +182,29 @@ std::string example_to_jsonl(const Example& e) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::string transcript_to_jsonl(const Conversation& c, std::span<const Turn> turns) {
+  nlohmann::ordered_json j;
+  j["conversation_id"] = c.id;
+  if (!c.user_id.empty()) j["user_id"] = c.user_id;
+  j["created_ms"] = c.created_ms;
+  j["updated_ms"] = c.updated_ms;
+  j["turns"] = nlohmann::ordered_json::array();
+  for (const Turn& t : turns) {
+    nlohmann::ordered_json turn;
+    turn["turn"] = t.index;
+    turn["speaker"] = speaker_name(t.speaker);
+    turn["text"] = t.text;
+    turn["time_ms"] = t.time_ms;
+    turn["phase"] = phase_name(t.phase);
+    if (t.satisfaction) turn["satisfaction"] = *t.satisfaction;
+    if (!t.model_version.empty()) turn["model_version"] = t.model_version;
+    if (t.candidate_id) turn["candidate_id"] = *t.candidate_id;
+    j["turns"].push_back(std::move(turn));
+  }
+  // As for examples: invalid UTF-8 is replaced, so that a line is always writable.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Result<Example> example_from_jsonl(std::string_view line, ExampleKind default_kind,
                                    std::string_view default_source) {
   json j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);

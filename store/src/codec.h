@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -30,5 +31,8 @@ Result<std::uint64_t> decode_u64(std::string_view value);
 std::string example_to_jsonl(const Example& e);
 Result<Example> example_from_jsonl(std::string_view line, ExampleKind default_kind,
                                    std::string_view default_source);
+
+// One line of the transcript export (Store::export_transcripts), no trailing newline.
+std::string transcript_to_jsonl(const Conversation& c, std::span<const Turn> turns);
 
 }  // namespace selffeed::store::codec

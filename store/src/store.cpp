@@ -581,6 +581,32 @@ Result<std::uint64_t> Store::export_examples(std::ostream& out, const ExportFilt
   return lines;
 }
 
+Result<std::uint64_t> Store::export_transcripts(std::ostream& out, const TranscriptFilter& filter) const {
+  std::vector<Conversation> conversations;
+  SELFFEED_RETURN_IF_ERROR(impl_->scan_prefix(
+      kConversations, "", "", [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Result<bool> {
+        SELFFEED_ASSIGN_OR_RETURN(Conversation c, codec::decode_conversation(std::string_view(key.data(), key.size()),
+                                                                             std::string_view(value.data(), value.size())));
+        if ((!filter.user_id || c.user_id == *filter.user_id) && c.updated_ms > filter.updated_after_ms) {
+          conversations.push_back(std::move(c));
+        }
+        return true;
+      }));
+  // Keys are random ids; readers want the order the conversations happened in.
+  std::stable_sort(conversations.begin(), conversations.end(),
+                   [](const Conversation& a, const Conversation& b) { return a.created_ms < b.created_ms; });
+  std::uint64_t lines = 0;
+  for (const Conversation& c : conversations) {
+    SELFFEED_ASSIGN_OR_RETURN(std::vector<Turn> turns, get_turns(c.id));
+    out << codec::transcript_to_jsonl(c, turns) << '\n';
+    if (!out) break;
+    ++lines;
+  }
+  out.flush();
+  if (!out) return internal_error("writing the transcripts failed after " + std::to_string(lines) + " conversations");
+  return lines;
+}
+
 Result<std::uint64_t> Store::import_examples(std::istream& in, const ImportOptions& options) {
   std::vector<Example> examples;
   std::string line;

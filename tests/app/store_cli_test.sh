@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `selffeed store import|export|stats` end to end on a real store directory.
+# `selffeed store import|export|transcripts|stats` end to end on a real store directory.
 set -euo pipefail
 selffeed=$1
 work=$(mktemp -d)
@@ -18,6 +18,11 @@ JSONL
 cmp "$work/out1.jsonl" "$work/out2.jsonl"
 [[ $(wc -l < "$work/out1.jsonl") -eq 3 ]]
 grep -q '"kind":"HB"' "$work/out1.jsonl"
+
+# Imported examples belong to no stored conversation: no transcripts (the serve tests fill some).
+"$selffeed" --log-level warn store transcripts --store "$work/db" --out "$work/transcripts.jsonl" 2> "$work/err"
+[[ ! -s "$work/transcripts.jsonl" ]]
+grep -q "exported 0 conversations" "$work/err"
 
 stats=$("$selffeed" --log-level warn store stats --store "$work/db")
 echo "$stats"

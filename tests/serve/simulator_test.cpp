@@ -2,6 +2,8 @@
 // store: what it reports is what the server did and kept. The server uses the paper's
 // regex satisfaction baseline and a tight rate limit, so every complaint is recognised and
 // the simulated users have to wait some messages out.
+#include <sstream>
+
 #include <gtest/gtest.h>
 
 #include "selffeed/clients/simulator.h"
@@ -56,6 +58,22 @@ TEST(SimulatorTest, ComplaintsBecomeFeedbackExamplesAndTheRateLimitIsWaitedOut) 
   for (const std::string& target : feedback) {
     EXPECT_TRUE(target.starts_with("my ")) << target;  // the partner's line, never the complaint
   }
+
+  // The transcripts hold every message of both sides: 18 from the users, 18 replies.
+  std::ostringstream transcripts;
+  auto conversations = (*store)->export_transcripts(transcripts);
+  ASSERT_OK(conversations);
+  EXPECT_EQ(*conversations, 3u);
+  const std::string text = transcripts.str();
+  auto count = [&](const std::string& needle) {
+    int n = 0;
+    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(R"("speaker":"user")"), 18);
+  EXPECT_EQ(count(R"("speaker":"bot")"), 18);
+  EXPECT_EQ(count("Oops! I think I messed up."), 6);
+  EXPECT_EQ(count("what ? you are not making any sense"), 6);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Store tests on a real RocksDB directory in a temporary folder.
 #include "selffeed/store/store.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -222,6 +223,56 @@ TEST(StoreTest, ExportThenImportRoundTripsExactly) {
   ASSERT_OK(target->export_examples(only_fb, {.kind = ExampleKind::kFB, .after_seq = 3}));
   const std::string fb_lines = only_fb.str();
   EXPECT_EQ(std::count(fb_lines.begin(), fb_lines.end(), '\n'), 2);  // FB seqs 6 and 10
+}
+
+// Transcripts: every turn of each conversation, conversations in the order they began
+// (their ids say nothing about it), filtered by user and by the time of the last turn.
+TEST(StoreTest, TranscriptsListConversationsInTheOrderTheyBeganWithEveryTurn) {
+  TempDir dir;
+  auto store = open_or_die(dir.str("s"));
+  WriteSet writes;
+  writes.conversations = {{.id = "zz-first", .user_id = "alice", .created_ms = 100, .updated_ms = 130},
+                          {.id = "aa-second", .created_ms = 200, .updated_ms = 210},
+                          {.id = "mm-third", .user_id = "bob", .created_ms = 300, .updated_ms = 300}};
+  writes.turns = {{.conversation_id = "zz-first", .index = 1, .speaker = Speaker::kBot, .text = "hello ! how are you ?",
+                   .time_ms = 111, .model_version = "v1", .candidate_id = 17},
+                  {.conversation_id = "zz-first", .index = 0, .speaker = Speaker::kUser, .text = "hi \"bot\"",
+                   .time_ms = 110},
+                  {.conversation_id = "zz-first", .index = 2, .speaker = Speaker::kUser, .text = "what ?",
+                   .time_ms = 130, .satisfaction = 0.25},
+                  {.conversation_id = "aa-second", .index = 0, .speaker = Speaker::kUser, .text = "hey", .time_ms = 210}};
+  ASSERT_OK(store->commit(writes));
+
+  std::ostringstream all;
+  auto n = store->export_transcripts(all);
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 3u);
+  EXPECT_EQ(all.str(),
+            R"({"conversation_id":"zz-first","user_id":"alice","created_ms":100,"updated_ms":130,"turns":[)"
+            R"({"turn":0,"speaker":"user","text":"hi \"bot\"","time_ms":110,"phase":"normal"},)"
+            R"({"turn":1,"speaker":"bot","text":"hello ! how are you ?","time_ms":111,"phase":"normal","model_version":"v1","candidate_id":17},)"
+            R"({"turn":2,"speaker":"user","text":"what ?","time_ms":130,"phase":"normal","satisfaction":0.25}]})"
+            "\n"
+            R"({"conversation_id":"aa-second","created_ms":200,"updated_ms":210,"turns":[)"
+            R"({"turn":0,"speaker":"user","text":"hey","time_ms":210,"phase":"normal"}]})"
+            "\n"
+            R"({"conversation_id":"mm-third","user_id":"bob","created_ms":300,"updated_ms":300,"turns":[]})"
+            "\n");
+
+  std::ostringstream alice, recent;
+  ASSERT_OK(store->export_transcripts(alice, {.user_id = "alice"}));
+  const std::string alices = alice.str();
+  EXPECT_TRUE(alices.starts_with(R"({"conversation_id":"zz-first")"));
+  EXPECT_EQ(std::count(alices.begin(), alices.end(), '\n'), 1);
+  auto recent_n = store->export_transcripts(recent, {.updated_after_ms = 130});
+  ASSERT_OK(recent_n);
+  EXPECT_EQ(*recent_n, 2u);
+  EXPECT_TRUE(recent.str().starts_with(R"({"conversation_id":"aa-second")"));
+
+  ASSERT_OK(store->delete_user("alice"));
+  std::ostringstream after_delete;
+  ASSERT_OK(store->export_transcripts(after_delete, {.user_id = "alice"}));
+  EXPECT_EQ(after_delete.str(), "");
 }
 
 TEST(StoreTest, ImportReadsPlainSelfFeedingFiles) {

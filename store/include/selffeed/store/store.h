@@ -83,6 +83,11 @@ struct ExportFilter {
   std::uint64_t after_seq = 0;      // only examples with seq > after_seq
 };
 
+struct TranscriptFilter {
+  std::optional<std::string> user_id;  // only this user's conversations
+  std::int64_t updated_after_ms = 0;   // only conversations updated after this time
+};
+
 struct ImportOptions {
   // Kind of lines that carry no "kind" field (plain self-feeding files). Default: HH
   ExampleKind default_kind = ExampleKind::kHH;
@@ -152,6 +157,13 @@ class Store {
   //    "created_ms": ..., "source": ...}
   // Optional fields are omitted when empty. Returns the number of lines written.
   Result<std::uint64_t> export_examples(std::ostream& out, const ExportFilter& filter = {}) const;
+  // Conversations as JSON Lines, one per line, oldest first, for people to read them:
+  //   {"conversation_id": ..., "user_id": ..., "created_ms": ..., "updated_ms": ...,
+  //    "turns": [{"turn": 0, "speaker": "user", "text": ..., "time_ms": ..., "phase": "normal",
+  //               "satisfaction": 0.83}, {"turn": 1, "speaker": "bot", ..., "model_version":
+  //               ..., "candidate_id": 17}, ...]}
+  // Optional fields are omitted when empty. Returns the number of conversations written.
+  Result<std::uint64_t> export_transcripts(std::ostream& out, const TranscriptFilter& filter = {}) const;
   // Reads the format above; only "context" and "response" are required, so ParlAI
   // self-feeding files load unchanged. Every example gets a fresh seq from this store;
   // all other fields round-trip exactly. The whole file is validated before anything is
