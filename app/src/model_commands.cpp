@@ -329,11 +329,13 @@ int run_eval(const EvalFlags& f) {
   }
   std::printf("| TF-IDF baseline | %.4f | %.4f | %.4f |\n", tfidf->hits_at_1, tfidf->hits_at_5, tfidf->mrr);
   if (repeats) {
-    std::printf("\nrepeats (the first %zu contexts; a reply whose TF-IDF cosine to an utterance of its context is "
-                "at least %.1f):\n  top reply from the bundle's %zu candidates: %.4f as ranked, %.4f as served "
+    std::printf("\nrepeats (the first %zu contexts; a reply whose TF-IDF cosine to an utterance of its context, or "
+                "of one of its statements of %zu words or more to such a statement, is at least %.1f):\n"
+                "  top reply from the bundle's %zu candidates: %.4f as ranked, %.4f as served "
                 "(repeats blocked); the file's own replies: %.4f\n",
-                repeats->examples, dialogue::DialogueModel::kRepeatCosine, model->get()->candidate_pool_size(),
-                repeats->raw, repeats->served, repeats->gold);
+                repeats->examples, dialogue::DialogueModel::kRepeatedStatementWords,
+                dialogue::DialogueModel::kRepeatCosine, model->get()->candidate_pool_size(), repeats->raw,
+                repeats->served, repeats->gold);
   }
   auto row = [](const trainer::RankingMetrics& m) {
     return json{{"hits@1", m.hits_at_1}, {"hits@5", m.hits_at_5}, {"mrr", m.mrr}};

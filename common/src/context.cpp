@@ -52,21 +52,31 @@ std::vector<std::string> split_context(std::string_view context) {
   return utterances;
 }
 
-std::vector<std::string_view> questions_in(std::string_view utterance) {
-  std::vector<std::string_view> questions;
+std::vector<Sentence> sentences_of(std::string_view utterance) {
+  std::vector<Sentence> sentences;
+  auto add = [&](std::string_view text) {
+    text = trimmed(text);
+    // Marks alone ("?!", "...") are no sentence.
+    if (text.find_first_not_of(".!? ") == std::string_view::npos) return;
+    sentences.push_back({.text = text, .question = text.find('?') != std::string_view::npos});
+  };
   std::size_t start = 0;
   for (std::size_t i = 0; i < utterance.size(); ++i) {
     const char c = utterance[i];
     if (c != '.' && c != '!' && c != '?') continue;
     // "what ?!" and "really ??" are one sentence: it ends after its last mark.
-    std::size_t end = i;
-    while (end + 1 < utterance.size() && (utterance[end + 1] == '?' || utterance[end + 1] == '!')) ++end;
-    const std::string_view sentence = trimmed(utterance.substr(start, end + 1 - start));
-    if (sentence.find('?') != std::string_view::npos && sentence.find_first_not_of(".!? ") != std::string_view::npos) {
-      questions.push_back(sentence);
-    }
-    start = end + 1;
-    i = end;
+    while (i + 1 < utterance.size() && (utterance[i + 1] == '.' || utterance[i + 1] == '?' || utterance[i + 1] == '!')) ++i;
+    add(utterance.substr(start, i + 1 - start));
+    start = i + 1;
+  }
+  if (start < utterance.size()) add(utterance.substr(start));
+  return sentences;
+}
+
+std::vector<std::string_view> questions_in(std::string_view utterance) {
+  std::vector<std::string_view> questions;
+  for (const Sentence& s : sentences_of(utterance)) {
+    if (s.question) questions.push_back(s.text);
   }
   return questions;
 }

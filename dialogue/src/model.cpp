@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -142,21 +143,44 @@ struct DialogueModel::Impl {
     static const TfIdf kEqualWeights;
     return pool_tfidf ? *pool_tfidf : kEqualWeights;
   }
-  std::vector<TfIdf::Vector> utterance_vectors(std::string_view context) const {
-    std::vector<TfIdf::Vector> out;
-    for (const std::string& u : split_context(context)) out.push_back(repeat_index().vector(u));
-    return out;
+  // What a reply must not repeat: utterances whole; their statements on their own, when
+  // long enough to be more than a greeting or "me too", so that a reply cannot parrot one
+  // sentence of a longer message; and the questions the bot already asked.
+  struct Said {
+    std::vector<TfIdf::Vector> utterances, statements, questions;
+  };
+  // Words of a TF-IDF vector, punctuation not counted.
+  static std::size_t word_count(const TfIdf::Vector& v) {
+    return static_cast<std::size_t>(std::count_if(v.begin(), v.end(), [](const auto& entry) {
+      return std::any_of(entry.first.begin(), entry.first.end(), [](unsigned char c) { return std::isalnum(c) || c >= 0x80; });
+    }));
   }
-  bool repeats_any(std::string_view reply, std::span<const TfIdf::Vector> utterances) const {
-    if (utterances.empty()) return false;
-    const TfIdf::Vector r = repeat_index().vector(reply);
-    return std::any_of(utterances.begin(), utterances.end(),
-                       [&](const TfIdf::Vector& u) { return TfIdf::cosine(r, u) >= kRepeatCosine; });
+  static bool close_to_any(const TfIdf::Vector& v, std::span<const TfIdf::Vector> said) {
+    return std::any_of(said.begin(), said.end(), [&](const TfIdf::Vector& u) { return TfIdf::cosine(v, u) >= kRepeatCosine; });
   }
-  bool asks_again(std::string_view reply, std::span<const TfIdf::Vector> asked) const {
-    if (asked.empty()) return false;
-    const std::vector<std::string_view> questions = questions_in(reply);
-    return std::any_of(questions.begin(), questions.end(), [&](std::string_view q) { return repeats_any(q, asked); });
+  void add_utterance(Said& said, std::string_view utterance) const {
+    said.utterances.push_back(repeat_index().vector(utterance));
+    for (const Sentence& s : sentences_of(utterance)) {
+      if (s.question) continue;
+      TfIdf::Vector v = repeat_index().vector(s.text);
+      if (word_count(v) >= kRepeatedStatementWords) said.statements.push_back(std::move(v));
+    }
+  }
+  Said said_in(std::string_view context) const {
+    Said said;
+    for (const std::string& u : split_context(context)) add_utterance(said, u);
+    return said;
+  }
+  bool repeats(std::string_view reply, const Said& said) const {
+    if (said.utterances.empty() && said.questions.empty()) return false;
+    if (close_to_any(repeat_index().vector(reply), said.utterances)) return true;
+    for (const Sentence& s : sentences_of(reply)) {
+      const std::span<const TfIdf::Vector> against = s.question ? said.questions : said.statements;
+      if (against.empty()) continue;
+      const TfIdf::Vector v = repeat_index().vector(s.text);
+      if ((s.question || word_count(v) >= kRepeatedStatementWords) && close_to_any(v, against)) return true;
+    }
+    return false;
   }
 
   torch::Tensor encode_contexts(std::span<const std::string> texts) const {
@@ -311,7 +335,7 @@ Status DialogueModel::set_candidate_pool(std::vector<std::string> texts) {
 }
 
 bool DialogueModel::repeats_context(std::string_view reply, std::string_view context) const {
-  return impl_->repeats_any(reply, impl_->utterance_vectors(context));
+  return impl_->repeats(reply, impl_->said_in(context));
 }
 
 Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<const RankRequest> requests, int k) const {
@@ -340,11 +364,11 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
     std::vector<std::vector<RankedReply>> out(requests.size());
     for (std::size_t i = 0; i < requests.size(); ++i) {
       const RankRequest& request = requests[i];
-      std::vector<TfIdf::Vector> said, asked;
+      Impl::Said said;
       if (request.block_repeats) {
-        said = m.utterance_vectors(request.context);
-        for (const std::string& u : request.earlier_utterances) said.push_back(m.repeat_index().vector(u));
-        for (const std::string& q : request.asked_questions) asked.push_back(m.repeat_index().vector(q));
+        said = m.said_in(request.context);
+        for (const std::string& u : request.earlier_utterances) m.add_utterance(said, u);
+        for (const std::string& q : request.asked_questions) said.questions.push_back(m.repeat_index().vector(q));
       }
       std::vector<RankedReply> repeats;  // offered only when nothing else is left
       for (std::int64_t j = 0; j < take && static_cast<int>(out[i].size()) < k; ++j) {
@@ -352,8 +376,7 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         const std::string& text = m.pool[static_cast<std::size_t>(id)];
         if (!request.previous_reply.empty() && text == request.previous_reply) continue;
         RankedReply reply{.candidate_id = id, .text = text, .score = score_acc[i][j], .probability = prob_acc[i][id]};
-        const bool repeat = m.repeats_any(text, said) || m.asks_again(text, asked);
-        (repeat ? repeats : out[i]).push_back(std::move(reply));
+        (m.repeats(text, said) ? repeats : out[i]).push_back(std::move(reply));
       }
       for (std::size_t j = 0; j < repeats.size() && static_cast<int>(out[i].size()) < k; ++j) {
         out[i].push_back(std::move(repeats[j]));

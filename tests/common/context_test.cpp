@@ -33,6 +33,16 @@ TEST(ContextTest, SplitUndoesFormat) {
   EXPECT_EQ(split_context("no tags"), std::vector<std::string>{"no tags"});
 }
 
+TEST(ContextTest, SentencesEndAfterTheirLastMark) {
+  using Ss = std::vector<Sentence>;
+  EXPECT_EQ(sentences_of("cool ! what do you do ? i teach"),
+            (Ss{{"cool !", false}, {"what do you do ?", true}, {"i teach", false}}));
+  EXPECT_EQ(sentences_of("well... ok ?! fine ."), (Ss{{"well...", false}, {"ok ?!", true}, {"fine .", false}}));
+  EXPECT_EQ(sentences_of("i like dogs"), (Ss{{"i like dogs", false}}));
+  EXPECT_TRUE(sentences_of(" ?! ").empty());
+  EXPECT_TRUE(sentences_of("").empty());
+}
+
 TEST(ContextTest, QuestionsAreTheSentencesEndingInAQuestionMark) {
   using Qs = std::vector<std::string_view>;
   EXPECT_EQ(questions_in("cool ! what do you do ? i teach ."), Qs{"what do you do ?"});

@@ -244,6 +244,26 @@ TEST_F(DialogueTest, RankingSkipsRepeatsOfTheContextUnlessNothingElseIsLeft) {
   EXPECT_EQ((*only_echoes)[0][0].text, echo);
 }
 
+// One sentence of a longer message is parroted too, unless it is as short as a greeting.
+TEST_F(DialogueTest, RankingSkipsRepliesThatParrotOneStatementOfTheMessage) {
+  auto model = make_model();
+  const std::string parrot = "that sounds like fun . do you like dogs ?";
+  ASSERT_OK(model->set_candidate_pool({parrot, "my car is red .", "my door is grey ."}));
+  ASSERT_OK(model->set_lexical_weight(100));
+  const std::string context = "__p1__ That sounds like fun! I like to paint and draw.";
+  EXPECT_TRUE(model->repeats_context(parrot, context));
+  EXPECT_TRUE(model->repeats_context("i like to paint and draw a lot", "__p1__ cool . i like to paint and draw ."));
+  EXPECT_FALSE(model->repeats_context("hi there ! do you like dogs ?", "__p1__ hi there ! i like to paint and draw ."));
+  EXPECT_FALSE(model->repeats_context("that sounds great . do you draw ?", context));
+
+  auto raw = model->rank({{RankRequest{.context = context, .block_repeats = false}}}, 3);
+  ASSERT_OK(raw);
+  EXPECT_EQ((*raw)[0][0].text, parrot);
+  auto served = model->rank({{RankRequest{.context = context}}}, 3);
+  ASSERT_OK(served);
+  EXPECT_EQ((*served)[0][2].text, parrot);
+}
+
 TEST_F(DialogueTest, SaveThenLoadGivesIdenticalScoresAndResumesTraining) {
   TempDir dir;
   auto model = make_model();

@@ -26,8 +26,17 @@ std::string format_context(std::span<const std::string> history, std::size_t his
 // The utterances of a formatted context, oldest first, without tags ({} for __null__).
 std::vector<std::string> split_context(std::string_view context);
 
-// The questions an utterance asks: its sentences that end in '?', trimmed, with the '?'.
-//   questions_in("cool ! what do you do ? i teach .") == {"what do you do ?"}
+// The sentences of an utterance, trimmed, each with its closing marks ('.', '!', '?');
+// a question is one whose marks include a '?'.
+//   sentences_of("cool ! what do you do ? i teach") ==
+//       {{"cool !", false}, {"what do you do ?", true}, {"i teach", false}}
+struct Sentence {
+  std::string_view text;
+  bool question = false;
+  friend bool operator==(const Sentence&, const Sentence&) = default;
+};
+std::vector<Sentence> sentences_of(std::string_view utterance);
+// The texts of its questions: questions_in("cool ! what do you do ?") == {"what do you do ?"}
 std::vector<std::string_view> questions_in(std::string_view utterance);
 
 }  // namespace selffeed

@@ -157,10 +157,10 @@ struct RankRequest {
   std::vector<std::string> earlier_utterances;
   // Questions the bot has already asked in the conversation.
   std::vector<std::string> asked_questions;
-  // Offer replies that repeat an utterance of the context or an earlier one
-  // (DialogueModel::repeats_context), or that ask one of `asked_questions` again (the
-  // same cosine, question against question), only when nothing else is left. false: the
-  // raw ranking, to measure how often it repeats.
+  // Offer replies that repeat an utterance of the context or an earlier one, or one of
+  // their statements (DialogueModel::repeats_context), or that ask one of
+  // `asked_questions` again (the same cosine, question against question), only when
+  // nothing else is left. false: the raw ranking, to measure how often it repeats.
   bool block_repeats = true;
 };
 
@@ -222,10 +222,14 @@ class DialogueModel {
   // kFailedPrecondition when the pool is empty.
   Result<std::vector<std::vector<RankedReply>>> rank(std::span<const RankRequest> requests, int k) const;
   // Whether `reply` (nearly) repeats an utterance of `context`: their TF-IDF cosine, over
-  // the pool's IDF when the lexical term is on, is at least kRepeatCosine. The lexical term
-  // pulls such parrots up (ParlAI's rankers block exact repeats of the history for the same
-  // reason); PersonaChat's human replies almost never are one (EVALUATION.md).
+  // the pool's IDF when the lexical term is on, is at least kRepeatCosine; or one of its
+  // statements (sentences_of, not questions) of kRepeatedStatementWords words or more is
+  // that close to such a statement of an utterance ("that sounds like fun" after "that
+  // sounds like fun ! i paint ."). The lexical term pulls such parrots up (ParlAI's rankers
+  // block exact repeats of the history for the same reason); PersonaChat's human replies
+  // almost never are one (EVALUATION.md).
   static constexpr double kRepeatCosine = 0.7;
+  static constexpr std::size_t kRepeatedStatementWords = 3;
   bool repeats_context(std::string_view reply, std::string_view context) const;
 
   // Writes `dir` (created; must not exist yet unless `overwrite`): bundle.json, tokenizer
