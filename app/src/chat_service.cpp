@@ -1,5 +1,6 @@
 #include "chat_service.h"
 
+#include <cctype>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -30,12 +31,29 @@ HttpResponse error_response(int status, std::string_view code, std::string_view 
 
 // "a=1&b=x" -> value of `key` ("" when absent). Values are not percent-decoded: the admin
 // API takes plain tokens only.
+// application/x-www-form-urlencoded: "+" is a space, "%XX" a byte; a malformed escape stays as it is.
+std::string url_decoded(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out.push_back(' ');
+    } else if (text[i] == '%' && i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
+}
+
 std::string query_value(std::string_view query, std::string_view key) {
   while (!query.empty()) {
     const auto amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
     const auto eq = pair.find('=');
-    if (pair.substr(0, eq) == key) return eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+    if (pair.substr(0, eq) == key) return eq == std::string_view::npos ? "" : url_decoded(pair.substr(eq + 1));
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }
@@ -231,6 +249,19 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
       }
       std::ostringstream out;
       auto lines = store_.export_examples(out, filter);
+      if (!lines.ok()) return respond(error_response(500, "storage_error", lines.status().to_string()));
+      return respond({200, "application/x-ndjson", out.str()});
+    }
+    if (request.path == "/admin/transcripts" && request.method == "GET") {
+      store::TranscriptFilter filter;
+      if (const std::string user = query_value(request.query, "user"); !user.empty()) filter.user_id = user;
+      if (const std::string after = query_value(request.query, "updated_after_ms"); !after.empty()) {
+        char* end = nullptr;
+        filter.updated_after_ms = std::strtoll(after.c_str(), &end, 10);
+        if (*end != '\0') return respond(error_response(400, "invalid_argument", "updated_after_ms must be a time in ms"));
+      }
+      std::ostringstream out;
+      auto lines = store_.export_transcripts(out, filter);
       if (!lines.ok()) return respond(error_response(500, "storage_error", lines.status().to_string()));
       return respond({200, "application/x-ndjson", out.str()});
     }

@@ -95,7 +95,17 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
     if (e["user_id"] == "bob") bobs_seqs.insert(e["seq"].get<std::uint64_t>());
   }
   ASSERT_FALSE(bobs_seqs.empty());
+  // His conversation, both sides: five messages and five replies.
+  const json bobs_transcripts = admin(*server, "GET", "/admin/transcripts?user=bob");
+  ASSERT_EQ(bobs_transcripts.size(), 1u);
+  EXPECT_EQ(bobs_transcripts[0]["user_id"], "bob");
+  EXPECT_EQ(bobs_transcripts[0]["turns"].size(), 10u);
+  EXPECT_EQ(bobs_transcripts[0]["turns"][0]["text"], "hello ! what colour is your car ?");
+  EXPECT_EQ(admin(*server, "GET", "/admin/transcripts").size(), 3u);
+  EXPECT_EQ(admin(*server, "GET", "/admin/transcripts?user=b%6Fb").size(), 1u);  // query values are URL-decoded
   ASSERT_EQ(admin(*server, "DELETE", "/admin/users/bob")["user_id"], "bob");
+  EXPECT_EQ(admin(*server, "GET", "/admin/transcripts?user=bob").size(), 0u);
+  EXPECT_EQ(admin(*server, "GET", "/admin/transcripts").size(), 2u);
 
   // A client that stays connected through every change below.
   auto watcher = clients::WsClient::connect(server->ws_url());
