@@ -148,8 +148,8 @@ TEST(PolicyTest, MissingModelOutputsAreErrors) {
   EXPECT_EQ(decide(s, "ok", 0.9, std::nullopt, kOptions).status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST(PolicyTest, StateRoundTripsAndResetKeepsOnlyTheLastAnswer) {
-  State s = step(State{}, "hi", std::nullopt, "hello").next;
+TEST(PolicyTest, StateRoundTripsAndResetKeepsOnlyTheLastAnswerAndTheQuestionsAsked) {
+  State s = step(State{}, "hi", std::nullopt, "hello . how are you ?").next;
   s = step(s, "what?", 0.1, "unused").next;
   auto parsed = State::parse(s.serialize());
   ASSERT_TRUE(parsed.ok());
@@ -159,7 +159,9 @@ TEST(PolicyTest, StateRoundTripsAndResetKeepsOnlyTheLastAnswer) {
   State fresh = reset(s);
   EXPECT_EQ(fresh.phase, Phase::kNormal);
   EXPECT_TRUE(fresh.history.empty());
-  EXPECT_EQ(fresh.last_bot_answer, "hello");
+  EXPECT_TRUE(fresh.feedback_context.empty());
+  EXPECT_EQ(fresh.last_bot_answer, "hello . how are you ?");
+  EXPECT_EQ(fresh.asked_questions, std::vector<std::string>{"how are you ?"});
 }
 
 }  // namespace
