@@ -29,8 +29,6 @@ HttpResponse error_response(int status, std::string_view code, std::string_view 
   return json_response(status, {{"error", code}, {"message", message}});
 }
 
-// "a=1&b=x" -> value of `key` ("" when absent). Values are not percent-decoded: the admin
-// API takes plain tokens only.
 // application/x-www-form-urlencoded: "+" is a space, "%XX" a byte; a malformed escape stays as it is.
 std::string url_decoded(std::string_view text) {
   std::string out;
@@ -48,6 +46,7 @@ std::string url_decoded(std::string_view text) {
   return out;
 }
 
+// "a=1&b=x" -> value of `key`, URL-decoded ("" when absent).
 std::string query_value(std::string_view query, std::string_view key) {
   while (!query.empty()) {
     const auto amp = query.find('&');
