@@ -257,6 +257,13 @@ void ChatEngine::hello(const Job& job) {
       log()->warn("conversation {}: unreadable policy state ({}); starting a fresh topic", id,
                   state.status().message());
     }
+    // The user changes their mind about teaching the bot: stored before the welcome says so.
+    if (m.learn && *m.learn != session->state.learn) {
+      session->state.learn = *m.learn;
+      session->conversation.state = session->state.serialize();
+      session->conversation.updated_ms = unix_millis();
+      if (Status s = store_.put_conversation(session->conversation); !s.ok()) return send_storage_error(job, s);
+    }
     auto turns = store_.get_turns(id);
     if (!turns.ok()) return send_storage_error(job, turns.status());
     session->next_turn = turns->empty() ? 0 : turns->back().index + 1;
@@ -266,6 +273,7 @@ void ChatEngine::hello(const Job& job) {
     resumed = true;
   } else if (existing.status().code() == StatusCode::kNotFound) {
     const std::int64_t now = unix_millis();
+    session->state.learn = m.learn.value_or(true);
     session->conversation = Conversation{id, m.user_id, now, now, session->state.serialize()};
     if (Status s = store_.put_conversation(session->conversation); !s.ok()) {
       if (s.code() == StatusCode::kInvalidArgument) return send_error(job, "invalid_message", s.message());
@@ -285,8 +293,14 @@ void ChatEngine::hello(const Job& job) {
   }
   conversation_owner_[id] = connection_id;
 
-  WelcomeFrame welcome{m.id, id, session->conversation.user_id, resumed, session->state.phase, model_version(),
-                       std::move(recent)};
+  WelcomeFrame welcome{.id = m.id,
+                       .conversation_id = id,
+                       .user_id = session->conversation.user_id,
+                       .resumed = resumed,
+                       .phase = session->state.phase,
+                       .learn = session->state.learn,
+                       .model_version = model_version(),
+                       .recent_turns = std::move(recent)};
   log()->info("conversation {} {} (user '{}', connection {})", id, resumed ? "resumed" : "started",
               session->conversation.user_id, connection_id);
   sessions_[connection_id] = std::move(session);
@@ -304,6 +318,10 @@ void ChatEngine::rate(const Job& job) {
   if (!turns.ok()) return send_storage_error(job, turns.status());
   if (turns->empty() || turns->front().index != m.turn || turns->front().speaker != Speaker::kBot) {
     return send_error(job, "unknown_turn", "turn " + std::to_string(m.turn) + " is not a bot turn of this conversation");
+  }
+  if (!session->state.learn) {
+    return send_error(job, "not_learning", "this conversation does not teach the bot (hello with \"learn\": false), "
+                                           "so ratings are not kept");
   }
   // The ST example reads like the estimator's input: the bot's turn and, when the user has
   // answered it already, that answer.

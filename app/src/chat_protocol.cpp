@@ -47,6 +47,10 @@ std::variant<ClientMessage, ProtocolError> parse_client_message(std::string_view
     m.type = ClientMessageType::kHello;
     if (auto e = read_string(j, "conversation_id", limits.max_id_bytes, m.conversation_id)) return invalid(*e);
     if (auto e = read_string(j, "user_id", limits.max_id_bytes, m.user_id)) return invalid(*e);
+    if (const auto learn = j.find("learn"); learn != j.end()) {
+      if (!learn->is_boolean()) return invalid("\"learn\" must be true or false");
+      m.learn = learn->get<bool>();
+    }
   } else if (type == "message") {
     m.type = ClientMessageType::kMessage;
     const auto t = j.find("text");
@@ -93,8 +97,8 @@ std::string welcome_frame(const WelcomeFrame& f) {
     turns.push_back(std::move(turn));
   }
   json j = {{"type", "welcome"},         {"conversation_id", f.conversation_id}, {"user_id", f.user_id},
-            {"resumed", f.resumed},      {"phase", phase_name(f.phase)},         {"model_version", f.model_version},
-            {"turns", std::move(turns)}};
+            {"resumed", f.resumed},      {"phase", phase_name(f.phase)},         {"learn", f.learn},
+            {"model_version", f.model_version}, {"turns", std::move(turns)}};
   add_id(j, f.id);
   return dump(j);
 }

@@ -20,6 +20,7 @@ struct ClientMessage {
   std::string id;  // optional request id, echoed in the answer
   std::string conversation_id;  // hello: resume or create this conversation
   std::string user_id;          // hello
+  std::optional<bool> learn;    // hello: whether the conversation may teach the bot
   std::string text;             // message
   std::int64_t turn = -1;       // rate: index of the bot turn
   bool thumbs_up = false;       // rate
@@ -47,6 +48,7 @@ struct WelcomeFrame {
   std::string user_id;
   bool resumed = false;
   Phase phase = Phase::kNormal;
+  bool learn = true;
   std::string model_version;
   std::vector<Turn> recent_turns;  // oldest first
 };

@@ -41,6 +41,7 @@ std::string State::serialize() const {
                         {"history", history},
                         {"last_bot_answer", last_bot_answer},
                         {"asked_questions", asked_questions},
+                        {"learn", learn},
                         {"feedback_context", feedback_context}}
       .dump();
 }
@@ -57,6 +58,7 @@ Result<State> State::parse(std::string_view text) {
     s.last_bot_answer = j.at("last_bot_answer").get<std::string>();
     // Absent from the states that servers before it stored.
     s.asked_questions = j.value("asked_questions", std::vector<std::string>{});
+    s.learn = j.value("learn", true);
     s.feedback_context = j.at("feedback_context").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     return invalid_argument_error(std::string("malformed policy state: ") + e.what());
@@ -79,7 +81,7 @@ ModelRequest plan(const State& state, std::string_view user_text) {
       r.reply_context = format_context(with(state.history, user_text));
       r.earlier_utterances = state.history;
       // Never on the first message: there is no bot answer to be unhappy with.
-      if (!state.history.empty()) {
+      if (state.learn && !state.history.empty()) {
         r.satisfaction_context = format_context(std::vector<std::string>{state.history.back(), std::string(user_text)});
       }
       break;
@@ -112,9 +114,12 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
   switch (state.phase) {
     case Phase::kFeedbackRequested: {
       // The paper's FEEDBACK example: the context before the mistake, the feedback as
-      // target. The bad answer, the complaint and the request are not in it.
-      out.examples.push_back(
-          Example{.kind = ExampleKind::kFB, .context = state.feedback_context, .target = std::string(user_text)});
+      // target. The bad answer, the complaint and the request are not in it. Not kept when
+      // the user stopped the learning after the bot asked.
+      if (state.learn) {
+        out.examples.push_back(
+            Example{.kind = ExampleKind::kFB, .context = state.feedback_context, .target = std::string(user_text)});
+      }
       out.kind = ReplyKind::kThanksNewTopic;
       out.bot_text = options.thanks_new_topic;
       out.next.phase = Phase::kNewTopicRequested;
@@ -154,6 +159,7 @@ State reset(const State& state) {
   State s;
   s.last_bot_answer = state.last_bot_answer;
   s.asked_questions = state.asked_questions;
+  s.learn = state.learn;
   return s;
 }
 

@@ -67,12 +67,38 @@ TEST(PolicyTest, TheRankerIsToldTheQuestionsTheBotAsked) {
   EXPECT_EQ(s.asked_questions.back(), "why 39 ?");
 }
 
-// A state stored by a server from before asked_questions still loads.
-TEST(PolicyTest, AStateWithoutAskedQuestionsLoads) {
+// A state stored by a server from before asked_questions and learn still loads.
+TEST(PolicyTest, AStateOfAnOlderServerLoads) {
   auto s = State::parse(R"({"phase":"normal","history":["hi","hello"],"last_bot_answer":"hello","feedback_context":""})");
   ASSERT_TRUE(s.ok()) << s.status().to_string();
   EXPECT_EQ(s->history, (std::vector<std::string>{"hi", "hello"}));
   EXPECT_TRUE(s->asked_questions.empty());
+  EXPECT_TRUE(s->learn);
+}
+
+// A user who does not want to teach the bot is never judged, never asked and never
+// harvested; the choice is part of the stored state.
+TEST(PolicyTest, AConversationThatDoesNotLearnHarvestsNothing) {
+  State s;
+  s.learn = false;
+  s = step(s, "hi", std::nullopt, "hello ! do you like dogs ?").next;
+  ModelRequest need = plan(s, "what ? that makes no sense");
+  EXPECT_FALSE(need.satisfaction_context.has_value());
+  EXPECT_TRUE(need.reply_context.has_value());
+  Outcome out = step(s, "what ? that makes no sense", std::nullopt, "i like cats .");
+  EXPECT_EQ(out.kind, ReplyKind::kAnswer);
+  EXPECT_TRUE(out.examples.empty());
+  EXPECT_FALSE(out.next.learn);
+  EXPECT_FALSE(reset(out.next).learn);
+  EXPECT_FALSE(State::parse(out.next.serialize())->learn);
+
+  // Stopped after the bot asked for feedback: the answer is not kept.
+  State asked = step(step(State{}, "hi", std::nullopt, "hello").next, "what ?", 0.1, "unused").next;
+  ASSERT_EQ(asked.phase, Phase::kFeedbackRequested);
+  asked.learn = false;
+  Outcome thanks = step(asked, "say hi back", std::nullopt, "");
+  EXPECT_EQ(thanks.kind, ReplyKind::kThanksNewTopic);
+  EXPECT_TRUE(thanks.examples.empty());
 }
 
 TEST(PolicyTest, SatisfiedReplyBecomesAnHbExample) {

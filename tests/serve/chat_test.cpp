@@ -170,5 +170,54 @@ TEST(ChatTest, ScriptedConversationHarvestsHbFbAndSt) {
   EXPECT_EQ(state->history, (std::vector<std::string>{msg5, bot5}));
 }
 
+// A user who says "learn": false is answered like everyone else, but never judged, never
+// asked for feedback, and nothing of the conversation becomes training data; the choice is
+// stored with the conversation and can be changed by a later hello.
+TEST(ChatTest, AConversationThatDoesNotTeachTheBotIsAnsweredAndHarvestsNothing) {
+  TempDir dir;
+  const std::string store_dir = dir.str("store");
+  const std::string complaint = "what ? you are not making any sense";  // a paper regex: unsatisfied
+  std::string conversation_id;
+  {
+    auto server = testing::start_server(dir.str(), store_dir, {});
+    ASSERT_TRUE(server);
+    auto client = clients::WsClient::connect(server->ws_url());
+    ASSERT_OK(client);
+    json welcome = testing::request(**client, {{"type", "hello"}, {"user_id", "dora"}, {"learn", false}});
+    ASSERT_EQ(welcome["type"], "welcome") << welcome.dump();
+    EXPECT_EQ(welcome["learn"], false);
+    conversation_id = welcome["conversation_id"];
+    for (const std::string text : {"hello ! what colour is your car ?", "nice . where is your boat ?", complaint.c_str()}) {
+      json r = testing::request(**client, {{"type", "message"}, {"text", text}});
+      ASSERT_EQ(r["type"], "reply") << r.dump();
+      EXPECT_EQ(r["kind"], "answer") << "never asks for feedback";
+      EXPECT_TRUE(r["satisfaction"].is_null()) << "never judged";
+      EXPECT_EQ(r["harvested"], json::array());
+    }
+    json rated = testing::request(**client, {{"type", "rate"}, {"turn", 1}, {"value", "down"}});
+    EXPECT_EQ(rated["code"], "not_learning") << rated.dump();
+    json bad = testing::request(**client, {{"type", "hello"}, {"learn", "no"}});
+    EXPECT_EQ(bad["code"], "invalid_message") << bad.dump();
+    (*client)->close();
+
+    // Resumed without saying: still off. Then switched on: the next complaint is heard.
+    auto again = clients::WsClient::connect(server->ws_url());
+    ASSERT_OK(again);
+    json resumed = testing::request(**again, {{"type", "hello"}, {"conversation_id", conversation_id}});
+    EXPECT_EQ(resumed["learn"], false) << resumed.dump();
+    json on = testing::request(**again, {{"type", "hello"}, {"conversation_id", conversation_id}, {"learn", true}});
+    EXPECT_EQ(on["learn"], true) << on.dump();
+    json asked = testing::request(**again, {{"type", "message"}, {"text", complaint}});
+    EXPECT_EQ(asked["kind"], "feedback_request") << asked.dump();
+    EXPECT_EQ(server->stop(SIGTERM), 0);
+  }
+  auto opened = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
+  ASSERT_OK(opened);
+  for (ExampleKind kind : kAllExampleKinds) EXPECT_TRUE(examples_of(**opened, kind).empty()) << example_kind_name(kind);
+  auto turns = (*opened)->get_turns(conversation_id);
+  ASSERT_OK(turns);
+  EXPECT_EQ(turns->size(), 8u) << "the conversation itself is kept, to resume it";
+}
+
 }  // namespace
 }  // namespace selffeed

@@ -47,6 +47,10 @@ struct State {
   std::vector<std::string> history;
   // The bot's last answer, for the previous-response filter; survives resets.
   std::string last_bot_answer;
+  // Whether the conversation teaches the bot. false (the user said so in hello): nothing is
+  // harvested, no satisfaction is estimated and the bot never asks for feedback; it
+  // survives resets.
+  bool learn = true;
   // The questions the bot asked in this conversation (questions_in its answers), the last
   // kRememberedUtterances of them; they survive resets: a new topic is no reason to ask a
   // person's name again.
