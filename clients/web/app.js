@@ -5,6 +5,7 @@ const STORAGE = { conversation: 'selffeed.conversation', user: 'selffeed.user' }
 const $ = (id) => document.getElementById(id);
 const log = $('log');
 const input = $('input');
+const learnBox = $('learn');
 
 const state = {
   ws: null,
@@ -108,6 +109,12 @@ function setPhase(phase) {
     : phase === 'newtopic_requested' ? 'Pick a new topic…' : 'Say something…';
 }
 
+// Whether this conversation teaches the bot (the server keeps the choice with it).
+function setLearn(learn) {
+  learnBox.checked = learn;
+  log.classList.toggle('not-learning', !learn);
+}
+
 function onWelcome(m) {
   localStorage.setItem(STORAGE.conversation, m.conversation_id);
   $('model').textContent = 'model ' + m.model_version;
@@ -118,7 +125,9 @@ function onWelcome(m) {
   }
   if (m.resumed) addSystem(`Conversation resumed (${m.turns.length} turns).`);
   else addSystem('New conversation. Say hello!');
+  if (m.learn === false) addSystem('This conversation does not teach the bot: nothing you say here is kept for training.');
   log.dataset.conversation = m.conversation_id;
+  setLearn(m.learn !== false);
   setPhase(m.phase);
 }
 
@@ -174,7 +183,8 @@ function connect() {
     setStatus('connected', 'connected');
     const hello = { type: 'hello', user_id: userId() };
     const conversation = localStorage.getItem(STORAGE.conversation);
-    if (conversation) hello.conversation_id = conversation;
+    if (conversation) hello.conversation_id = conversation;  // it keeps its own choice
+    else hello.learn = learnBox.checked;
     send(hello);
   };
   ws.onmessage = (event) => {
@@ -213,7 +223,13 @@ $('composer').addEventListener('submit', (event) => {
 $('new-topic').addEventListener('click', () => send({ type: 'reset' }));
 $('new-conversation').addEventListener('click', () => {
   localStorage.removeItem(STORAGE.conversation);
-  send({ type: 'hello', user_id: userId() });
+  send({ type: 'hello', user_id: userId(), learn: learnBox.checked });
+});
+learnBox.addEventListener('change', () => {
+  const hello = { type: 'hello', user_id: userId(), learn: learnBox.checked };
+  const conversation = localStorage.getItem(STORAGE.conversation);
+  if (conversation) hello.conversation_id = conversation;
+  if (send(hello) === null) learnBox.checked = !learnBox.checked;
 });
 
 async function refreshStats() {

@@ -1,7 +1,7 @@
 // Drives the web client (clients/web) in headless Chromium against a real `selffeed serve`
 // on 127.0.0.1: chat, thumbs-down (acknowledged in the page and stored), a feedback request
-// answered, a reload that resumes the conversation, a server restart the page survives, and
-// a phone-sized screen. Screenshots go to the artifact directory.
+// answered, a reload that resumes the conversation, a server restart the page survives, the
+// "learn from this chat" switch turned off, and a phone-sized screen. Screenshots go to the artifact directory.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -107,6 +107,20 @@ try {
   assert.equal(await page.getAttribute('#log', 'data-conversation'), conversation);
   await say(page, 'let us talk about kites . what colour is your kite ?', 5);
   await page.screenshot({ path: `${artifacts}/after-restart.png` });
+
+  // Learning off for this conversation: a complaint is answered, not asked about, nothing
+  // is kept, and there are no thumbs to give.
+  await page.uncheck('#learn');
+  await page.waitForSelector('#log.not-learning');
+  await page.waitForFunction(() => document.querySelectorAll('.msg.bot').length === 5);
+  await say(page, 'what ? you are not making any sense', 6);
+  assert.equal(await page.getAttribute('.msg.bot:last-child', 'class'), 'msg bot answer');
+  assert.ok(await page.evaluate(() => [...document.querySelectorAll('.msg.user')].pop().querySelector('.badge') === null),
+    'the complaint is not kept');
+  assert.equal(await page.isVisible('.msg.bot:last-child .rate-down'), false);
+  assert.equal((await exportExamples(server.port, 'FB')).length, 1);
+  assert.equal((await exportExamples(server.port, 'HB')).length, 1);
+  await page.screenshot({ path: `${artifacts}/not-learning.png` });
 
   // A phone-sized screen: no sideways scrolling; the composer stays usable.
   await page.setViewportSize({ width: 390, height: 844 });
