@@ -227,12 +227,13 @@ void add_serve_commands(CLI::App& app, Action& action) {
   serve_cmd->callback([&action, flags] { action = [flags] { return serve(*flags); }; });
 
   auto url = std::make_shared<std::string>("ws://127.0.0.1:8080/ws");
-  auto user = std::make_shared<std::string>();
+  auto chat = std::make_shared<clients::TerminalChatOptions>();
   CLI::App* chat_cmd = app.add_subcommand("chat", "Chat with a running server from the terminal");
   chat_cmd->add_option("url", *url, "server chat endpoint")->capture_default_str();
-  chat_cmd->add_option("--user", *user, "user id (for deleting your data later)");
-  chat_cmd->callback([&action, url, user] {
-    action = [url, user] { return clients::run_terminal_chat(*url, *user, std::cin, std::cout); };
+  chat_cmd->add_option("--user", chat->user_id, "user id (for deleting your data later)");
+  chat_cmd->add_flag("!--no-learn", chat->learn, "this conversation teaches the bot nothing (nothing is kept for training)");
+  chat_cmd->callback([&action, url, chat] {
+    action = [url, chat] { return clients::run_terminal_chat(*url, *chat, std::cin, std::cout); };
   });
 }
 

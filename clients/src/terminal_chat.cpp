@@ -45,15 +45,15 @@ void show(const json& m, std::ostream& out) {
 
 }  // namespace
 
-int run_terminal_chat(std::string_view url, const std::string& user_id, std::istream& in, std::ostream& out) {
+int run_terminal_chat(std::string_view url, const TerminalChatOptions& options, std::istream& in, std::ostream& out) {
   auto client = WsClient::connect(url);
   if (!client.ok()) {
     out << "cannot connect: " << client.status().message() << '\n';
     return 1;
   }
   WsClient& ws = **client;
-  json hello = {{"type", "hello"}};
-  if (!user_id.empty()) hello["user_id"] = user_id;
+  json hello = {{"type", "hello"}, {"learn", options.learn}};
+  if (!options.user_id.empty()) hello["user_id"] = options.user_id;
   if (Status s = ws.send_text(hello.dump()); !s.ok()) {
     out << s.message() << '\n';
     return 1;
@@ -64,8 +64,9 @@ int run_terminal_chat(std::string_view url, const std::string& user_id, std::ist
     return 1;
   }
   out << "connected: conversation " << welcome->value("conversation_id", "") << ", model "
-      << welcome->value("model_version", "") << "\n"
-      << "type a message; /good or /bad rates the last reply, /reset changes topic, /quit ends\n";
+      << welcome->value("model_version", "") << "\n";
+  if (!welcome->value("learn", true)) out << "learning off: nothing you say here is kept for training\n";
+  out << "type a message; /good or /bad rates the last reply, /reset changes topic, /quit ends\n";
 
   int last_bot_turn = -1;
   std::string line;

@@ -1,6 +1,8 @@
 // The self-feeding loop through a real server on 127.0.0.1 and a real RocksDB directory:
 // a scripted conversation, checked turn by turn and then in the store. The server uses the
 // paper's regex satisfaction baseline, so the script decides which replies look unhappy.
+#include <sstream>
+
 #include <gtest/gtest.h>
 
 #include "selffeed/common/context.h"
@@ -209,6 +211,13 @@ TEST(ChatTest, AConversationThatDoesNotTeachTheBotIsAnsweredAndHarvestsNothing) 
     EXPECT_EQ(on["learn"], true) << on.dump();
     json asked = testing::request(**again, {{"type", "message"}, {"text", complaint}});
     EXPECT_EQ(asked["kind"], "feedback_request") << asked.dump();
+
+    // The terminal client's --no-learn: said at connect, and its thumbs are refused.
+    std::istringstream lines("hello ! what colour is your car ?\n/bad\n/quit\n");
+    std::ostringstream shown;
+    EXPECT_EQ(clients::run_terminal_chat(server->ws_url(), {.user_id = "erin", .learn = false}, lines, shown), 0);
+    EXPECT_NE(shown.str().find("learning off"), std::string::npos) << shown.str();
+    EXPECT_NE(shown.str().find("not_learning"), std::string::npos) << shown.str();
     EXPECT_EQ(server->stop(SIGTERM), 0);
   }
   auto opened = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});

@@ -74,8 +74,13 @@ Result<HttpReply> http_request(std::string_view method, std::string_view url, st
                                std::string_view authorization = {},
                                std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+struct TerminalChatOptions {
+  std::string user_id;  // empty: anonymous
+  bool learn = true;    // false: the conversation teaches the bot nothing (hello "learn")
+};
+
 // The terminal chat client: lines from `in` are messages; "/good" and "/bad" rate the
 // bot's last reply, "/reset" starts a new topic, "/quit" ends. Returns an exit code.
-int run_terminal_chat(std::string_view url, const std::string& user_id, std::istream& in, std::ostream& out);
+int run_terminal_chat(std::string_view url, const TerminalChatOptions& options, std::istream& in, std::ostream& out);
 
 }  // namespace selffeed::clients
