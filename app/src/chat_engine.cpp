@@ -259,7 +259,7 @@ void ChatEngine::hello(const Job& job) {
     }
     // The user changes their mind about teaching the bot: stored before the welcome says so.
     if (m.learn && *m.learn != session->state.learn) {
-      session->state.learn = *m.learn;
+      session->state = feedback::with_learning(session->state, *m.learn);
       session->conversation.state = session->state.serialize();
       session->conversation.updated_ms = unix_millis();
       if (Status s = store_.put_conversation(session->conversation); !s.ok()) return send_storage_error(job, s);

@@ -114,12 +114,9 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
   switch (state.phase) {
     case Phase::kFeedbackRequested: {
       // The paper's FEEDBACK example: the context before the mistake, the feedback as
-      // target. The bad answer, the complaint and the request are not in it. Not kept when
-      // the user stopped the learning after the bot asked.
-      if (state.learn) {
-        out.examples.push_back(
-            Example{.kind = ExampleKind::kFB, .context = state.feedback_context, .target = std::string(user_text)});
-      }
+      // target. The bad answer, the complaint and the request are not in it.
+      out.examples.push_back(
+          Example{.kind = ExampleKind::kFB, .context = state.feedback_context, .target = std::string(user_text)});
       out.kind = ReplyKind::kThanksNewTopic;
       out.bot_text = options.thanks_new_topic;
       out.next.phase = Phase::kNewTopicRequested;
@@ -160,6 +157,16 @@ State reset(const State& state) {
   s.last_bot_answer = state.last_bot_answer;
   s.asked_questions = state.asked_questions;
   s.learn = state.learn;
+  return s;
+}
+
+State with_learning(const State& state, bool learn) {
+  State s = state;
+  s.learn = learn;
+  if (!learn && s.phase == Phase::kFeedbackRequested) {
+    s.phase = Phase::kNormal;
+    s.feedback_context.clear();
+  }
   return s;
 }
 

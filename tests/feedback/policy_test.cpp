@@ -92,13 +92,21 @@ TEST(PolicyTest, AConversationThatDoesNotLearnHarvestsNothing) {
   EXPECT_FALSE(reset(out.next).learn);
   EXPECT_FALSE(State::parse(out.next.serialize())->learn);
 
-  // Stopped after the bot asked for feedback: the answer is not kept.
+  // Switched off after the bot asked for feedback: the request is dropped, and the next
+  // message is answered rather than thanked for and not kept.
   State asked = step(step(State{}, "hi", std::nullopt, "hello").next, "what ?", 0.1, "unused").next;
   ASSERT_EQ(asked.phase, Phase::kFeedbackRequested);
-  asked.learn = false;
-  Outcome thanks = step(asked, "say hi back", std::nullopt, "");
-  EXPECT_EQ(thanks.kind, ReplyKind::kThanksNewTopic);
-  EXPECT_TRUE(thanks.examples.empty());
+  const State off = with_learning(asked, false);
+  EXPECT_FALSE(off.learn);
+  EXPECT_EQ(off.phase, Phase::kNormal);
+  EXPECT_TRUE(off.feedback_context.empty());
+  EXPECT_EQ(off.history, asked.history);
+  Outcome answered = step(off, "say hi back", std::nullopt, "hi !");
+  EXPECT_EQ(answered.kind, ReplyKind::kAnswer);
+  EXPECT_TRUE(answered.examples.empty());
+  // Switched on again, the conversation is judged and harvested as before.
+  EXPECT_TRUE(plan(with_learning(answered.next, true), "what ?").satisfaction_context.has_value());
+  EXPECT_EQ(with_learning(asked, true), asked);
 }
 
 TEST(PolicyTest, SatisfiedReplyBecomesAnHbExample) {

@@ -98,4 +98,8 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
 // Starts a fresh topic without feedback (the user's "reset").
 State reset(const State& state);
 
+// The state with learning switched on or off. Switching it off drops a pending feedback
+// request: the next message is answered, not taken as feedback that would not be kept.
+State with_learning(const State& state, bool learn);
+
 }  // namespace selffeed::feedback
