@@ -1,6 +1,7 @@
 #include "chat_service.h"
 
 #include <cctype>
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -57,6 +58,23 @@ std::string query_value(std::string_view query, std::string_view key) {
     query.remove_prefix(amp + 1);
   }
   return {};
+}
+
+// A whole decimal number, nothing before or after it.
+template <typename T>
+std::optional<T> parse_number(const std::string& text) {
+  T value{};
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// JSON Lines that `write` (a store export) produces, or the storage error it returns.
+HttpResponse ndjson_response(const std::function<Result<std::uint64_t>(std::ostream&)>& write) {
+  std::ostringstream out;
+  auto lines = write(out);
+  if (!lines.ok()) return error_response(500, "storage_error", lines.status().to_string());
+  return {200, "application/x-ndjson", out.str()};
 }
 
 // Equal-time comparison, so a wrong token reveals nothing through timing.
@@ -242,27 +260,21 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
         if (!filter.kind) return respond(error_response(400, "invalid_argument", "kind must be HH, HB, FB or ST"));
       }
       if (const std::string after = query_value(request.query, "after"); !after.empty()) {
-        char* end = nullptr;
-        filter.after_seq = std::strtoull(after.c_str(), &end, 10);
-        if (*end != '\0') return respond(error_response(400, "invalid_argument", "after must be a sequence number"));
+        const auto seq = parse_number<std::uint64_t>(after);
+        if (!seq) return respond(error_response(400, "invalid_argument", "after must be a sequence number"));
+        filter.after_seq = *seq;
       }
-      std::ostringstream out;
-      auto lines = store_.export_examples(out, filter);
-      if (!lines.ok()) return respond(error_response(500, "storage_error", lines.status().to_string()));
-      return respond({200, "application/x-ndjson", out.str()});
+      return respond(ndjson_response([&](std::ostream& out) { return store_.export_examples(out, filter); }));
     }
     if (request.path == "/admin/transcripts" && request.method == "GET") {
       store::TranscriptFilter filter;
       if (const std::string user = query_value(request.query, "user"); !user.empty()) filter.user_id = user;
       if (const std::string after = query_value(request.query, "updated_after_ms"); !after.empty()) {
-        char* end = nullptr;
-        filter.updated_after_ms = std::strtoll(after.c_str(), &end, 10);
-        if (*end != '\0') return respond(error_response(400, "invalid_argument", "updated_after_ms must be a time in ms"));
+        const auto ms = parse_number<std::int64_t>(after);
+        if (!ms) return respond(error_response(400, "invalid_argument", "updated_after_ms must be a time in ms"));
+        filter.updated_after_ms = *ms;
       }
-      std::ostringstream out;
-      auto lines = store_.export_transcripts(out, filter);
-      if (!lines.ok()) return respond(error_response(500, "storage_error", lines.status().to_string()));
-      return respond({200, "application/x-ndjson", out.str()});
+      return respond(ndjson_response([&](std::ostream& out) { return store_.export_transcripts(out, filter); }));
     }
     if (request.path.starts_with(users_prefix) && request.method == "DELETE") {
       const std::string user = request.path.substr(users_prefix.size());

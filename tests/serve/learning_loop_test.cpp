@@ -103,6 +103,10 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   EXPECT_EQ(bobs_transcripts[0]["turns"][0]["text"], "hello ! what colour is your car ?");
   EXPECT_EQ(admin(*server, "GET", "/admin/transcripts").size(), 3u);
   EXPECT_EQ(admin(*server, "GET", "/admin/transcripts?user=b%6Fb").size(), 1u);  // query values are URL-decoded
+  EXPECT_EQ(admin(*server, "GET", "/admin/transcripts?updated_after_ms=soon")["error"], "invalid_argument");
+  EXPECT_EQ(admin(*server, "GET", "/admin/export?after=-1")["error"], "invalid_argument");
+  EXPECT_EQ(admin(*server, "GET", "/admin/export?after=" + std::to_string(*bobs_seqs.rbegin())).size(),
+            admin(*server, "GET", "/admin/export").size() - static_cast<std::size_t>(*bobs_seqs.rbegin()));
   ASSERT_EQ(admin(*server, "DELETE", "/admin/users/bob")["user_id"], "bob");
   EXPECT_EQ(admin(*server, "GET", "/admin/transcripts?user=bob").size(), 0u);
   EXPECT_EQ(admin(*server, "GET", "/admin/transcripts").size(), 2u);
