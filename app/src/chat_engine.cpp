@@ -35,6 +35,7 @@ struct ChatEngine::Session {
 struct ChatEngine::Metrics {
   metrics::Registry& registry;
   metrics::Counter& turns;
+  metrics::Counter& turns_not_learning;
   metrics::Counter& feedback_requests;
   metrics::Histogram& reply_latency;
   metrics::Histogram& satisfaction;
@@ -45,6 +46,8 @@ struct ChatEngine::Metrics {
   explicit Metrics(metrics::Registry& r)
       : registry(r),
         turns(r.counter("selffeed_turns_total", "User messages answered (acknowledged after a durable commit).")),
+        turns_not_learning(r.counter("selffeed_turns_not_learning_total",
+                                     "User messages answered in conversations that do not teach the bot.")),
         feedback_requests(r.counter("selffeed_feedback_requests_total", "Times the bot asked for feedback.")),
         reply_latency(r.histogram("selffeed_reply_latency_seconds",
                                   "From a message's arrival to its reply being queued for sending.",
@@ -470,6 +473,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     if (t->outcome.kind == feedback::ReplyKind::kFeedbackRequest) metrics_->feedback_requests.inc();
     if (t->satisfaction) metrics_->satisfaction.observe(*t->satisfaction);
     metrics_->turns.inc();
+    if (!s.state.learn) metrics_->turns_not_learning.inc();
     metrics_->reply_latency.observe(std::chrono::duration<double>(sent - t->job->received).count());
     log()->info("conversation {} turn {} phase {} satisfaction {} -> {}", s.conversation.id, user_index,
                 phase_name(t->outcome.user_turn_phase),

@@ -108,6 +108,7 @@ TEST(ChatTest, ScriptedConversationHarvestsHbFbAndSt) {
     auto metrics = clients::http_request("GET", server->http_url("/metrics"));
     ASSERT_OK(metrics);
     EXPECT_NE(metrics->body.find("selffeed_turns_total 5"), std::string::npos) << metrics->body;
+    EXPECT_NE(metrics->body.find("selffeed_turns_not_learning_total 0"), std::string::npos);
     EXPECT_NE(metrics->body.find("selffeed_feedback_requests_total 1"), std::string::npos);
     EXPECT_NE(metrics->body.find("selffeed_model_info{version=\"toy-v1\"} 1"), std::string::npos);
 
@@ -198,6 +199,9 @@ TEST(ChatTest, AConversationThatDoesNotTeachTheBotIsAnsweredAndHarvestsNothing) 
     }
     json rated = testing::request(**client, {{"type", "rate"}, {"turn", 1}, {"value", "down"}});
     EXPECT_EQ(rated["code"], "not_learning") << rated.dump();
+    auto metrics = clients::http_request("GET", server->http_url("/metrics"));
+    ASSERT_OK(metrics);
+    EXPECT_NE(metrics->body.find("selffeed_turns_not_learning_total 3"), std::string::npos) << metrics->body;
     json bad = testing::request(**client, {{"type", "hello"}, {"learn", "no"}});
     EXPECT_EQ(bad["code"], "invalid_message") << bad.dump();
     (*client)->close();
