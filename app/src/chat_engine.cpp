@@ -383,7 +383,9 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
       rank_requests.push_back({.context = *t.plan.reply_context,
                                .previous_reply = t.plan.previous_reply,
                                .earlier_utterances = t.plan.earlier_utterances,
-                               .asked_questions = t.plan.asked_questions});
+                               .asked_questions = t.plan.asked_questions,
+                               .bot_name = t.plan.bot_name,
+                               .may_greet = t.plan.may_greet});
     }
   }
   auto fail_all = [&](const Status& status) {

@@ -123,6 +123,8 @@ int simulate(SimulateFlags& f) {
                     {"answers", report->answers},
                     {"repeated_answers", report->repeated_answers},
                     {"repeated_questions", report->repeated_questions},
+                    {"greetings_mid_conversation", report->greetings_mid_conversation},
+                    {"renamed_bot", report->renamed_bot},
                     {"complaints", report->complaints},
                     {"feedback_requests", report->feedback_requests},
                     {"thumbs_down", report->thumbs_down},

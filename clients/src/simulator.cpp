@@ -103,6 +103,8 @@ class SimulatedUser {
     std::string pending_reference;  // the reference of the line the bot answered last
     std::set<std::string> answered;  // the bot's answers so far in this conversation
     std::set<std::string> asked;     // and the questions in them
+    std::string bot_name;            // the first name the bot gave itself
+    int answers_here = 0;
     int said = 0;
     for (std::size_t i = 0; i + 1 < dialogue.lines.size() && said < o_.max_user_lines; i += 2, ++said) {
       auto reply = say(ws, dialogue.lines[i]);
@@ -122,6 +124,13 @@ class SimulatedUser {
       bool asked_again = false;
       for (std::string_view q : questions_in(text)) asked_again |= !asked.insert(question_words(q)).second;
       if (asked_again) ++report_.repeated_questions;
+      if (++answers_here > 1 && opens_with_greeting(text) && !opens_with_greeting(dialogue.lines[i])) {
+        ++report_.greetings_mid_conversation;
+      }
+      if (const std::string name = self_given_name(text); !name.empty()) {
+        if (bot_name.empty()) bot_name = name;
+        if (name != bot_name) ++report_.renamed_bot;
+      }
       const double f1 = token_f1((*reply)["text"], reference);
       f1_sum_ += f1;
       ++judged_;
@@ -194,6 +203,8 @@ Result<SimulationReport> run_simulation(const SimulatorOptions& options) {
     total.answers += r.answers;
     total.repeated_answers += r.repeated_answers;
     total.repeated_questions += r.repeated_questions;
+    total.greetings_mid_conversation += r.greetings_mid_conversation;
+    total.renamed_bot += r.renamed_bot;
     total.rate_limited += r.rate_limited;
     total.complaints += r.complaints;
     total.feedback_requests += r.feedback_requests;

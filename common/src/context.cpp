@@ -1,6 +1,8 @@
 #include "selffeed/common/context.h"
 
 #include <algorithm>
+#include <array>
+#include <cctype>
 
 namespace selffeed {
 namespace {
@@ -9,6 +11,21 @@ std::string_view trimmed(std::string_view text) {
   while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
   while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
   return text;
+}
+
+bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) >= 0x80; }
+
+// The lower-cased word that starts at `at` (letters, digits, UTF-8), or "".
+std::string word_at(std::string_view text, std::size_t at) {
+  std::string word;
+  for (; at < text.size() && is_word_char(text[at]); ++at) word += static_cast<char>(std::tolower(static_cast<unsigned char>(text[at])));
+  return word;
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
 }
 
 }  // namespace
@@ -79,6 +96,34 @@ std::vector<std::string_view> questions_in(std::string_view utterance) {
     if (s.question) questions.push_back(s.text);
   }
   return questions;
+}
+
+bool opens_with_greeting(std::string_view utterance) {
+  static constexpr std::array<std::string_view, 7> kGreetings = {"hi", "hello", "hey", "hiya", "heya", "howdy", "greetings"};
+  static constexpr std::array<std::string_view, 4> kTimesOfDay = {"morning", "afternoon", "evening", "day"};
+  const std::size_t start = utterance.find_first_not_of(" \t");
+  if (start == std::string_view::npos) return false;
+  const std::string first = word_at(utterance, start);
+  if (std::find(kGreetings.begin(), kGreetings.end(), first) != kGreetings.end()) return true;
+  if (first != "good") return false;
+  const std::size_t next = utterance.find_first_not_of(' ', start + first.size());
+  return next != std::string_view::npos &&
+         std::find(kTimesOfDay.begin(), kTimesOfDay.end(), word_at(utterance, next)) != kTimesOfDay.end();
+}
+
+std::string self_given_name(std::string_view utterance) {
+  static constexpr std::array<std::string_view, 3> kIntroductions = {"my name is ", "my name's ", "my names "};
+  const std::string text = lower(utterance);
+  for (std::string_view intro : kIntroductions) {
+    for (std::size_t at = text.find(intro); at != std::string::npos; at = text.find(intro, at + 1)) {
+      if (at > 0 && is_word_char(text[at - 1])) continue;  // "enemy name is", not "my name is"
+      const std::size_t name = text.find_first_not_of(' ', at + intro.size());
+      if (name == std::string::npos) continue;
+      std::string word = word_at(text, name);
+      if (!word.empty()) return word;
+    }
+  }
+  return "";
 }
 
 }  // namespace selffeed

@@ -33,8 +33,11 @@ constexpr const char* kPoolFile = "candidates.txt";
 constexpr const char* kPoolEncodingsFile = "candidates.pt";
 // Encode big candidate lists in chunks to bound memory.
 constexpr std::size_t kEncodeChunk = 512;
-// How far past the top k rank() looks for replies that are not skipped as repeats.
+// How far past the top k rank() looks for replies that are not held back (repeats, a
+// greeting mid-conversation, ...), and, for a request whose top k + kRepeatScan are nearly
+// all held back (a greeting answered by a wall of greetings), how far it looks then.
 constexpr std::int64_t kRepeatScan = 64;
+constexpr std::int64_t kWideRepeatScan = 256;
 
 class BiEncoderImpl : public torch::nn::Module {
  public:
@@ -170,6 +173,14 @@ struct DialogueModel::Impl {
     Said said;
     for (const std::string& u : split_context(context)) add_utterance(said, u);
     return said;
+  }
+  // Replies that break the bot's character: a second name for itself, a greeting in the
+  // middle of the conversation.
+  static bool out_of_character(std::string_view reply, const RankRequest& request) {
+    if (!request.may_greet && opens_with_greeting(reply)) return true;
+    if (request.bot_name.empty()) return false;
+    const std::string name = self_given_name(reply);
+    return !name.empty() && name != request.bot_name;
   }
   bool repeats(std::string_view reply, const Said& said) const {
     if (said.utterances.empty() && said.questions.empty()) return false;
@@ -370,16 +381,26 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         for (const std::string& u : request.earlier_utterances) m.add_utterance(said, u);
         for (const std::string& q : request.asked_questions) said.questions.push_back(m.repeat_index().vector(q));
       }
-      std::vector<RankedReply> repeats;  // offered only when nothing else is left
-      for (std::int64_t j = 0; j < take && static_cast<int>(out[i].size()) < k; ++j) {
-        std::int64_t id = id_acc[i][j];
+      std::vector<RankedReply> held_back;  // offered only when nothing else is left
+      auto consider = [&](std::int64_t id, float score) {
         const std::string& text = m.pool[static_cast<std::size_t>(id)];
-        if (!request.previous_reply.empty() && text == request.previous_reply) continue;
-        RankedReply reply{.candidate_id = id, .text = text, .score = score_acc[i][j], .probability = prob_acc[i][id]};
-        (m.repeats(text, said) ? repeats : out[i]).push_back(std::move(reply));
+        if (!request.previous_reply.empty() && text == request.previous_reply) return;
+        RankedReply reply{.candidate_id = id, .text = text, .score = score, .probability = prob_acc[i][id]};
+        const bool hold_back = request.block_repeats && (Impl::out_of_character(text, request) || m.repeats(text, said));
+        (hold_back ? held_back : out[i]).push_back(std::move(reply));
+      };
+      for (std::int64_t j = 0; j < take && static_cast<int>(out[i].size()) < k; ++j) consider(id_acc[i][j], score_acc[i][j]);
+      const std::int64_t wide = std::min<std::int64_t>(k + kWideRepeatScan, static_cast<std::int64_t>(m.pool.size()));
+      if (static_cast<int>(out[i].size()) < k && wide > take) {
+        auto [wide_scores, wide_ids] = scores[static_cast<std::int64_t>(i)].topk(wide);
+        auto wide_score_acc = wide_scores.accessor<float, 1>();
+        auto wide_id_acc = wide_ids.accessor<std::int64_t, 1>();
+        for (std::int64_t j = take; j < wide && static_cast<int>(out[i].size()) < k; ++j) {
+          consider(wide_id_acc[j], wide_score_acc[j]);
+        }
       }
-      for (std::size_t j = 0; j < repeats.size() && static_cast<int>(out[i].size()) < k; ++j) {
-        out[i].push_back(std::move(repeats[j]));
+      for (std::size_t j = 0; j < held_back.size() && static_cast<int>(out[i].size()) < k; ++j) {
+        out[i].push_back(std::move(held_back[j]));
       }
     }
     return out;

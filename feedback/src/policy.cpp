@@ -41,6 +41,7 @@ std::string State::serialize() const {
                         {"history", history},
                         {"last_bot_answer", last_bot_answer},
                         {"asked_questions", asked_questions},
+                        {"bot_name", bot_name},
                         {"learn", learn},
                         {"feedback_context", feedback_context}}
       .dump();
@@ -58,6 +59,7 @@ Result<State> State::parse(std::string_view text) {
     s.last_bot_answer = j.at("last_bot_answer").get<std::string>();
     // Absent from the states that servers before it stored.
     s.asked_questions = j.value("asked_questions", std::vector<std::string>{});
+    s.bot_name = j.value("bot_name", std::string());
     s.learn = j.value("learn", true);
     s.feedback_context = j.at("feedback_context").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
@@ -70,6 +72,8 @@ ModelRequest plan(const State& state, std::string_view user_text) {
   ModelRequest r;
   r.previous_reply = state.last_bot_answer;
   r.asked_questions = state.asked_questions;
+  r.bot_name = state.bot_name;
+  r.may_greet = state.last_bot_answer.empty() || opens_with_greeting(user_text);
   switch (state.phase) {
     case Phase::kFeedbackRequested:
       break;  // the message is the feedback; the reply is the fixed thanks prompt
@@ -105,6 +109,7 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
     keep_recent(history);
     for (std::string_view q : questions_in(*ranked_reply)) out.next.asked_questions.emplace_back(q);
     keep_recent(out.next.asked_questions);
+    if (out.next.bot_name.empty()) out.next.bot_name = self_given_name(*ranked_reply);
     out.next.phase = Phase::kNormal;
     out.next.history = std::move(history);
     out.next.last_bot_answer = *ranked_reply;
@@ -156,6 +161,7 @@ State reset(const State& state) {
   State s;
   s.last_bot_answer = state.last_bot_answer;
   s.asked_questions = state.asked_questions;
+  s.bot_name = state.bot_name;
   s.learn = state.learn;
   return s;
 }

@@ -54,5 +54,28 @@ TEST(ContextTest, QuestionsAreTheSentencesEndingInAQuestionMark) {
   EXPECT_TRUE(questions_in("").empty());
 }
 
+TEST(ContextTest, GreetingsAreTheFirstWordsOfAnUtterance) {
+  for (std::string_view greeting : {"hi", "Hi!", "  hello there", "hey , want to go see a movie ?", "Good morning :)",
+                                    "good evening all", "howdy partner", "hi my name is kellie"}) {
+    EXPECT_TRUE(opens_with_greeting(greeting)) << greeting;
+  }
+  for (std::string_view other : {"history is my favorite subject", "heyday", "oh hi", "good , how are you ?",
+                                 "good", "i said hello", "", " "}) {
+    EXPECT_FALSE(opens_with_greeting(other)) << other;
+  }
+}
+
+TEST(ContextTest, TheNameASpeakerGivesThemselves) {
+  EXPECT_EQ(self_given_name("hi ! my name is Kellie . what is yours ?"), "kellie");
+  EXPECT_EQ(self_given_name("hello , my name's  tom"), "tom");
+  EXPECT_EQ(self_given_name("how you doing my names ted"), "ted");
+  EXPECT_EQ(self_given_name("My name is ZOË."), "zoË") << "only ASCII is lower-cased";
+  EXPECT_EQ(self_given_name("my dogs name is rex"), "");
+  EXPECT_EQ(self_given_name("my last name is sanchez"), "");
+  EXPECT_EQ(self_given_name("enemy name is bob . my name is ann"), "ann");
+  EXPECT_EQ(self_given_name("my name is"), "");
+  EXPECT_EQ(self_given_name("what is your name ?"), "");
+}
+
 }  // namespace
 }  // namespace selffeed

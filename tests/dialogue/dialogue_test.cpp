@@ -264,6 +264,48 @@ TEST_F(DialogueTest, RankingSkipsRepliesThatParrotOneStatementOfTheMessage) {
   EXPECT_EQ((*served)[0][2].text, parrot);
 }
 
+// The bot keeps the name it gave itself and greets only at the start of a conversation;
+// a reply that does otherwise is offered only when nothing else is left.
+TEST_F(DialogueTest, RankingKeepsTheBotInCharacter) {
+  auto model = make_model();
+  const std::string renamed = "my name is liz . i like dogs .";
+  const std::string greeting = "hi there ! i like dogs .";
+  ASSERT_OK(model->set_candidate_pool({renamed, greeting, "i like cats ."}));
+  ASSERT_OK(model->set_lexical_weight(100));
+  const std::string context = "__p1__ do you like dogs ?";
+
+  auto top_two = [&](RankRequest request) {
+    auto ranked = model->rank({{request}}, 3);
+    EXPECT_TRUE(ranked.ok()) << ranked.status().to_string();
+    if (!ranked.ok() || (*ranked)[0].size() != 3) return std::vector<std::string>{};
+    return std::vector<std::string>{(*ranked)[0][0].text, (*ranked)[0][1].text};
+  };
+  const std::vector<std::string> raw = top_two({.context = context, .bot_name = "kellie", .may_greet = false, .block_repeats = false});
+  ASSERT_EQ(raw.size(), 2u);
+  EXPECT_NE(raw[0], "i like cats .");
+  EXPECT_NE(raw[1], "i like cats .");
+  EXPECT_EQ(top_two({.context = context, .bot_name = "kellie", .may_greet = false})[0], "i like cats .");
+  // Its own name again, or no name yet: the introduction is fine.
+  for (const std::string& name : {std::string("liz"), std::string()}) {
+    const auto served = top_two({.context = context, .bot_name = name, .may_greet = false});
+    ASSERT_EQ(served.size(), 2u);
+    EXPECT_EQ(served[0], renamed) << "bot name '" << name << "'";
+    EXPECT_EQ(served[1], "i like cats .");
+  }
+  const auto may_greet = top_two({.context = context, .bot_name = "kellie"});
+  ASSERT_EQ(may_greet.size(), 2u);
+  EXPECT_EQ(may_greet[0], greeting);
+
+  // A wall of greetings above the one reply that fits: it is found further down.
+  std::vector<std::string> greetings;
+  for (int i = 0; i < 200; ++i) greetings.push_back("hi there number " + std::to_string(i) + " !");
+  greetings.push_back("i like cats .");
+  ASSERT_OK(model->set_candidate_pool(greetings));
+  auto found = model->rank({{RankRequest{.context = "__p1__ hi there number", .may_greet = false}}}, 1);
+  ASSERT_OK(found);
+  EXPECT_EQ((*found)[0][0].text, "i like cats .");
+}
+
 TEST_F(DialogueTest, SaveThenLoadGivesIdenticalScoresAndResumesTraining) {
   TempDir dir;
   auto model = make_model();

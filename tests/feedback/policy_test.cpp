@@ -67,12 +67,33 @@ TEST(PolicyTest, TheRankerIsToldTheQuestionsTheBotAsked) {
   EXPECT_EQ(s.asked_questions.back(), "why 39 ?");
 }
 
-// A state stored by a server from before asked_questions and learn still loads.
+// The bot keeps the first name it gave itself, across new topics, and greets only before
+// its first answer or when the user greets again.
+TEST(PolicyTest, TheRankerIsToldTheBotsNameAndWhenItMayGreet) {
+  EXPECT_TRUE(plan(State{}, "what do you do ?").may_greet);
+  State s = step(State{}, "hi", std::nullopt, "hello ! i'm a nurse . you ?").next;
+  EXPECT_TRUE(s.bot_name.empty());
+  EXPECT_FALSE(plan(s, "i teach").may_greet);
+  EXPECT_TRUE(plan(s, "Hello? are you there").may_greet);
+  s = step(s, "what is your name ?", 0.9, "my name is Walt . yours ?").next;
+  EXPECT_EQ(s.bot_name, "walt");
+  s = step(s, "ann", 0.9, "my name is kim , by the way").next;  // served when nothing else was left
+  EXPECT_EQ(s.bot_name, "walt");
+  EXPECT_EQ(plan(s, "ok").bot_name, "walt");
+  EXPECT_EQ(State::parse(s.serialize()).value(), s);
+
+  const State after_reset = reset(s);
+  EXPECT_EQ(plan(after_reset, "let's talk about cars").bot_name, "walt");
+  EXPECT_FALSE(plan(after_reset, "let's talk about cars").may_greet);
+}
+
+// A state stored by a server from before asked_questions, learn and bot_name still loads.
 TEST(PolicyTest, AStateOfAnOlderServerLoads) {
   auto s = State::parse(R"({"phase":"normal","history":["hi","hello"],"last_bot_answer":"hello","feedback_context":""})");
   ASSERT_TRUE(s.ok()) << s.status().to_string();
   EXPECT_EQ(s->history, (std::vector<std::string>{"hi", "hello"}));
   EXPECT_TRUE(s->asked_questions.empty());
+  EXPECT_TRUE(s->bot_name.empty());
   EXPECT_TRUE(s->learn);
 }
 

@@ -45,6 +45,11 @@ struct SimulationReport {
   // Answers that ask a question (same words) the bot had already asked in the conversation,
   // whatever else they say: "i'm a nurse . what do you do ?" after "hi ! what do you do ?".
   int repeated_questions = 0;
+  // Answers after the bot's first that open with a greeting ("hi there !") to a line that
+  // did not greet.
+  int greetings_mid_conversation = 0;
+  // Answers in which the bot gives itself a name other than the first it gave.
+  int renamed_bot = 0;
   int complaints = 0;
   int feedback_requests = 0;
   int thumbs_down = 0;

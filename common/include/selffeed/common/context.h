@@ -39,4 +39,11 @@ std::vector<Sentence> sentences_of(std::string_view utterance);
 // The texts of its questions: questions_in("cool ! what do you do ?") == {"what do you do ?"}
 std::vector<std::string_view> questions_in(std::string_view utterance);
 
+// Whether it opens with a greeting, in any case: "Hi!", "hello there", "hey , want to ...",
+// "good morning". Not "history" or "heyday".
+bool opens_with_greeting(std::string_view utterance);
+// The name a speaker gives themselves, lower-cased: "hi ! my name is Kellie ." -> "kellie";
+// "my names tom" -> "tom". Empty when there is none ("my dogs name is rex" names the dog).
+std::string self_given_name(std::string_view utterance);
+
 }  // namespace selffeed

@@ -55,6 +55,9 @@ struct State {
   // kRememberedUtterances of them; they survive resets: a new topic is no reason to ask a
   // person's name again.
   std::vector<std::string> asked_questions;
+  // The name the bot first gave itself in this conversation (self_given_name of its
+  // answers), or empty; it survives resets: the bot keeps one name.
+  std::string bot_name;
   // FEEDBACK_REQUESTED only: the context up to and including the user utterance the bot
   // answered badly; the target of the FB example is the feedback that comes next.
   std::string feedback_context;
@@ -77,6 +80,11 @@ struct ModelRequest {
   std::vector<std::string> earlier_utterances;
   // State::asked_questions: replies that ask one of these again, likewise.
   std::vector<std::string> asked_questions;
+  // State::bot_name: replies that give the bot another name, likewise.
+  std::string bot_name;
+  // false once the bot has answered in the conversation, unless the user's message greets:
+  // replies that open with a greeting, likewise.
+  bool may_greet = true;
 };
 ModelRequest plan(const State& state, std::string_view user_text);
 
