@@ -336,6 +336,11 @@ int run_eval(const EvalFlags& f) {
                 repeats->examples, dialogue::DialogueModel::kRepeatedStatementWords,
                 dialogue::DialogueModel::kRepeatCosine, model->get()->candidate_pool_size(), repeats->raw,
                 repeats->served, repeats->gold);
+    std::printf("asking back (the %zu of them whose last utterance asks a question; a reply that is only questions, "
+                "one with a TF-IDF cosine of at least %.1f to one of those):\n"
+                "  top reply: %.4f as ranked, %.4f as served; the file's own replies: %.4f\n",
+                repeats->question_examples, dialogue::DialogueModel::kAskedBackCosine, repeats->asked_back_raw,
+                repeats->asked_back_served, repeats->asked_back_gold);
   }
   auto row = [](const trainer::RankingMetrics& m) {
     return json{{"hits@1", m.hits_at_1}, {"hits@5", m.hits_at_5}, {"mrr", m.mrr}};
@@ -348,6 +353,8 @@ int run_eval(const EvalFlags& f) {
   if (repeats) {
     report["repeats"] = {{"examples", repeats->examples}, {"top_as_ranked", repeats->raw},
                          {"top_as_served", repeats->served}, {"file_replies", repeats->gold}};
+    report["asking_back"] = {{"examples", repeats->question_examples}, {"top_as_ranked", repeats->asked_back_raw},
+                             {"top_as_served", repeats->asked_back_served}, {"file_replies", repeats->asked_back_gold}};
   }
   if (Status s = write_report(f.json_out, report.dump(2)); !s.ok()) return fail(s);
   return 0;

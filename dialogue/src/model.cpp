@@ -148,9 +148,10 @@ struct DialogueModel::Impl {
   }
   // What a reply must not repeat: utterances whole; their statements on their own, when
   // long enough to be more than a greeting or "me too", so that a reply cannot parrot one
-  // sentence of a longer message; and the questions the bot already asked.
+  // sentence of a longer message; and the questions the bot already asked. And the
+  // questions of the partner's last utterance, which a reply must not just ask back.
   struct Said {
-    std::vector<TfIdf::Vector> utterances, statements, questions;
+    std::vector<TfIdf::Vector> utterances, statements, questions, partner_questions;
   };
   // Words of a TF-IDF vector, punctuation not counted.
   static std::size_t word_count(const TfIdf::Vector& v) {
@@ -171,8 +172,23 @@ struct DialogueModel::Impl {
   }
   Said said_in(std::string_view context) const {
     Said said;
-    for (const std::string& u : split_context(context)) add_utterance(said, u);
+    const std::vector<std::string> utterances = split_context(context);
+    for (const std::string& u : utterances) add_utterance(said, u);
+    if (!utterances.empty()) {
+      for (std::string_view q : questions_in(utterances.back())) said.partner_questions.push_back(repeat_index().vector(q));
+    }
     return said;
+  }
+  bool only_asks_back(std::string_view reply, const Said& said) const {
+    if (said.partner_questions.empty()) return false;
+    bool asked_back = false;
+    for (const Sentence& s : sentences_of(reply)) {
+      if (!s.question) return false;
+      const TfIdf::Vector v = repeat_index().vector(s.text);
+      asked_back = asked_back || std::any_of(said.partner_questions.begin(), said.partner_questions.end(),
+                                             [&](const TfIdf::Vector& q) { return TfIdf::cosine(v, q) >= kAskedBackCosine; });
+    }
+    return asked_back;
   }
   // Replies that break the bot's character: a second name for itself, a greeting in the
   // middle of the conversation.
@@ -349,6 +365,10 @@ bool DialogueModel::repeats_context(std::string_view reply, std::string_view con
   return impl_->repeats(reply, impl_->said_in(context));
 }
 
+bool DialogueModel::only_asks_back(std::string_view reply, std::string_view context) const {
+  return impl_->only_asks_back(reply, impl_->said_in(context));
+}
+
 Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<const RankRequest> requests, int k) const {
   const Impl& m = *impl_;
   if (m.pool.empty()) return failed_precondition_error("the model has no candidate pool");
@@ -386,7 +406,8 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         const std::string& text = m.pool[static_cast<std::size_t>(id)];
         if (!request.previous_reply.empty() && text == request.previous_reply) return;
         RankedReply reply{.candidate_id = id, .text = text, .score = score, .probability = prob_acc[i][id]};
-        const bool hold_back = request.block_repeats && (Impl::out_of_character(text, request) || m.repeats(text, said));
+        const bool hold_back = request.block_repeats && (Impl::out_of_character(text, request) || m.repeats(text, said) ||
+                                                       m.only_asks_back(text, said));
         (hold_back ? held_back : out[i]).push_back(std::move(reply));
       };
       for (std::int64_t j = 0; j < take && static_cast<int>(out[i].size()) < k; ++j) consider(id_acc[i][j], score_acc[i][j]);

@@ -40,6 +40,8 @@ grep -q '"candidates": 4' "$work/eval.json"
 grep -q '"official_candidates": true' "$work/eval.json"
 grep -q "repeats (the first" "$work/eval.txt"
 grep -q '"top_as_served"' "$work/eval.json"
+grep -q "asking back (the" "$work/eval.txt"
+grep -q '"asking_back"' "$work/eval.json"
 grep -q '"lexical_weight"' "$work/train.json"
 
 # A bundle's lexical weight can be refitted into a new bundle; eval then shows both rows.

@@ -306,6 +306,35 @@ TEST_F(DialogueTest, RankingKeepsTheBotInCharacter) {
   EXPECT_EQ((*found)[0][0].text, "i like cats .");
 }
 
+// A reply that only asks the user's question back is held back; one that answers first
+// and then asks back is not.
+TEST_F(DialogueTest, RankingSkipsRepliesThatOnlyAskTheQuestionBack) {
+  auto model = make_model();
+  const std::string mirror = "what is your favorite song ?";
+  const std::string answer_then_ask = "jazz ! what is your favorite song ?";
+  ASSERT_OK(model->set_candidate_pool({mirror, answer_then_ask, "my car is red ."}));
+  ASSERT_OK(model->set_lexical_weight(100));
+  const std::string context = "__p2__ i like that band . __p1__ Me too! I have been a fan of theirs for years. What is your favorite song?";
+  EXPECT_TRUE(model->only_asks_back(mirror, context));
+  EXPECT_TRUE(model->only_asks_back("so ? what is your favorite song ?", context));
+  EXPECT_FALSE(model->repeats_context(mirror, context)) << "the other rules do not catch it";
+  EXPECT_FALSE(model->only_asks_back(answer_then_ask, context));
+  EXPECT_FALSE(model->only_asks_back("where do you live ?", context));
+  EXPECT_FALSE(model->only_asks_back(mirror, "__p2__ what is your favorite song ? __p1__ i like jazz ."))
+      << "only the partner's last message counts";
+  EXPECT_FALSE(model->only_asks_back("", context));
+
+  auto raw = model->rank({{RankRequest{.context = context, .block_repeats = false}}}, 3);
+  ASSERT_OK(raw);
+  ASSERT_EQ((*raw)[0].size(), 3u);
+  EXPECT_NE((*raw)[0][2].text, mirror);  // ahead of "my car is red ." as ranked
+  auto served = model->rank({{RankRequest{.context = context}}}, 3);
+  ASSERT_OK(served);
+  ASSERT_EQ((*served)[0].size(), 3u);
+  EXPECT_EQ((*served)[0][0].text, answer_then_ask);
+  EXPECT_EQ((*served)[0][2].text, mirror);
+}
+
 TEST_F(DialogueTest, SaveThenLoadGivesIdenticalScoresAndResumesTraining) {
   TempDir dir;
   auto model = make_model();

@@ -1,5 +1,6 @@
 #include <unordered_set>
 
+#include "selffeed/common/context.h"
 #include "selffeed/trainer/trainer.h"
 
 namespace selffeed::trainer {
@@ -82,12 +83,24 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
       r.raw += model.repeats_context(raw_top[i].front().text, context);
       r.served += model.repeats_context(served_top[i].front().text, context);
       r.gold += model.repeats_context(chunk[i].target, context);
+      const std::vector<std::string> utterances = split_context(context);
+      if (utterances.empty() || questions_in(utterances.back()).empty()) continue;
+      ++r.question_examples;
+      r.asked_back_raw += model.only_asks_back(raw_top[i].front().text, context);
+      r.asked_back_served += model.only_asks_back(served_top[i].front().text, context);
+      r.asked_back_gold += model.only_asks_back(chunk[i].target, context);
     }
   }
   const double n = static_cast<double>(r.examples);
   r.raw /= n;
   r.served /= n;
   r.gold /= n;
+  if (r.question_examples > 0) {
+    const double q = static_cast<double>(r.question_examples);
+    r.asked_back_raw /= q;
+    r.asked_back_served /= q;
+    r.asked_back_gold /= q;
+  }
   return r;
 }
 

@@ -163,9 +163,10 @@ struct RankRequest {
   bool may_greet = true;
   // Offer replies that repeat an utterance of the context or an earlier one, or one of
   // their statements (DialogueModel::repeats_context), that ask one of `asked_questions`
-  // again (the same cosine, question against question), that give the bot a name other
-  // than `bot_name`, or that open with a greeting when `may_greet` is false, only when
-  // nothing else is left. false: the raw ranking, to measure how often it does these.
+  // again (the same cosine, question against question), that only ask the partner's
+  // question back (DialogueModel::only_asks_back), that give the bot a name other than
+  // `bot_name`, or that open with a greeting when `may_greet` is false, only when nothing
+  // else is left. false: the raw ranking, to measure how often it does these.
   bool block_repeats = true;
 };
 
@@ -236,6 +237,13 @@ class DialogueModel {
   static constexpr double kRepeatCosine = 0.7;
   static constexpr std::size_t kRepeatedStatementWords = 3;
   bool repeats_context(std::string_view reply, std::string_view context) const;
+  // Whether `reply` does nothing but ask back a question of the context's last utterance,
+  // the partner's: every sentence of it is a question, and one has a TF-IDF cosine of at
+  // least kAskedBackCosine to one of the partner's ("so what do you do for work ?" after
+  // "What do you do for a living?"). People answer first and then ask back; the lexical
+  // term pulls up the pool's many copies of the question instead (EVALUATION.md).
+  static constexpr double kAskedBackCosine = 0.5;
+  bool only_asks_back(std::string_view reply, std::string_view context) const;
 
   // Writes `dir` (created; must not exist yet unless `overwrite`): bundle.json, tokenizer
   // model, weights, optimizer state (when with_optimizer), candidate pool and encodings.

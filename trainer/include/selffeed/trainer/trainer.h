@@ -204,12 +204,18 @@ Result<RankingMetrics> evaluate_ranking(const dialogue::DialogueModel& model, st
 
 // How often a reply repeats an utterance of its context (DialogueModel::repeats_context),
 // over the first `max_examples` examples: the top reply from the model's whole candidate
-// pool as ranked (raw) and as served (repeats blocked), and the data's own replies.
+// pool as ranked (raw) and as served (repeats blocked), and the data's own replies. And,
+// among those examples whose context ends in a question, how often a reply only asks it
+// back (DialogueModel::only_asks_back), the same three ways.
 struct RepeatRates {
   double raw = 0;
   double served = 0;
   double gold = 0;
   std::size_t examples = 0;
+  double asked_back_raw = 0;
+  double asked_back_served = 0;
+  double asked_back_gold = 0;
+  std::size_t question_examples = 0;
 };
 Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::span<const RankingExample> data,
                                      std::size_t max_examples);
