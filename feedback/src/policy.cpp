@@ -19,6 +19,16 @@ void keep_recent(std::vector<std::string>& items) {
   }
 }
 
+// Drops the history for a new topic; the bot's answers in it (every second utterance,
+// ending with the last) move to earlier_answers.
+void start_new_topic(State& state) {
+  for (std::size_t i = state.history.size() % 2 == 0 ? 1 : 0; i < state.history.size(); i += 2) {
+    state.earlier_answers.push_back(state.history[i]);
+  }
+  keep_recent(state.earlier_answers);
+  state.history.clear();
+}
+
 std::string fill(const std::string& pattern, std::string_view value) {
   std::string out = pattern;
   if (std::size_t at = out.find("{}"); at != std::string::npos) out.replace(at, 2, value);
@@ -40,6 +50,7 @@ std::string State::serialize() const {
   return nlohmann::json{{"phase", phase_name(phase)},
                         {"history", history},
                         {"last_bot_answer", last_bot_answer},
+                        {"earlier_answers", earlier_answers},
                         {"asked_questions", asked_questions},
                         {"bot_name", bot_name},
                         {"learn", learn},
@@ -57,7 +68,8 @@ Result<State> State::parse(std::string_view text) {
     s.phase = *phase;
     s.history = j.at("history").get<std::vector<std::string>>();
     s.last_bot_answer = j.at("last_bot_answer").get<std::string>();
-    // Absent from the states that servers before it stored.
+    // Absent from the states that servers before them stored.
+    s.earlier_answers = j.value("earlier_answers", std::vector<std::string>{});
     s.asked_questions = j.value("asked_questions", std::vector<std::string>{});
     s.bot_name = j.value("bot_name", std::string());
     s.learn = j.value("learn", true);
@@ -80,10 +92,12 @@ ModelRequest plan(const State& state, std::string_view user_text) {
     case Phase::kNewTopicRequested:
     case Phase::kRatingRequested:
       r.reply_context = format_context(std::vector<std::string>{std::string(user_text)});
+      r.earlier_utterances = state.earlier_answers;
       break;
     case Phase::kNormal:
       r.reply_context = format_context(with(state.history, user_text));
-      r.earlier_utterances = state.history;
+      r.earlier_utterances = state.earlier_answers;
+      r.earlier_utterances.insert(r.earlier_utterances.end(), state.history.begin(), state.history.end());
       // Never on the first message: there is no bot answer to be unhappy with.
       if (state.learn && !state.history.empty()) {
         r.satisfaction_context = format_context(std::vector<std::string>{state.history.back(), std::string(user_text)});
@@ -125,7 +139,7 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
       out.kind = ReplyKind::kThanksNewTopic;
       out.bot_text = options.thanks_new_topic;
       out.next.phase = Phase::kNewTopicRequested;
-      out.next.history.clear();
+      start_new_topic(out.next);
       out.next.feedback_context.clear();
       return out;
     }
@@ -159,6 +173,9 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
 
 State reset(const State& state) {
   State s;
+  s.history = state.history;
+  s.earlier_answers = state.earlier_answers;
+  start_new_topic(s);
   s.last_bot_answer = state.last_bot_answer;
   s.asked_questions = state.asked_questions;
   s.bot_name = state.bot_name;

@@ -43,6 +43,29 @@ TEST(PolicyTest, TheRankerSeesTheConversationSoFarUpToAWindow) {
   EXPECT_EQ(plan(s, "next").reply_context, "__p2__ answer 39 __p1__ next");
 }
 
+// A new topic clears the history but not the bot's memory of what it answered: the ranker
+// still sees those answers, so the bot does not give them again.
+TEST(PolicyTest, AnswersFromBeforeANewTopicAreNotGivenAgain) {
+  State s = step(State{}, "hi", std::nullopt, "hello ! i like dogs .").next;
+  s = step(s, "me too", 0.9, "i have two of them .").next;
+  const Outcome complaint = step(s, "what ?", 0.1, "unused");
+  const Outcome thanks = step(complaint.next, "say you love dogs", std::nullopt, "");
+  ASSERT_EQ(thanks.kind, ReplyKind::kThanksNewTopic);
+  const std::vector<std::string> before = {"hello ! i like dogs .", "i have two of them ."};
+  EXPECT_TRUE(thanks.next.history.empty());
+  EXPECT_EQ(thanks.next.earlier_answers, before);
+  EXPECT_EQ(plan(thanks.next, "cars").earlier_utterances, before);
+
+  const State s2 = step(thanks.next, "cars", std::nullopt, "i drive a truck .").next;
+  EXPECT_EQ(plan(s2, "nice").earlier_utterances,
+            (std::vector<std::string>{"hello ! i like dogs .", "i have two of them .", "cars", "i drive a truck ."}));
+  EXPECT_EQ(State::parse(s2.serialize()).value(), s2);
+  const State after_reset = reset(s2);
+  EXPECT_TRUE(after_reset.history.empty());
+  EXPECT_EQ(after_reset.earlier_answers,
+            (std::vector<std::string>{"hello ! i like dogs .", "i have two of them .", "i drive a truck ."}));
+}
+
 // The bot asks nothing twice in a conversation: the ranker is told what it asked, also
 // before the last new topic.
 TEST(PolicyTest, TheRankerIsToldTheQuestionsTheBotAsked) {
@@ -87,11 +110,13 @@ TEST(PolicyTest, TheRankerIsToldTheBotsNameAndWhenItMayGreet) {
   EXPECT_FALSE(plan(after_reset, "let's talk about cars").may_greet);
 }
 
-// A state stored by a server from before asked_questions, learn and bot_name still loads.
+// A state stored by a server from before earlier_answers, asked_questions, learn and
+// bot_name still loads.
 TEST(PolicyTest, AStateOfAnOlderServerLoads) {
   auto s = State::parse(R"({"phase":"normal","history":["hi","hello"],"last_bot_answer":"hello","feedback_context":""})");
   ASSERT_TRUE(s.ok()) << s.status().to_string();
   EXPECT_EQ(s->history, (std::vector<std::string>{"hi", "hello"}));
+  EXPECT_TRUE(s->earlier_answers.empty());
   EXPECT_TRUE(s->asked_questions.empty());
   EXPECT_TRUE(s->bot_name.empty());
   EXPECT_TRUE(s->learn);

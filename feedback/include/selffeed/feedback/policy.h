@@ -47,6 +47,9 @@ struct State {
   std::vector<std::string> history;
   // The bot's last answer, for the previous-response filter; survives resets.
   std::string last_bot_answer;
+  // The bot's answers from before the last new topic (the history forgets them), the last
+  // kRememberedUtterances: it does not give them again either.
+  std::vector<std::string> earlier_answers;
   // Whether the conversation teaches the bot. false (the user said so in hello): nothing is
   // harvested, no satisfaction is estimated and the bot never asks for feedback; it
   // survives resets.
@@ -75,8 +78,8 @@ struct ModelRequest {
   // Context to rank a reply for; empty when the bot's reply is a fixed prompt.
   std::optional<std::string> reply_context;
   std::string previous_reply;  // never offered again as the top answer
-  // The conversation so far (State::history): replies that repeat one of these are
-  // offered only when nothing else is left.
+  // The conversation so far (State::earlier_answers, then State::history): replies that
+  // repeat one of these are offered only when nothing else is left.
   std::vector<std::string> earlier_utterances;
   // State::asked_questions: replies that ask one of these again, likewise.
   std::vector<std::string> asked_questions;
