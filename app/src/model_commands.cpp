@@ -59,6 +59,7 @@ struct TrainFlags {
   std::string store;
   double hb_weight = 1.0;
   double fb_weight = 1.0;
+  std::string blocklist;  // blocked words for trainer::HarvestGuard; empty: the built-in ones
   // retrain: each task's share of batches is its size times its weight, and the model is
   // fine-tuned from the live bundle of the store's registry unless told otherwise.
   bool retrain = false;
@@ -96,7 +97,11 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
   if (f.retrain && !f.from_scratch && o.init_bundle.empty()) {
     SELFFEED_ASSIGN_OR_RETURN(o.init_bundle, live_bundle_path(*store));
   }
-  SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested, trainer::load_harvested(*store));
+  trainer::HarvestGuard guard;
+  if (!f.blocklist.empty()) {
+    SELFFEED_ASSIGN_OR_RETURN(guard, trainer::HarvestGuard::from_file(f.blocklist));
+  }
+  SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested, trainer::load_harvested(*store, guard));
   json used = json::array();
   struct Task {
     const char* name;
@@ -122,11 +127,14 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
                           {"ST", f.satisfaction_labelled.empty() ? 0 : harvested.satisfaction_seqs.size()},
                           {"FB_held_out_for_the_gate", harvested.feedback_holdout.size()},
                           {"skipped_deleted_users", harvested.skipped_deleted_users},
+                          {"refused_by_the_guard", harvested.refused},
                           {"example_seqs", used}};
-  SELFFEED_LOGGER("app")->info("harvested from {}: {} HB, {} FB, {} ST (up to seq {}; {} of deleted users skipped)",
-                               f.store, harvested.dialogue_seqs.size(), harvested.feedback_seqs.size(),
-                               harvested.satisfaction_seqs.size(), harvested.watermark,
-                               harvested.skipped_deleted_users);
+  std::size_t refused = 0;
+  for (const auto& [why, count] : harvested.refused) refused += count;
+  SELFFEED_LOGGER("app")->info(
+      "harvested from {}: {} HB, {} FB, {} ST (up to seq {}; {} of deleted users skipped, {} refused by the guard)",
+      f.store, harvested.dialogue_seqs.size(), harvested.feedback_seqs.size(), harvested.satisfaction_seqs.size(),
+      harvested.watermark, harvested.skipped_deleted_users, refused);
   return ok_status();
 }
 
@@ -449,6 +457,10 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
   train->add_option("--store", tf->store, "also train on the HB and FB examples harvested in this store (read-only)");
   train->add_option("--hb-weight", tf->hb_weight, "weight of the harvested HB task")->capture_default_str();
   train->add_option("--fb-weight", tf->fb_weight, "weight of the harvested FB (FEEDBACK) task")->capture_default_str();
+  train->add_option("--blocklist", tf->blocklist,
+                    "harvested replies with one of these words (one per line) are not learned, nor those with an "
+                    "email address, web address or phone number (default: a short built-in list of profanity)")
+      ->check(CLI::ExistingFile);
   train->add_option("--init-bundle", tf->train.init_bundle, "fine-tune from this bundle (retrain: the live model)");
   train->add_option("--lexical-weight", tf->train.lexical_weight,
                     "weight of the TF-IDF term in the bundle's score (default: fitted on the held-out tail)");

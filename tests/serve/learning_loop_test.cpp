@@ -66,14 +66,15 @@ json admin(const clients::LocalServer& server, const std::string& method, const 
   return json::parse(reply->body, nullptr, false);
 }
 
-// Chats: two satisfied replies (HB) and one complaint answered with feedback (FB).
-void harvest(const clients::LocalServer& server, const std::string& user) {
+// Chats: two satisfied replies (HB) and one complaint answered with `feedback` (FB).
+void harvest(const clients::LocalServer& server, const std::string& user,
+             const std::string& feedback = "you could have said my kite is in the garden .") {
   auto client = clients::WsClient::connect(server.ws_url());
   ASSERT_OK(client);
   ASSERT_EQ(testing::request(**client, {{"type", "hello"}, {"user_id", user}})["type"], "welcome");
   for (const std::string& text : std::vector<std::string>{"hello ! what colour is your car ?", "nice . where is your car ?",
                                                           "cool . where is your kite ?", "what ? you are not making sense",
-                                                          "you could have said my kite is in the garden ."}) {
+                                                          feedback}) {
     ASSERT_EQ(testing::request(**client, {{"type", "message"}, {"text", text}})["type"], "reply");
   }
 }
@@ -88,6 +89,7 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   harvest(*server, "alice");
   harvest(*server, "bob");
   harvest(*server, "carol");
+  harvest(*server, "dave", "call me at 555 123 4567");  // kept, but never said to anyone
 
   // Bob asks for his data to be deleted before the next training run.
   std::set<std::uint64_t> bobs_seqs;
@@ -101,7 +103,7 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   EXPECT_EQ(bobs_transcripts[0]["user_id"], "bob");
   EXPECT_EQ(bobs_transcripts[0]["turns"].size(), 10u);
   EXPECT_EQ(bobs_transcripts[0]["turns"][0]["text"], "hello ! what colour is your car ?");
-  EXPECT_EQ(admin(*server, "GET", "/admin/transcripts").size(), 3u);
+  EXPECT_EQ(admin(*server, "GET", "/admin/transcripts").size(), 4u);
   EXPECT_EQ(admin(*server, "GET", "/admin/transcripts?user=b%6Fb").size(), 1u);  // query values are URL-decoded
   EXPECT_EQ(admin(*server, "GET", "/admin/transcripts?updated_after_ms=soon")["error"], "invalid_argument");
   EXPECT_EQ(admin(*server, "GET", "/admin/export?after=-1")["error"], "invalid_argument");
@@ -109,7 +111,7 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
             admin(*server, "GET", "/admin/export").size() - static_cast<std::size_t>(*bobs_seqs.rbegin()));
   ASSERT_EQ(admin(*server, "DELETE", "/admin/users/bob")["user_id"], "bob");
   EXPECT_EQ(admin(*server, "GET", "/admin/transcripts?user=bob").size(), 0u);
-  EXPECT_EQ(admin(*server, "GET", "/admin/transcripts").size(), 2u);
+  EXPECT_EQ(admin(*server, "GET", "/admin/transcripts").size(), 3u);
 
   // A client that stays connected through every change below.
   auto watcher = clients::WsClient::connect(server->ws_url());
@@ -122,11 +124,13 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
                         dir, "v2");
   ASSERT_TRUE(v2.is_object());
   const json& harvested = v2["lineage"]["harvested"];
-  EXPECT_EQ(harvested["HB"], 4) << "alice's and carol's two satisfied replies";
+  EXPECT_EQ(harvested["HB"], 6) << "alice's, carol's and dave's two satisfied replies";
   EXPECT_EQ(harvested["FB"], 2);
+  EXPECT_EQ(harvested["refused_by_the_guard"], json({{"phone number", 1}}));
+  EXPECT_EQ(testing::read_file(dir.str("v2/bundle/candidates.txt")).find("4567"), std::string::npos);
   std::set<std::uint64_t> used;
   for (const auto& seq : harvested["example_seqs"]) used.insert(seq.get<std::uint64_t>());
-  EXPECT_EQ(used.size(), 6u);
+  EXPECT_EQ(used.size(), 8u);
   for (std::uint64_t seq : bobs_seqs) EXPECT_EQ(used.count(seq), 0u) << "a deleted user's example was trained on";
   EXPECT_NE(v2["lineage"]["fine_tuned_from"].get<std::string>().find("run/bundle"), std::string::npos);
 

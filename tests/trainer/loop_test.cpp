@@ -1,5 +1,7 @@
 // The learning loop's pure parts: what is read from the store for retraining, and the
 // promotion gate's decision rule.
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "selffeed/store/store.h"
@@ -30,7 +32,7 @@ TEST(HarvestedTest, DeletedUsersAreSkippedAndEveryTenthFeedbackIsHeldOut) {
   ASSERT_OK((*store)->add_example(example(ExampleKind::kHB, "mallory", "secret")));
   ASSERT_OK((*store)->add_example(example(ExampleKind::kST, "mallory", "0")));
 
-  auto harvested = load_harvested(**store);
+  auto harvested = load_harvested(**store, HarvestGuard());
   ASSERT_OK(harvested);
   EXPECT_EQ(harvested->dialogue.size(), 10u);
   EXPECT_EQ(harvested->feedback.size(), 8u);          // seqs 2, 4, 6, 8, 12, 14, 16, 18
@@ -43,9 +45,77 @@ TEST(HarvestedTest, DeletedUsersAreSkippedAndEveryTenthFeedbackIsHeldOut) {
   EXPECT_EQ(harvested->watermark, 24u);
   for (const auto& e : harvested->dialogue) EXPECT_NE(e.target, "secret");
 
-  auto after = load_harvested(**store, 15);
+  auto after = load_harvested(**store, HarvestGuard(), 15);
   ASSERT_OK(after);
   EXPECT_EQ(after->dialogue_seqs, (std::vector<std::uint64_t>{17, 19}));
+}
+
+TEST(HarvestGuardTest, RefusesPersonalDataAndBlockedWords) {
+  const HarvestGuard guard;
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"write me at Jane.Doe+chat@example.co.uk", "email address"},
+      {"my site is https://example.org/about", "web address"},
+      {"look me up on www.example.net", "web address"},
+      {"search facebook.com for me", "web address"},
+      {"call me at 555-123-4567 tonight", "phone number"},
+      {"my number is +44 20 7946 0958", "phone number"},
+      {"(555) 123 4567", "phone number"},
+      {"you are a FUCKING idiot !", "blocked word"},
+      {"what a load of bullshit", "blocked word"}};
+  for (const auto& [text, why] : refused) {
+    const auto refusal = guard.refusal(text);
+    ASSERT_TRUE(refusal.has_value()) << text;
+    EXPECT_EQ(*refusal, why) << text;
+  }
+  for (const std::string text : {"i like dogs . do you ?", "i was born in 1990 and moved in 2005 .",
+                                  "i have 3 kids and 2 dogs", "my email is private , sorry", "shitake mushrooms ! dickens !",
+                                  "i scored 1,000 points", "so . com on , it is 5 . 30", ""}) {
+    EXPECT_FALSE(guard.refusal(text).has_value()) << text << ": " << guard.refusal(text).value_or("");
+  }
+  // A stranger's text: long runs that almost match are matched in linear time (RE2).
+  std::string almost_a_number;
+  for (int i = 0; i < 50000; ++i) almost_a_number += "1a";
+  EXPECT_FALSE(guard.refusal(almost_a_number).has_value());
+  EXPECT_EQ(guard.refusal(std::string(100000, '@') + "x.com"), "web address");
+}
+
+TEST(HarvestGuardTest, AnOperatorsListReplacesTheBuiltInWords) {
+  testing::TempDir dir;
+  const std::string path = dir.str("blocklist.txt");
+  std::ofstream(path) << "# our list\nDogs\n\ncats  # and these\n";
+  auto guard = HarvestGuard::from_file(path);
+  ASSERT_OK(guard);
+  EXPECT_EQ(guard->refusal("I like dogs!"), "blocked word");
+  EXPECT_EQ(guard->refusal("cats ?"), "blocked word");
+  EXPECT_FALSE(guard->refusal("oh shit").has_value());
+  EXPECT_EQ(guard->refusal("call 555 123 4567"), "phone number");  // personal data is always refused
+
+  std::ofstream(dir.str("two.txt")) << "two words\n";
+  EXPECT_EQ(HarvestGuard::from_file(dir.str("two.txt")).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(HarvestGuard::from_file(dir.str("absent.txt")).status().code(), StatusCode::kNotFound);
+}
+
+// What the guard refuses stays in the store but is never trained on.
+TEST(HarvestedTest, RepliesTheGuardRefusesAreCountedNotReturned) {
+  testing::TempDir dir;
+  auto store = store::Store::open({.path = dir.str("store")});
+  ASSERT_OK(store);
+  store::WriteSet writes;
+  writes.examples.push_back(example(ExampleKind::kHB, "alice", "i like dogs ."));
+  writes.examples.push_back(example(ExampleKind::kHB, "alice", "call me : 555 123 4567"));
+  writes.examples.push_back(example(ExampleKind::kFB, "troll", "say fuck off"));
+  writes.examples.push_back(example(ExampleKind::kFB, "troll", "go to www.example.com"));
+  writes.examples.push_back(example(ExampleKind::kFB, "bob", "you could have asked about my dogs ."));
+  ASSERT_OK((*store)->commit(writes));
+  auto harvested = load_harvested(**store, HarvestGuard());
+  ASSERT_OK(harvested);
+  ASSERT_EQ(harvested->dialogue.size(), 1u);
+  EXPECT_EQ(harvested->dialogue[0].target, "i like dogs .");
+  ASSERT_EQ(harvested->feedback.size(), 1u);
+  EXPECT_EQ(harvested->feedback[0].target, "you could have asked about my dogs .");
+  EXPECT_EQ(harvested->refused, (std::map<std::string, std::size_t>{
+                                    {"blocked word", 1}, {"phone number", 1}, {"web address", 1}}));
+  EXPECT_EQ(harvested->watermark, 5u);
 }
 
 TEST(GateTest, PromotesOnlyWhatIsBetterOverallAndNotWorseOnPersonaChat) {

@@ -5,7 +5,8 @@
 
 namespace selffeed::trainer {
 
-Result<HarvestedExamples> load_harvested(const store::Store& store, std::uint64_t after_seq) {
+Result<HarvestedExamples> load_harvested(const store::Store& store, const HarvestGuard& guard,
+                                         std::uint64_t after_seq) {
   HarvestedExamples out;
   out.watermark = after_seq;
   std::unordered_map<std::string, bool> deleted;  // user id -> tombstoned
@@ -35,6 +36,10 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, std::uint64_
       out.thumbs.contexts.push_back(e.context);
       out.thumbs.targets.push_back(target);
       out.satisfaction_seqs.push_back(e.seq);
+      return true;
+    }
+    if (const auto refusal = guard.refusal(e.target)) {
+      ++out.refused[std::string(*refusal)];
       return true;
     }
     if (e.kind == ExampleKind::kFB && e.seq % kFeedbackHoldoutEvery == 0) {

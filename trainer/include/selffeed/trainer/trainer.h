@@ -8,11 +8,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
 #include <span>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "selffeed/common/status.h"
@@ -138,8 +141,27 @@ SatisfactionPairs weak_labels(const satisfaction::LabelModel& label_model, std::
 // for validation slices of data that has no fixed candidates.
 void add_random_candidates(std::vector<RankingExample>& examples, int count, std::uint64_t seed);
 
+// Harvested replies are trained on and join the candidate pool, from which the bot answers
+// every user: a troll's slur or one user's phone number would be said to the next. A reply
+// that carries an email address, a web address, a phone number or a blocked word is kept
+// in the store (exports and deletion see it) but never learned from.
+class HarvestGuard {
+ public:
+  HarvestGuard();  // the built-in blocked words: a short list of English profanity
+  explicit HarvestGuard(std::vector<std::string> blocked_words);  // instead of the built-in ones
+  // One word per line, '#' starts a comment. kNotFound, kInvalidArgument (a line of two words).
+  static Result<HarvestGuard> from_file(const std::string& path);
+  // Why `text` may not be learned ("email address", "web address", "phone number",
+  // "blocked word"), or nullopt when it may.
+  std::optional<std::string_view> refusal(std::string_view text) const;
+
+ private:
+  std::unordered_set<std::string> blocked_words_;
+};
+
 // What the server harvested, read from its store (a read-only open works beside the
-// running server). Examples of deleted users are never returned.
+// running server). Examples of deleted users are never returned, nor HB and FB examples
+// whose target the guard refuses.
 struct HarvestedExamples {
   std::vector<RankingExample> dialogue;  // HB: context -> the user's reply
   std::vector<RankingExample> feedback;  // FB: context -> what the bot should have said
@@ -153,9 +175,11 @@ struct HarvestedExamples {
   std::vector<std::uint64_t> satisfaction_seqs;
   std::uint64_t watermark = 0;           // the highest seq read
   std::size_t skipped_deleted_users = 0;
+  std::map<std::string, std::size_t> refused;  // HarvestGuard::refusal -> examples
 };
 inline constexpr std::uint64_t kFeedbackHoldoutEvery = 10;
-Result<HarvestedExamples> load_harvested(const store::Store& store, std::uint64_t after_seq = 0);
+Result<HarvestedExamples> load_harvested(const store::Store& store, const HarvestGuard& guard,
+                                         std::uint64_t after_seq = 0);
 
 // ---- promotion gate ---------------------------------------------------------------
 
