@@ -1,7 +1,6 @@
 #include "selffeed/clients/simulator.h"
 
 #include <algorithm>
-#include <cctype>
 #include <map>
 #include <mutex>
 #include <random>
@@ -21,25 +20,10 @@ constexpr auto kReplyTimeout = std::chrono::seconds(30);
 constexpr auto kRateLimitedPause = std::chrono::milliseconds(250);
 constexpr int kRateLimitedRetries = 40;
 
-std::vector<std::string> words(std::string_view text) {
-  std::vector<std::string> out;
-  std::string word;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c >= 0x80 || c == '\'') {
-      word += static_cast<char>(std::tolower(c));
-    } else if (!word.empty()) {
-      out.push_back(std::move(word));
-      word.clear();
-    }
-  }
-  if (!word.empty()) out.push_back(std::move(word));
-  return out;
-}
-
 // A question as its lower-cased words, so that "What do you do?" and "what do you do ?" match.
 std::string question_words(std::string_view question) {
   std::string joined;
-  for (const std::string& w : words(question)) joined += (joined.empty() ? "" : " ") + w;
+  for (const std::string& w : lower_words(question)) joined += (joined.empty() ? "" : " ") + w;
   return joined;
 }
 
@@ -163,7 +147,7 @@ class SimulatedUser {
 }  // namespace
 
 double token_f1(const std::string& prediction, const std::string& reference) {
-  const std::vector<std::string> p = words(prediction), r = words(reference);
+  const std::vector<std::string> p = lower_words(prediction), r = lower_words(reference);
   if (p.empty() || r.empty()) return 0;
   std::map<std::string, int> counts;
   for (const auto& w : r) ++counts[w];

@@ -98,6 +98,21 @@ std::vector<std::string_view> questions_in(std::string_view utterance) {
   return questions;
 }
 
+std::vector<std::string> lower_words(std::string_view text) {
+  std::vector<std::string> words;
+  std::string word;
+  for (char c : text) {
+    if (is_word_char(c) || c == '\'') {
+      word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else if (!word.empty()) {
+      words.push_back(std::move(word));
+      word.clear();
+    }
+  }
+  if (!word.empty()) words.push_back(std::move(word));
+  return words;
+}
+
 bool opens_with_greeting(std::string_view utterance) {
   static constexpr std::array<std::string_view, 7> kGreetings = {"hi", "hello", "hey", "hiya", "heya", "howdy", "greetings"};
   static constexpr std::array<std::string_view, 4> kTimesOfDay = {"morning", "afternoon", "evening", "day"};

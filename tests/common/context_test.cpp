@@ -54,6 +54,13 @@ TEST(ContextTest, QuestionsAreTheSentencesEndingInAQuestionMark) {
   EXPECT_TRUE(questions_in("").empty());
 }
 
+TEST(ContextTest, LowerWordsKeepApostrophesAndUtf8) {
+  using Ws = std::vector<std::string>;
+  EXPECT_EQ(lower_words("Hi, I'm Ann!"), (Ws{"hi", "i'm", "ann"}));
+  EXPECT_EQ(lower_words("  café--au lait 2day "), (Ws{"café", "au", "lait", "2day"}));
+  EXPECT_TRUE(lower_words(" ?! ").empty());
+}
+
 TEST(ContextTest, GreetingsAreTheFirstWordsOfAnUtterance) {
   for (std::string_view greeting : {"hi", "Hi!", "  hello there", "hey , want to go see a movie ?", "Good morning :)",
                                     "good evening all", "howdy partner", "hi my name is kellie"}) {

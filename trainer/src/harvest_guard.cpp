@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <fstream>
 
+#include "selffeed/common/context.h"
 #include "selffeed/trainer/trainer.h"
 
 namespace selffeed::trainer {
@@ -15,23 +15,6 @@ constexpr std::array<std::string_view, 24> kDefaultBlockedWords = {
     "fuck",   "fucking", "fucked", "fucker", "motherfucker", "fuckin", "shit",   "shitty",
     "bullshit", "cunt",  "cock",   "dick",   "pussy",        "bitch",  "bitches", "bastard",
     "asshole", "arsehole", "whore", "slut",  "wank",         "wanker", "twat",   "jerkoff"};
-
-// The words of a text, lower-cased: runs of letters, digits, apostrophes and UTF-8 bytes.
-std::vector<std::string> lower_words(std::string_view text) {
-  std::vector<std::string> words;
-  std::string word;
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) || c == '\'' || c >= 0x80) {
-      word += static_cast<char>(std::tolower(c));
-    } else if (!word.empty()) {
-      words.push_back(std::move(word));
-      word.clear();
-    }
-  }
-  if (!word.empty()) words.push_back(std::move(word));
-  return words;
-}
 
 // Linear-time patterns (RE2): the text is a stranger's.
 const RE2& email_address() {

@@ -39,6 +39,9 @@ std::vector<Sentence> sentences_of(std::string_view utterance);
 // The texts of its questions: questions_in("cool ! what do you do ?") == {"what do you do ?"}
 std::vector<std::string_view> questions_in(std::string_view utterance);
 
+// Its words, lower-cased: runs of letters, digits, apostrophes and UTF-8 bytes.
+//   lower_words("Hi, I'm Ann!") == {"hi", "i'm", "ann"}
+std::vector<std::string> lower_words(std::string_view text);
 // Whether it opens with a greeting, in any case: "Hi!", "hello there", "hey , want to ...",
 // "good morning". Not "history" or "heyday".
 bool opens_with_greeting(std::string_view utterance);
