@@ -74,7 +74,8 @@ int main(int argc, char** argv) {
   std::vector<Latencies> runs = {{.score = served + ", as served", .lexical_weight = lexical_weight},
                                  {.score = served + ", repeats not blocked", .lexical_weight = lexical_weight,
                                   .block_repeats = false},
-                                 {.score = served + ", as served, 32 utterances and 32 questions before, a name, no greeting",
+                                 {.score = served +
+                                           ", as served, 32 utterances and 32 questions before, a name, no greeting",
                                   .lexical_weight = lexical_weight, .long_conversation = true}};
   if (lexical_weight > 0) runs.push_back({.score = "dense only", .lexical_weight = 0});
   constexpr std::size_t kConversation = 32;

@@ -143,7 +143,8 @@ using PairSet = trainer::SatisfactionPairs;
 // The ST labels users gave with thumbs in a store (read-only), deleted users excluded.
 Result<std::size_t> add_thumbs(const std::string& store_dir, PairSet& set) {
   SELFFEED_ASSIGN_OR_RETURN(auto store, store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly}));
-  SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested, trainer::load_harvested(*store, trainer::HarvestGuard()));
+  SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested,
+                            trainer::load_harvested(*store, trainer::HarvestGuard()));
   const PairSet& thumbs = harvested.thumbs;
   set.contexts.insert(set.contexts.end(), thumbs.contexts.begin(), thumbs.contexts.end());
   set.targets.insert(set.targets.end(), thumbs.targets.begin(), thumbs.targets.end());

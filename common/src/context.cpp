@@ -13,19 +13,24 @@ std::string_view trimmed(std::string_view text) {
   return text;
 }
 
-bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) >= 0x80; }
+bool is_word_char(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  return std::isalnum(byte) || byte >= 0x80;
+}
+
+char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = lower(c);
+  return out;
+}
 
 // The lower-cased word that starts at `at` (letters, digits, UTF-8), or "".
 std::string word_at(std::string_view text, std::size_t at) {
   std::string word;
-  for (; at < text.size() && is_word_char(text[at]); ++at) word += static_cast<char>(std::tolower(static_cast<unsigned char>(text[at])));
+  for (; at < text.size() && is_word_char(text[at]); ++at) word += lower(text[at]);
   return word;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 }  // namespace
@@ -103,7 +108,7 @@ std::vector<std::string> lower_words(std::string_view text) {
   std::string word;
   for (char c : text) {
     if (is_word_char(c) || c == '\'') {
-      word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      word += lower(c);
     } else if (!word.empty()) {
       words.push_back(std::move(word));
       word.clear();
@@ -114,7 +119,8 @@ std::vector<std::string> lower_words(std::string_view text) {
 }
 
 bool opens_with_greeting(std::string_view utterance) {
-  static constexpr std::array<std::string_view, 7> kGreetings = {"hi", "hello", "hey", "hiya", "heya", "howdy", "greetings"};
+  static constexpr std::array<std::string_view, 7> kGreetings = {"hi",   "hello", "hey",      "hiya",
+                                                                  "heya", "howdy", "greetings"};
   static constexpr std::array<std::string_view, 4> kTimesOfDay = {"morning", "afternoon", "evening", "day"};
   const std::size_t start = utterance.find_first_not_of(" \t");
   if (start == std::string_view::npos) return false;

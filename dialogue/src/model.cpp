@@ -159,8 +159,9 @@ struct DialogueModel::Impl {
       return std::any_of(entry.first.begin(), entry.first.end(), [](unsigned char c) { return std::isalnum(c) || c >= 0x80; });
     }));
   }
-  static bool close_to_any(const TfIdf::Vector& v, std::span<const TfIdf::Vector> said) {
-    return std::any_of(said.begin(), said.end(), [&](const TfIdf::Vector& u) { return TfIdf::cosine(v, u) >= kRepeatCosine; });
+  static bool close_to_any(const TfIdf::Vector& v, std::span<const TfIdf::Vector> said,
+                           double min_cosine = kRepeatCosine) {
+    return std::any_of(said.begin(), said.end(), [&](const TfIdf::Vector& u) { return TfIdf::cosine(v, u) >= min_cosine; });
   }
   void add_utterance(Said& said, std::string_view utterance) const {
     said.utterances.push_back(repeat_index().vector(utterance));
@@ -175,7 +176,9 @@ struct DialogueModel::Impl {
     const std::vector<std::string> utterances = split_context(context);
     for (const std::string& u : utterances) add_utterance(said, u);
     if (!utterances.empty()) {
-      for (std::string_view q : questions_in(utterances.back())) said.partner_questions.push_back(repeat_index().vector(q));
+      for (std::string_view q : questions_in(utterances.back())) {
+        said.partner_questions.push_back(repeat_index().vector(q));
+      }
     }
     return said;
   }
@@ -184,9 +187,7 @@ struct DialogueModel::Impl {
     bool asked_back = false;
     for (const Sentence& s : sentences_of(reply)) {
       if (!s.question) return false;
-      const TfIdf::Vector v = repeat_index().vector(s.text);
-      asked_back = asked_back || std::any_of(said.partner_questions.begin(), said.partner_questions.end(),
-                                             [&](const TfIdf::Vector& q) { return TfIdf::cosine(v, q) >= kAskedBackCosine; });
+      asked_back = asked_back || close_to_any(repeat_index().vector(s.text), said.partner_questions, kAskedBackCosine);
     }
     return asked_back;
   }
@@ -410,7 +411,9 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
                                                        m.only_asks_back(text, said));
         (hold_back ? held_back : out[i]).push_back(std::move(reply));
       };
-      for (std::int64_t j = 0; j < take && static_cast<int>(out[i].size()) < k; ++j) consider(id_acc[i][j], score_acc[i][j]);
+      for (std::int64_t j = 0; j < take && static_cast<int>(out[i].size()) < k; ++j) {
+        consider(id_acc[i][j], score_acc[i][j]);
+      }
       const std::int64_t wide = std::min<std::int64_t>(k + kWideRepeatScan, static_cast<std::int64_t>(m.pool.size()));
       if (static_cast<int>(out[i].size()) < k && wide > take) {
         auto [wide_scores, wide_ids] = scores[static_cast<std::int64_t>(i)].topk(wide);

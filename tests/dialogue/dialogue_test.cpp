@@ -280,7 +280,8 @@ TEST_F(DialogueTest, RankingKeepsTheBotInCharacter) {
     if (!ranked.ok() || (*ranked)[0].size() != 3) return std::vector<std::string>{};
     return std::vector<std::string>{(*ranked)[0][0].text, (*ranked)[0][1].text};
   };
-  const std::vector<std::string> raw = top_two({.context = context, .bot_name = "kellie", .may_greet = false, .block_repeats = false});
+  const std::vector<std::string> raw =
+      top_two({.context = context, .bot_name = "kellie", .may_greet = false, .block_repeats = false});
   ASSERT_EQ(raw.size(), 2u);
   EXPECT_NE(raw[0], "i like cats .");
   EXPECT_NE(raw[1], "i like cats .");
