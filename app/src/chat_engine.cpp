@@ -37,6 +37,7 @@ struct ChatEngine::Metrics {
   metrics::Counter& turns;
   metrics::Counter& turns_not_learning;
   metrics::Counter& feedback_requests;
+  metrics::Counter& answers_held_back;
   metrics::Histogram& reply_latency;
   metrics::Histogram& satisfaction;
   metrics::Histogram& batch_size;
@@ -49,6 +50,9 @@ struct ChatEngine::Metrics {
         turns_not_learning(r.counter("selffeed_turns_not_learning_total",
                                      "User messages answered in conversations that do not teach the bot.")),
         feedback_requests(r.counter("selffeed_feedback_requests_total", "Times the bot asked for feedback.")),
+        answers_held_back(r.counter("selffeed_answers_held_back_total",
+                                    "Answers a ranking rule (repeat, asking back, name, greeting) held back, "
+                                    "served because nothing else was left among the candidates looked at.")),
         reply_latency(r.histogram("selffeed_reply_latency_seconds",
                                   "From a message's arrival to its reply being queued for sending.",
                                   metrics::latency_buckets())),
@@ -473,6 +477,9 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
       metrics_->harvested(e.kind).inc();
     }
     if (t->outcome.kind == feedback::ReplyKind::kFeedbackRequest) metrics_->feedback_requests.inc();
+    if (t->outcome.kind == feedback::ReplyKind::kAnswer && t->ranked && t->ranked->held_back) {
+      metrics_->answers_held_back.inc();
+    }
     if (t->satisfaction) metrics_->satisfaction.observe(*t->satisfaction);
     metrics_->turns.inc();
     if (!s.state.learn) metrics_->turns_not_learning.inc();

@@ -424,6 +424,7 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         }
       }
       for (std::size_t j = 0; j < held_back.size() && static_cast<int>(out[i].size()) < k; ++j) {
+        held_back[j].held_back = true;
         out[i].push_back(std::move(held_back[j]));
       }
     }

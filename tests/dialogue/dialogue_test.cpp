@@ -211,7 +211,9 @@ TEST_F(DialogueTest, RankingSkipsRepeatsOfTheContextUnlessNothingElseIsLeft) {
   ASSERT_OK(served);
   ASSERT_EQ((*served)[0].size(), 3u);
   EXPECT_NE((*served)[0][0].text, echo);
+  EXPECT_FALSE((*served)[0][0].held_back);
   EXPECT_EQ((*served)[0][2].text, echo);  // last, but still there: k replies when the pool has them
+  EXPECT_TRUE((*served)[0][2].held_back);
 
   // What the user said earlier in the conversation counts as well.
   RankRequest later{.context = "__p1__ dogs ?", .earlier_utterances = {"do you like dogs ?"}, .block_repeats = false};
@@ -242,6 +244,7 @@ TEST_F(DialogueTest, RankingSkipsRepeatsOfTheContextUnlessNothingElseIsLeft) {
   ASSERT_OK(only_echoes);
   ASSERT_EQ((*only_echoes)[0].size(), 1u);
   EXPECT_EQ((*only_echoes)[0][0].text, echo);
+  EXPECT_TRUE((*only_echoes)[0][0].held_back);
 }
 
 // One sentence of a longer message is parroted too, unless it is as short as a greeting.

@@ -109,6 +109,8 @@ TEST(ChatTest, ScriptedConversationHarvestsHbFbAndSt) {
     ASSERT_OK(metrics);
     EXPECT_NE(metrics->body.find("selffeed_turns_total 5"), std::string::npos) << metrics->body;
     EXPECT_NE(metrics->body.find("selffeed_turns_not_learning_total 0"), std::string::npos);
+    // The toy pool always has an answer that no rule holds back.
+    EXPECT_NE(metrics->body.find("selffeed_answers_held_back_total 0"), std::string::npos) << metrics->body;
     EXPECT_NE(metrics->body.find("selffeed_feedback_requests_total 1"), std::string::npos);
     EXPECT_NE(metrics->body.find("selffeed_model_info{version=\"toy-v1\"} 1"), std::string::npos);
 

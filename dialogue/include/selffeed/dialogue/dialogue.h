@@ -175,6 +175,8 @@ struct RankedReply {
   std::string text;
   float score = 0;        // dot product (+ the lexical term)
   float probability = 0;  // softmax over the whole pool
+  // A reply that RankRequest::block_repeats held back, offered because nothing else was left.
+  bool held_back = false;
 };
 
 // What a bundle says about itself beyond the weights.
