@@ -1,7 +1,8 @@
 // Dialogue model speed: training examples/s at a batch size, single-context reply latency
 // (encode + score the whole candidate pool + top-k) over N contexts, and batched ranking
 // of 32 contexts at once (with and without the lexical term when the bundle has one, with
-// and without the repeat filters, and with a long conversation behind every context).
+// and without the repeat filters, with a long conversation behind every context, and with
+// the file's personas when the bundle weighs them).
 // Prints a Markdown table for BENCHMARKS.md.
 //
 //   dialogue_bench --bundle DIR --contexts FILE [--n 1000] [--train-steps 20] [--batch 128]
@@ -59,14 +60,15 @@ int main(int argc, char** argv) {
   // as served, as served deep into a conversation (the policy's caps: 32 earlier
   // utterances, 32 questions the bot asked; here the file's 32 replies before the context
   // and their questions; a name the bot gave itself, no greeting allowed), the same
-  // without blocking repeats, and, when it has a lexical
-  // term, without that term; call by call in turn so that all see the same load on a
-  // shared machine.
+  // without blocking repeats, when it has a persona term with the file's personas, and,
+  // when it has a lexical term, without that term; call by call in turn so that all see the
+  // same load on a shared machine.
   struct Latencies {
     std::string score;  // which score was ranked
     double lexical_weight = 0;
     bool block_repeats = true;
     bool long_conversation = false;
+    bool persona = false;
     std::vector<double> single, batched;
   };
   const double lexical_weight = m.config().lexical_weight;
@@ -77,7 +79,15 @@ int main(int argc, char** argv) {
                                  {.score = served +
                                            ", as served, 32 utterances and 32 questions before, a name, no greeting",
                                   .lexical_weight = lexical_weight, .long_conversation = true}};
+  if (m.config().persona_weight > 0) {
+    runs.push_back({.score = served + " + persona, as served, the file's persona", .lexical_weight = lexical_weight,
+                    .persona = true});
+  }
   if (lexical_weight > 0) runs.push_back({.score = "dense only", .lexical_weight = 0});
+  auto run_where = [&](auto&& is) -> const Latencies* {
+    auto it = std::find_if(runs.begin(), runs.end(), is);
+    return it == runs.end() ? nullptr : &*it;
+  };
   constexpr std::size_t kConversation = 32;
   auto add_conversation = [&](dialogue::RankRequest& r, std::size_t at) {
     for (std::size_t back = kConversation; back > 0; --back) {
@@ -97,6 +107,7 @@ int main(int argc, char** argv) {
     for (std::size_t j = 0; j < req.size(); ++j) {
       req[j].block_repeats = l.block_repeats;
       if (l.long_conversation) add_conversation(req[j], first + j);
+      if (l.persona) req[j].persona = (*data)[(first + j) % data->size()].persona;
     }
     std::vector<double>& into = req.size() == 1 ? l.single : l.batched;
     auto t0 = Clock::now();
@@ -150,9 +161,13 @@ int main(int argc, char** argv) {
               percentile(runs[0].single, 0.5) / percentile(runs[1].single, 0.5));
   std::printf("| a long conversation's cost: single p50 ratio (32 + 32 before / as served) | %zu | %.2fx | - | - |\n", pool,
               percentile(runs[2].single, 0.5) / percentile(runs[0].single, 0.5));
-  if (runs.size() == 4) {
+  if (const Latencies* with_persona = run_where([](const Latencies& l) { return l.persona; })) {
+    std::printf("| persona term's cost: single p50 ratio (with the persona / as served) | %zu | %.2fx | - | - |\n", pool,
+                percentile(with_persona->single, 0.5) / percentile(runs[0].single, 0.5));
+  }
+  if (const Latencies* dense = run_where([](const Latencies& l) { return l.lexical_weight == 0; }); dense && lexical_weight > 0) {
     std::printf("| lexical term's cost: single p50 ratio (not blocked / dense only) | %zu | %.2fx | - | - |\n", pool,
-                percentile(runs[1].single, 0.5) / percentile(runs[3].single, 0.5));
+                percentile(runs[1].single, 0.5) / percentile(dense->single, 0.5));
   }
   std::printf("| training step, batch %d (fwd + bwd + Adamax), %d steps | - | %.0f (mean) | - | %.1f examples/s |\n",
               batch_size, train_steps - 1, train_ms / (train_steps - 1),

@@ -4,6 +4,8 @@
 # A second run reuses the build, the models and the store, and starts in seconds.
 #   SELFFEED_HOST / SELFFEED_PORT   where to listen (default 127.0.0.1:8080)
 #   SELFFEED_SATISFACTION           regex (default), model or auto; see README
+#   SELFFEED_PERSONA                the bot's persona, one fact per line (default:
+#                                   scripts/demo_persona.txt; empty: none)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 # The browser is only needed by the tests.
@@ -17,9 +19,11 @@ port="${SELFFEED_PORT:-8080}"
 echo
 echo "selffeed: open http://$host:$port/ in a browser to chat (Ctrl-C stops the server)."
 echo "          Conversations and harvested examples are kept in $root/selffeed-data."
+persona="${SELFFEED_PERSONA-$root/scripts/demo_persona.txt}"
 status=0
 "$selffeed" serve --bundle "$root/models/demo" --store "$root/selffeed-data" --host "$host" --port "$port" \
-  --web-root "$root/clients/web" --satisfaction "${SELFFEED_SATISFACTION:-regex}" || status=$?
+  --web-root "$root/clients/web" --satisfaction "${SELFFEED_SATISFACTION:-regex}" ${persona:+--persona "$persona"} ||
+  status=$?
 if ((status != 0 && status != 130)); then
   echo "selffeed: the server stopped with status $status. If port $port is taken, try SELFFEED_PORT=8081 $0" >&2
 fi

@@ -3,6 +3,7 @@
 #include <random>
 #include <unordered_set>
 
+#include "selffeed/common/context.h"
 #include "selffeed/common/log.h"
 #include "selffeed/satisfaction/satisfaction.h"
 
@@ -10,6 +11,14 @@ namespace selffeed::app {
 namespace {
 
 spdlog::logger* log() { return SELFFEED_LOGGER("serve"); }
+
+// The first name the persona gives the bot ("my name is sam ."), or empty.
+std::string name_in(const std::vector<std::string>& persona) {
+  for (const std::string& sentence : persona) {
+    if (std::string name = self_given_name(sentence); !name.empty()) return name;
+  }
+  return {};
+}
 
 std::string random_id() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -229,6 +238,10 @@ void ChatEngine::send_storage_error(const Job& job, const Status& status) {
   }
 }
 
+const std::vector<std::string>& ChatEngine::persona_of(const feedback::State& state) const {
+  return state.persona.empty() ? options_.persona : state.persona;
+}
+
 ChatEngine::Session* ChatEngine::session_for(const Job& job) {
   auto it = sessions_.find(job.connection->id());
   if (it == sessions_.end()) {
@@ -264,9 +277,12 @@ void ChatEngine::hello(const Job& job) {
       log()->warn("conversation {}: unreadable policy state ({}); starting a fresh topic", id,
                   state.status().message());
     }
-    // The user changes their mind about teaching the bot: stored before the welcome says so.
-    if (m.learn && *m.learn != session->state.learn) {
-      session->state = feedback::with_learning(session->state, *m.learn);
+    // The user changes their mind about teaching the bot, or gives the bot another persona:
+    // stored before the welcome says so.
+    const bool new_persona = m.persona && *m.persona != session->state.persona;
+    if ((m.learn && *m.learn != session->state.learn) || new_persona) {
+      if (m.learn) session->state = feedback::with_learning(session->state, *m.learn);
+      if (new_persona) session->state.persona = *m.persona;
       session->conversation.state = session->state.serialize();
       session->conversation.updated_ms = unix_millis();
       if (Status s = store_.put_conversation(session->conversation); !s.ok()) return send_storage_error(job, s);
@@ -281,6 +297,7 @@ void ChatEngine::hello(const Job& job) {
   } else if (existing.status().code() == StatusCode::kNotFound) {
     const std::int64_t now = unix_millis();
     session->state.learn = m.learn.value_or(true);
+    session->state.persona = m.persona.value_or(std::vector<std::string>{});
     session->conversation = Conversation{id, m.user_id, now, now, session->state.serialize()};
     if (Status s = store_.put_conversation(session->conversation); !s.ok()) {
       if (s.code() == StatusCode::kInvalidArgument) return send_error(job, "invalid_message", s.message());
@@ -306,6 +323,7 @@ void ChatEngine::hello(const Job& job) {
                        .resumed = resumed,
                        .phase = session->state.phase,
                        .learn = session->state.learn,
+                       .persona = persona_of(session->state),
                        .model_version = model_version(),
                        .recent_turns = std::move(recent)};
   log()->info("conversation {} {} (user '{}', connection {})", id, resumed ? "resumed" : "started",
@@ -384,11 +402,13 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
   for (const PendingTurn& t : turns) {
     if (t.plan.satisfaction_context) satisfaction_contexts.push_back(*t.plan.satisfaction_context);
     if (t.plan.reply_context) {
+      const std::vector<std::string>& persona = persona_of(t.session->state);
       rank_requests.push_back({.context = *t.plan.reply_context,
+                               .persona = persona,
                                .previous_reply = t.plan.previous_reply,
                                .earlier_utterances = t.plan.earlier_utterances,
                                .asked_questions = t.plan.asked_questions,
-                               .bot_name = t.plan.bot_name,
+                               .bot_name = t.plan.bot_name.empty() ? name_in(persona) : t.plan.bot_name,
                                .may_greet = t.plan.may_greet});
     }
   }

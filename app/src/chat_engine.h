@@ -37,6 +37,11 @@ struct ChatEngineOptions {
   std::size_t max_queue = 4096;
   // Turns sent back in the welcome of a resumed conversation.
   std::size_t resume_turns = 50;
+  // The bot's persona where a conversation's hello gives none, one fact per sentence:
+  // replies about these facts rank higher (dialogue::ModelConfig::persona_weight), and a
+  // name it gives ("my name is sam") is the bot's name from the first message on.
+  // Empty: none.
+  std::vector<std::string> persona;
 };
 
 class ChatEngine {
@@ -79,6 +84,8 @@ class ChatEngine {
   void reset(const Job& job);
   void answer_messages(std::vector<const Job*>& jobs, const LiveModels& models);
   Session* session_for(const Job& job);
+  // The conversation's persona, or the server's when it has none.
+  const std::vector<std::string>& persona_of(const feedback::State& state) const;
   void send_error(const Job& job, std::string_view code, std::string_view message);
   void send_storage_error(const Job& job, const Status& status);
 

@@ -51,6 +51,21 @@ std::variant<ClientMessage, ProtocolError> parse_client_message(std::string_view
       if (!learn->is_boolean()) return invalid("\"learn\" must be true or false");
       m.learn = learn->get<bool>();
     }
+    if (const auto persona = j.find("persona"); persona != j.end()) {
+      if (!persona->is_array() || persona->size() > limits.max_persona_sentences) {
+        return invalid("\"persona\" must be an array of at most " + std::to_string(limits.max_persona_sentences) +
+                       " strings");
+      }
+      m.persona.emplace();
+      for (const json& sentence : *persona) {
+        if (!sentence.is_string() || sentence.get_ref<const std::string&>().empty() ||
+            sentence.get_ref<const std::string&>().size() > limits.max_persona_sentence_bytes) {
+          return invalid("each \"persona\" sentence must be a string of 1.." +
+                         std::to_string(limits.max_persona_sentence_bytes) + " bytes");
+        }
+        m.persona->push_back(sentence.get<std::string>());
+      }
+    }
   } else if (type == "message") {
     m.type = ClientMessageType::kMessage;
     const auto t = j.find("text");
@@ -98,7 +113,7 @@ std::string welcome_frame(const WelcomeFrame& f) {
   }
   json j = {{"type", "welcome"},         {"conversation_id", f.conversation_id}, {"user_id", f.user_id},
             {"resumed", f.resumed},      {"phase", phase_name(f.phase)},         {"learn", f.learn},
-            {"model_version", f.model_version}, {"turns", std::move(turns)}};
+            {"persona", f.persona},      {"model_version", f.model_version},     {"turns", std::move(turns)}};
   add_id(j, f.id);
   return dump(j);
 }

@@ -21,6 +21,9 @@ struct ClientMessage {
   std::string conversation_id;  // hello: resume or create this conversation
   std::string user_id;          // hello
   std::optional<bool> learn;    // hello: whether the conversation may teach the bot
+  // hello: the bot's persona in this conversation, one fact per sentence; empty: the
+  // server's own (serve --persona).
+  std::optional<std::vector<std::string>> persona;
   std::string text;             // message
   std::int64_t turn = -1;       // rate: index of the bot turn
   bool thumbs_up = false;       // rate
@@ -36,6 +39,8 @@ struct ProtocolError {
 struct ProtocolLimits {
   std::size_t max_text_bytes = 2000;  // of a message's text
   std::size_t max_id_bytes = 128;     // conversation, user and request ids
+  std::size_t max_persona_sentences = 32;
+  std::size_t max_persona_sentence_bytes = 500;
 };
 
 std::variant<ClientMessage, ProtocolError> parse_client_message(std::string_view text, const ProtocolLimits& limits);
@@ -49,6 +54,7 @@ struct WelcomeFrame {
   bool resumed = false;
   Phase phase = Phase::kNormal;
   bool learn = true;
+  std::vector<std::string> persona;  // the bot's in this conversation
   std::string model_version;
   std::vector<Turn> recent_turns;  // oldest first
 };

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -277,6 +278,7 @@ int run_train(TrainFlags& f) {
               {"best_step", report->best_step},
               {"early_stopped", report->early_stopped},
               {"lexical_weight", report->lexical_weight},
+              {"persona_weight", report->persona_weight},
               {"valid_hits@1_with_lexical", report->valid_hits_at_1_with_lexical},
               {"bundle", report->bundle_dir}};
   if (!f.satisfaction_labelled.empty()) {
@@ -304,16 +306,28 @@ int run_eval(const EvalFlags& f) {
   if (!model.ok()) return fail(model.status());
   auto neural = trainer::evaluate_ranking(**model, *data);
   if (!neural.ok()) return fail(neural.status());
-  // What the lexical term adds: the same encoders alone.
+  // What the lexical terms add: the model without the persona term, and its encoders alone.
   const double lexical_weight = model->get()->config().lexical_weight;
-  std::optional<trainer::RankingMetrics> dense;
-  if (lexical_weight > 0) {
-    if (Status s = model->get()->set_lexical_weight(0); !s.ok()) return fail(s);
-    auto m = trainer::evaluate_ranking(**model, *data);
+  const double persona_weight = model->get()->config().persona_weight;
+  const bool personas = std::any_of(data->begin(), data->end(), [](const auto& e) { return !e.persona.empty(); });
+  auto evaluate_with = [&](double lexical, double persona) -> Result<trainer::RankingMetrics> {
+    SELFFEED_RETURN_IF_ERROR(model->get()->set_lexical_weight(lexical));
+    SELFFEED_RETURN_IF_ERROR(model->get()->set_persona_weight(persona));
+    return trainer::evaluate_ranking(**model, *data);
+  };
+  std::optional<trainer::RankingMetrics> without_persona, dense;
+  if (persona_weight > 0 && personas) {
+    auto m = evaluate_with(lexical_weight, 0);
+    if (!m.ok()) return fail(m.status());
+    without_persona = *m;
+  }
+  if (lexical_weight > 0 || (persona_weight > 0 && personas)) {
+    auto m = evaluate_with(0, 0);
     if (!m.ok()) return fail(m.status());
     dense = *m;
-    if (Status s = model->get()->set_lexical_weight(lexical_weight); !s.ok()) return fail(s);
   }
+  if (Status s = model->get()->set_lexical_weight(lexical_weight); !s.ok()) return fail(s);
+  if (Status s = model->get()->set_persona_weight(persona_weight); !s.ok()) return fail(s);
   auto tfidf = trainer::evaluate_tfidf(*data);
   if (!tfidf.ok()) return fail(tfidf.status());
   std::optional<trainer::RepeatRates> repeats;
@@ -329,10 +343,15 @@ int run_eval(const EvalFlags& f) {
                 "      episodes' gold replies (see shared/data/README.md). Numbers are not comparable to the paper's.\n");
   }
   std::printf("\n| model | hits@1/%zu | hits@5/%zu | MRR |\n|---|---:|---:|---:|\n", neural->candidates, neural->candidates);
-  std::printf("| %s (%s), lexical weight %g | %.4f | %.4f | %.4f |\n", model->get()->info().version.c_str(),
-              f.bundle.c_str(), lexical_weight, neural->hits_at_1, neural->hits_at_5, neural->mrr);
+  std::printf("| %s (%s), lexical weight %g, persona weight %g%s | %.4f | %.4f | %.4f |\n",
+              model->get()->info().version.c_str(), f.bundle.c_str(), lexical_weight, persona_weight,
+              personas ? "" : " (the file has no personas)", neural->hits_at_1, neural->hits_at_5, neural->mrr);
+  if (without_persona) {
+    std::printf("| the same model without the persona term | %.4f | %.4f | %.4f |\n", without_persona->hits_at_1,
+                without_persona->hits_at_5, without_persona->mrr);
+  }
   if (dense) {
-    std::printf("| the same encoders without the lexical term | %.4f | %.4f | %.4f |\n", dense->hits_at_1,
+    std::printf("| the same encoders without the lexical terms | %.4f | %.4f | %.4f |\n", dense->hits_at_1,
                 dense->hits_at_5, dense->mrr);
   }
   std::printf("| TF-IDF baseline | %.4f | %.4f | %.4f |\n", tfidf->hits_at_1, tfidf->hits_at_5, tfidf->mrr);
@@ -349,6 +368,12 @@ int run_eval(const EvalFlags& f) {
                 "  top reply: %.4f as ranked, %.4f as served; the file's own replies: %.4f\n",
                 repeats->question_examples, dialogue::DialogueModel::kAskedBackCosine, repeats->asked_back_raw,
                 repeats->asked_back_served, repeats->asked_back_gold);
+    if (repeats->persona_examples > 0) {
+      std::printf("drawing on the persona (the %zu of them with one; a reply whose TF-IDF cosine to a persona sentence "
+                  "is at least %.1f):\n  top reply as served: %.4f; the file's own replies: %.4f\n",
+                  repeats->persona_examples, trainer::kDrawsOnPersonaCosine, repeats->on_persona_served,
+                  repeats->on_persona_gold);
+    }
   }
   auto row = [](const trainer::RankingMetrics& m) {
     return json{{"hits@1", m.hits_at_1}, {"hits@5", m.hits_at_5}, {"mrr", m.mrr}};
@@ -356,13 +381,18 @@ int run_eval(const EvalFlags& f) {
   json report = {{"file", f.file}, {"examples", neural->examples}, {"candidates", neural->candidates},
                  {"official_candidates", !synthetic}, {"bundle", f.bundle},
                  {"model_version", model->get()->info().version}, {"lexical_weight", lexical_weight},
+                 {"persona_weight", persona_weight}, {"file_has_personas", personas},
                  {"model", row(*neural)}, {"tfidf", row(*tfidf)}};
+  if (without_persona) report["model_without_persona"] = row(*without_persona);
   if (dense) report["model_without_lexical"] = row(*dense);
   if (repeats) {
     report["repeats"] = {{"examples", repeats->examples}, {"top_as_ranked", repeats->raw},
                          {"top_as_served", repeats->served}, {"file_replies", repeats->gold}};
     report["asking_back"] = {{"examples", repeats->question_examples}, {"top_as_ranked", repeats->asked_back_raw},
                              {"top_as_served", repeats->asked_back_served}, {"file_replies", repeats->asked_back_gold}};
+    report["drawing_on_persona"] = {{"examples", repeats->persona_examples},
+                                    {"top_as_served", repeats->on_persona_served},
+                                    {"file_replies", repeats->on_persona_gold}};
   }
   if (Status s = write_report(f.json_out, report.dump(2)); !s.ok()) return fail(s);
   return 0;
@@ -377,8 +407,8 @@ struct FitLexicalFlags {
   int threads = 1;
 };
 
-// A copy of a bundle with its lexical weight fitted on the held-out tail that `train`
-// validates on (bundles are immutable, so this writes a new one).
+// A copy of a bundle with its lexical and persona weights fitted on the held-out tail that
+// `train` validates on (bundles are immutable, so this writes a new one).
 int run_fit_lexical(const FitLexicalFlags& f) {
   dialogue::configure_threads({.intra_op = f.threads});
   auto model = dialogue::DialogueModel::load(f.bundle);
@@ -396,8 +426,13 @@ int run_fit_lexical(const FitLexicalFlags& f) {
   trainer::add_random_candidates(held_out, 19, seed);
   auto fit = trainer::fit_lexical_weight(**model, held_out);
   if (!fit.ok()) return fail(fit.status());
+  auto persona = trainer::fit_persona_weight(**model, held_out);
+  if (!persona.ok()) return fail(persona.status());
+  auto with_persona = trainer::evaluate_ranking(**model, held_out);
+  if (!with_persona.ok()) return fail(with_persona.status());
   metrics["lexical_weight"] = fit->weight;
-  metrics["valid_hits@1_with_lexical"] = fit->fitted.hits_at_1;
+  metrics["persona_weight"] = persona->weight;
+  metrics["valid_hits@1_with_lexical"] = with_persona->hits_at_1;
   lineage["lexical_weight_fitted"] = {{"from_bundle", f.bundle}, {"file", f.personachat},
                                       {"held_out", held_out.size()}, {"seed", seed}};
   info.metrics_json = metrics.dump();
@@ -407,8 +442,17 @@ int run_fit_lexical(const FitLexicalFlags& f) {
   auto row = [](const trainer::RankingMetrics& m) {
     return json{{"hits@1", m.hits_at_1}, {"hits@5", m.hits_at_5}, {"mrr", m.mrr}};
   };
-  json out = {{"bundle", f.out}, {"lexical_weight", fit->weight}, {"held_out", held_out.size()},
-              {"held_out_without_lexical", row(fit->dense)}, {"held_out_with_lexical", row(fit->fitted)}};
+  json out = {{"bundle", f.out},
+              {"lexical_weight", fit->weight},
+              {"persona_weight", persona->weight},
+              {"held_out", held_out.size()},
+              {"held_out_without_lexical", row(fit->dense)},
+              {"held_out_with_lexical", row(fit->fitted)},
+              {"held_out_with_persona", row(*with_persona)},
+              {"persona_fit", {{"examples", persona->examples},
+                               {"people_draw_on_persona", persona->people_rate},
+                               {"top_replies_draw_on_persona_without", persona->rate_without},
+                               {"top_replies_draw_on_persona", persona->rate_fitted}}}};
   std::printf("%s\n", out.dump(2).c_str());
   return 0;
 }
@@ -464,6 +508,8 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
   train->add_option("--init-bundle", tf->train.init_bundle, "fine-tune from this bundle (retrain: the live model)");
   train->add_option("--lexical-weight", tf->train.lexical_weight,
                     "weight of the TF-IDF term in the bundle's score (default: fitted on the held-out tail)");
+  train->add_option("--persona-weight", tf->train.persona_weight,
+                    "weight of the persona term in the bundle's score (default: fitted on the held-out tail)");
   train->add_option("--satisfaction-labelled", tf->satisfaction_labelled,
                     "SATISFACTION task: rated ConvAI2 files (train split + the store's thumbs) for the estimator")
       ->check(CLI::ExistingFile);
@@ -511,7 +557,8 @@ void add_model_commands(CLI::App& app, Action& action) {
 
   auto ff = std::make_shared<FitLexicalFlags>();
   CLI::App* fit = app.add_subcommand(
-      "fit-lexical", "copy a bundle with its lexical weight fitted on the held-out tail of a PersonaChat file (best MRR)");
+      "fit-lexical",
+      "copy a bundle with its lexical and persona weights fitted on the held-out tail of a PersonaChat file (best MRR)");
   fit->add_option("--bundle", ff->bundle, "model bundle directory")->required();
   fit->add_option("--personachat", ff->personachat, "the PersonaChat file it was trained on (its tail is held out)")
       ->required();

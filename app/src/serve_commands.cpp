@@ -14,6 +14,7 @@
 #include "periodic_trainer.h"
 #include "selffeed/clients/clients.h"
 #include "selffeed/common/log.h"
+#include "selffeed/common/utf8.h"
 #include "selffeed/dialogue/dialogue.h"
 #include "selffeed/store/store.h"
 #include "selffeed/websocket/server.h"
@@ -50,7 +51,35 @@ struct ServeFlags {
   std::string retrain_args;
   std::size_t gate_examples = 1000;
   double gate_epsilon = 0.01;
+  std::string persona;
 };
+
+// A persona file: one fact about the bot per line ("i have two dogs ."), blank lines skipped.
+Result<std::vector<std::string>> load_persona(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return not_found_error("cannot read the persona file '" + path + "'");
+  std::vector<std::string> persona;
+  const ProtocolLimits limits;  // the same as a hello's persona
+  std::size_t line_number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_number;
+    const std::string where = "persona file '" + path + "', line " + std::to_string(line_number);
+    if (!is_valid_utf8(line)) return invalid_argument_error(where + ": not valid UTF-8");
+    const std::size_t begin = line.find_first_not_of(" \t\r");
+    if (begin == std::string::npos) continue;
+    line = line.substr(begin, line.find_last_not_of(" \t\r") + 1 - begin);
+    if (line.size() > limits.max_persona_sentence_bytes) {
+      return invalid_argument_error(where + ": longer than " + std::to_string(limits.max_persona_sentence_bytes) + " bytes");
+    }
+    persona.push_back(std::move(line));
+  }
+  if (persona.empty()) return invalid_argument_error("the persona file '" + path + "' has no sentence");
+  if (persona.size() > limits.max_persona_sentences) {
+    return invalid_argument_error("the persona file '" + path + "' has more than " +
+                                  std::to_string(limits.max_persona_sentences) + " sentences");
+  }
+  return persona;
+}
 
 std::vector<std::string> split_words(const std::string& text) {
   std::istringstream in(text);
@@ -86,6 +115,14 @@ int serve(const ServeFlags& f) {
   if (f.threshold >= 0) engine_options.satisfaction_threshold = f.threshold;
   engine_options.max_batch = std::max<std::size_t>(1, f.max_batch);
   engine_options.max_queue = f.max_queue;
+  if (!f.persona.empty()) {
+    auto persona = load_persona(f.persona);
+    if (!persona.ok()) return fail(persona.status());
+    engine_options.persona = std::move(persona).value();
+    if (models->get()->dialogue->config().persona_weight == 0) {
+      log->warn("the bundle's persona weight is 0: the persona only names the bot (fit it with `selffeed fit-lexical`)");
+    }
+  }
   ChatEngine engine(engine_options, **store, *models, registry);
 
   ModelManager model_manager({.scorer = scorer, .gate_file = f.gate_valid, .gate_examples = f.gate_examples,
@@ -224,6 +261,8 @@ void add_serve_commands(CLI::App& app, Action& action) {
   serve_cmd->add_option("--retrain-dir", flags->retrain_dir, "where retraining runs go")->capture_default_str();
   serve_cmd->add_option("--retrain-args", flags->retrain_args,
                         "extra `selffeed retrain` flags, space-separated (e.g. \"--steps 500 --lr 0.001\")");
+  serve_cmd->add_option("--persona", flags->persona,
+                        "the bot's persona: one fact per line (\"i have two dogs .\"); its replies lean on them");
   serve_cmd->callback([&action, flags] { action = [flags] { return serve(*flags); }; });
 
   auto url = std::make_shared<std::string>("ws://127.0.0.1:8080/ws");

@@ -51,7 +51,8 @@ std::vector<std::vector<std::string>> read_csv(std::istream& in) {
 }
 
 // Synthetic-Persona-Chat: the "Best Generated Conversation" column, "User 1: ..." lines;
-// consecutive lines of one speaker are joined.
+// consecutive lines of one speaker are joined. The partner's persona is that of the speaker
+// of the second line ("user 1 personas" or "user 2 personas", one fact per line).
 Result<std::vector<clients::SimulatedDialogue>> load_synthetic_persona_chat(const std::string& path) {
   std::ifstream in(path);
   if (!in) return not_found_error("cannot read '" + path + "'");
@@ -74,6 +75,13 @@ Result<std::vector<clients::SimulatedDialogue>> load_synthetic_persona_chat(cons
         d.lines.back() += " " + text;
       } else {
         d.lines.push_back(text);
+      }
+      if (d.lines.size() == 2 && speaker != last_speaker) {
+        std::istringstream persona(rows[r][speaker == "User 1" ? 0 : 1]);
+        for (std::string fact; std::getline(persona, fact);) {
+          if (!fact.empty() && fact.back() == '\r') fact.pop_back();
+          if (!fact.empty()) d.partner_persona.push_back(std::move(fact));
+        }
       }
       last_speaker = speaker;
     }
@@ -158,6 +166,8 @@ void add_simulate_commands(CLI::App& app, Action& action) {
   cmd->add_option("--seed", f->options.seed)->capture_default_str();
   cmd->add_option("--user-prefix", f->options.user_prefix)->capture_default_str();
   cmd->add_option("--json", f->json_out, "also write the report here");
+  cmd->add_flag("--partner-persona", f->options.partner_persona,
+                "give the bot, in hello, the persona of the dialogue's speaker it stands in for");
   cmd->callback([&action, f] { action = [f] { return simulate(*f); }; });
 }
 

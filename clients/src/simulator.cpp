@@ -1,7 +1,6 @@
 #include "selffeed/clients/simulator.h"
 
 #include <algorithm>
-#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -79,7 +78,9 @@ class SimulatedUser {
     if (!client.ok()) return false;
     WsClient& ws = **client;
     const std::string user = o_.user_prefix + "-" + std::to_string(number % std::max(1, o_.users * 4));
-    auto welcome = exchange(ws, {{"type", "hello"}, {"user_id", user}});
+    json hello = {{"type", "hello"}, {"user_id", user}};
+    if (o_.partner_persona && !dialogue.partner_persona.empty()) hello["persona"] = dialogue.partner_persona;
+    auto welcome = exchange(ws, hello);
     if (!welcome || (*welcome)["type"] != "welcome") return false;
     std::uniform_int_distribution<std::size_t> pick(0, o_.complaints.size() - 1);
     std::uniform_real_distribution<double> coin(0, 1);
@@ -115,7 +116,7 @@ class SimulatedUser {
         if (bot_name.empty()) bot_name = name;
         if (name != bot_name) ++report_.renamed_bot;
       }
-      const double f1 = token_f1((*reply)["text"], reference);
+      const double f1 = token_f1(text, reference);
       f1_sum_ += f1;
       ++judged_;
       if (f1 >= o_.poor_reply_f1) continue;
@@ -145,24 +146,6 @@ class SimulatedUser {
 };
 
 }  // namespace
-
-double token_f1(const std::string& prediction, const std::string& reference) {
-  const std::vector<std::string> p = lower_words(prediction), r = lower_words(reference);
-  if (p.empty() || r.empty()) return 0;
-  std::map<std::string, int> counts;
-  for (const auto& w : r) ++counts[w];
-  int common = 0;
-  for (const auto& w : p) {
-    if (auto it = counts.find(w); it != counts.end() && it->second > 0) {
-      --it->second;
-      ++common;
-    }
-  }
-  if (common == 0) return 0;
-  const double precision = static_cast<double>(common) / static_cast<double>(p.size());
-  const double recall = static_cast<double>(common) / static_cast<double>(r.size());
-  return 2 * precision * recall / (precision + recall);
-}
 
 Result<SimulationReport> run_simulation(const SimulatorOptions& options) {
   if (options.dialogues.empty()) return invalid_argument_error("the simulator needs dialogues");

@@ -129,6 +129,17 @@ function onWelcome(m) {
   log.dataset.conversation = m.conversation_id;
   setLearn(m.learn !== false);
   setPhase(m.phase);
+  showPersona(m.persona || []);
+}
+
+// The facts the bot's answers lean on (serve --persona, or the hello's).
+function showPersona(persona) {
+  $('persona').replaceChildren(...persona.map((sentence) => {
+    const li = document.createElement('li');
+    li.textContent = sentence;
+    return li;
+  }));
+  $('about-bot').hidden = persona.length === 0;
 }
 
 function onReply(m) {

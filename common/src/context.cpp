@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <map>
 
 namespace selffeed {
 namespace {
@@ -116,6 +117,24 @@ std::vector<std::string> lower_words(std::string_view text) {
   }
   if (!word.empty()) words.push_back(std::move(word));
   return words;
+}
+
+double token_f1(std::string_view prediction, std::string_view reference) {
+  const std::vector<std::string> p = lower_words(prediction), r = lower_words(reference);
+  if (p.empty() || r.empty()) return 0;
+  std::map<std::string, int> counts;
+  for (const auto& w : r) ++counts[w];
+  int common = 0;
+  for (const auto& w : p) {
+    if (auto it = counts.find(w); it != counts.end() && it->second > 0) {
+      --it->second;
+      ++common;
+    }
+  }
+  if (common == 0) return 0;
+  const double precision = static_cast<double>(common) / static_cast<double>(p.size());
+  const double recall = static_cast<double>(common) / static_cast<double>(r.size());
+  return 2 * precision * recall / (precision + recall);
 }
 
 bool opens_with_greeting(std::string_view utterance) {

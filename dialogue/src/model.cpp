@@ -59,7 +59,7 @@ json config_to_json(const ModelConfig& c) {
   return {{"d_model", c.d_model}, {"n_heads", c.n_heads}, {"n_layers", c.n_layers}, {"ffn_size", c.ffn_size},
           {"context_tokens", c.context_tokens}, {"candidate_tokens", c.candidate_tokens},
           {"scaled_scores", c.scaled_scores}, {"scale_embeddings", c.scale_embeddings},
-          {"lexical_weight", c.lexical_weight}};
+          {"lexical_weight", c.lexical_weight}, {"persona_weight", c.persona_weight}};
 }
 
 Result<ModelConfig> config_from_json(const json& j) {
@@ -74,6 +74,7 @@ Result<ModelConfig> config_from_json(const json& j) {
     c.scaled_scores = j.value("scaled_scores", false);
     c.scale_embeddings = j.value("scale_embeddings", false);  // bundles from before the option
     c.lexical_weight = j.value("lexical_weight", 0.0);
+    c.persona_weight = j.value("persona_weight", 0.0);
   } catch (const json::exception& e) {
     return data_loss_error(std::string("bad model config: ") + e.what());
   }
@@ -90,6 +91,9 @@ Status validate_config(const ModelConfig& c) {
   }
   if (!std::isfinite(c.lexical_weight) || c.lexical_weight < 0) {
     return invalid_argument_error("lexical_weight must be finite and >= 0");
+  }
+  if (!std::isfinite(c.persona_weight) || c.persona_weight < 0) {
+    return invalid_argument_error("persona_weight must be finite and >= 0");
   }
   return ok_status();
 }
@@ -134,12 +138,32 @@ struct DialogueModel::Impl {
   std::int64_t trained_steps() const { return steps_before_optimizer + (optimizer ? optimizer->steps() : 0); }
   std::vector<std::string> pool;
   torch::Tensor pool_encodings;  // [pool, d_model]
-  // IDF over the pool, for the lexical term: present whenever the term is on, and built
-  // only then (it takes seconds for a large pool).
-  std::optional<TfIdf> pool_tfidf;
+  // IDF over the pool, for the lexical terms: present whenever one is on, and built only
+  // then or when persona_cosine() needs it (it takes seconds for a large pool).
+  mutable std::optional<TfIdf> pool_tfidf;
 
   void index_pool_if_needed() {
-    if (config.lexical_weight > 0 && !pool_tfidf) pool_tfidf.emplace(pool);
+    if ((config.lexical_weight > 0 || config.persona_weight > 0) && !pool_tfidf) pool_tfidf.emplace(pool);
+  }
+  // Takes a config that differs only in the weights of the lexical terms.
+  Status reconfigure(const ModelConfig& c) {
+    SELFFEED_RETURN_IF_ERROR(validate_config(c));
+    config = c;
+    index_pool_if_needed();
+    return ok_status();
+  }
+  const TfIdf& pool_index() const {
+    if (!pool_tfidf) pool_tfidf.emplace(pool);
+    return *pool_tfidf;
+  }
+  // For each pool reply, its largest TF-IDF cosine to a sentence of `persona`.
+  std::vector<float> persona_cosines(std::span<const std::string> persona) const {
+    std::vector<float> best(pool.size(), 0.0f);
+    for (const std::string& sentence : persona) {
+      const std::vector<float> cosines = pool_tfidf->cosine_to_documents(sentence);
+      for (std::size_t j = 0; j < best.size(); ++j) best[j] = std::max(best[j], cosines[j]);
+    }
+    return best;
   }
   // The IDF that repeats are judged by: the pool's when it is indexed, else equal weights.
   const TfIdf& repeat_index() const {
@@ -256,10 +280,13 @@ const std::vector<std::string>& DialogueModel::candidate_pool() const { return i
 Status DialogueModel::set_lexical_weight(double weight) {
   ModelConfig c = impl_->config;
   c.lexical_weight = weight;
-  SELFFEED_RETURN_IF_ERROR(validate_config(c));
-  impl_->config = c;
-  impl_->index_pool_if_needed();
-  return ok_status();
+  return impl_->reconfigure(c);
+}
+
+Status DialogueModel::set_persona_weight(double weight) {
+  ModelConfig c = impl_->config;
+  c.persona_weight = weight;
+  return impl_->reconfigure(c);
 }
 
 Result<std::unique_ptr<DialogueModel>> DialogueModel::create(const ModelConfig& config,
@@ -307,8 +334,10 @@ Result<DialogueModel::InBatchResult> DialogueModel::evaluate_in_batch(std::span<
 }
 
 Result<std::vector<std::vector<float>>> DialogueModel::score(std::span<const std::string> contexts,
-                                                             std::span<const std::vector<std::string>> candidates) const {
+                                                             std::span<const std::vector<std::string>> candidates,
+                                                             std::span<const std::vector<std::string>> personas) const {
   if (contexts.size() != candidates.size()) return invalid_argument_error("one candidate list per context");
+  if (!personas.empty() && personas.size() != contexts.size()) return invalid_argument_error("one persona per context");
   return guard_torch("score", [&]() -> Result<std::vector<std::vector<float>>> {
     c10::InferenceMode inference;
     // Evaluation files repeat candidates across examples (PersonaChat's distractors are
@@ -322,8 +351,9 @@ Result<std::vector<std::vector<float>>> DialogueModel::score(std::span<const std
     }
     torch::Tensor cand = impl_->encode_candidates(distinct);
     const double lexical_weight = impl_->config.lexical_weight;
+    const double persona_weight = personas.empty() ? 0.0 : impl_->config.persona_weight;
     std::vector<TfIdf::Vector> distinct_lexical;
-    if (lexical_weight > 0) {
+    if (lexical_weight > 0 || persona_weight > 0) {
       for (const std::string& c : distinct) distinct_lexical.push_back(impl_->pool_tfidf->vector(c));
     }
     std::vector<std::vector<float>> out(contexts.size());
@@ -342,6 +372,16 @@ Result<std::vector<std::vector<float>>> DialogueModel::score(std::span<const std
           for (std::size_t j = 0; j < rows.size(); ++j) {
             const TfIdf::Vector& candidate = distinct_lexical[static_cast<std::size_t>(rows[j])];
             out[i][j] += static_cast<float>(lexical_weight * TfIdf::cosine(context, candidate));
+          }
+        }
+        if (persona_weight > 0 && !personas[i].empty()) {
+          std::vector<TfIdf::Vector> persona;
+          for (const std::string& sentence : personas[i]) persona.push_back(impl_->pool_tfidf->vector(sentence));
+          for (std::size_t j = 0; j < rows.size(); ++j) {
+            const TfIdf::Vector& candidate = distinct_lexical[static_cast<std::size_t>(rows[j])];
+            double best = 0;
+            for (const TfIdf::Vector& p : persona) best = std::max(best, TfIdf::cosine(p, candidate));
+            out[i][j] += static_cast<float>(persona_weight * best);
           }
         }
       }
@@ -370,6 +410,14 @@ bool DialogueModel::only_asks_back(std::string_view reply, std::string_view cont
   return impl_->only_asks_back(reply, impl_->said_in(context));
 }
 
+double DialogueModel::persona_cosine(std::string_view reply, std::span<const std::string> persona) const {
+  const TfIdf& index = impl_->pool_index();
+  const TfIdf::Vector r = index.vector(reply);
+  double best = 0;
+  for (const std::string& sentence : persona) best = std::max(best, TfIdf::cosine(r, index.vector(sentence)));
+  return best;
+}
+
 Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<const RankRequest> requests, int k) const {
   const Impl& m = *impl_;
   if (m.pool.empty()) return failed_precondition_error("the model has no candidate pool");
@@ -379,11 +427,14 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
     std::vector<std::string> contexts;
     for (const RankRequest& r : requests) contexts.push_back(r.context);
     torch::Tensor scores = m.encode_contexts(contexts).mm(m.pool_encodings.t());  // [B, pool]
-    if (m.config.lexical_weight > 0) {
-      for (std::size_t i = 0; i < contexts.size(); ++i) {
-        std::vector<float> lexical = m.pool_tfidf->cosine_to_documents(contexts[i]);
-        torch::Tensor row = torch::from_blob(lexical.data(), {static_cast<std::int64_t>(lexical.size())});
-        scores[static_cast<std::int64_t>(i)].add_(row, m.config.lexical_weight);
+    auto add_to_row = [&](std::size_t i, std::vector<float> term, double weight) {
+      torch::Tensor row = torch::from_blob(term.data(), {static_cast<std::int64_t>(term.size())});
+      scores[static_cast<std::int64_t>(i)].add_(row, weight);
+    };
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      if (m.config.lexical_weight > 0) add_to_row(i, m.pool_tfidf->cosine_to_documents(contexts[i]), m.config.lexical_weight);
+      if (m.config.persona_weight > 0 && !requests[i].persona.empty()) {
+        add_to_row(i, m.persona_cosines(requests[i].persona), m.config.persona_weight);
       }
     }
     torch::Tensor probs = torch::softmax(scores, 1);

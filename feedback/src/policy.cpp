@@ -53,6 +53,7 @@ std::string State::serialize() const {
                         {"earlier_answers", earlier_answers},
                         {"asked_questions", asked_questions},
                         {"bot_name", bot_name},
+                        {"persona", persona},
                         {"learn", learn},
                         {"feedback_context", feedback_context}}
       .dump();
@@ -72,6 +73,7 @@ Result<State> State::parse(std::string_view text) {
     s.earlier_answers = j.value("earlier_answers", std::vector<std::string>{});
     s.asked_questions = j.value("asked_questions", std::vector<std::string>{});
     s.bot_name = j.value("bot_name", std::string());
+    s.persona = j.value("persona", std::vector<std::string>{});
     s.learn = j.value("learn", true);
     s.feedback_context = j.at("feedback_context").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
@@ -85,6 +87,7 @@ ModelRequest plan(const State& state, std::string_view user_text) {
   r.previous_reply = state.last_bot_answer;
   r.asked_questions = state.asked_questions;
   r.bot_name = state.bot_name;
+  r.persona = state.persona;
   r.may_greet = state.last_bot_answer.empty() || opens_with_greeting(user_text);
   switch (state.phase) {
     case Phase::kFeedbackRequested:
@@ -179,6 +182,7 @@ State reset(const State& state) {
   s.last_bot_answer = state.last_bot_answer;
   s.asked_questions = state.asked_questions;
   s.bot_name = state.bot_name;
+  s.persona = state.persona;
   s.learn = state.learn;
   return s;
 }

@@ -1,22 +1,26 @@
 // Drives the web client (clients/web) in headless Chromium against a real `selffeed serve`
 // on 127.0.0.1: chat, thumbs-down (acknowledged in the page and stored), a feedback request
 // answered, a reload that resumes the conversation, a server restart the page survives, the
-// "learn from this chat" switch turned off, and a phone-sized screen. Screenshots go to the artifact directory.
+// "learn from this chat" switch turned off, the bot's persona, and a phone-sized screen.
+// Screenshots go to the artifact directory.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 
 const [selffeed, bundle, webRoot, work, artifacts] = process.argv.slice(2);
 const token = 'browser-test-token';
 const portFile = `${work}/port`;
+const personaFile = `${work}/persona.txt`;
+writeFileSync(personaFile, 'my name is toy .\ni have a red car .\n');
 
 async function startServer(port) {
   rmSync(portFile, { force: true });
   const proc = spawn(selffeed, ['--log-level', 'info', '--log-file', `${work}/serve.log`, 'serve',
     '--bundle', bundle, '--store', `${work}/store`, '--port', String(port), '--port-file', portFile,
-    '--satisfaction', 'regex', '--web-root', webRoot, '--admin-token', token], { stdio: 'ignore' });
+    '--satisfaction', 'regex', '--web-root', webRoot, '--admin-token', token, '--persona', personaFile],
+  { stdio: 'ignore' });
   for (let i = 0; i < 300; i++) {
     if (existsSync(portFile)) return { proc, port: Number(readFileSync(portFile, 'utf8')) };
     if (proc.exitCode !== null) break;
@@ -59,6 +63,10 @@ try {
   await page.waitForSelector('#status[data-state="connected"]');
   await page.waitForSelector('.msg.system');
   assert.match(await page.textContent('#model'), /toy-v1/);
+  // The server's persona (serve --persona) is shown beside the chat.
+  assert.ok(await page.isVisible('#about-bot'));
+  assert.deepEqual(await page.$$eval('#persona li', (items) => items.map((li) => li.textContent)),
+    ['my name is toy .', 'i have a red car .']);
 
   // Two messages: both answered; the second is kept as a dialogue (HB) example.
   await say(page, 'hello ! what colour is your car ?', 1);

@@ -61,6 +61,15 @@ TEST(ContextTest, LowerWordsKeepApostrophesAndUtf8) {
   EXPECT_TRUE(lower_words(" ?! ").empty());
 }
 
+TEST(ContextTest, TokenF1CountsSharedWordsOnceEach) {
+  EXPECT_DOUBLE_EQ(token_f1("I have two dogs!", "i have two dogs ."), 1.0);
+  // 2 shared of 4 predicted and 2 reference words: precision 0.5, recall 1.
+  EXPECT_NEAR(token_f1("i have a cat", "I have"), 2 * 0.5 * 1.0 / 1.5, 1e-12);
+  EXPECT_NEAR(token_f1("dogs dogs dogs", "dogs"), 2 * (1.0 / 3) * 1.0 / (1.0 / 3 + 1), 1e-12);
+  EXPECT_EQ(token_f1("hello", "goodbye"), 0);
+  EXPECT_EQ(token_f1("...", "hello"), 0);
+}
+
 TEST(ContextTest, GreetingsAreTheFirstWordsOfAnUtterance) {
   for (std::string_view greeting : {"hi", "Hi!", "  hello there", "hey , want to go see a movie ?", "Good morning :)",
                                     "good evening all", "howdy partner", "hi my name is kellie"}) {

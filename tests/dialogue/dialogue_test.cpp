@@ -1,5 +1,6 @@
 #include "selffeed/dialogue/dialogue.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -175,6 +176,57 @@ TEST_F(DialogueTest, TheLexicalTermAddsWeightedTfIdfCosineEverywhereAndIsSaved) 
   EXPECT_EQ(model->set_lexical_weight(-1).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(model->set_lexical_weight(std::nan("")).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(model->config().lexical_weight, 2.5);
+}
+
+TEST_F(DialogueTest, ThePersonaTermAddsTheBestCosineToAPersonaSentenceAndIsSaved) {
+  TempDir dir;
+  auto model = make_model();
+  std::vector<std::string> pool = {"i have two dogs .", "i hate the beach .", "i bake bread at night .", "hello !"};
+  ASSERT_OK(model->set_candidate_pool(pool));
+  const std::vector<std::string> contexts = {"__p1__ what do you like ?", "__p1__ hi"};
+  const std::vector<std::vector<std::string>> lists = {pool, pool};
+  const std::vector<std::vector<std::string>> personas = {{"my dogs are old .", "i bake bread ."}, {}};
+  auto dense = model->score(contexts, lists, personas);
+  ASSERT_OK(dense);
+  ASSERT_OK(model->set_persona_weight(3));
+  auto with_persona = model->score(contexts, lists, personas);
+  ASSERT_OK(with_persona);
+  TfIdf tfidf(pool);
+  for (std::size_t j = 0; j < pool.size(); ++j) {
+    double best = 0;
+    for (const std::string& sentence : personas[0]) {
+      best = std::max(best, TfIdf::cosine(tfidf.vector(sentence), tfidf.vector(pool[j])));
+    }
+    EXPECT_NEAR((*with_persona)[0][j], (*dense)[0][j] + 3 * best, 1e-4) << j;
+    EXPECT_NEAR((*with_persona)[1][j], (*dense)[1][j], 1e-6) << j;  // no persona, no term
+  }
+  EXPECT_GT((*with_persona)[0][2] - (*dense)[0][2], (*with_persona)[0][1] - (*dense)[0][1]);
+  // Without personas the scores are the encoders' alone.
+  auto ignored = model->score(contexts, lists);
+  ASSERT_OK(ignored);
+  EXPECT_EQ(*ignored, *dense);
+  EXPECT_EQ(model->score(contexts, lists, std::vector<std::vector<std::string>>{{}}).status().code(),
+            StatusCode::kInvalidArgument);
+
+  // rank() adds the same term to the pool's scores, and a large weight puts the persona first.
+  auto ranked = model->rank({{RankRequest{.context = contexts[0], .persona = personas[0]}}}, 4);
+  ASSERT_OK(ranked);
+  for (const RankedReply& r : (*ranked)[0]) {
+    EXPECT_NEAR(r.score, (*with_persona)[0][static_cast<std::size_t>(r.candidate_id)], 1e-4);
+  }
+  ASSERT_OK(model->set_persona_weight(1000));
+  auto led = model->rank({{RankRequest{.context = contexts[0], .persona = {"i bake bread ."}}}}, 1);
+  ASSERT_OK(led);
+  EXPECT_EQ((*led)[0].front().text, "i bake bread at night .");
+
+  ASSERT_OK(model->set_persona_weight(3));
+  ASSERT_OK(model->save(dir.str("bundle"), {.version = "persona"}, {}));
+  auto loaded = DialogueModel::load(dir.str("bundle"));
+  ASSERT_OK(loaded);
+  EXPECT_EQ((*loaded)->config().persona_weight, 3);
+  EXPECT_EQ(*(*loaded)->score(contexts, lists, personas), *with_persona);
+  EXPECT_EQ(model->set_persona_weight(-1).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(model->config().persona_weight, 3);
 }
 
 TEST_F(DialogueTest, PreviousResponseFilterSkipsTheBotsLastReply) {

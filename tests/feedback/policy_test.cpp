@@ -110,8 +110,18 @@ TEST(PolicyTest, TheRankerIsToldTheBotsNameAndWhenItMayGreet) {
   EXPECT_FALSE(plan(after_reset, "let's talk about cars").may_greet);
 }
 
-// A state stored by a server from before earlier_answers, asked_questions, learn and
-// bot_name still loads.
+TEST(PolicyTest, TheRankerIsToldTheConversationsPersonaThroughNewTopics) {
+  State s;
+  s.persona = {"i have two dogs .", "i bake bread ."};
+  EXPECT_EQ(plan(s, "hi").persona, s.persona);
+  s = step(s, "hi", std::nullopt, "hello ! i bake bread .").next;
+  EXPECT_EQ(State::parse(s.serialize()).value(), s);
+  EXPECT_EQ(plan(reset(s), "let's talk about cars").persona, s.persona);
+  EXPECT_TRUE(plan(State{}, "hi").persona.empty());
+}
+
+// A state stored by a server from before earlier_answers, asked_questions, learn,
+// bot_name and persona still loads.
 TEST(PolicyTest, AStateOfAnOlderServerLoads) {
   auto s = State::parse(R"({"phase":"normal","history":["hi","hello"],"last_bot_answer":"hello","feedback_context":""})");
   ASSERT_TRUE(s.ok()) << s.status().to_string();
@@ -119,6 +129,7 @@ TEST(PolicyTest, AStateOfAnOlderServerLoads) {
   EXPECT_TRUE(s->earlier_answers.empty());
   EXPECT_TRUE(s->asked_questions.empty());
   EXPECT_TRUE(s->bot_name.empty());
+  EXPECT_TRUE(s->persona.empty());
   EXPECT_TRUE(s->learn);
 }
 

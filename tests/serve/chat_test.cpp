@@ -1,6 +1,7 @@
 // The self-feeding loop through a real server on 127.0.0.1 and a real RocksDB directory:
 // a scripted conversation, checked turn by turn and then in the store. The server uses the
 // paper's regex satisfaction baseline, so the script decides which replies look unhappy.
+#include <fstream>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -232,6 +233,67 @@ TEST(ChatTest, AConversationThatDoesNotTeachTheBotIsAnsweredAndHarvestsNothing) 
   auto turns = (*opened)->get_turns(conversation_id);
   ASSERT_OK(turns);
   EXPECT_EQ(turns->size(), 8u) << "the conversation itself is kept, to resume it";
+}
+
+// The bot's persona: the server's (serve --persona) unless a hello gives the conversation
+// its own; it is stored with the conversation, shown in the welcome, and its facts lead the
+// ranking when the bundle weighs them.
+TEST(ChatTest, ThePersonaOfTheServerOrOfTheConversationLeadsTheAnswers) {
+  TempDir dir;
+  const std::string command = std::string(SELFFEED_SOURCE_DIR) + "/tests/testing/make_toy_bundle.sh " +
+                              SELFFEED_BINARY + " " + dir.str("toy") + " --persona-weight 100";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  std::ofstream(dir.str("persona.txt")) << "my boat is yellow .\n\n  i live near the lamp .  \n";
+  auto server = clients::LocalServer::start({.binary = SELFFEED_BINARY,
+                                             .bundle = dir.str("toy/run/bundle"),
+                                             .store = dir.str("store"),
+                                             .work_dir = dir.str(),
+                                             .extra_args = {"--satisfaction", "regex", "--persona", dir.str("persona.txt")}});
+  ASSERT_OK(server);
+  const std::vector<std::string> server_persona = {"my boat is yellow .", "i live near the lamp ."};
+  const std::string question = "hello ! what colour is your car ?";
+
+  auto client = clients::WsClient::connect((*server)->ws_url());
+  ASSERT_OK(client);
+  json welcome = testing::request(**client, {{"type", "hello"}});
+  EXPECT_EQ(welcome["persona"], server_persona) << welcome.dump();
+  json reply = testing::request(**client, {{"type", "message"}, {"text", question}});
+  EXPECT_EQ(reply["text"], "my boat is yellow .") << reply.dump();
+
+  // A conversation of its own persona keeps it when resumed without one.
+  json own = testing::request(**client, {{"type", "hello"}, {"persona", {"my kite is black ."}}});
+  EXPECT_EQ(own["persona"], json({"my kite is black ."})) << own.dump();
+  const std::string conversation_id = own["conversation_id"];
+  reply = testing::request(**client, {{"type", "message"}, {"text", question}});
+  EXPECT_EQ(reply["text"], "my kite is black .") << reply.dump();
+  json resumed = testing::request(**client, {{"type", "hello"}, {"conversation_id", conversation_id}});
+  EXPECT_EQ(resumed["persona"], json({"my kite is black ."})) << resumed.dump();
+  // An empty one gives the conversation the server's back.
+  json cleared = testing::request(**client, {{"type", "hello"}, {"conversation_id", conversation_id}, {"persona", json::array()}});
+  EXPECT_EQ(cleared["persona"], server_persona) << cleared.dump();
+
+  for (const json& bad : {json{{"type", "hello"}, {"persona", "my kite is black ."}},
+                          json{{"type", "hello"}, {"persona", {"ok", ""}}},
+                          json{{"type", "hello"}, {"persona", {std::string(501, 'a')}}},
+                          json{{"type", "hello"}, {"persona", std::vector<std::string>(33, "i sing .")}}}) {
+    json refused = testing::request(**client, {bad});
+    EXPECT_EQ(refused["code"], "invalid_message") << refused.dump();
+  }
+  reply = testing::request(**client, {{"type", "message"}, {"text", question}});
+  EXPECT_EQ(reply["type"], "reply") << "the session survives a refused hello: " << reply.dump();
+  EXPECT_EQ((*server)->stop(SIGTERM), 0);
+
+  // A persona file the server cannot use stops it with a message that names the file.
+  for (const std::string& contents : {std::string("\n \n"), std::string(501, 'a') + "\n", std::string("\xff\n")}) {
+    std::ofstream(dir.str("bad_persona.txt"), std::ios::trunc) << contents;
+    auto refused = clients::LocalServer::start({.binary = SELFFEED_BINARY,
+                                                .bundle = dir.str("toy/run/bundle"),
+                                                .store = dir.str("store2"),
+                                                .work_dir = dir.str(),
+                                                .extra_args = {"--persona", dir.str("bad_persona.txt")}});
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.status().message().find("bad_persona.txt"), std::string::npos) << refused.status().to_string();
+  }
 }
 
 }  // namespace

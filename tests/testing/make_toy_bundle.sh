@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains a toy dialogue bundle (colour/place questions, a tiny model, 40 steps, seconds on
-# 2 cores) for the tests that need a real server: make_toy_bundle.sh SELFFEED WORK_DIR.
-# The bundle ends up in WORK_DIR/run/bundle, version "toy-v1".
+# 2 cores) for the tests that need a real server: make_toy_bundle.sh SELFFEED WORK_DIR
+# [more `selffeed train` flags]. The bundle ends up in WORK_DIR/run/bundle, version "toy-v1".
 set -euo pipefail
 selffeed=$1
 work=$2
@@ -15,5 +15,5 @@ for i in "${!objects[@]}"; do
 done > "$work/train.txt"
 "$selffeed" --log-level warn train --out "$work/run" --personachat "$work/train.txt" --holdout 0.25 \
   --steps 40 --validate-every 20 --batch 8 --d-model 32 --heads 2 --layers 1 --ffn 16 --vocab 100 \
-  --version toy-v1 > "$work/train.json" 2> "$work/train.log"
+  --version toy-v1 "${@:3}" > "$work/train.json" 2> "$work/train.log"
 [[ -f "$work/run/bundle/bundle.json" ]]

@@ -17,15 +17,17 @@ using selffeed::testing::TempDir;
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
-TEST(LoadersTest, ParlaiTextDropsPersonasAndTagsContextsRelativeToTheResponder) {
+TEST(LoadersTest, ParlaiTextKeepsPersonasAndTagsContextsRelativeToTheResponder) {
   TempDir dir;
   write(dir.str("a.txt"),
         "1 your persona: i like cats.\n"
-        "2 __SILENCE__\thi there !\n"
-        "3 hello , how are you ?\ti am great .\n"
-        "4 cool .\tbye .\n"
+        "2 partner's persona: i am a baker.\n"
+        "3 __SILENCE__\thi there !\n"
+        "4 hello , how are you ?\ti am great .\n"
+        "5 cool .\tbye .\n"
         "1 your persona: i surf.\n"
-        "2 do you surf ?\tyes , daily .\t\tno .|yes , daily .|maybe\n");
+        "2 your persona:  i live by the sea. \n"
+        "3 do you surf ?\tyes , daily .\t\tno .|yes , daily .|maybe\n");
   auto self_only = load_parlai_text(dir.str("a.txt"));
   ASSERT_OK(self_only);
   ASSERT_EQ(self_only->size(), 4u);
@@ -36,6 +38,10 @@ TEST(LoadersTest, ParlaiTextDropsPersonasAndTagsContextsRelativeToTheResponder) 
   EXPECT_EQ((*self_only)[3].context, "__p1__ do you surf ?");  // a new episode starts fresh
   EXPECT_EQ((*self_only)[3].candidates, (std::vector<std::string>{"no .", "yes , daily .", "maybe"}));
   EXPECT_TRUE((*self_only)[0].candidates.empty());
+  // Each episode's persona lines belong to its examples, and to no other episode's.
+  EXPECT_EQ((*self_only)[0].persona, (std::vector<std::string>{"i like cats."}));
+  EXPECT_EQ((*self_only)[2].persona, (std::vector<std::string>{"i like cats."}));
+  EXPECT_EQ((*self_only)[3].persona, (std::vector<std::string>{"i surf.", "i live by the sea."}));
 
   auto both = load_parlai_text(dir.str("a.txt"), {.both_sides = true});
   ASSERT_OK(both);
@@ -43,6 +49,9 @@ TEST(LoadersTest, ParlaiTextDropsPersonasAndTagsContextsRelativeToTheResponder) 
   // The partner's reply, seen from the partner's side: the roles flip.
   EXPECT_EQ((*both)[1].context, "__p1__ hi there !");
   EXPECT_EQ((*both)[1].target, "hello , how are you ?");
+  EXPECT_EQ((*both)[1].persona, (std::vector<std::string>{"i am a baker."}));
+  EXPECT_EQ((*both)[2].persona, (std::vector<std::string>{"i like cats."}));
+  EXPECT_EQ((*both)[5].persona, (std::vector<std::string>{"i surf.", "i live by the sea."}));
 
   EXPECT_EQ(load_parlai_text(dir.str("missing.txt")).status().code(), StatusCode::kNotFound);
   write(dir.str("bad.txt"), "x oops\tno\n");
@@ -145,15 +154,20 @@ TEST(EvaluationTest, TfidfFindsWordOverlapAndTiesAreNotFree) {
   EXPECT_EQ(evaluate_tfidf(no_gold).status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST(EvaluationTest, FitLexicalWeightFollowsWhatWordOverlapIsWorthOnHeldOutData) {
+// A tiny model that has never trained: it ranks at random, so what a fit finds comes from
+// the lexical terms alone.
+Result<std::unique_ptr<dialogue::DialogueModel>> untrained_model() {
   dialogue::configure_threads({.intra_op = 1});
   std::vector<std::string> texts;
   for (const auto& p : selffeed::testing::toy_dialogue()) texts.push_back(p.context + " " + p.target);
-  auto tokenizer = dialogue::Tokenizer::train(texts, {.vocab_size = 120});
-  ASSERT_OK(tokenizer);
-  auto model = dialogue::DialogueModel::create(
+  SELFFEED_ASSIGN_OR_RETURN(auto tokenizer, dialogue::Tokenizer::train(texts, {.vocab_size = 120}));
+  return dialogue::DialogueModel::create(
       {.d_model = 32, .n_heads = 2, .n_layers = 1, .ffn_size = 16, .context_tokens = 32, .candidate_tokens = 16},
-      *tokenizer, 3);
+      tokenizer, 3);
+}
+
+TEST(EvaluationTest, FitLexicalWeightFollowsWhatWordOverlapIsWorthOnHeldOutData) {
+  auto model = untrained_model();
   ASSERT_OK(model);
   const std::vector<std::string> objects = {"car", "house", "bike", "boat", "kite", "lamp", "door", "shoe"};
   std::vector<std::string> pool;
@@ -182,6 +196,50 @@ TEST(EvaluationTest, FitLexicalWeightFollowsWhatWordOverlapIsWorthOnHeldOutData)
   ASSERT_OK(none);
   EXPECT_EQ(none->weight, 0);
   EXPECT_EQ((*model)->config().lexical_weight, 0);
+}
+
+TEST(EvaluationTest, FitPersonaWeightMakesTheBotDrawOnItsPersonaAsOftenAsPeopleDo) {
+  auto model = untrained_model();
+  ASSERT_OK(model);
+  const std::vector<std::string> pets = {"dog", "cat", "horse", "parrot", "rabbit", "snake", "goat", "fish"};
+  std::vector<std::string> pool;
+  for (const std::string& p : pets) pool.push_back("i have a " + p + " .");
+  ASSERT_OK((*model)->set_candidate_pool(pool));
+  // The context says nothing about the answer; every person answers with their persona.
+  std::vector<RankingExample> held_out;
+  while (held_out.size() < kFewestExamplesToFitLexicalWeight) {
+    for (std::size_t i = 0; i < pets.size(); ++i) {
+      held_out.push_back({.context = "__p1__ tell me about yourself .",
+                          .target = pool[i],
+                          .persona = {"i like the sea .", "i have a " + pets[i] + " ."}});
+    }
+  }
+  auto fit = fit_persona_weight(**model, held_out);
+  ASSERT_OK(fit);
+  EXPECT_EQ(fit->examples, held_out.size());
+  EXPECT_DOUBLE_EQ(fit->people_rate, 1.0);
+  EXPECT_LT(fit->rate_without, 1.0);  // an untrained model picks a pet at random
+  EXPECT_GT(fit->weight, 0);
+  EXPECT_GE(fit->rate_fitted, fit->people_rate - 1e-9);
+  EXPECT_EQ((*model)->config().persona_weight, fit->weight);
+  // The smallest such weight: one less falls short.
+  ASSERT_OK((*model)->set_persona_weight(fit->weight - 1));
+  std::size_t on_persona = 0;
+  for (std::size_t i = 0; i < held_out.size(); ++i) {
+    auto top = (*model)->rank({{dialogue::RankRequest{.context = held_out[i].context, .persona = held_out[i].persona}}}, 1);
+    ASSERT_OK(top);
+    on_persona += (*top)[0].front().text == held_out[i].target;
+  }
+  EXPECT_LT(on_persona, held_out.size());
+
+  // Too few examples with a persona (the others do not count): weight 0.
+  std::vector<RankingExample> few(held_out.begin(), held_out.begin() + 10);
+  for (int i = 0; i < 200; ++i) few.push_back({.context = "__p1__ hi", .target = pool[0]});
+  auto none = fit_persona_weight(**model, few);
+  ASSERT_OK(none);
+  EXPECT_EQ(none->examples, 10u);
+  EXPECT_EQ(none->weight, 0);
+  EXPECT_EQ((*model)->config().persona_weight, 0);
 }
 
 TEST(EvaluationTest, RandomCandidatesHoldTheGoldOnceAndNeverDuplicateIt) {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <unordered_set>
 
 #include "selffeed/common/context.h"
@@ -50,13 +51,14 @@ void finish(RankingMetrics& m, std::span<const RankingExample> data) {
 Result<RankingMetrics> evaluate_ranking(const dialogue::DialogueModel& model, std::span<const RankingExample> data) {
   SELFFEED_RETURN_IF_ERROR(check_examples(data));
   std::vector<std::string> contexts;
-  std::vector<std::vector<std::string>> candidates;
+  std::vector<std::vector<std::string>> candidates, personas;
   for (const RankingExample& e : data) {
     contexts.push_back(e.context);
     candidates.push_back(e.candidates);
+    personas.push_back(e.persona);
   }
   // One call: the model encodes each distinct candidate once across the whole file.
-  SELFFEED_ASSIGN_OR_RETURN(auto scores, model.score(contexts, candidates));
+  SELFFEED_ASSIGN_OR_RETURN(auto scores, model.score(contexts, candidates, personas));
   RankingMetrics m;
   for (std::size_t i = 0; i < data.size(); ++i) accumulate(scores[i], gold_index(data[i]), m);
   finish(m, data);
@@ -73,8 +75,8 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
     const std::span<const RankingExample> chunk = data.subspan(begin, std::min(kChunk, r.examples - begin));
     std::vector<dialogue::RankRequest> raw, served;
     for (const RankingExample& e : chunk) {
-      raw.push_back({.context = e.context, .block_repeats = false});
-      served.push_back({.context = e.context});
+      raw.push_back({.context = e.context, .persona = e.persona, .block_repeats = false});
+      served.push_back({.context = e.context, .persona = e.persona});
     }
     SELFFEED_ASSIGN_OR_RETURN(auto raw_top, model.rank(raw, 1));
     SELFFEED_ASSIGN_OR_RETURN(auto served_top, model.rank(served, 1));
@@ -83,6 +85,11 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
       r.raw += model.repeats_context(raw_top[i].front().text, context);
       r.served += model.repeats_context(served_top[i].front().text, context);
       r.gold += model.repeats_context(chunk[i].target, context);
+      if (!chunk[i].persona.empty()) {
+        ++r.persona_examples;
+        r.on_persona_served += model.persona_cosine(served_top[i].front().text, chunk[i].persona) >= kDrawsOnPersonaCosine;
+        r.on_persona_gold += model.persona_cosine(chunk[i].target, chunk[i].persona) >= kDrawsOnPersonaCosine;
+      }
       const std::vector<std::string> utterances = split_context(context);
       if (utterances.empty() || questions_in(utterances.back()).empty()) continue;
       ++r.question_examples;
@@ -95,6 +102,10 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
   r.raw /= n;
   r.served /= n;
   r.gold /= n;
+  if (r.persona_examples > 0) {
+    r.on_persona_served /= static_cast<double>(r.persona_examples);
+    r.on_persona_gold /= static_cast<double>(r.persona_examples);
+  }
   if (r.question_examples > 0) {
     const double q = static_cast<double>(r.question_examples);
     r.asked_back_raw /= q;
@@ -161,6 +172,51 @@ Result<LexicalWeightFit> fit_lexical_weight(dialogue::DialogueModel& model, std:
     }
   }
   SELFFEED_RETURN_IF_ERROR(model.set_lexical_weight(fit.weight));
+  return fit;
+}
+
+Result<PersonaWeightFit> fit_persona_weight(dialogue::DialogueModel& model, std::span<const RankingExample> held_out) {
+  if (model.candidate_pool_size() == 0) {
+    return failed_precondition_error("fitting the persona weight needs the model's candidate pool");
+  }
+  std::vector<const RankingExample*> with_persona;
+  for (const RankingExample& e : held_out) {
+    if (!e.persona.empty()) with_persona.push_back(&e);
+  }
+  PersonaWeightFit fit{.examples = with_persona.size()};
+  SELFFEED_RETURN_IF_ERROR(model.set_persona_weight(0));
+  if (with_persona.size() < kFewestExamplesToFitLexicalWeight) return fit;
+
+  auto draws_on_persona = [&](const std::string& reply, const RankingExample& e) {
+    return model.persona_cosine(reply, e.persona) >= kDrawsOnPersonaCosine;
+  };
+  auto share = [&](std::size_t count) { return static_cast<double>(count) / static_cast<double>(with_persona.size()); };
+  fit.people_rate = share(static_cast<std::size_t>(std::count_if(
+      with_persona.begin(), with_persona.end(), [&](const RankingExample* e) { return draws_on_persona(e->target, *e); })));
+  // The share of top replies, as served, that draw on the persona at `weight`.
+  constexpr std::size_t kChunk = 256;  // bounds the [contexts x pool] score matrix
+  auto bot_rate = [&](double weight) -> Result<double> {
+    SELFFEED_RETURN_IF_ERROR(model.set_persona_weight(weight));
+    std::size_t drawing = 0;
+    for (std::size_t begin = 0; begin < with_persona.size(); begin += kChunk) {
+      const std::size_t end = std::min(with_persona.size(), begin + kChunk);
+      std::vector<dialogue::RankRequest> requests;
+      for (std::size_t i = begin; i < end; ++i) {
+        requests.push_back({.context = with_persona[i]->context, .persona = with_persona[i]->persona});
+      }
+      SELFFEED_ASSIGN_OR_RETURN(auto top, model.rank(requests, 1));
+      for (std::size_t i = begin; i < end; ++i) drawing += draws_on_persona(top[i - begin].front().text, *with_persona[i]);
+    }
+    return share(drawing);
+  };
+  constexpr int kMaxWeight = 40;
+  for (int w = 0; w <= kMaxWeight; ++w) {
+    SELFFEED_ASSIGN_OR_RETURN(const double rate, bot_rate(w));
+    if (w == 0) fit.rate_without = rate;
+    fit.weight = w;
+    fit.rate_fitted = rate;
+    if (rate >= fit.people_rate) break;
+  }
   return fit;
 }
 

@@ -13,6 +13,14 @@ namespace selffeed::trainer {
 namespace {
 
 constexpr std::string_view kSilence = "__SILENCE__";
+constexpr std::string_view kSelfPersona = "your persona:";
+constexpr std::string_view kPartnerPersona = "partner's persona:";
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
@@ -90,13 +98,16 @@ Result<std::vector<RankingExample>> load_parlai_text(const std::string& path, co
   std::vector<std::string> turns;
   std::vector<std::size_t> self_turns;  // indices of the responder's turns in `turns`
   std::vector<std::vector<std::string>> candidates;  // per self turn
+  std::vector<std::string> self_persona, partner_persona;
   auto flush = [&] {
     std::size_t self_index = 0;
     std::vector<bool> is_self(turns.size(), false);
     for (std::size_t i : self_turns) is_self[i] = true;
     for (std::size_t i = 0; i < turns.size(); ++i) {
       if (!is_self[i] && !(options.both_sides && i > 0)) continue;
-      RankingExample e{.context = format_context(std::span<const std::string>(turns.data(), i)), .target = turns[i]};
+      RankingExample e{.context = format_context(std::span<const std::string>(turns.data(), i)),
+                       .target = turns[i],
+                       .persona = is_self[i] ? self_persona : partner_persona};
       if (is_self[i]) e.candidates = std::move(candidates[self_index++]);
       out.push_back(std::move(e));
     }
@@ -114,9 +125,18 @@ Result<std::vector<RankingExample>> load_parlai_text(const std::string& path, co
     if (space == std::string::npos) return line_error(path, line_number, "expected '<N> <text>'");
     long n = std::strtol(line.c_str(), nullptr, 10);
     if (n <= 0) return line_error(path, line_number, "line does not start with a turn number");
-    if (n == 1 && !turns.empty()) flush();
-    std::vector<std::string_view> fields = split(std::string_view(line).substr(space + 1), '\t');
-    if (fields.size() < 2) continue;  // persona line
+    if (n == 1) {
+      if (!turns.empty()) flush();
+      self_persona.clear();
+      partner_persona.clear();
+    }
+    const std::string_view rest = std::string_view(line).substr(space + 1);
+    std::vector<std::string_view> fields = split(rest, '\t');
+    if (fields.size() < 2) {
+      if (rest.starts_with(kSelfPersona)) self_persona.emplace_back(trim(rest.substr(kSelfPersona.size())));
+      if (rest.starts_with(kPartnerPersona)) partner_persona.emplace_back(trim(rest.substr(kPartnerPersona.size())));
+      continue;
+    }
     std::string text(fields[0]);
     std::string label(fields[1]);
     if (text != kSilence) turns.push_back(text);

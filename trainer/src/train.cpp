@@ -203,6 +203,7 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
     SELFFEED_ASSIGN_OR_RETURN(model, dialogue::DialogueModel::create(o.model, tokenizer, o.seed));
   }
   SELFFEED_RETURN_IF_ERROR(model->set_lexical_weight(0));
+  SELFFEED_RETURN_IF_ERROR(model->set_persona_weight(0));
 
   const Sampler sampler(o);
 
@@ -285,20 +286,33 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
   json metrics = {{"valid_hits@1", state.best}, {"best_step", state.best_step}};
   if (o.lexical_weight) {
     SELFFEED_RETURN_IF_ERROR(best->set_lexical_weight(*o.lexical_weight));
-    SELFFEED_ASSIGN_OR_RETURN(RankingMetrics m, evaluate_ranking(*best, o.valid));
-    report.valid_hits_at_1_with_lexical = m.hits_at_1;
   } else if (o.valid.size() < kFewestExamplesToFitLexicalWeight) {
     log->info("lexical weight 0: {} validation examples are too few to fit it on", o.valid.size());
     SELFFEED_RETURN_IF_ERROR(best->set_lexical_weight(0));
-    report.valid_hits_at_1_with_lexical = state.best;
   } else {
     SELFFEED_ASSIGN_OR_RETURN(LexicalWeightFit fit, fit_lexical_weight(*best, o.valid));
     log->info("lexical weight {} fitted on valid: MRR {:.4f} -> {:.4f}, hits@1 {:.4f} -> {:.4f}", fit.weight, fit.dense.mrr,
               fit.fitted.mrr, fit.dense.hits_at_1, fit.fitted.hits_at_1);
-    report.valid_hits_at_1_with_lexical = fit.fitted.hits_at_1;
+  }
+  if (o.persona_weight) {
+    SELFFEED_RETURN_IF_ERROR(best->set_persona_weight(*o.persona_weight));
+  } else {
+    SELFFEED_ASSIGN_OR_RETURN(PersonaWeightFit fit, fit_persona_weight(*best, o.valid));
+    log->info("persona weight {} fitted on the {} validation examples with a persona: top replies from the pool that "
+              "draw on it {:.3f} -> {:.3f}, people's replies {:.3f}",
+              fit.weight, fit.examples, fit.rate_without, fit.rate_fitted, fit.people_rate);
+    metrics["persona_fit"] = {{"examples", fit.examples}, {"people_rate", fit.people_rate},
+                              {"rate_without", fit.rate_without}, {"rate", fit.rate_fitted}};
+  }
+  report.valid_hits_at_1_with_lexical = state.best;
+  if (!o.valid.empty()) {
+    SELFFEED_ASSIGN_OR_RETURN(RankingMetrics m, evaluate_ranking(*best, o.valid));
+    report.valid_hits_at_1_with_lexical = m.hits_at_1;
   }
   report.lexical_weight = best->config().lexical_weight;
+  report.persona_weight = best->config().persona_weight;
   metrics["lexical_weight"] = report.lexical_weight;
+  metrics["persona_weight"] = report.persona_weight;
   metrics["valid_hits@1_with_lexical"] = report.valid_hits_at_1_with_lexical;
   json lineage = json::parse(o.lineage_json, nullptr, /*allow_exceptions=*/false);
   if (!lineage.is_object()) lineage = json::object();

@@ -20,6 +20,7 @@ namespace selffeed::clients {
 
 struct SimulatedDialogue {
   std::vector<std::string> lines;  // alternating: the simulated user first, then the partner
+  std::vector<std::string> partner_persona;  // the persona of the speaker the bot stands in for
 };
 
 struct SimulatorOptions {
@@ -34,6 +35,9 @@ struct SimulatorOptions {
   int users = 4;                    // concurrent simulated users
   std::uint64_t seed = 1;
   std::string user_prefix = "sim";
+  // Give the bot each dialogue's partner_persona in hello, as PersonaChat's speakers had
+  // theirs; false: the server's own persona.
+  bool partner_persona = false;
 };
 
 struct SimulationReport {
@@ -59,9 +63,6 @@ struct SimulationReport {
   int errors = 0;        // conversations cut short: no connection, or no reply in time
   double mean_reply_f1 = 0;
 };
-
-// Token F1 between two texts (lower-cased words, punctuation split off), as in ParlAI.
-double token_f1(const std::string& prediction, const std::string& reference);
 
 // kInvalidArgument without dialogues or complaints; kUnavailable when the server is down.
 Result<SimulationReport> run_simulation(const SimulatorOptions& options);

@@ -42,6 +42,9 @@ std::vector<std::string_view> questions_in(std::string_view utterance);
 // Its words, lower-cased: runs of letters, digits, apostrophes and UTF-8 bytes.
 //   lower_words("Hi, I'm Ann!") == {"hi", "i'm", "ann"}
 std::vector<std::string> lower_words(std::string_view text);
+// Token F1 between a reply and a reference, over lower_words(), as ParlAI scores
+// generated and retrieved replies; 0 when either has no word.
+double token_f1(std::string_view prediction, std::string_view reference);
 // Whether it opens with a greeting, in any case: "Hi!", "hello there", "hey , want to ...",
 // "good morning". Not "history" or "heyday".
 bool opens_with_greeting(std::string_view utterance);

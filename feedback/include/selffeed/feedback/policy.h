@@ -61,6 +61,9 @@ struct State {
   // The name the bot first gave itself in this conversation (self_given_name of its
   // answers), or empty; it survives resets: the bot keeps one name.
   std::string bot_name;
+  // The bot's persona in this conversation (hello "persona"), or empty for the server's;
+  // it survives resets.
+  std::vector<std::string> persona;
   // FEEDBACK_REQUESTED only: the context up to and including the user utterance the bot
   // answered badly; the target of the FB example is the feedback that comes next.
   std::string feedback_context;
@@ -88,6 +91,8 @@ struct ModelRequest {
   // false once the bot has answered in the conversation, unless the user's message greets:
   // replies that open with a greeting, likewise.
   bool may_greet = true;
+  // State::persona: replies about these facts rank higher.
+  std::vector<std::string> persona;
 };
 ModelRequest plan(const State& state, std::string_view user_text);
 

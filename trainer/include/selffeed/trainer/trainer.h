@@ -25,12 +25,14 @@
 
 namespace selffeed::trainer {
 
-// One ranking example: a formatted context, its gold reply, and (for evaluation) the
-// fixed candidates to rank, the gold among them.
+// One ranking example: a formatted context, its gold reply, (for evaluation) the fixed
+// candidates to rank, the gold among them, and the responder's persona when the data
+// has one (PersonaChat's "your persona:" lines).
 struct RankingExample {
   std::string context;
   std::string target;
   std::vector<std::string> candidates;
+  std::vector<std::string> persona;
 };
 
 // ---- loaders ----------------------------------------------------------------------
@@ -42,8 +44,9 @@ struct ParlaiLoadOptions {
 };
 
 // ParlAI text format ("N text<TAB>label[<TAB>reward<TAB>cand1|cand2|...]"), as in
-// PersonaChat/ConvAI2. Persona lines are dropped, __SILENCE__ means the responder speaks
-// first, contexts are the last two utterances (format_context).
+// PersonaChat/ConvAI2. Persona lines become the persona of the speaker they describe
+// ("your persona:" the responder's, "partner's persona:" the partner's), __SILENCE__ means
+// the responder speaks first, contexts are the last two utterances (format_context).
 // kNotFound for a missing file, kInvalidArgument (naming the line) for a malformed one.
 Result<std::vector<RankingExample>> load_parlai_text(const std::string& path, const ParlaiLoadOptions& options = {});
 
@@ -222,9 +225,13 @@ struct RankingMetrics {
   std::size_t candidates = 0;  // per example (of the first one)
 };
 
-// Ranks each example's candidates with the model. kInvalidArgument when an example has
-// no candidates or its gold is not among them.
+// Ranks each example's candidates with the model, each with its persona. kInvalidArgument
+// when an example has no candidates or its gold is not among them.
 Result<RankingMetrics> evaluate_ranking(const dialogue::DialogueModel& model, std::span<const RankingExample> data);
+
+// A reply draws on a persona when its persona_cosine is at least this: it says one of the
+// persona's facts in other words ("i've two dogs" for "i have two dogs .").
+inline constexpr double kDrawsOnPersonaCosine = 0.5;
 
 // How often a reply repeats an utterance of its context (DialogueModel::repeats_context),
 // over the first `max_examples` examples: the top reply from the model's whole candidate
@@ -240,6 +247,11 @@ struct RepeatRates {
   double asked_back_served = 0;
   double asked_back_gold = 0;
   std::size_t question_examples = 0;
+  // Among those with a persona, how often a reply draws on it (DialogueModel::persona_cosine
+  // at least kDrawsOnPersonaCosine), as served and the data's own replies.
+  double on_persona_served = 0;
+  double on_persona_gold = 0;
+  std::size_t persona_examples = 0;
 };
 Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::span<const RankingExample> data,
                                      std::size_t max_examples);
@@ -251,13 +263,33 @@ Result<RankingMetrics> evaluate_tfidf(std::span<const RankingExample> data);
 // Chooses the model's lexical weight (ModelConfig::lexical_weight) as the one of 0, 1, …,
 // 40 with the best MRR on `held_out` (MRR rather than hits@1: a few hundred held-out
 // examples rank all candidates more stably than they decide the top one; ties go to the
-// smaller weight) and sets it on the model. Needs the model's candidate pool (its IDF).
+// smaller weight) and sets it on the model. Personas play no part. Needs the model's
+// candidate pool (its IDF).
 struct LexicalWeightFit {
   double weight = 0;
   RankingMetrics dense;   // weight 0
   RankingMetrics fitted;  // the chosen weight
 };
 Result<LexicalWeightFit> fit_lexical_weight(dialogue::DialogueModel& model, std::span<const RankingExample> held_out);
+
+// Chooses the model's persona weight (ModelConfig::persona_weight) for serving, and sets
+// it on the model: the smallest of 0, 1, …, 40 at which the top reply from the model's
+// whole candidate pool, as served, draws on the responder's persona (persona_cosine at
+// least kDrawsOnPersonaCosine) at least as often as the gold replies of the `held_out`
+// examples that have a persona do: the bot talks about itself as often as people do (40
+// when it never does). Not the best MRR over 20 candidates, as the lexical weight: there
+// the persona's words single out the gold among other episodes' replies, and the weight
+// that wins makes the bot talk about itself two to five times as often as people
+// (EVALUATION.md). Fewer than kFewestExamplesToFitLexicalWeight examples with a persona:
+// weight 0.
+struct PersonaWeightFit {
+  double weight = 0;
+  std::size_t examples = 0;  // held-out examples with a persona
+  double people_rate = 0;    // share of their gold replies that draw on the persona
+  double rate_without = 0;   // share of top replies that do at weight 0
+  double rate_fitted = 0;    // and at the chosen weight
+};
+Result<PersonaWeightFit> fit_persona_weight(dialogue::DialogueModel& model, std::span<const RankingExample> held_out);
 
 // ---- training ---------------------------------------------------------------------
 
@@ -298,6 +330,9 @@ struct DialogueTrainOptions {
   // examples picks a weight at random). The encoders always train and early-stop on the
   // dense score.
   std::optional<double> lexical_weight;
+  // The final bundle's persona weight. Unset: fitted on the examples of `valid` that have
+  // a persona (fit_persona_weight), 0 when fewer than 100 have one.
+  std::optional<double> persona_weight;
   // Called with a one-line progress report (steps, ex/s, loss, valid hits@1, ETA).
   std::function<void(const std::string&)> on_progress;
 };
@@ -312,6 +347,7 @@ struct TrainReport {
   std::int64_t best_step = 0;
   std::string bundle_dir;  // the best model with its candidate pool
   double lexical_weight = 0;
+  double persona_weight = 0;
   double valid_hits_at_1_with_lexical = 0;  // the bundle's own score on `valid`
   bool early_stopped = false;
 };
