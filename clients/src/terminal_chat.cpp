@@ -66,6 +66,11 @@ int run_terminal_chat(std::string_view url, const TerminalChatOptions& options, 
   out << "connected: conversation " << welcome->value("conversation_id", "") << ", model "
       << welcome->value("model_version", "") << "\n";
   if (!welcome->value("learn", true)) out << "learning off: nothing you say here is kept for training\n";
+  if (const auto persona = welcome->find("persona"); persona != welcome->end() && persona->is_array() && !persona->empty()) {
+    out << "the bot:";
+    for (const auto& fact : *persona) out << ' ' << (fact.is_string() ? fact.get<std::string>() : fact.dump());
+    out << '\n';
+  }
   out << "type a message; /good or /bad rates the last reply, /reset changes topic, /quit ends\n";
 
   int last_bot_turn = -1;

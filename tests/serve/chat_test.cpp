@@ -281,6 +281,11 @@ TEST(ChatTest, ThePersonaOfTheServerOrOfTheConversationLeadsTheAnswers) {
   }
   reply = testing::request(**client, {{"type", "message"}, {"text", question}});
   EXPECT_EQ(reply["type"], "reply") << "the session survives a refused hello: " << reply.dump();
+  // The terminal client says who the bot is.
+  std::istringstream lines("/quit\n");
+  std::ostringstream shown;
+  EXPECT_EQ(clients::run_terminal_chat((*server)->ws_url(), {}, lines, shown), 0);
+  EXPECT_NE(shown.str().find("the bot: my boat is yellow . i live near the lamp ."), std::string::npos) << shown.str();
   EXPECT_EQ((*server)->stop(SIGTERM), 0);
 
   // A persona file the server cannot use stops it with a message that names the file.
