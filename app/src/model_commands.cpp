@@ -558,7 +558,8 @@ void add_model_commands(CLI::App& app, Action& action) {
   auto ff = std::make_shared<FitLexicalFlags>();
   CLI::App* fit = app.add_subcommand(
       "fit-lexical",
-      "copy a bundle with its lexical and persona weights fitted on the held-out tail of a PersonaChat file (best MRR)");
+      "copy a bundle with its lexical and persona weights fitted on the held-out tail of a PersonaChat file (lexical: best "
+      "MRR; persona: the bot draws on it as often as people do)");
   fit->add_option("--bundle", ff->bundle, "model bundle directory")->required();
   fit->add_option("--personachat", ff->personachat, "the PersonaChat file it was trained on (its tail is held out)")
       ->required();

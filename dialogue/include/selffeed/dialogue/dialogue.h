@@ -137,8 +137,10 @@ struct ModelConfig {
   double lexical_weight = 0;
   // Score += persona_weight x the largest TF-IDF cosine of the reply to a sentence of the
   // bot's persona (RankRequest::persona), like PersonaChat's rankers that read "your
-  // persona" lines: replies about the bot's own facts come first (PersonaChat valid
-  // hits@1/20, EVALUATION.md). Fitted with the lexical weight; 0 = personas are ignored.
+  // persona" lines: replies about the bot's own facts rank higher (PersonaChat valid
+  // hits@1/20, EVALUATION.md). Trained bundles get it fitted on held-out data so that the
+  // bot draws on its persona as often as people do (trainer::fit_persona_weight).
+  // 0 = personas are ignored; bundles from before the option.
   double persona_weight = 0;
 };
 
