@@ -12,10 +12,11 @@ namespace {
 
 spdlog::logger* log() { return SELFFEED_LOGGER("serve"); }
 
-// The first name the persona gives the bot ("my name is sam ."), or empty.
-std::string name_in(const std::vector<std::string>& persona) {
+// The first name ("my name is sam .") or occupation ("i am a nurse .") the persona gives
+// the bot, or empty.
+std::string first_in(const std::vector<std::string>& persona, std::string (*find)(std::string_view)) {
   for (const std::string& sentence : persona) {
-    if (std::string name = self_given_name(sentence); !name.empty()) return name;
+    if (std::string found = find(sentence); !found.empty()) return found;
   }
   return {};
 }
@@ -408,7 +409,10 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
                                .previous_reply = t.plan.previous_reply,
                                .earlier_utterances = t.plan.earlier_utterances,
                                .asked_questions = t.plan.asked_questions,
-                               .bot_name = t.plan.bot_name.empty() ? name_in(persona) : t.plan.bot_name,
+                               .bot_name = t.plan.bot_name.empty() ? first_in(persona, self_given_name) : t.plan.bot_name,
+                               .bot_occupation = t.plan.bot_occupation.empty()
+                                                     ? first_in(persona, self_stated_occupation)
+                                                     : t.plan.bot_occupation,
                                .may_greet = t.plan.may_greet});
     }
   }

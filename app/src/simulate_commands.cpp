@@ -133,6 +133,7 @@ int simulate(SimulateFlags& f) {
                     {"repeated_questions", report->repeated_questions},
                     {"greetings_mid_conversation", report->greetings_mid_conversation},
                     {"renamed_bot", report->renamed_bot},
+                    {"changed_occupation", report->changed_occupation},
                     {"complaints", report->complaints},
                     {"feedback_requests", report->feedback_requests},
                     {"thumbs_down", report->thumbs_down},

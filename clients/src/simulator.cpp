@@ -89,6 +89,7 @@ class SimulatedUser {
     std::set<std::string> answered;  // the bot's answers so far in this conversation
     std::set<std::string> asked;     // and the questions in them
     std::string bot_name;            // the first name the bot gave itself
+    std::string bot_occupation;      // and the first occupation
     int answers_here = 0;
     int said = 0;
     for (std::size_t i = 0; i + 1 < dialogue.lines.size() && said < o_.max_user_lines; i += 2, ++said) {
@@ -115,6 +116,10 @@ class SimulatedUser {
       if (const std::string name = self_given_name(text); !name.empty()) {
         if (bot_name.empty()) bot_name = name;
         if (name != bot_name) ++report_.renamed_bot;
+      }
+      if (const std::string occupation = self_stated_occupation(text); !occupation.empty()) {
+        if (bot_occupation.empty()) bot_occupation = occupation;
+        if (occupation != bot_occupation) ++report_.changed_occupation;
       }
       const double f1 = token_f1(text, reference);
       f1_sum_ += f1;
@@ -172,6 +177,7 @@ Result<SimulationReport> run_simulation(const SimulatorOptions& options) {
     total.repeated_questions += r.repeated_questions;
     total.greetings_mid_conversation += r.greetings_mid_conversation;
     total.renamed_bot += r.renamed_bot;
+    total.changed_occupation += r.changed_occupation;
     total.rate_limited += r.rate_limited;
     total.complaints += r.complaints;
     total.feedback_requests += r.feedback_requests;

@@ -4,6 +4,8 @@
 #include <array>
 #include <cctype>
 #include <map>
+#include <unordered_set>
+#include <vector>
 
 namespace selffeed {
 namespace {
@@ -161,6 +163,39 @@ std::string self_given_name(std::string_view utterance) {
       if (name == std::string::npos) continue;
       std::string word = word_at(text, name);
       if (!word.empty()) return word;
+    }
+  }
+  return "";
+}
+
+std::string self_stated_occupation(std::string_view utterance) {
+  // Common occupations in English, PersonaChat's among them.
+  static const std::unordered_set<std::string_view> kOccupations = {
+      "accountant", "actor", "actress", "architect", "artist", "astronaut", "athlete", "attorney", "baker",
+      "banker", "barber", "barista", "bartender", "biologist", "bookkeeper", "builder", "butcher", "carpenter",
+      "cashier", "chef", "chemist", "cleaner", "clerk", "coach", "cook", "counselor", "dancer", "dentist",
+      "designer", "detective", "developer", "doctor", "driver", "economist", "editor", "electrician",
+      "engineer", "farmer", "firefighter", "fireman", "fisherman", "florist", "gardener", "geologist",
+      "hairdresser", "hairstylist", "historian", "housekeeper", "housewife", "janitor", "journalist", "judge",
+      "lawyer", "lecturer", "librarian", "lifeguard", "mechanic", "musician", "nanny", "nurse", "officer",
+      "painter", "paramedic", "pharmacist", "photographer", "physician", "physicist", "pianist", "pilot",
+      "plumber", "poet", "policeman", "politician", "priest", "professor", "programmer", "psychologist",
+      "receptionist", "reporter", "researcher", "salesman", "scientist", "secretary", "singer", "soldier",
+      "student", "surgeon", "tailor", "teacher", "therapist", "trucker", "tutor", "veterinarian", "vet",
+      "waiter", "waitress", "welder", "writer"};
+  // "i am a", "i'm an", "i work as a", "i am working as an", ...: the words before the article.
+  static const std::vector<std::vector<std::string_view>> kSelfStatements = {
+      {"i", "am"}, {"i'm"}, {"im"}, {"i", "work", "as"}, {"i", "am", "working", "as"}, {"i'm", "working", "as"}};
+  constexpr std::size_t kWordsBeforeTheOccupation = 3;  // "i am a retired high school teacher"
+  const std::vector<std::string> words = lower_words(utterance);
+  for (std::size_t at = 0; at < words.size(); ++at) {
+    for (const auto& statement : kSelfStatements) {
+      std::size_t k = at;
+      while (k < words.size() && k - at < statement.size() && words[k] == statement[k - at]) ++k;
+      if (k - at != statement.size() || k >= words.size() || (words[k] != "a" && words[k] != "an")) continue;
+      for (std::size_t w = k + 1; w < words.size() && w <= k + 1 + kWordsBeforeTheOccupation; ++w) {
+        if (kOccupations.contains(words[w])) return words[w];
+      }
     }
   }
   return "";

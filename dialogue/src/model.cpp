@@ -215,13 +215,15 @@ struct DialogueModel::Impl {
     }
     return asked_back;
   }
-  // Replies that break the bot's character: a second name for itself, a greeting in the
-  // middle of the conversation.
+  // Replies that break the bot's character: a second name or occupation for itself, a
+  // greeting in the middle of the conversation.
   static bool out_of_character(std::string_view reply, const RankRequest& request) {
     if (!request.may_greet && opens_with_greeting(reply)) return true;
-    if (request.bot_name.empty()) return false;
-    const std::string name = self_given_name(reply);
-    return !name.empty() && name != request.bot_name;
+    auto another = [](const std::string& said, const std::string& kept) {
+      return !kept.empty() && !said.empty() && said != kept;
+    };
+    return another(self_given_name(reply), request.bot_name) ||
+           another(self_stated_occupation(reply), request.bot_occupation);
   }
   bool repeats(std::string_view reply, const Said& said) const {
     if (said.utterances.empty() && said.questions.empty()) return false;

@@ -53,6 +53,7 @@ std::string State::serialize() const {
                         {"earlier_answers", earlier_answers},
                         {"asked_questions", asked_questions},
                         {"bot_name", bot_name},
+                        {"bot_occupation", bot_occupation},
                         {"persona", persona},
                         {"learn", learn},
                         {"feedback_context", feedback_context}}
@@ -73,6 +74,7 @@ Result<State> State::parse(std::string_view text) {
     s.earlier_answers = j.value("earlier_answers", std::vector<std::string>{});
     s.asked_questions = j.value("asked_questions", std::vector<std::string>{});
     s.bot_name = j.value("bot_name", std::string());
+    s.bot_occupation = j.value("bot_occupation", std::string());
     s.persona = j.value("persona", std::vector<std::string>{});
     s.learn = j.value("learn", true);
     s.feedback_context = j.at("feedback_context").get<std::string>();
@@ -87,6 +89,7 @@ ModelRequest plan(const State& state, std::string_view user_text) {
   r.previous_reply = state.last_bot_answer;
   r.asked_questions = state.asked_questions;
   r.bot_name = state.bot_name;
+  r.bot_occupation = state.bot_occupation;
   r.persona = state.persona;
   r.may_greet = state.last_bot_answer.empty() || opens_with_greeting(user_text);
   switch (state.phase) {
@@ -127,6 +130,7 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
     for (std::string_view q : questions_in(*ranked_reply)) out.next.asked_questions.emplace_back(q);
     keep_recent(out.next.asked_questions);
     if (out.next.bot_name.empty()) out.next.bot_name = self_given_name(*ranked_reply);
+    if (out.next.bot_occupation.empty()) out.next.bot_occupation = self_stated_occupation(*ranked_reply);
     out.next.phase = Phase::kNormal;
     out.next.history = std::move(history);
     out.next.last_bot_answer = *ranked_reply;
@@ -182,6 +186,7 @@ State reset(const State& state) {
   s.last_bot_answer = state.last_bot_answer;
   s.asked_questions = state.asked_questions;
   s.bot_name = state.bot_name;
+  s.bot_occupation = state.bot_occupation;
   s.persona = state.persona;
   s.learn = state.learn;
   return s;

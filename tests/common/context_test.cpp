@@ -93,5 +93,19 @@ TEST(ContextTest, TheNameASpeakerGivesThemselves) {
   EXPECT_EQ(self_given_name("what is your name ?"), "");
 }
 
+TEST(ContextTest, TheOccupationASpeakerGivesThemselves) {
+  EXPECT_EQ(self_stated_occupation("i am a nurse at a children's hospital ."), "nurse");
+  EXPECT_EQ(self_stated_occupation("Hi! I'm a retired school teacher."), "teacher");
+  EXPECT_EQ(self_stated_occupation("lol . i work as an accountant . you ?"), "accountant");
+  EXPECT_EQ(self_stated_occupation("im a vet"), "vet");
+  EXPECT_EQ(self_stated_occupation("i like dogs . i am working as a chef now"), "chef");
+  EXPECT_EQ(self_stated_occupation("i am a big fan of jazz ."), "");
+  EXPECT_EQ(self_stated_occupation("my mom is a nurse ."), "");
+  EXPECT_EQ(self_stated_occupation("i am going to school to be a lawyer ."), "");
+  EXPECT_EQ(self_stated_occupation("i am a very very tired old teacher"), "") << "at most 3 words before it";
+  EXPECT_EQ(self_stated_occupation("what do you do for a living ?"), "");
+  EXPECT_EQ(self_stated_occupation("i am an"), "");
+}
+
 }  // namespace
 }  // namespace selffeed

@@ -360,6 +360,18 @@ TEST_F(DialogueTest, RankingKeepsTheBotInCharacter) {
   auto found = model->rank({{RankRequest{.context = "__p1__ hi there number", .may_greet = false}}}, 1);
   ASSERT_OK(found);
   EXPECT_EQ((*found)[0][0].text, "i like cats .");
+
+  // A nurse does not become an accountant.
+  ASSERT_OK(model->set_candidate_pool({"i am an accountant . i like numbers .", "i like dogs ."}));
+  auto answer = [&](const std::string& occupation) {
+    auto top = model->rank({{RankRequest{.context = "__p1__ do you like numbers ? what do you do ?",
+                                         .bot_occupation = occupation}}}, 1);
+    EXPECT_TRUE(top.ok()) << top.status().to_string();
+    return top.ok() ? (*top)[0][0].text : std::string();
+  };
+  EXPECT_EQ(answer(""), "i am an accountant . i like numbers .");
+  EXPECT_EQ(answer("accountant"), "i am an accountant . i like numbers .");
+  EXPECT_EQ(answer("nurse"), "i like dogs .");
 }
 
 // A reply that only asks the user's question back is held back; one that answers first

@@ -105,8 +105,15 @@ TEST(PolicyTest, TheRankerIsToldTheBotsNameAndWhenItMayGreet) {
   EXPECT_EQ(plan(s, "ok").bot_name, "walt");
   EXPECT_EQ(State::parse(s.serialize()).value(), s);
 
+  EXPECT_EQ(s.bot_occupation, "nurse");  // its first answer: "hello ! i'm a nurse . you ?"
+  s = step(s, "i paint", 0.9, "i am a teacher too").next;  // served when nothing else was left
+  EXPECT_EQ(s.bot_occupation, "nurse");
+  EXPECT_EQ(plan(s, "ok").bot_occupation, "nurse");
+  EXPECT_EQ(State::parse(s.serialize()).value(), s);
+
   const State after_reset = reset(s);
   EXPECT_EQ(plan(after_reset, "let's talk about cars").bot_name, "walt");
+  EXPECT_EQ(plan(after_reset, "let's talk about cars").bot_occupation, "nurse");
   EXPECT_FALSE(plan(after_reset, "let's talk about cars").may_greet);
 }
 

@@ -54,6 +54,9 @@ struct SimulationReport {
   int greetings_mid_conversation = 0;
   // Answers in which the bot gives itself a name other than the first it gave.
   int renamed_bot = 0;
+  // Answers in which the bot gives itself an occupation other than the first it gave in
+  // the conversation (self_stated_occupation).
+  int changed_occupation = 0;
   int complaints = 0;
   int feedback_requests = 0;
   int thumbs_down = 0;

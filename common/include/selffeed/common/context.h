@@ -51,5 +51,10 @@ bool opens_with_greeting(std::string_view utterance);
 // The name a speaker gives themselves, lower-cased: "hi ! my name is Kellie ." -> "kellie";
 // "my names tom" -> "tom". Empty when there is none ("my dogs name is rex" names the dog).
 std::string self_given_name(std::string_view utterance);
+// The occupation a speaker says they have, from a short built-in list of common ones:
+// "i am a nurse at a children's hospital ." -> "nurse", "i'm a retired school teacher" ->
+// "teacher", "i work as an accountant" -> "accountant". Empty when there is none ("i am a
+// big fan of jazz", "my mom is a nurse").
+std::string self_stated_occupation(std::string_view utterance);
 
 }  // namespace selffeed

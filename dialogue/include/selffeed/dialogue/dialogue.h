@@ -168,14 +168,16 @@ struct RankRequest {
   std::vector<std::string> asked_questions;
   // The name the bot gave itself earlier in the conversation (self_given_name), or empty.
   std::string bot_name;
+  // The occupation the bot gave itself (self_stated_occupation), or empty.
+  std::string bot_occupation;
   // false in the middle of a conversation, when a greeting would be out of place.
   bool may_greet = true;
   // Offer replies that repeat an utterance of the context or an earlier one, or one of
   // their statements (DialogueModel::repeats_context), that ask one of `asked_questions`
   // again (the same cosine, question against question), that only ask the partner's
   // question back (DialogueModel::only_asks_back), that give the bot a name other than
-  // `bot_name`, or that open with a greeting when `may_greet` is false, only when nothing
-  // else is left. false: the raw ranking, to measure how often it does these.
+  // `bot_name` or an occupation other than `bot_occupation`, or that open with a greeting
+  // when `may_greet` is false, only when nothing else is left. false: the raw ranking, to measure how often it does these.
   bool block_repeats = true;
 };
 

@@ -61,6 +61,8 @@ struct State {
   // The name the bot first gave itself in this conversation (self_given_name of its
   // answers), or empty; it survives resets: the bot keeps one name.
   std::string bot_name;
+  // The occupation it first gave itself (self_stated_occupation), or empty; likewise.
+  std::string bot_occupation;
   // The bot's persona in this conversation (hello "persona"), or empty for the server's;
   // it survives resets.
   std::vector<std::string> persona;
@@ -86,8 +88,10 @@ struct ModelRequest {
   std::vector<std::string> earlier_utterances;
   // State::asked_questions: replies that ask one of these again, likewise.
   std::vector<std::string> asked_questions;
-  // State::bot_name: replies that give the bot another name, likewise.
+  // State::bot_name and bot_occupation: replies that give the bot another name or
+  // occupation, likewise.
   std::string bot_name;
+  std::string bot_occupation;
   // false once the bot has answered in the conversation, unless the user's message greets:
   // replies that open with a greeting, likewise.
   bool may_greet = true;
