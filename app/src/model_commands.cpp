@@ -405,6 +405,7 @@ struct FitLexicalFlags {
   double holdout = 0.05;
   std::optional<std::uint64_t> seed;  // default: the bundle's training seed (lineage), else 1
   int threads = 1;
+  std::optional<double> persona_weight;  // instead of the fitted one
 };
 
 // A copy of a bundle with its lexical and persona weights fitted on the held-out tail that
@@ -428,10 +429,13 @@ int run_fit_lexical(const FitLexicalFlags& f) {
   if (!fit.ok()) return fail(fit.status());
   auto persona = trainer::fit_persona_weight(**model, held_out);
   if (!persona.ok()) return fail(persona.status());
+  if (f.persona_weight) {
+    if (Status s = model->get()->set_persona_weight(*f.persona_weight); !s.ok()) return fail(s);
+  }
   auto with_persona = trainer::evaluate_ranking(**model, held_out);
   if (!with_persona.ok()) return fail(with_persona.status());
   metrics["lexical_weight"] = fit->weight;
-  metrics["persona_weight"] = persona->weight;
+  metrics["persona_weight"] = model->get()->config().persona_weight;
   metrics["valid_hits@1_with_lexical"] = with_persona->hits_at_1;
   lineage["lexical_weight_fitted"] = {{"from_bundle", f.bundle}, {"file", f.personachat},
                                       {"held_out", held_out.size()}, {"seed", seed}};
@@ -444,7 +448,8 @@ int run_fit_lexical(const FitLexicalFlags& f) {
   };
   json out = {{"bundle", f.out},
               {"lexical_weight", fit->weight},
-              {"persona_weight", persona->weight},
+              {"persona_weight", model->get()->config().persona_weight},
+              {"fitted_persona_weight", persona->weight},
               {"held_out", held_out.size()},
               {"held_out_without_lexical", row(fit->dense)},
               {"held_out_with_lexical", row(fit->fitted)},
@@ -568,6 +573,9 @@ void add_model_commands(CLI::App& app, Action& action) {
   fit->add_option("--seed", ff->seed,
                   "seed of the held-out examples' 19 random candidates (default: the bundle's training seed, as train drew them)");
   fit->add_option("--threads", ff->threads, "LibTorch intra-op threads")->capture_default_str();
+  fit->add_option("--persona-weight", ff->persona_weight,
+                  "the persona weight to write instead of the fitted one (a persona the training data never "
+                  "saw is drawn on less often at the fitted weight: EVALUATION.md)");
   fit->callback([&action, ff] { action = [ff] { return run_fit_lexical(*ff); }; });
 }
 

@@ -51,6 +51,10 @@ grep -q '"held_out_with_lexical"' "$work/lex.json"
 grep -A4 '"lexical_weight_fitted"' "$work/lex/bundle.json" | grep -q '"seed": 4'  # training's distractors
 "$selffeed" --log-level warn eval --bundle "$work/lex" --file "$work/valid.txt" > "$work/eval-lex.txt"
 grep -q "| cli-test ($work/lex), lexical weight" "$work/eval-lex.txt"
+# An operator's persona weight instead of the fitted one, in the new bundle's config.
+"$selffeed" --log-level warn fit-lexical --bundle "$work/run/bundle" --personachat "$work/train.txt" --holdout 0.25 \
+  --persona-weight 7 --out "$work/lex-persona" > "$work/lex-persona.json"
+grep -q '"persona_weight": 7.0' "$work/lex-persona/bundle.json"
 
 # The satisfaction estimator goes into a new bundle beside the dialogue model.
 {
