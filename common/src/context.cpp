@@ -139,6 +139,23 @@ double token_f1(std::string_view prediction, std::string_view reference) {
   return 2 * precision * recall / (precision + recall);
 }
 
+bool is_filler(std::string_view sentence) {
+  static const std::unordered_set<std::string_view> kFillers = {
+      "nice", "cool", "wow", "oh", "ah", "aw", "aww", "awww", "ok", "okay", "great", "awesome", "sweet", "neat", "hmm",
+      "um", "umm", "well", "interesting", "really", "so", "omg", "yay", "lmao", "i", "bet"};
+  // Laughter of any length: "haha", "ahahah", "hehe", "lolol".
+  auto laughs = [](std::string_view w) {
+    return w.size() >= 2 && (w.find_first_not_of("ah") == std::string_view::npos ||
+                             w.find_first_not_of("he") == std::string_view::npos ||
+                             w.find_first_not_of("lo") == std::string_view::npos) &&
+           w != "oh" && w != "ol";
+  };
+  const std::vector<std::string> words = lower_words(sentence);
+  return !words.empty() && std::all_of(words.begin(), words.end(), [&](const std::string& w) {
+    return kFillers.contains(w) || laughs(w);
+  });
+}
+
 bool opens_with_greeting(std::string_view utterance) {
   static constexpr std::array<std::string_view, 7> kGreetings = {"hi",   "hello", "hey",      "hiya",
                                                                   "heya", "howdy", "greetings"};

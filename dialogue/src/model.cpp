@@ -210,7 +210,8 @@ struct DialogueModel::Impl {
     if (said.partner_questions.empty()) return false;
     bool asked_back = false;
     for (const Sentence& s : sentences_of(reply)) {
-      if (!s.question) return false;
+      if (!s.question && !is_filler(s.text)) return false;  // "nice . what do you do ?" answers nothing
+      if (!s.question) continue;
       asked_back = asked_back || close_to_any(repeat_index().vector(s.text), said.partner_questions, kAskedBackCosine);
     }
     return asked_back;

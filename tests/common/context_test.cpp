@@ -93,6 +93,15 @@ TEST(ContextTest, TheNameASpeakerGivesThemselves) {
   EXPECT_EQ(self_given_name("what is your name ?"), "");
 }
 
+TEST(ContextTest, FillersSayNothing) {
+  for (const char* filler : {"nice .", "lol", "Hahaha!", "ahahah .", "oh wow", "i bet .", "okay , cool", "hehe"}) {
+    EXPECT_TRUE(is_filler(filler)) << filler;
+  }
+  for (const char* answer : {"no .", "yes !", "jazz .", "i bet you do like it", "oh i teach", "he is .", ""}) {
+    EXPECT_FALSE(is_filler(answer)) << answer;
+  }
+}
+
 TEST(ContextTest, TheOccupationASpeakerGivesThemselves) {
   EXPECT_EQ(self_stated_occupation("i am a nurse at a children's hospital ."), "nurse");
   EXPECT_EQ(self_stated_occupation("Hi! I'm a retired school teacher."), "teacher");

@@ -387,6 +387,9 @@ TEST_F(DialogueTest, RankingSkipsRepliesThatOnlyAskTheQuestionBack) {
   EXPECT_TRUE(model->only_asks_back("so ? what is your favorite song ?", context));
   EXPECT_FALSE(model->repeats_context(mirror, context)) << "the other rules do not catch it";
   EXPECT_FALSE(model->only_asks_back(answer_then_ask, context));
+  // A filler before the question answers nothing; "no" does.
+  EXPECT_TRUE(model->only_asks_back("nice . . lol ! what is your favorite song ?", context));
+  EXPECT_FALSE(model->only_asks_back("no . what is your favorite song ?", context));
   EXPECT_FALSE(model->only_asks_back("where do you live ?", context));
   EXPECT_FALSE(model->only_asks_back(mirror, "__p2__ what is your favorite song ? __p1__ i like jazz ."))
       << "only the partner's last message counts";

@@ -38,6 +38,9 @@ struct Sentence {
 std::vector<Sentence> sentences_of(std::string_view utterance);
 // The texts of its questions: questions_in("cool ! what do you do ?") == {"what do you do ?"}
 std::vector<std::string_view> questions_in(std::string_view utterance);
+// Whether a sentence says nothing: only interjections and acknowledgements ("nice .",
+// "lol", "hahaha !", "oh wow", "i bet ."). Not "yes" or "no": those answer.
+bool is_filler(std::string_view sentence);
 
 // Its words, lower-cased: runs of letters, digits, apostrophes and UTF-8 bytes.
 //   lower_words("Hi, I'm Ann!") == {"hi", "i'm", "ann"}
