@@ -77,13 +77,41 @@ std::vector<std::string> split_context(std::string_view context) {
   return utterances;
 }
 
+namespace {
+
+// Whether a sentence without a closing mark opens as a question does: "what do you do for
+// a job", "do you have pets", "how long have you lived there"; not "what a day" or "when i
+// was young".
+bool opens_like_a_question(std::string_view text) {
+  static const std::unordered_set<std::string_view> kQuestionWords = {"what", "where", "who",  "whose",
+                                                                       "why",  "how",   "which", "when"};
+  static const std::unordered_set<std::string_view> kAuxiliaries = {
+      "do", "does", "did", "is", "are", "was", "were", "can", "could", "would", "will", "should", "have", "has", "am"};
+  // What may follow a question word: an auxiliary, or "what kind", "how long", "how about".
+  static const std::unordered_set<std::string_view> kAfterQuestionWord = {
+      "kind", "type", "sort", "else", "about", "old", "many", "much", "long", "often", "time"};
+  static const std::unordered_set<std::string_view> kSubjects = {"you", "u",  "your", "we",    "they",  "he",
+                                                                  "she", "it", "there", "anyone", "anybody"};
+  const std::vector<std::string> words = lower_words(text);
+  if (words.size() < 2) return false;
+  const std::string_view first = words[0];
+  if (first.ends_with("'s") && kQuestionWords.contains(first.substr(0, first.size() - 2))) return true;  // "where's"
+  if (kQuestionWords.contains(first)) return kAuxiliaries.contains(words[1]) || kAfterQuestionWord.contains(words[1]);
+  if (first == "do" && words[1] == "it") return false;  // "do it now"
+  return kAuxiliaries.contains(first) && kSubjects.contains(words[1]);
+}
+
+}  // namespace
+
 std::vector<Sentence> sentences_of(std::string_view utterance) {
   std::vector<Sentence> sentences;
   auto add = [&](std::string_view text) {
     text = trimmed(text);
     // Marks alone ("?!", "...") are no sentence.
     if (text.find_first_not_of(".!? ") == std::string_view::npos) return;
-    sentences.push_back({.text = text, .question = text.find('?') != std::string_view::npos});
+    const bool marked = text.find_first_of(".!?") != std::string_view::npos;
+    const bool question = text.find('?') != std::string_view::npos || (!marked && opens_like_a_question(text));
+    sentences.push_back({.text = text, .question = question});
   };
   std::size_t start = 0;
   for (std::size_t i = 0; i < utterance.size(); ++i) {

@@ -43,13 +43,25 @@ TEST(ContextTest, SentencesEndAfterTheirLastMark) {
   EXPECT_TRUE(sentences_of("").empty());
 }
 
+TEST(ContextTest, AnUnmarkedSentenceThatOpensAsAQuestionIsOne) {
+  for (const char* question : {"what do you do for a job", "do you have pets", "how long have you lived there",
+                               "what kind of music", "where's your dog", "are u ok", "i teach . what about you",
+                               "is it cold there"}) {
+    EXPECT_EQ(questions_in(question).size(), 1u) << question;
+  }
+  for (const char* statement : {"what a day", "when i was young i had a dog", "do it now", "i'm good do you have pets",
+                                "what do you do for a job ."}) {
+    EXPECT_TRUE(questions_in(statement).empty()) << statement;
+  }
+}
+
 TEST(ContextTest, QuestionsAreTheSentencesEndingInAQuestionMark) {
   using Qs = std::vector<std::string_view>;
   EXPECT_EQ(questions_in("cool ! what do you do ? i teach ."), Qs{"what do you do ?"});
   EXPECT_EQ(questions_in("hi. how are you? where do you live?"), (Qs{"how are you?", "where do you live?"}));
   EXPECT_EQ(questions_in("really ?! you surf ??"), (Qs{"really ?!", "you surf ??"}));
   EXPECT_TRUE(questions_in("i like dogs . me too !").empty());
-  EXPECT_TRUE(questions_in("do you read at all").empty());  // no mark, no question
+  EXPECT_EQ(questions_in("do you read at all"), Qs{"do you read at all"});  // no mark, but it opens as one
   EXPECT_TRUE(questions_in(" ? ... ?").empty());
   EXPECT_TRUE(questions_in("").empty());
 }
