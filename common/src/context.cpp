@@ -175,8 +175,7 @@ bool is_filler(std::string_view sentence) {
   auto laughs = [](std::string_view w) {
     return w.size() >= 2 && (w.find_first_not_of("ah") == std::string_view::npos ||
                              w.find_first_not_of("he") == std::string_view::npos ||
-                             w.find_first_not_of("lo") == std::string_view::npos) &&
-           w != "oh" && w != "ol";
+                             w.find_first_not_of("lo") == std::string_view::npos);
   };
   const std::vector<std::string> words = lower_words(sentence);
   return !words.empty() && std::all_of(words.begin(), words.end(), [&](const std::string& w) {

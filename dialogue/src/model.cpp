@@ -220,11 +220,12 @@ struct DialogueModel::Impl {
   // greeting in the middle of the conversation.
   static bool out_of_character(std::string_view reply, const RankRequest& request) {
     if (!request.may_greet && opens_with_greeting(reply)) return true;
-    auto another = [](const std::string& said, const std::string& kept) {
-      return !kept.empty() && !said.empty() && said != kept;
+    auto another = [&](const std::string& kept, std::string (*find)(std::string_view)) {
+      if (kept.empty()) return false;
+      const std::string said = find(reply);
+      return !said.empty() && said != kept;
     };
-    return another(self_given_name(reply), request.bot_name) ||
-           another(self_stated_occupation(reply), request.bot_occupation);
+    return another(request.bot_name, self_given_name) || another(request.bot_occupation, self_stated_occupation);
   }
   bool repeats(std::string_view reply, const Said& said) const {
     if (said.utterances.empty() && said.questions.empty()) return false;
