@@ -143,7 +143,7 @@ struct DialogueModel::Impl {
   mutable std::optional<TfIdf> pool_tfidf;
 
   void index_pool_if_needed() {
-    if ((config.lexical_weight > 0 || config.persona_weight > 0) && !pool_tfidf) pool_tfidf.emplace(pool);
+    if (config.lexical_weight > 0 || config.persona_weight > 0) pool_index();
   }
   // Takes a config that differs only in the weights of the lexical terms.
   Status reconfigure(const ModelConfig& c) {
