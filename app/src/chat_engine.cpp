@@ -459,7 +459,10 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
                    t.satisfaction,    t.outcome.user_turn_phase,       models.version,       std::nullopt};
     Turn bot_turn{s.conversation.id, user_index + 1, Speaker::kBot, t.outcome.bot_text, now, std::nullopt,
                   t.outcome.next.phase, models.version, std::nullopt};
-    if (t.outcome.kind == feedback::ReplyKind::kAnswer && t.ranked) bot_turn.candidate_id = t.ranked->candidate_id;
+    // A persona sentence said as it stands is no candidate of the pool.
+    if (t.outcome.kind == feedback::ReplyKind::kAnswer && t.ranked && t.ranked->candidate_id >= 0) {
+      bot_turn.candidate_id = t.ranked->candidate_id;
+    }
     writes.turns.push_back(std::move(user_turn));
     writes.turns.push_back(std::move(bot_turn));
     for (Example& e : t.outcome.examples) {

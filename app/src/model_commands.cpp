@@ -373,6 +373,9 @@ int run_eval(const EvalFlags& f) {
                   "is at least %.1f):\n  top reply as served: %.4f; the file's own replies: %.4f\n",
                   repeats->persona_examples, trainer::kDrawsOnPersonaCosine, repeats->on_persona_served,
                   repeats->on_persona_gold);
+      std::printf("  where the file's reply draws on a fact of the persona (%zu), the top reply as served draws on "
+                  "the same fact: %.4f\n",
+                  repeats->fact_examples, repeats->same_fact_served);
     }
   }
   auto row = [](const trainer::RankingMetrics& m) {
@@ -392,7 +395,9 @@ int run_eval(const EvalFlags& f) {
                              {"top_as_served", repeats->asked_back_served}, {"file_replies", repeats->asked_back_gold}};
     report["drawing_on_persona"] = {{"examples", repeats->persona_examples},
                                     {"top_as_served", repeats->on_persona_served},
-                                    {"file_replies", repeats->on_persona_gold}};
+                                    {"file_replies", repeats->on_persona_gold},
+                                    {"same_fact_examples", repeats->fact_examples},
+                                    {"same_fact_as_served", repeats->same_fact_served}};
   }
   if (Status s = write_report(f.json_out, report.dump(2)); !s.ok()) return fail(s);
   return 0;

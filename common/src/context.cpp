@@ -80,9 +80,10 @@ std::vector<std::string> split_context(std::string_view context) {
 namespace {
 
 // Whether a sentence without a closing mark opens as a question does: "what do you do for
-// a job", "do you have pets", "how long have you lived there"; not "what a day" or "when i
-// was young".
+// a job", "do you have pets", "how long have you lived there", also behind "so", "and",
+// "well" or "oh" ("so what do you do"); not "what a day" or "when i was young".
 bool opens_like_a_question(std::string_view text) {
+  static const std::unordered_set<std::string_view> kLeadIns = {"so", "and", "well", "oh", "ok", "okay", "but"};
   static const std::unordered_set<std::string_view> kQuestionWords = {"what", "where", "who",  "whose",
                                                                        "why",  "how",   "which", "when"};
   static const std::unordered_set<std::string_view> kAuxiliaries = {
@@ -92,7 +93,8 @@ bool opens_like_a_question(std::string_view text) {
       "kind", "type", "sort", "else", "about", "old", "many", "much", "long", "often", "time"};
   static const std::unordered_set<std::string_view> kSubjects = {"you", "u",  "your", "we",    "they",  "he",
                                                                   "she", "it", "there", "anyone", "anybody"};
-  const std::vector<std::string> words = lower_words(text);
+  std::vector<std::string> words = lower_words(text);
+  if (!words.empty() && kLeadIns.contains(words.front())) words.erase(words.begin());
   if (words.size() < 2) return false;
   const std::string_view first = words[0];
   if (first.ends_with("'s") && kQuestionWords.contains(first.substr(0, first.size() - 2))) return true;  // "where's"
@@ -197,6 +199,53 @@ bool opens_with_greeting(std::string_view utterance) {
          std::find(kTimesOfDay.begin(), kTimesOfDay.end(), word_at(utterance, next)) != kTimesOfDay.end();
 }
 
+namespace {
+
+// "hi , i'm walt ." or "hello i am sarah , how are you ?": a greeting, then "i'm" and one word
+// that ends the clause (or is followed by "and"). Not "hi , i'm good ." and other states.
+std::string name_after_greeting(std::string_view utterance) {
+  static const std::unordered_set<std::string_view> kNotNames = {
+      "good",  "great", "well",   "fine",     "ok",       "okay",    "alright", "new",   "here",    "back",
+      "home",  "bored", "tired",  "busy",     "sick",     "sorry",   "glad",    "happy", "sad",     "excited",
+      "awesome", "fantastic", "wonderful", "amazing", "excellent", "cool", "bad", "doing", "sure", "ready",
+      "hungry", "sleepy", "single", "married", "retired", "vegan", "vegetarian", "alive", "free", "late",
+      "early", "done", "not", "too", "also", "so", "just", "really", "pretty", "very", "still", "always",
+      "a", "an", "the"};
+  static const std::vector<std::vector<std::string_view>> kIntroductions = {{"i'm"}, {"im"}, {"i", "am"}};
+  if (!opens_with_greeting(utterance)) return "";
+  const std::vector<Sentence> sentences = sentences_of(utterance);
+  if (sentences.empty()) return "";
+  const std::string text = lower(sentences.front().text);
+  // The sentence's words with where each ends, to see what follows the name.
+  std::vector<std::pair<std::string, std::size_t>> words;
+  for (std::size_t at = 0; at < text.size();) {
+    if (!is_word_char(text[at]) && text[at] != '\'') {
+      ++at;
+      continue;
+    }
+    std::size_t end = at;
+    while (end < text.size() && (is_word_char(text[end]) || text[end] == '\'')) ++end;
+    words.emplace_back(text.substr(at, end - at), end);
+    at = end;
+  }
+  std::size_t at = 1;
+  if (at < words.size() && words[at].first == "there") ++at;
+  for (const auto& intro : kIntroductions) {
+    std::size_t k = at;
+    while (k < words.size() && k - at < intro.size() && words[k].first == intro[k - at]) ++k;
+    if (k - at != intro.size() || k >= words.size()) continue;
+    const std::string& name = words[k].first;
+    if (kNotNames.contains(name) || name.ends_with("ing")) return "";
+    const std::size_t next = text.find_first_not_of(' ', words[k].second);
+    const bool clause_ends = next == std::string::npos || !is_word_char(text[next]);
+    if (clause_ends || (k + 1 < words.size() && words[k + 1].first == "and")) return name;
+    return "";
+  }
+  return "";
+}
+
+}  // namespace
+
 std::string self_given_name(std::string_view utterance) {
   static constexpr std::array<std::string_view, 3> kIntroductions = {"my name is ", "my name's ", "my names "};
   const std::string text = lower(utterance);
@@ -209,7 +258,7 @@ std::string self_given_name(std::string_view utterance) {
       if (!word.empty()) return word;
     }
   }
-  return "";
+  return name_after_greeting(utterance);
 }
 
 std::string self_stated_occupation(std::string_view utterance) {

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <numeric>
 #include <optional>
 #include <unordered_map>
 
@@ -165,6 +167,66 @@ struct DialogueModel::Impl {
     }
     return best;
   }
+  // Candidate encodings of persona sentences, kept: a server says the same persona to
+  // every user, and encoding a few sentences costs more than scoring the whole pool
+  // (BENCHMARKS.md). Cleared when the weights change or it holds kCachedPersonaSentences.
+  static constexpr std::size_t kCachedPersonaSentences = 4096;
+  mutable std::mutex persona_cache_mutex;
+  mutable std::unordered_map<std::string, torch::Tensor> persona_cache;
+  void forget_persona_encodings() const {
+    std::lock_guard lock(persona_cache_mutex);
+    persona_cache.clear();
+  }
+  torch::Tensor encode_persona(std::span<const std::string> sentences) const {
+    std::lock_guard lock(persona_cache_mutex);
+    std::vector<std::string> missing;
+    for (const std::string& s : sentences) {
+      if (!persona_cache.contains(s)) missing.push_back(s);
+    }
+    if (!missing.empty()) {
+      if (persona_cache.size() + missing.size() > kCachedPersonaSentences) persona_cache.clear();
+      const torch::Tensor encoded = encode_candidates(missing);
+      for (std::size_t i = 0; i < missing.size(); ++i) persona_cache[missing[i]] = encoded[static_cast<std::int64_t>(i)];
+    }
+    std::vector<torch::Tensor> rows;
+    for (const std::string& s : sentences) rows.push_back(persona_cache.at(s));
+    return torch::stack(rows);
+  }
+  // The scores of each request's persona sentences as replies, scored like the pool's
+  // (dot product, lexical term, persona term): the bot can say a fact of its persona as it
+  // stands ("my favorite food is pizza ." to "what is your favorite food?") when no reply
+  // of the pool says it better. Empty lists without a persona or a persona weight.
+  std::vector<std::vector<float>> persona_reply_scores(std::span<const RankRequest> requests,
+                                                       std::span<const std::string> contexts,
+                                                       const torch::Tensor& encoded_contexts) const {
+    std::vector<std::vector<float>> out(requests.size());
+    if (config.persona_weight <= 0) return out;
+    std::unordered_map<std::string_view, std::int64_t> index;
+    std::vector<std::string> distinct;
+    for (const RankRequest& r : requests) {
+      for (const std::string& s : r.persona) {
+        if (index.emplace(s, static_cast<std::int64_t>(distinct.size())).second) distinct.push_back(s);
+      }
+    }
+    if (distinct.empty()) return out;
+    const torch::Tensor dense = encoded_contexts.mm(encode_persona(distinct).t()).contiguous();  // [B, distinct]
+    auto dense_acc = dense.accessor<float, 2>();
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      const std::vector<std::string>& persona = requests[i].persona;
+      std::vector<TfIdf::Vector> sentences;
+      for (const std::string& s : persona) sentences.push_back(pool_tfidf->vector(s));
+      const TfIdf::Vector context =
+          config.lexical_weight > 0 ? pool_tfidf->vector(contexts[i]) : TfIdf::Vector{};
+      for (std::size_t p = 0; p < persona.size(); ++p) {
+        double best = 0;  // a sentence's best cosine to the persona: 1 unless it has no words
+        for (const TfIdf::Vector& other : sentences) best = std::max(best, TfIdf::cosine(sentences[p], other));
+        out[i].push_back(static_cast<float>(dense_acc[static_cast<std::int64_t>(i)][index.at(persona[p])] +
+                                            config.lexical_weight * TfIdf::cosine(context, sentences[p]) +
+                                            config.persona_weight * best));
+      }
+    }
+    return out;
+  }
   // The IDF that repeats are judged by: the pool's when it is indexed, else equal weights.
   const TfIdf& repeat_index() const {
     static const TfIdf kEqualWeights;
@@ -315,6 +377,7 @@ Result<float> DialogueModel::train_step(std::span<const TextPair> batch, const O
     Impl& m = *impl_;
     if (!m.optimizer) m.optimizer = std::make_unique<Adamax>(m.net->parameters());
     m.net->train();
+    m.forget_persona_encodings();
     m.optimizer->zero_grad();
     torch::Tensor scores = m.in_batch_scores(batch);
     torch::Tensor loss = torch::nn::functional::cross_entropy(scores, torch::arange(scores.size(0), torch::kLong));
@@ -430,7 +493,8 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
     c10::InferenceMode inference;
     std::vector<std::string> contexts;
     for (const RankRequest& r : requests) contexts.push_back(r.context);
-    torch::Tensor scores = m.encode_contexts(contexts).mm(m.pool_encodings.t());  // [B, pool]
+    const torch::Tensor encoded_contexts = m.encode_contexts(contexts);
+    torch::Tensor scores = encoded_contexts.mm(m.pool_encodings.t());  // [B, pool]
     auto add_to_row = [&](std::size_t i, std::vector<float> term, double weight) {
       torch::Tensor row = torch::from_blob(term.data(), {static_cast<std::int64_t>(term.size())});
       scores[static_cast<std::int64_t>(i)].add_(row, weight);
@@ -441,16 +505,20 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         add_to_row(i, m.persona_cosines(requests[i].persona), m.config.persona_weight);
       }
     }
-    torch::Tensor probs = torch::softmax(scores, 1);
+    const std::vector<std::vector<float>> persona_scores = m.persona_reply_scores(requests, contexts, encoded_contexts);
+    const torch::Tensor pool_log_sum = torch::logsumexp(scores, 1);
     // Room for the replies that are skipped: the previous one and repeats.
     const std::int64_t take = std::min<std::int64_t>(k + kRepeatScan, static_cast<std::int64_t>(m.pool.size()));
     auto [top_scores, top_ids] = scores.topk(take, 1);
     auto score_acc = top_scores.accessor<float, 2>();
     auto id_acc = top_ids.accessor<std::int64_t, 2>();
-    auto prob_acc = probs.accessor<float, 2>();
     std::vector<std::vector<RankedReply>> out(requests.size());
     for (std::size_t i = 0; i < requests.size(); ++i) {
       const RankRequest& request = requests[i];
+      // The softmax runs over the pool and the persona's sentences together.
+      double log_sum = pool_log_sum[static_cast<std::int64_t>(i)].item<double>();
+      for (float s : persona_scores[i]) log_sum = std::max(log_sum, double{s}) + std::log1p(std::exp(-std::abs(log_sum - s)));
+      auto probability = [&](float score) { return static_cast<float>(std::exp(score - log_sum)); };
       Impl::Said said;
       if (request.block_repeats) {
         said = m.said_in(request.context);
@@ -458,16 +526,33 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         for (const std::string& q : request.asked_questions) said.questions.push_back(m.repeat_index().vector(q));
       }
       std::vector<RankedReply> held_back;  // offered only when nothing else is left
-      auto consider = [&](std::int64_t id, float score) {
-        const std::string& text = m.pool[static_cast<std::size_t>(id)];
+      auto offered = [&](const std::string& text) {
+        auto same = [&](const RankedReply& r) { return r.text == text; };
+        return std::any_of(out[i].begin(), out[i].end(), same) || std::any_of(held_back.begin(), held_back.end(), same);
+      };
+      auto consider = [&](std::int64_t id, const std::string& text, float score) {
         if (!request.previous_reply.empty() && text == request.previous_reply) return;
-        RankedReply reply{.candidate_id = id, .text = text, .score = score, .probability = prob_acc[i][id]};
+        if (offered(text)) return;  // once: the pool may hold a persona sentence, or a reply twice
+        RankedReply reply{.candidate_id = id, .text = text, .score = score, .probability = probability(score)};
         const bool hold_back = request.block_repeats && (Impl::out_of_character(text, request) || m.repeats(text, said) ||
                                                        m.only_asks_back(text, said));
         (hold_back ? held_back : out[i]).push_back(std::move(reply));
       };
+      auto consider_pool = [&](std::int64_t id, float score) { consider(id, m.pool[static_cast<std::size_t>(id)], score); };
+      // The persona's sentences join the pool's top replies in score order.
+      std::vector<std::size_t> persona_order(persona_scores[i].size());
+      std::iota(persona_order.begin(), persona_order.end(), std::size_t{0});
+      std::sort(persona_order.begin(), persona_order.end(),
+                [&](std::size_t a, std::size_t b) { return persona_scores[i][a] > persona_scores[i][b]; });
+      std::size_t next_persona = 0;
       for (std::int64_t j = 0; j < take && static_cast<int>(out[i].size()) < k; ++j) {
-        consider(id_acc[i][j], score_acc[i][j]);
+        for (; next_persona < persona_order.size() && static_cast<int>(out[i].size()) < k &&
+               persona_scores[i][persona_order[next_persona]] > score_acc[i][j];
+             ++next_persona) {
+          const std::size_t p = persona_order[next_persona];
+          consider(-1, request.persona[p], persona_scores[i][p]);
+        }
+        if (static_cast<int>(out[i].size()) < k) consider_pool(id_acc[i][j], score_acc[i][j]);
       }
       const std::int64_t wide = std::min<std::int64_t>(k + kWideRepeatScan, static_cast<std::int64_t>(m.pool.size()));
       if (static_cast<int>(out[i].size()) < k && wide > take) {
@@ -475,7 +560,7 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         auto wide_score_acc = wide_scores.accessor<float, 1>();
         auto wide_id_acc = wide_ids.accessor<std::int64_t, 1>();
         for (std::int64_t j = take; j < wide && static_cast<int>(out[i].size()) < k; ++j) {
-          consider(wide_id_acc[j], wide_score_acc[j]);
+          consider_pool(wide_id_acc[j], wide_score_acc[j]);
         }
       }
       for (std::size_t j = 0; j < held_back.size() && static_cast<int>(out[i].size()) < k; ++j) {

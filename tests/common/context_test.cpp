@@ -46,11 +46,12 @@ TEST(ContextTest, SentencesEndAfterTheirLastMark) {
 TEST(ContextTest, AnUnmarkedSentenceThatOpensAsAQuestionIsOne) {
   for (const char* question : {"what do you do for a job", "do you have pets", "how long have you lived there",
                                "what kind of music", "where's your dog", "are u ok", "i teach . what about you",
-                               "is it cold there"}) {
+                               "is it cold there", "so what is your real name", "and how about you",
+                               "oh do you have kids"}) {
     EXPECT_EQ(questions_in(question).size(), 1u) << question;
   }
   for (const char* statement : {"what a day", "when i was young i had a dog", "do it now", "i'm good do you have pets",
-                                "what do you do for a job ."}) {
+                                "what do you do for a job .", "so what", "and when i was young", "so"}) {
     EXPECT_TRUE(questions_in(statement).empty()) << statement;
   }
 }
@@ -103,6 +104,17 @@ TEST(ContextTest, TheNameASpeakerGivesThemselves) {
   EXPECT_EQ(self_given_name("enemy name is bob . my name is ann"), "ann");
   EXPECT_EQ(self_given_name("my name is"), "");
   EXPECT_EQ(self_given_name("what is your name ?"), "");
+  // After a greeting, "i'm" and one word that ends the clause.
+  EXPECT_EQ(self_given_name("hi , i'm walt . what is your name ?"), "walt");
+  EXPECT_EQ(self_given_name("Hello there, I am Sarah, how are you?"), "sarah");
+  EXPECT_EQ(self_given_name("hey im todd and i love dogs"), "todd");
+  EXPECT_EQ(self_given_name("hi i'm good . how are you ?"), "");
+  EXPECT_EQ(self_given_name("hello , i am doing great"), "");
+  EXPECT_EQ(self_given_name("hi i'm feeling fine"), "");
+  EXPECT_EQ(self_given_name("hi i am a student"), "");
+  EXPECT_EQ(self_given_name("hi i'm from new york"), "");
+  EXPECT_EQ(self_given_name("i'm walt ."), "") << "without a greeting it is as often a mood";
+  EXPECT_EQ(self_given_name("hi . i'm walt ."), "") << "only in the greeting's own sentence";
 }
 
 TEST(ContextTest, FillersSayNothing) {

@@ -208,16 +208,54 @@ TEST_F(DialogueTest, ThePersonaTermAddsTheBestCosineToAPersonaSentenceAndIsSaved
   EXPECT_EQ(model->score(contexts, lists, std::vector<std::vector<std::string>>{{}}).status().code(),
             StatusCode::kInvalidArgument);
 
-  // rank() adds the same term to the pool's scores, and a large weight puts the persona first.
-  auto ranked = model->rank({{RankRequest{.context = contexts[0], .persona = personas[0]}}}, 4);
+  // rank() adds the same term to the pool's scores; the persona's sentences are replies too,
+  // scored as the pool's would be (their own cosine is 1).
+  const int everything = static_cast<int>(pool.size() + personas[0].size());
+  auto ranked = model->rank({{RankRequest{.context = contexts[0], .persona = personas[0], .block_repeats = false}}},
+                            everything);
   ASSERT_OK(ranked);
+  ASSERT_EQ((*ranked)[0].size(), static_cast<std::size_t>(everything));
+  auto as_replies = model->score({&contexts[0], 1}, std::vector<std::vector<std::string>>{personas[0]},
+                                 std::vector<std::vector<std::string>>{personas[0]});
+  ASSERT_OK(as_replies);
+  float probabilities = 0;
   for (const RankedReply& r : (*ranked)[0]) {
-    EXPECT_NEAR(r.score, (*with_persona)[0][static_cast<std::size_t>(r.candidate_id)], 1e-4);
+    probabilities += r.probability;
+    if (r.candidate_id >= 0) {
+      EXPECT_NEAR(r.score, (*with_persona)[0][static_cast<std::size_t>(r.candidate_id)], 1e-4) << r.text;
+      continue;
+    }
+    const auto at = std::find(personas[0].begin(), personas[0].end(), r.text);
+    ASSERT_NE(at, personas[0].end()) << r.text;
+    EXPECT_NEAR(r.score, (*as_replies)[0][static_cast<std::size_t>(at - personas[0].begin())], 1e-4) << r.text;
   }
+  EXPECT_NEAR(probabilities, 1.0, 1e-4);  // one softmax over the pool and the persona
+  // A large weight puts the persona first: the sentence itself, then the reply that says it.
   ASSERT_OK(model->set_persona_weight(1000));
-  auto led = model->rank({{RankRequest{.context = contexts[0], .persona = {"i bake bread ."}}}}, 1);
+  auto led = model->rank({{RankRequest{.context = contexts[0], .persona = {"i bake bread ."}}}}, 2);
   ASSERT_OK(led);
-  EXPECT_EQ((*led)[0].front().text, "i bake bread at night .");
+  EXPECT_EQ((*led)[0][0].text, "i bake bread .");
+  EXPECT_EQ((*led)[0][0].candidate_id, -1);
+  EXPECT_EQ((*led)[0][1].text, "i bake bread at night .");
+  // Said once, it is not said again; a sentence the pool also holds is offered once.
+  auto again = model->rank({{RankRequest{.context = contexts[0] + " __p2__ i bake bread .",
+                                         .persona = {"i bake bread ."}}}}, everything);
+  ASSERT_OK(again);
+  const auto repeated = std::find_if((*again)[0].begin(), (*again)[0].end(),
+                                     [](const RankedReply& r) { return r.text == "i bake bread ."; });
+  ASSERT_NE(repeated, (*again)[0].end());
+  EXPECT_TRUE(repeated->held_back);
+  EXPECT_NE((*again)[0].front().text, "i bake bread .");
+  auto shared = model->rank({{RankRequest{.context = contexts[0], .persona = {"i have two dogs ."}}}}, 2);
+  ASSERT_OK(shared);
+  EXPECT_EQ((*shared)[0][0].text, "i have two dogs .");
+  EXPECT_NE((*shared)[0][1].text, "i have two dogs .");
+  // Without a persona weight the persona is ignored, as a sentence and as a term.
+  ASSERT_OK(model->set_persona_weight(0));
+  auto ignored_persona = model->rank({{RankRequest{.context = contexts[0], .persona = {"i bake bread ."},
+                                                   .block_repeats = false}}}, everything);
+  ASSERT_OK(ignored_persona);
+  for (const RankedReply& r : (*ignored_persona)[0]) EXPECT_GE(r.candidate_id, 0) << r.text;
 
   ASSERT_OK(model->set_persona_weight(3));
   ASSERT_OK(model->save(dir.str("bundle"), {.version = "persona"}, {}));
@@ -227,6 +265,33 @@ TEST_F(DialogueTest, ThePersonaTermAddsTheBestCosineToAPersonaSentenceAndIsSaved
   EXPECT_EQ(*(*loaded)->score(contexts, lists, personas), *with_persona);
   EXPECT_EQ(model->set_persona_weight(-1).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(model->config().persona_weight, 3);
+}
+
+TEST_F(DialogueTest, PersonaSentencesAreScoredWithTheWeightsOfTheMoment) {
+  auto model = make_model();
+  ASSERT_OK(model->set_candidate_pool({"i have two dogs .", "hello !"}));
+  ASSERT_OK(model->set_persona_weight(1000));  // the persona sentence first
+  const std::string context = "__p1__ what do you like ?";
+  const std::vector<std::string> persona = {"i bake bread ."};
+  auto score_of_persona = [&]() {
+    auto scores = model->score({&context, 1}, std::vector<std::vector<std::string>>{persona},
+                               std::vector<std::vector<std::string>>{persona});
+    EXPECT_TRUE(scores.ok());
+    return (*scores)[0][0];
+  };
+  auto ranked_score = [&]() {
+    auto ranked = model->rank({{RankRequest{.context = context, .persona = persona}}}, 1);
+    EXPECT_TRUE(ranked.ok());
+    EXPECT_EQ((*ranked)[0].front().candidate_id, -1);
+    return (*ranked)[0].front().score;
+  };
+  const float before = ranked_score();
+  EXPECT_NEAR(before, score_of_persona(), 1e-3);
+  EXPECT_NEAR(ranked_score(), before, 1e-6);  // the kept encoding
+  ASSERT_OK(model->train_step(pairs(), {.learning_rate = 0.05, .warmup_steps = 1}));
+  const float after = ranked_score();
+  EXPECT_NEAR(after, score_of_persona(), 1e-3);
+  EXPECT_GT(std::abs(after - before), 1e-3);
 }
 
 TEST_F(DialogueTest, PreviousResponseFilterSkipsTheBotsLastReply) {

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <optional>
 #include <unordered_set>
 
 #include "selffeed/common/context.h"
@@ -46,6 +47,21 @@ void finish(RankingMetrics& m, std::span<const RankingExample> data) {
   m.mrr /= static_cast<double>(m.examples);
 }
 
+// The persona sentence `reply` draws on most, if it draws on one.
+std::optional<std::string> fact_drawn_on(const dialogue::DialogueModel& model, const std::string& reply,
+                                         std::span<const std::string> persona) {
+  const std::string* best = nullptr;
+  double best_cosine = kDrawsOnPersonaCosine;
+  for (const std::string& sentence : persona) {
+    const double cosine = model.persona_cosine(reply, std::span(&sentence, 1));
+    if (cosine >= best_cosine) {
+      best = &sentence;
+      best_cosine = cosine;
+    }
+  }
+  return best ? std::optional<std::string>(*best) : std::nullopt;
+}
+
 }  // namespace
 
 Result<RankingMetrics> evaluate_ranking(const dialogue::DialogueModel& model, std::span<const RankingExample> data) {
@@ -89,6 +105,10 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
         ++r.persona_examples;
         r.on_persona_served += model.persona_cosine(served_top[i].front().text, chunk[i].persona) >= kDrawsOnPersonaCosine;
         r.on_persona_gold += model.persona_cosine(chunk[i].target, chunk[i].persona) >= kDrawsOnPersonaCosine;
+        if (const std::optional<std::string> fact = fact_drawn_on(model, chunk[i].target, chunk[i].persona)) {
+          ++r.fact_examples;
+          r.same_fact_served += model.persona_cosine(served_top[i].front().text, std::span(&*fact, 1)) >= kDrawsOnPersonaCosine;
+        }
       }
       const std::vector<std::string> utterances = split_context(context);
       if (utterances.empty() || questions_in(utterances.back()).empty()) continue;
@@ -106,6 +126,7 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
     r.on_persona_served /= static_cast<double>(r.persona_examples);
     r.on_persona_gold /= static_cast<double>(r.persona_examples);
   }
+  if (r.fact_examples > 0) r.same_fact_served /= static_cast<double>(r.fact_examples);
   if (r.question_examples > 0) {
     const double q = static_cast<double>(r.question_examples);
     r.asked_back_raw /= q;

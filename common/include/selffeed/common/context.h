@@ -52,7 +52,8 @@ double token_f1(std::string_view prediction, std::string_view reference);
 // "good morning". Not "history" or "heyday".
 bool opens_with_greeting(std::string_view utterance);
 // The name a speaker gives themselves, lower-cased: "hi ! my name is Kellie ." -> "kellie";
-// "my names tom" -> "tom". Empty when there is none ("my dogs name is rex" names the dog).
+// "my names tom" -> "tom"; after a greeting, "hi , i'm walt ." -> "walt" (but "hi , i'm good
+// ." names no one). Empty when there is none ("my dogs name is rex" names the dog).
 std::string self_given_name(std::string_view utterance);
 // The occupation a speaker says they have, from a short built-in list of common ones:
 // "i am a nurse at a children's hospital ." -> "nurse", "i'm a retired school teacher" ->

@@ -63,7 +63,8 @@ struct Turn {
   std::optional<double> satisfaction;
   Phase phase = Phase::kNormal;
   std::string model_version;
-  // Index of the chosen reply in the model's candidate pool (bot answers only).
+  // Index of the chosen reply in the model's candidate pool (bot answers only; none when
+  // the bot said a sentence of its persona as it stands).
   std::optional<std::int64_t> candidate_id;
 
   friend bool operator==(const Turn&, const Turn&) = default;

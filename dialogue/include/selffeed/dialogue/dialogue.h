@@ -157,7 +157,8 @@ struct TextPair {
 
 struct RankRequest {
   std::string context;
-  // The bot's persona, one fact per sentence ("i have two dogs ."); empty: none.
+  // The bot's persona, one fact per sentence ("i have two dogs ."); empty: none. With a
+  // persona weight, its sentences are replies too, scored like the pool's.
   std::vector<std::string> persona;
   // The bot's previous reply: never offered again as the top answer (paper's
   // previous-response filter). Empty when there is none.
@@ -182,10 +183,10 @@ struct RankRequest {
 };
 
 struct RankedReply {
-  std::int64_t candidate_id = -1;  // index into the candidate pool
+  std::int64_t candidate_id = -1;  // index into the candidate pool; -1: a persona sentence
   std::string text;
   float score = 0;        // dot product (+ the lexical term)
-  float probability = 0;  // softmax over the whole pool
+  float probability = 0;  // softmax over the whole pool and the persona's sentences
   // A reply that RankRequest::block_repeats held back, offered because nothing else was left.
   bool held_back = false;
 };
@@ -241,8 +242,12 @@ class DialogueModel {
   Status set_candidate_pool(std::vector<std::string> texts);
   std::size_t candidate_pool_size() const;
   const std::vector<std::string>& candidate_pool() const;
-  // Top `k` replies from the pool for each request, scored in one matrix product.
-  // kFailedPrecondition when the pool is empty.
+  // Top `k` replies from the pool for each request, scored in one matrix product. With a
+  // persona weight, the request's persona sentences compete as replies as they stand,
+  // scored like the pool's replies (the persona term gives each its full weight): asked
+  // "what is your favorite food?", the bot can say "my favorite food is pizza ." where no
+  // reply of the pool says it (EVALUATION.md, "Saying the persona"). kFailedPrecondition
+  // when the pool is empty.
   Result<std::vector<std::vector<RankedReply>>> rank(std::span<const RankRequest> requests, int k) const;
   // Whether `reply` (nearly) repeats an utterance of `context`: their TF-IDF cosine, over
   // the pool's IDF when the lexical term is on, is at least kRepeatCosine; or one of its

@@ -252,6 +252,11 @@ struct RepeatRates {
   double on_persona_served = 0;
   double on_persona_gold = 0;
   std::size_t persona_examples = 0;
+  // Among those whose own reply draws on a fact of the persona (its sentence of the largest
+  // cosine), how often the top reply as served draws on that same fact: the bot answers
+  // from its persona where the person did ("i am a nurse" to "what do you do?").
+  double same_fact_served = 0;
+  std::size_t fact_examples = 0;
 };
 Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::span<const RankingExample> data,
                                      std::size_t max_examples);
