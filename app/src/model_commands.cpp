@@ -376,6 +376,9 @@ int run_eval(const EvalFlags& f) {
       std::printf("  where the file's reply draws on a fact of the persona (%zu), the top reply as served draws on "
                   "the same fact: %.4f\n",
                   repeats->fact_examples, repeats->same_fact_served);
+      std::printf("contradicting the persona's pets or family (\"i have 3 dogs\" for \"i have two dogs .\"):\n"
+                  "  top reply: %.4f as ranked, %.4f as served; the file's own replies: %.4f\n",
+                  repeats->contradicts_raw, repeats->contradicts_served, repeats->contradicts_gold);
     }
   }
   auto row = [](const trainer::RankingMetrics& m) {
@@ -398,6 +401,10 @@ int run_eval(const EvalFlags& f) {
                                     {"file_replies", repeats->on_persona_gold},
                                     {"same_fact_examples", repeats->fact_examples},
                                     {"same_fact_as_served", repeats->same_fact_served}};
+    report["contradicting_the_persona"] = {{"examples", repeats->persona_examples},
+                                           {"top_as_ranked", repeats->contradicts_raw},
+                                           {"top_as_served", repeats->contradicts_served},
+                                           {"file_replies", repeats->contradicts_gold}};
   }
   if (Status s = write_report(f.json_out, report.dump(2)); !s.ok()) return fail(s);
   return 0;

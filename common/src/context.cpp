@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 #include <map>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -34,6 +35,12 @@ std::string word_at(std::string_view text, std::size_t at) {
   std::string word;
   for (; at < text.size() && is_word_char(text[at]); ++at) word += lower(text[at]);
   return word;
+}
+
+// Whether `phrase` is at words[at...]: "i", "am" in "so i am a nurse" at 1.
+bool phrase_at(std::span<const std::string> words, std::size_t at, std::span<const std::string_view> phrase) {
+  if (at + phrase.size() > words.size()) return false;
+  return std::equal(phrase.begin(), phrase.end(), words.begin() + static_cast<std::ptrdiff_t>(at));
 }
 
 }  // namespace
@@ -216,8 +223,9 @@ std::string name_after_greeting(std::string_view utterance) {
   const std::vector<Sentence> sentences = sentences_of(utterance);
   if (sentences.empty()) return "";
   const std::string text = lower(sentences.front().text);
-  // The sentence's words with where each ends, to see what follows the name.
-  std::vector<std::pair<std::string, std::size_t>> words;
+  // The sentence's words and where each ends, to see what follows the name.
+  std::vector<std::string> words;
+  std::vector<std::size_t> ends;
   for (std::size_t at = 0; at < text.size();) {
     if (!is_word_char(text[at]) && text[at] != '\'') {
       ++at;
@@ -225,20 +233,19 @@ std::string name_after_greeting(std::string_view utterance) {
     }
     std::size_t end = at;
     while (end < text.size() && (is_word_char(text[end]) || text[end] == '\'')) ++end;
-    words.emplace_back(text.substr(at, end - at), end);
+    words.push_back(text.substr(at, end - at));
+    ends.push_back(end);
     at = end;
   }
-  std::size_t at = 1;
-  if (at < words.size() && words[at].first == "there") ++at;
+  const std::size_t at = words.size() > 1 && words[1] == "there" ? 2 : 1;
   for (const auto& intro : kIntroductions) {
-    std::size_t k = at;
-    while (k < words.size() && k - at < intro.size() && words[k].first == intro[k - at]) ++k;
-    if (k - at != intro.size() || k >= words.size()) continue;
-    const std::string& name = words[k].first;
+    const std::size_t k = at + intro.size();
+    if (!phrase_at(words, at, intro) || k >= words.size()) continue;
+    const std::string& name = words[k];
     if (kNotNames.contains(name) || name.ends_with("ing")) return "";
-    const std::size_t next = text.find_first_not_of(' ', words[k].second);
+    const std::size_t next = text.find_first_not_of(' ', ends[k]);
     const bool clause_ends = next == std::string::npos || !is_word_char(text[next]);
-    if (clause_ends || (k + 1 < words.size() && words[k + 1].first == "and")) return name;
+    if (clause_ends || (k + 1 < words.size() && words[k + 1] == "and")) return name;
     return "";
   }
   return "";
@@ -283,15 +290,104 @@ std::string self_stated_occupation(std::string_view utterance) {
   const std::vector<std::string> words = lower_words(utterance);
   for (std::size_t at = 0; at < words.size(); ++at) {
     for (const auto& statement : kSelfStatements) {
-      std::size_t k = at;
-      while (k < words.size() && k - at < statement.size() && words[k] == statement[k - at]) ++k;
-      if (k - at != statement.size() || k >= words.size() || (words[k] != "a" && words[k] != "an")) continue;
+      const std::size_t k = at + statement.size();
+      if (!phrase_at(words, at, statement) || k >= words.size() || (words[k] != "a" && words[k] != "an")) continue;
       for (std::size_t w = k + 1; w < words.size() && w <= k + 1 + kWordsBeforeTheOccupation; ++w) {
         if (kOccupations.contains(words[w])) return words[w];
       }
     }
   }
   return "";
+}
+
+std::vector<Possession> stated_possessions(std::string_view utterance) {
+  struct Thing {
+    std::string_view name, kind;
+  };
+  static const std::unordered_map<std::string_view, Thing> kThings = {
+      {"pet", {"pet", "pet"}},           {"pets", {"pet", "pet"}},         {"animal", {"pet", "pet"}},
+      {"animals", {"pet", "pet"}},       {"dog", {"dog", "pet"}},          {"dogs", {"dog", "pet"}},
+      {"puppy", {"dog", "pet"}},         {"puppies", {"dog", "pet"}},      {"cat", {"cat", "pet"}},
+      {"cats", {"cat", "pet"}},          {"kitten", {"cat", "pet"}},       {"kittens", {"cat", "pet"}},
+      {"bird", {"bird", "pet"}},         {"birds", {"bird", "pet"}},       {"horse", {"horse", "pet"}},
+      {"horses", {"horse", "pet"}},      {"hamster", {"hamster", "pet"}},  {"hamsters", {"hamster", "pet"}},
+      {"rabbit", {"rabbit", "pet"}},     {"rabbits", {"rabbit", "pet"}},   {"snake", {"snake", "pet"}},
+      {"snakes", {"snake", "pet"}},      {"turtle", {"turtle", "pet"}},    {"turtles", {"turtle", "pet"}},
+      {"kid", {"child", "child"}},       {"kids", {"child", "child"}},     {"child", {"child", "child"}},
+      {"children", {"child", "child"}},  {"son", {"son", "child"}},        {"sons", {"son", "child"}},
+      {"daughter", {"daughter", "child"}}, {"daughters", {"daughter", "child"}},
+      {"sibling", {"sibling", "sibling"}}, {"siblings", {"sibling", "sibling"}},
+      {"brother", {"brother", "sibling"}}, {"brothers", {"brother", "sibling"}},
+      {"sister", {"sister", "sibling"}},   {"sisters", {"sister", "sibling"}}};
+  static const std::unordered_map<std::string_view, int> kCounts = {
+      {"a", 1},    {"an", 1},   {"one", 1},   {"two", 2},  {"three", 3}, {"four", 4}, {"five", 5}, {"six", 6},
+      {"seven", 7}, {"eight", 8}, {"nine", 9}, {"ten", 10}, {"1", 1},    {"2", 2},    {"3", 3},    {"4", 4},
+      {"5", 5},    {"6", 6},    {"7", 7},     {"8", 8},    {"9", 9},     {"10", 10}};
+  static const std::unordered_set<std::string_view> kSome = {"any", "some", "many", "several", "lots", "few"};
+  static const std::vector<std::vector<std::string_view>> kHave = {{"i", "have"}, {"i've"}, {"i", "have", "got"},
+                                                                   {"i've", "got"}};
+  static const std::vector<std::vector<std::string_view>> kHaveNot = {
+      {"i", "do", "not", "have"}, {"i", "don't", "have"}, {"i", "dont", "have"}, {"i", "have", "no"},
+      {"i've", "no"},            {"i", "have", "not", "got"}};
+  constexpr std::size_t kWordsBeforeTheThing = 2;  // "i have two german shepherds", "a big old cat"
+  std::vector<Possession> out;
+  // Words after which "dog" or "pet" names something else: "a dog walking business", "a pet
+  // sitter", "a grand child".
+  static const std::unordered_set<std::string_view> kCompounds = {"sitter", "food", "walker", "house", "bed",
+                                                                  "toy", "toys", "park", "show", "business",
+                                                                  "hair", "trainer", "owner", "shelter"};
+  auto thing_in = [&](const std::vector<std::string>& words, std::size_t from, std::size_t span) -> const Thing* {
+    for (std::size_t w = from; w < words.size() && w <= from + span; ++w) {
+      auto it = kThings.find(words[w]);
+      if (it == kThings.end()) continue;
+      const bool compound = (w + 1 < words.size() && (kCompounds.contains(words[w + 1]) || words[w + 1].ends_with("ing"))) ||
+                            (w > 0 && words[w - 1] == "grand");
+      return compound ? nullptr : &it->second;
+    }
+    return nullptr;
+  };
+  for (const Sentence& sentence : sentences_of(utterance)) {
+    if (sentence.question) continue;
+    const std::vector<std::string> words = lower_words(sentence.text);
+    for (std::size_t at = 0; at < words.size(); ++at) {
+      bool matched = false;
+      for (const auto& phrase : kHaveNot) {
+        if (matched || !phrase_at(words, at, phrase)) continue;
+        matched = true;
+        std::size_t k = at + phrase.size();
+        if (k < words.size() && kSome.contains(words[k])) ++k;
+        if (const Thing* t = thing_in(words, k, 1)) out.push_back({std::string(t->name), std::string(t->kind), 0});
+      }
+      for (const auto& phrase : kHave) {
+        if (matched || !phrase_at(words, at, phrase)) continue;
+        matched = true;
+        const std::size_t k = at + phrase.size();
+        if (k >= words.size()) continue;
+        const auto count = kCounts.find(words[k]);
+        // A count, then a thing within a few words; without one, the thing itself next
+        // ("i have dogs", "i have some kids"), not "i have read about dogs".
+        const Thing* t = count != kCounts.end()      ? thing_in(words, k + 1, kWordsBeforeTheThing)
+                         : kSome.contains(words[k]) ? thing_in(words, k + 1, 0)
+                                                    : thing_in(words, k, 0);
+        if (t) out.push_back({std::string(t->name), std::string(t->kind), count != kCounts.end() ? count->second : -1});
+      }
+    }
+  }
+  return out;
+}
+
+bool contradicts(std::span<const Possession> said, std::span<const Possession> facts) {
+  auto covers = [](const Possession& none, const Possession& some) {
+    return none.thing == some.thing || none.thing == some.kind;  // "no pets" covers dogs
+  };
+  for (const Possession& a : said) {
+    for (const Possession& f : facts) {
+      if (a.thing == f.thing && a.count > 0 && f.count > 0 && a.count != f.count) return true;
+      if (a.count == 0 && f.count != 0 && covers(a, f)) return true;
+      if (f.count == 0 && a.count != 0 && covers(f, a)) return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace selffeed

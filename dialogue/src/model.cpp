@@ -278,10 +278,13 @@ struct DialogueModel::Impl {
     }
     return asked_back;
   }
-  // Replies that break the bot's character: a second name or occupation for itself, a
-  // greeting in the middle of the conversation.
-  static bool out_of_character(std::string_view reply, const RankRequest& request) {
+  // Replies that break the bot's character: a second name or occupation for itself, pets
+  // or family its persona does not have (`persona_has`: stated_possessions of the persona),
+  // a greeting in the middle of the conversation.
+  static bool out_of_character(std::string_view reply, const RankRequest& request,
+                               std::span<const Possession> persona_has) {
     if (!request.may_greet && opens_with_greeting(reply)) return true;
+    if (!persona_has.empty() && contradicts(stated_possessions(reply), persona_has)) return true;
     auto another = [&](const std::string& kept, std::string (*find)(std::string_view)) {
       if (kept.empty()) return false;
       const std::string said = find(reply);
@@ -525,6 +528,12 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         for (const std::string& u : request.earlier_utterances) m.add_utterance(said, u);
         for (const std::string& q : request.asked_questions) said.questions.push_back(m.repeat_index().vector(q));
       }
+      std::vector<Possession> persona_has;
+      if (request.block_repeats) {
+        for (const std::string& sentence : request.persona) {
+          for (Possession& p : stated_possessions(sentence)) persona_has.push_back(std::move(p));
+        }
+      }
       std::vector<RankedReply> held_back;  // offered only when nothing else is left
       auto offered = [&](const std::string& text) {
         auto same = [&](const RankedReply& r) { return r.text == text; };
@@ -534,8 +543,8 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         if (!request.previous_reply.empty() && text == request.previous_reply) return;
         if (offered(text)) return;  // once: the pool may hold a persona sentence, or a reply twice
         RankedReply reply{.candidate_id = id, .text = text, .score = score, .probability = probability(score)};
-        const bool hold_back = request.block_repeats && (Impl::out_of_character(text, request) || m.repeats(text, said) ||
-                                                       m.only_asks_back(text, said));
+        const bool hold_back = request.block_repeats && (Impl::out_of_character(text, request, persona_has) ||
+                                                       m.repeats(text, said) || m.only_asks_back(text, said));
         (hold_back ? held_back : out[i]).push_back(std::move(reply));
       };
       auto consider_pool = [&](std::int64_t id, float score) { consider(id, m.pool[static_cast<std::size_t>(id)], score); };

@@ -140,5 +140,43 @@ TEST(ContextTest, TheOccupationASpeakerGivesThemselves) {
   EXPECT_EQ(self_stated_occupation("i am an"), "");
 }
 
+TEST(ContextTest, PossessionsAreReadFromStatementsAboutPetsAndFamily) {
+  using Ps = std::vector<Possession>;
+  EXPECT_EQ(stated_possessions("i have two dogs ."), (Ps{{"dog", "pet", 2}}));
+  EXPECT_EQ(stated_possessions("yes , i have 3 german shepherds ! and a cat"), (Ps{}))
+      << "a breed is no word it knows, and 'and a cat' has no 'i have'";
+  EXPECT_EQ(stated_possessions("i have a big old cat"), (Ps{{"cat", "pet", 1}}));
+  EXPECT_EQ(stated_possessions("no , i do not have any pets ."), (Ps{{"pet", "pet", 0}}));
+  EXPECT_EQ(stated_possessions("i don't have kids but i've two brothers"),
+            (Ps{{"child", "child", 0}, {"brother", "sibling", 2}}));
+  EXPECT_EQ(stated_possessions("i have no siblings"), (Ps{{"sibling", "sibling", 0}}));
+  EXPECT_EQ(stated_possessions("i have kids . I have some cats"), (Ps{{"child", "child", -1}, {"cat", "pet", -1}}));
+  EXPECT_TRUE(stated_possessions("do you have a dog ?").empty()) << "a question claims nothing";
+  EXPECT_TRUE(stated_possessions("i have read about dogs").empty());
+  EXPECT_TRUE(stated_possessions("my sister has two dogs").empty()) << "only the speaker's own";
+  EXPECT_TRUE(stated_possessions("i have a dog walking business").empty());
+  EXPECT_TRUE(stated_possessions("i do not have a pet sitter").empty());
+  EXPECT_TRUE(stated_possessions("i have a grand child about your age").empty());
+}
+
+TEST(ContextTest, ASaidPossessionContradictsTheFactsWhenCountsOrNoneDisagree) {
+  const std::vector<Possession> facts = stated_possessions("i have two dogs .");
+  auto contradicts_facts = [&](std::string_view reply) { return contradicts(stated_possessions(reply), facts); };
+  EXPECT_TRUE(contradicts_facts("i have 3 dogs ."));
+  EXPECT_TRUE(contradicts_facts("i do not have any pets"));
+  EXPECT_TRUE(contradicts_facts("i don't have a dog"));
+  EXPECT_FALSE(contradicts_facts("i have two dogs and i love them"));
+  EXPECT_FALSE(contradicts_facts("i have dogs"));
+  EXPECT_FALSE(contradicts_facts("i have a cat")) << "two dogs and a cat can both be true";
+  EXPECT_FALSE(contradicts_facts("i don't have kids"));
+  EXPECT_FALSE(contradicts_facts("do you have 3 dogs ?"));
+  const std::vector<Possession> childless = stated_possessions("i do not have children .");
+  EXPECT_TRUE(contradicts(stated_possessions("i have a son"), childless));
+  EXPECT_TRUE(contradicts(stated_possessions("i have kids"), childless));
+  EXPECT_FALSE(contradicts(stated_possessions("i have a sister"), childless));
+  EXPECT_FALSE(contradicts({}, facts));
+}
+
 }  // namespace
 }  // namespace selffeed
+

@@ -437,6 +437,21 @@ TEST_F(DialogueTest, RankingKeepsTheBotInCharacter) {
   EXPECT_EQ(answer(""), "i am an accountant . i like numbers .");
   EXPECT_EQ(answer("accountant"), "i am an accountant . i like numbers .");
   EXPECT_EQ(answer("nurse"), "i like dogs .");
+
+  // A bot with two dogs has neither three nor none, whether or not the persona weighs in.
+  for (const std::string& denial : {std::string("i have 3 dogs ."), std::string("no , i do not have any pets .")}) {
+    ASSERT_OK(model->set_candidate_pool({denial, "i like walks ."}));
+    // Whether the denial comes last, held back, among both replies.
+    auto held_back = [&](std::vector<std::string> persona) {
+      auto both = model->rank({{RankRequest{.context = "__p1__ do you have dogs ?", .persona = std::move(persona)}}}, 2);
+      EXPECT_TRUE(both.ok()) << both.status().to_string();
+      if (!both.ok() || (*both)[0].size() != 2) return false;
+      const RankedReply& last = (*both)[0][1];
+      return last.text == denial && last.held_back;
+    };
+    EXPECT_FALSE(held_back({"i like cheese ."})) << denial;
+    EXPECT_TRUE(held_back({"i have two dogs ."})) << denial;
+  }
 }
 
 // A reply that only asks the user's question back is held back; one that answers first

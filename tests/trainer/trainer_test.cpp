@@ -242,6 +242,27 @@ TEST(EvaluationTest, FitPersonaWeightMakesTheBotDrawOnItsPersonaAsOftenAsPeopleD
   EXPECT_EQ((*model)->config().persona_weight, 0);
 }
 
+TEST(EvaluationTest, ServedRepliesAreCountedAgainstThePersonasFacts) {
+  auto model = untrained_model();
+  ASSERT_OK(model);
+  ASSERT_OK((*model)->set_candidate_pool({"i have 3 dogs .", "hello there .", "i like cheese ."}));
+  ASSERT_OK((*model)->set_persona_weight(1000));  // the persona's own sentence comes first
+  const std::vector<std::string> persona = {"i have two dogs ."};
+  std::vector<RankingExample> data;
+  for (int i = 0; i < 10; ++i) {
+    data.push_back({.context = "__p1__ do you have dogs ?", .target = "i have 3 dogs .", .persona = persona});
+    data.push_back({.context = "__p1__ any pets ?", .target = "i have two dogs .", .persona = persona});
+  }
+  auto rates = evaluate_repeats(**model, data, data.size());
+  ASSERT_OK(rates);
+  EXPECT_EQ(rates->persona_examples, data.size());
+  EXPECT_DOUBLE_EQ(rates->contradicts_gold, 0.5);  // "3 dogs" against two
+  EXPECT_DOUBLE_EQ(rates->contradicts_served, 0.0);
+  EXPECT_DOUBLE_EQ(rates->on_persona_served, 1.0);
+  EXPECT_GE(rates->fact_examples, 10u);  // at least the replies that say the fact itself
+  EXPECT_DOUBLE_EQ(rates->same_fact_served, 1.0);
+}
+
 TEST(EvaluationTest, RandomCandidatesHoldTheGoldOnceAndNeverDuplicateIt) {
   std::vector<RankingExample> data;
   for (int i = 0; i < 30; ++i) data.push_back({.context = "c", .target = "t" + std::to_string(i % 25)});

@@ -105,6 +105,14 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
         ++r.persona_examples;
         r.on_persona_served += model.persona_cosine(served_top[i].front().text, chunk[i].persona) >= kDrawsOnPersonaCosine;
         r.on_persona_gold += model.persona_cosine(chunk[i].target, chunk[i].persona) >= kDrawsOnPersonaCosine;
+        std::vector<Possession> has;
+        for (const std::string& sentence : chunk[i].persona) {
+          for (Possession& p : stated_possessions(sentence)) has.push_back(std::move(p));
+        }
+        auto contradicting = [&](std::string_view reply) { return contradicts(stated_possessions(reply), has); };
+        r.contradicts_raw += contradicting(raw_top[i].front().text);
+        r.contradicts_served += contradicting(served_top[i].front().text);
+        r.contradicts_gold += contradicting(chunk[i].target);
         if (const std::optional<std::string> fact = fact_drawn_on(model, chunk[i].target, chunk[i].persona)) {
           ++r.fact_examples;
           r.same_fact_served += model.persona_cosine(served_top[i].front().text, std::span(&*fact, 1)) >= kDrawsOnPersonaCosine;
@@ -123,8 +131,12 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
   r.served /= n;
   r.gold /= n;
   if (r.persona_examples > 0) {
-    r.on_persona_served /= static_cast<double>(r.persona_examples);
-    r.on_persona_gold /= static_cast<double>(r.persona_examples);
+    const double p = static_cast<double>(r.persona_examples);
+    r.on_persona_served /= p;
+    r.on_persona_gold /= p;
+    r.contradicts_raw /= p;
+    r.contradicts_served /= p;
+    r.contradicts_gold /= p;
   }
   if (r.fact_examples > 0) r.same_fact_served /= static_cast<double>(r.fact_examples);
   if (r.question_examples > 0) {

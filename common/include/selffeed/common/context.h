@@ -61,4 +61,19 @@ std::string self_given_name(std::string_view utterance);
 // big fan of jazz", "my mom is a nurse").
 std::string self_stated_occupation(std::string_view utterance);
 
+// What a speaker says they have, among pets, children and siblings: "i have two dogs ." ->
+// {dog, pet, 2}; "i do not have any pets" -> {pet, pet, 0}; "i have kids" -> {child, child,
+// -1}. Statements only, not questions ("do you have a dog ?").
+struct Possession {
+  std::string thing;  // singular: "dog", "son"; or a kind itself: "pet", "child", "sibling"
+  std::string kind;   // "pet", "child" or "sibling"
+  int count = -1;     // 0: none; -1: some, not counted
+  friend bool operator==(const Possession&, const Possession&) = default;
+};
+std::vector<Possession> stated_possessions(std::string_view utterance);
+// Whether what was `said` contradicts `facts`: another count of the same thing ("3 dogs"
+// against two), none of what the facts have ("i do not have pets" from a speaker with two
+// dogs), or some of what they have none of.
+bool contradicts(std::span<const Possession> said, std::span<const Possession> facts);
+
 }  // namespace selffeed

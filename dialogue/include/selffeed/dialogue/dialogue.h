@@ -177,7 +177,8 @@ struct RankRequest {
   // their statements (DialogueModel::repeats_context), that ask one of `asked_questions`
   // again (the same cosine, question against question), that only ask the partner's
   // question back (DialogueModel::only_asks_back), that give the bot a name other than
-  // `bot_name` or an occupation other than `bot_occupation`, or that open with a greeting
+  // `bot_name` or an occupation other than `bot_occupation`, that contradict the pets or
+  // family of `persona` (contradicts(), "i have 3 dogs" for "i have two dogs ."), or that open with a greeting
   // when `may_greet` is false, only when nothing else is left. false: the raw ranking, to measure how often it does these.
   bool block_repeats = true;
 };

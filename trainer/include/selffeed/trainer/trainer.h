@@ -257,6 +257,11 @@ struct RepeatRates {
   // from its persona where the person did ("i am a nurse" to "what do you do?").
   double same_fact_served = 0;
   std::size_t fact_examples = 0;
+  // Among those with a persona, how often a reply contradicts its pets or family
+  // (contradicts(), stated_possessions()): as ranked, as served, the data's own replies.
+  double contradicts_raw = 0;
+  double contradicts_served = 0;
+  double contradicts_gold = 0;
 };
 Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::span<const RankingExample> data,
                                      std::size_t max_examples);
