@@ -12,15 +12,6 @@ namespace {
 
 spdlog::logger* log() { return SELFFEED_LOGGER("serve"); }
 
-// The first name ("my name is sam .") or occupation ("i am a nurse .") the persona gives
-// the bot, or empty.
-std::string first_in(const std::vector<std::string>& persona, std::string (*find)(std::string_view)) {
-  for (const std::string& sentence : persona) {
-    if (std::string found = find(sentence); !found.empty()) return found;
-  }
-  return {};
-}
-
 std::string random_id() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   char buffer[33];

@@ -379,6 +379,9 @@ int run_eval(const EvalFlags& f) {
       std::printf("contradicting the persona's pets or family (\"i have 3 dogs\" for \"i have two dogs .\"):\n"
                   "  top reply: %.4f as ranked, %.4f as served; the file's own replies: %.4f\n",
                   repeats->contradicts_raw, repeats->contradicts_served, repeats->contradicts_gold);
+      std::printf("asked its name, occupation, pets or family, and the persona has the answer (%zu), a reply that "
+                  "gives it:\n  top reply: %.4f as ranked, %.4f as served; the file's own replies: %.4f\n",
+                  repeats->asked_examples, repeats->answers_raw, repeats->answers_served, repeats->answers_gold);
     }
   }
   auto row = [](const trainer::RankingMetrics& m) {
@@ -405,6 +408,10 @@ int run_eval(const EvalFlags& f) {
                                            {"top_as_ranked", repeats->contradicts_raw},
                                            {"top_as_served", repeats->contradicts_served},
                                            {"file_replies", repeats->contradicts_gold}};
+    report["answering_about_itself"] = {{"examples", repeats->asked_examples},
+                                        {"top_as_ranked", repeats->answers_raw},
+                                        {"top_as_served", repeats->answers_served},
+                                        {"file_replies", repeats->answers_gold}};
   }
   if (Status s = write_report(f.json_out, report.dump(2)); !s.ok()) return fail(s);
   return 0;

@@ -179,7 +179,7 @@ double token_f1(std::string_view prediction, std::string_view reference) {
 bool is_filler(std::string_view sentence) {
   static const std::unordered_set<std::string_view> kFillers = {
       "nice", "cool", "wow", "oh", "ah", "aw", "aww", "awww", "ok", "okay", "great", "awesome", "sweet", "neat", "hmm",
-      "um", "umm", "well", "interesting", "really", "so", "omg", "yay", "lmao", "i", "bet"};
+      "um", "umm", "well", "interesting", "really", "so", "omg", "yay", "lmao", "i", "bet", "same", "here"};
   // Laughter of any length: "haha", "ahahah", "hehe", "lolol".
   auto laughs = [](std::string_view w) {
     return w.size() >= 2 && (w.find_first_not_of("ah") == std::string_view::npos ||
@@ -300,10 +300,13 @@ std::string self_stated_occupation(std::string_view utterance) {
   return "";
 }
 
-std::vector<Possession> stated_possessions(std::string_view utterance) {
-  struct Thing {
-    std::string_view name, kind;
-  };
+namespace {
+
+// Pets, children and siblings, as stated_possessions() and asked_about() read them.
+struct Thing {
+  std::string_view name, kind;
+};
+const Thing* thing_named(std::string_view word) {
   static const std::unordered_map<std::string_view, Thing> kThings = {
       {"pet", {"pet", "pet"}},           {"pets", {"pet", "pet"}},         {"animal", {"pet", "pet"}},
       {"animals", {"pet", "pet"}},       {"dog", {"dog", "pet"}},          {"dogs", {"dog", "pet"}},
@@ -319,6 +322,13 @@ std::vector<Possession> stated_possessions(std::string_view utterance) {
       {"sibling", {"sibling", "sibling"}}, {"siblings", {"sibling", "sibling"}},
       {"brother", {"brother", "sibling"}}, {"brothers", {"brother", "sibling"}},
       {"sister", {"sister", "sibling"}},   {"sisters", {"sister", "sibling"}}};
+  auto it = kThings.find(word);
+  return it == kThings.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+std::vector<Possession> stated_possessions(std::string_view utterance) {
   static const std::unordered_map<std::string_view, int> kCounts = {
       {"a", 1},    {"an", 1},   {"one", 1},   {"two", 2},  {"three", 3}, {"four", 4}, {"five", 5}, {"six", 6},
       {"seven", 7}, {"eight", 8}, {"nine", 9}, {"ten", 10}, {"1", 1},    {"2", 2},    {"3", 3},    {"4", 4},
@@ -338,11 +348,11 @@ std::vector<Possession> stated_possessions(std::string_view utterance) {
                                                                   "hair", "trainer", "owner", "shelter"};
   auto thing_in = [&](const std::vector<std::string>& words, std::size_t from, std::size_t span) -> const Thing* {
     for (std::size_t w = from; w < words.size() && w <= from + span; ++w) {
-      auto it = kThings.find(words[w]);
-      if (it == kThings.end()) continue;
+      const Thing* thing = thing_named(words[w]);
+      if (!thing) continue;
       const bool compound = (w + 1 < words.size() && (kCompounds.contains(words[w + 1]) || words[w + 1].ends_with("ing"))) ||
                             (w > 0 && words[w - 1] == "grand");
-      return compound ? nullptr : &it->second;
+      return compound ? nullptr : thing;
     }
     return nullptr;
   };
@@ -388,6 +398,67 @@ bool contradicts(std::span<const Possession> said, std::span<const Possession> f
     }
   }
   return false;
+}
+
+AskedAbout asked_about(std::string_view utterance) {
+  static const std::vector<std::vector<std::string_view>> kName = {{"your", "name"}, {"ur", "name"}};
+  static const std::vector<std::vector<std::string_view>> kOccupation = {
+      {"your", "job"}, {"your", "occupation"}, {"your", "profession"}, {"for", "a", "living"},
+      {"do", "you", "work"}, {"you", "do", "for", "work"}};
+  static const std::vector<std::vector<std::string_view>> kWhatDoYouDo = {{"what", "do", "you", "do"},
+                                                                          {"what", "do", "u", "do"}};
+  AskedAbout asked;
+  for (std::string_view question : questions_in(utterance)) {
+    const std::vector<std::string> words = lower_words(question);
+    bool to_you = false, having = false;
+    for (std::size_t at = 0; at < words.size(); ++at) {
+      auto any_at = [&](const auto& phrases) {
+        return std::any_of(phrases.begin(), phrases.end(), [&](const auto& p) { return phrase_at(words, at, p); });
+      };
+      asked.name = asked.name || any_at(kName);
+      const bool works_out = at + 3 < words.size() && words[at + 2] == "work" && words[at + 3] == "out";
+      asked.occupation = asked.occupation || (any_at(kOccupation) && !works_out);  // not "do you work out"
+      // "what do you do ?" asks the occupation; "what do you do for fun ?" does not.
+      if (any_at(kWhatDoYouDo) && at + 4 == words.size()) asked.occupation = true;
+      to_you = to_you || words[at] == "you" || words[at] == "u";
+      having = having || words[at] == "have" || words[at] == "got" || (at == 0 && words[at] == "any");
+    }
+    if (asked.kind.empty() && having && (to_you || words.front() == "any")) {
+      for (const std::string& w : words) {
+        if (const Thing* thing = thing_named(w)) {
+          asked.kind = thing->kind;
+          break;
+        }
+      }
+    }
+  }
+  return asked;
+}
+
+std::string first_in(std::span<const std::string> sentences, std::string (*find)(std::string_view)) {
+  for (const std::string& sentence : sentences) {
+    if (std::string found = find(sentence); !found.empty()) return found;
+  }
+  return {};
+}
+
+namespace {
+
+bool has_kind(std::span<const Possession> possessions, std::string_view kind) {
+  return std::any_of(possessions.begin(), possessions.end(), [&](const Possession& p) { return p.kind == kind; });
+}
+
+}  // namespace
+
+bool knows_answer(const AskedAbout& asked, const SelfFacts& self) {
+  return (asked.name && !self.name.empty()) || (asked.occupation && !self.occupation.empty()) ||
+         (!asked.kind.empty() && has_kind(self.has, asked.kind));
+}
+
+bool leaves_out_answer(std::string_view reply, const AskedAbout& asked, const SelfFacts& self) {
+  if (asked.name && !self.name.empty() && self_given_name(reply) != self.name) return true;
+  if (asked.occupation && !self.occupation.empty() && self_stated_occupation(reply) != self.occupation) return true;
+  return !asked.kind.empty() && has_kind(self.has, asked.kind) && !has_kind(stated_possessions(reply), asked.kind);
 }
 
 }  // namespace selffeed

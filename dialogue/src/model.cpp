@@ -528,24 +528,38 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         for (const std::string& u : request.earlier_utterances) m.add_utterance(said, u);
         for (const std::string& q : request.asked_questions) said.questions.push_back(m.repeat_index().vector(q));
       }
-      std::vector<Possession> persona_has;
+      // What the bot is and has, and what the user just asked about it: a reply that leaves
+      // out what the bot knows ("what is yours ?" to "what is your name ?" from Emma, whose
+      // own sentence "my name is emma ." is a reply too) comes after those that say it.
+      SelfFacts self{.name = request.bot_name, .occupation = request.bot_occupation};
+      AskedAbout asked;
       if (request.block_repeats) {
         for (const std::string& sentence : request.persona) {
-          for (Possession& p : stated_possessions(sentence)) persona_has.push_back(std::move(p));
+          for (Possession& p : stated_possessions(sentence)) self.has.push_back(std::move(p));
         }
+        const std::vector<std::string> utterances = split_context(request.context);
+        if (!utterances.empty()) asked = asked_about(utterances.back());
       }
-      std::vector<RankedReply> held_back;  // offered only when nothing else is left
+      // Offered only when nothing else is left: first replies that only dodge what was asked,
+      // then those that break character or repeat.
+      std::vector<RankedReply> dodging, held_back;
       auto offered = [&](const std::string& text) {
         auto same = [&](const RankedReply& r) { return r.text == text; };
-        return std::any_of(out[i].begin(), out[i].end(), same) || std::any_of(held_back.begin(), held_back.end(), same);
+        return std::any_of(out[i].begin(), out[i].end(), same) || std::any_of(dodging.begin(), dodging.end(), same) ||
+               std::any_of(held_back.begin(), held_back.end(), same);
       };
       auto consider = [&](std::int64_t id, const std::string& text, float score) {
         if (!request.previous_reply.empty() && text == request.previous_reply) return;
         if (offered(text)) return;  // once: the pool may hold a persona sentence, or a reply twice
         RankedReply reply{.candidate_id = id, .text = text, .score = score, .probability = probability(score)};
-        const bool hold_back = request.block_repeats && (Impl::out_of_character(text, request, persona_has) ||
-                                                       m.repeats(text, said) || m.only_asks_back(text, said));
-        (hold_back ? held_back : out[i]).push_back(std::move(reply));
+        if (!request.block_repeats) {
+          out[i].push_back(std::move(reply));
+        } else if (Impl::out_of_character(text, request, self.has) || m.repeats(text, said) ||
+                   m.only_asks_back(text, said)) {
+          held_back.push_back(std::move(reply));
+        } else {
+          (leaves_out_answer(text, asked, self) ? dodging : out[i]).push_back(std::move(reply));
+        }
       };
       auto consider_pool = [&](std::int64_t id, float score) { consider(id, m.pool[static_cast<std::size_t>(id)], score); };
       // The persona's sentences join the pool's top replies in score order.
@@ -563,6 +577,12 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         }
         if (static_cast<int>(out[i].size()) < k) consider_pool(id_acc[i][j], score_acc[i][j]);
       }
+      // Sentences below the scan go before the wider scan of the pool: when the pool's best
+      // are all held back, the bot's own facts are the likelier answer.
+      for (; next_persona < persona_order.size() && static_cast<int>(out[i].size()) < k; ++next_persona) {
+        const std::size_t p = persona_order[next_persona];
+        consider(-1, request.persona[p], persona_scores[i][p]);
+      }
       const std::int64_t wide = std::min<std::int64_t>(k + kWideRepeatScan, static_cast<std::int64_t>(m.pool.size()));
       if (static_cast<int>(out[i].size()) < k && wide > take) {
         auto [wide_scores, wide_ids] = scores[static_cast<std::int64_t>(i)].topk(wide);
@@ -572,9 +592,10 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
           consider_pool(wide_id_acc[j], wide_score_acc[j]);
         }
       }
-      for (std::size_t j = 0; j < held_back.size() && static_cast<int>(out[i].size()) < k; ++j) {
-        held_back[j].held_back = true;
-        out[i].push_back(std::move(held_back[j]));
+      dodging.insert(dodging.end(), std::make_move_iterator(held_back.begin()), std::make_move_iterator(held_back.end()));
+      for (std::size_t j = 0; j < dodging.size() && static_cast<int>(out[i].size()) < k; ++j) {
+        dodging[j].held_back = true;
+        out[i].push_back(std::move(dodging[j]));
       }
     }
     return out;

@@ -118,10 +118,10 @@ TEST(ContextTest, TheNameASpeakerGivesThemselves) {
 }
 
 TEST(ContextTest, FillersSayNothing) {
-  for (const char* filler : {"nice .", "lol", "Hahaha!", "ahahah .", "oh wow", "i bet .", "okay , cool", "hehe"}) {
+  for (const char* filler : {"nice .", "lol", "Hahaha!", "ahahah .", "oh wow", "i bet .", "okay , cool", "hehe", "same .", "same here !"}) {
     EXPECT_TRUE(is_filler(filler)) << filler;
   }
-  for (const char* answer : {"no .", "yes !", "jazz .", "i bet you do like it", "oh i teach", "he is .", ""}) {
+  for (const char* answer : {"no .", "yes !", "jazz .", "i bet you do like it", "oh i teach", "he is .", "same as you", ""}) {
     EXPECT_FALSE(is_filler(answer)) << answer;
   }
 }
@@ -175,6 +175,26 @@ TEST(ContextTest, ASaidPossessionContradictsTheFactsWhenCountsOrNoneDisagree) {
   EXPECT_TRUE(contradicts(stated_possessions("i have kids"), childless));
   EXPECT_FALSE(contradicts(stated_possessions("i have a sister"), childless));
   EXPECT_FALSE(contradicts({}, facts));
+}
+
+TEST(ContextTest, AskedAboutReadsQuestionsAboutTheListenersNameJobAndFamily) {
+  EXPECT_TRUE(asked_about("hi ! what is your name ?").name);
+  EXPECT_FALSE(asked_about("my name is bob . what is yours ?").name);
+  EXPECT_TRUE(asked_about("what do you do for a living ?").occupation);
+  EXPECT_TRUE(asked_about("cool . so what do you do").occupation);
+  EXPECT_TRUE(asked_about("where do you work ?").occupation);
+  EXPECT_FALSE(asked_about("what do you do for fun ?").occupation);
+  EXPECT_FALSE(asked_about("do you work out ?").occupation);
+  EXPECT_FALSE(asked_about("i do not like my job .").occupation) << "a statement asks nothing";
+  EXPECT_EQ(asked_about("do you have any pets ?").kind, "pet");
+  EXPECT_EQ(asked_about("how many kids do you have ?").kind, "child");
+  EXPECT_EQ(asked_about("any siblings ?").kind, "sibling");
+  EXPECT_EQ(asked_about("do you like dogs ?").kind, "") << "liking is not having";
+  const AskedAbout nothing = asked_about("how are you ?");
+  EXPECT_FALSE(nothing.name || nothing.occupation || !nothing.kind.empty());
+  const std::vector<std::string> persona = {"i like tea .", "my name is emma .", "my name is ann ."};
+  EXPECT_EQ(first_in(persona, self_given_name), "emma");
+  EXPECT_EQ(first_in(persona, self_stated_occupation), "");
 }
 
 }  // namespace

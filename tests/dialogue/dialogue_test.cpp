@@ -454,6 +454,36 @@ TEST_F(DialogueTest, RankingKeepsTheBotInCharacter) {
   }
 }
 
+// Asked about itself, the bot says what its persona gives it, its own sentence if need be,
+// rather than a reply that leaves it out; with nothing that says it, it answers as before.
+TEST_F(DialogueTest, AskedAboutItselfTheBotSaysWhatItKnows) {
+  auto model = make_model();
+  ASSERT_OK(model->set_candidate_pool({"what is yours ?", "i like pizza .", "i am a nurse in a big hospital .",
+                                       "i have two dogs , they are great ."}));
+  ASSERT_OK(model->set_persona_weight(0.001));  // its sentences are replies, their scores barely lifted
+  auto top = [&](const std::string& question, const RankRequest& about) {
+    RankRequest request = about;
+    request.context = "__p1__ " + question;
+    auto ranked = model->rank({{request}}, 1);
+    EXPECT_TRUE(ranked.ok()) << ranked.status().to_string();
+    return ranked.ok() ? (*ranked)[0][0] : RankedReply{};
+  };
+  const RankRequest emma{.persona = {"my name is emma .", "i have two dogs ."}, .bot_name = "emma",
+                         .bot_occupation = "nurse"};
+  const RankedReply name = top("what is your name ?", emma);
+  EXPECT_EQ(name.text, "my name is emma .");
+  EXPECT_FALSE(name.held_back);
+  EXPECT_EQ(top("what do you do for a living ?", emma).text, "i am a nurse in a big hospital .");
+  const std::string pets = top("do you have any pets ?", emma).text;
+  EXPECT_TRUE(pets == "i have two dogs ." || pets == "i have two dogs , they are great .") << pets;
+  // A bot without pets in its persona has nothing to say about them: no reply dodges.
+  EXPECT_FALSE(top("do you have any pets ?", RankRequest{.persona = {"i like tea ."}}).held_back);
+  // Nothing says the name: the best reply that dodges, marked as held back.
+  ASSERT_OK(model->set_candidate_pool({"what is yours ?", "i like pizza ."}));
+  const RankedReply dodge = top("what is your name ?", RankRequest{.bot_name = "emma"});
+  EXPECT_TRUE(dodge.held_back);
+}
+
 // A reply that only asks the user's question back is held back; one that answers first
 // and then asks back is not.
 TEST_F(DialogueTest, RankingSkipsRepliesThatOnlyAskTheQuestionBack) {

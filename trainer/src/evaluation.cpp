@@ -47,6 +47,15 @@ void finish(RankingMetrics& m, std::span<const RankingExample> data) {
   m.mrr /= static_cast<double>(m.examples);
 }
 
+// The request the server makes for an example's context: the persona's name and
+// occupation are the bot's (ChatEngine), the first in a conversation.
+dialogue::RankRequest served_request(const RankingExample& e) {
+  return {.context = e.context,
+          .persona = e.persona,
+          .bot_name = first_in(e.persona, self_given_name),
+          .bot_occupation = first_in(e.persona, self_stated_occupation)};
+}
+
 // The persona sentence `reply` draws on most, if it draws on one.
 std::optional<std::string> fact_drawn_on(const dialogue::DialogueModel& model, const std::string& reply,
                                          std::span<const std::string> persona) {
@@ -92,7 +101,7 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
     std::vector<dialogue::RankRequest> raw, served;
     for (const RankingExample& e : chunk) {
       raw.push_back({.context = e.context, .persona = e.persona, .block_repeats = false});
-      served.push_back({.context = e.context, .persona = e.persona});
+      served.push_back(served_request(e));
     }
     SELFFEED_ASSIGN_OR_RETURN(auto raw_top, model.rank(raw, 1));
     SELFFEED_ASSIGN_OR_RETURN(auto served_top, model.rank(served, 1));
@@ -105,14 +114,22 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
         ++r.persona_examples;
         r.on_persona_served += model.persona_cosine(served_top[i].front().text, chunk[i].persona) >= kDrawsOnPersonaCosine;
         r.on_persona_gold += model.persona_cosine(chunk[i].target, chunk[i].persona) >= kDrawsOnPersonaCosine;
-        std::vector<Possession> has;
+        SelfFacts self{.name = served[i].bot_name, .occupation = served[i].bot_occupation};
         for (const std::string& sentence : chunk[i].persona) {
-          for (Possession& p : stated_possessions(sentence)) has.push_back(std::move(p));
+          for (Possession& p : stated_possessions(sentence)) self.has.push_back(std::move(p));
         }
-        auto contradicting = [&](std::string_view reply) { return contradicts(stated_possessions(reply), has); };
+        auto contradicting = [&](std::string_view reply) { return contradicts(stated_possessions(reply), self.has); };
         r.contradicts_raw += contradicting(raw_top[i].front().text);
         r.contradicts_served += contradicting(served_top[i].front().text);
         r.contradicts_gold += contradicting(chunk[i].target);
+        const std::vector<std::string> utterances = split_context(context);
+        const AskedAbout asked = utterances.empty() ? AskedAbout{} : asked_about(utterances.back());
+        if (knows_answer(asked, self)) {
+          ++r.asked_examples;
+          r.answers_raw += !leaves_out_answer(raw_top[i].front().text, asked, self);
+          r.answers_served += !leaves_out_answer(served_top[i].front().text, asked, self);
+          r.answers_gold += !leaves_out_answer(chunk[i].target, asked, self);
+        }
         if (const std::optional<std::string> fact = fact_drawn_on(model, chunk[i].target, chunk[i].persona)) {
           ++r.fact_examples;
           r.same_fact_served += model.persona_cosine(served_top[i].front().text, std::span(&*fact, 1)) >= kDrawsOnPersonaCosine;
@@ -139,6 +156,12 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
     r.contradicts_gold /= p;
   }
   if (r.fact_examples > 0) r.same_fact_served /= static_cast<double>(r.fact_examples);
+  if (r.asked_examples > 0) {
+    const double a = static_cast<double>(r.asked_examples);
+    r.answers_raw /= a;
+    r.answers_served /= a;
+    r.answers_gold /= a;
+  }
   if (r.question_examples > 0) {
     const double q = static_cast<double>(r.question_examples);
     r.asked_back_raw /= q;
@@ -235,7 +258,7 @@ Result<PersonaWeightFit> fit_persona_weight(dialogue::DialogueModel& model, std:
       const std::size_t end = std::min(with_persona.size(), begin + kChunk);
       std::vector<dialogue::RankRequest> requests;
       for (std::size_t i = begin; i < end; ++i) {
-        requests.push_back({.context = with_persona[i]->context, .persona = with_persona[i]->persona});
+        requests.push_back(served_request(*with_persona[i]));
       }
       SELFFEED_ASSIGN_OR_RETURN(auto top, model.rank(requests, 1));
       for (std::size_t i = begin; i < end; ++i) drawing += draws_on_persona(top[i - begin].front().text, *with_persona[i]);

@@ -39,7 +39,7 @@ std::vector<Sentence> sentences_of(std::string_view utterance);
 // The texts of its questions: questions_in("cool ! what do you do ?") == {"what do you do ?"}
 std::vector<std::string_view> questions_in(std::string_view utterance);
 // Whether a sentence says nothing: only interjections and acknowledgements ("nice .",
-// "lol", "hahaha !", "oh wow", "i bet ."). Not "yes" or "no": those answer.
+// "lol", "hahaha !", "oh wow", "i bet .", "same here"). Not "yes" or "no": those answer.
 bool is_filler(std::string_view sentence);
 
 // Its words, lower-cased: runs of letters, digits, apostrophes and UTF-8 bytes.
@@ -75,5 +75,32 @@ std::vector<Possession> stated_possessions(std::string_view utterance);
 // against two), none of what the facts have ("i do not have pets" from a speaker with two
 // dogs), or some of what they have none of.
 bool contradicts(std::span<const Possession> said, std::span<const Possession> facts);
+
+// What an utterance's questions ask the listener about themselves: their name ("what is
+// your name ?"), their occupation ("what do you do for a living ?", "so what do you do"), or
+// whether they have pets, children or siblings ("do you have any pets ?" -> kind "pet").
+struct AskedAbout {
+  bool name = false;
+  bool occupation = false;
+  std::string kind;  // "pet", "child", "sibling" or empty
+};
+AskedAbout asked_about(std::string_view utterance);
+
+// The first thing `find` finds in `sentences`, in order: the name a persona gives
+// (first_in(persona, self_given_name)), or empty.
+std::string first_in(std::span<const std::string> sentences, std::string (*find)(std::string_view));
+
+// What a speaker is known to be: name, occupation, pets and family; empty where unknown.
+struct SelfFacts {
+  std::string name;
+  std::string occupation;
+  std::vector<Possession> has;
+};
+// Whether `self` knows an answer to something `asked` asks.
+bool knows_answer(const AskedAbout& asked, const SelfFacts& self);
+// Whether `reply` leaves out an answer that `asked` asks for and `self` knows: the name,
+// the occupation (self_stated_occupation), or, for pets or family, any of that kind
+// (stated_possessions). "what is yours ?" to "what is your name ?" from Emma.
+bool leaves_out_answer(std::string_view reply, const AskedAbout& asked, const SelfFacts& self);
 
 }  // namespace selffeed

@@ -178,7 +178,9 @@ struct RankRequest {
   // again (the same cosine, question against question), that only ask the partner's
   // question back (DialogueModel::only_asks_back), that give the bot a name other than
   // `bot_name` or an occupation other than `bot_occupation`, that contradict the pets or
-  // family of `persona` (contradicts(), "i have 3 dogs" for "i have two dogs ."), or that open with a greeting
+  // family of `persona` (contradicts(), "i have 3 dogs" for "i have two dogs ."), that leave
+  // out the bot's name, occupation, or pets or family when the partner's last utterance asks
+  // about them (asked_about()) and the bot has them, or that open with a greeting
   // when `may_greet` is false, only when nothing else is left. false: the raw ranking, to measure how often it does these.
   bool block_repeats = true;
 };

@@ -262,6 +262,13 @@ struct RepeatRates {
   double contradicts_raw = 0;
   double contradicts_served = 0;
   double contradicts_gold = 0;
+  // Among those whose last utterance asks the responder's name, occupation, pets or family
+  // (asked_about()) and whose persona has the answer, how often a reply gives it
+  // (leaves_out_answer() false): as ranked, as served, the data's own replies.
+  std::size_t asked_examples = 0;
+  double answers_raw = 0;
+  double answers_served = 0;
+  double answers_gold = 0;
 };
 Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::span<const RankingExample> data,
                                      std::size_t max_examples);
