@@ -356,32 +356,34 @@ int run_eval(const EvalFlags& f) {
   }
   std::printf("| TF-IDF baseline | %.4f | %.4f | %.4f |\n", tfidf->hits_at_1, tfidf->hits_at_5, tfidf->mrr);
   if (repeats) {
+    auto print = [](const trainer::ReplyRates& r) {
+      std::printf("  top reply: %.4f as ranked, %.4f as served; the file's own replies: %.4f\n", r.ranked, r.served,
+                  r.people);
+    };
     std::printf("\nrepeats (the first %zu contexts; a reply whose TF-IDF cosine to an utterance of its context, or "
-                "of one of its statements of %zu words or more to such a statement, is at least %.1f):\n"
-                "  top reply from the bundle's %zu candidates: %.4f as ranked, %.4f as served "
-                "(repeats blocked); the file's own replies: %.4f\n",
-                repeats->examples, dialogue::DialogueModel::kRepeatedStatementWords,
-                dialogue::DialogueModel::kRepeatCosine, model->get()->candidate_pool_size(), repeats->raw,
-                repeats->served, repeats->gold);
+                "of one of its statements of %zu words or more to such a statement, is at least %.1f; the top reply "
+                "from the bundle's %zu candidates, served with repeats held back):\n",
+                repeats->repeats.examples, dialogue::DialogueModel::kRepeatedStatementWords,
+                dialogue::DialogueModel::kRepeatCosine, model->get()->candidate_pool_size());
+    print(repeats->repeats);
     std::printf("asking back (the %zu of them whose last utterance asks a question; a reply that is only questions, "
-                "one with a TF-IDF cosine of at least %.1f to one of those):\n"
-                "  top reply: %.4f as ranked, %.4f as served; the file's own replies: %.4f\n",
-                repeats->question_examples, dialogue::DialogueModel::kAskedBackCosine, repeats->asked_back_raw,
-                repeats->asked_back_served, repeats->asked_back_gold);
-    if (repeats->persona_examples > 0) {
+                "one with a TF-IDF cosine of at least %.1f to one of those):\n",
+                repeats->asking_back.examples, dialogue::DialogueModel::kAskedBackCosine);
+    print(repeats->asking_back);
+    if (repeats->drawing_on_persona.examples > 0) {
       std::printf("drawing on the persona (the %zu of them with one; a reply whose TF-IDF cosine to a persona sentence "
-                  "is at least %.1f):\n  top reply as served: %.4f; the file's own replies: %.4f\n",
-                  repeats->persona_examples, trainer::kDrawsOnPersonaCosine, repeats->on_persona_served,
-                  repeats->on_persona_gold);
+                  "is at least %.1f):\n",
+                  repeats->drawing_on_persona.examples, trainer::kDrawsOnPersonaCosine);
+      print(repeats->drawing_on_persona);
       std::printf("  where the file's reply draws on a fact of the persona (%zu), the top reply as served draws on "
                   "the same fact: %.4f\n",
                   repeats->fact_examples, repeats->same_fact_served);
-      std::printf("contradicting the persona's pets or family (\"i have 3 dogs\" for \"i have two dogs .\"):\n"
-                  "  top reply: %.4f as ranked, %.4f as served; the file's own replies: %.4f\n",
-                  repeats->contradicts_raw, repeats->contradicts_served, repeats->contradicts_gold);
+      std::printf("contradicting the persona's pets or family (\"i have 3 dogs\" for \"i have two dogs .\"):\n");
+      print(repeats->contradicting_persona);
       std::printf("asked its name, occupation, pets or family, and the persona has the answer (%zu), a reply that "
-                  "gives it:\n  top reply: %.4f as ranked, %.4f as served; the file's own replies: %.4f\n",
-                  repeats->asked_examples, repeats->answers_raw, repeats->answers_served, repeats->answers_gold);
+                  "gives it:\n",
+                  repeats->answering_about_itself.examples);
+      print(repeats->answering_about_itself);
     }
   }
   auto row = [](const trainer::RankingMetrics& m) {
@@ -395,23 +397,17 @@ int run_eval(const EvalFlags& f) {
   if (without_persona) report["model_without_persona"] = row(*without_persona);
   if (dense) report["model_without_lexical"] = row(*dense);
   if (repeats) {
-    report["repeats"] = {{"examples", repeats->examples}, {"top_as_ranked", repeats->raw},
-                         {"top_as_served", repeats->served}, {"file_replies", repeats->gold}};
-    report["asking_back"] = {{"examples", repeats->question_examples}, {"top_as_ranked", repeats->asked_back_raw},
-                             {"top_as_served", repeats->asked_back_served}, {"file_replies", repeats->asked_back_gold}};
-    report["drawing_on_persona"] = {{"examples", repeats->persona_examples},
-                                    {"top_as_served", repeats->on_persona_served},
-                                    {"file_replies", repeats->on_persona_gold},
-                                    {"same_fact_examples", repeats->fact_examples},
-                                    {"same_fact_as_served", repeats->same_fact_served}};
-    report["contradicting_the_persona"] = {{"examples", repeats->persona_examples},
-                                           {"top_as_ranked", repeats->contradicts_raw},
-                                           {"top_as_served", repeats->contradicts_served},
-                                           {"file_replies", repeats->contradicts_gold}};
-    report["answering_about_itself"] = {{"examples", repeats->asked_examples},
-                                        {"top_as_ranked", repeats->answers_raw},
-                                        {"top_as_served", repeats->answers_served},
-                                        {"file_replies", repeats->answers_gold}};
+    auto rates = [](const trainer::ReplyRates& r) {
+      return json{{"examples", r.examples}, {"top_as_ranked", r.ranked}, {"top_as_served", r.served},
+                  {"file_replies", r.people}};
+    };
+    report["repeats"] = rates(repeats->repeats);
+    report["asking_back"] = rates(repeats->asking_back);
+    report["drawing_on_persona"] = rates(repeats->drawing_on_persona);
+    report["drawing_on_persona"]["same_fact_examples"] = repeats->fact_examples;
+    report["drawing_on_persona"]["same_fact_as_served"] = repeats->same_fact_served;
+    report["contradicting_the_persona"] = rates(repeats->contradicting_persona);
+    report["answering_about_itself"] = rates(repeats->answering_about_itself);
   }
   if (Status s = write_report(f.json_out, report.dump(2)); !s.ok()) return fail(s);
   return 0;

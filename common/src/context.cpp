@@ -386,6 +386,14 @@ std::vector<Possession> stated_possessions(std::string_view utterance) {
   return out;
 }
 
+std::vector<Possession> stated_possessions(std::span<const std::string> utterances) {
+  std::vector<Possession> out;
+  for (const std::string& u : utterances) {
+    for (Possession& p : stated_possessions(u)) out.push_back(std::move(p));
+  }
+  return out;
+}
+
 bool contradicts(std::span<const Possession> said, std::span<const Possession> facts) {
   auto covers = [](const Possession& none, const Possession& some) {
     return none.thing == some.thing || none.thing == some.kind;  // "no pets" covers dogs

@@ -278,19 +278,17 @@ struct DialogueModel::Impl {
     }
     return asked_back;
   }
-  // Replies that break the bot's character: a second name or occupation for itself, pets
-  // or family its persona does not have (`persona_has`: stated_possessions of the persona),
-  // a greeting in the middle of the conversation.
-  static bool out_of_character(std::string_view reply, const RankRequest& request,
-                               std::span<const Possession> persona_has) {
-    if (!request.may_greet && opens_with_greeting(reply)) return true;
-    if (!persona_has.empty() && contradicts(stated_possessions(reply), persona_has)) return true;
+  // Replies that break the bot's character (`self`): a second name or occupation for
+  // itself, pets or family it does not have, a greeting in the middle of the conversation.
+  static bool out_of_character(std::string_view reply, bool may_greet, const SelfFacts& self) {
+    if (!may_greet && opens_with_greeting(reply)) return true;
+    if (!self.has.empty() && contradicts(stated_possessions(reply), self.has)) return true;
     auto another = [&](const std::string& kept, std::string (*find)(std::string_view)) {
       if (kept.empty()) return false;
       const std::string said = find(reply);
       return !said.empty() && said != kept;
     };
-    return another(request.bot_name, self_given_name) || another(request.bot_occupation, self_stated_occupation);
+    return another(self.name, self_given_name) || another(self.occupation, self_stated_occupation);
   }
   bool repeats(std::string_view reply, const Said& said) const {
     if (said.utterances.empty() && said.questions.empty()) return false;
@@ -534,9 +532,7 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
       SelfFacts self{.name = request.bot_name, .occupation = request.bot_occupation};
       AskedAbout asked;
       if (request.block_repeats) {
-        for (const std::string& sentence : request.persona) {
-          for (Possession& p : stated_possessions(sentence)) self.has.push_back(std::move(p));
-        }
+        self.has = stated_possessions(request.persona);
         const std::vector<std::string> utterances = split_context(request.context);
         if (!utterances.empty()) asked = asked_about(utterances.back());
       }
@@ -554,7 +550,7 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         RankedReply reply{.candidate_id = id, .text = text, .score = score, .probability = probability(score)};
         if (!request.block_repeats) {
           out[i].push_back(std::move(reply));
-        } else if (Impl::out_of_character(text, request, self.has) || m.repeats(text, said) ||
+        } else if (Impl::out_of_character(text, request.may_greet, self) || m.repeats(text, said) ||
                    m.only_asks_back(text, said)) {
           held_back.push_back(std::move(reply));
         } else {

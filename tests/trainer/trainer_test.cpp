@@ -255,10 +255,17 @@ TEST(EvaluationTest, ServedRepliesAreCountedAgainstThePersonasFacts) {
   }
   auto rates = evaluate_repeats(**model, data, data.size());
   ASSERT_OK(rates);
-  EXPECT_EQ(rates->persona_examples, data.size());
-  EXPECT_DOUBLE_EQ(rates->contradicts_gold, 0.5);  // "3 dogs" against two
-  EXPECT_DOUBLE_EQ(rates->contradicts_served, 0.0);
-  EXPECT_DOUBLE_EQ(rates->on_persona_served, 1.0);
+  EXPECT_EQ(rates->repeats.examples, data.size());
+  EXPECT_EQ(rates->contradicting_persona.examples, data.size());
+  EXPECT_DOUBLE_EQ(rates->contradicting_persona.people, 0.5);  // "3 dogs" against two
+  EXPECT_DOUBLE_EQ(rates->contradicting_persona.served, 0.0);
+  EXPECT_DOUBLE_EQ(rates->drawing_on_persona.served, 1.0);
+  // Both questions ask about what the persona has: the persona's sentence answers them, and
+  // so, wrongly but about dogs, does "i have 3 dogs .".
+  EXPECT_EQ(rates->answering_about_itself.examples, data.size());
+  EXPECT_DOUBLE_EQ(rates->answering_about_itself.served, 1.0);
+  EXPECT_DOUBLE_EQ(rates->answering_about_itself.people, 1.0);
+  EXPECT_EQ(rates->asking_back.examples, data.size());
   EXPECT_GE(rates->fact_examples, 10u);  // at least the replies that say the fact itself
   EXPECT_DOUBLE_EQ(rates->same_fact_served, 1.0);
 }

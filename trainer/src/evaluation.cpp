@@ -93,11 +93,11 @@ Result<RankingMetrics> evaluate_ranking(const dialogue::DialogueModel& model, st
 Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::span<const RankingExample> data,
                                      std::size_t max_examples) {
   constexpr std::size_t kChunk = 256;  // bounds the [contexts x pool] score matrix
+  const std::size_t examples = std::min(data.size(), max_examples);
+  if (examples == 0) return invalid_argument_error("no examples to look for repeats in");
   RepeatRates r;
-  r.examples = std::min(data.size(), max_examples);
-  if (r.examples == 0) return invalid_argument_error("no examples to look for repeats in");
-  for (std::size_t begin = 0; begin < r.examples; begin += kChunk) {
-    const std::span<const RankingExample> chunk = data.subspan(begin, std::min(kChunk, r.examples - begin));
+  for (std::size_t begin = 0; begin < examples; begin += kChunk) {
+    const std::span<const RankingExample> chunk = data.subspan(begin, std::min(kChunk, examples - begin));
     std::vector<dialogue::RankRequest> raw, served;
     for (const RankingExample& e : chunk) {
       raw.push_back({.context = e.context, .persona = e.persona, .block_repeats = false});
@@ -106,68 +106,47 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
     SELFFEED_ASSIGN_OR_RETURN(auto raw_top, model.rank(raw, 1));
     SELFFEED_ASSIGN_OR_RETURN(auto served_top, model.rank(served, 1));
     for (std::size_t i = 0; i < chunk.size(); ++i) {
+      // Counts one example in `rates`: whether each of the three replies `does` it.
+      auto count = [&](ReplyRates& rates, auto&& does) {
+        ++rates.examples;
+        rates.ranked += does(raw_top[i].front().text);
+        rates.served += does(served_top[i].front().text);
+        rates.people += does(chunk[i].target);
+      };
       const std::string& context = chunk[i].context;
-      r.raw += model.repeats_context(raw_top[i].front().text, context);
-      r.served += model.repeats_context(served_top[i].front().text, context);
-      r.gold += model.repeats_context(chunk[i].target, context);
-      if (!chunk[i].persona.empty()) {
-        ++r.persona_examples;
-        r.on_persona_served += model.persona_cosine(served_top[i].front().text, chunk[i].persona) >= kDrawsOnPersonaCosine;
-        r.on_persona_gold += model.persona_cosine(chunk[i].target, chunk[i].persona) >= kDrawsOnPersonaCosine;
-        SelfFacts self{.name = served[i].bot_name, .occupation = served[i].bot_occupation};
-        for (const std::string& sentence : chunk[i].persona) {
-          for (Possession& p : stated_possessions(sentence)) self.has.push_back(std::move(p));
-        }
-        auto contradicting = [&](std::string_view reply) { return contradicts(stated_possessions(reply), self.has); };
-        r.contradicts_raw += contradicting(raw_top[i].front().text);
-        r.contradicts_served += contradicting(served_top[i].front().text);
-        r.contradicts_gold += contradicting(chunk[i].target);
-        const std::vector<std::string> utterances = split_context(context);
-        const AskedAbout asked = utterances.empty() ? AskedAbout{} : asked_about(utterances.back());
-        if (knows_answer(asked, self)) {
-          ++r.asked_examples;
-          r.answers_raw += !leaves_out_answer(raw_top[i].front().text, asked, self);
-          r.answers_served += !leaves_out_answer(served_top[i].front().text, asked, self);
-          r.answers_gold += !leaves_out_answer(chunk[i].target, asked, self);
-        }
-        if (const std::optional<std::string> fact = fact_drawn_on(model, chunk[i].target, chunk[i].persona)) {
-          ++r.fact_examples;
-          r.same_fact_served += model.persona_cosine(served_top[i].front().text, std::span(&*fact, 1)) >= kDrawsOnPersonaCosine;
-        }
-      }
       const std::vector<std::string> utterances = split_context(context);
-      if (utterances.empty() || questions_in(utterances.back()).empty()) continue;
-      ++r.question_examples;
-      r.asked_back_raw += model.only_asks_back(raw_top[i].front().text, context);
-      r.asked_back_served += model.only_asks_back(served_top[i].front().text, context);
-      r.asked_back_gold += model.only_asks_back(chunk[i].target, context);
+      count(r.repeats, [&](const std::string& reply) { return model.repeats_context(reply, context); });
+      if (!utterances.empty() && !questions_in(utterances.back()).empty()) {
+        count(r.asking_back, [&](const std::string& reply) { return model.only_asks_back(reply, context); });
+      }
+      const std::vector<std::string>& persona = chunk[i].persona;
+      if (persona.empty()) continue;
+      count(r.drawing_on_persona,
+            [&](const std::string& reply) { return model.persona_cosine(reply, persona) >= kDrawsOnPersonaCosine; });
+      const SelfFacts self{.name = served[i].bot_name,
+                           .occupation = served[i].bot_occupation,
+                           .has = stated_possessions(persona)};
+      count(r.contradicting_persona,
+            [&](const std::string& reply) { return contradicts(stated_possessions(reply), self.has); });
+      const AskedAbout asked = utterances.empty() ? AskedAbout{} : asked_about(utterances.back());
+      if (knows_answer(asked, self)) {
+        count(r.answering_about_itself, [&](const std::string& reply) { return !leaves_out_answer(reply, asked, self); });
+      }
+      if (const std::optional<std::string> fact = fact_drawn_on(model, chunk[i].target, persona)) {
+        ++r.fact_examples;
+        r.same_fact_served += model.persona_cosine(served_top[i].front().text, std::span(&*fact, 1)) >= kDrawsOnPersonaCosine;
+      }
     }
   }
-  const double n = static_cast<double>(r.examples);
-  r.raw /= n;
-  r.served /= n;
-  r.gold /= n;
-  if (r.persona_examples > 0) {
-    const double p = static_cast<double>(r.persona_examples);
-    r.on_persona_served /= p;
-    r.on_persona_gold /= p;
-    r.contradicts_raw /= p;
-    r.contradicts_served /= p;
-    r.contradicts_gold /= p;
+  for (ReplyRates* rates : {&r.repeats, &r.asking_back, &r.drawing_on_persona, &r.contradicting_persona,
+                            &r.answering_about_itself}) {
+    if (rates->examples == 0) continue;
+    const double n = static_cast<double>(rates->examples);
+    rates->ranked /= n;
+    rates->served /= n;
+    rates->people /= n;
   }
   if (r.fact_examples > 0) r.same_fact_served /= static_cast<double>(r.fact_examples);
-  if (r.asked_examples > 0) {
-    const double a = static_cast<double>(r.asked_examples);
-    r.answers_raw /= a;
-    r.answers_served /= a;
-    r.answers_gold /= a;
-  }
-  if (r.question_examples > 0) {
-    const double q = static_cast<double>(r.question_examples);
-    r.asked_back_raw /= q;
-    r.asked_back_served /= q;
-    r.asked_back_gold /= q;
-  }
   return r;
 }
 

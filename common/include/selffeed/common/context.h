@@ -71,6 +71,8 @@ struct Possession {
   friend bool operator==(const Possession&, const Possession&) = default;
 };
 std::vector<Possession> stated_possessions(std::string_view utterance);
+// Those of several utterances, in order: what a persona's sentences give.
+std::vector<Possession> stated_possessions(std::span<const std::string> utterances);
 // Whether what was `said` contradicts `facts`: another count of the same thing ("3 dogs"
 // against two), none of what the facts have ("i do not have pets" from a speaker with two
 // dogs), or some of what they have none of.

@@ -233,42 +233,33 @@ Result<RankingMetrics> evaluate_ranking(const dialogue::DialogueModel& model, st
 // persona's facts in other words ("i've two dogs" for "i have two dogs .").
 inline constexpr double kDrawsOnPersonaCosine = 0.5;
 
-// How often a reply repeats an utterance of its context (DialogueModel::repeats_context),
-// over the first `max_examples` examples: the top reply from the model's whole candidate
-// pool as ranked (raw) and as served (repeats blocked), and the data's own replies. And,
-// among those examples whose context ends in a question, how often a reply only asks it
-// back (DialogueModel::only_asks_back), the same three ways.
-struct RepeatRates {
-  double raw = 0;
+// How often a reply does something, over `examples`: the top reply from the model's whole
+// candidate pool as ranked (nothing held back) and as served, and the data's own replies.
+struct ReplyRates {
+  double ranked = 0;
   double served = 0;
-  double gold = 0;
+  double people = 0;
   std::size_t examples = 0;
-  double asked_back_raw = 0;
-  double asked_back_served = 0;
-  double asked_back_gold = 0;
-  std::size_t question_examples = 0;
-  // Among those with a persona, how often a reply draws on it (DialogueModel::persona_cosine
-  // at least kDrawsOnPersonaCosine), as served and the data's own replies.
-  double on_persona_served = 0;
-  double on_persona_gold = 0;
-  std::size_t persona_examples = 0;
+};
+// What the top reply, as ranked and as served, does over the first `max_examples`
+// examples, against the data's own replies.
+struct RepeatRates {
+  // Repeats an utterance of its context (DialogueModel::repeats_context).
+  ReplyRates repeats;
+  // Among those whose context ends in a question: only asks it back (only_asks_back).
+  ReplyRates asking_back;
+  // Among those with a persona: draws on it (DialogueModel::persona_cosine at least
+  // kDrawsOnPersonaCosine); contradicts its pets or family (contradicts()).
+  ReplyRates drawing_on_persona;
+  ReplyRates contradicting_persona;
+  // Among those whose last utterance asks the responder's name, occupation, pets or family
+  // (asked_about()) and whose persona has the answer: gives it (leaves_out_answer() false).
+  ReplyRates answering_about_itself;
   // Among those whose own reply draws on a fact of the persona (its sentence of the largest
   // cosine), how often the top reply as served draws on that same fact: the bot answers
   // from its persona where the person did ("i am a nurse" to "what do you do?").
   double same_fact_served = 0;
   std::size_t fact_examples = 0;
-  // Among those with a persona, how often a reply contradicts its pets or family
-  // (contradicts(), stated_possessions()): as ranked, as served, the data's own replies.
-  double contradicts_raw = 0;
-  double contradicts_served = 0;
-  double contradicts_gold = 0;
-  // Among those whose last utterance asks the responder's name, occupation, pets or family
-  // (asked_about()) and whose persona has the answer, how often a reply gives it
-  // (leaves_out_answer() false): as ranked, as served, the data's own replies.
-  std::size_t asked_examples = 0;
-  double answers_raw = 0;
-  double answers_served = 0;
-  double answers_gold = 0;
 };
 Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::span<const RankingExample> data,
                                      std::size_t max_examples);
