@@ -420,14 +420,17 @@ AskedAbout asked_about(std::string_view utterance) {
     const std::vector<std::string> words = lower_words(question);
     bool to_you = false, having = false;
     for (std::size_t at = 0; at < words.size(); ++at) {
-      auto any_at = [&](const auto& phrases) {
-        return std::any_of(phrases.begin(), phrases.end(), [&](const auto& p) { return phrase_at(words, at, p); });
+      // Whether one of `phrases` is at `at` (and, with `ending`, ends the question).
+      auto any_at = [&](const auto& phrases, bool ending = false) {
+        return std::any_of(phrases.begin(), phrases.end(), [&](const auto& p) {
+          return phrase_at(words, at, p) && (!ending || at + p.size() == words.size());
+        });
       };
       asked.name = asked.name || any_at(kName);
       const bool works_out = at + 3 < words.size() && words[at + 2] == "work" && words[at + 3] == "out";
       asked.occupation = asked.occupation || (any_at(kOccupation) && !works_out);  // not "do you work out"
       // "what do you do ?" asks the occupation; "what do you do for fun ?" does not.
-      if (any_at(kWhatDoYouDo) && at + 4 == words.size()) asked.occupation = true;
+      asked.occupation = asked.occupation || any_at(kWhatDoYouDo, /*ending=*/true);
       to_you = to_you || words[at] == "you" || words[at] == "u";
       having = having || words[at] == "have" || words[at] == "got" || (at == 0 && words[at] == "any");
     }
