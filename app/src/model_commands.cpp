@@ -370,6 +370,10 @@ int run_eval(const EvalFlags& f) {
                 "one with a TF-IDF cosine of at least %.1f to one of those):\n",
                 repeats->asking_back.examples, dialogue::DialogueModel::kAskedBackCosine);
     print(repeats->asking_back);
+    std::printf("telling how it is unasked (the %zu of them whose last utterance neither asks how the responder is "
+                "nor tells how the partner is; \"i'm great ! how are you ?\"):\n",
+                repeats->unasked_how_it_is.examples);
+    print(repeats->unasked_how_it_is);
     if (repeats->drawing_on_persona.examples > 0) {
       std::printf("drawing on the persona (the %zu of them with one; a reply whose TF-IDF cosine to a persona sentence "
                   "is at least %.1f):\n",
@@ -403,6 +407,7 @@ int run_eval(const EvalFlags& f) {
     };
     report["repeats"] = rates(repeats->repeats);
     report["asking_back"] = rates(repeats->asking_back);
+    report["unasked_how_it_is"] = rates(repeats->unasked_how_it_is);
     report["drawing_on_persona"] = rates(repeats->drawing_on_persona);
     report["drawing_on_persona"]["same_fact_examples"] = repeats->fact_examples;
     report["drawing_on_persona"]["same_fact_as_served"] = repeats->same_fact_served;

@@ -408,6 +408,61 @@ bool contradicts(std::span<const Possession> said, std::span<const Possession> f
   return false;
 }
 
+bool tells_how_one_is(std::string_view utterance) {
+  static const std::unordered_set<std::string_view> kStates = {
+      "good", "great", "well", "fine", "ok", "okay", "alright", "wonderful", "awesome", "fantastic", "excellent",
+      "amazing", "swell"};
+  static const std::unordered_set<std::string_view> kOpeners = {"oh", "well", "yes", "yeah", "hi", "hello", "hey"};
+  static const std::unordered_set<std::string_view> kBetween = {"doing", "feeling", "very", "really", "pretty", "so",
+                                                                "just", "quite"};
+  // What makes the state something else: "good at math", "well aware", "fine with it".
+  static const std::unordered_set<std::string_view> kNotAfter = {"at", "for", "with", "to", "in", "on", "of",
+                                                                 "aware", "known", "enough", "off", "friends"};
+  const std::vector<Sentence> sentences = sentences_of(utterance);
+  if (sentences.empty()) return false;
+  const std::vector<std::string> words = lower_words(sentences.front().text);
+  std::size_t at = 0;
+  while (at < words.size() && kOpeners.contains(words[at])) ++at;
+  static const std::vector<std::vector<std::string_view>> kSelf = {{"i'm"}, {"im"}, {"i", "am"}};
+  bool after_self = false;
+  for (const auto& self : kSelf) {
+    if (!after_self && phrase_at(words, at, self)) {
+      at += self.size();
+      after_self = true;
+    }
+  }
+  if (!after_self && !(at < words.size() && (words[at] == "doing" || words[at] == "not"))) return false;
+  if (at < words.size() && words[at] == "not" && at + 1 < words.size() && words[at + 1] == "bad") {
+    at += 2;
+  } else {
+    while (at < words.size() && kBetween.contains(words[at])) ++at;
+    if (at >= words.size() || !kStates.contains(words[at])) return false;
+    ++at;
+  }
+  return at == words.size() || !kNotAfter.contains(words[at]);
+}
+
+bool asks_how_one_is(std::string_view utterance) {
+  static const std::vector<std::vector<std::string_view>> kHowAreYou = {
+      {"how", "are", "you"},       {"how", "are", "u"},       {"how", "r", "u"},         {"how's", "it", "going"},
+      {"how", "is", "it", "going"}, {"how", "you", "doing"},  {"how", "have", "you", "been"},
+      {"how's", "your", "day"},    {"how", "is", "your", "day"}, {"how", "was", "your", "day"},
+      {"how", "are", "things"},    {"how's", "life"},          {"how", "is", "life"},     {"hows", "it", "going"},
+      {"how", "goes", "it"},       {"how", "are", "ya"},      {"how", "you", "been"},    {"are", "you", "okay"},
+      {"are", "you", "ok"},        {"are", "you", "alright"}};
+  // "I'm doing well, thanks!" says how the user is: saying how the bot is fits too.
+  for (const Sentence& sentence : sentences_of(utterance)) {
+    if (tells_how_one_is(sentence.text)) return true;
+  }
+  const std::vector<std::string> words = lower_words(utterance);
+  for (std::size_t at = 0; at < words.size(); ++at) {
+    for (const auto& phrase : kHowAreYou) {
+      if (phrase_at(words, at, phrase)) return true;
+    }
+  }
+  return false;
+}
+
 AskedAbout asked_about(std::string_view utterance) {
   static const std::vector<std::vector<std::string_view>> kName = {{"your", "name"}, {"ur", "name"}};
   static const std::vector<std::vector<std::string_view>> kOccupation = {

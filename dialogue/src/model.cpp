@@ -531,17 +531,27 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
       // own sentence "my name is emma ." is a reply too) comes after those that say it.
       SelfFacts self{.name = request.bot_name, .occupation = request.bot_occupation};
       AskedAbout asked;
+      bool asked_how_it_is = true;
       if (request.block_repeats) {
         self.has = stated_possessions(request.persona);
         const std::vector<std::string> utterances = split_context(request.context);
-        if (!utterances.empty()) asked = asked_about(utterances.back());
+        if (!utterances.empty()) {
+          asked = asked_about(utterances.back());
+          asked_how_it_is = asks_how_one_is(utterances.back());
+        }
       }
-      // Offered only when nothing else is left: first replies that only dodge what was asked,
-      // then those that break character or repeat.
-      std::vector<RankedReply> dodging, held_back;
+      // Replies beside the point: that leave out what the bot was asked and knows, or tell
+      // how the bot is when no one asked ("i'm great ! how are you ?" to "how long have you
+      // lived there?").
+      auto beside_the_point = [&](std::string_view text) {
+        return leaves_out_answer(text, asked, self) || (!asked_how_it_is && tells_how_one_is(text));
+      };
+      // Offered only when nothing else is left: first replies beside the point, then those
+      // that break character or repeat.
+      std::vector<RankedReply> off_the_point, held_back;
       auto offered = [&](const std::string& text) {
         auto same = [&](const RankedReply& r) { return r.text == text; };
-        return std::any_of(out[i].begin(), out[i].end(), same) || std::any_of(dodging.begin(), dodging.end(), same) ||
+        return std::any_of(out[i].begin(), out[i].end(), same) || std::any_of(off_the_point.begin(), off_the_point.end(), same) ||
                std::any_of(held_back.begin(), held_back.end(), same);
       };
       auto consider = [&](std::int64_t id, const std::string& text, float score) {
@@ -554,7 +564,7 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
                    m.only_asks_back(text, said)) {
           held_back.push_back(std::move(reply));
         } else {
-          (leaves_out_answer(text, asked, self) ? dodging : out[i]).push_back(std::move(reply));
+          (beside_the_point(text) ? off_the_point : out[i]).push_back(std::move(reply));
         }
       };
       auto consider_pool = [&](std::int64_t id, float score) { consider(id, m.pool[static_cast<std::size_t>(id)], score); };
@@ -588,10 +598,10 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
           consider_pool(wide_id_acc[j], wide_score_acc[j]);
         }
       }
-      dodging.insert(dodging.end(), std::make_move_iterator(held_back.begin()), std::make_move_iterator(held_back.end()));
-      for (std::size_t j = 0; j < dodging.size() && static_cast<int>(out[i].size()) < k; ++j) {
-        dodging[j].held_back = true;
-        out[i].push_back(std::move(dodging[j]));
+      off_the_point.insert(off_the_point.end(), std::make_move_iterator(held_back.begin()), std::make_move_iterator(held_back.end()));
+      for (std::size_t j = 0; j < off_the_point.size() && static_cast<int>(out[i].size()) < k; ++j) {
+        off_the_point[j].held_back = true;
+        out[i].push_back(std::move(off_the_point[j]));
       }
     }
     return out;

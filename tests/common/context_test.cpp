@@ -197,6 +197,24 @@ TEST(ContextTest, AskedAboutReadsQuestionsAboutTheListenersNameJobAndFamily) {
   EXPECT_EQ(first_in(persona, self_stated_occupation), "");
 }
 
+TEST(ContextTest, HowOneIsIsToldAndAskedInAFewSetPhrases) {
+  for (const char* told : {"i'm good .", "i am doing great ! how about you ?", "hi , i'm fine thanks", "not bad",
+                           "Yeah I'm really well and you?", "doing well", "i'm well about to go outside ."}) {
+    EXPECT_TRUE(tells_how_one_is(told)) << told;
+  }
+  for (const char* other : {"i am good at math .", "i'm a nurse", "good idea !", "i'm going well past it", "",
+                            "what ? i'm fine", "i'm well aware", "i am fine with it"}) {
+    EXPECT_FALSE(tells_how_one_is(other)) << other;
+  }
+  for (const char* asks : {"hi ! how are you ?", "how's it going", "how was your day ?", "I'm doing well, thanks!",
+                           "oh good , i was confused . i'm doing good , how about you ?", "are you okay ?"}) {
+    EXPECT_TRUE(asks_how_one_is(asks)) << asks;
+  }
+  for (const char* other : {"how long have you lived there ?", "what do you like to do for fun ?", "hi"}) {
+    EXPECT_FALSE(asks_how_one_is(other)) << other;
+  }
+}
+
 }  // namespace
 }  // namespace selffeed
 

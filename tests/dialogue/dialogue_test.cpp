@@ -478,6 +478,16 @@ TEST_F(DialogueTest, AskedAboutItselfTheBotSaysWhatItKnows) {
   EXPECT_TRUE(pets == "i have two dogs ." || pets == "i have two dogs , they are great .") << pets;
   // A bot without pets in its persona has nothing to say about them: no reply dodges.
   EXPECT_FALSE(top("do you have any pets ?", RankRequest{.persona = {"i like tea ."}}).held_back);
+  // Telling how it is comes after the other replies unless the user asked.
+  ASSERT_OK(model->set_candidate_pool({"i'm great ! how are you ?", "i have lived here for years ."}));
+  auto held = [&](const std::string& message) {
+    auto both = model->rank({{RankRequest{.context = "__p1__ " + message}}}, 2);
+    EXPECT_TRUE(both.ok()) << both.status().to_string();
+    return both.ok() && (*both)[0].size() == 2 && (*both)[0][1].text == "i'm great ! how are you ?" &&
+           (*both)[0][1].held_back;
+  };
+  EXPECT_TRUE(held("how long have you lived there ?"));
+  EXPECT_FALSE(held("hello , how is it going today"));
   // Nothing says the name: the best reply that dodges, marked as held back.
   ASSERT_OK(model->set_candidate_pool({"what is yours ?", "i like pizza ."}));
   const RankedReply dodge = top("what is your name ?", RankRequest{.bot_name = "emma"});

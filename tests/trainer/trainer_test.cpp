@@ -266,6 +266,8 @@ TEST(EvaluationTest, ServedRepliesAreCountedAgainstThePersonasFacts) {
   EXPECT_DOUBLE_EQ(rates->answering_about_itself.served, 1.0);
   EXPECT_DOUBLE_EQ(rates->answering_about_itself.people, 1.0);
   EXPECT_EQ(rates->asking_back.examples, data.size());
+  EXPECT_EQ(rates->unasked_how_it_is.examples, data.size());
+  EXPECT_DOUBLE_EQ(rates->unasked_how_it_is.people, 0.0);
   EXPECT_GE(rates->fact_examples, 10u);  // at least the replies that say the fact itself
   EXPECT_DOUBLE_EQ(rates->same_fact_served, 1.0);
 }

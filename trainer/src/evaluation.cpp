@@ -119,6 +119,9 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
       if (!utterances.empty() && !questions_in(utterances.back()).empty()) {
         count(r.asking_back, [&](const std::string& reply) { return model.only_asks_back(reply, context); });
       }
+      if (!utterances.empty() && !asks_how_one_is(utterances.back())) {
+        count(r.unasked_how_it_is, [](const std::string& reply) { return tells_how_one_is(reply); });
+      }
       const std::vector<std::string>& persona = chunk[i].persona;
       if (persona.empty()) continue;
       count(r.drawing_on_persona,
@@ -138,8 +141,8 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
       }
     }
   }
-  for (ReplyRates* rates : {&r.repeats, &r.asking_back, &r.drawing_on_persona, &r.contradicting_persona,
-                            &r.answering_about_itself}) {
+  for (ReplyRates* rates : {&r.repeats, &r.asking_back, &r.unasked_how_it_is, &r.drawing_on_persona,
+                            &r.contradicting_persona, &r.answering_about_itself}) {
     if (rates->examples == 0) continue;
     const double n = static_cast<double>(rates->examples);
     rates->ranked /= n;

@@ -78,6 +78,13 @@ std::vector<Possession> stated_possessions(std::span<const std::string> utteranc
 // dogs), or some of what they have none of.
 bool contradicts(std::span<const Possession> said, std::span<const Possession> facts);
 
+// Whether an utterance opens by saying how the speaker is: "i'm good .", "i am doing great
+// ! how about you ?", "not bad". Not "i am good at math".
+bool tells_how_one_is(std::string_view utterance);
+// Whether it asks how the listener is ("how are you ?", "how's it going", "how was your
+// day ?"), or says how the speaker is, to which the same fits back.
+bool asks_how_one_is(std::string_view utterance);
+
 // What an utterance's questions ask the listener about themselves: their name ("what is
 // your name ?"), their occupation ("what do you do for a living ?", "so what do you do"), or
 // whether they have pets, children or siblings ("do you have any pets ?" -> kind "pet").

@@ -180,8 +180,10 @@ struct RankRequest {
   // `bot_name` or an occupation other than `bot_occupation`, that contradict the pets or
   // family of `persona` (contradicts(), "i have 3 dogs" for "i have two dogs ."), that leave
   // out the bot's name, occupation, or pets or family when the partner's last utterance asks
-  // about them (asked_about()) and the bot has them, or that open with a greeting
-  // when `may_greet` is false, only when nothing else is left. false: the raw ranking, to measure how often it does these.
+  // about them (asked_about()) and the bot has them, that tell how the bot is when the
+  // partner did not ask (tells_how_one_is(), asks_how_one_is()), or that open with a greeting
+  // when `may_greet` is false, only when nothing else is left (the first three kinds before
+  // the others). false: the raw ranking, to measure how often it does these.
   bool block_repeats = true;
 };
 

@@ -248,6 +248,9 @@ struct RepeatRates {
   ReplyRates repeats;
   // Among those whose context ends in a question: only asks it back (only_asks_back).
   ReplyRates asking_back;
+  // Among those whose last utterance neither asks how the responder is nor tells how the
+  // partner is (asks_how_one_is()): tells how the responder is ("i'm great ! you ?").
+  ReplyRates unasked_how_it_is;
   // Among those with a persona: draws on it (DialogueModel::persona_cosine at least
   // kDrawsOnPersonaCosine); contradicts its pets or family (contradicts()).
   ReplyRates drawing_on_persona;
