@@ -426,9 +426,10 @@ bool tells_how_one_is(std::string_view utterance) {
   static const std::vector<std::vector<std::string_view>> kSelf = {{"i'm"}, {"im"}, {"i", "am"}};
   bool after_self = false;
   for (const auto& self : kSelf) {
-    if (!after_self && phrase_at(words, at, self)) {
+    if (phrase_at(words, at, self)) {
       at += self.size();
       after_self = true;
+      break;
     }
   }
   if (!after_self && !(at < words.size() && (words[at] == "doing" || words[at] == "not"))) return false;

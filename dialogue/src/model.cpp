@@ -540,19 +540,19 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
           asked_how_it_is = asks_how_one_is(utterances.back());
         }
       }
-      // Replies beside the point: that leave out what the bot was asked and knows, or tell
+      // Replies off the point: that leave out what the bot was asked and knows, or tell
       // how the bot is when no one asked ("i'm great ! how are you ?" to "how long have you
       // lived there?").
-      auto beside_the_point = [&](std::string_view text) {
+      auto is_off_the_point = [&](std::string_view text) {
         return leaves_out_answer(text, asked, self) || (!asked_how_it_is && tells_how_one_is(text));
       };
-      // Offered only when nothing else is left: first replies beside the point, then those
-      // that break character or repeat.
+      // Offered only when nothing else is left: first replies off the point, then those that
+      // break character or repeat.
       std::vector<RankedReply> off_the_point, held_back;
       auto offered = [&](const std::string& text) {
         auto same = [&](const RankedReply& r) { return r.text == text; };
-        return std::any_of(out[i].begin(), out[i].end(), same) || std::any_of(off_the_point.begin(), off_the_point.end(), same) ||
-               std::any_of(held_back.begin(), held_back.end(), same);
+        auto in = [&](const std::vector<RankedReply>& replies) { return std::any_of(replies.begin(), replies.end(), same); };
+        return in(out[i]) || in(off_the_point) || in(held_back);
       };
       auto consider = [&](std::int64_t id, const std::string& text, float score) {
         if (!request.previous_reply.empty() && text == request.previous_reply) return;
@@ -564,7 +564,7 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
                    m.only_asks_back(text, said)) {
           held_back.push_back(std::move(reply));
         } else {
-          (beside_the_point(text) ? off_the_point : out[i]).push_back(std::move(reply));
+          (is_off_the_point(text) ? off_the_point : out[i]).push_back(std::move(reply));
         }
       };
       auto consider_pool = [&](std::int64_t id, float score) { consider(id, m.pool[static_cast<std::size_t>(id)], score); };
@@ -598,7 +598,8 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
           consider_pool(wide_id_acc[j], wide_score_acc[j]);
         }
       }
-      off_the_point.insert(off_the_point.end(), std::make_move_iterator(held_back.begin()), std::make_move_iterator(held_back.end()));
+      off_the_point.insert(off_the_point.end(), std::make_move_iterator(held_back.begin()),
+                           std::make_move_iterator(held_back.end()));
       for (std::size_t j = 0; j < off_the_point.size() && static_cast<int>(out[i].size()) < k; ++j) {
         off_the_point[j].held_back = true;
         out[i].push_back(std::move(off_the_point[j]));
