@@ -43,6 +43,17 @@ bool phrase_at(std::span<const std::string> words, std::size_t at, std::span<con
   return std::equal(phrase.begin(), phrase.end(), words.begin() + static_cast<std::ptrdiff_t>(at));
 }
 
+using Phrases = std::vector<std::vector<std::string_view>>;
+
+// The first of `phrases` at words[at...], or null.
+const std::vector<std::string_view>* phrase_starting(std::span<const std::string> words, std::size_t at,
+                                                     const Phrases& phrases) {
+  for (const auto& phrase : phrases) {
+    if (phrase_at(words, at, phrase)) return &phrase;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 std::string format_context(std::span<const std::string> history, std::size_t history_size) {
@@ -218,7 +229,7 @@ std::string name_after_greeting(std::string_view utterance) {
       "hungry", "sleepy", "single", "married", "retired", "vegan", "vegetarian", "alive", "free", "late",
       "early", "done", "not", "too", "also", "so", "just", "really", "pretty", "very", "still", "always",
       "a", "an", "the"};
-  static const std::vector<std::vector<std::string_view>> kIntroductions = {{"i'm"}, {"im"}, {"i", "am"}};
+  static const Phrases kIntroductions = {{"i'm"}, {"im"}, {"i", "am"}};
   if (!opens_with_greeting(utterance)) return "";
   const std::vector<Sentence> sentences = sentences_of(utterance);
   if (sentences.empty()) return "";
@@ -238,17 +249,14 @@ std::string name_after_greeting(std::string_view utterance) {
     at = end;
   }
   const std::size_t at = words.size() > 1 && words[1] == "there" ? 2 : 1;
-  for (const auto& intro : kIntroductions) {
-    const std::size_t k = at + intro.size();
-    if (!phrase_at(words, at, intro) || k >= words.size()) continue;
-    const std::string& name = words[k];
-    if (kNotNames.contains(name) || name.ends_with("ing")) return "";
-    const std::size_t next = text.find_first_not_of(' ', ends[k]);
-    const bool clause_ends = next == std::string::npos || !is_word_char(text[next]);
-    if (clause_ends || (k + 1 < words.size() && words[k + 1] == "and")) return name;
-    return "";
-  }
-  return "";
+  const auto* intro = phrase_starting(words, at, kIntroductions);
+  if (!intro || at + intro->size() >= words.size()) return "";
+  const std::size_t k = at + intro->size();
+  const std::string& name = words[k];
+  if (kNotNames.contains(name) || name.ends_with("ing")) return "";
+  const std::size_t next = text.find_first_not_of(' ', ends[k]);
+  const bool clause_ends = next == std::string::npos || !is_word_char(text[next]);
+  return clause_ends || (k + 1 < words.size() && words[k + 1] == "and") ? name : "";
 }
 
 }  // namespace
@@ -284,7 +292,7 @@ std::string self_stated_occupation(std::string_view utterance) {
       "student", "surgeon", "tailor", "teacher", "therapist", "trucker", "tutor", "veterinarian", "vet",
       "waiter", "waitress", "welder", "writer"};
   // "i am a", "i'm an", "i work as a", "i am working as an", ...: the words before the article.
-  static const std::vector<std::vector<std::string_view>> kSelfStatements = {
+  static const Phrases kSelfStatements = {
       {"i", "am"}, {"i'm"}, {"im"}, {"i", "work", "as"}, {"i", "am", "working", "as"}, {"i'm", "working", "as"}};
   constexpr std::size_t kWordsBeforeTheOccupation = 3;  // "i am a retired high school teacher"
   const std::vector<std::string> words = lower_words(utterance);
@@ -334,9 +342,8 @@ std::vector<Possession> stated_possessions(std::string_view utterance) {
       {"seven", 7}, {"eight", 8}, {"nine", 9}, {"ten", 10}, {"1", 1},    {"2", 2},    {"3", 3},    {"4", 4},
       {"5", 5},    {"6", 6},    {"7", 7},     {"8", 8},    {"9", 9},     {"10", 10}};
   static const std::unordered_set<std::string_view> kSome = {"any", "some", "many", "several", "lots", "few"};
-  static const std::vector<std::vector<std::string_view>> kHave = {{"i", "have"}, {"i've"}, {"i", "have", "got"},
-                                                                   {"i've", "got"}};
-  static const std::vector<std::vector<std::string_view>> kHaveNot = {
+  static const Phrases kHave = {{"i", "have"}, {"i've"}, {"i", "have", "got"}, {"i've", "got"}};
+  static const Phrases kHaveNot = {
       {"i", "do", "not", "have"}, {"i", "don't", "have"}, {"i", "dont", "have"}, {"i", "have", "no"},
       {"i've", "no"},            {"i", "have", "not", "got"}};
   constexpr std::size_t kWordsBeforeTheThing = 2;  // "i have two german shepherds", "a big old cat"
@@ -360,18 +367,12 @@ std::vector<Possession> stated_possessions(std::string_view utterance) {
     if (sentence.question) continue;
     const std::vector<std::string> words = lower_words(sentence.text);
     for (std::size_t at = 0; at < words.size(); ++at) {
-      bool matched = false;
-      for (const auto& phrase : kHaveNot) {
-        if (matched || !phrase_at(words, at, phrase)) continue;
-        matched = true;
-        std::size_t k = at + phrase.size();
+      if (const auto* none = phrase_starting(words, at, kHaveNot)) {
+        std::size_t k = at + none->size();
         if (k < words.size() && kSome.contains(words[k])) ++k;
         if (const Thing* t = thing_in(words, k, 1)) out.push_back({std::string(t->name), std::string(t->kind), 0});
-      }
-      for (const auto& phrase : kHave) {
-        if (matched || !phrase_at(words, at, phrase)) continue;
-        matched = true;
-        const std::size_t k = at + phrase.size();
+      } else if (const auto* have = phrase_starting(words, at, kHave)) {
+        const std::size_t k = at + have->size();
         if (k >= words.size()) continue;
         const auto count = kCounts.find(words[k]);
         // A count, then a thing within a few words; without one, the thing itself next
@@ -423,16 +424,12 @@ bool tells_how_one_is(std::string_view utterance) {
   const std::vector<std::string> words = lower_words(sentences.front().text);
   std::size_t at = 0;
   while (at < words.size() && kOpeners.contains(words[at])) ++at;
-  static const std::vector<std::vector<std::string_view>> kSelf = {{"i'm"}, {"im"}, {"i", "am"}};
-  bool after_self = false;
-  for (const auto& self : kSelf) {
-    if (phrase_at(words, at, self)) {
-      at += self.size();
-      after_self = true;
-      break;
-    }
+  static const Phrases kSelf = {{"i'm"}, {"im"}, {"i", "am"}};
+  if (const auto* self = phrase_starting(words, at, kSelf)) {
+    at += self->size();
+  } else if (at >= words.size() || (words[at] != "doing" && words[at] != "not")) {
+    return false;  // "doing well", "not bad" without the "i'm"
   }
-  if (!after_self && !(at < words.size() && (words[at] == "doing" || words[at] == "not"))) return false;
   if (at < words.size() && words[at] == "not" && at + 1 < words.size() && words[at + 1] == "bad") {
     at += 2;
   } else {
@@ -444,7 +441,7 @@ bool tells_how_one_is(std::string_view utterance) {
 }
 
 bool asks_how_one_is(std::string_view utterance) {
-  static const std::vector<std::vector<std::string_view>> kHowAreYou = {
+  static const Phrases kHowAreYou = {
       {"how", "are", "you"},       {"how", "are", "u"},       {"how", "r", "u"},         {"how's", "it", "going"},
       {"how", "is", "it", "going"}, {"how", "you", "doing"},  {"how", "have", "you", "been"},
       {"how's", "your", "day"},    {"how", "is", "your", "day"}, {"how", "was", "your", "day"},
@@ -457,36 +454,28 @@ bool asks_how_one_is(std::string_view utterance) {
   }
   const std::vector<std::string> words = lower_words(utterance);
   for (std::size_t at = 0; at < words.size(); ++at) {
-    for (const auto& phrase : kHowAreYou) {
-      if (phrase_at(words, at, phrase)) return true;
-    }
+    if (phrase_starting(words, at, kHowAreYou)) return true;
   }
   return false;
 }
 
 AskedAbout asked_about(std::string_view utterance) {
-  static const std::vector<std::vector<std::string_view>> kName = {{"your", "name"}, {"ur", "name"}};
-  static const std::vector<std::vector<std::string_view>> kOccupation = {
-      {"your", "job"}, {"your", "occupation"}, {"your", "profession"}, {"for", "a", "living"},
-      {"do", "you", "work"}, {"you", "do", "for", "work"}};
-  static const std::vector<std::vector<std::string_view>> kWhatDoYouDo = {{"what", "do", "you", "do"},
-                                                                          {"what", "do", "u", "do"}};
+  static const Phrases kName = {{"your", "name"}, {"ur", "name"}};
+  static const Phrases kOccupation = {{"your", "job"},        {"your", "occupation"}, {"your", "profession"},
+                                      {"for", "a", "living"}, {"do", "you", "work"},  {"you", "do", "for", "work"}};
+  static const Phrases kWhatDoYouDo = {{"what", "do", "you", "do"}, {"what", "do", "u", "do"}};
   AskedAbout asked;
   for (std::string_view question : questions_in(utterance)) {
     const std::vector<std::string> words = lower_words(question);
     bool to_you = false, having = false;
     for (std::size_t at = 0; at < words.size(); ++at) {
-      // Whether one of `phrases` is at `at` (and, with `ending`, ends the question).
-      auto any_at = [&](const auto& phrases, bool ending = false) {
-        return std::any_of(phrases.begin(), phrases.end(), [&](const auto& p) {
-          return phrase_at(words, at, p) && (!ending || at + p.size() == words.size());
-        });
-      };
-      asked.name = asked.name || any_at(kName);
+      asked.name = asked.name || phrase_starting(words, at, kName);
+      // "do you work ?", not "do you work out ?"
       const bool works_out = at + 3 < words.size() && words[at + 2] == "work" && words[at + 3] == "out";
-      asked.occupation = asked.occupation || (any_at(kOccupation) && !works_out);  // not "do you work out"
+      asked.occupation = asked.occupation || (phrase_starting(words, at, kOccupation) && !works_out);
       // "what do you do ?" asks the occupation; "what do you do for fun ?" does not.
-      asked.occupation = asked.occupation || any_at(kWhatDoYouDo, /*ending=*/true);
+      const auto* what_do_you_do = phrase_starting(words, at, kWhatDoYouDo);
+      asked.occupation = asked.occupation || (what_do_you_do && at + what_do_you_do->size() == words.size());
       to_you = to_you || words[at] == "you" || words[at] == "u";
       having = having || words[at] == "have" || words[at] == "got" || (at == 0 && words[at] == "any");
     }

@@ -213,16 +213,15 @@ struct DialogueModel::Impl {
     auto dense_acc = dense.accessor<float, 2>();
     for (std::size_t i = 0; i < requests.size(); ++i) {
       const std::vector<std::string>& persona = requests[i].persona;
-      std::vector<TfIdf::Vector> sentences;
-      for (const std::string& s : persona) sentences.push_back(pool_tfidf->vector(s));
       const TfIdf::Vector context =
           config.lexical_weight > 0 ? pool_tfidf->vector(contexts[i]) : TfIdf::Vector{};
-      for (std::size_t p = 0; p < persona.size(); ++p) {
-        double best = 0;  // a sentence's best cosine to the persona: 1 unless it has no words
-        for (const TfIdf::Vector& other : sentences) best = std::max(best, TfIdf::cosine(sentences[p], other));
-        out[i].push_back(static_cast<float>(dense_acc[static_cast<std::int64_t>(i)][index.at(persona[p])] +
-                                            config.lexical_weight * TfIdf::cosine(context, sentences[p]) +
-                                            config.persona_weight * best));
+      for (const std::string& sentence : persona) {
+        const TfIdf::Vector words = pool_tfidf->vector(sentence);
+        // The persona term's best cosine is the sentence's own: 1, or 0 without words.
+        const double own_cosine = words.empty() ? 0.0 : 1.0;
+        out[i].push_back(static_cast<float>(dense_acc[static_cast<std::int64_t>(i)][index.at(sentence)] +
+                                            config.lexical_weight * TfIdf::cosine(context, words) +
+                                            config.persona_weight * own_cosine));
       }
     }
     return out;
@@ -257,9 +256,9 @@ struct DialogueModel::Impl {
       if (word_count(v) >= kRepeatedStatementWords) said.statements.push_back(std::move(v));
     }
   }
-  Said said_in(std::string_view context) const {
+  Said said_in(std::string_view context) const { return said_in(split_context(context)); }
+  Said said_in(std::span<const std::string> utterances) const {
     Said said;
-    const std::vector<std::string> utterances = split_context(context);
     for (const std::string& u : utterances) add_utterance(said, u);
     if (!utterances.empty()) {
       for (std::string_view q : questions_in(utterances.back())) {
@@ -520,21 +519,20 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
       double log_sum = pool_log_sum[static_cast<std::int64_t>(i)].item<double>();
       for (float s : persona_scores[i]) log_sum = std::max(log_sum, double{s}) + std::log1p(std::exp(-std::abs(log_sum - s)));
       auto probability = [&](float score) { return static_cast<float>(std::exp(score - log_sum)); };
+      // What the reply must not repeat; what the bot is and has, and what the user just asked
+      // about it: a reply that leaves out what the bot knows ("what is yours ?" to "what is
+      // your name ?" from Emma, whose own sentence "my name is emma ." is a reply too) comes
+      // after those that say it.
       Impl::Said said;
-      if (request.block_repeats) {
-        said = m.said_in(request.context);
-        for (const std::string& u : request.earlier_utterances) m.add_utterance(said, u);
-        for (const std::string& q : request.asked_questions) said.questions.push_back(m.repeat_index().vector(q));
-      }
-      // What the bot is and has, and what the user just asked about it: a reply that leaves
-      // out what the bot knows ("what is yours ?" to "what is your name ?" from Emma, whose
-      // own sentence "my name is emma ." is a reply too) comes after those that say it.
       SelfFacts self{.name = request.bot_name, .occupation = request.bot_occupation};
       AskedAbout asked;
       bool asked_how_it_is = true;
       if (request.block_repeats) {
-        self.has = stated_possessions(request.persona);
         const std::vector<std::string> utterances = split_context(request.context);
+        said = m.said_in(utterances);
+        for (const std::string& u : request.earlier_utterances) m.add_utterance(said, u);
+        for (const std::string& q : request.asked_questions) said.questions.push_back(m.repeat_index().vector(q));
+        self.has = stated_possessions(request.persona);
         if (!utterances.empty()) {
           asked = asked_about(utterances.back());
           asked_how_it_is = asks_how_one_is(utterances.back());
@@ -568,6 +566,7 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         }
       };
       auto consider_pool = [&](std::int64_t id, float score) { consider(id, m.pool[static_cast<std::size_t>(id)], score); };
+      auto consider_persona = [&](std::size_t p) { consider(-1, request.persona[p], persona_scores[i][p]); };
       // The persona's sentences join the pool's top replies in score order.
       std::vector<std::size_t> persona_order(persona_scores[i].size());
       std::iota(persona_order.begin(), persona_order.end(), std::size_t{0});
@@ -578,16 +577,14 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         for (; next_persona < persona_order.size() && static_cast<int>(out[i].size()) < k &&
                persona_scores[i][persona_order[next_persona]] > score_acc[i][j];
              ++next_persona) {
-          const std::size_t p = persona_order[next_persona];
-          consider(-1, request.persona[p], persona_scores[i][p]);
+          consider_persona(persona_order[next_persona]);
         }
         if (static_cast<int>(out[i].size()) < k) consider_pool(id_acc[i][j], score_acc[i][j]);
       }
       // Sentences below the scan go before the wider scan of the pool: when the pool's best
       // are all held back, the bot's own facts are the likelier answer.
       for (; next_persona < persona_order.size() && static_cast<int>(out[i].size()) < k; ++next_persona) {
-        const std::size_t p = persona_order[next_persona];
-        consider(-1, request.persona[p], persona_scores[i][p]);
+        consider_persona(persona_order[next_persona]);
       }
       const std::int64_t wide = std::min<std::int64_t>(k + kWideRepeatScan, static_cast<std::int64_t>(m.pool.size()));
       if (static_cast<int>(out[i].size()) < k && wide > take) {
