@@ -227,7 +227,7 @@ std::string name_after_greeting(std::string_view utterance) {
       "home",  "bored", "tired",  "busy",     "sick",     "sorry",   "glad",    "happy", "sad",     "excited",
       "awesome", "fantastic", "wonderful", "amazing", "excellent", "cool", "bad", "doing", "sure", "ready",
       "hungry", "sleepy", "single", "married", "retired", "vegan", "vegetarian", "alive", "free", "late",
-      "early", "done", "not", "too", "also", "so", "just", "really", "pretty", "very", "still", "always",
+      "early", "done", "not", "okey", "too", "also", "so", "just", "really", "pretty", "very", "still", "always",
       "a", "an", "the"};
   static const Phrases kIntroductions = {{"i'm"}, {"im"}, {"i", "am"}};
   if (!opens_with_greeting(utterance)) return "";
@@ -459,6 +459,38 @@ bool asks_how_one_is(std::string_view utterance) {
   return false;
 }
 
+namespace {
+
+// What the speaker said of themselves before turning `question` back on the listener ("i
+// am a teacher . what about you ?", "i have a cat , you ?", "my name is bob . what is yours
+// ?"): the utterance up to the question and the question's own words before the turn
+// ("i am a student and you ?"). Empty when the question does not turn back.
+std::string said_before_turning_back(std::string_view utterance, std::string_view question) {
+  static const std::unordered_set<std::string_view> kListener = {"you", "u", "yourself", "yours"};
+  // What may come right before "you": "and you ?", "what about you ?"; "yours" follows
+  // anything ("what is yours ?"). Not "do you ?": that asks about the last thing said alone
+  // ("i am a nurse . i love pizza . do you ?").
+  static const Phrases kTurns = {{"and"}, {"what", "about"}, {"how", "about"}};
+  const std::vector<std::string> words = lower_words(question);
+  if (words.empty() || !kListener.contains(words.back())) return "";
+  std::size_t turn = words.size() - 1;  // where the turn starts
+  if (words.back() != "yours" && turn > 0) {
+    auto ends_at_turn = [&](const auto& lead) { return lead.size() <= turn && phrase_at(words, turn - lead.size(), lead); };
+    const auto lead = std::find_if(kTurns.begin(), kTurns.end(), ends_at_turn);
+    const std::string_view before_listener = question.substr(0, question.rfind(words.back() == "u" ? "u" : "you"));
+    if (lead != kTurns.end()) {
+      turn -= lead->size();
+    } else if (!trimmed(before_listener).ends_with(',')) {
+      return "";  // "thank you ?", "how are you ?"
+    }
+  }
+  std::string said(utterance.substr(0, static_cast<std::size_t>(question.data() - utterance.data())));
+  for (std::size_t w = 0; w < turn; ++w) said += " " + words[w];
+  return said + " .";
+}
+
+}  // namespace
+
 AskedAbout asked_about(std::string_view utterance) {
   static const Phrases kName = {{"your", "name"}, {"ur", "name"}};
   static const Phrases kOccupation = {{"your", "job"},        {"your", "occupation"}, {"your", "profession"},
@@ -486,6 +518,12 @@ AskedAbout asked_about(std::string_view utterance) {
           break;
         }
       }
+    }
+    if (const std::string said = said_before_turning_back(utterance, question); !said.empty()) {
+      asked.name = asked.name || !self_given_name(said).empty();
+      asked.occupation = asked.occupation || !self_stated_occupation(said).empty();
+      const std::vector<Possession> has = stated_possessions(said);
+      if (asked.kind.empty() && !has.empty()) asked.kind = has.front().kind;
     }
   }
   return asked;

@@ -88,6 +88,9 @@ bool asks_how_one_is(std::string_view utterance);
 // What an utterance's questions ask the listener about themselves: their name ("what is
 // your name ?"), their occupation ("what do you do for a living ?", "so what do you do"), or
 // whether they have pets, children or siblings ("do you have any pets ?" -> kind "pet").
+// A question turned back on the listener asks what the speaker has just said of
+// themselves: "i am a teacher . what about you ?" the occupation, "i have a cat , you ?"
+// pets, "my name is bob . what is yours ?" the name.
 struct AskedAbout {
   bool name = false;
   bool occupation = false;
