@@ -58,8 +58,9 @@ int main(int argc, char** argv) {
 
   // Single-context latency over the whole pool, and 32 contexts in one call: the bundle
   // as served, as served deep into a conversation (the policy's caps: 32 earlier
-  // utterances, 32 questions the bot asked; here the file's 32 replies before the context
-  // and their questions; a name the bot gave itself, no greeting allowed), the same
+  // utterances, 32 questions the bot asked; here the file's 32 replies before the context,
+  // every second one the bot's own answer, and their questions; a name the bot gave itself,
+  // no greeting allowed), the same
   // without blocking repeats, when it has a persona term with the file's personas, and,
   // when it has a lexical term, without that term; call by call in turn so that all see the
   // same load on a shared machine.
@@ -93,6 +94,7 @@ int main(int argc, char** argv) {
     for (std::size_t back = kConversation; back > 0; --back) {
       const std::string& earlier = (*data)[(at + data->size() * kConversation - back) % data->size()].target;
       r.earlier_utterances.push_back(earlier);
+      if (back % 2 == 1) r.own_answers.push_back(earlier);  // every second one, ending with the last
       for (std::string_view q : questions_in(earlier)) r.asked_questions.emplace_back(q);
     }
     if (r.asked_questions.size() > kConversation) {

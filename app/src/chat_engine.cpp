@@ -400,6 +400,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
                                .previous_reply = t.plan.previous_reply,
                                .earlier_utterances = t.plan.earlier_utterances,
                                .asked_questions = t.plan.asked_questions,
+                               .own_answers = t.plan.own_answers,
                                .bot_name = t.plan.bot_name.empty() ? first_in(persona, self_given_name) : t.plan.bot_name,
                                .bot_occupation = t.plan.bot_occupation.empty()
                                                      ? first_in(persona, self_stated_occupation)

@@ -382,7 +382,8 @@ int run_eval(const EvalFlags& f) {
       std::printf("  where the file's reply draws on a fact of the persona (%zu), the top reply as served draws on "
                   "the same fact: %.4f\n",
                   repeats->fact_examples, repeats->same_fact_served);
-      std::printf("contradicting the persona's pets or family (\"i have 3 dogs\" for \"i have two dogs .\"):\n");
+      std::printf("contradicting the persona: another name or occupation, its pets, family or favorites (\"i have "
+                  "3 dogs\" for \"i have two dogs .\"):\n");
       print(repeats->contradicting_persona);
       std::printf("asked its name, occupation, pets or family, and the persona has the answer (%zu), a reply that "
                   "gives it:\n",

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <iterator>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -389,9 +390,7 @@ std::vector<Possession> stated_possessions(std::string_view utterance) {
 
 std::vector<Possession> stated_possessions(std::span<const std::string> utterances) {
   std::vector<Possession> out;
-  for (const std::string& u : utterances) {
-    for (Possession& p : stated_possessions(u)) out.push_back(std::move(p));
-  }
+  for (const std::string& u : utterances) std::ranges::move(stated_possessions(u), std::back_inserter(out));
   return out;
 }
 
@@ -404,6 +403,112 @@ bool contradicts(std::span<const Possession> said, std::span<const Possession> f
       if (a.thing == f.thing && a.count > 0 && f.count > 0 && a.count != f.count) return true;
       if (a.count == 0 && f.count != 0 && covers(a, f)) return true;
       if (f.count == 0 && a.count != 0 && covers(f, a)) return true;
+    }
+  }
+  return false;
+}
+
+std::vector<Favorite> stated_favorites(std::string_view utterance) {
+  static const std::unordered_set<std::string_view> kFavorite = {"favorite", "favourite", "fav", "fave"};
+  static const std::unordered_set<std::string_view> kIs = {"is", "are"};
+  // Where a favorite's name or its thing ends: "pizza with pineapple", "blue and green".
+  static const std::unordered_set<std::string_view> kEnds = {
+      "and", "but", "because", "so", "since", "i", "it", "this", "that", "these", "those", "they", "which", "though",
+      "or", "too", "as", "when", "if", "with", "in", "at", "for", "from", "to", "like", "of", "my", "is", "are",
+      "you", "what", "whats", "what's", "right", "now", "ever", "all", "by", "far", "on", "about", "he", "she",
+      "we", "him", "her", "i'm", "im", "i've", "lol", "yeah", "haha", "especially", "one", "ones", "coming",
+      "going", "not"};
+  // Kinds too vague to hold a bot to: "orange is my favorite one".
+  static const std::unordered_set<std::string_view> kVague = {"one", "type", "kind", "sort", "thing"};
+  // Words that say how sure, not what: "probably pizza", "definitely the nationals".
+  static const std::unordered_set<std::string_view> kSkipped = {"a",    "an",     "the",    "probably", "definitely",
+                                                                "really", "still", "also", "either", "always",
+                                                                "just",   "actually"};
+  constexpr std::size_t kMaxWords = 3;
+  // The words from `at` on (or back from it) up to kMaxWords, stopping at a word of kEnds.
+  auto run = [&](const std::vector<std::string>& words, std::size_t at, bool backwards) {
+    std::vector<std::string> out;
+    for (std::size_t n = 0; n < kMaxWords + 2 && at < words.size(); ++n) {
+      const std::string& w = words[at];
+      if (kEnds.contains(w)) break;
+      if (!kSkipped.contains(w)) out.push_back(w);
+      if (out.size() == kMaxWords) break;
+      if (backwards && at == 0) break;
+      at = backwards ? at - 1 : at + 1;
+    }
+    if (backwards) std::reverse(out.begin(), out.end());
+    return out;
+  };
+  // "type of food" is food; "colours" is color.
+  auto what_of = [](std::vector<std::string> what) {
+    if (what.size() > 2 && (what[0] == "type" || what[0] == "kind" || what[0] == "sort") && what[1] == "of") {
+      what.erase(what.begin(), what.begin() + 2);
+    }
+    std::string key;
+    for (std::string& w : what) {
+      if (w == "colour" || w == "colours") w = "color";
+      if (w.size() > 3 && w.ends_with("ies")) {
+        w = w.substr(0, w.size() - 3) + "y";
+      } else if (w.size() > 3 && w.ends_with('s') && !w.ends_with("ss")) {
+        w.pop_back();
+      }
+      key += (key.empty() ? "" : " ") + w;
+    }
+    return key;
+  };
+  std::vector<Favorite> out;
+  auto add = [&](std::vector<std::string> what, std::vector<std::string> thing) {
+    if (what.empty() || thing.empty()) return;
+    std::string key = what_of(std::move(what));
+    // "my favorite color is the color of his eyes" names no colour.
+    if (kVague.contains(key) || std::ranges::find(thing, key) != thing.end()) return;
+    out.push_back({std::move(key), std::move(thing)});
+  };
+  for (const Sentence& sentence : sentences_of(utterance)) {
+    if (sentence.question) continue;
+    // Clauses: "i love red , my favorite food is pizza" has two.
+    std::string_view rest = sentence.text;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find_first_of(",;");
+      const std::vector<std::string> words = lower_words(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      for (std::size_t at = 0; at + 2 < words.size(); ++at) {
+        if (words[at] == "my" && kFavorite.contains(words[at + 1])) {
+          // "my favorite color is blue"
+          std::size_t is = at + 2;
+          while (is < words.size() && is < at + 2 + kMaxWords && !kIs.contains(words[is])) ++is;
+          if (is < words.size() && kIs.contains(words[is]) && is > at + 2) {
+            add({words.begin() + static_cast<std::ptrdiff_t>(at + 2), words.begin() + static_cast<std::ptrdiff_t>(is)},
+                run(words, is + 1, false));
+          } else if (at >= 2 && kIs.contains(words[at - 1])) {
+            // "blue is my favorite color"
+            add(run(words, at + 2, false), run(words, at - 2, true));
+          }
+        } else if ((words[at] == "love" || words[at] == "like") && words[at + 1] == "the" &&
+                   (words[at + 2] == "color" || words[at + 2] == "colour") && at + 3 < words.size() &&
+                   !kEnds.contains(words[at + 3])) {
+          add({"color"}, {words[at + 3]});  // "i love the color red"
+        }
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<Favorite> stated_favorites(std::span<const std::string> utterances) {
+  std::vector<Favorite> out;
+  for (const std::string& u : utterances) std::ranges::move(stated_favorites(u), std::back_inserter(out));
+  return out;
+}
+
+bool contradicts(std::span<const Favorite> said, std::span<const Favorite> facts) {
+  for (const Favorite& a : said) {
+    for (const Favorite& f : facts) {
+      if (a.what != f.what) continue;
+      const bool shares_a_word = std::any_of(a.thing.begin(), a.thing.end(), [&](const std::string& w) {
+        return std::find(f.thing.begin(), f.thing.end(), w) != f.thing.end();
+      });
+      if (!shares_a_word) return true;
     }
   }
   return false;
@@ -543,6 +648,17 @@ bool has_kind(std::span<const Possession> possessions, std::string_view kind) {
 }
 
 }  // namespace
+
+bool contradicts(std::string_view reply, const SelfFacts& self) {
+  auto another = [&](const std::string& kept, std::string (*find)(std::string_view)) {
+    if (kept.empty()) return false;
+    const std::string said = find(reply);
+    return !said.empty() && said != kept;
+  };
+  return another(self.name, self_given_name) || another(self.occupation, self_stated_occupation) ||
+         (!self.has.empty() && contradicts(stated_possessions(reply), self.has)) ||
+         (!self.favorites.empty() && contradicts(stated_favorites(reply), self.favorites));
+}
 
 bool knows_answer(const AskedAbout& asked, const SelfFacts& self) {
   return (asked.name && !self.name.empty()) || (asked.occupation && !self.occupation.empty()) ||

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <numeric>
 #include <optional>
@@ -277,17 +278,10 @@ struct DialogueModel::Impl {
     }
     return asked_back;
   }
-  // Replies that break the bot's character (`self`): a second name or occupation for
-  // itself, pets or family it does not have, a greeting in the middle of the conversation.
+  // Replies that break the bot's character (`self`: a second name or occupation for itself,
+  // pets, family or favorites it does not have), or greet in the middle of the conversation.
   static bool out_of_character(std::string_view reply, bool may_greet, const SelfFacts& self) {
-    if (!may_greet && opens_with_greeting(reply)) return true;
-    if (!self.has.empty() && contradicts(stated_possessions(reply), self.has)) return true;
-    auto another = [&](const std::string& kept, std::string (*find)(std::string_view)) {
-      if (kept.empty()) return false;
-      const std::string said = find(reply);
-      return !said.empty() && said != kept;
-    };
-    return another(self.name, self_given_name) || another(self.occupation, self_stated_occupation);
+    return (!may_greet && opens_with_greeting(reply)) || contradicts(reply, self);
   }
   bool repeats(std::string_view reply, const Said& said) const {
     if (said.utterances.empty() && said.questions.empty()) return false;
@@ -532,7 +526,11 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         said = m.said_in(utterances);
         for (const std::string& u : request.earlier_utterances) m.add_utterance(said, u);
         for (const std::string& q : request.asked_questions) said.questions.push_back(m.repeat_index().vector(q));
+        // What the bot has and likes: from its persona, then from what it said of itself.
         self.has = stated_possessions(request.persona);
+        std::ranges::move(stated_possessions(request.own_answers), std::back_inserter(self.has));
+        self.favorites = stated_favorites(request.persona);
+        std::ranges::move(stated_favorites(request.own_answers), std::back_inserter(self.favorites));
         if (!utterances.empty()) {
           asked = asked_about(utterances.back());
           asked_how_it_is = asks_how_one_is(utterances.back());

@@ -1,5 +1,7 @@
 #include "selffeed/feedback/policy.h"
 
+#include <iterator>
+
 #include <nlohmann/json.hpp>
 
 #include "selffeed/common/context.h"
@@ -19,12 +21,16 @@ void keep_recent(std::vector<std::string>& items) {
   }
 }
 
-// Drops the history for a new topic; the bot's answers in it (every second utterance,
-// ending with the last) move to earlier_answers.
+// The bot's answers in a topic's history: every second utterance, ending with the last.
+std::vector<std::string> answers_in(const std::vector<std::string>& history) {
+  std::vector<std::string> answers;
+  for (std::size_t i = history.size() % 2 == 0 ? 1 : 0; i < history.size(); i += 2) answers.push_back(history[i]);
+  return answers;
+}
+
+// Drops the history for a new topic; the bot's answers in it move to earlier_answers.
 void start_new_topic(State& state) {
-  for (std::size_t i = state.history.size() % 2 == 0 ? 1 : 0; i < state.history.size(); i += 2) {
-    state.earlier_answers.push_back(state.history[i]);
-  }
+  std::ranges::move(answers_in(state.history), std::back_inserter(state.earlier_answers));
   keep_recent(state.earlier_answers);
   state.history.clear();
 }
@@ -91,6 +97,8 @@ ModelRequest plan(const State& state, std::string_view user_text) {
   r.bot_name = state.bot_name;
   r.bot_occupation = state.bot_occupation;
   r.persona = state.persona;
+  r.own_answers = state.earlier_answers;
+  std::ranges::move(answers_in(state.history), std::back_inserter(r.own_answers));
   r.may_greet = state.last_bot_answer.empty() || opens_with_greeting(user_text);
   switch (state.phase) {
     case Phase::kFeedbackRequested:

@@ -178,6 +178,51 @@ TEST(ContextTest, ASaidPossessionContradictsTheFactsWhenCountsOrNoneDisagree) {
   EXPECT_FALSE(contradicts({}, facts));
 }
 
+TEST(ContextTest, FavoritesAreReadFromStatementsWithTheirKind) {
+  using Things = std::vector<std::string>;
+  EXPECT_EQ(stated_favorites("i am great ! my favorite color is purple ."), (std::vector<Favorite>{{"color", Things{"purple"}}}));
+  EXPECT_EQ(stated_favorites("dr pepper is my favorite drink , but i like beer"),
+            (std::vector<Favorite>{{"drink", Things{"dr", "pepper"}}}));
+  EXPECT_EQ(stated_favorites("my favourite type of food is probably pizza with pineapple"),
+            (std::vector<Favorite>{{"food", Things{"pizza"}}}));
+  EXPECT_EQ(stated_favorites("the sky is so pretty today . i love the color blue ."),
+            (std::vector<Favorite>{{"color", Things{"blue"}}}));
+  EXPECT_EQ(stated_favorites("i love bowling it and cooking are my favorite hobbies"),
+            (std::vector<Favorite>{{"hobby", Things{"cooking"}}}));
+  EXPECT_EQ(stated_favorites("my favorite baseball player is mike trout , but my favorite team is the nationals !"),
+            (std::vector<Favorite>{{"baseball player", Things{"mike", "trout"}}, {"team", Things{"nationals"}}}));
+  EXPECT_TRUE(stated_favorites("what is your favorite color ?").empty()) << "a question states nothing";
+  EXPECT_TRUE(stated_favorites("burgers are my favorite .").empty()) << "without its kind";
+  EXPECT_TRUE(stated_favorites("it is my favorite food").empty());
+  EXPECT_TRUE(stated_favorites("my favorite is blue").empty());
+  EXPECT_TRUE(stated_favorites("i love the color of orange !").empty());
+  EXPECT_TRUE(stated_favorites("orange is my favorite one yeah").empty()) << "a kind too vague";
+  EXPECT_TRUE(stated_favorites("my favorite color is the color of the eyes of my lover").empty());
+  EXPECT_TRUE(stated_favorites("well my favorite time of year is coming up .").empty());
+
+  const std::vector<Favorite> facts = stated_favorites("my favorite food is pizza . my favorite color is blue .");
+  EXPECT_TRUE(contradicts(stated_favorites("i love the color red ."), facts));
+  EXPECT_TRUE(contradicts(stated_favorites("tacos are my favorite food"), facts));
+  EXPECT_FALSE(contradicts(stated_favorites("my favorite food is pepperoni pizza"), facts));
+  EXPECT_FALSE(contradicts(stated_favorites("sky blue is my favourite colour"), facts));
+  EXPECT_FALSE(contradicts(stated_favorites("my favorite band is queen"), facts)) << "nothing known about bands";
+}
+
+TEST(ContextTest, AReplyContradictsWhatTheSpeakerIsKnownToBe) {
+  const SelfFacts emma{.name = "emma",
+                       .occupation = "nurse",
+                       .has = stated_possessions("i have two dogs ."),
+                       .favorites = stated_favorites("my favorite food is pizza .")};
+  EXPECT_TRUE(contradicts("hi , my name is walt .", emma));
+  EXPECT_TRUE(contradicts("i am a teacher at a high school .", emma));
+  EXPECT_TRUE(contradicts("i do not have any pets .", emma));
+  EXPECT_TRUE(contradicts("tacos are my favorite food !", emma));
+  EXPECT_FALSE(contradicts("my name is emma and i am a nurse .", emma));
+  EXPECT_FALSE(contradicts("i have two dogs and my favorite food is pizza .", emma));
+  EXPECT_FALSE(contradicts("my favorite color is green .", emma));
+  EXPECT_FALSE(contradicts("my name is walt .", SelfFacts{})) << "nothing known, nothing contradicted";
+}
+
 TEST(ContextTest, AskedAboutReadsQuestionsAboutTheListenersNameJobAndFamily) {
   EXPECT_TRUE(asked_about("hi ! what is your name ?").name);
   EXPECT_TRUE(asked_about("what do you do for a living ?").occupation);

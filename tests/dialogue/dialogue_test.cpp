@@ -452,6 +452,22 @@ TEST_F(DialogueTest, RankingKeepsTheBotInCharacter) {
     EXPECT_FALSE(held_back({"i like cheese ."})) << denial;
     EXPECT_TRUE(held_back({"i have two dogs ."})) << denial;
   }
+
+  // Nor another favorite colour than the one in its persona or one it gave earlier.
+  ASSERT_OK(model->set_candidate_pool({"i love the color red .", "i like walks ."}));
+  auto held_back = [&](std::vector<std::string> persona, std::vector<std::string> own_answers) {
+    auto both = model->rank({{RankRequest{.context = "__p1__ what color do you like ?",
+                                          .persona = std::move(persona),
+                                          .own_answers = std::move(own_answers)}}},
+                            2);
+    EXPECT_TRUE(both.ok()) << both.status().to_string();
+    if (!both.ok() || (*both)[0].size() != 2) return false;
+    return (*both)[0][1].text == "i love the color red ." && (*both)[0][1].held_back;
+  };
+  EXPECT_FALSE(held_back({}, {}));
+  EXPECT_FALSE(held_back({}, {"red is my favorite color !"}));
+  EXPECT_TRUE(held_back({"my favorite color is blue ."}, {}));
+  EXPECT_TRUE(held_back({}, {"hi !", "my favorite color is blue ."}));
 }
 
 // Asked about itself, the bot says what its persona gives it, its own sentence if need be,

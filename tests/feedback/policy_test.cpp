@@ -59,6 +59,9 @@ TEST(PolicyTest, AnswersFromBeforeANewTopicAreNotGivenAgain) {
   const State s2 = step(thanks.next, "cars", std::nullopt, "i drive a truck .").next;
   EXPECT_EQ(plan(s2, "nice").earlier_utterances,
             (std::vector<std::string>{"hello ! i like dogs .", "i have two of them .", "cars", "i drive a truck ."}));
+  // Of those, what the bot said itself: what it gave itself there it keeps.
+  EXPECT_EQ(plan(s2, "nice").own_answers,
+            (std::vector<std::string>{"hello ! i like dogs .", "i have two of them .", "i drive a truck ."}));
   EXPECT_EQ(State::parse(s2.serialize()).value(), s2);
   const State after_reset = reset(s2);
   EXPECT_TRUE(after_reset.history.empty());

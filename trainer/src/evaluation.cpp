@@ -128,9 +128,9 @@ Result<RepeatRates> evaluate_repeats(const dialogue::DialogueModel& model, std::
             [&](const std::string& reply) { return model.persona_cosine(reply, persona) >= kDrawsOnPersonaCosine; });
       const SelfFacts self{.name = served[i].bot_name,
                            .occupation = served[i].bot_occupation,
-                           .has = stated_possessions(persona)};
-      count(r.contradicting_persona,
-            [&](const std::string& reply) { return contradicts(stated_possessions(reply), self.has); });
+                           .has = stated_possessions(persona),
+                           .favorites = stated_favorites(persona)};
+      count(r.contradicting_persona, [&](const std::string& reply) { return contradicts(reply, self); });
       const AskedAbout asked = utterances.empty() ? AskedAbout{} : asked_about(utterances.back());
       if (knows_answer(asked, self)) {
         count(r.answering_about_itself, [&](const std::string& reply) { return !leaves_out_answer(reply, asked, self); });

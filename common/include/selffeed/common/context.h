@@ -78,6 +78,22 @@ std::vector<Possession> stated_possessions(std::span<const std::string> utteranc
 // dogs), or some of what they have none of.
 bool contradicts(std::span<const Possession> said, std::span<const Possession> facts);
 
+// The favorites a speaker states: "my favorite color is blue ." -> {color, {blue}}; "dr
+// pepper is my favorite drink" -> {drink, {dr, pepper}}; "my favourite type of food is
+// probably pizza" -> {food, {pizza}}; "i love the color red" -> {color, {red}}. Statements
+// only; a favorite without its kind ("burgers are my favorite") is not read.
+struct Favorite {
+  std::string what;                // singular, lower-cased: "color", "food", "tv show"
+  std::vector<std::string> thing;  // its words, without articles or hedges ("probably")
+  friend bool operator==(const Favorite&, const Favorite&) = default;
+};
+std::vector<Favorite> stated_favorites(std::string_view utterance);
+// Those of several utterances, in order.
+std::vector<Favorite> stated_favorites(std::span<const std::string> utterances);
+// Whether what was `said` gives a favorite of `facts` another thing: no word in common
+// ("my favorite color is red" against blue; not "pepperoni pizza" against pizza).
+bool contradicts(std::span<const Favorite> said, std::span<const Favorite> facts);
+
 // Whether an utterance opens by saying how the speaker is: "i'm good .", "i am doing great
 // ! how about you ?", "not bad". Not "i am good at math".
 bool tells_how_one_is(std::string_view utterance);
@@ -102,12 +118,17 @@ AskedAbout asked_about(std::string_view utterance);
 // (first_in(persona, self_given_name)), or empty.
 std::string first_in(std::span<const std::string> sentences, std::string (*find)(std::string_view));
 
-// What a speaker is known to be: name, occupation, pets and family; empty where unknown.
+// What a speaker is known to be: name, occupation, pets and family, favorites; empty where
+// unknown.
 struct SelfFacts {
   std::string name;
   std::string occupation;
   std::vector<Possession> has;
+  std::vector<Favorite> favorites;
 };
+// Whether `reply` breaks what `self` is known to be: another name or occupation, pets or
+// family it does not have (contradicts()), another favorite of a kind it has one of.
+bool contradicts(std::string_view reply, const SelfFacts& self);
 // Whether `self` knows an answer to something `asked` asks.
 bool knows_answer(const AskedAbout& asked, const SelfFacts& self);
 // Whether `reply` leaves out an answer that `asked` asks for and `self` knows: the name,

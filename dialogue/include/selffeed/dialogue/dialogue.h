@@ -167,6 +167,9 @@ struct RankRequest {
   std::vector<std::string> earlier_utterances;
   // Questions the bot has already asked in the conversation.
   std::vector<std::string> asked_questions;
+  // The bot's own earlier answers in the conversation: the pets, family and favorites it
+  // gave itself there it keeps, as those of `persona`.
+  std::vector<std::string> own_answers;
   // The name the bot gave itself earlier in the conversation (self_given_name), or empty.
   std::string bot_name;
   // The occupation the bot gave itself (self_stated_occupation), or empty.
@@ -177,10 +180,11 @@ struct RankRequest {
   // their statements (DialogueModel::repeats_context), that ask one of `asked_questions`
   // again (the same cosine, question against question), that only ask the partner's
   // question back (DialogueModel::only_asks_back), that give the bot a name other than
-  // `bot_name` or an occupation other than `bot_occupation`, that contradict the pets or
-  // family of `persona` (contradicts(), "i have 3 dogs" for "i have two dogs ."), that leave
-  // out the bot's name, occupation, or pets or family when the partner's last utterance asks
-  // about them (asked_about()) and the bot has them, that tell how the bot is when the
+  // `bot_name` or an occupation other than `bot_occupation`, that contradict the pets,
+  // family or favorites of `persona` or `own_answers` (contradicts(), "i have 3 dogs" for "i
+  // have two dogs ."), that leave out the bot's name, occupation, or pets or family when
+  // the partner's last utterance asks about them (asked_about()) and the bot has them, that
+  // tell how the bot is when the
   // partner did not ask (tells_how_one_is(), asks_how_one_is()), or that open with a greeting
   // when `may_greet` is false, only when nothing else is left (the first three kinds before
   // the others). false: the raw ranking, to measure how often it does these.

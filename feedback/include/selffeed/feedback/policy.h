@@ -97,6 +97,9 @@ struct ModelRequest {
   bool may_greet = true;
   // State::persona: replies about these facts rank higher.
   std::vector<std::string> persona;
+  // The bot's answers among the above: replies that contradict the pets, family or
+  // favorites it gave itself there are offered only when nothing else is left.
+  std::vector<std::string> own_answers;
 };
 ModelRequest plan(const State& state, std::string_view user_text);
 

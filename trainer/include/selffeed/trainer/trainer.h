@@ -252,7 +252,8 @@ struct RepeatRates {
   // partner is (asks_how_one_is()): tells how the responder is ("i'm great ! you ?").
   ReplyRates unasked_how_it_is;
   // Among those with a persona: draws on it (DialogueModel::persona_cosine at least
-  // kDrawsOnPersonaCosine); contradicts its pets or family (contradicts()).
+  // kDrawsOnPersonaCosine); contradicts it: another name or occupation, its pets, family
+  // or favorites (contradicts()).
   ReplyRates drawing_on_persona;
   ReplyRates contradicting_persona;
   // Among those whose last utterance asks the responder's name, occupation, pets or family
