@@ -38,6 +38,29 @@ std::string word_at(std::string_view text, std::size_t at) {
   return word;
 }
 
+// The lower-cased words of `text` (runs of letters, digits, apostrophes and UTF-8 bytes)
+// and where each begins and ends in it.
+struct SpannedWords {
+  std::vector<std::string> words;
+  std::vector<std::size_t> begins, ends;
+};
+SpannedWords spanned_words(std::string_view text) {
+  SpannedWords out;
+  for (std::size_t at = 0; at < text.size();) {
+    if (!is_word_char(text[at]) && text[at] != '\'') {
+      ++at;
+      continue;
+    }
+    std::size_t end = at;
+    while (end < text.size() && (is_word_char(text[end]) || text[end] == '\'')) ++end;
+    out.words.push_back(lower(text.substr(at, end - at)));
+    out.begins.push_back(at);
+    out.ends.push_back(end);
+    at = end;
+  }
+  return out;
+}
+
 // Whether `phrase` is at words[at...]: "i", "am" in "so i am a nurse" at 1.
 bool phrase_at(std::span<const std::string> words, std::size_t at, std::span<const std::string_view> phrase) {
   if (at + phrase.size() > words.size()) return false;
@@ -98,13 +121,12 @@ std::vector<std::string> split_context(std::string_view context) {
 
 namespace {
 
-// Whether a sentence without a closing mark opens as a question does: "what do you do for
-// a job", "do you have pets", "how long have you lived there", also behind "so", "and",
-// "well" or "oh" ("so what do you do"); not "what a day" or "when i was young".
-bool opens_like_a_question(std::string_view text) {
-  static const std::unordered_set<std::string_view> kLeadIns = {"so", "and", "well", "oh", "ok", "okay", "but"};
-  static const std::unordered_set<std::string_view> kQuestionWords = {"what", "where", "who",  "whose",
-                                                                       "why",  "how",   "which", "when"};
+// Whether words[at...] open as a question does: "what do you do", "how long have you",
+// "where's", "do you have"; not "what a day", "when i was young" or "do it now".
+const std::unordered_set<std::string_view> kQuestionWords = {"what", "where", "who",   "whose",
+                                                             "why",  "how",   "which", "when"};
+
+bool opens_as_question(std::span<const std::string> words, std::size_t at) {
   static const std::unordered_set<std::string_view> kAuxiliaries = {
       "do", "does", "did", "is", "are", "was", "were", "can", "could", "would", "will", "should", "have", "has", "am"};
   // What may follow a question word: an auxiliary, or "what kind", "how long", "how about".
@@ -112,14 +134,44 @@ bool opens_like_a_question(std::string_view text) {
       "kind", "type", "sort", "else", "about", "old", "many", "much", "long", "often", "time"};
   static const std::unordered_set<std::string_view> kSubjects = {"you", "u",  "your", "we",    "they",  "he",
                                                                   "she", "it", "there", "anyone", "anybody"};
-  std::vector<std::string> words = lower_words(text);
-  if (!words.empty() && kLeadIns.contains(words.front())) words.erase(words.begin());
-  if (words.size() < 2) return false;
-  const std::string_view first = words[0];
+  if (at + 2 > words.size()) return false;
+  const std::string_view first = words[at], second = words[at + 1];
   if (first.ends_with("'s") && kQuestionWords.contains(first.substr(0, first.size() - 2))) return true;  // "where's"
-  if (kQuestionWords.contains(first)) return kAuxiliaries.contains(words[1]) || kAfterQuestionWord.contains(words[1]);
-  if (first == "do" && words[1] == "it") return false;  // "do it now"
-  return kAuxiliaries.contains(first) && kSubjects.contains(words[1]);
+  if (kQuestionWords.contains(first)) return kAuxiliaries.contains(second) || kAfterQuestionWord.contains(second);
+  if (first == "do" && second == "it") return false;
+  return kAuxiliaries.contains(first) && kSubjects.contains(second);
+}
+
+// Whether a sentence without a closing mark is a question: it opens as one does ("what do
+// you do for a job", "do you have pets", "how long have you lived there"), also behind a
+// greeting or "so", "and", "well", "oh" ("hi how are you", "hey so what do you do"); a
+// clause after "but", "so" or "and" does ("i have two but what do you do for work"); or a
+// question to the listener follows a statement ("pretty good how are you", "i'm good what
+// about you"). Not "i know what you mean" or "i know what is best".
+bool unmarked_question(std::string_view text) {
+  static const std::unordered_set<std::string_view> kLeadIns = {"so", "and",   "well", "oh",    "ok",
+                                                                "okay", "but", "hi",   "hey",   "hello"};
+  static const std::unordered_set<std::string_view> kJoins = {"but", "so", "and"};
+  static const std::unordered_set<std::string_view> kListener = {"you", "u", "your", "yourself"};
+  // Words after which "is your" or "have your" goes on a statement ("that is your script",
+  // "gonna have your own team").
+  static const std::unordered_set<std::string_view> kNotBefore = {
+      "i",    "we",   "they", "he",   "she",   "it",   "you",   "u",    "him",   "her",   "me",
+      "them", "to",   "that", "this", "gonna", "wanna", "will", "would", "can", "could", "must", "should"};
+  constexpr std::size_t kMaxLeadIns = 2;  // "hey so what do you do"
+  const std::vector<std::string> words = lower_words(text);
+  std::size_t at = 0;
+  while (at < words.size() && at < kMaxLeadIns && kLeadIns.contains(words[at])) ++at;
+  if (opens_as_question(words, at)) return true;
+  for (std::size_t k = at + 1; k < words.size(); ++k) {
+    if (kJoins.contains(words[k]) && opens_as_question(words, k + 1)) return true;
+    // To the listener: "how are you", "what is your", "how about you", "do you"; not "i am
+    // your girl", "that is it you have", "want me to do you".
+    const std::size_t listener = kQuestionWords.contains(words[k]) ? k + 2 : k + 1;
+    const bool to_the_listener = listener < words.size() && kListener.contains(words[listener]);
+    if (to_the_listener && !kNotBefore.contains(words[k - 1]) && opens_as_question(words, k)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -131,7 +183,7 @@ std::vector<Sentence> sentences_of(std::string_view utterance) {
     // Marks alone ("?!", "...") are no sentence.
     if (text.find_first_not_of(".!? ") == std::string_view::npos) return;
     const bool marked = text.find_first_of(".!?") != std::string_view::npos;
-    const bool question = text.find('?') != std::string_view::npos || (!marked && opens_like_a_question(text));
+    const bool question = text.find('?') != std::string_view::npos || (!marked && unmarked_question(text));
     sentences.push_back({.text = text, .question = question});
   };
   std::size_t start = 0;
@@ -155,20 +207,18 @@ std::vector<std::string_view> questions_in(std::string_view utterance) {
   return questions;
 }
 
-std::vector<std::string> lower_words(std::string_view text) {
-  std::vector<std::string> words;
-  std::string word;
-  for (char c : text) {
-    if (is_word_char(c) || c == '\'') {
-      word += lower(c);
-    } else if (!word.empty()) {
-      words.push_back(std::move(word));
-      word.clear();
-    }
+std::string_view question_clause(std::string_view question) {
+  const auto [words, begins, ends] = spanned_words(question);
+  for (std::size_t at = 0; at < words.size(); ++at) {
+    if (!opens_as_question(words, at)) continue;
+    // "what about you ?" asks about whatever came before it.
+    const bool turned_back = words.size() == at + 3 && words[at + 1] == "about";
+    return at == 0 || turned_back ? question : question.substr(begins[at]);
   }
-  if (!word.empty()) words.push_back(std::move(word));
-  return words;
+  return question;
 }
+
+std::vector<std::string> lower_words(std::string_view text) { return spanned_words(text).words; }
 
 double token_f1(std::string_view prediction, std::string_view reference) {
   const std::vector<std::string> p = lower_words(prediction), r = lower_words(reference);
@@ -234,21 +284,9 @@ std::string name_after_greeting(std::string_view utterance) {
   if (!opens_with_greeting(utterance)) return "";
   const std::vector<Sentence> sentences = sentences_of(utterance);
   if (sentences.empty()) return "";
-  const std::string text = lower(sentences.front().text);
-  // The sentence's words and where each ends, to see what follows the name.
-  std::vector<std::string> words;
-  std::vector<std::size_t> ends;
-  for (std::size_t at = 0; at < text.size();) {
-    if (!is_word_char(text[at]) && text[at] != '\'') {
-      ++at;
-      continue;
-    }
-    std::size_t end = at;
-    while (end < text.size() && (is_word_char(text[end]) || text[end] == '\'')) ++end;
-    words.push_back(text.substr(at, end - at));
-    ends.push_back(end);
-    at = end;
-  }
+  const std::string_view text = sentences.front().text;
+  // Where each word ends, to see what follows the name.
+  const auto [words, begins, ends] = spanned_words(text);
   const std::size_t at = words.size() > 1 && words[1] == "there" ? 2 : 1;
   const auto* intro = phrase_starting(words, at, kIntroductions);
   if (!intro || at + intro->size() >= words.size()) return "";
@@ -545,7 +583,7 @@ bool tells_how_one_is(std::string_view utterance) {
   return at == words.size() || !kNotAfter.contains(words[at]);
 }
 
-bool asks_how_one_is(std::string_view utterance) {
+bool asks_how_you_are(std::string_view utterance) {
   static const Phrases kHowAreYou = {
       {"how", "are", "you"},       {"how", "are", "u"},       {"how", "r", "u"},         {"how's", "it", "going"},
       {"how", "is", "it", "going"}, {"how", "you", "doing"},  {"how", "have", "you", "been"},
@@ -553,15 +591,18 @@ bool asks_how_one_is(std::string_view utterance) {
       {"how", "are", "things"},    {"how's", "life"},          {"how", "is", "life"},     {"hows", "it", "going"},
       {"how", "goes", "it"},       {"how", "are", "ya"},      {"how", "you", "been"},    {"are", "you", "okay"},
       {"are", "you", "ok"},        {"are", "you", "alright"}};
-  // "I'm doing well, thanks!" says how the user is: saying how the bot is fits too.
-  for (const Sentence& sentence : sentences_of(utterance)) {
-    if (tells_how_one_is(sentence.text)) return true;
-  }
   const std::vector<std::string> words = lower_words(utterance);
   for (std::size_t at = 0; at < words.size(); ++at) {
     if (phrase_starting(words, at, kHowAreYou)) return true;
   }
   return false;
+}
+
+bool asks_how_one_is(std::string_view utterance) {
+  // "I'm doing well, thanks!" says how the user is: saying how the bot is fits too.
+  const std::vector<Sentence> sentences = sentences_of(utterance);
+  return std::ranges::any_of(sentences, [](const Sentence& s) { return tells_how_one_is(s.text); }) ||
+         asks_how_you_are(utterance);
 }
 
 namespace {

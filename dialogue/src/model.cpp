@@ -235,9 +235,11 @@ struct DialogueModel::Impl {
   // What a reply must not repeat: utterances whole; their statements on their own, when
   // long enough to be more than a greeting or "me too", so that a reply cannot parrot one
   // sentence of a longer message; and the questions the bot already asked. And the
-  // questions of the partner's last utterance, which a reply must not just ask back.
+  // questions of the partner's last utterance, which a reply must not just ask back; and
+  // whether the bot asked how the partner is, in whatever words.
   struct Said {
     std::vector<TfIdf::Vector> utterances, statements, questions, partner_questions;
+    bool asked_how_they_are = false;
   };
   // Words of a TF-IDF vector, punctuation not counted.
   static std::size_t word_count(const TfIdf::Vector& v) {
@@ -284,12 +286,14 @@ struct DialogueModel::Impl {
     return (!may_greet && opens_with_greeting(reply)) || contradicts(reply, self);
   }
   bool repeats(std::string_view reply, const Said& said) const {
+    if (said.asked_how_they_are && asks_how_you_are(reply)) return true;
     if (said.utterances.empty() && said.questions.empty()) return false;
     if (close_to_any(repeat_index().vector(reply), said.utterances)) return true;
     for (const Sentence& s : sentences_of(reply)) {
       const std::span<const TfIdf::Vector> against = s.question ? said.questions : said.statements;
       if (against.empty()) continue;
-      const TfIdf::Vector v = repeat_index().vector(s.text);
+      // A question is judged by what it asks: "i'm fine , how are you ?" asks "how are you ?" again.
+      const TfIdf::Vector v = repeat_index().vector(s.question ? question_clause(s.text) : s.text);
       if ((s.question || word_count(v) >= kRepeatedStatementWords) && close_to_any(v, against)) return true;
     }
     return false;
@@ -525,7 +529,10 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         const std::vector<std::string> utterances = split_context(request.context);
         said = m.said_in(utterances);
         for (const std::string& u : request.earlier_utterances) m.add_utterance(said, u);
-        for (const std::string& q : request.asked_questions) said.questions.push_back(m.repeat_index().vector(q));
+        for (const std::string& q : request.asked_questions) {
+          said.questions.push_back(m.repeat_index().vector(question_clause(q)));
+        }
+        said.asked_how_they_are = std::ranges::any_of(request.own_answers, asks_how_you_are);
         // What the bot has and likes: from its persona, then from what it said of itself.
         self.has = stated_possessions(request.persona);
         std::ranges::move(stated_possessions(request.own_answers), std::back_inserter(self.has));

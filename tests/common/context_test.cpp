@@ -47,13 +47,28 @@ TEST(ContextTest, AnUnmarkedSentenceThatOpensAsAQuestionIsOne) {
   for (const char* question : {"what do you do for a job", "do you have pets", "how long have you lived there",
                                "what kind of music", "where's your dog", "are u ok", "i teach . what about you",
                                "is it cold there", "so what is your real name", "and how about you",
-                               "oh do you have kids"}) {
+                               "oh do you have kids", "hi how are you", "hey so what do you do for work",
+                               "i have two but what do you do for work", "that is cool and where do you live",
+                               "pretty good how are you", "i'm good what about you", "i'm good do you have pets",
+                               "it is what do you do for a living"}) {
     EXPECT_EQ(questions_in(question).size(), 1u) << question;
   }
-  for (const char* statement : {"what a day", "when i was young i had a dog", "do it now", "i'm good do you have pets",
-                                "what do you do for a job .", "so what", "and when i was young", "so"}) {
+  for (const char* statement : {"what a day", "when i was young i had a dog", "do it now", "i know what is best", "if they need a lawyer i am your girl", "avoid him is your best bet",
+                                "yes that is it you have it", "even if that is your script",
+                                "you are gonna have your own little soccer team soon",
+                                "what do you do for a job .", "so what", "and when i was young", "so",
+                                "hi there", "i know what you mean", "i like it and what a day it was"}) {
     EXPECT_TRUE(questions_in(statement).empty()) << statement;
   }
+}
+
+TEST(ContextTest, AQuestionsClauseIsWhatItAsks) {
+  EXPECT_EQ(question_clause("oh cool , what do you do for work ?"), "what do you do for work ?");
+  EXPECT_EQ(question_clause("i am doing fine , how are you ?"), "how are you ?");
+  EXPECT_EQ(question_clause("hi how are you"), "how are you");
+  EXPECT_EQ(question_clause("what do you do ?"), "what do you do ?");
+  EXPECT_EQ(question_clause("really ?"), "really ?");
+  EXPECT_EQ(question_clause("i love pizza , what about you ?"), "i love pizza , what about you ?");
 }
 
 TEST(ContextTest, QuestionsAreTheSentencesEndingInAQuestionMark) {
@@ -277,6 +292,9 @@ TEST(ContextTest, HowOneIsIsToldAndAskedInAFewSetPhrases) {
   for (const char* other : {"how long have you lived there ?", "what do you like to do for fun ?", "hi"}) {
     EXPECT_FALSE(asks_how_one_is(other)) << other;
   }
+  EXPECT_TRUE(asks_how_you_are("great and good morning how are you"));
+  EXPECT_FALSE(asks_how_you_are("I'm doing well, thanks!")) << "tells, does not ask";
+  EXPECT_FALSE(asks_how_you_are("how old are you ?"));
 }
 
 }  // namespace

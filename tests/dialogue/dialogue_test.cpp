@@ -351,10 +351,32 @@ TEST_F(DialogueTest, RankingSkipsRepeatsOfTheContextUnlessNothingElseIsLeft) {
   auto asked_served = model->rank({{asked}}, 3);
   ASSERT_OK(asked_served);
   EXPECT_EQ((*asked_served)[0][2].text, echo);
-  asked.asked_questions = {"do you like cats ?"};
+  asked.asked_questions = {"do you have cats ?"};
   auto other_question = model->rank({{asked}}, 1);
   ASSERT_OK(other_question);
   EXPECT_EQ((*other_question)[0][0].text, echo);
+
+  // Judged by what it asks: "hi how are you" earlier, "i am doing fine , how are you ?" now.
+  const std::string how = "i am doing fine , how are you ?";
+  ASSERT_OK(model->set_candidate_pool({how, "my car is red ."}));
+  auto held_back = [&](std::vector<std::string> asked_before) {
+    auto both = model->rank({{RankRequest{.context = "__p1__ i'm good thanks .", .asked_questions = std::move(asked_before)}}}, 2);
+    EXPECT_TRUE(both.ok()) << both.status().to_string();
+    if (!both.ok()) return false;
+    return std::any_of((*both)[0].begin(), (*both)[0].end(), [&](const RankedReply& r) { return r.text == how && r.held_back; });
+  };
+  EXPECT_FALSE(held_back({}));
+  EXPECT_TRUE(held_back({"hi how are you"}));
+  EXPECT_FALSE(held_back({"hi how old are you"}));
+  // Nor, once it asked, how the user is in other words.
+  auto after = [&](std::vector<std::string> own_answers) {
+    auto both = model->rank({{RankRequest{.context = "__p1__ i'm good thanks .", .own_answers = std::move(own_answers)}}}, 2);
+    EXPECT_TRUE(both.ok()) << both.status().to_string();
+    return both.ok() && std::any_of((*both)[0].begin(), (*both)[0].end(),
+                                    [&](const RankedReply& r) { return r.text == how && r.held_back; });
+  };
+  EXPECT_FALSE(after({"hello there !"}));
+  EXPECT_TRUE(after({"hello there ! how's it going ?"}));
 
   ASSERT_OK(model->set_candidate_pool({echo}));
   auto only_echoes = model->rank({{RankRequest{.context = context}}}, 1);

@@ -38,6 +38,11 @@ struct Sentence {
 std::vector<Sentence> sentences_of(std::string_view utterance);
 // The texts of its questions: questions_in("cool ! what do you do ?") == {"what do you do ?"}
 std::vector<std::string_view> questions_in(std::string_view utterance);
+// What a question asks, from where it opens as a question: "oh cool , what do you do for
+// work ?" -> "what do you do for work ?", "i am doing fine , how are you ?" -> "how are you
+// ?". The whole question when nothing inside opens one ("really ?"), or when it is turned
+// back ("i love pizza , what about you ?" asks about pizza, not what "what about you ?" did).
+std::string_view question_clause(std::string_view question);
 // Whether a sentence says nothing: only interjections and acknowledgements ("nice .",
 // "lol", "hahaha !", "oh wow", "i bet .", "same here"). Not "yes" or "no": those answer.
 bool is_filler(std::string_view sentence);
@@ -97,8 +102,11 @@ bool contradicts(std::span<const Favorite> said, std::span<const Favorite> facts
 // Whether an utterance opens by saying how the speaker is: "i'm good .", "i am doing great
 // ! how about you ?", "not bad". Not "i am good at math".
 bool tells_how_one_is(std::string_view utterance);
-// Whether it asks how the listener is ("how are you ?", "how's it going", "how was your
-// day ?"), or says how the speaker is, to which the same fits back.
+// Whether it asks how the listener is: "how are you ?", "how's it going", "how was your day
+// ?", "are you okay".
+bool asks_how_you_are(std::string_view utterance);
+// Whether it asks how the listener is, or says how the speaker is, to which the same fits
+// back.
 bool asks_how_one_is(std::string_view utterance);
 
 // What an utterance's questions ask the listener about themselves: their name ("what is

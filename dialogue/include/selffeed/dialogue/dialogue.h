@@ -178,7 +178,9 @@ struct RankRequest {
   bool may_greet = true;
   // Offer replies that repeat an utterance of the context or an earlier one, or one of
   // their statements (DialogueModel::repeats_context), that ask one of `asked_questions`
-  // again (the same cosine, question against question), that only ask the partner's
+  // again (the same cosine, question against question, each from where it opens as one:
+  // question_clause(); or, in any words, how the partner is when one of `own_answers` asked
+  // it: asks_how_you_are()), that only ask the partner's
   // question back (DialogueModel::only_asks_back), that give the bot a name other than
   // `bot_name` or an occupation other than `bot_occupation`, that contradict the pets,
   // family or favorites of `persona` or `own_answers` (contradicts(), "i have 3 dogs" for "i
