@@ -60,10 +60,9 @@ int main(int argc, char** argv) {
   // as served, as served deep into a conversation (the policy's caps: 32 earlier
   // utterances, 32 questions the bot asked; here the file's 32 replies before the context,
   // every second one the bot's own answer, and their questions; a name the bot gave itself,
-  // no greeting allowed), the same
-  // without blocking repeats, when it has a persona term with the file's personas, and,
-  // when it has a lexical term, without that term; call by call in turn so that all see the
-  // same load on a shared machine.
+  // no greeting allowed), the same without blocking repeats, when it has a persona term
+  // with the file's personas, and, when it has a lexical term, without that term; call by
+  // call in turn so that all see the same load on a shared machine.
   struct Latencies {
     std::string score;  // which score was ranked
     double lexical_weight = 0;

@@ -121,11 +121,11 @@ std::vector<std::string> split_context(std::string_view context) {
 
 namespace {
 
-// Whether words[at...] open as a question does: "what do you do", "how long have you",
-// "where's", "do you have"; not "what a day", "when i was young" or "do it now".
 const std::unordered_set<std::string_view> kQuestionWords = {"what", "where", "who",   "whose",
                                                              "why",  "how",   "which", "when"};
 
+// Whether words[at...] open as a question does: "what do you do", "how long have you",
+// "where's", "do you have"; not "what a day", "when i was young" or "do it now".
 bool opens_as_question(std::span<const std::string> words, std::size_t at) {
   static const std::unordered_set<std::string_view> kAuxiliaries = {
       "do", "does", "did", "is", "are", "was", "were", "can", "could", "would", "will", "should", "have", "has", "am"};
@@ -270,8 +270,9 @@ bool opens_with_greeting(std::string_view utterance) {
 
 namespace {
 
-// "hi , i'm walt ." or "hello i am sarah , how are you ?": a greeting, then "i'm" and one word
-// that ends the clause (or is followed by "and"). Not "hi , i'm good ." and other states.
+// "hi , i'm walt .", "hello i am sarah , how are you ?" or "hi names pete and ...": a
+// greeting, then "i'm" (or "names") and one word that ends the clause (or is followed by
+// "and"). Not "hi , i'm good ." and other states.
 std::string name_after_greeting(std::string_view utterance) {
   static const std::unordered_set<std::string_view> kNotNames = {
       "good",  "great", "well",   "fine",     "ok",       "okay",    "alright", "new",   "here",    "back",
@@ -280,7 +281,7 @@ std::string name_after_greeting(std::string_view utterance) {
       "hungry", "sleepy", "single", "married", "retired", "vegan", "vegetarian", "alive", "free", "late",
       "early", "done", "not", "okey", "too", "also", "so", "just", "really", "pretty", "very", "still", "always",
       "a", "an", "the"};
-  static const Phrases kIntroductions = {{"i'm"}, {"im"}, {"i", "am"}};
+  static const Phrases kIntroductions = {{"i'm"}, {"im"}, {"i", "am"}, {"names"}, {"name's"}, {"name", "is"}};
   if (!opens_with_greeting(utterance)) return "";
   const std::vector<Sentence> sentences = sentences_of(utterance);
   if (sentences.empty()) return "";
@@ -334,14 +335,42 @@ std::string self_stated_occupation(std::string_view utterance) {
   static const Phrases kSelfStatements = {
       {"i", "am"}, {"i'm"}, {"im"}, {"i", "work", "as"}, {"i", "am", "working", "as"}, {"i'm", "working", "as"}};
   constexpr std::size_t kWordsBeforeTheOccupation = 3;  // "i am a retired high school teacher"
+  // "i'm retired", "i am unemployed": no article, and no work either.
+  static const std::unordered_set<std::string_view> kWithoutWork = {"retired", "unemployed"};
+  // "i am studying to become a lawyer": a student, not a lawyer yet.
+  static const Phrases kBecoming = {{"studying", "to"}, {"training", "to"}, {"school", "to"}, {"college", "to"}};
+  // "i bake for a living".
+  static const std::unordered_map<std::string_view, std::string_view> kForALiving = {
+      {"bake", "baker"},   {"cook", "cook"},     {"paint", "painter"},  {"write", "writer"}, {"teach", "teacher"},
+      {"drive", "driver"}, {"sing", "singer"},   {"dance", "dancer"},   {"farm", "farmer"},  {"fish", "fisherman"},
+      {"nurse", "nurse"},  {"code", "programmer"}, {"program", "programmer"}, {"design", "designer"},
+      {"act", "actor"},    {"clean", "cleaner"}, {"build", "builder"}};
+  static const std::vector<std::string_view> kALiving = {"for", "a", "living"};
   const std::vector<std::string> words = lower_words(utterance);
+  // Said of itself, now: "i am" or "i'm" in the words before `at` ("i'm going to school to
+  // be"), not "my daughter is going to school to be" or "i attended college to be".
+  auto now_of_itself = [&](std::size_t at) {
+    for (std::size_t w = at > kWordsBeforeTheOccupation ? at - kWordsBeforeTheOccupation : 0; w < at; ++w) {
+      if (words[w] == "am" || words[w] == "i'm" || words[w] == "im") return true;
+    }
+    return false;
+  };
   for (std::size_t at = 0; at < words.size(); ++at) {
     for (const auto& statement : kSelfStatements) {
       const std::size_t k = at + statement.size();
-      if (!phrase_at(words, at, statement) || k >= words.size() || (words[k] != "a" && words[k] != "an")) continue;
+      if (!phrase_at(words, at, statement) || k >= words.size()) continue;
+      if (statement.size() <= 2 && kWithoutWork.contains(words[k])) return words[k];
+      if (words[k] != "a" && words[k] != "an") continue;
       for (std::size_t w = k + 1; w < words.size() && w <= k + 1 + kWordsBeforeTheOccupation; ++w) {
         if (kOccupations.contains(words[w])) return words[w];
       }
+    }
+    if (phrase_starting(words, at, kBecoming) && at + 2 < words.size() &&
+        (words[at + 2] == "be" || words[at + 2] == "become") && now_of_itself(at)) {
+      return "student";
+    }
+    if (words[at] == "i" && at + 1 < words.size() && phrase_at(words, at + 2, kALiving)) {
+      if (auto it = kForALiving.find(words[at + 1]); it != kForALiving.end()) return std::string(it->second);
     }
   }
   return "";
@@ -543,9 +572,8 @@ bool contradicts(std::span<const Favorite> said, std::span<const Favorite> facts
   for (const Favorite& a : said) {
     for (const Favorite& f : facts) {
       if (a.what != f.what) continue;
-      const bool shares_a_word = std::any_of(a.thing.begin(), a.thing.end(), [&](const std::string& w) {
-        return std::find(f.thing.begin(), f.thing.end(), w) != f.thing.end();
-      });
+      const bool shares_a_word =
+          std::ranges::any_of(a.thing, [&](const std::string& w) { return std::ranges::find(f.thing, w) != f.thing.end(); });
       if (!shares_a_word) return true;
     }
   }
@@ -639,8 +667,11 @@ std::string said_before_turning_back(std::string_view utterance, std::string_vie
 
 AskedAbout asked_about(std::string_view utterance) {
   static const Phrases kName = {{"your", "name"}, {"ur", "name"}};
-  static const Phrases kOccupation = {{"your", "job"},        {"your", "occupation"}, {"your", "profession"},
-                                      {"for", "a", "living"}, {"do", "you", "work"},  {"you", "do", "for", "work"}};
+  // "what is your job ?", not "what's the hardest part of your job ?" or "do you like your job ?".
+  static const Phrases kOccupation = {
+      {"is", "your", "job"},       {"what's", "your", "job"},       {"whats", "your", "job"},
+      {"is", "your", "occupation"}, {"what's", "your", "occupation"}, {"is", "your", "profession"},
+      {"for", "a", "living"},      {"do", "you", "work"},            {"you", "do", "for", "work"}};
   static const Phrases kWhatDoYouDo = {{"what", "do", "you", "do"}, {"what", "do", "u", "do"}};
   AskedAbout asked;
   for (std::string_view question : questions_in(utterance)) {

@@ -563,8 +563,13 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
         RankedReply reply{.candidate_id = id, .text = text, .score = score, .probability = probability(score)};
         if (!request.block_repeats) {
           out[i].push_back(std::move(reply));
-        } else if (Impl::out_of_character(text, request.may_greet, self) || m.repeats(text, said) ||
-                   m.only_asks_back(text, said)) {
+          return;
+        }
+        // Asked again what it said already ("what is your name ?" twice), the bot says it again.
+        const bool says_again_what_was_asked =
+            id < 0 && knows_answer(asked, self) && !leaves_out_answer(text, asked, self);
+        if (Impl::out_of_character(text, request.may_greet, self) ||
+            (m.repeats(text, said) && !says_again_what_was_asked) || m.only_asks_back(text, said)) {
           held_back.push_back(std::move(reply));
         } else {
           (is_off_the_point(text) ? off_the_point : out[i]).push_back(std::move(reply));

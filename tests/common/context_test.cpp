@@ -123,6 +123,7 @@ TEST(ContextTest, TheNameASpeakerGivesThemselves) {
   EXPECT_EQ(self_given_name("hi , i'm walt . what is your name ?"), "walt");
   EXPECT_EQ(self_given_name("Hello there, I am Sarah, how are you?"), "sarah");
   EXPECT_EQ(self_given_name("hey im todd and i love dogs"), "todd");
+  EXPECT_EQ(self_given_name("hi names pete and i cam back from my trip to london"), "pete");
   EXPECT_EQ(self_given_name("hi i'm good . how are you ?"), "");
   EXPECT_EQ(self_given_name("hello , i am doing great"), "");
   EXPECT_EQ(self_given_name("hi i'm feeling fine"), "");
@@ -150,7 +151,14 @@ TEST(ContextTest, TheOccupationASpeakerGivesThemselves) {
   EXPECT_EQ(self_stated_occupation("i like dogs . i am working as a chef now"), "chef");
   EXPECT_EQ(self_stated_occupation("i am a big fan of jazz ."), "");
   EXPECT_EQ(self_stated_occupation("my mom is a nurse ."), "");
-  EXPECT_EQ(self_stated_occupation("i am going to school to be a lawyer ."), "");
+  EXPECT_EQ(self_stated_occupation("i am going to school to be a lawyer ."), "student") << "not a lawyer yet";
+  EXPECT_EQ(self_stated_occupation("interesting , i am studying to become a programmer ."), "student");
+  EXPECT_EQ(self_stated_occupation("i'm retired . i do a lot of volunteer work"), "retired");
+  EXPECT_EQ(self_stated_occupation("ha , well i bake for a living ."), "baker");
+  EXPECT_EQ(self_stated_occupation("i am retiring next year"), "");
+  EXPECT_EQ(self_stated_occupation("my daughter is going to school to be a vet ."), "");
+  EXPECT_EQ(self_stated_occupation("i attended college to be a nurse , but i'm a teacher now ."), "teacher");
+  EXPECT_EQ(self_stated_occupation("my dad is retired"), "");
   EXPECT_EQ(self_stated_occupation("i am a very very tired old teacher"), "") << "at most 3 words before it";
   EXPECT_EQ(self_stated_occupation("what do you do for a living ?"), "");
   EXPECT_EQ(self_stated_occupation("i am an"), "");
@@ -245,6 +253,9 @@ TEST(ContextTest, AskedAboutReadsQuestionsAboutTheListenersNameJobAndFamily) {
   EXPECT_TRUE(asked_about("where do you work ?").occupation);
   EXPECT_FALSE(asked_about("what do you do for fun ?").occupation);
   EXPECT_FALSE(asked_about("do you work out ?").occupation);
+  EXPECT_TRUE(asked_about("so what's your job ?").occupation);
+  EXPECT_FALSE(asked_about("what's the most challenging part of your job ?").occupation);
+  EXPECT_FALSE(asked_about("do you like your job ?").occupation);
   EXPECT_FALSE(asked_about("i do not like my job .").occupation) << "a statement asks nothing";
   EXPECT_EQ(asked_about("do you have any pets ?").kind, "pet");
   EXPECT_EQ(asked_about("how many kids do you have ?").kind, "child");

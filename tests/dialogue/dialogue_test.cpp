@@ -514,6 +514,12 @@ TEST_F(DialogueTest, AskedAboutItselfTheBotSaysWhatItKnows) {
   EXPECT_EQ(top("what do you do for a living ?", emma).text, "i am a nurse in a big hospital .");
   const std::string pets = top("do you have any pets ?", emma).text;
   EXPECT_TRUE(pets == "i have two dogs ." || pets == "i have two dogs , they are great .") << pets;
+  // Asked again, it says it again; a sentence said already is not volunteered otherwise.
+  RankRequest told = emma;
+  told.earlier_utterances = {"hi ! what is your name ?", "my name is emma ."};
+  EXPECT_EQ(top("sorry , what is your name ?", told).text, "my name is emma .");
+  const RankedReply volunteered = top("i like tea .", told);
+  EXPECT_NE(volunteered.text, "my name is emma .");
   // A bot without pets in its persona has nothing to say about them: no reply dodges.
   EXPECT_FALSE(top("do you have any pets ?", RankRequest{.persona = {"i like tea ."}}).held_back);
   // Telling how it is comes after the other replies unless the user asked.

@@ -179,17 +179,18 @@ struct RankRequest {
   // Offer replies that repeat an utterance of the context or an earlier one, or one of
   // their statements (DialogueModel::repeats_context), that ask one of `asked_questions`
   // again (the same cosine, question against question, each from where it opens as one:
-  // question_clause(); or, in any words, how the partner is when one of `own_answers` asked
-  // it: asks_how_you_are()), that only ask the partner's
-  // question back (DialogueModel::only_asks_back), that give the bot a name other than
-  // `bot_name` or an occupation other than `bot_occupation`, that contradict the pets,
-  // family or favorites of `persona` or `own_answers` (contradicts(), "i have 3 dogs" for "i
-  // have two dogs ."), that leave out the bot's name, occupation, or pets or family when
-  // the partner's last utterance asks about them (asked_about()) and the bot has them, that
-  // tell how the bot is when the
-  // partner did not ask (tells_how_one_is(), asks_how_one_is()), or that open with a greeting
-  // when `may_greet` is false, only when nothing else is left (the first three kinds before
-  // the others). false: the raw ranking, to measure how often it does these.
+  // question_clause(); or, in any words, how the partner is when one of `own_answers`
+  // asked it: asks_how_you_are()), that only ask the partner's question back
+  // (DialogueModel::only_asks_back), that give the bot a name other than `bot_name` or an
+  // occupation other than `bot_occupation`, that contradict the pets, family or favorites
+  // of `persona` or `own_answers` (contradicts(), "i have 3 dogs" for "i have two dogs ."),
+  // that leave out the bot's name, occupation, or pets or family when the partner's last
+  // utterance asks about them (asked_about()) and the bot has them, that tell how the bot
+  // is when the partner did not ask (tells_how_one_is(), asks_how_one_is()), or that open
+  // with a greeting when `may_greet` is false, only when nothing else is left (the first
+  // three kinds before the others). A persona sentence that answers what the partner asks
+  // is offered although it was said before. false: the raw ranking, to measure how often
+  // it does these.
   bool block_repeats = true;
 };
 
