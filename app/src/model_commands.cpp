@@ -61,6 +61,7 @@ struct TrainFlags {
   double hb_weight = 1.0;
   double fb_weight = 1.0;
   std::string blocklist;  // blocked words for trainer::HarvestGuard; empty: the built-in ones
+  std::size_t max_examples_per_user = 1000;  // trainer::load_harvested's cap; 0: none
   // retrain: each task's share of batches is its size times its weight, and the model is
   // fine-tuned from the live bundle of the store's registry unless told otherwise.
   bool retrain = false;
@@ -102,7 +103,8 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
   if (!f.blocklist.empty()) {
     SELFFEED_ASSIGN_OR_RETURN(guard, trainer::HarvestGuard::from_file(f.blocklist));
   }
-  SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested, trainer::load_harvested(*store, guard));
+  SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested,
+                            trainer::load_harvested(*store, guard, /*after_seq=*/0, f.max_examples_per_user));
   json used = json::array();
   struct Task {
     const char* name;
@@ -129,13 +131,16 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
                           {"FB_held_out_for_the_gate", harvested.feedback_holdout.size()},
                           {"skipped_deleted_users", harvested.skipped_deleted_users},
                           {"refused_by_the_guard", harvested.refused},
+                          {"over_the_user_cap", harvested.over_the_user_cap},
                           {"example_seqs", used}};
   std::size_t refused = 0;
   for (const auto& [why, count] : harvested.refused) refused += count;
   SELFFEED_LOGGER("app")->info(
-      "harvested from {}: {} HB, {} FB, {} ST (up to seq {}; {} of deleted users skipped, {} refused by the guard)",
+      "harvested from {}: {} HB, {} FB, {} ST (up to seq {}; {} of deleted users skipped, {} refused by the guard, "
+      "{} over the cap of {} per user)",
       f.store, harvested.dialogue_seqs.size(), harvested.feedback_seqs.size(), harvested.satisfaction_seqs.size(),
-      harvested.watermark, harvested.skipped_deleted_users, refused);
+      harvested.watermark, harvested.skipped_deleted_users, refused, harvested.over_the_user_cap,
+      f.max_examples_per_user);
   return ok_status();
 }
 
@@ -527,6 +532,10 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
   train->add_option("--store", tf->store, "also train on the HB and FB examples harvested in this store (read-only)");
   train->add_option("--hb-weight", tf->hb_weight, "weight of the harvested HB task")->capture_default_str();
   train->add_option("--fb-weight", tf->fb_weight, "weight of the harvested FB (FEEDBACK) task")->capture_default_str();
+  train->add_option("--max-examples-per-user", tf->max_examples_per_user,
+                    "learn at most this many harvested HB and FB examples of one user (the first ones), so that no "
+                    "one user outweighs the others; 0: no cap")
+      ->capture_default_str();
   train->add_option("--blocklist", tf->blocklist,
                     "harvested replies with one of these words (one per line) are not learned, nor those with an "
                     "email address, web address or phone number (default: a short built-in list of profanity)")

@@ -127,6 +127,7 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   EXPECT_EQ(harvested["HB"], 6) << "alice's, carol's and dave's two satisfied replies";
   EXPECT_EQ(harvested["FB"], 2);
   EXPECT_EQ(harvested["refused_by_the_guard"], json({{"phone number", 1}}));
+  EXPECT_EQ(harvested["over_the_user_cap"], 0) << "two each, far under the default cap";
   EXPECT_EQ(testing::read_file(dir.str("v2/bundle/candidates.txt")).find("4567"), std::string::npos);
   std::set<std::uint64_t> used;
   for (const auto& seq : harvested["example_seqs"]) used.insert(seq.get<std::uint64_t>());

@@ -50,6 +50,41 @@ TEST(HarvestedTest, DeletedUsersAreSkippedAndEveryTenthFeedbackIsHeldOut) {
   EXPECT_EQ(after->dialogue_seqs, (std::vector<std::uint64_t>{17, 19}));
 }
 
+// No one user outweighs the others: past the cap, a user's HB and FB examples are not
+// learned; users without an id count per conversation; the held-out FB and thumbs are kept.
+TEST(HarvestedTest, OneUserTeachesAtMostTheCap) {
+  testing::TempDir dir;
+  auto store = store::Store::open({.path = dir.str("store")});
+  ASSERT_OK(store);
+  store::WriteSet writes;
+  for (int i = 1; i <= 30; ++i) {  // seqs 1..30: the flood, HB on odd seqs, FB on even ones
+    writes.examples.push_back(example(i % 2 ? ExampleKind::kHB : ExampleKind::kFB, "troll", "t" + std::to_string(i)));
+  }
+  writes.examples.push_back(example(ExampleKind::kHB, "alice", "a"));  // seq 31
+  for (const char* conversation : {"c1", "c2"}) {                      // seqs 32..35: no user id
+    for (int i = 0; i < 2; ++i) {
+      Example e = example(ExampleKind::kHB, "", conversation);
+      e.conversation_id = conversation;
+      writes.examples.push_back(e);
+    }
+  }
+  writes.examples.push_back(example(ExampleKind::kST, "troll", "1"));  // seq 36
+  ASSERT_OK((*store)->commit(writes));
+
+  auto capped = load_harvested(**store, HarvestGuard(), 0, /*max_per_user=*/5);
+  ASSERT_OK(capped);
+  EXPECT_EQ(capped->dialogue_seqs, (std::vector<std::uint64_t>{1, 3, 5, 31, 32, 33, 34, 35}));
+  EXPECT_EQ(capped->feedback_seqs, (std::vector<std::uint64_t>{2, 4}));
+  EXPECT_EQ(capped->feedback_holdout.size(), 3u);  // seqs 10, 20 and 30: for the gate, not learned
+  EXPECT_EQ(capped->over_the_user_cap, 30u - 3u - 5u);
+  EXPECT_EQ(capped->satisfaction_seqs, std::vector<std::uint64_t>{36});
+
+  auto uncapped = load_harvested(**store, HarvestGuard());
+  ASSERT_OK(uncapped);
+  EXPECT_EQ(uncapped->dialogue_seqs.size() + uncapped->feedback_seqs.size(), 27u + 5u);
+  EXPECT_EQ(uncapped->over_the_user_cap, 0u);
+}
+
 TEST(HarvestGuardTest, RefusesPersonalDataAndBlockedWords) {
   const HarvestGuard guard;
   const std::vector<std::pair<std::string, std::string>> refused = {

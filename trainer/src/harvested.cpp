@@ -6,10 +6,11 @@
 namespace selffeed::trainer {
 
 Result<HarvestedExamples> load_harvested(const store::Store& store, const HarvestGuard& guard,
-                                         std::uint64_t after_seq) {
+                                         std::uint64_t after_seq, std::size_t max_per_user) {
   HarvestedExamples out;
   out.watermark = after_seq;
   std::unordered_map<std::string, bool> deleted;  // user id -> tombstoned
+  std::unordered_map<std::string, std::size_t> learned;  // user (or conversation) -> HB and FB returned
   Status failure;
   Status scanned = store.scan_all_examples(after_seq, [&](const Example& e) {
     out.watermark = std::max(out.watermark, e.seq);
@@ -45,6 +46,14 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
     if (e.kind == ExampleKind::kFB && e.seq % kFeedbackHoldoutEvery == 0) {
       out.feedback_holdout.push_back({e.context, e.target, {}});
       return true;
+    }
+    if (max_per_user > 0) {
+      std::size_t& from_them = learned[e.user_id.empty() ? "conversation " + e.conversation_id : e.user_id];
+      if (from_them == max_per_user) {
+        ++out.over_the_user_cap;
+        return true;
+      }
+      ++from_them;
     }
     const bool hb = e.kind == ExampleKind::kHB;
     (hb ? out.dialogue : out.feedback).push_back({e.context, e.target, {}});
