@@ -645,16 +645,14 @@ std::string said_before_turning_back(std::string_view utterance, std::string_vie
   // anything ("what is yours ?"). Not "do you ?": that asks about the last thing said alone
   // ("i am a nurse . i love pizza . do you ?").
   static const Phrases kTurns = {{"and"}, {"what", "about"}, {"how", "about"}};
-  const std::vector<std::string> words = lower_words(question);
+  const auto [words, begins, ends] = spanned_words(question);
   if (words.empty() || !kListener.contains(words.back())) return "";
   std::size_t turn = words.size() - 1;  // where the turn starts
   if (words.back() != "yours" && turn > 0) {
     auto ends_at_turn = [&](const auto& lead) { return lead.size() <= turn && phrase_at(words, turn - lead.size(), lead); };
-    const auto lead = std::find_if(kTurns.begin(), kTurns.end(), ends_at_turn);
-    const std::string_view before_listener = question.substr(0, question.rfind(words.back() == "u" ? "u" : "you"));
-    if (lead != kTurns.end()) {
+    if (const auto lead = std::ranges::find_if(kTurns, ends_at_turn); lead != kTurns.end()) {
       turn -= lead->size();
-    } else if (!trimmed(before_listener).ends_with(',')) {
+    } else if (!trimmed(question.substr(0, begins.back())).ends_with(',')) {
       return "";  // "thank you ?", "how are you ?"
     }
   }
