@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
       auto server = clients::LocalServer::start(
           {.binary = binary, .bundle = bundle, .store = dir + "/store", .work_dir = dir,
            .extra_args = {"--max-batch", std::to_string(batch), "--rate", "100000", "--burst", "100000",
-                          "--max-connections", "10000"},
+                          "--max-connections", "10000", "--max-connections-per-address", "0"},
            .log_level = "warn"});
       if (!server.ok()) {
         std::fprintf(stderr, "%s\n", server.status().to_string().c_str());

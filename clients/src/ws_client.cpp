@@ -128,6 +128,10 @@ Result<std::unique_ptr<WsClient>> WsClient::connect(std::string_view url, const 
   if (!ec && options.receive_buffer_bytes > 0) {
     socket.set_option(net::socket_base::receive_buffer_size(options.receive_buffer_bytes), ec);
   }
+  if (!ec && !options.local_address.empty()) {
+    const auto local = net::ip::make_address(options.local_address, ec);
+    if (!ec) socket.bind(tcp::endpoint(local, 0), ec);
+  }
   if (ec) return unavailable_error("socket: " + ec.message());
 
   bool done = false;

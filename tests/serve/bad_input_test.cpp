@@ -176,5 +176,39 @@ TEST(BadInputTest, ConnectionsBeyondTheLimitAreRefusedPolitely) {
   EXPECT_EQ(testing::request(*a, {{"type", "ping"}})["type"], "pong") << "existing connections are unaffected";
 }
 
+TEST(BadInputTest, OneAddressCannotTakeEveryConnection) {
+  TempDir dir;
+  auto server = testing::start_server(dir.str(), dir.str("store"),
+                                      {"--max-connections", "4", "--max-connections-per-address", "2"});
+  ASSERT_TRUE(server);
+  const clients::ClientOptions from_a{.local_address = "127.0.0.2"};
+  const clients::ClientOptions from_b{.local_address = "127.0.0.3"};
+  auto a1 = connect(*server, from_a);
+  auto a2 = connect(*server, from_a);
+  ASSERT_EQ(testing::request(*a1, {{"type", "ping"}})["type"], "pong");
+  ASSERT_EQ(testing::request(*a2, {{"type", "ping"}})["type"], "pong");
+  auto a3 = connect(*server, from_a);
+  EXPECT_EQ(testing::next_frame(*a3)["code"], "too_many_connections_from_address");
+  EXPECT_EQ(close_code_after_draining(*a3), 1013);
+
+  auto b = connect(*server, from_b);
+  EXPECT_EQ(testing::request(*b, {{"type", "ping"}})["type"], "pong") << "another address still gets in";
+  EXPECT_EQ(testing::request(*a1, {{"type", "ping"}})["type"], "pong") << "the address's open connections are unaffected";
+
+  // A closed connection gives its place back to its address (the server notices asynchronously).
+  a1->close();
+  bool admitted = false;
+  for (int i = 0; i < 50 && !admitted; ++i) {
+    auto again = connect(*server, from_a);
+    admitted = testing::request(*again, {{"type", "ping"}})["type"] == "pong";
+    if (!admitted) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(admitted) << "the address never got its place back";
+
+  auto metrics = clients::http_request("GET", server->http_url("/metrics"));
+  ASSERT_OK(metrics);
+  EXPECT_NE(metrics->body.find("selffeed_errors_total{code=\"too_many_connections_from_address\"}"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace selffeed

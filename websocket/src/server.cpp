@@ -47,6 +47,13 @@ bool is_expected_close(const beast::error_code& ec) {
          ec == net::error::broken_pipe || ec == net::error::bad_descriptor;
 }
 
+// The peer's IP address; empty when the socket no longer knows it (the peer already left).
+std::string remote_address(const tcp::socket& socket) {
+  beast::error_code ec;
+  const tcp::endpoint endpoint = socket.remote_endpoint(ec);
+  return ec ? std::string() : endpoint.address().to_string();
+}
+
 }  // namespace
 
 void Handler::on_http(HttpRequest request, Respond respond) {
@@ -73,6 +80,7 @@ struct Shared {
   std::mutex mutex;
   std::condition_variable all_closed;
   std::unordered_map<std::uint64_t, std::weak_ptr<WsSession>> sessions;
+  std::unordered_map<std::string, std::size_t> sessions_per_address;
 
   // Metrics (registered in a private registry when the caller gave none).
   metrics::Registry own_registry;
@@ -92,6 +100,7 @@ class WsSession : public Connection, public std::enable_shared_from_this<WsSessi
       : ws_(std::move(socket)),
         shared_(std::move(shared)),
         id_(shared_->next_id.fetch_add(1)),
+        address_(remote_address(ws_.next_layer().socket())),
         idle_timer_(ws_.get_executor()),
         send_timer_(ws_.get_executor()),
         tokens_(shared_->options.limits.burst),
@@ -124,20 +133,10 @@ class WsSession : public Connection, public std::enable_shared_from_this<WsSessi
  private:
   void on_accept(beast::error_code ec) {
     if (ec) return finish(ec, "accept");
-    const Limits& limits = shared_->options.limits;
-    bool over_limit = false;
-    {
-      std::lock_guard lock(shared_->mutex);
-      over_limit = shared_->sessions.size() >= limits.max_connections;
-      if (!over_limit) shared_->sessions.emplace(id_, weak_from_this());
-    }
-    if (over_limit || shared_->draining) {
-      const bool draining = shared_->draining;
-      const char* code = draining ? "shutting_down" : "too_many_connections";
-      shared_->transport_error(code).inc();
-      enqueue(error_frame(code, draining ? "the server is shutting down"
-                                         : "the server has too many connections; try again later"));
-      begin_close(CloseCode::kTryAgainLater, code);
+    if (const std::optional<Refusal> refusal = admit()) {
+      shared_->transport_error(refusal->code).inc();
+      enqueue(error_frame(refusal->code, refusal->message));
+      begin_close(CloseCode::kTryAgainLater, refusal->code);
       return;
     }
     registered_ = true;
@@ -146,6 +145,30 @@ class WsSession : public Connection, public std::enable_shared_from_this<WsSessi
     shared_->handler->on_open(shared_from_this());
     arm_idle_timer();
     do_read();
+  }
+
+  struct Refusal {
+    const char* code;
+    const char* message;
+  };
+
+  // Takes a place in the connection table, or says why there is none.
+  std::optional<Refusal> admit() {
+    const Limits& limits = shared_->options.limits;
+    // Under the lock: either stop() finds this session in the table or it is seen draining.
+    std::lock_guard lock(shared_->mutex);
+    if (shared_->draining) return Refusal{"shutting_down", "the server is shutting down"};
+    if (shared_->sessions.size() >= limits.max_connections) {
+      return Refusal{"too_many_connections", "the server has too many connections; try again later"};
+    }
+    std::size_t& from_address = shared_->sessions_per_address[address_];
+    if (limits.max_connections_per_address > 0 && from_address >= limits.max_connections_per_address) {
+      return Refusal{"too_many_connections_from_address",
+                     "too many connections from your address; close some and try again"};
+    }
+    ++from_address;
+    shared_->sessions.emplace(id_, weak_from_this());
+    return std::nullopt;
   }
 
   void do_read() {
@@ -293,12 +316,17 @@ class WsSession : public Connection, public std::enable_shared_from_this<WsSessi
     shared_->handler->on_close(shared_from_this());
     std::lock_guard lock(shared_->mutex);
     shared_->sessions.erase(id_);
+    const auto from_address = shared_->sessions_per_address.find(address_);
+    if (from_address != shared_->sessions_per_address.end() && --from_address->second == 0) {
+      shared_->sessions_per_address.erase(from_address);
+    }
     if (shared_->sessions.empty()) shared_->all_closed.notify_all();
   }
 
   ws::stream<beast::tcp_stream> ws_;
   std::shared_ptr<Shared> shared_;
   const std::uint64_t id_;
+  const std::string address_;  // the client's IP address, as the per-address limit counts it
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
   net::steady_timer idle_timer_;

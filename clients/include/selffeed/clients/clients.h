@@ -34,6 +34,9 @@ struct ClientOptions {
   std::chrono::milliseconds write_timeout = std::chrono::seconds(10);
   // SO_RCVBUF before connecting; 0 keeps the OS default (tests shrink it).
   int receive_buffer_bytes = 0;
+  // The address to connect from; empty: the OS picks (tests use 127.0.0.2, 127.0.0.3, ...
+  // to be several clients on loopback).
+  std::string local_address;
 };
 
 // How the server ended the connection.

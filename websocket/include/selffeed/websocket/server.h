@@ -39,6 +39,10 @@ struct Limits {
   int max_rate_violations = 50;
   // Chat connections beyond this get a "too_many_connections" error and close 1013.
   std::size_t max_connections = 1000;
+  // Chat connections from one client address beyond this get a
+  // "too_many_connections_from_address" error and close 1013, so that one client cannot take
+  // every connection (0: no limit; behind a reverse proxy every client has its address).
+  std::size_t max_connections_per_address = 64;
   // No message from the client for this long: an "idle_timeout" error, then close 1000.
   std::chrono::milliseconds idle_timeout = std::chrono::minutes(10);
   // Frames queued for one client. When full the server stops reading that client; when a
