@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include "chat_engine.h"
 #include "chat_service.h"
@@ -88,6 +89,23 @@ std::vector<std::string> split_words(const std::string& text) {
   return words;
 }
 
+// Every connection, HTTP or chat, holds a file descriptor and the store holds more. The
+// usual soft limit (1024) is below --max-connections plus those; the hard limit rarely is.
+void raise_open_file_limit(std::size_t max_connections, spdlog::logger* log) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  constexpr std::size_t kForTheStoreAndHttp = 512;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < max_connections + kForTheStoreAndHttp) {
+    log->warn("at most {} open files (ulimit -n): fewer than --max-connections ({}) plus {} for the store and "
+              "HTTP; connections beyond that wait until others close",
+              limit.rlim_cur, max_connections, kForTheStoreAndHttp);
+  }
+}
+
 int serve(const ServeFlags& f) {
   // SIGTERM and SIGINT are taken by sigwait() below; every thread started from here on
   // inherits the blocked mask, so no I/O or worker thread is interrupted by them.
@@ -99,6 +117,7 @@ int serve(const ServeFlags& f) {
   std::signal(SIGPIPE, SIG_IGN);
 
   auto* log = SELFFEED_LOGGER("serve");
+  raise_open_file_limit(f.limits.max_connections, log);
   dialogue::configure_threads({.intra_op = f.torch_threads});
   const ScorerKind scorer = f.satisfaction == "model" ? ScorerKind::kModel
                             : f.satisfaction == "regex" ? ScorerKind::kRegex

@@ -1,6 +1,7 @@
 #include "selffeed/clients/local_server.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,6 +45,10 @@ Result<std::unique_ptr<LocalServer>> LocalServer::start(const LocalServerOptions
       _exit(126);
     }
     dup2(STDOUT_FILENO, STDERR_FILENO);
+    if (options.max_open_files > 0) {
+      const rlimit limit{options.max_open_files, options.max_open_files};
+      if (setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(125);
+    }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

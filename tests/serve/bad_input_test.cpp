@@ -1,6 +1,12 @@
 // Misbehaving clients against a real server: each gets its documented error frame or close
 // code (docs/protocol.md), while a well-behaved client chatting at the same time keeps
 // getting every reply.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -208,6 +214,51 @@ TEST(BadInputTest, OneAddressCannotTakeEveryConnection) {
   auto metrics = clients::http_request("GET", server->http_url("/metrics"));
   ASSERT_OK(metrics);
   EXPECT_NE(metrics->body.find("selffeed_errors_total{code=\"too_many_connections_from_address\"}"), std::string::npos);
+}
+
+// A server out of file descriptors cannot accept; it must wait for some to be freed instead
+// of retrying at once (which spun a core and wrote a warning per try, ~270,000 lines a
+// second), and serve again when they are.
+TEST(BadInputTest, OutOfFileDescriptorsTheServerWaitsQuietlyAndRecovers) {
+  TempDir dir;
+  auto server = clients::LocalServer::start({.binary = SELFFEED_BINARY,
+                                             .bundle = testing::toy_bundle(),
+                                             .store = dir.str("store"),
+                                             .work_dir = dir.str(),
+                                             .extra_args = {"--satisfaction", "regex"},
+                                             .max_open_files = 96});
+  ASSERT_OK(server);
+  const std::uint16_t port = (*server)->port();
+
+  std::vector<int> held;  // plain TCP connections that say nothing: each takes one of the server's descriptors
+  for (int i = 0; i < 150; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+    held.push_back(fd);
+  }
+  std::this_thread::sleep_for(1500ms);
+  for (int fd : held) ::close(fd);
+
+  std::unique_ptr<clients::WsClient> client;
+  for (int i = 0; i < 100 && !client; ++i) {
+    auto connected = clients::WsClient::connect((*server)->ws_url(), {.connect_timeout = 2s});
+    if (connected.ok()) client = std::move(*connected);
+  }
+  ASSERT_TRUE(client) << "the server never accepted again";
+  EXPECT_EQ(testing::request(*client, {{"type", "hello"}})["type"], "welcome");
+  EXPECT_EQ(testing::request(*client, {{"type", "message"}, {"text", "hi , do you like dogs ?"}})["type"], "reply");
+
+  auto metrics = clients::http_request("GET", (*server)->http_url("/metrics"));
+  ASSERT_OK(metrics);
+  EXPECT_NE(metrics->body.find("selffeed_errors_total{code=\"accept_failed\"}"), std::string::npos)
+      << "the server never ran out of descriptors: the test did not test anything";
+  const std::string log = testing::read_file((*server)->log_path());
+  EXPECT_LT(std::count(log.begin(), log.end(), '\n'), 100) << "the log was flooded";
 }
 
 }  // namespace

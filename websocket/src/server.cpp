@@ -468,7 +468,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(net::io_context& ioc, std::shared_ptr<Shared> shared)
-      : ioc_(ioc), acceptor_(net::make_strand(ioc)), shared_(std::move(shared)) {}
+      : ioc_(ioc),
+        acceptor_(net::make_strand(ioc)),
+        retry_timer_(acceptor_.get_executor()),
+        shared_(std::move(shared)) {}
 
   Status open(const tcp::endpoint& endpoint) {
     beast::error_code ec;
@@ -491,6 +494,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
     net::post(acceptor_.get_executor(), [self = shared_from_this()] {
       beast::error_code ignored;
       self->acceptor_.close(ignored);
+      self->retry_timer_.cancel();
     });
   }
 
@@ -501,20 +505,41 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
   void on_accept(beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      if (const int bytes = shared_->options.limits.socket_send_buffer_bytes; bytes > 0) {
-        beast::error_code ignored;
-        socket.set_option(net::socket_base::send_buffer_size(bytes), ignored);
-      }
-      std::make_shared<HttpSession>(std::move(socket), shared_)->run();
-    } else {
-      log()->warn("accept: {}", ec.message());
+    if (ec) return accept_later(ec);
+    if (const int bytes = shared_->options.limits.socket_send_buffer_bytes; bytes > 0) {
+      beast::error_code ignored;
+      socket.set_option(net::socket_base::send_buffer_size(bytes), ignored);
     }
+    std::make_shared<HttpSession>(std::move(socket), shared_)->run();
     do_accept();
   }
 
+  // Out of file descriptors (EMFILE), most likely: the connection stays in the backlog and
+  // accepting again at once fails again, so wait for a connection to close instead of
+  // spinning a core and writing a warning per try.
+  void accept_later(const beast::error_code& ec) {
+    shared_->transport_error("accept_failed").inc();
+    ++failures_since_warning_;
+    if (const auto now = Clock::now(); now - last_warning_ >= kAcceptWarningEvery) {
+      log()->warn("cannot accept connections: {} ({} tries failed since the last warning; trying every {} ms)",
+                  ec.message(), failures_since_warning_, kAcceptRetry.count());
+      last_warning_ = now;
+      failures_since_warning_ = 0;
+    }
+    retry_timer_.expires_after(kAcceptRetry);
+    retry_timer_.async_wait([self = shared_from_this()](beast::error_code waited) {
+      if (!waited) self->do_accept();
+    });
+  }
+
+  static constexpr std::chrono::milliseconds kAcceptRetry{100};
+  static constexpr std::chrono::seconds kAcceptWarningEvery{10};
+
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
+  net::steady_timer retry_timer_;
+  Clock::time_point last_warning_{};
+  std::uint64_t failures_since_warning_ = 0;
   std::shared_ptr<Shared> shared_;
 };
 

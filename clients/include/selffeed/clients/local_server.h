@@ -26,6 +26,7 @@ struct LocalServerOptions {
   std::string work_dir;  // where the port file and serve.log go
   std::vector<std::string> extra_args;  // more `serve` flags
   std::string log_level = "info";
+  std::uint64_t max_open_files = 0;  // the child's RLIMIT_NOFILE (0: inherited); tests run it out
   std::chrono::milliseconds start_timeout = std::chrono::seconds(60);
 };
 
