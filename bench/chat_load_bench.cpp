@@ -4,7 +4,7 @@
 //
 //   chat_load_bench --bundle models/demo --utterances FILE [--users 1,16,64] [--seconds 10]
 //                   [--batches 32,1] [--think-ms 0] [--url ws://... (a running server)]
-//                   [--while "COMMAND"]
+//                   [--while "COMMAND"] [--from ADDRESS (connect from it, e.g. 127.0.0.2)]
 // With --while, every setting runs twice on the same server: idle, then with COMMAND (e.g.
 // a `selffeed retrain` at the periodic trainer's priority) running beside it.
 // FILE is ParlAI text (e.g. PersonaChat valid); the users say its utterances.
@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   std::string binary = SELFFEED_BINARY;
   std::string url;  // a running server instead of starting one per setting
   std::string beside;  // --while
+  std::string from;    // --from: the users' address
   int seconds = 10, think_ms = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
     else if (flag == "--selffeed") binary = argv[i + 1];
     else if (flag == "--url") url = argv[i + 1];
     else if (flag == "--while") beside = argv[i + 1];
+    else if (flag == "--from") from = argv[i + 1];
   }
   const std::vector<std::string> utterances = read_utterances(utterances_file);
   if (utterances.empty()) {
@@ -104,7 +106,8 @@ int main(int argc, char** argv) {
     for (int users : parse_list(users_list)) {
       if (!url.empty()) {
         auto report = clients::run_load({.url = url, .users = users, .duration = std::chrono::seconds(seconds),
-                                         .think_time = std::chrono::milliseconds(think_ms), .utterances = utterances});
+                                         .think_time = std::chrono::milliseconds(think_ms), .utterances = utterances,
+                                         .local_address = from});
         if (!report.ok()) return std::fprintf(stderr, "%s\n", report.status().to_string().c_str()), 1;
         print_row(0, users, *report);
         continue;
@@ -121,7 +124,8 @@ int main(int argc, char** argv) {
       }
       const clients::LoadOptions load{.url = (*server)->ws_url(), .users = users,
                                       .duration = std::chrono::seconds(seconds),
-                                      .think_time = std::chrono::milliseconds(think_ms), .utterances = utterances};
+                                      .think_time = std::chrono::milliseconds(think_ms), .utterances = utterances,
+                                      .local_address = from};
       auto report = clients::run_load(load);
       if (!report.ok()) {
         std::fprintf(stderr, "%s\n", report.status().to_string().c_str());

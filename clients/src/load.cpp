@@ -29,7 +29,7 @@ struct UserResult {
 };
 
 void simulate_user(const LoadOptions& options, int user, Clock::time_point deadline, UserResult& out) {
-  auto client = WsClient::connect(options.url);
+  auto client = WsClient::connect(options.url, {.local_address = options.local_address});
   if (!client.ok()) {
     ++out.errors;
     return;

@@ -24,6 +24,8 @@ struct LoadOptions {
   std::vector<std::string> utterances;
   // After this many messages a user starts a new conversation.
   int messages_per_conversation = 20;
+  // The address the users connect from (ClientOptions::local_address); empty: the OS picks.
+  std::string local_address;
 };
 
 struct LoadReport {
