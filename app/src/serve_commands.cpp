@@ -249,7 +249,7 @@ void add_serve_commands(CLI::App& app, Action& action) {
       ->capture_default_str();
   serve_cmd
       ->add_option("--max-connections-per-address", flags->limits.max_connections_per_address,
-                   "open chat connections from one client address (0: no limit; behind a reverse proxy, 0)")
+                   "open connections (chat or HTTP) from one client address (0: no limit; behind a reverse proxy, 0)")
       ->capture_default_str();
   serve_cmd->add_option("--idle-timeout", flags->idle_timeout_s, "seconds without a message before closing")
       ->capture_default_str();

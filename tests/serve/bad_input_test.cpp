@@ -3,11 +3,13 @@
 // getting every reply.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -25,6 +27,36 @@ std::unique_ptr<clients::WsClient> connect(const clients::LocalServer& server, c
   auto client = clients::WsClient::connect(server.ws_url(), options);
   EXPECT_TRUE(client.ok()) << client.status().to_string();
   return client.ok() ? std::move(*client) : nullptr;
+}
+
+// A plain TCP connection to the server from `from` (a loopback address); -1 on failure.
+int tcp_connect(std::uint16_t port, const char* from = "127.0.0.1") {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in local{.sin_family = AF_INET};
+  sockaddr_in server{.sin_family = AF_INET, .sin_port = htons(port)};
+  if (fd < 0 || inet_pton(AF_INET, from, &local.sin_addr) != 1 || inet_pton(AF_INET, "127.0.0.1", &server.sin_addr) != 1 ||
+      ::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0 ||
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&server), sizeof server) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// What the server sent on `fd` before it closed the connection; nullopt when it did not
+// close it within `timeout`.
+std::optional<std::string> read_until_closed(int fd, std::chrono::milliseconds timeout) {
+  std::string received;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buffer[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd ready{.fd = fd, .events = POLLIN};
+    if (::poll(&ready, 1, 50) <= 0) continue;
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) return received;
+    received.append(buffer, static_cast<std::size_t>(n));
+  }
+  return std::nullopt;
 }
 
 // Reads until the server closes the connection; returns the close code (0 without one).
@@ -216,6 +248,37 @@ TEST(BadInputTest, OneAddressCannotTakeEveryConnection) {
   EXPECT_NE(metrics->body.find("selffeed_errors_total{code=\"too_many_connections_from_address\"}"), std::string::npos);
 }
 
+// Plain connections count too: past the limit an HTTP request gets 429, and past twice the
+// limit the server closes the connection at once, so one address cannot hold the server's
+// file descriptors with connections that never upgrade.
+TEST(BadInputTest, OneAddressCannotHoldTheServerWithPlainConnectionsEither) {
+  TempDir dir;
+  auto server = testing::start_server(dir.str(), dir.str("store"), {"--max-connections-per-address", "2"});
+  ASSERT_TRUE(server);
+  std::vector<int> from_a;  // in the order the server accepts them: 2 within the limit, 2 over it, 1 past twice it
+  for (int i = 0; i < 5; ++i) {
+    from_a.push_back(tcp_connect(server->port(), "127.0.0.2"));
+    ASSERT_GE(from_a.back(), 0);
+  }
+  EXPECT_EQ(read_until_closed(from_a[4], 3s), "") << "past twice the limit the connection is closed at once";
+
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(::send(from_a[2], get.data(), get.size(), 0), static_cast<ssize_t>(get.size()));
+  const std::string refused = read_until_closed(from_a[2], 10s).value_or("<not closed>");
+  EXPECT_TRUE(refused.starts_with("HTTP/1.1 429")) << refused;
+  EXPECT_NE(refused.find("too many connections from your address"), std::string::npos) << refused;
+
+  const int from_b = tcp_connect(server->port(), "127.0.0.3");
+  ASSERT_GE(from_b, 0);
+  ASSERT_EQ(::send(from_b, get.data(), get.size(), 0), static_cast<ssize_t>(get.size()));
+  EXPECT_TRUE(read_until_closed(from_b, 10s).value_or("").starts_with("HTTP/1.1 200")) << "another address is served";
+  ASSERT_EQ(::send(from_a[0], get.data(), get.size(), 0), static_cast<ssize_t>(get.size()));
+  EXPECT_TRUE(read_until_closed(from_a[0], 10s).value_or("").starts_with("HTTP/1.1 200"))
+      << "within the limit the address is served";
+  for (int fd : from_a) ::close(fd);
+  ::close(from_b);
+}
+
 // A server out of file descriptors cannot accept; it must wait for some to be freed instead
 // of retrying at once (which spun a core and wrote a warning per try, ~270,000 lines a
 // second), and serve again when they are.
@@ -225,21 +288,15 @@ TEST(BadInputTest, OutOfFileDescriptorsTheServerWaitsQuietlyAndRecovers) {
                                              .bundle = testing::toy_bundle(),
                                              .store = dir.str("store"),
                                              .work_dir = dir.str(),
-                                             .extra_args = {"--satisfaction", "regex"},
+                                             .extra_args = {"--satisfaction", "regex", "--max-connections-per-address", "0"},
                                              .max_open_files = 96});
   ASSERT_OK(server);
   const std::uint16_t port = (*server)->port();
 
   std::vector<int> held;  // plain TCP connections that say nothing: each takes one of the server's descriptors
   for (int i = 0; i < 150; ++i) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_GE(fd, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
-    held.push_back(fd);
+    held.push_back(tcp_connect(port));
+    ASSERT_GE(held.back(), 0);
   }
   std::this_thread::sleep_for(1500ms);
   for (int fd : held) ::close(fd);

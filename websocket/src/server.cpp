@@ -37,6 +37,7 @@ using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kHttpReadTimeout = std::chrono::seconds(30);
+constexpr auto kRefusedReadTimeout = std::chrono::seconds(5);
 
 spdlog::logger* log() { return SELFFEED_LOGGER("websocket"); }
 
@@ -80,7 +81,7 @@ struct Shared {
   std::mutex mutex;
   std::condition_variable all_closed;
   std::unordered_map<std::uint64_t, std::weak_ptr<WsSession>> sessions;
-  std::unordered_map<std::string, std::size_t> sessions_per_address;
+  std::unordered_map<std::string, std::size_t> connections_per_address;  // TCP connections, HTTP or chat
 
   // Metrics (registered in a private registry when the caller gave none).
   metrics::Registry own_registry;
@@ -92,15 +93,59 @@ struct Shared {
   metrics::Counter& transport_error(std::string_view code) { return metrics::error_counter(*registry, code); }
 };
 
+// ---- connections per client address -----------------------------------------------------
+
+// One accepted TCP connection's place in its client address's count. The HTTP session holds
+// it and hands it to the WebSocket session on upgrade; the place is given back when the
+// connection ends. Past the limit a connection still gets a place, to be told why it is
+// refused (HTTP 429, or the WebSocket error frame); past twice the limit it gets none and
+// is closed at once, so one address never holds more than twice the limit of descriptors.
+class AddressPlace {
+ public:
+  static std::unique_ptr<AddressPlace> take(const std::shared_ptr<Shared>& shared, std::string address) {
+    const std::size_t limit = shared->options.limits.max_connections_per_address;
+    std::lock_guard lock(shared->mutex);
+    std::size_t& open = shared->connections_per_address[address];
+    if (limit > 0 && open >= 2 * limit) return nullptr;
+    const bool over_limit = limit > 0 && open >= limit;
+    ++open;
+    return std::unique_ptr<AddressPlace>(new AddressPlace(shared, std::move(address), over_limit));
+  }
+
+  ~AddressPlace() {
+    std::lock_guard lock(shared_->mutex);
+    const auto open = shared_->connections_per_address.find(address_);
+    if (open != shared_->connections_per_address.end() && --open->second == 0) {
+      shared_->connections_per_address.erase(open);
+    }
+  }
+
+  AddressPlace(const AddressPlace&) = delete;
+  AddressPlace& operator=(const AddressPlace&) = delete;
+
+  bool over_limit() const { return over_limit_; }
+
+  static constexpr std::string_view kRefusal = "too_many_connections_from_address";
+  static constexpr std::string_view kRefusalMessage = "too many connections from your address; close some and try again";
+
+ private:
+  AddressPlace(std::shared_ptr<Shared> shared, std::string address, bool over_limit)
+      : shared_(std::move(shared)), address_(std::move(address)), over_limit_(over_limit) {}
+
+  std::shared_ptr<Shared> shared_;
+  const std::string address_;
+  const bool over_limit_;
+};
+
 // ---- WebSocket session ------------------------------------------------------------------
 
 class WsSession : public Connection, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket&& socket, std::shared_ptr<Shared> shared)
+  WsSession(tcp::socket&& socket, std::shared_ptr<Shared> shared, std::unique_ptr<AddressPlace> place)
       : ws_(std::move(socket)),
         shared_(std::move(shared)),
+        place_(std::move(place)),
         id_(shared_->next_id.fetch_add(1)),
-        address_(remote_address(ws_.next_layer().socket())),
         idle_timer_(ws_.get_executor()),
         send_timer_(ws_.get_executor()),
         tokens_(shared_->options.limits.burst),
@@ -136,7 +181,7 @@ class WsSession : public Connection, public std::enable_shared_from_this<WsSessi
     if (const std::optional<Refusal> refusal = admit()) {
       shared_->transport_error(refusal->code).inc();
       enqueue(error_frame(refusal->code, refusal->message));
-      begin_close(CloseCode::kTryAgainLater, refusal->code);
+      begin_close(CloseCode::kTryAgainLater, std::string(refusal->code));
       return;
     }
     registered_ = true;
@@ -148,8 +193,8 @@ class WsSession : public Connection, public std::enable_shared_from_this<WsSessi
   }
 
   struct Refusal {
-    const char* code;
-    const char* message;
+    std::string_view code;
+    std::string_view message;
   };
 
   // Takes a place in the connection table, or says why there is none.
@@ -161,12 +206,7 @@ class WsSession : public Connection, public std::enable_shared_from_this<WsSessi
     if (shared_->sessions.size() >= limits.max_connections) {
       return Refusal{"too_many_connections", "the server has too many connections; try again later"};
     }
-    std::size_t& from_address = shared_->sessions_per_address[address_];
-    if (limits.max_connections_per_address > 0 && from_address >= limits.max_connections_per_address) {
-      return Refusal{"too_many_connections_from_address",
-                     "too many connections from your address; close some and try again"};
-    }
-    ++from_address;
+    if (place_->over_limit()) return Refusal{AddressPlace::kRefusal, AddressPlace::kRefusalMessage};
     shared_->sessions.emplace(id_, weak_from_this());
     return std::nullopt;
   }
@@ -316,17 +356,13 @@ class WsSession : public Connection, public std::enable_shared_from_this<WsSessi
     shared_->handler->on_close(shared_from_this());
     std::lock_guard lock(shared_->mutex);
     shared_->sessions.erase(id_);
-    const auto from_address = shared_->sessions_per_address.find(address_);
-    if (from_address != shared_->sessions_per_address.end() && --from_address->second == 0) {
-      shared_->sessions_per_address.erase(from_address);
-    }
     if (shared_->sessions.empty()) shared_->all_closed.notify_all();
   }
 
   ws::stream<beast::tcp_stream> ws_;
   std::shared_ptr<Shared> shared_;
+  const std::unique_ptr<AddressPlace> place_;
   const std::uint64_t id_;
-  const std::string address_;  // the client's IP address, as the per-address limit counts it
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
   net::steady_timer idle_timer_;
@@ -360,8 +396,8 @@ std::string_view mime_type(std::string_view path) {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, std::shared_ptr<Shared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+  HttpSession(tcp::socket&& socket, std::shared_ptr<Shared> shared, std::unique_ptr<AddressPlace> place)
+      : stream_(std::move(socket)), shared_(std::move(shared)), place_(std::move(place)) {}
 
   void run() {
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
@@ -371,7 +407,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void do_read() {
     parser_.emplace();
     parser_->body_limit(shared_->options.limits.max_http_body_bytes);
-    stream_.expires_after(kHttpReadTimeout);
+    // A connection that is only to be told it is refused gets little time to say what it wants.
+    stream_.expires_after(place_->over_limit() ? kRefusedReadTimeout : kHttpReadTimeout);
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
   }
 
@@ -391,8 +428,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (ws::is_upgrade(request)) {
       if (path != shared_->options.chat_path) return write(404, "text/plain; charset=utf-8", "no WebSocket here\n", false);
       stream_.expires_never();
-      std::make_shared<WsSession>(stream_.release_socket(), shared_)->run(parser_->release());
+      std::make_shared<WsSession>(stream_.release_socket(), shared_, std::move(place_))->run(parser_->release());
       return;
+    }
+    if (place_->over_limit()) {
+      shared_->transport_error(AddressPlace::kRefusal).inc();
+      return write(429, "text/plain; charset=utf-8", std::string(AddressPlace::kRefusalMessage) + "\n", false);
     }
     keep_alive_ = request.keep_alive();
     if ((request.method() == http::verb::get || request.method() == http::verb::head) && serve_static(path)) return;
@@ -458,6 +499,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   beast::tcp_stream stream_;
   std::shared_ptr<Shared> shared_;
+  std::unique_ptr<AddressPlace> place_;  // null once handed to the WebSocket session
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = true;
@@ -510,7 +552,13 @@ class Listener : public std::enable_shared_from_this<Listener> {
       beast::error_code ignored;
       socket.set_option(net::socket_base::send_buffer_size(bytes), ignored);
     }
-    std::make_shared<HttpSession>(std::move(socket), shared_)->run();
+    if (auto place = AddressPlace::take(shared_, remote_address(socket))) {
+      std::make_shared<HttpSession>(std::move(socket), shared_, std::move(place))->run();
+    } else {
+      shared_->transport_error(AddressPlace::kRefusal).inc();
+      beast::error_code ignored;
+      socket.close(ignored);
+    }
     do_accept();
   }
 

@@ -39,9 +39,11 @@ struct Limits {
   int max_rate_violations = 50;
   // Chat connections beyond this get a "too_many_connections" error and close 1013.
   std::size_t max_connections = 1000;
-  // Chat connections from one client address beyond this get a
-  // "too_many_connections_from_address" error and close 1013, so that one client cannot take
-  // every connection (0: no limit; behind a reverse proxy every client has its address).
+  // Connections (HTTP or chat) from one client address beyond this are refused, so that one
+  // client cannot take every connection or file descriptor: a chat upgrade gets a
+  // "too_many_connections_from_address" error and close 1013, an HTTP request 429, and past
+  // twice the limit the connection is closed at once (0: no limit; behind a reverse proxy
+  // every client has the proxy's address).
   std::size_t max_connections_per_address = 64;
   // No message from the client for this long: an "idle_timeout" error, then close 1000.
   std::chrono::milliseconds idle_timeout = std::chrono::minutes(10);
