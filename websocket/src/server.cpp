@@ -48,17 +48,32 @@ bool is_expected_close(const beast::error_code& ec) {
          ec == net::error::broken_pipe || ec == net::error::bad_descriptor;
 }
 
-// The peer's IP address; empty when the socket no longer knows it (the peer already left).
-std::string remote_address(const tcp::socket& socket) {
+std::string address_key(const net::ip::address& address) {
+  if (address.is_v4()) return address.to_string();
+  const net::ip::address_v6 v6 = address.to_v6();
+  if (v6.is_v4_mapped()) return net::ip::make_address_v4(net::ip::v4_mapped, v6).to_string();
+  net::ip::address_v6::bytes_type network = v6.to_bytes();
+  std::fill(network.begin() + 8, network.end(), 0);
+  return net::ip::address_v6(network).to_string() + "/64";
+}
+
+// The peer's address_key(); empty when the socket no longer knows it (the peer already left).
+std::string remote_address_key(const tcp::socket& socket) {
   beast::error_code ec;
   const tcp::endpoint endpoint = socket.remote_endpoint(ec);
-  return ec ? std::string() : endpoint.address().to_string();
+  return ec ? std::string() : address_key(endpoint.address());
 }
 
 }  // namespace
 
 void Handler::on_http(HttpRequest request, Respond respond) {
   respond({404, "text/plain; charset=utf-8", "not found\n"});
+}
+
+std::string address_key(std::string_view address) {
+  beast::error_code ec;
+  const net::ip::address parsed = net::ip::make_address(address, ec);
+  return ec ? std::string(address) : address_key(parsed);
 }
 
 std::string error_frame(std::string_view code, std::string_view message, std::string_view request_id) {
@@ -552,7 +567,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
       beast::error_code ignored;
       socket.set_option(net::socket_base::send_buffer_size(bytes), ignored);
     }
-    if (auto place = AddressPlace::take(shared_, remote_address(socket))) {
+    if (auto place = AddressPlace::take(shared_, remote_address_key(socket))) {
       std::make_shared<HttpSession>(std::move(socket), shared_, std::move(place))->run();
     } else {
       shared_->transport_error(AddressPlace::kRefusal).inc();

@@ -115,6 +115,12 @@ class Handler {
   virtual void on_http(HttpRequest request, Respond respond);
 };
 
+// The key under which Limits::max_connections_per_address counts a client: an IPv4 address
+// as it is (also when it comes IPv4-mapped, "::ffff:192.0.2.1"), an IPv6 address by its /64
+// network ("2001:db8:1:2::/64"), since one host usually has a whole /64 to pick from; the
+// text as it is when it is no address.
+std::string address_key(std::string_view address);
+
 // {"type":"error","code":<code>,"message":<message>} plus "id" when `request_id` is not empty.
 std::string error_frame(std::string_view code, std::string_view message, std::string_view request_id = {});
 
