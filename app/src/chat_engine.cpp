@@ -20,6 +20,28 @@ std::string random_id() {
   return buffer;
 }
 
+// A uniform draw in [0, 1) that depends only on `key` and `salt`: FNV-1a 64, then
+// MurmurHash3's finalizer, without which the top bits barely move when only the last
+// characters do ("user-1", "user-2", ...: 490 of 500 such ids fell below 0.5).
+double stable_draw(std::string_view key, std::string_view salt) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&h](std::string_view text) {
+    for (unsigned char c : text) {
+      h ^= c;
+      h *= 0x100000001b3ULL;
+    }
+  };
+  mix(salt);
+  mix(std::string_view("\0", 1));  // "ab"+"c" and "a"+"bc" draw apart
+  mix(key);
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return static_cast<double>(h >> 11) * 0x1.0p-53;
+}
+
 std::vector<double> satisfaction_buckets() { return {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0}; }
 std::vector<double> batch_buckets() { return {1, 2, 4, 8, 16, 32, 64, 128}; }
 
@@ -69,6 +91,11 @@ struct ChatEngine::Metrics {
                             {{"kind", std::string(example_kind_name(kind))}});
   }
   metrics::Counter& error(std::string_view code) { return metrics::error_counter(registry, code); }
+  void set_trial(const std::string& version, double share) {
+    registry.gauge("selffeed_trial_share", "Share of users the version on trial answers (0 once it ends).",
+                   {{"version", version}})
+        .set(share);
+  }
   void set_model(const std::string& old_version, const std::string& version) {
     if (!old_version.empty()) {
       registry.gauge("selffeed_model_info", "The live model version (value 1).", {{"version", old_version}}).set(0);
@@ -122,7 +149,41 @@ void ChatEngine::swap_models(std::shared_ptr<LiveModels> models) {
   std::lock_guard lock(mutex_);
   metrics_->set_model(models_->version, models->version);
   log()->info("live model is now {} (was {})", models->version, models_->version);
+  if (trial_ && trial_->version == models->version) {
+    metrics_->set_trial(trial_->version, 0);
+    log()->info("the trial of {} ends: it is live", trial_->version);
+    trial_.reset();
+  }
   models_ = std::move(models);
+}
+
+void ChatEngine::start_trial(std::shared_ptr<LiveModels> models, double share) {
+  std::lock_guard lock(mutex_);
+  if (trial_) metrics_->set_trial(trial_->version, 0);
+  metrics_->set_trial(models->version, share);
+  log()->info("trial: {} answers {:.0f}% of users, {} the rest", models->version, 100 * share, models_->version);
+  trial_ = std::move(models);
+  trial_share_ = share;
+}
+
+bool ChatEngine::end_trial() {
+  std::lock_guard lock(mutex_);
+  if (!trial_) return false;
+  metrics_->set_trial(trial_->version, 0);
+  log()->info("the trial of {} ends: everyone gets {}", trial_->version, models_->version);
+  trial_.reset();
+  return true;
+}
+
+ChatEngine::Trial ChatEngine::trial() const {
+  std::lock_guard lock(mutex_);
+  return trial_ ? Trial{trial_->version, trial_share_} : Trial{};
+}
+
+const LiveModels& ChatEngine::Serving::models_for(const Conversation& conversation) const {
+  if (!trial) return *live;
+  const std::string& user = conversation.user_id.empty() ? conversation.id : conversation.user_id;
+  return stable_draw(user, trial->version) < trial_share ? *trial : *live;
 }
 
 std::string ChatEngine::model_version() const {
@@ -187,13 +248,14 @@ std::vector<ChatEngine::Job> ChatEngine::take_batch(std::deque<Job>& pending) co
 }
 
 void ChatEngine::process(std::vector<Job>& batch) {
-  std::shared_ptr<LiveModels> models;
+  Serving serving;
   {
     std::lock_guard lock(mutex_);
-    models = models_;  // one model generation per batch
+    serving = {models_, trial_, trial_share_};  // one model generation per batch
   }
   metrics_->batch_size.observe(static_cast<double>(batch.size()));
-  std::vector<const Job*> messages;
+  // One pass of each model over the messages it answers.
+  std::unordered_map<const LiveModels*, std::vector<const Job*>> messages;
   for (const Job& job : batch) {
     if (!job.message) {
       auto it = sessions_.find(job.connection->id());
@@ -205,14 +267,21 @@ void ChatEngine::process(std::vector<Job>& batch) {
       continue;
     }
     switch (job.message->type) {
-      case ClientMessageType::kHello: hello(job); break;
+      case ClientMessageType::kHello: hello(job, serving); break;
       case ClientMessageType::kRate: rate(job); break;
       case ClientMessageType::kReset: reset(job); break;
-      case ClientMessageType::kMessage: messages.push_back(&job); break;
+      case ClientMessageType::kMessage: {
+        auto session = sessions_.find(job.connection->id());
+        // Without a session answer_messages() sends the error; any model will do.
+        const LiveModels& models =
+            session == sessions_.end() ? *serving.live : serving.models_for(session->second->conversation);
+        messages[&models].push_back(&job);
+        break;
+      }
       case ClientMessageType::kPing: job.connection->send(pong_frame(job.message->id)); break;
     }
   }
-  if (!messages.empty()) answer_messages(messages, *models);
+  for (auto& [models, jobs] : messages) answer_messages(jobs, *models);
   metrics_->sessions.set(static_cast<double>(sessions_.size()));
 }
 
@@ -247,7 +316,7 @@ ChatEngine::Session* ChatEngine::session_for(const Job& job) {
   return it->second.get();
 }
 
-void ChatEngine::hello(const Job& job) {
+void ChatEngine::hello(const Job& job, const Serving& serving) {
   const ClientMessage& m = *job.message;
   const std::uint64_t connection_id = job.connection->id();
   auto session = std::make_unique<Session>();
@@ -316,7 +385,7 @@ void ChatEngine::hello(const Job& job) {
                        .phase = session->state.phase,
                        .learn = session->state.learn,
                        .persona = persona_of(session->state),
-                       .model_version = model_version(),
+                       .model_version = serving.models_for(session->conversation).version,
                        .recent_turns = std::move(recent)};
   log()->info("conversation {} {} (user '{}', connection {})", id, resumed ? "resumed" : "started",
               session->conversation.user_id, connection_id);

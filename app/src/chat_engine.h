@@ -56,9 +56,23 @@ class ChatEngine {
   bool submit(const websocket::ConnectionPtr& connection, ClientMessage message, Clock::time_point received);
   // Forgets the connection's session once its queued requests are answered.
   void connection_closed(const websocket::ConnectionPtr& connection);
-  // Later batches use `models`; the batch in progress finishes with the old ones.
+  // Later batches use `models`; the batch in progress finishes with the old ones. When
+  // `models` is the version on trial, the trial ends: everyone gets it.
   void swap_models(std::shared_ptr<LiveModels> models);
   std::string model_version() const;
+  // An A/B trial: later batches answer about `share` (0 < share < 1) of the users with
+  // `models` and the rest with the live ones. Who is in it is drawn by a hash of the user
+  // id (of the conversation id for anonymous users) and the trial's version, so a user
+  // keeps their model across messages, reconnects and resumed conversations. Replaces a
+  // trial in progress.
+  void start_trial(std::shared_ptr<LiveModels> models, double share);
+  // Everyone back on the live model; false when no trial was running.
+  bool end_trial();
+  struct Trial {
+    std::string version;  // empty: no trial
+    double share = 0;
+  };
+  Trial trial() const;
   std::size_t queue_depth() const;
   // Examples of `kind` harvested since this engine started.
   std::uint64_t harvested(ExampleKind kind) const;
@@ -75,11 +89,18 @@ class ChatEngine {
   struct Session;
   struct Metrics;
   struct PendingTurn;
+  // What one batch answers with.
+  struct Serving {
+    std::shared_ptr<LiveModels> live;
+    std::shared_ptr<LiveModels> trial;  // null: no trial
+    double trial_share = 0;
+    const LiveModels& models_for(const Conversation& conversation) const;
+  };
 
   void run();
   std::vector<Job> take_batch(std::deque<Job>& pending) const;
   void process(std::vector<Job>& batch);
-  void hello(const Job& job);
+  void hello(const Job& job, const Serving& serving);
   void rate(const Job& job);
   void reset(const Job& job);
   void answer_messages(std::vector<const Job*>& jobs, const LiveModels& models);
@@ -98,6 +119,8 @@ class ChatEngine {
   std::deque<Job> queue_;
   bool stopping_ = false;
   std::shared_ptr<LiveModels> models_;
+  std::shared_ptr<LiveModels> trial_;  // null: no trial
+  double trial_share_ = 0;
 
   // Worker-thread state.
   std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;     // by connection id

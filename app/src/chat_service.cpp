@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model_report.h"
 #include "selffeed/common/log.h"
 
 namespace selffeed::app {
@@ -28,6 +29,12 @@ HttpResponse json_response(int status, const json& body) {
 
 HttpResponse error_response(int status, std::string_view code, std::string_view message) {
   return json_response(status, {{"error", code}, {"message", message}});
+}
+
+// {"version": V, "share": S}, or null when no model is on trial.
+json trial_json(const ChatEngine::Trial& trial) {
+  if (trial.version.empty()) return nullptr;
+  return {{"version", trial.version}, {"share", trial.share}};
 }
 
 // application/x-www-form-urlencoded: "+" is a space, "%XX" a byte; a malformed escape stays as it is.
@@ -219,7 +226,7 @@ HttpResponse ChatService::model_history() {
                     {"data", lineage.is_object() ? lineage.value("sources", json::array()) : json::array()},
                     {"created_ms", m.created_ms}});
   }
-  return json_response(200, {{"live_model", engine_.model_version()}, {"models", list}});
+  return json_response(200, {{"live_model", engine_.model_version()}, {"trial", trial_json(engine_.trial())}, {"models", list}});
 }
 
 void ChatService::admin(const websocket::HttpRequest& request, Respond respond) {
@@ -291,6 +298,17 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
                                          {"turns", report->turns},
                                          {"examples", report->examples}}));
     }
+    if (request.path == "/admin/models/report" && request.method == "GET") {
+      ReportOptions options;
+      if (const std::string since = query_value(request.query, "since_ms"); !since.empty()) {
+        const auto ms = parse_number<std::int64_t>(since);
+        if (!ms) return respond(error_response(400, "invalid_argument", "since_ms must be a time in ms"));
+        options.since_ms = *ms;
+      }
+      auto report = report_models(store_, options);
+      if (!report.ok()) return respond(error_response(500, "storage_error", report.status().to_string()));
+      return respond(json_response(200, to_json(*report)));
+    }
     if (request.path.starts_with("/admin/models/") && request.method == "POST") return respond(model_admin(request));
     respond(error_response(404, "not_found", "no such admin endpoint: " + request.method + " " + request.path));
   });
@@ -315,6 +333,15 @@ HttpResponse ChatService::model_admin(const websocket::HttpRequest& request) {
     change = models_.promote(body["version"].get<std::string>());
   } else if (action == "rollback") {
     change = models_.rollback();
+  } else if (action == "trial") {
+    if (!body.contains("bundle") || !body["bundle"].is_string() || !body.contains("share") ||
+        !body["share"].is_number()) {
+      return error_response(400, "invalid_argument",
+                            "expected {\"bundle\": \"<bundle directory>\", \"share\": <0..1, of the users>}");
+    }
+    change = models_.trial(body["bundle"].get<std::string>(), body["share"].get<double>());
+  } else if (action == "end-trial") {
+    change = models_.end_trial();
   }
   if (!change.ok()) {
     const Status& s = change.status();
@@ -326,16 +353,21 @@ HttpResponse ChatService::model_admin(const websocket::HttpRequest& request) {
                                                                      : 500;
     return error_response(status, status_code_name(s.code()), s.message());
   }
+  const std::string outcome = action == "trial" ? "trial" : action == "end-trial" ? "trial_ended"
+                              : change->promoted     ? "live"
+                                                     : "refused";
   metrics::Registry& r = metrics_;
   r.counter("selffeed_model_decisions_total", "Model changes asked for over the admin API, by outcome.",
-            {{"outcome", change->promoted ? "live" : "refused"}})
+            {{"outcome", outcome}})
       .inc();
+  const ChatEngine::Trial trial = engine_.trial();
   return json_response(200, {{"version", change->version},
                              {"promoted", change->promoted},
                              {"reason", change->reason},
                              {"candidate", gate_scores_json(change->candidate_scores)},
                              {"live", gate_scores_json(change->live_scores)},
-                             {"live_version", change->live_version}});
+                             {"live_version", change->live_version},
+                             {"trial", trial_json(trial)}});
 }
 
 }  // namespace selffeed::app

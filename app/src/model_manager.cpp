@@ -59,12 +59,44 @@ Result<trainer::GateData> ModelManager::gate_data() {
 Status ModelManager::register_live() {
   std::lock_guard lock(mutex_);
   auto existing = store_.get_model(live_->version);
-  if (existing.ok()) return ok_status();
+  if (existing.ok()) return resume_trial();
   if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+  SELFFEED_RETURN_IF_ERROR(resume_trial());
   const dialogue::BundleInfo& info = live_->dialogue->info();
   const std::int64_t now = unix_millis();
   return store_.put_model({live_->version, absolute(live_->bundle_dir), ModelStatus::kLive, info.metrics_json,
                            info.lineage_json, now, now});
+}
+
+Status ModelManager::resume_trial() {
+  SELFFEED_ASSIGN_OR_RETURN(auto records, store_.list_models());
+  const ModelRecord* newest = nullptr;
+  for (const ModelRecord& r : records) {
+    if (r.status == ModelStatus::kTrial && (newest == nullptr || r.updated_ms >= newest->updated_ms)) newest = &r;
+  }
+  if (newest == nullptr) return ok_status();
+  ModelRecord record = *newest;
+  const json metrics = json::parse(record.metrics_json, nullptr, false);
+  const double share = metrics.is_object() && metrics.contains("trial") ? metrics["trial"].value("share", 0.0) : 0.0;
+  auto models = load_live_models(record.path, options_.scorer);
+  if (record.version == live_->version || !models.ok() || share <= 0 || share >= 1) {
+    log()->warn("the trial of {} is not resumed: {}", record.version,
+                models.ok() ? "it is live or has no share" : models.status().to_string());
+    return retire_trials("");
+  }
+  engine_.start_trial(std::move(*models), share);
+  return retire_trials(record.version);
+}
+
+Status ModelManager::retire_trials(const std::string& except) {
+  SELFFEED_ASSIGN_OR_RETURN(auto records, store_.list_models());
+  for (ModelRecord& r : records) {
+    if (r.status != ModelStatus::kTrial || r.version == except) continue;
+    r.status = ModelStatus::kCandidate;
+    r.updated_ms = unix_millis();
+    SELFFEED_RETURN_IF_ERROR(store_.put_model(r));
+  }
+  return ok_status();
 }
 
 Result<trainer::GateScores> ModelManager::scores_of(const std::string& bundle_dir, const trainer::GateData& data) {
@@ -131,9 +163,17 @@ Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
                      {"candidate", gate_scores_json(change.candidate_scores)},
                      {"epsilon", options_.epsilon},
                      {"decided_ms", unix_millis()}};
+  ModelStatus refused = ModelStatus::kRejected;
+  if (candidate->version == engine_.trial().version) {
+    // Refused by the gate, it stays on trial: users are judging it; promoted, the trial ends.
+    auto on_trial = store_.get_model(candidate->version);
+    const json before = on_trial.ok() ? json::parse(on_trial->metrics_json, nullptr, false) : json();
+    if (before.is_object() && before.contains("trial")) metrics["trial"] = before["trial"];
+    refused = ModelStatus::kTrial;
+  }
   const std::int64_t now = unix_millis();
-  ModelRecord record{candidate->version, path, ModelStatus::kRejected, metrics.dump(),
-                     candidate->dialogue->info().lineage_json, now, now};
+  ModelRecord record{candidate->version, path, refused, metrics.dump(), candidate->dialogue->info().lineage_json,
+                     now, now};
   log()->info("gate: {} {} ({})", candidate->version, change.promoted ? "promoted" : "refused", change.reason);
   if (change.promoted) {
     SELFFEED_RETURN_IF_ERROR(swap_in(std::move(candidate), std::move(record)));
@@ -175,6 +215,35 @@ Result<ModelChange> ModelManager::rollback() {
   }
   if (previous == nullptr) return not_found_error("no retired model to roll back to");
   return promote_locked(previous->version, "rollback from " + live_->version);
+}
+
+Result<ModelChange> ModelManager::trial(const std::string& bundle_dir, double share) {
+  if (!(share > 0 && share < 1)) return invalid_argument_error("the trial's share of users must be between 0 and 1");
+  std::lock_guard lock(mutex_);
+  const std::string path = absolute(bundle_dir);
+  SELFFEED_ASSIGN_OR_RETURN(auto candidate, load_live_models(path, options_.scorer));
+  if (candidate->version == live_->version) {
+    return already_exists_error("version " + candidate->version + " is already live");
+  }
+  json metrics = json::parse(candidate->dialogue->info().metrics_json, nullptr, false);
+  if (!metrics.is_object()) metrics = json::object();
+  const std::int64_t now = unix_millis();
+  metrics["trial"] = {{"share", share}, {"against", live_->version}, {"started_ms", now}};
+  const std::string version = candidate->version;
+  SELFFEED_RETURN_IF_ERROR(store_.put_model({version, path, ModelStatus::kTrial, metrics.dump(),
+                                             candidate->dialogue->info().lineage_json, now, now}));
+  SELFFEED_RETURN_IF_ERROR(retire_trials(version));
+  engine_.start_trial(std::move(candidate), share);
+  return ModelChange{version, false, "on trial beside " + live_->version, std::nullopt, std::nullopt, live_->version};
+}
+
+Result<ModelChange> ModelManager::end_trial() {
+  std::lock_guard lock(mutex_);
+  const std::string version = engine_.trial().version;
+  if (version.empty() || !engine_.end_trial()) return not_found_error("no model is on trial");
+  SELFFEED_RETURN_IF_ERROR(retire_trials(""));
+  log()->info("the trial of {} ended by an operator", version);
+  return ModelChange{version, false, "trial ended", std::nullopt, std::nullopt, live_->version};
 }
 
 }  // namespace selffeed::app

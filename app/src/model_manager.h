@@ -47,7 +47,8 @@ class ModelManager {
   ModelManager(ModelManagerOptions options, store::Store& store, ChatEngine& engine, std::shared_ptr<LiveModels> live);
 
   // Puts the served bundle into the registry as live when it is not there yet (the
-  // learning view and rollback read the registry).
+  // learning view and rollback read the registry), and resumes the trial the registry
+  // holds from before a restart (one that no longer loads goes back to "candidate").
   Status register_live();
 
   // Gates the bundle at `bundle_dir` against the live model; swaps it in when it passes.
@@ -57,12 +58,22 @@ class ModelManager {
   Result<ModelChange> promote(const std::string& version, const std::string& reason = "promoted by an operator");
   // Back to the most recently retired version.
   Result<ModelChange> rollback();
+  // Serves the bundle at `bundle_dir` to `share` of the users beside the live model
+  // (ChatEngine::start_trial), without the gate: in a trial the users judge it (`selffeed
+  // models report`). Registered as "trial" until it is promoted or the trial ends;
+  // replaces a trial in progress.
+  Result<ModelChange> trial(const std::string& bundle_dir, double share);
+  // Everyone back on the live model; the version on trial goes back to "candidate".
+  Result<ModelChange> end_trial();
 
  private:
   Result<ModelChange> promote_locked(const std::string& version, const std::string& reason);
   Result<trainer::GateData> gate_data();
   Result<trainer::GateScores> scores_of(const std::string& bundle_dir, const trainer::GateData& data);
   Status swap_in(std::shared_ptr<LiveModels> models, ModelRecord record);
+  Status resume_trial();
+  // The registry's "trial" records other than `except` become candidates again.
+  Status retire_trials(const std::string& except);
 
   const ModelManagerOptions options_;
   store::Store& store_;

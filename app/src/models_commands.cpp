@@ -1,12 +1,14 @@
-// `selffeed models list|load|promote|rollback`: the model registry. `list` reads a store
-// directly (read-only, so it works beside a running server) or asks a server; changes go
-// through the running server's admin API, which owns the store and the live model.
+// `selffeed models list|load|promote|rollback|trial|end-trial|report`: the model registry.
+// `list` and `report` read a store directly (read-only, so they work beside a running
+// server) or ask a server; changes go through the running server's admin API, which owns
+// the store and the live model.
 #include <cstdio>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "model_report.h"
 #include "selffeed/clients/clients.h"
 #include "selffeed/store/store.h"
 
@@ -19,7 +21,10 @@ struct ModelsFlags {
   std::string server = "http://127.0.0.1:8080";
   std::string token;
   std::string store;
-  std::string argument;  // bundle directory (load) or version (promote)
+  std::string argument;  // bundle directory (load, trial) or version (promote)
+  double share = 0.5;    // trial
+  ReportOptions report;
+  bool json_output = false;
 };
 
 int print_reply(const Result<clients::HttpReply>& reply) {
@@ -41,6 +46,28 @@ int list(const ModelsFlags& f) {
     const std::string gate = metrics.is_object() && metrics.contains("gate") ? metrics["gate"].value("reason", "") : "";
     std::printf("| %s | %s | %s | %s | %s |\n", m.version.c_str(), std::string(model_status_name(m.status)).c_str(),
                 hits.is_number() ? std::to_string(hits.get<double>()).c_str() : "-", gate.c_str(), m.path.c_str());
+  }
+  return 0;
+}
+
+int report(const ModelsFlags& f) {
+  if (f.store.empty()) {
+    if (f.report.version.empty() && f.report.against.empty()) {
+      return print_reply(clients::http_request("GET",
+                                               f.server + "/admin/models/report?since_ms=" +
+                                                   std::to_string(f.report.since_ms),
+                                               "", "Bearer " + f.token, std::chrono::minutes(10)));
+    }
+    return fail(invalid_argument_error("--version and --against need --store"));
+  }
+  auto store = store::Store::open({.path = f.store, .mode = store::OpenMode::kReadOnly});
+  if (!store.ok()) return fail(store.status());
+  auto result = report_models(**store, f.report);
+  if (!result.ok()) return fail(result.status());
+  if (f.json_output) {
+    std::printf("%s\n", to_json(*result).dump(2).c_str());
+  } else {
+    std::printf("%s", to_markdown(*result).c_str());
   }
   return 0;
 }
@@ -78,6 +105,31 @@ void add_models_commands(CLI::App& app, Action& action) {
   CLI::App* rollback = models->add_subcommand("rollback", "return to the most recently retired version");
   server_flags(rollback);
   rollback->callback([&action, f] { action = [f] { return change(*f, "rollback", json::object()); }; });
+
+  CLI::App* trial = models->add_subcommand(
+      "trial", "serve a bundle to a share of the users beside the live model (an A/B trial), without the gate");
+  server_flags(trial);
+  trial->add_option("bundle", f->argument, "bundle directory (as the server sees it)")->required();
+  trial->add_option("--share", f->share, "share of the users it answers, drawn by user id")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  trial->callback([&action, f] {
+    action = [f] { return change(*f, "trial", {{"bundle", f->argument}, {"share", f->share}}); };
+  });
+
+  CLI::App* end_trial = models->add_subcommand("end-trial", "everyone back on the live model");
+  server_flags(end_trial);
+  end_trial->callback([&action, f] { action = [f] { return change(*f, "end-trial", json::object()); }; });
+
+  CLI::App* report_cmd = models->add_subcommand(
+      "report", "how each version did with users: asks, complaints, thumbs, with 95% intervals; a trial against live");
+  server_flags(report_cmd);
+  report_cmd->add_option("--store", f->store, "read this store directly instead");
+  report_cmd->add_option("--since-ms", f->report.since_ms, "only turns from this time on (Unix ms)");
+  report_cmd->add_option("--version", f->report.version, "compare this version (default: the one on trial)");
+  report_cmd->add_option("--against", f->report.against, "with this one (default: the live one)");
+  report_cmd->add_flag("--json", f->json_output, "JSON instead of Markdown tables");
+  report_cmd->callback([&action, f] { action = [f] { return report(*f); }; });
 }
 
 }  // namespace selffeed::app

@@ -164,6 +164,8 @@ void add_simulate_commands(CLI::App& app, Action& action) {
   cmd->add_option("--thumbs-rate", f->options.thumbs_rate, "share of poor replies that get a thumbs-down")
       ->capture_default_str();
   cmd->add_option("--users", f->options.users, "concurrent simulated users")->capture_default_str();
+  cmd->add_option("--user-ids", f->options.user_ids, "distinct user ids the conversations are spread over "
+                                                       "(default: 4 per concurrent user)");
   cmd->add_option("--seed", f->options.seed)->capture_default_str();
   cmd->add_option("--user-prefix", f->options.user_prefix)->capture_default_str();
   cmd->add_option("--json", f->json_out, "also write the report here");

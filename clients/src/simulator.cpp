@@ -77,7 +77,8 @@ class SimulatedUser {
     auto client = WsClient::connect(o_.url);
     if (!client.ok()) return false;
     WsClient& ws = **client;
-    const std::string user = o_.user_prefix + "-" + std::to_string(number % std::max(1, o_.users * 4));
+    const int user_ids = o_.user_ids > 0 ? o_.user_ids : std::max(1, o_.users * 4);
+    const std::string user = o_.user_prefix + "-" + std::to_string(number % user_ids);
     json hello = {{"type", "hello"}, {"user_id", user}};
     if (o_.partner_persona && !dialogue.partner_persona.empty()) hello["persona"] = dialogue.partner_persona;
     auto welcome = exchange(ws, hello);

@@ -34,11 +34,12 @@ constexpr std::array<std::pair<Phase, std::string_view>, 4> kPhaseNames{{
     {Phase::kFeedbackRequested, "feedback_requested"},
     {Phase::kNewTopicRequested, "newtopic_requested"},
     {Phase::kRatingRequested, "rating_requested"}}};
-constexpr std::array<std::pair<ModelStatus, std::string_view>, 4> kModelStatusNames{{
+constexpr std::array<std::pair<ModelStatus, std::string_view>, 5> kModelStatusNames{{
     {ModelStatus::kCandidate, "candidate"},
     {ModelStatus::kLive, "live"},
     {ModelStatus::kRetired, "retired"},
-    {ModelStatus::kRejected, "rejected"}}};
+    {ModelStatus::kRejected, "rejected"},
+    {ModelStatus::kTrial, "trial"}}};
 
 }  // namespace
 

@@ -581,7 +581,7 @@ Result<std::uint64_t> Store::export_examples(std::ostream& out, const ExportFilt
   return lines;
 }
 
-Result<std::uint64_t> Store::export_transcripts(std::ostream& out, const TranscriptFilter& filter) const {
+Status Store::scan_transcripts(const TranscriptFilter& filter, const TranscriptVisitor& visit) const {
   std::vector<Conversation> conversations;
   SELFFEED_RETURN_IF_ERROR(impl_->scan_prefix(
       kConversations, "", "", [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Result<bool> {
@@ -595,13 +595,21 @@ Result<std::uint64_t> Store::export_transcripts(std::ostream& out, const Transcr
   // Keys are random ids; readers want the order the conversations happened in.
   std::stable_sort(conversations.begin(), conversations.end(),
                    [](const Conversation& a, const Conversation& b) { return a.created_ms < b.created_ms; });
-  std::uint64_t lines = 0;
   for (const Conversation& c : conversations) {
     SELFFEED_ASSIGN_OR_RETURN(std::vector<Turn> turns, get_turns(c.id));
-    out << codec::transcript_to_jsonl(c, turns) << '\n';
-    if (!out) break;
-    ++lines;
+    if (!visit(c, turns)) break;
   }
+  return ok_status();
+}
+
+Result<std::uint64_t> Store::export_transcripts(std::ostream& out, const TranscriptFilter& filter) const {
+  std::uint64_t lines = 0;
+  SELFFEED_RETURN_IF_ERROR(scan_transcripts(filter, [&](const Conversation& c, const std::vector<Turn>& turns) {
+    out << codec::transcript_to_jsonl(c, turns) << '\n';
+    if (!out) return false;
+    ++lines;
+    return true;
+  }));
   out.flush();
   if (!out) return internal_error("writing the transcripts failed after " + std::to_string(lines) + " conversations");
   return lines;

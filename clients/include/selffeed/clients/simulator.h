@@ -33,6 +33,7 @@ struct SimulatorOptions {
   double poor_reply_f1 = 0.1;
   double thumbs_rate = 0.2;
   int users = 4;                    // concurrent simulated users
+  int user_ids = 0;                 // conversations spread over this many user ids; 0: 4 per concurrent user
   std::uint64_t seed = 1;
   std::string user_prefix = "sim";
   // Give the bot each dialogue's partner_persona in hello, as PersonaChat's speakers had

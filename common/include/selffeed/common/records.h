@@ -93,6 +93,7 @@ enum class ModelStatus : std::uint8_t {
   kLive = 2,       // what the server serves
   kRetired = 3,    // was live, replaced
   kRejected = 4,   // refused by the promotion gate
+  kTrial = 5,      // served beside the live model to a share of new conversations
 };
 std::string_view model_status_name(ModelStatus status);
 std::optional<ModelStatus> parse_model_status(std::string_view name);

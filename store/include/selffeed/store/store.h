@@ -97,6 +97,8 @@ struct ImportOptions {
 
 // Called for each example in order; return false to stop early.
 using ExampleVisitor = std::function<bool(const Example&)>;
+// Called for each conversation with all its turns; return false to stop early.
+using TranscriptVisitor = std::function<bool(const Conversation&, const std::vector<Turn>&)>;
 
 class Store {
  public:
@@ -164,6 +166,8 @@ class Store {
   //               ..., "candidate_id": 17}, ...]}
   // Optional fields are omitted when empty. Returns the number of conversations written.
   Result<std::uint64_t> export_transcripts(std::ostream& out, const TranscriptFilter& filter = {}) const;
+  // Visits the conversations that pass `filter`, oldest first, each with its turns.
+  Status scan_transcripts(const TranscriptFilter& filter, const TranscriptVisitor& visit) const;
   // Reads the format above; only "context" and "response" are required, so ParlAI
   // self-feeding files load unchanged. Every example gets a fresh seq from this store;
   // all other fields round-trip exactly. The whole file is validated before anything is

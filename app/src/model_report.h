@@ -1,0 +1,71 @@
+// How each model version did with the people it talked to, read from the store: the online
+// half of "promote only what is measurably better" (the gate is the offline half). Shares
+// come with a 95% interval from a bootstrap over conversations, since the turns of one
+// conversation are not independent of each other.
+//
+// Only a trial (ModelManager::trial) compares two versions fairly: same weeks, users
+// drawn at random. Two versions served one after the other also differ in who came when.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "selffeed/common/status.h"
+#include "selffeed/store/store.h"
+
+namespace selffeed::app {
+
+struct Share {
+  double value = 0;  // 0 when `of` is 0
+  double low = 0;    // 95% interval
+  double high = 0;
+  std::uint64_t count = 0;
+  std::uint64_t of = 0;
+};
+
+struct VersionReport {
+  std::string version;
+  std::string status;  // in the registry; empty when not registered
+  std::uint64_t conversations = 0;
+  std::uint64_t answers = 0;  // the bot's turns, feedback requests included
+  Share asks;                 // answers that ask what the bot should have said
+  Share complaints;           // replies to its answers the paper's regexes call unsatisfied
+  Share thumbs_down;          // per answer
+  std::uint64_t thumbs_up = 0;
+  // The mean P(satisfied) of replies to its answers, by the estimator each reply was
+  // judged by (the version's own): comparable across versions only when they share one.
+  std::optional<double> mean_satisfaction;
+};
+
+// `version` minus `against`: each share's difference, with its 95% interval.
+struct Comparison {
+  std::string version;
+  std::string against;
+  Share asks, complaints, thumbs_down;  // value, low, high are differences; count and of unused
+};
+
+struct ModelReport {
+  std::vector<VersionReport> versions;  // by first turn
+  std::optional<Comparison> comparison;
+};
+
+struct ReportOptions {
+  std::int64_t since_ms = 0;  // only turns and thumbs from this time on
+  // Compared: `version` against `against`; empty: the version on trial against the live one.
+  std::string version;
+  std::string against;
+  int resamples = 2000;
+  std::uint64_t seed = 1;
+};
+
+Result<ModelReport> report_models(const store::Store& store, const ReportOptions& options);
+
+nlohmann::json to_json(const ModelReport& report);
+// Markdown tables.
+std::string to_markdown(const ModelReport& report);
+
+}  // namespace selffeed::app
