@@ -10,7 +10,8 @@
 # TRIAL_POOR_F1 [0.1] the token F1 against the reference below which a simulated user finds
 # a reply poor, TRIAL_THUMBS_RATE [0.2] the share of poor replies that get a thumbs-down,
 # TRIAL_SATISFACTION [regex] the server's estimator (the same judge for both versions;
-# model: each version's own).
+# model: each version's own), TRIAL_DECIDE_AT [0] conversations a side after which the
+# server decides the trial itself (`serve --trial-conversations`; 0: it does not).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 [[ $# -ge 2 ]] || { echo "usage: $0 LIVE_BUNDLE TRIAL_BUNDLE [SEED]" >&2; exit 2; }
@@ -24,6 +25,7 @@ user_ids="${TRIAL_USER_IDS:-$((conversations / 2))}"
 satisfaction="${TRIAL_SATISFACTION:-regex}"
 poor_f1="${TRIAL_POOR_F1:-0.1}"
 thumbs_rate="${TRIAL_THUMBS_RATE:-0.2}"
+decide_at="${TRIAL_DECIDE_AT:-0}"
 require_data synthetic_persona_chat/Synthetic-Persona-Chat_valid.csv
 convai2=("$data/convai2_wild_eval/data_volunteers.json" "$data/convai2_wild_eval/data_intermediate.json")
 work="$root/runs/trial-s$seed"
@@ -32,7 +34,7 @@ mkdir -p "$work"
 
 "$selffeed" --log-level warn --log-file "$work/serve.log" serve --bundle "$live" --store "$work/store" \
   --port 0 --port-file "$work/port" --satisfaction "$satisfaction" --admin-token trial --rate 1000 --burst 1000 \
-  --web-root /nonexistent >/dev/null 2>&1 &
+  --trial-conversations "$decide_at" --trial-check-seconds 2 --web-root /nonexistent >/dev/null 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do [[ -s "$work/port" ]] && break; sleep 0.1; done
@@ -42,7 +44,10 @@ port=$(cat "$work/port")
   --token trial > "$work/trial.json"
 "$selffeed" --log-level warn simulate "ws://127.0.0.1:$port/ws" \
   --dialogues "$data/synthetic_persona_chat/Synthetic-Persona-Chat_valid.csv" --complaints "${convai2[@]}" \
-  --conversations "$conversations" --users "$users" --user-ids "$user_ids" --poor-f1 "$poor_f1" --thumbs-rate "$thumbs_rate" --seed "$seed" --json "$work/simulation.json" >/dev/null
+  --conversations "$conversations" --users "$users" --user-ids "$user_ids" --poor-f1 "$poor_f1" \
+  --thumbs-rate "$thumbs_rate" --seed "$seed" --json "$work/simulation.json" >/dev/null
+[[ "$decide_at" == 0 ]] || sleep 3  # the judge's last look
 kill $server && wait $server 2>/dev/null || true
+[[ "$decide_at" == 0 ]] || "$selffeed" --log-level warn models list --store "$work/store"
 "$selffeed" --log-level warn models report --store "$work/store" --json > "$work/report.json"
 "$selffeed" --log-level warn models report --store "$work/store"

@@ -353,9 +353,10 @@ HttpResponse ChatService::model_admin(const websocket::HttpRequest& request) {
                                                                      : 500;
     return error_response(status, status_code_name(s.code()), s.message());
   }
-  const std::string outcome = action == "trial" ? "trial" : action == "end-trial" ? "trial_ended"
-                              : change->promoted     ? "live"
-                                                     : "refused";
+  const std::string outcome = action == "end-trial" ? "trial_ended"
+                              : change->on_trial      ? "trial"
+                              : change->promoted      ? "live"
+                                                      : "refused";
   metrics::Registry& r = metrics_;
   r.counter("selffeed_model_decisions_total", "Model changes asked for over the admin API, by outcome.",
             {{"outcome", outcome}})
@@ -367,6 +368,7 @@ HttpResponse ChatService::model_admin(const websocket::HttpRequest& request) {
                              {"candidate", gate_scores_json(change->candidate_scores)},
                              {"live", gate_scores_json(change->live_scores)},
                              {"live_version", change->live_version},
+                             {"on_trial", change->on_trial},
                              {"trial", trial_json(trial)}});
 }
 

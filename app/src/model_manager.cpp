@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model_report.h"
 #include "selffeed/common/log.h"
 
 namespace selffeed::app {
@@ -174,8 +175,13 @@ Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
   const std::int64_t now = unix_millis();
   ModelRecord record{candidate->version, path, refused, metrics.dump(), candidate->dialogue->info().lineage_json,
                      now, now};
-  log()->info("gate: {} {} ({})", candidate->version, change.promoted ? "promoted" : "refused", change.reason);
-  if (change.promoted) {
+  log()->info("gate: {} {} ({})", candidate->version, change.promoted ? "passed" : "refused", change.reason);
+  if (change.promoted && options_.trial_share > 0) {
+    change.promoted = false;
+    change.on_trial = true;
+    change.reason += "; on trial: the users judge it next";
+    SELFFEED_RETURN_IF_ERROR(start_trial(std::move(candidate), std::move(record), options_.trial_share));
+  } else if (change.promoted) {
     SELFFEED_RETURN_IF_ERROR(swap_in(std::move(candidate), std::move(record)));
   } else {
     SELFFEED_RETURN_IF_ERROR(store_.put_model(record));
@@ -225,16 +231,69 @@ Result<ModelChange> ModelManager::trial(const std::string& bundle_dir, double sh
   if (candidate->version == live_->version) {
     return already_exists_error("version " + candidate->version + " is already live");
   }
-  json metrics = json::parse(candidate->dialogue->info().metrics_json, nullptr, false);
-  if (!metrics.is_object()) metrics = json::object();
   const std::int64_t now = unix_millis();
-  metrics["trial"] = {{"share", share}, {"against", live_->version}, {"started_ms", now}};
+  ModelRecord record{candidate->version, path, ModelStatus::kTrial, candidate->dialogue->info().metrics_json,
+                     candidate->dialogue->info().lineage_json, now, now};
   const std::string version = candidate->version;
-  SELFFEED_RETURN_IF_ERROR(store_.put_model({version, path, ModelStatus::kTrial, metrics.dump(),
-                                             candidate->dialogue->info().lineage_json, now, now}));
-  SELFFEED_RETURN_IF_ERROR(retire_trials(version));
-  engine_.start_trial(std::move(candidate), share);
-  return ModelChange{version, false, "on trial beside " + live_->version, std::nullopt, std::nullopt, live_->version};
+  SELFFEED_RETURN_IF_ERROR(start_trial(std::move(candidate), std::move(record), share));
+  ModelChange change{version, false, "on trial beside " + live_->version, std::nullopt, std::nullopt, live_->version};
+  change.on_trial = true;
+  return change;
+}
+
+Status ModelManager::start_trial(std::shared_ptr<LiveModels> models, ModelRecord record, double share) {
+  json metrics = json::parse(record.metrics_json, nullptr, false);
+  if (!metrics.is_object()) metrics = json::object();
+  record.updated_ms = unix_millis();
+  metrics["trial"] = {{"share", share}, {"against", live_->version}, {"started_ms", record.updated_ms}};
+  record.status = ModelStatus::kTrial;
+  record.metrics_json = metrics.dump();
+  SELFFEED_RETURN_IF_ERROR(store_.put_model(record));
+  SELFFEED_RETURN_IF_ERROR(retire_trials(record.version));
+  engine_.start_trial(std::move(models), share);
+  return ok_status();
+}
+
+Result<std::optional<ModelChange>> ModelManager::judge_trial(std::uint64_t min_conversations) {
+  std::lock_guard lock(mutex_);
+  const std::string version = engine_.trial().version;
+  if (version.empty()) return std::optional<ModelChange>();
+  SELFFEED_ASSIGN_OR_RETURN(ModelRecord record, store_.get_model(version));
+  json metrics = json::parse(record.metrics_json, nullptr, false);
+  if (!metrics.is_object() || !metrics.contains("trial") || !metrics["trial"].is_object()) {
+    return internal_error("the registry has no trial record for " + version);
+  }
+  json& trial = metrics["trial"];
+  SELFFEED_ASSIGN_OR_RETURN(ModelReport report,
+                            report_models(store_, {.since_ms = trial.value("started_ms", std::int64_t{0})}));
+  const auto& comparison = report.comparison;
+  if (!comparison || comparison->version != version || comparison->against != live_->version) {
+    return std::optional<ModelChange>();  // one side has no turns yet
+  }
+  for (const VersionReport& v : report.versions) {
+    if ((v.version == version || v.version == live_->version) && v.conversations < min_conversations) {
+      return std::optional<ModelChange>();
+    }
+  }
+  const std::string worse = worse_with_users(*comparison);
+  const std::string verdict = worse.empty() ? "not worse with users than " + live_->version
+                                            : "worse with users than " + live_->version + ": " + worse;
+  trial["decided_ms"] = unix_millis();
+  trial["verdict"] = verdict;
+  trial["report"] = to_json(report);
+  record.metrics_json = metrics.dump();
+  log()->info("trial of {}: {}", version, verdict);
+  if (!worse.empty()) {
+    engine_.end_trial();
+    record.status = ModelStatus::kRejected;
+    record.updated_ms = unix_millis();
+    SELFFEED_RETURN_IF_ERROR(store_.put_model(record));
+    return std::optional<ModelChange>(
+        ModelChange{version, false, verdict, std::nullopt, std::nullopt, live_->version});
+  }
+  SELFFEED_RETURN_IF_ERROR(store_.put_model(record));
+  SELFFEED_ASSIGN_OR_RETURN(ModelChange change, promote_locked(version, verdict));
+  return std::optional<ModelChange>(std::move(change));
 }
 
 Result<ModelChange> ModelManager::end_trial() {

@@ -27,6 +27,9 @@ struct ModelManagerOptions {
   double epsilon = 0.01;             // allowed drop of PersonaChat hits@1 and of the ST AUC
   // Rated ConvAI2 files: their test split scores the bundles' satisfaction estimators.
   std::vector<std::string> gate_satisfaction_files;
+  // A bundle the gate passes goes on trial for this share of the users first, and lives
+  // only once the users have judged it (judge_trial); 0: it goes live at once.
+  double trial_share = 0;
 };
 
 struct ModelChange {
@@ -36,6 +39,7 @@ struct ModelChange {
   std::optional<trainer::GateScores> candidate_scores;
   std::optional<trainer::GateScores> live_scores;
   std::string live_version;  // after the change
+  bool on_trial = false;     // `version` is on trial now
 };
 
 // {"personachat_hits@1", "feedback_hits@1", "satisfaction_auc"} (null where not measured),
@@ -51,8 +55,9 @@ class ModelManager {
   // holds from before a restart (one that no longer loads goes back to "candidate").
   Status register_live();
 
-  // Gates the bundle at `bundle_dir` against the live model; swaps it in when it passes.
-  // The decision and its numbers go to the registry either way.
+  // Gates the bundle at `bundle_dir` against the live model; when it passes, swaps it in
+  // or, with a trial share, puts it on trial. The decision and its numbers go to the
+  // registry either way.
   Result<ModelChange> consider(const std::string& bundle_dir);
   // Makes a registered version live without the gate.
   Result<ModelChange> promote(const std::string& version, const std::string& reason = "promoted by an operator");
@@ -65,6 +70,12 @@ class ModelManager {
   Result<ModelChange> trial(const std::string& bundle_dir, double share);
   // Everyone back on the live model; the version on trial goes back to "candidate".
   Result<ModelChange> end_trial();
+  // Once both the trial and the live model have answered `min_conversations` conversations
+  // since the trial began: the version on trial goes live, unless its users asked, complained
+  // or gave thumbs down more often than the live model's (worse_with_users), in which case
+  // the trial ends and the version is rejected. The verdict and the numbers go to the
+  // registry. Nullopt: no trial, or not enough conversations yet.
+  Result<std::optional<ModelChange>> judge_trial(std::uint64_t min_conversations);
 
  private:
   Result<ModelChange> promote_locked(const std::string& version, const std::string& reason);
@@ -72,6 +83,8 @@ class ModelManager {
   Result<trainer::GateScores> scores_of(const std::string& bundle_dir, const trainer::GateData& data);
   Status swap_in(std::shared_ptr<LiveModels> models, ModelRecord record);
   Status resume_trial();
+  // Registers `record` as on trial for `share` of the users and starts the trial.
+  Status start_trial(std::shared_ptr<LiveModels> models, ModelRecord record, double share);
   // The registry's "trial" records other than `except` become candidates again.
   Status retire_trials(const std::string& except);
 

@@ -213,6 +213,17 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
   return report;
 }
 
+std::string worse_with_users(const Comparison& c) {
+  std::string out;
+  for (const auto& [name, share] : {std::pair<const char*, const Share*>{"asks", &c.asks},
+                                    {"complaints", &c.complaints},
+                                    {"thumbs down per answer", &c.thumbs_down}}) {
+    if (share->low <= 0) continue;
+    out += (out.empty() ? "" : ", ") + std::string(name) + " " + format_difference(*share);
+  }
+  return out;
+}
+
 json to_json(const ModelReport& report) {
   json versions = json::array();
   for (const VersionReport& v : report.versions) {

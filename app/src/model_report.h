@@ -64,6 +64,11 @@ struct ReportOptions {
 
 Result<ModelReport> report_models(const store::Store& store, const ReportOptions& options);
 
+// The shares the comparison's version is worse in than the one it is compared against,
+// with 95% confidence (the interval of the difference above 0), e.g. "thumbs down per
+// answer +0.050 [+0.020, +0.080]"; empty when it is worse in none.
+std::string worse_with_users(const Comparison& comparison);
+
 nlohmann::json to_json(const ModelReport& report);
 // Markdown tables.
 std::string to_markdown(const ModelReport& report);

@@ -39,13 +39,18 @@ int list(const ModelsFlags& f) {
   if (!store.ok()) return fail(store.status());
   auto models = (*store)->list_models();
   if (!models.ok()) return fail(models.status());
-  std::printf("| version | status | PersonaChat hits@1 | gate | path |\n|---|---|---|---|---|\n");
+  std::printf("| version | status | PersonaChat hits@1 | gate | trial | path |\n|---|---|---|---|---|---|\n");
   for (const ModelRecord& m : *models) {
     const json metrics = json::parse(m.metrics_json, nullptr, false);
+    auto reason_of = [&](const char* step, const char* field) {
+      return metrics.is_object() && metrics.contains(step) && metrics[step].is_object()
+                 ? metrics[step].value(field, std::string())
+                 : std::string();
+    };
     const json hits = metrics.is_object() ? metrics.value("personachat_hits@1", json(nullptr)) : json(nullptr);
-    const std::string gate = metrics.is_object() && metrics.contains("gate") ? metrics["gate"].value("reason", "") : "";
-    std::printf("| %s | %s | %s | %s | %s |\n", m.version.c_str(), std::string(model_status_name(m.status)).c_str(),
-                hits.is_number() ? std::to_string(hits.get<double>()).c_str() : "-", gate.c_str(), m.path.c_str());
+    std::printf("| %s | %s | %s | %s | %s | %s |\n", m.version.c_str(), std::string(model_status_name(m.status)).c_str(),
+                hits.is_number() ? std::to_string(hits.get<double>()).c_str() : "-",
+                reason_of("gate", "reason").c_str(), reason_of("trial", "verdict").c_str(), m.path.c_str());
   }
   return 0;
 }

@@ -32,7 +32,7 @@ PeriodicTrainer::PeriodicTrainer(PeriodicTrainerOptions options, ChatEngine& eng
       registry_(metrics),
       harvested_at_last_run_(harvested()),
       last_run_(std::chrono::steady_clock::now()) {
-  for (const char* outcome : {"promoted", "refused", "failed"}) {
+  for (const char* outcome : {"promoted", "trial", "refused", "failed"}) {
     registry_.counter("selffeed_trainer_runs_total", "Periodic retrainings, by outcome.", {{"outcome", outcome}});
   }
   thread_ = std::thread([this] { run(); });
@@ -130,7 +130,7 @@ void PeriodicTrainer::retrain_once(std::uint64_t harvested_now) {
     log()->error("gating {} failed: {}", version, change.status().to_string());
     return outcome("failed");
   }
-  outcome(change->promoted ? "promoted" : "refused");
+  outcome(change->promoted ? "promoted" : change->on_trial ? "trial" : "refused");
 }
 
 }  // namespace selffeed::app

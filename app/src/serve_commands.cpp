@@ -13,6 +13,7 @@
 #include "chat_service.h"
 #include "commands.h"
 #include "periodic_trainer.h"
+#include "trial_judge.h"
 #include "selffeed/clients/clients.h"
 #include "selffeed/common/log.h"
 #include "selffeed/common/utf8.h"
@@ -52,6 +53,9 @@ struct ServeFlags {
   std::string retrain_args;
   std::size_t gate_examples = 1000;
   double gate_epsilon = 0.01;
+  double trial_share = 0;
+  std::uint64_t trial_conversations = 0;
+  int trial_check_seconds = 60;
   std::string persona;
 };
 
@@ -145,7 +149,8 @@ int serve(const ServeFlags& f) {
   ChatEngine engine(engine_options, **store, *models, registry);
 
   ModelManager model_manager({.scorer = scorer, .gate_file = f.gate_valid, .gate_examples = f.gate_examples,
-                              .epsilon = f.gate_epsilon, .gate_satisfaction_files = f.satisfaction_labelled},
+                              .epsilon = f.gate_epsilon, .gate_satisfaction_files = f.satisfaction_labelled,
+                              .trial_share = f.trial_share},
                              **store, engine, *models);
   if (Status s = model_manager.register_live(); !s.ok()) return fail(s);
 
@@ -187,6 +192,13 @@ int serve(const ServeFlags& f) {
         engine, model_manager, registry);
   }
 
+  std::unique_ptr<TrialJudge> trial_judge;
+  if (f.trial_conversations > 0) {
+    trial_judge = std::make_unique<TrialJudge>(
+        TrialJudgeOptions{f.trial_conversations, std::chrono::seconds(std::max(1, f.trial_check_seconds))},
+        model_manager, registry);
+  }
+
   auto server = websocket::Server::start(server_options, service);
   if (!server.ok()) return fail(server.status());
 
@@ -205,6 +217,7 @@ int serve(const ServeFlags& f) {
   sigwait(&signals, &signal_number);
   log->info("signal {}: finishing in-flight turns and shutting down", signal_number);
   periodic.reset();      // a retraining in progress is stopped; its run directory stays
+  trial_judge.reset();
   (*server)->drain();   // no new messages reach the engine
   engine.stop();        // answers everything already queued
   (*server)->stop(std::chrono::milliseconds(f.shutdown_grace_ms));  // flush replies, close 1001
@@ -269,6 +282,18 @@ void add_serve_commands(CLI::App& app, Action& action) {
       ->capture_default_str();
   serve_cmd->add_option("--gate-epsilon", flags->gate_epsilon,
                         "allowed drop of a new model's PersonaChat hits@1 and satisfaction AUC")
+      ->capture_default_str();
+  serve_cmd->add_option("--trial-share", flags->trial_share,
+                        "a bundle the gate passes goes on trial for this share of the users before it goes live "
+                        "(0: live at once)")
+      ->check(CLI::Range(0.0, 0.99))
+      ->capture_default_str();
+  serve_cmd->add_option("--trial-conversations", flags->trial_conversations,
+                        "decide a trial once it and the live model have answered this many conversations each "
+                        "since it began: live unless its users asked, complained or gave thumbs down more "
+                        "(0: the operator decides)")
+      ->capture_default_str();
+  serve_cmd->add_option("--trial-check-seconds", flags->trial_check_seconds, "how often a trial is looked at")
       ->capture_default_str();
   serve_cmd->add_option("--satisfaction-labelled", flags->satisfaction_labelled,
                         "rated ConvAI2 files: the gate scores estimators on their test split, and the periodic "

@@ -212,5 +212,52 @@ TEST(LearningLoopTest, PeriodicTrainerRetrainsAndPromotesInTheBackground) {
   EXPECT_TRUE(reply["model_version"].get<std::string>().starts_with("auto-")) << reply.dump();
 }
 
+// With --trial-share a bundle the gate passes is not live yet: it answers a share of the
+// users, and goes live once they have judged it no worse than the live model.
+TEST(LearningLoopTest, ABundleTheGatePassesGoesOnTrialAndTheUsersPromoteIt) {
+  TempDir dir;
+  write_gate_file(dir.str("gate.txt"));
+  auto server = testing::start_server(dir.str(), dir.str("store"),
+                                      {"--admin-token", "secret", "--gate-valid", dir.str("gate.txt"),
+                                       "--gate-epsilon", "0", "--trial-share", "0.5", "--trial-conversations", "3",
+                                       "--trial-check-seconds", "1"});
+  ASSERT_TRUE(server);
+  harvest(*server, "alice");
+  harvest(*server, "carol");
+  train("retrain --store " + dir.str("store") + " --out " + dir.str("v2") + " --personachat " + toy_train_file() +
+            " --version toy-v2",
+        dir, "v2");
+
+  const json loaded = admin(*server, "POST", "/admin/models/load", {{"bundle", dir.str("v2/bundle")}});
+  EXPECT_EQ(loaded["promoted"], false) << loaded.dump();
+  EXPECT_EQ(loaded["on_trial"], true);
+  EXPECT_EQ(loaded["live_version"], "toy-v1");
+  EXPECT_EQ(loaded["trial"], json({{"version", "toy-v2"}, {"share", 0.5}}));
+  EXPECT_NE(loaded["reason"].get<std::string>().find("better overall"), std::string::npos) << loaded.dump();
+
+  // Users who like both the same, until the judge has seen three conversations a side.
+  std::map<std::string, int> conversations;
+  for (int i = 0; i < 100 && (conversations["toy-v1"] < 3 || conversations["toy-v2"] < 3); ++i) {
+    auto client = clients::WsClient::connect(server->ws_url());
+    ASSERT_OK(client);
+    const json welcome = testing::request(**client, {{"type", "hello"}, {"user_id", "user-" + std::to_string(i)}});
+    ++conversations[welcome["model_version"]];
+    ASSERT_EQ(testing::request(**client, {{"type", "message"}, {"text", "what colour is your boat ?"}})["type"], "reply");
+    ASSERT_EQ(testing::request(**client, {{"type", "message"}, {"text", "nice ."}})["type"], "reply");
+  }
+  std::string live;
+  for (int i = 0; i < 100 && live != "toy-v2"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    live = admin(*server, "GET", "/models")["live_model"];
+  }
+  EXPECT_EQ(live, "toy-v2");
+  std::map<std::string, std::string> status;
+  const json registry = admin(*server, "GET", "/models");
+  for (const json& m : registry["models"]) status[m["version"]] = m["status"];
+  EXPECT_EQ(status["toy-v2"], "live");
+  EXPECT_EQ(status["toy-v1"], "retired");
+  EXPECT_EQ(registry["trial"], nullptr);
+}
+
 }  // namespace
 }  // namespace selffeed

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -190,6 +191,88 @@ TEST(ModelTrialTest, AShareOfUsersGetsTheTrialModelTheReportCountsEachAndPromoti
   for (const json& m : models["models"]) status[m["version"]] = m["status"];
   EXPECT_EQ(status["toy-v1b"], "live");
   EXPECT_EQ(status["toy-v1"], "retired");
+}
+
+// A new user's conversation: two messages. On `unhappy_with`'s side the second is a
+// complaint (which the bot answers by asking for feedback) and the first answer gets a
+// thumbs down. The version that answered.
+std::string chat(const clients::LocalServer& server, const std::string& user, const std::string& unhappy_with) {
+  auto client = clients::WsClient::connect(server.ws_url());
+  EXPECT_TRUE(client.ok());
+  if (!client.ok()) return {};
+  const std::string version =
+      testing::request(**client, {{"type", "hello"}, {"user_id", user}}).value("model_version", "");
+  const json first = testing::request(**client, {{"type", "message"}, {"text", "what colour is your car ?"}});
+  EXPECT_EQ(first["type"], "reply") << first.dump();
+  const bool unhappy = version == unhappy_with;
+  if (unhappy) {
+    EXPECT_EQ(testing::request(**client, {{"type", "rate"}, {"turn", first["turn"]}, {"value", "down"}})["type"], "rated");
+  }
+  const json second = testing::request(
+      **client, {{"type", "message"}, {"text", unhappy ? "what ? you are not making sense" : "nice ."}});
+  EXPECT_EQ(second["type"], "reply") << second.dump();
+  return version;
+}
+
+// Users chat, `per_side` new ones on each side at least, until the judge has decided the
+// trial (bounded); the /models page after the verdict.
+json chat_until_decided(const clients::LocalServer& server, const std::string& prefix, int per_side,
+                        const std::string& unhappy_with = "") {
+  std::map<std::string, int> conversations;
+  for (int i = 0; i < 200; ++i) {
+    ++conversations[chat(server, prefix + std::to_string(i), unhappy_with)];
+    if (conversations.size() == 2 && conversations.begin()->second >= per_side &&
+        conversations.rbegin()->second >= per_side) {
+      break;
+    }
+  }
+  for (int i = 0; i < 100; ++i) {
+    const json models = http(server, "GET", "/models");
+    if (models["trial"].is_null()) return models;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ADD_FAILURE() << "the trial was not decided";
+  return {};
+}
+
+std::map<std::string, json> registry(const json& models) {
+  std::map<std::string, json> out;
+  for (const json& m : models["models"]) out[m["version"]] = m;
+  return out;
+}
+
+TEST(ModelTrialTest, TheUsersRejectAVersionTheyLikeLessAndPromoteOneTheyLikeAsMuch) {
+  TempDir dir;
+  const std::string candidate = copy_bundle(dir, "toy-v1b");
+  auto server = testing::start_server(dir.str(), dir.str("store"),
+                                      {"--admin-token", "secret", "--trial-conversations", "6",
+                                       "--trial-check-seconds", "1"});
+  ASSERT_TRUE(server);
+
+  // Its users complain and give thumbs down; the live model's users do not.
+  ASSERT_EQ(http(*server, "POST", "/admin/models/trial", {{"bundle", candidate}, {"share", 0.5}})["http_status"], 200);
+  json models = chat_until_decided(*server, "first-", 6, "toy-v1b");
+  EXPECT_EQ(models["live_model"], "toy-v1");
+  json trial = registry(models)["toy-v1b"];
+  EXPECT_EQ(trial["status"], "rejected");
+  const std::string verdict = trial["metrics"]["trial"]["verdict"];
+  EXPECT_TRUE(verdict.starts_with("worse with users than toy-v1: asks +0.500")) << verdict;
+  EXPECT_NE(verdict.find("thumbs down per answer"), std::string::npos) << verdict;
+  EXPECT_EQ(chat(*server, "first-0", ""), "toy-v1") << "everyone is back on the live model";
+
+  // Tried again, with users who like both the same: it goes live. Only the turns since
+  // this trial began count.
+  ASSERT_EQ(http(*server, "POST", "/admin/models/trial", {{"bundle", candidate}, {"share", 0.5}})["http_status"], 200);
+  models = chat_until_decided(*server, "second-", 6);
+  EXPECT_EQ(models["live_model"], "toy-v1b");
+  trial = registry(models)["toy-v1b"];
+  EXPECT_EQ(trial["status"], "live");
+  EXPECT_EQ(trial["metrics"]["trial"]["verdict"], "not worse with users than toy-v1");
+  EXPECT_EQ(registry(models)["toy-v1"]["status"], "retired");
+  auto metrics = clients::http_request("GET", server->http_url("/metrics"));
+  ASSERT_OK(metrics);
+  EXPECT_NE(metrics->body.find("selffeed_trial_verdicts_total{outcome=\"rejected\"} 1"), std::string::npos);
+  EXPECT_NE(metrics->body.find("selffeed_trial_verdicts_total{outcome=\"promoted\"} 1"), std::string::npos);
 }
 
 }  // namespace
