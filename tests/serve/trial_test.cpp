@@ -58,9 +58,10 @@ Visit visit(const clients::LocalServer& server, const std::string& user, bool co
   return v;
 }
 
-std::map<std::string, json> by_version(const json& report) {
+// The entries of a list of versions (a report's or the registry's) by version.
+std::map<std::string, json> by_version(const json& list) {
   std::map<std::string, json> out;
-  for (const json& v : report["versions"]) out[v["version"]] = v;
+  for (const json& v : list) out[v["version"]] = v;
   return out;
 }
 
@@ -140,7 +141,7 @@ TEST(ModelTrialTest, AShareOfUsersGetsTheTrialModelTheReportCountsEachAndPromoti
   }
   const json report = http(*server, "GET", "/admin/models/report");
   ASSERT_EQ(report["http_status"], 200) << report.dump();
-  auto versions = by_version(report);
+  auto versions = by_version(report["versions"]);
   for (const std::string version : {"toy-v1", "toy-v1b"}) {
     const json& v = versions[version];
     EXPECT_EQ(v["answers"], answers[version]) << version;
@@ -159,7 +160,7 @@ TEST(ModelTrialTest, AShareOfUsersGetsTheTrialModelTheReportCountsEachAndPromoti
                            " > " + dir.str("report.json") + " 2> " + dir.str("report.log");
   ASSERT_EQ(std::system(line.c_str()), 0) << testing::read_file(dir.str("report.log"));
   const json from_store = json::parse(testing::read_file(dir.str("report.json")));
-  EXPECT_EQ(by_version(from_store)["toy-v1b"]["answers"], answers["toy-v1b"]);
+  EXPECT_EQ(by_version(from_store["versions"])["toy-v1b"]["answers"], answers["toy-v1b"]);
 
   // A restart resumes the trial: the users keep their models.
   ASSERT_EQ(server->stop(SIGTERM), 0);
@@ -235,12 +236,6 @@ json chat_until_decided(const clients::LocalServer& server, const std::string& p
   return {};
 }
 
-std::map<std::string, json> registry(const json& models) {
-  std::map<std::string, json> out;
-  for (const json& m : models["models"]) out[m["version"]] = m;
-  return out;
-}
-
 TEST(ModelTrialTest, TheUsersRejectAVersionTheyLikeLessAndPromoteOneTheyLikeAsMuch) {
   TempDir dir;
   const std::string candidate = copy_bundle(dir, "toy-v1b");
@@ -253,7 +248,7 @@ TEST(ModelTrialTest, TheUsersRejectAVersionTheyLikeLessAndPromoteOneTheyLikeAsMu
   ASSERT_EQ(http(*server, "POST", "/admin/models/trial", {{"bundle", candidate}, {"share", 0.5}})["http_status"], 200);
   json models = chat_until_decided(*server, "first-", 6, "toy-v1b");
   EXPECT_EQ(models["live_model"], "toy-v1");
-  json trial = registry(models)["toy-v1b"];
+  json trial = by_version(models["models"])["toy-v1b"];
   EXPECT_EQ(trial["status"], "rejected");
   const std::string verdict = trial["metrics"]["trial"]["verdict"];
   EXPECT_TRUE(verdict.starts_with("worse with users than toy-v1: asks +0.500")) << verdict;
@@ -265,10 +260,10 @@ TEST(ModelTrialTest, TheUsersRejectAVersionTheyLikeLessAndPromoteOneTheyLikeAsMu
   ASSERT_EQ(http(*server, "POST", "/admin/models/trial", {{"bundle", candidate}, {"share", 0.5}})["http_status"], 200);
   models = chat_until_decided(*server, "second-", 6);
   EXPECT_EQ(models["live_model"], "toy-v1b");
-  trial = registry(models)["toy-v1b"];
+  trial = by_version(models["models"])["toy-v1b"];
   EXPECT_EQ(trial["status"], "live");
   EXPECT_EQ(trial["metrics"]["trial"]["verdict"], "not worse with users than toy-v1");
-  EXPECT_EQ(registry(models)["toy-v1"]["status"], "retired");
+  EXPECT_EQ(by_version(models["models"])["toy-v1"]["status"], "retired");
   auto metrics = clients::http_request("GET", server->http_url("/metrics"));
   ASSERT_OK(metrics);
   EXPECT_NE(metrics->body.find("selffeed_trial_verdicts_total{outcome=\"rejected\"} 1"), std::string::npos);
