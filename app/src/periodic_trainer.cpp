@@ -16,7 +16,7 @@ namespace {
 
 spdlog::logger* log() { return SELFFEED_LOGGER("trainer"); }
 
-enum TrainerState { kIdle = 0, kTraining = 1, kGating = 2 };
+enum TrainerState { kIdle = 0, kTraining = 1, kGating = 2, kWaitingForTrial = 3 };
 
 }  // namespace
 
@@ -25,7 +25,8 @@ PeriodicTrainer::PeriodicTrainer(PeriodicTrainerOptions options, ChatEngine& eng
     : options_(std::move(options)),
       engine_(engine),
       models_(models),
-      state_(metrics.gauge("selffeed_trainer_state", "Periodic trainer: 0 idle, 1 training, 2 gating.")),
+      state_(metrics.gauge("selffeed_trainer_state",
+                           "Periodic trainer: 0 idle, 1 training, 2 gating, 3 waiting for the trial to be decided.")),
       last_examples_(metrics.gauge("selffeed_trainer_last_run_new_examples",
                                    "Harvested examples that triggered the last retraining.")),
       last_run_time_(metrics.gauge("selffeed_trainer_last_run_timestamp_seconds", "When the last retraining ended.")),
@@ -65,8 +66,12 @@ void PeriodicTrainer::run() {
       wake_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
       if (stopping_) return;
     }
+    // A new bundle would replace the one on trial before the users have judged it, and
+    // trials would never end: the next retraining waits for the verdict.
+    const bool trial_running = !engine_.trial().version.empty();
+    state_.set(trial_running ? kWaitingForTrial : kIdle);
     const std::uint64_t now_harvested = harvested();
-    if (due(now_harvested, std::chrono::steady_clock::now())) retrain_once(now_harvested);
+    if (!trial_running && due(now_harvested, std::chrono::steady_clock::now())) retrain_once(now_harvested);
   }
 }
 

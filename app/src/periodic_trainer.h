@@ -1,8 +1,9 @@
 // The periodic trainer inside `selffeed serve`: when enough new examples were harvested
 // (or enough time passed with at least one), it runs `selffeed retrain` as a child
 // process on a bounded thread budget (one LibTorch and one OpenBLAS thread, nice 10), so
-// serving keeps its latency, then hands the new bundle to the promotion gate. Its state
-// and last run are in /metrics and the log.
+// serving keeps its latency, then hands the new bundle to the promotion gate. While a
+// model is on trial it waits for the verdict. Its state and last run are in /metrics and
+// the log.
 #pragma once
 
 #include <atomic>

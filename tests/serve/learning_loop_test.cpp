@@ -259,5 +259,55 @@ TEST(LearningLoopTest, ABundleTheGatePassesGoesOnTrialAndTheUsersPromoteIt) {
   EXPECT_EQ(registry["trial"], nullptr);
 }
 
+// The periodic trainer with trials: its bundle goes on trial, and no new retraining starts
+// (it would replace the version on trial before the users judge it) until the trial ends.
+TEST(LearningLoopTest, ThePeriodicTrainerWaitsForTheVerdictOfATrial) {
+  TempDir dir;
+  write_gate_file(dir.str("gate.txt"));
+  auto server = testing::start_server(
+      dir.str(), dir.str("store"),
+      {"--admin-token", "secret", "--gate-valid", dir.str("gate.txt"), "--gate-epsilon", "0", "--trial-share", "0.5",
+       "--retrain-every-examples", "6", "--retrain-personachat", toy_train_file(), "--retrain-dir", dir.str("runs"),
+       "--retrain-args", "--holdout 0.25 --steps 300 --validate-every 50 --batch 8 --warmup 10 --lr 0.01"});
+  ASSERT_TRUE(server);
+  // The metrics page once `wanted` is on it (bounded wait).
+  auto metrics_with = [&](const std::string& wanted) {
+    std::string page;
+    for (int i = 0; i < 600 && page.find(wanted) == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      auto reply = clients::http_request("GET", server->http_url("/metrics"));
+      if (reply.ok()) page = reply->body;
+    }
+    EXPECT_NE(page.find(wanted), std::string::npos) << page;
+    return page;
+  };
+  harvest(*server, "alice");
+  harvest(*server, "carol");  // 6 examples: the trainer fires, the gate passes, a trial starts
+  metrics_with("selffeed_trainer_runs_total{outcome=\"trial\"} 1");
+  ASSERT_FALSE(admin(*server, "GET", "/models")["trial"].is_null());
+
+  harvest(*server, "dave");
+  harvest(*server, "erin");  // 6 more: due, but the trial is undecided
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // the trainer looks every second
+  const std::string waiting = metrics_with("selffeed_trainer_state 3");
+  EXPECT_NE(waiting.find("selffeed_trainer_runs_total{outcome=\"trial\"} 1"), std::string::npos) << waiting;
+  EXPECT_NE(waiting.find("selffeed_trainer_runs_total{outcome=\"refused\"} 0"), std::string::npos) << waiting;
+  EXPECT_NE(waiting.find("selffeed_trainer_runs_total{outcome=\"failed\"} 0"), std::string::npos) << waiting;
+
+  // The operator ends the trial: the trainer retrains on what is waiting (whatever the gate
+  // then says of it).
+  ASSERT_EQ(admin(*server, "POST", "/admin/models/end-trial")["trial"], nullptr);
+  bool second_run = false;
+  for (int i = 0; i < 600 && !second_run; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const std::string page = metrics_with("selffeed_trainer_runs_total");
+    second_run = page.find("selffeed_trainer_runs_total{outcome=\"trial\"} 2") != std::string::npos ||
+                 page.find("selffeed_trainer_runs_total{outcome=\"promoted\"} 1") != std::string::npos ||
+                 page.find("selffeed_trainer_runs_total{outcome=\"refused\"} 1") != std::string::npos ||
+                 page.find("selffeed_trainer_runs_total{outcome=\"failed\"} 1") != std::string::npos;
+  }
+  EXPECT_TRUE(second_run);
+}
+
 }  // namespace
 }  // namespace selffeed
