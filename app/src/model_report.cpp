@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <random>
 #include <tuple>
@@ -107,6 +108,23 @@ json difference_json(const Share& s) { return {{"value", s.value}, {"low", s.low
 }  // namespace
 
 Result<ModelReport> report_models(const store::Store& store, const ReportOptions& options) {
+  // The thumbs first (few beside the turns), so that the scan of the transcripts can find
+  // the estimate of the reply to each rated answer.
+  struct Thumb {
+    std::string conversation_id;
+    std::string version;
+    bool up = false;
+    std::optional<double> reply_estimate;
+  };
+  std::vector<Thumb> thumbs;
+  std::map<std::pair<std::string, std::int64_t>, std::vector<std::size_t>> thumbs_on;  // (conversation, turn)
+  SELFFEED_RETURN_IF_ERROR(store.scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
+    if (e.source != "thumbs" || e.created_ms < options.since_ms) return true;
+    thumbs_on[{e.conversation_id, e.turn_index}].push_back(thumbs.size());
+    thumbs.push_back({e.conversation_id, e.model_version, e.target == "1", std::nullopt});
+    return true;
+  }));
+
   std::map<std::string, VersionData> data;
   store::TranscriptFilter filter;
   if (options.since_ms > 0) filter.updated_after_ms = options.since_ms - 1;
@@ -124,20 +142,31 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
       if (reply.satisfaction) {
         ++t.judged;
         t.satisfaction += *reply.satisfaction;
+        auto rated = thumbs_on.find({c.id, static_cast<std::int64_t>(bot.index)});
+        if (rated != thumbs_on.end()) {
+          for (std::size_t k : rated->second) thumbs[k].reply_estimate = reply.satisfaction;
+        }
       }
     }
     return true;
   }));
-  SELFFEED_RETURN_IF_ERROR(store.scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
-    if (e.source != "thumbs" || e.created_ms < options.since_ms) return true;
-    auto version = data.find(e.model_version);
-    if (version == data.end()) return true;
-    auto conversation = version->second.by_conversation.find(e.conversation_id);
-    if (conversation == version->second.by_conversation.end()) return true;  // its turns are before since_ms
+  struct Agreement {
+    std::vector<double> estimates;
+    std::vector<int> thumbs_up;
+  };
+  std::map<std::string, Agreement> agreement;
+  for (const Thumb& thumb : thumbs) {
+    auto version = data.find(thumb.version);
+    if (version == data.end()) continue;
+    auto conversation = version->second.by_conversation.find(thumb.conversation_id);
+    if (conversation == version->second.by_conversation.end()) continue;  // its turns are before since_ms
     Tally& t = version->second.tallies[conversation->second];
-    ++(e.target == "1" ? t.thumbs_up : t.thumbs_down);
-    return true;
-  }));
+    ++(thumb.up ? t.thumbs_up : t.thumbs_down);
+    if (thumb.reply_estimate) {
+      agreement[thumb.version].estimates.push_back(*thumb.reply_estimate);
+      agreement[thumb.version].thumbs_up.push_back(thumb.up ? 1 : 0);
+    }
+  }
   SELFFEED_ASSIGN_OR_RETURN(auto models, store.list_models());
   std::map<std::string, std::string> status;
   for (const ModelRecord& m : models) status[m.version] = std::string(model_status_name(m.status));
@@ -155,6 +184,15 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
     v.answers = sum.answers;
     v.thumbs_up = sum.thumbs_up;
     if (sum.judged > 0) v.mean_satisfaction = sum.satisfaction / static_cast<double>(sum.judged);
+    if (auto a = agreement.find(version); a != agreement.end()) {
+      const Agreement& pairs = a->second;
+      v.thumbs_with_estimate = pairs.estimates.size();
+      const auto ups = std::count(pairs.thumbs_up.begin(), pairs.thumbs_up.end(), 1);
+      if (ups > 0 && ups < static_cast<std::ptrdiff_t>(pairs.thumbs_up.size())) {
+        // evaluate_binary's AUC is that of 1 - P(satisfied) for finding the unsatisfied.
+        v.estimator_auc_vs_thumbs = satisfaction::evaluate_binary(pairs.estimates, pairs.thumbs_up, 0.5).auc;
+      }
+    }
     const auto draws = resampled_shares(d.tallies, options, rng);
     Share* shares[] = {&v.asks, &v.complaints, &v.thumbs_down};
     for (std::size_t k = 0; k < 3; ++k) {
@@ -235,7 +273,10 @@ json to_json(const ModelReport& report) {
                         {"complaints", share_json(v.complaints)},
                         {"thumbs_down_per_answer", share_json(v.thumbs_down)},
                         {"thumbs_up", v.thumbs_up},
-                        {"mean_satisfaction", v.mean_satisfaction ? json(*v.mean_satisfaction) : json(nullptr)}});
+                        {"mean_satisfaction", v.mean_satisfaction ? json(*v.mean_satisfaction) : json(nullptr)},
+                        {"thumbs_with_estimate", v.thumbs_with_estimate},
+                        {"estimator_auc_vs_thumbs",
+                         v.estimator_auc_vs_thumbs ? json(*v.estimator_auc_vs_thumbs) : json(nullptr)}});
   }
   json out = {{"versions", versions}, {"comparison", nullptr}};
   if (const auto& c = report.comparison) {
@@ -251,13 +292,19 @@ json to_json(const ModelReport& report) {
 std::string to_markdown(const ModelReport& report) {
   std::string out =
       "| version | status | conversations | answers | asks for feedback | complaints (paper regexes) | "
-      "thumbs down per answer | thumbs up | mean P(satisfied) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
+      "thumbs down per answer | thumbs up | mean P(satisfied) | estimate vs thumbs: AUC (rated replies) |\n"
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const VersionReport& v : report.versions) {
     char satisfaction[16] = "-";
     if (v.mean_satisfaction) std::snprintf(satisfaction, sizeof satisfaction, "%.3f", *v.mean_satisfaction);
+    char agreement[48] = "-";
+    if (v.estimator_auc_vs_thumbs) std::snprintf(agreement, sizeof agreement, "%.3f", *v.estimator_auc_vs_thumbs);
+    std::snprintf(agreement + std::strlen(agreement), sizeof agreement - std::strlen(agreement), " (%llu)",
+                  static_cast<unsigned long long>(v.thumbs_with_estimate));
     out += "| " + v.version + " | " + (v.status.empty() ? "-" : v.status) + " | " + std::to_string(v.conversations) +
            " | " + std::to_string(v.answers) + " | " + format_share(v.asks) + " | " + format_share(v.complaints) +
-           " | " + format_share(v.thumbs_down) + " | " + std::to_string(v.thumbs_up) + " | " + satisfaction + " |\n";
+           " | " + format_share(v.thumbs_down) + " | " + std::to_string(v.thumbs_up) + " | " + satisfaction + " | " +
+           agreement + " |\n";
   }
   if (const auto& c = report.comparison) {
     out += "\n" + c->version + " minus " + c->against + " (95% interval): asks " + format_difference(c->asks) +

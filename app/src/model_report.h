@@ -39,6 +39,12 @@ struct VersionReport {
   // The mean P(satisfied) of replies to its answers, by the estimator each reply was
   // judged by (the version's own): comparable across versions only when they share one.
   std::optional<double> mean_satisfaction;
+  // How well those estimates agree with the users' own thumbs, where a rated answer has a
+  // judged reply: ROC-AUC of P(satisfied) for telling thumbs up from down (0.5: no better
+  // than chance), absent until both kinds are there. A falling AUC says the estimator no
+  // longer reads these users, whatever its offline numbers were.
+  std::uint64_t thumbs_with_estimate = 0;
+  std::optional<double> estimator_auc_vs_thumbs;
 };
 
 // `version` minus `against`: each share's difference, with its 95% interval.

@@ -126,7 +126,8 @@ TEST(ModelTrialTest, AShareOfUsersGetsTheTrialModelTheReportCountsEachAndPromoti
     answers[version] += i % 3 == 0 ? 4 : 2;
     if (i % 4 == 0) ++complaints[version];
   }
-  // A thumbs down for one trial user's answer.
+  // A trial user rates two answers: up for one their next message liked, down for one
+  // they complained about (the regexes judge those messages 1 and 0).
   std::string rater;
   for (const auto& [user, version] : model_of) {
     if (version == "toy-v1b") rater = user;
@@ -135,9 +136,15 @@ TEST(ModelTrialTest, AShareOfUsersGetsTheTrialModelTheReportCountsEachAndPromoti
     auto client = clients::WsClient::connect(server->ws_url());
     ASSERT_OK(client);
     ASSERT_EQ(testing::request(**client, {{"type", "hello"}, {"user_id", rater}})["model_version"], "toy-v1b");
-    const json reply = testing::request(**client, {{"type", "message"}, {"text", "where is your kite ?"}});
-    ASSERT_EQ(testing::request(**client, {{"type", "rate"}, {"turn", reply["turn"]}, {"value", "down"}})["type"], "rated");
-    ++answers["toy-v1b"];
+    const json liked = testing::request(**client, {{"type", "message"}, {"text", "where is your kite ?"}});
+    const json disliked = testing::request(**client, {{"type", "message"}, {"text", "nice ."}});
+    ASSERT_EQ(testing::request(**client, {{"type", "message"}, {"text", "what ? you are not making sense"}})["type"],
+              "reply");
+    ASSERT_EQ(testing::request(**client, {{"type", "rate"}, {"turn", liked["turn"]}, {"value", "up"}})["type"], "rated");
+    ASSERT_EQ(testing::request(**client, {{"type", "rate"}, {"turn", disliked["turn"]}, {"value", "down"}})["type"],
+              "rated");
+    answers["toy-v1b"] += 3;
+    ++complaints["toy-v1b"];
   }
   const json report = http(*server, "GET", "/admin/models/report");
   ASSERT_EQ(report["http_status"], 200) << report.dump();
@@ -151,7 +158,12 @@ TEST(ModelTrialTest, AShareOfUsersGetsTheTrialModelTheReportCountsEachAndPromoti
     EXPECT_GE(v["asks"]["high"].get<double>(), v["asks"]["value"].get<double>());
   }
   EXPECT_EQ(versions["toy-v1b"]["thumbs_down_per_answer"]["count"], 1);
+  EXPECT_EQ(versions["toy-v1b"]["thumbs_up"], 1);
   EXPECT_EQ(versions["toy-v1"]["thumbs_down_per_answer"]["count"], 0);
+  // The estimates of the replies to the rated answers agree with the thumbs.
+  EXPECT_EQ(versions["toy-v1b"]["thumbs_with_estimate"], 2);
+  EXPECT_EQ(versions["toy-v1b"]["estimator_auc_vs_thumbs"], 1.0);
+  EXPECT_TRUE(versions["toy-v1"]["estimator_auc_vs_thumbs"].is_null());
   EXPECT_EQ(report["comparison"]["version"], "toy-v1b");
   EXPECT_EQ(report["comparison"]["against"], "toy-v1");
 
