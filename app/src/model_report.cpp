@@ -18,7 +18,8 @@ using nlohmann::json;
 
 // What one conversation did with one version: the unit the bootstrap draws.
 struct Tally {
-  std::uint64_t answers = 0;
+  std::uint64_t bot_turns = 0;
+  std::uint64_t answers = 0;  // bot turns that answer (not feedback requests, thanks or rating requests)
   std::uint64_t asks = 0;
   std::uint64_t replies = 0;
   std::uint64_t complaints = 0;
@@ -42,7 +43,7 @@ struct VersionData {
 };
 
 void add(Tally& sum, const Tally& t) {
-  for (auto f : {&Tally::answers, &Tally::asks, &Tally::replies, &Tally::complaints, &Tally::thumbs_down,
+  for (auto f : {&Tally::bot_turns, &Tally::answers, &Tally::asks, &Tally::replies, &Tally::complaints, &Tally::thumbs_down,
                  &Tally::thumbs_up, &Tally::judged}) {
     sum.*f += t.*f;
   }
@@ -53,7 +54,7 @@ using Field = std::uint64_t Tally::*;
 struct ShareFields {
   Field count, of;
 };
-constexpr ShareFields kAsks{&Tally::asks, &Tally::answers};
+constexpr ShareFields kAsks{&Tally::asks, &Tally::bot_turns};
 constexpr ShareFields kComplaints{&Tally::complaints, &Tally::replies};
 constexpr ShareFields kThumbsDown{&Tally::thumbs_down, &Tally::answers};
 constexpr ShareFields kShares[] = {kAsks, kComplaints, kThumbsDown};
@@ -133,8 +134,12 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
       const Turn& bot = turns[i];
       if (bot.speaker != Speaker::kBot || bot.time_ms < options.since_ms) continue;
       Tally& t = data[bot.model_version].of(c.id, bot.time_ms);
-      ++t.answers;
+      ++t.bot_turns;
       if (bot.phase == Phase::kFeedbackRequested) ++t.asks;
+      // Thumbs and complaints are about answers: counted against the bot's other turns, a
+      // version that makes people complain more (so asks and thanks more) would look better.
+      if (bot.phase != Phase::kNormal) continue;
+      ++t.answers;
       if (i + 1 == turns.size() || turns[i + 1].speaker != Speaker::kUser) continue;
       const Turn& reply = turns[i + 1];
       ++t.replies;

@@ -31,10 +31,12 @@ struct VersionReport {
   std::string version;
   std::string status;  // in the registry; empty when not registered
   std::uint64_t conversations = 0;
-  std::uint64_t answers = 0;  // the bot's turns, feedback requests included
-  Share asks;                 // answers that ask what the bot should have said
-  Share complaints;           // replies to its answers the paper's regexes call unsatisfied
-  Share thumbs_down;          // per answer
+  // The bot's turns that answer the user (not its feedback requests, thanks or rating
+  // requests): what thumbs and complaints are about.
+  std::uint64_t answers = 0;
+  Share asks;         // of all the bot's turns: those that ask what it should have said
+  Share complaints;   // replies to its answers the paper's regexes call unsatisfied
+  Share thumbs_down;  // per answer
   std::uint64_t thumbs_up = 0;
   // The mean P(satisfied) of replies to its answers, by the estimator each reply was
   // judged by (the version's own): comparable across versions only when they share one.

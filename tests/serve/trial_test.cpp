@@ -118,13 +118,18 @@ TEST(ModelTrialTest, AShareOfUsersGetsTheTrialModelTheReportCountsEachAndPromoti
   ASSERT_TRUE(metrics.ok());
   EXPECT_NE(metrics->body.find("selffeed_trial_share{version=\"toy-v1b\"} 0.5"), std::string::npos);
 
-  // The report counts each version's users: two answers per visit, and a feedback request
-  // after each complaint (the regexes judge, so every complaint is caught).
-  std::map<std::string, int> answers, complaints;
+  // The report counts each version's users: two bot turns per visit, answers but for the
+  // feedback request after each complaint (the regexes judge, so every complaint is caught).
+  std::map<std::string, int> bot_turns, answers, complaints;
   for (int i = 0; i < 40; ++i) {
     const std::string& version = model_of["user-" + std::to_string(i)];
-    answers[version] += i % 3 == 0 ? 4 : 2;
-    if (i % 4 == 0) ++complaints[version];
+    const int visits = i % 3 == 0 ? 2 : 1;
+    bot_turns[version] += 2 * visits;
+    answers[version] += 2 * visits;
+    if (i % 4 == 0) {
+      ++complaints[version];
+      --answers[version];
+    }
   }
   // A trial user rates two answers: up for one their next message liked, down for one
   // they complained about (the regexes judge those messages 1 and 0).
@@ -143,7 +148,8 @@ TEST(ModelTrialTest, AShareOfUsersGetsTheTrialModelTheReportCountsEachAndPromoti
     ASSERT_EQ(testing::request(**client, {{"type", "rate"}, {"turn", liked["turn"]}, {"value", "up"}})["type"], "rated");
     ASSERT_EQ(testing::request(**client, {{"type", "rate"}, {"turn", disliked["turn"]}, {"value", "down"}})["type"],
               "rated");
-    answers["toy-v1b"] += 3;
+    bot_turns["toy-v1b"] += 3;
+    answers["toy-v1b"] += 2;
     ++complaints["toy-v1b"];
   }
   const json report = http(*server, "GET", "/admin/models/report");
@@ -153,6 +159,8 @@ TEST(ModelTrialTest, AShareOfUsersGetsTheTrialModelTheReportCountsEachAndPromoti
     const json& v = versions[version];
     EXPECT_EQ(v["answers"], answers[version]) << version;
     EXPECT_EQ(v["asks"]["count"], complaints[version]) << version;
+    EXPECT_EQ(v["asks"]["of"], bot_turns[version]) << version;
+    EXPECT_EQ(v["thumbs_down_per_answer"]["of"], answers[version]) << version;
     EXPECT_EQ(v["complaints"]["count"], complaints[version]) << version;
     EXPECT_LE(v["asks"]["low"].get<double>(), v["asks"]["value"].get<double>());
     EXPECT_GE(v["asks"]["high"].get<double>(), v["asks"]["value"].get<double>());
