@@ -42,6 +42,16 @@ double stable_draw(std::string_view key, std::string_view salt) {
   return static_cast<double>(h >> 11) * 0x1.0p-53;
 }
 
+// The labeling functions' votes on a reply to the bot's last turn (the end of `history`),
+// as the estimator sees it; thumbs and the model's confidence are not known yet here.
+std::vector<satisfaction::Vote> labeling_votes(const std::vector<std::string>& history, const std::string& reply) {
+  satisfaction::SatisfactionInput in;
+  in.history.assign(history.begin(), history.end() - 1);
+  in.bot_reply = history.back();
+  in.user_reply = reply;
+  return satisfaction::apply_labeling_functions(in);
+}
+
 std::vector<double> satisfaction_buckets() { return {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0}; }
 std::vector<double> batch_buckets() { return {1, 2, 4, 8, 16, 32, 64, 128}; }
 
@@ -90,6 +100,15 @@ struct ChatEngine::Metrics {
     return registry.counter("selffeed_harvested_examples_total", "Training examples harvested, by kind.",
                             {{"kind", std::string(example_kind_name(kind))}});
   }
+  // What each labeling function says about the users' replies: their shares of the judged
+  // replies (selffeed_satisfaction_score_count) drifting away from those on the training
+  // pool (`selffeed lf-report`) says the users now talk otherwise than the estimator learned.
+  metrics::Counter& vote(const satisfaction::LabelingFunction& function, satisfaction::Vote vote) {
+    return registry.counter("selffeed_labeling_function_votes_total",
+                            "Votes of each labeling function on the judged replies to the bot (abstentions not counted).",
+                            {{"function", function.name},
+                             {"vote", vote == satisfaction::Vote::kSatisfied ? "satisfied" : "unsatisfied"}});
+  }
   metrics::Counter& error(std::string_view code) { return metrics::error_counter(registry, code); }
   void set_trial(const std::string& version, double share) {
     registry.gauge("selffeed_trial_share", "Share of users the version on trial answers (0 once it ends).",
@@ -110,6 +129,7 @@ struct ChatEngine::PendingTurn {
   Session* session = nullptr;
   feedback::ModelRequest plan;
   std::optional<double> satisfaction;
+  std::vector<satisfaction::Vote> votes;  // of the labeling functions, on a judged reply
   std::optional<dialogue::RankedReply> ranked;
   feedback::Outcome outcome;
 };
@@ -501,7 +521,10 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
   std::size_t next_score = 0, next_rank = 0;
   std::vector<PendingTurn*> decided;
   for (PendingTurn& t : turns) {
-    if (t.plan.satisfaction_context) t.satisfaction = scores[next_score++];
+    if (t.plan.satisfaction_context) {
+      t.satisfaction = scores[next_score++];
+      t.votes = labeling_votes(t.session->state.history, t.job->message->text);
+    }
     if (t.plan.reply_context) {
       if (!ranked[next_rank].empty()) t.ranked = ranked[next_rank].front();
       ++next_rank;
@@ -569,6 +592,11 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
       metrics_->answers_held_back.inc();
     }
     if (t->satisfaction) metrics_->satisfaction.observe(*t->satisfaction);
+    for (std::size_t f = 0; f < t->votes.size(); ++f) {
+      if (t->votes[f] != satisfaction::Vote::kAbstain) {
+        metrics_->vote(satisfaction::labeling_functions()[f], t->votes[f]).inc();
+      }
+    }
     metrics_->turns.inc();
     if (!s.state.learn) metrics_->turns_not_learning.inc();
     metrics_->reply_latency.observe(std::chrono::duration<double>(sent - t->job->received).count());

@@ -114,6 +114,11 @@ TEST(ChatTest, ScriptedConversationHarvestsHbFbAndSt) {
     EXPECT_NE(metrics->body.find("selffeed_answers_held_back_total 0"), std::string::npos) << metrics->body;
     EXPECT_NE(metrics->body.find("selffeed_feedback_requests_total 1"), std::string::npos);
     EXPECT_NE(metrics->body.find("selffeed_model_info{version=\"toy-v1\"} 1"), std::string::npos);
+    // The labeling functions on the two judged replies: "nice ." and the complaint.
+    EXPECT_NE(metrics->body.find("selffeed_labeling_function_votes_total{function=\"positive_reaction\",vote=\"satisfied\"} 1"),
+              std::string::npos) << metrics->body;
+    EXPECT_NE(metrics->body.find("selffeed_labeling_function_votes_total{function=\"paper_regex\",vote=\"unsatisfied\"} 1"),
+              std::string::npos);
 
     // A reconnecting client resumes the conversation with its turns.
     ws.close();
