@@ -9,6 +9,7 @@
 # users (each comes back once on average; a user keeps their version),
 # TRIAL_POOR_F1 [0.1] the token F1 against the reference below which a simulated user finds
 # a reply poor, TRIAL_THUMBS_RATE [0.2] the share of poor replies that get a thumbs-down,
+# TRIAL_THUMBS_UP_RATE [0] the share of the other answers that get a thumbs-up,
 # TRIAL_SATISFACTION [regex] the server's estimator (the same judge for both versions;
 # model: each version's own), TRIAL_DECIDE_AT [0] conversations a side after which the
 # server decides the trial itself (`serve --trial-conversations`; 0: it does not).
@@ -25,6 +26,7 @@ user_ids="${TRIAL_USER_IDS:-$((conversations / 2))}"
 satisfaction="${TRIAL_SATISFACTION:-regex}"
 poor_f1="${TRIAL_POOR_F1:-0.1}"
 thumbs_rate="${TRIAL_THUMBS_RATE:-0.2}"
+thumbs_up_rate="${TRIAL_THUMBS_UP_RATE:-0}"
 decide_at="${TRIAL_DECIDE_AT:-0}"
 require_data synthetic_persona_chat/Synthetic-Persona-Chat_valid.csv
 convai2=("$data/convai2_wild_eval/data_volunteers.json" "$data/convai2_wild_eval/data_intermediate.json")
@@ -45,7 +47,7 @@ port=$(cat "$work/port")
 "$selffeed" --log-level warn simulate "ws://127.0.0.1:$port/ws" \
   --dialogues "$data/synthetic_persona_chat/Synthetic-Persona-Chat_valid.csv" --complaints "${convai2[@]}" \
   --conversations "$conversations" --users "$users" --user-ids "$user_ids" --poor-f1 "$poor_f1" \
-  --thumbs-rate "$thumbs_rate" --seed "$seed" --json "$work/simulation.json" >/dev/null
+  --thumbs-rate "$thumbs_rate" --thumbs-up-rate "$thumbs_up_rate" --seed "$seed" --json "$work/simulation.json" >/dev/null
 [[ "$decide_at" == 0 ]] || sleep 3  # the judge's last look
 kill $server && wait $server 2>/dev/null || true
 [[ "$decide_at" == 0 ]] || "$selffeed" --log-level warn models list --store "$work/store"

@@ -137,6 +137,7 @@ int simulate(SimulateFlags& f) {
                     {"complaints", report->complaints},
                     {"feedback_requests", report->feedback_requests},
                     {"thumbs_down", report->thumbs_down},
+                    {"thumbs_up", report->thumbs_up},
                     {"harvested_hb", report->harvested_hb},
                     {"harvested_fb", report->harvested_fb},
                     {"mean_reply_f1", report->mean_reply_f1},
@@ -162,6 +163,8 @@ void add_simulate_commands(CLI::App& app, Action& action) {
   cmd->add_option("--lines", f->options.max_user_lines, "user lines per conversation")->capture_default_str();
   cmd->add_option("--poor-f1", f->options.poor_reply_f1, "token F1 below which a reply is poor")->capture_default_str();
   cmd->add_option("--thumbs-rate", f->options.thumbs_rate, "share of poor replies that get a thumbs-down")
+      ->capture_default_str();
+  cmd->add_option("--thumbs-up-rate", f->options.thumbs_up_rate, "share of the other answers that get a thumbs-up")
       ->capture_default_str();
   cmd->add_option("--users", f->options.users, "concurrent simulated users")->capture_default_str();
   cmd->add_option("--user-ids", f->options.user_ids, "distinct user ids the conversations are spread over "

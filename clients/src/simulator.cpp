@@ -73,6 +73,12 @@ class SimulatedUser {
     return reply;
   }
 
+  // Thumbs up or down on a bot turn; whether the server kept it.
+  bool rate(WsClient& ws, const json& turn, const char* value) {
+    auto rated = exchange(ws, {{"type", "rate"}, {"turn", turn}, {"value", value}});
+    return rated && (*rated)["type"] == "rated";
+  }
+
   bool converse(const SimulatedDialogue& dialogue, int number) {
     auto client = WsClient::connect(o_.url);
     if (!client.ok()) return false;
@@ -125,12 +131,14 @@ class SimulatedUser {
       const double f1 = token_f1(text, reference);
       f1_sum_ += f1;
       ++judged_;
-      if (f1 >= o_.poor_reply_f1) continue;
-      ++report_.poor_replies;
-      if (coin(rng_) < o_.thumbs_rate) {
-        auto rated = exchange(ws, {{"type", "rate"}, {"turn", (*reply)["turn"]}, {"value", "down"}});
-        if (rated && (*rated)["type"] == "rated") ++report_.thumbs_down;
+      if (f1 >= o_.poor_reply_f1) {
+        if (o_.thumbs_up_rate > 0 && coin(rng_) < o_.thumbs_up_rate && rate(ws, (*reply)["turn"], "up")) {
+          ++report_.thumbs_up;
+        }
+        continue;
       }
+      ++report_.poor_replies;
+      if (coin(rng_) < o_.thumbs_rate && rate(ws, (*reply)["turn"], "down")) ++report_.thumbs_down;
       ++report_.complaints;
       auto reaction = say(ws, o_.complaints[pick(rng_)]);
       if (!reaction) return false;
@@ -183,6 +191,7 @@ Result<SimulationReport> run_simulation(const SimulatorOptions& options) {
     total.complaints += r.complaints;
     total.feedback_requests += r.feedback_requests;
     total.thumbs_down += r.thumbs_down;
+    total.thumbs_up += r.thumbs_up;
     total.harvested_hb += r.harvested_hb;
     total.harvested_fb += r.harvested_fb;
     total.errors += r.errors;

@@ -76,5 +76,38 @@ TEST(SimulatorTest, ComplaintsBecomeFeedbackExamplesAndTheRateLimitIsWaitedOut) 
   EXPECT_EQ(count("what ? you are not making any sense"), 6);
 }
 
+TEST(SimulatorTest, UsersWhoLikeTheAnswersGiveThumbsUp) {
+  TempDir dir;
+  const std::string store_dir = dir.str("store");
+  clients::SimulatorOptions options{.complaints = {"what ? you are not making any sense"},
+                                    .conversations = 3,
+                                    .max_user_lines = 2,
+                                    .poor_reply_f1 = 0,  // no answer is poor
+                                    .thumbs_up_rate = 1,
+                                    .users = 2};
+  options.dialogues.push_back({.lines = {"hello ! what colour is your car ?", "my car is red .",
+                                         "nice . where is your car ?", "my car is in the lake ."}});
+  {
+    auto server = testing::start_server(dir.str(), store_dir, {});
+    ASSERT_TRUE(server);
+    options.url = server->ws_url();
+    auto report = clients::run_simulation(options);
+    ASSERT_OK(report);
+    EXPECT_EQ(report->errors, 0);
+    EXPECT_EQ(report->answers, 6);
+    EXPECT_EQ(report->complaints, 0);
+    EXPECT_EQ(report->thumbs_down, 0);
+    EXPECT_EQ(report->thumbs_up, 6);
+  }
+  auto store = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
+  ASSERT_OK(store);
+  int ups = 0;
+  ASSERT_OK((*store)->scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
+    ups += e.target == "1" && e.source == "thumbs";
+    return true;
+  }));
+  EXPECT_EQ(ups, 6);
+}
+
 }  // namespace
 }  // namespace selffeed

@@ -7,7 +7,8 @@
 // real dissatisfied reaction (taken from low-rated ConvAI2 turns) instead of going on.
 // Whenever the bot asks for feedback, the user answers with the reference of the line the
 // bot answered badly, i.e. what the original partner said, and then goes on with the
-// dialogue. Thumbs: a poor reply also gets a thumbs-down with probability `thumbs_rate`.
+// dialogue. Thumbs: a poor reply also gets a thumbs-down with probability `thumbs_rate`,
+// any other answer a thumbs-up with probability `thumbs_up_rate`.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +33,7 @@ struct SimulatorOptions {
   int max_user_lines = 6;           // per conversation
   double poor_reply_f1 = 0.1;
   double thumbs_rate = 0.2;
+  double thumbs_up_rate = 0;  // 0: no thumbs up, and the draws of a run are those of before
   int users = 4;                    // concurrent simulated users
   int user_ids = 0;                 // conversations spread over this many user ids; 0: 4 per concurrent user
   std::uint64_t seed = 1;
@@ -61,6 +63,7 @@ struct SimulationReport {
   int complaints = 0;
   int feedback_requests = 0;
   int thumbs_down = 0;
+  int thumbs_up = 0;
   int harvested_hb = 0;  // as the server's replies reported
   int harvested_fb = 0;
   int rate_limited = 0;  // messages the server dropped for its rate limit (sent again)
