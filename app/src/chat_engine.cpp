@@ -105,7 +105,8 @@ struct ChatEngine::Metrics {
   // pool (`selffeed lf-report`) says the users now talk otherwise than the estimator learned.
   metrics::Counter& vote(const satisfaction::LabelingFunction& function, satisfaction::Vote vote) {
     return registry.counter("selffeed_labeling_function_votes_total",
-                            "Votes of each labeling function on the judged replies to the bot (abstentions not counted).",
+                            "Votes of each labeling function on the judged replies to the bot "
+                            "(abstentions not counted).",
                             {{"function", function.name},
                              {"vote", vote == satisfaction::Vote::kSatisfied ? "satisfied" : "unsatisfied"}});
   }

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
-#include <cstring>
 #include <map>
 #include <random>
 #include <tuple>
@@ -43,8 +42,8 @@ struct VersionData {
 };
 
 void add(Tally& sum, const Tally& t) {
-  for (auto f : {&Tally::bot_turns, &Tally::answers, &Tally::asks, &Tally::replies, &Tally::complaints, &Tally::thumbs_down,
-                 &Tally::thumbs_up, &Tally::judged}) {
+  for (auto f : {&Tally::bot_turns, &Tally::answers, &Tally::asks, &Tally::replies, &Tally::complaints,
+                 &Tally::thumbs_down, &Tally::thumbs_up, &Tally::judged}) {
     sum.*f += t.*f;
   }
   sum.satisfaction += t.satisfaction;
@@ -97,6 +96,14 @@ std::string format_share(const Share& s) {
 std::string format_difference(const Share& s) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "%+.3f [%+.3f, %+.3f]", s.value, s.low, s.high);
+  return buffer;
+}
+
+// Three decimals, or "-" when absent.
+std::string format_optional(std::optional<double> value) {
+  if (!value) return "-";
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.3f", *value);
   return buffer;
 }
 
@@ -300,16 +307,11 @@ std::string to_markdown(const ModelReport& report) {
       "thumbs down per answer | thumbs up | mean P(satisfied) | estimate vs thumbs: AUC (rated replies) |\n"
       "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const VersionReport& v : report.versions) {
-    char satisfaction[16] = "-";
-    if (v.mean_satisfaction) std::snprintf(satisfaction, sizeof satisfaction, "%.3f", *v.mean_satisfaction);
-    char agreement[48] = "-";
-    if (v.estimator_auc_vs_thumbs) std::snprintf(agreement, sizeof agreement, "%.3f", *v.estimator_auc_vs_thumbs);
-    std::snprintf(agreement + std::strlen(agreement), sizeof agreement - std::strlen(agreement), " (%llu)",
-                  static_cast<unsigned long long>(v.thumbs_with_estimate));
     out += "| " + v.version + " | " + (v.status.empty() ? "-" : v.status) + " | " + std::to_string(v.conversations) +
            " | " + std::to_string(v.answers) + " | " + format_share(v.asks) + " | " + format_share(v.complaints) +
-           " | " + format_share(v.thumbs_down) + " | " + std::to_string(v.thumbs_up) + " | " + satisfaction + " | " +
-           agreement + " |\n";
+           " | " + format_share(v.thumbs_down) + " | " + std::to_string(v.thumbs_up) + " | " +
+           format_optional(v.mean_satisfaction) + " | " + format_optional(v.estimator_auc_vs_thumbs) + " (" +
+           std::to_string(v.thumbs_with_estimate) + ") |\n";
   }
   if (const auto& c = report.comparison) {
     out += "\n" + c->version + " minus " + c->against + " (95% interval): asks " + format_difference(c->asks) +
