@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -514,9 +515,55 @@ int run_eval(const SatisfactionFlags& f) {
   return 0;
 }
 
+// "0.750 (8)": a share and what it is of; "- (0)" when of nothing.
+std::string share_of(double count, double of) {
+  if (of == 0) return "- (0)";
+  char buffer[48];
+  std::snprintf(buffer, sizeof buffer, "%.3f (%d)", count / of, static_cast<int>(of));
+  return buffer;
+}
+
+// The replies the server judged in a store (replies to the bot's answers, in conversations
+// that teach it), as the labeling functions read them, with the user's thumbs on the
+// answer where there is one.
+Result<std::vector<SatisfactionInput>> judged_replies(const std::string& store_dir) {
+  SELFFEED_ASSIGN_OR_RETURN(auto store, store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly}));
+  std::map<std::pair<std::string, std::int64_t>, int> thumbs;  // (conversation, bot turn) -> 1 up, 0 down
+  SELFFEED_RETURN_IF_ERROR(store->scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
+    if (e.source == "thumbs") thumbs[{e.conversation_id, e.turn_index}] = e.target == "1" ? 1 : 0;
+    return true;
+  }));
+  std::vector<SatisfactionInput> out;
+  SELFFEED_RETURN_IF_ERROR(store->scan_transcripts({}, [&](const Conversation& c, const std::vector<Turn>& turns) {
+    std::vector<std::string> history;
+    for (std::size_t i = 0; i + 1 < turns.size(); ++i) {
+      const Turn& bot = turns[i];
+      const Turn& reply = turns[i + 1];
+      if (bot.speaker == Speaker::kBot && reply.speaker == Speaker::kUser && reply.satisfaction) {
+        SatisfactionInput in{.history = history, .bot_reply = bot.text, .user_reply = reply.text};
+        if (auto t = thumbs.find({c.id, static_cast<std::int64_t>(bot.index)}); t != thumbs.end()) in.thumbs = t->second;
+        out.push_back(std::move(in));
+      }
+      history.push_back(bot.text);
+    }
+    return true;
+  }));
+  return out;
+}
+
 int run_lf_report(const SatisfactionFlags& f) {
   auto d = load(f);
   if (!d.ok()) return fail(d.status());
+  std::vector<std::vector<Vote>> users;  // the store's judged replies, with --store
+  std::vector<std::optional<int>> users_thumbs;
+  if (!f.store.empty()) {
+    auto replies = judged_replies(f.store);
+    if (!replies.ok()) return fail(replies.status());
+    for (const SatisfactionInput& in : *replies) {
+      users.push_back(satisfaction::apply_labeling_functions(in));
+      users_thumbs.push_back(in.thumbs);
+    }
+  }
   auto label_model = trainer::fit_label_model(*d);
   if (!label_model.ok()) return fail(label_model.status());
   const auto& functions = satisfaction::labeling_functions();
@@ -525,8 +572,13 @@ int run_lf_report(const SatisfactionFlags& f) {
   for (const auto& e : d->unlabelled) pool.push_back(satisfaction::apply_labeling_functions(e.input));
   std::printf("Labeling functions on %zu unlabelled replies; empirical accuracy on the labelled VALID split.\n\n",
               pool.size());
-  std::printf("| function | votes | coverage | overlap | conflict | learned accuracy | valid accuracy (n) |\n");
-  std::printf("|---|:---:|---:|---:|---:|---:|---:|\n");
+  if (!f.store.empty()) {
+    std::printf("With --store: coverage on the %zu replies the server judged there, and agreement with the users' "
+                "thumbs on the answers they rated.\n\n", users.size());
+  }
+  std::printf("| function | votes | coverage | overlap | conflict | learned accuracy | valid accuracy (n) |%s\n",
+              f.store.empty() ? "" : " users' coverage | agreement with thumbs (n) |");
+  std::printf("|---|:---:|---:|---:|---:|---:|---:|%s\n", f.store.empty() ? "" : "---:|---:|");
   for (std::size_t j = 0; j < m; ++j) {
     double covered = 0, overlapped = 0, conflicted = 0, sat_votes = 0;
     for (const auto& row : pool) {
@@ -552,10 +604,21 @@ int run_lf_report(const SatisfactionFlags& f) {
     }
     const double n = std::max<double>(1, static_cast<double>(pool.size()));
     const char* side = covered == 0 ? "-" : sat_votes == covered ? "sat" : sat_votes == 0 ? "unsat" : "both";
-    std::printf("| %s | %s | %.3f | %.3f | %.3f | %.3f | %s |\n", functions[j].name.c_str(), side, covered / n,
-                overlapped / n, conflicted / n, label_model->accuracies()[j],
-                seen > 0 ? (std::to_string(right / seen).substr(0, 5) + " (" + std::to_string(static_cast<int>(seen)) + ")").c_str()
-                         : "- (0)");
+    std::printf("| %s | %s | %.3f | %.3f | %.3f | %.3f | %s |", functions[j].name.c_str(), side, covered / n,
+                overlapped / n, conflicted / n, label_model->accuracies()[j], share_of(right, seen).c_str());
+    if (!f.store.empty()) {
+      double voted = 0, agreed = 0, rated = 0;
+      for (std::size_t i = 0; i < users.size(); ++i) {
+        if (users[i][j] == Vote::kAbstain) continue;
+        ++voted;
+        if (!users_thumbs[i]) continue;
+        ++rated;
+        agreed += static_cast<int>(users[i][j]) == *users_thumbs[i];
+      }
+      std::printf(" %.3f | %s |", voted / std::max<double>(1, static_cast<double>(users.size())),
+                  share_of(agreed, rated).c_str());
+    }
+    std::printf("\n");
   }
   std::printf("\nLearned class prior P(satisfied) = %.3f after %d EM iterations.\n", label_model->prior(),
               label_model->iterations());
@@ -669,6 +732,9 @@ void add_satisfaction_commands(CLI::App& app, Action& action) {
   auto lf = std::make_shared<SatisfactionFlags>();
   CLI::App* report = app.add_subcommand("lf-report", "coverage, overlap, conflict and accuracy of each labeling function");
   add_data_flags(*report, *lf);
+  report->add_option("--store", lf->store,
+                     "also each function's coverage on the replies the server judged in this store, and its "
+                     "agreement with the users' thumbs");
   report->callback([&action, lf] { action = [lf] { return run_lf_report(*lf); }; });
 }
 

@@ -133,6 +133,33 @@ TEST(ChatTest, ScriptedConversationHarvestsHbFbAndSt) {
     EXPECT_EQ(server->stop(SIGTERM), 0) << "a clean exit on SIGTERM";
   }
 
+  // lf-report beside the training data: the labeling functions on the two replies the
+  // server judged, and against the thumbs down on the answer to the second.
+  {
+    std::string wild = "[";
+    for (int i = 0; i < 10; ++i) {  // some of them in the train split, which the label model is fitted on
+      wild += std::string(i ? "," : "") + R"({"dialog": [{"sender_class": "Human", "text": "hi"},)" +
+              R"( {"sender_class": "Bot", "text": "i like cats", "evaluation_score": 1},)" +
+              R"( {"sender_class": "Human", "text": "me too!"}]})";
+    }
+    std::ofstream(dir.str("wild.json")) << wild << "]";
+    const std::string line = std::string(SELFFEED_BINARY) + " --log-level warn lf-report --labelled " +
+                             dir.str("wild.json") + " --store " + store_dir + " > " + dir.str("lf.md") + " 2>&1";
+    ASSERT_EQ(std::system(line.c_str()), 0) << testing::read_file(dir.str("lf.md"));
+    const std::string report = testing::read_file(dir.str("lf.md"));
+    EXPECT_NE(report.find("coverage on the 2 replies the server judged"), std::string::npos) << report;
+    // A function's row of the table: it ends with its coverage there and its agreement
+    // with the thumbs.
+    auto row = [&](const std::string& function) {
+      const std::size_t at = report.find("| " + function + " |");
+      return at == std::string::npos ? std::string() : report.substr(at, report.find('\n', at) - at);
+    };
+    // paper_regex fires on the complaint, whose answer got the thumbs down; positive_reaction
+    // on "nice .", whose answer nobody rated.
+    EXPECT_TRUE(row("paper_regex").ends_with("| 0.500 | 1.000 (1) |")) << report;
+    EXPECT_TRUE(row("positive_reaction").ends_with("| 0.500 | - (0) |")) << report;
+  }
+
   auto opened = store::Store::open({.path = store_dir});
   ASSERT_OK(opened);
   store::Store& store = **opened;
