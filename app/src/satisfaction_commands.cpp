@@ -537,14 +537,14 @@ Result<std::vector<SatisfactionInput>> judged_replies(const std::string& store_d
   SELFFEED_RETURN_IF_ERROR(store->scan_transcripts({}, [&](const Conversation& c, const std::vector<Turn>& turns) {
     std::vector<std::string> history;
     for (std::size_t i = 0; i + 1 < turns.size(); ++i) {
-      const Turn& bot = turns[i];
+      const Turn& turn = turns[i];
       const Turn& reply = turns[i + 1];
-      if (bot.speaker == Speaker::kBot && reply.speaker == Speaker::kUser && reply.satisfaction) {
-        SatisfactionInput in{.history = history, .bot_reply = bot.text, .user_reply = reply.text};
-        if (auto t = thumbs.find({c.id, static_cast<std::int64_t>(bot.index)}); t != thumbs.end()) in.thumbs = t->second;
+      if (turn.speaker == Speaker::kBot && reply.speaker == Speaker::kUser && reply.satisfaction) {
+        SatisfactionInput in{.history = history, .bot_reply = turn.text, .user_reply = reply.text};
+        if (auto t = thumbs.find({c.id, static_cast<std::int64_t>(turn.index)}); t != thumbs.end()) in.thumbs = t->second;
         out.push_back(std::move(in));
       }
-      history.push_back(bot.text);
+      history.push_back(turn.text);
     }
     return true;
   }));
