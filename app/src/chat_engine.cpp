@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "selffeed/common/context.h"
+#include "selffeed/common/hash.h"
 #include "selffeed/common/log.h"
 #include "selffeed/satisfaction/satisfaction.h"
 
@@ -24,16 +25,9 @@ std::string random_id() {
 // MurmurHash3's finalizer, without which the top bits barely move when only the last
 // characters do ("user-1", "user-2", ...: 490 of 500 such ids fell below 0.5).
 double stable_draw(std::string_view key, std::string_view salt) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  auto mix = [&h](std::string_view text) {
-    for (unsigned char c : text) {
-      h ^= c;
-      h *= 0x100000001b3ULL;
-    }
-  };
-  mix(salt);
-  mix(std::string_view("\0", 1));  // "ab"+"c" and "a"+"bc" draw apart
-  mix(key);
+  std::uint64_t h = fnv1a64(salt);
+  h = fnv1a64(std::string_view("\0", 1), h);  // "ab"+"c" and "a"+"bc" draw apart
+  h = fnv1a64(key, h);
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 #include "selffeed/common/log.h"
@@ -35,7 +36,12 @@ Status init_logging(const LogOptions& options) {
   sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
   if (!options.file.empty()) {
     try {
-      sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file));
+      if (options.max_file_bytes > 0) {
+        sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(options.file, options.max_file_bytes,
+                                                                              options.max_files));
+      } else {
+        sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file));
+      }
     } catch (const spdlog::spdlog_ex& e) {
       return invalid_argument_error("cannot open log file '" + options.file + "': " + e.what());
     }

@@ -6,16 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "selffeed/common/context.h"
+#include "selffeed/common/hash.h"
 #include "selffeed/trainer/trainer.h"
 
 namespace selffeed::trainer {
 
 Split split_of(std::string_view dialogue_id, int rotation) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64
-  for (unsigned char c : dialogue_id) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
+  const std::uint64_t h = fnv1a64(dialogue_id);
   switch ((h % kSplitFolds + static_cast<std::uint64_t>(rotation)) % kSplitFolds) {
     case 3: return Split::kValid;
     case 4: return Split::kTest;

@@ -5,6 +5,7 @@
 //   selffeed::init_logging({.level = "info", .file = "selffeed.log"});
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "selffeed/common/status.h"
@@ -16,6 +17,12 @@ struct LogOptions {
   std::string level = "info";
   // Also append to this file when non-empty. Default: console only.
   std::string file;
+  // When the file would grow past this many bytes it becomes NAME.1.EXT (an older NAME.1.EXT
+  // becomes NAME.2.EXT, and so on; beyond `max_files` the oldest is deleted) and a new file
+  // is started. 0: the file only grows, to be rotated from outside (logrotate's
+  // copytruncate).
+  std::size_t max_file_bytes = 0;
+  std::size_t max_files = 5;
 };
 
 // Creates the shared sinks and one named logger per module ("store", "dialogue", ...).
