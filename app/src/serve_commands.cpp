@@ -40,6 +40,7 @@ struct ServeFlags {
   std::string admin_token;
   std::size_t max_text_bytes = 2000;
   websocket::Limits limits;
+  std::vector<std::string> trusted_proxies;
   int idle_timeout_s = 600;
   int send_timeout_ms = 10000;
   int shutdown_grace_ms = 5000;
@@ -170,6 +171,7 @@ int serve(const ServeFlags& f) {
     log->warn("no web client at {}; serving the chat endpoint only", f.web_root);
   }
   server_options.limits = f.limits;
+  server_options.trusted_proxies = f.trusted_proxies;
   server_options.limits.idle_timeout = std::chrono::seconds(f.idle_timeout_s);
   server_options.limits.send_timeout = std::chrono::milliseconds(f.send_timeout_ms);
   server_options.metrics = &registry;
@@ -262,8 +264,11 @@ void add_serve_commands(CLI::App& app, Action& action) {
       ->capture_default_str();
   serve_cmd
       ->add_option("--max-connections-per-address", flags->limits.max_connections_per_address,
-                   "open connections (chat or HTTP) from one client address (0: no limit; behind a reverse proxy, 0)")
+                   "open connections (chat or HTTP) from one client address (0: no limit)")
       ->capture_default_str();
+  serve_cmd->add_option("--trusted-proxy", flags->trusted_proxies,
+                        "a reverse proxy's IP address (repeatable): the client of its requests is the one its "
+                        "X-Forwarded-For header names, and the per-address limit counts that client");
   serve_cmd->add_option("--idle-timeout", flags->idle_timeout_s, "seconds without a message before closing")
       ->capture_default_str();
   serve_cmd->add_option("--outbound-queue", flags->limits.outbound_queue_messages, "frames queued per connection")

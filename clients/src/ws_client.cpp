@@ -146,6 +146,9 @@ Result<std::unique_ptr<WsClient>> WsClient::connect(std::string_view url, const 
     return unavailable_error("cannot connect to " + endpoint.host + ":" + std::to_string(endpoint.port) + ": " +
                                (done ? result.message() : "timed out"));
   }
+  impl->stream.set_option(ws::stream_base::decorator([headers = options.headers](ws::request_type& request) {
+    for (const auto& [name, value] : headers) request.insert(name, value);
+  }));
   done = false;
   impl->stream.async_handshake(endpoint.host + ":" + std::to_string(endpoint.port), endpoint.path,
                                [&](beast::error_code e) {

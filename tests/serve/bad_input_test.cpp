@@ -279,6 +279,57 @@ TEST(BadInputTest, OneAddressCannotHoldTheServerWithPlainConnectionsEither) {
   ::close(from_b);
 }
 
+// Behind a reverse proxy every connection comes from the proxy; named with --trusted-proxy,
+// the proxy's X-Forwarded-For says whose it is, and each client gets its own limit. Any
+// other peer's header is ignored: a client can write anything there.
+TEST(BadInputTest, BehindATrustedProxyEachForwardedClientHasItsOwnLimit) {
+  TempDir dir;
+  auto server = testing::start_server(dir.str(), dir.str("store"),
+                                      {"--max-connections-per-address", "2", "--trusted-proxy", "127.0.0.2"});
+  ASSERT_TRUE(server);
+  // A connection from `peer` whose upgrade request says it is for `client`.
+  auto forwarded = [](const char* peer, const char* client) {
+    return clients::ClientOptions{.local_address = peer, .headers = {{"X-Forwarded-For", client}}};
+  };
+  auto through_proxy = [&](const char* client) { return forwarded("127.0.0.2", client); };
+  auto a1 = connect(*server, through_proxy("198.51.100.1"));
+  auto a2 = connect(*server, through_proxy("203.0.113.9, 198.51.100.1"));  // what the client wrote is not read
+  ASSERT_EQ(testing::request(*a1, {{"type", "ping"}})["type"], "pong");
+  ASSERT_EQ(testing::request(*a2, {{"type", "ping"}})["type"], "pong");
+  auto a3 = connect(*server, through_proxy("198.51.100.1"));
+  EXPECT_EQ(testing::next_frame(*a3)["code"], "too_many_connections_from_address");
+  EXPECT_EQ(close_code_after_draining(*a3), 1013);
+  auto b = connect(*server, through_proxy("198.51.100.2"));
+  EXPECT_EQ(testing::request(*b, {{"type", "ping"}})["type"], "pong")
+      << "another client of the proxy gets in: the proxy's own fourth connection is not refused";
+  // Plain HTTP through the proxy counts the same way, for as long as a request is served.
+  auto get_for = [&](const char* client, bool close) {  // on a new proxy connection
+    const int fd = tcp_connect(server->port(), "127.0.0.2");
+    const std::string get = std::string("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: ") + client +
+                            "\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n";
+    EXPECT_EQ(::send(fd, get.data(), get.size(), 0), static_cast<ssize_t>(get.size()));
+    return fd;
+  };
+  const int refused = get_for("198.51.100.1", true);
+  EXPECT_TRUE(read_until_closed(refused, 10s).value_or("").starts_with("HTTP/1.1 429"))
+      << "the client holds its two connections";
+  // Two proxy connections kept alive after serving 198.51.100.3 once each: idle, they hold no place for it.
+  const int idle[] = {get_for("198.51.100.3", false), get_for("198.51.100.3", false)};
+  for (int fd : idle) EXPECT_EQ(read_until_closed(fd, 1s), std::nullopt) << "kept alive";
+  const int third = get_for("198.51.100.3", true);
+  EXPECT_TRUE(read_until_closed(third, 10s).value_or("").starts_with("HTTP/1.1 200"))
+      << "each served request gives its place back";
+  for (int fd : {refused, idle[0], idle[1], third}) ::close(fd);
+
+  auto spoofing = [&](const char* client) { return forwarded("127.0.0.3", client); };
+  auto c1 = connect(*server, spoofing("192.0.2.1"));
+  auto c2 = connect(*server, spoofing("192.0.2.2"));
+  ASSERT_EQ(testing::request(*c2, {{"type", "ping"}})["type"], "pong");
+  auto c3 = connect(*server, spoofing("192.0.2.3"));
+  EXPECT_EQ(testing::next_frame(*c3)["code"], "too_many_connections_from_address")
+      << "an untrusted peer's header does not make it another client";
+}
+
 // A server out of file descriptors cannot accept; it must wait for some to be freed instead
 // of retrying at once (which spun a core and wrote a warning per try, ~270,000 lines a
 // second), and serve again when they are.

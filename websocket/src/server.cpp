@@ -48,20 +48,62 @@ bool is_expected_close(const beast::error_code& ec) {
          ec == net::error::broken_pipe || ec == net::error::bad_descriptor;
 }
 
-std::string address_key(const net::ip::address& address) {
+// An IPv4 client of a dual-stack socket comes as an IPv4-mapped IPv6 address.
+net::ip::address one_per_host(const net::ip::address& address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+  }
+  return address;
+}
+
+std::string address_key(const net::ip::address& any) {
+  const net::ip::address address = one_per_host(any);
   if (address.is_v4()) return address.to_string();
-  const net::ip::address_v6 v6 = address.to_v6();
-  if (v6.is_v4_mapped()) return net::ip::make_address_v4(net::ip::v4_mapped, v6).to_string();
-  net::ip::address_v6::bytes_type network = v6.to_bytes();
+  net::ip::address_v6::bytes_type network = address.to_v6().to_bytes();
   std::fill(network.begin() + 8, network.end(), 0);
   return net::ip::address_v6(network).to_string() + "/64";
 }
 
-// The peer's address_key(); empty when the socket no longer knows it (the peer already left).
-std::string remote_address_key(const tcp::socket& socket) {
+// `text` as an address, one value per host (an IPv4-mapped IPv6 address is its IPv4 one).
+// X-Forwarded-For entries may carry a port ("192.0.2.7:4711", "[2001:db8::1]:4711").
+std::optional<net::ip::address> parse_address(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  if (text.starts_with('[')) {
+    text = text.substr(1, text.find(']') - 1);
+  } else if (const auto colon = text.find(':');
+             colon != std::string_view::npos && text.find(':', colon + 1) == std::string_view::npos) {
+    text = text.substr(0, colon);  // IPv4 with a port; IPv6 has more than one colon
+  }
+  beast::error_code ec;
+  const net::ip::address address = net::ip::make_address(text, ec);
+  if (ec) return std::nullopt;
+  return one_per_host(address);
+}
+
+bool is_trusted_proxy(const net::ip::address& address, const std::vector<std::string>& trusted_proxies) {
+  const net::ip::address host = one_per_host(address);
+  return std::any_of(trusted_proxies.begin(), trusted_proxies.end(),
+                     [&](const std::string& proxy) { return parse_address(proxy) == host; });
+}
+
+// The peer's address; none when the socket no longer knows it (the peer already left).
+std::optional<net::ip::address> remote_address(const tcp::socket& socket) {
   beast::error_code ec;
   const tcp::endpoint endpoint = socket.remote_endpoint(ec);
-  return ec ? std::string() : address_key(endpoint.address());
+  if (ec) return std::nullopt;
+  return endpoint.address();
+}
+
+// Every X-Forwarded-For value of `request`, in order, comma-separated.
+template <class Request>
+std::string forwarded_for(const Request& request) {
+  std::string joined;
+  for (auto [field, end] = request.equal_range("X-Forwarded-For"); field != end; ++field) {
+    if (!joined.empty()) joined += ',';
+    joined += field->value();
+  }
+  return joined;
 }
 
 }  // namespace
@@ -74,6 +116,21 @@ std::string address_key(std::string_view address) {
   beast::error_code ec;
   const net::ip::address parsed = net::ip::make_address(address, ec);
   return ec ? std::string(address) : address_key(parsed);
+}
+
+std::string client_address_key(std::string_view peer, std::string_view forwarded_for,
+                               const std::vector<std::string>& trusted_proxies) {
+  std::optional<net::ip::address> client = parse_address(peer);
+  if (!client) return std::string(peer);
+  while (is_trusted_proxy(*client, trusted_proxies) && !forwarded_for.empty()) {
+    const auto comma = forwarded_for.rfind(',');
+    const std::string_view entry = comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1);
+    forwarded_for = comma == std::string_view::npos ? std::string_view{} : forwarded_for.substr(0, comma);
+    if (entry.find_first_not_of(" \t") == std::string_view::npos) continue;
+    client = parse_address(entry);
+    if (!client) return std::string(entry.substr(0, 64));  // e.g. "unknown"; bounded: the table keeps it
+  }
+  return address_key(*client);
 }
 
 std::string error_frame(std::string_view code, std::string_view message, std::string_view request_id) {
@@ -411,8 +468,11 @@ std::string_view mime_type(std::string_view path) {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, std::shared_ptr<Shared> shared, std::unique_ptr<AddressPlace> place)
-      : stream_(std::move(socket)), shared_(std::move(shared)), place_(std::move(place)) {}
+  // `place`: the connection's place in its address's count; null for a connection from a
+  // trusted proxy, `proxy`, whose requests each take their client's place.
+  HttpSession(tcp::socket&& socket, std::shared_ptr<Shared> shared, std::unique_ptr<AddressPlace> place,
+              std::string proxy = {})
+      : stream_(std::move(socket)), shared_(std::move(shared)), place_(std::move(place)), proxy_(std::move(proxy)) {}
 
   void run() {
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
@@ -423,7 +483,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_.emplace();
     parser_->body_limit(shared_->options.limits.max_http_body_bytes);
     // A connection that is only to be told it is refused gets little time to say what it wants.
-    stream_.expires_after(place_->over_limit() ? kRefusedReadTimeout : kHttpReadTimeout);
+    stream_.expires_after(place_ && place_->over_limit() ? kRefusedReadTimeout : kHttpReadTimeout);
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
   }
 
@@ -435,6 +495,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return;
     }
     auto& request = parser_->get();
+    if (!proxy_.empty()) {
+      // Held while this request is served (after_write gives it back), or by the chat session.
+      const std::string client = client_address_key(proxy_, forwarded_for(request), shared_->options.trusted_proxies);
+      place_ = AddressPlace::take(shared_, client);
+      if (!place_) {
+        shared_->transport_error(AddressPlace::kRefusal).inc();
+        return write(429, "text/plain; charset=utf-8", std::string(AddressPlace::kRefusalMessage) + "\n", false);
+      }
+    }
     const std::string target(request.target());
     const auto q = target.find('?');
     const std::string path = target.substr(0, q);
@@ -502,6 +571,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void after_write(beast::error_code ec, bool keep_alive) {
+    if (!proxy_.empty()) place_.reset();
     if (ec) return;
     if (!keep_alive || shared_->draining) return do_shutdown();
     do_read();
@@ -515,6 +585,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   beast::tcp_stream stream_;
   std::shared_ptr<Shared> shared_;
   std::unique_ptr<AddressPlace> place_;  // null once handed to the WebSocket session
+  const std::string proxy_;              // the trusted proxy this connection comes from, if any
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = true;
@@ -567,7 +638,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
       beast::error_code ignored;
       socket.set_option(net::socket_base::send_buffer_size(bytes), ignored);
     }
-    if (auto place = AddressPlace::take(shared_, remote_address_key(socket))) {
+    const std::optional<net::ip::address> peer = remote_address(socket);
+    if (peer && is_trusted_proxy(*peer, shared_->options.trusted_proxies)) {
+      std::make_shared<HttpSession>(std::move(socket), shared_, nullptr, peer->to_string())->run();
+    } else if (auto place = AddressPlace::take(shared_, peer ? address_key(*peer) : std::string())) {
       std::make_shared<HttpSession>(std::move(socket), shared_, std::move(place))->run();
     } else {
       shared_->transport_error(AddressPlace::kRefusal).inc();
@@ -628,6 +702,9 @@ Server::~Server() { stop(std::chrono::milliseconds(0)); }
 
 Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options, std::shared_ptr<Handler> handler) {
   if (!handler) return invalid_argument_error("websocket::Server needs a handler");
+  for (const std::string& proxy : options.trusted_proxies) {
+    if (!parse_address(proxy)) return invalid_argument_error("trusted proxy '" + proxy + "' is not an IP address");
+  }
   auto impl = std::make_unique<Impl>(options.io_threads);
   auto shared = std::make_shared<Shared>();
   shared->options = options;

@@ -16,6 +16,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "selffeed/common/status.h"
 
@@ -37,6 +39,9 @@ struct ClientOptions {
   // The address to connect from; empty: the OS picks (tests use 127.0.0.2, 127.0.0.3, ...
   // to be several clients on loopback).
   std::string local_address;
+  // Header fields added to the WebSocket upgrade request, e.g. the X-Forwarded-For that a
+  // reverse proxy adds.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // How the server ended the connection.

@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "selffeed/common/metrics.h"
 #include "selffeed/common/status.h"
@@ -42,8 +43,8 @@ struct Limits {
   // Connections (HTTP or chat) from one client address beyond this are refused, so that one
   // client cannot take every connection or file descriptor: a chat upgrade gets a
   // "too_many_connections_from_address" error and close 1013, an HTTP request 429, and past
-  // twice the limit the connection is closed at once (0: no limit; behind a reverse proxy
-  // every client has the proxy's address).
+  // twice the limit the connection is closed at once (0: no limit). Behind a reverse proxy,
+  // name it in ServerOptions::trusted_proxies, or every client has the proxy's address.
   std::size_t max_connections_per_address = 64;
   // No message from the client for this long: an "idle_timeout" error, then close 1000.
   std::chrono::milliseconds idle_timeout = std::chrono::minutes(10);
@@ -63,6 +64,11 @@ struct ServerOptions {
   std::string chat_path = "/ws";
   std::string static_root;  // directory served at "/" ("/" -> index.html); empty: none
   Limits limits;
+  // Reverse proxies (IP addresses) whose X-Forwarded-For header names the client: a request
+  // that comes through one counts against its client's address (client_address_key), not
+  // the proxy's, and the proxy's own connections are not limited. The header of any other
+  // peer is ignored, since a client can write anything there.
+  std::vector<std::string> trusted_proxies;
   metrics::Registry* metrics = nullptr;  // connection and transport-error metrics, optional
 };
 
@@ -120,6 +126,14 @@ class Handler {
 // network ("2001:db8:1:2::/64"), since one host usually has a whole /64 to pick from; the
 // text as it is when it is no address.
 std::string address_key(std::string_view address);
+
+// The address_key() of the client behind a request from `peer`: `peer`'s own unless it is
+// one of `trusted_proxies`; then, reading `forwarded_for` (the X-Forwarded-For values,
+// comma-separated, each proxy appending the address it saw) from the right, the first
+// address that is not a trusted proxy, which is the one the outermost trusted proxy saw.
+// An entry that is no address ends the walk there, as that entry's text.
+std::string client_address_key(std::string_view peer, std::string_view forwarded_for,
+                               const std::vector<std::string>& trusted_proxies);
 
 // {"type":"error","code":<code>,"message":<message>} plus "id" when `request_id` is not empty.
 std::string error_frame(std::string_view code, std::string_view message, std::string_view request_id = {});
