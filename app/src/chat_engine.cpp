@@ -51,6 +51,50 @@ std::vector<double> batch_buckets() { return {1, 2, 4, 8, 16, 32, 64, 128}; }
 
 }  // namespace
 
+// ChatEngineOptions::max_examples_per_address_per_hour: a token bucket per client address,
+// refilled continuously, full at an hour's worth.
+class ChatEngine::TeachingBudget {
+ public:
+  explicit TeachingBudget(std::size_t per_hour) : per_hour_(static_cast<double>(per_hour)) {}
+
+  bool has_room(const std::string& address, Clock::time_point now) { return refilled(address, now) >= 1; }
+
+  void spend(const std::string& address, std::size_t examples, Clock::time_point now) {
+    if (examples == 0) return;
+    double& tokens = refilled(address, now);
+    tokens = std::max(0.0, tokens - static_cast<double>(examples));
+    // Full buckets hold nothing worth keeping: drop them now and then, so that the table
+    // stays as large as the number of addresses that taught the bot within the hour.
+    if (++spends_ % 1024 == 0) {
+      for (auto it = buckets_.begin(); it != buckets_.end();) {
+        it = it->first != address && refill(it->second, now) >= per_hour_ ? buckets_.erase(it) : std::next(it);
+      }
+    }
+  }
+
+ private:
+  struct Bucket {
+    double tokens = 0;
+    Clock::time_point at;
+  };
+
+  double& refill(Bucket& bucket, Clock::time_point now) const {
+    const double hours = std::chrono::duration<double, std::ratio<3600>>(now - bucket.at).count();
+    bucket.tokens = std::min(per_hour_, bucket.tokens + std::max(0.0, hours) * per_hour_);
+    bucket.at = std::max(bucket.at, now);
+    return bucket.tokens;
+  }
+
+  double& refilled(const std::string& address, Clock::time_point now) {
+    auto [it, added] = buckets_.try_emplace(address, Bucket{per_hour_, now});
+    return refill(it->second, now);
+  }
+
+  const double per_hour_;
+  std::unordered_map<std::string, Bucket> buckets_;
+  std::uint64_t spends_ = 0;
+};
+
 struct ChatEngine::Session {
   websocket::ConnectionPtr connection;
   Conversation conversation;
@@ -63,6 +107,7 @@ struct ChatEngine::Metrics {
   metrics::Registry& registry;
   metrics::Counter& turns;
   metrics::Counter& turns_not_learning;
+  metrics::Counter& over_teaching_budget;
   metrics::Counter& feedback_requests;
   metrics::Counter& answers_held_back;
   metrics::Histogram& reply_latency;
@@ -76,6 +121,9 @@ struct ChatEngine::Metrics {
         turns(r.counter("selffeed_turns_total", "User messages answered (acknowledged after a durable commit).")),
         turns_not_learning(r.counter("selffeed_turns_not_learning_total",
                                      "User messages answered in conversations that do not teach the bot.")),
+        over_teaching_budget(r.counter("selffeed_over_teaching_budget_total",
+                                       "Messages answered without learning, and ratings refused, because their "
+                                       "client address had spent its hourly teaching budget.")),
         feedback_requests(r.counter("selffeed_feedback_requests_total", "Times the bot asked for feedback.")),
         answers_held_back(r.counter("selffeed_answers_held_back_total",
                                     "Answers a ranking rule (repeat, asking back, name, greeting) held back, "
@@ -127,12 +175,19 @@ struct ChatEngine::PendingTurn {
   std::vector<satisfaction::Vote> votes;  // of the labeling functions, on a judged reply
   std::optional<dialogue::RankedReply> ranked;
   feedback::Outcome outcome;
+  // The state the turn is planned and decided on: the session's, or a copy with learning
+  // off when its address has spent its teaching budget.
+  std::optional<feedback::State> without_learning;
+  const feedback::State& state() const { return without_learning ? *without_learning : session->state; }
 };
 
 ChatEngine::ChatEngine(ChatEngineOptions options, store::Store& store, std::shared_ptr<LiveModels> models,
                        metrics::Registry& registry)
     : options_(std::move(options)), store_(store), metrics_(std::make_unique<Metrics>(registry)),
       models_(std::move(models)) {
+  if (options_.max_examples_per_address_per_hour > 0) {
+    teaching_budget_ = std::make_unique<TeachingBudget>(options_.max_examples_per_address_per_hour);
+  }
   for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST}) metrics_->harvested(kind);
   metrics_->set_model("", models_->version);
   worker_ = std::thread([this] { run(); });
@@ -424,6 +479,12 @@ void ChatEngine::rate(const Job& job) {
     return send_error(job, "not_learning", "this conversation does not teach the bot (hello with \"learn\": false), "
                                            "so ratings are not kept");
   }
+  const std::string& address = job.connection->client_address();
+  if (teaching_budget_ && !teaching_budget_->has_room(address, Clock::now())) {
+    metrics_->over_teaching_budget.inc();
+    return send_error(job, "teaching_budget_spent",
+                      "your address has taught the bot as much as it may this hour; ratings are kept again later");
+  }
   // The ST example reads like the estimator's input: the bot's turn and, when the user has
   // answered it already, that answer.
   satisfaction::SatisfactionInput input;
@@ -442,6 +503,7 @@ void ChatEngine::rate(const Job& job) {
   auto seq = store_.add_example(example);
   if (!seq.ok()) return send_storage_error(job, seq.status());
   metrics_->harvested(ExampleKind::kST).inc();
+  if (teaching_budget_) teaching_budget_->spend(address, 1, Clock::now());
   log()->info("conversation {} turn {} rated {}", session->conversation.id, m.turn, m.thumbs_up ? "up" : "down");
   job.connection->send(rated_frame(m.id, m.turn, m.thumbs_up, *seq));
 }
@@ -467,7 +529,13 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     PendingTurn t;
     t.job = job;
     t.session = session;
-    t.plan = feedback::plan(session->state, job->message->text);
+    // The answer to a feedback request already made is kept whatever the budget: the user was asked.
+    if (teaching_budget_ && session->state.learn && session->state.phase == Phase::kNormal &&
+        !teaching_budget_->has_room(job->connection->client_address(), job->received)) {
+      t.without_learning = feedback::with_learning(session->state, false);
+      metrics_->over_teaching_budget.inc();
+    }
+    t.plan = feedback::plan(t.state(), job->message->text);
     turns.push_back(std::move(t));
   }
   if (turns.empty()) return;
@@ -524,7 +592,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
       if (!ranked[next_rank].empty()) t.ranked = ranked[next_rank].front();
       ++next_rank;
     }
-    auto outcome = feedback::decide(t.session->state, t.job->message->text, t.satisfaction,
+    auto outcome = feedback::decide(t.state(), t.job->message->text, t.satisfaction,
                                     t.ranked ? std::optional<std::string>(t.ranked->text) : std::nullopt, policy);
     if (!outcome.ok()) {
       log()->error("policy: {}", outcome.status().to_string());
@@ -532,6 +600,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
       continue;
     }
     t.outcome = std::move(*outcome);
+    if (t.without_learning) t.outcome.next.learn = true;  // it learns again once its address has budget
     Session& s = *t.session;
     const std::uint32_t user_index = s.next_turn;
     Turn user_turn{s.conversation.id, user_index,      Speaker::kUser, t.job->message->text, now,
@@ -582,6 +651,9 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
       reply.harvested.push_back(e.kind);
       metrics_->harvested(e.kind).inc();
     }
+    if (teaching_budget_) {
+      teaching_budget_->spend(t->job->connection->client_address(), t->outcome.examples.size(), sent);
+    }
     if (t->outcome.kind == feedback::ReplyKind::kFeedbackRequest) metrics_->feedback_requests.inc();
     if (t->outcome.kind == feedback::ReplyKind::kAnswer && t->ranked && t->ranked->held_back) {
       metrics_->answers_held_back.inc();
@@ -593,7 +665,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
       }
     }
     metrics_->turns.inc();
-    if (!s.state.learn) metrics_->turns_not_learning.inc();
+    if (!t->state().learn) metrics_->turns_not_learning.inc();
     metrics_->reply_latency.observe(std::chrono::duration<double>(sent - t->job->received).count());
     log()->info("conversation {} turn {} phase {} satisfaction {} -> {}", s.conversation.id, user_index,
                 phase_name(t->outcome.user_turn_phase),

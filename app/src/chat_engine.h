@@ -42,6 +42,12 @@ struct ChatEngineOptions {
   // name it gives ("my name is sam") is the bot's name from the first message on.
   // Empty: none.
   std::vector<std::string> persona;
+  // Examples (HB, FB and thumbs) one client address may give per hour, so that one client,
+  // however many conversations or user ids it opens, cannot flood what the bot learns: a
+  // token bucket per address that holds an hour's worth. Past it, that address's messages
+  // are answered without being judged (no feedback request, nothing harvested; the answer to
+  // a request already made is still kept) and its ratings are refused. 0: no limit.
+  std::size_t max_examples_per_address_per_hour = 0;
 };
 
 class ChatEngine {
@@ -123,6 +129,8 @@ class ChatEngine {
   double trial_share_ = 0;
 
   // Worker-thread state.
+  class TeachingBudget;
+  std::unique_ptr<TeachingBudget> teaching_budget_;  // null: no limit
   std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;     // by connection id
   std::unordered_map<std::string, std::uint64_t> conversation_owner_;         // conversation id -> connection id
   std::thread worker_;

@@ -41,6 +41,7 @@ struct ServeFlags {
   std::size_t max_text_bytes = 2000;
   websocket::Limits limits;
   std::vector<std::string> trusted_proxies;
+  std::size_t max_examples_per_address_per_hour = 0;
   int idle_timeout_s = 600;
   int send_timeout_ms = 10000;
   int shutdown_grace_ms = 5000;
@@ -139,6 +140,7 @@ int serve(const ServeFlags& f) {
   if (f.threshold >= 0) engine_options.satisfaction_threshold = f.threshold;
   engine_options.max_batch = std::max<std::size_t>(1, f.max_batch);
   engine_options.max_queue = f.max_queue;
+  engine_options.max_examples_per_address_per_hour = f.max_examples_per_address_per_hour;
   if (!f.persona.empty()) {
     auto persona = load_persona(f.persona);
     if (!persona.ok()) return fail(persona.status());
@@ -265,6 +267,11 @@ void add_serve_commands(CLI::App& app, Action& action) {
   serve_cmd
       ->add_option("--max-connections-per-address", flags->limits.max_connections_per_address,
                    "open connections (chat or HTTP) from one client address (0: no limit)")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-examples-per-address-per-hour", flags->max_examples_per_address_per_hour,
+                   "examples (HB, FB, thumbs) one client address may teach the bot per hour; past it its messages "
+                   "are answered without learning and its ratings refused (0: no limit)")
       ->capture_default_str();
   serve_cmd->add_option("--trusted-proxy", flags->trusted_proxies,
                         "a reverse proxy's IP address (repeatable): the client of its requests is the one its "

@@ -267,6 +267,58 @@ TEST(ChatTest, AConversationThatDoesNotTeachTheBotIsAnsweredAndHarvestsNothing) 
   EXPECT_EQ(turns->size(), 8u) << "the conversation itself is kept, to resume it";
 }
 
+// One client, however many conversations or user ids it opens, teaches the bot at most
+// --max-examples-per-address-per-hour examples an hour; past it, it is answered without
+// being judged, and other addresses still teach.
+TEST(ChatTest, OneAddressTeachesAtMostItsHourlyBudget) {
+  TempDir dir;
+  auto server = testing::start_server(dir.str(), dir.str("store"), {"--max-examples-per-address-per-hour", "2"});
+  ASSERT_TRUE(server);
+  auto from = [&](const char* address, const char* user) {
+    auto client = clients::WsClient::connect(server->ws_url(), {.local_address = address});
+    EXPECT_OK(client);
+    EXPECT_EQ(testing::request(**client, {{"type", "hello"}, {"user_id", user}})["type"], "welcome");
+    return std::move(*client);
+  };
+  auto say = [](clients::WsClient& ws, const std::string& text) {
+    json r = testing::request(ws, {{"type", "message"}, {"text", text}});
+    EXPECT_EQ(r["type"], "reply") << r.dump();
+    return r;
+  };
+  const std::string opening = "hello ! what colour is your car ?", happy = "nice . where is your boat ?";
+  const std::string complaint = "what ? you are not making any sense";  // a paper regex: unsatisfied
+
+  // A feedback request made while the address still had budget...
+  auto asked = from("127.0.0.2", "mallory");
+  say(*asked, opening);
+  EXPECT_EQ(say(*asked, complaint)["kind"], "feedback_request");
+  // ...then the same address spends its budget under another user id: an HB and a thumbs down.
+  auto other = from("127.0.0.2", "mallory-2");
+  say(*other, opening);
+  EXPECT_EQ(say(*other, happy)["harvested"], json::array({"HB"}));
+  EXPECT_EQ(testing::request(*other, {{"type", "rate"}, {"turn", 1}, {"value", "down"}})["type"], "rated");
+  // The answer to the request is still kept: the user was asked.
+  EXPECT_EQ(say(*asked, "you could have said my car is red .")["harvested"], json::array({"FB"}));
+  // Nothing more from this address: not judged, not asked, thumbs refused.
+  json not_judged = say(*other, complaint);
+  EXPECT_EQ(not_judged["kind"], "answer");
+  EXPECT_TRUE(not_judged["satisfaction"].is_null()) << not_judged.dump();
+  EXPECT_EQ(not_judged["harvested"], json::array());
+  EXPECT_EQ(testing::request(*other, {{"type", "rate"}, {"turn", 3}, {"value", "up"}})["code"], "teaching_budget_spent");
+  auto third = from("127.0.0.2", "mallory-3");
+  say(*third, opening);
+  EXPECT_EQ(say(*third, happy)["harvested"], json::array()) << "a new user id does not bring new budget";
+
+  auto elsewhere = from("127.0.0.3", "nina");
+  say(*elsewhere, opening);
+  EXPECT_EQ(say(*elsewhere, happy)["harvested"], json::array({"HB"})) << "another address still teaches";
+
+  auto metrics = clients::http_request("GET", server->http_url("/metrics"));
+  ASSERT_OK(metrics);
+  EXPECT_NE(metrics->body.find("selffeed_over_teaching_budget_total 4"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("selffeed_harvested_examples_total{kind=\"HB\"} 2"), std::string::npos);
+}
+
 // The bot's persona: the server's (serve --persona) unless a hello gives the conversation
 // its own; it is stored with the conversation, shown in the welcome, and its facts lead the
 // ranking when the bundle weighs them.

@@ -196,6 +196,7 @@ class AddressPlace {
   AddressPlace& operator=(const AddressPlace&) = delete;
 
   bool over_limit() const { return over_limit_; }
+  const std::string& address() const { return address_; }
 
   static constexpr std::string_view kRefusal = "too_many_connections_from_address";
   static constexpr std::string_view kRefusalMessage = "too many connections from your address; close some and try again";
@@ -224,6 +225,7 @@ class WsSession : public Connection, public std::enable_shared_from_this<WsSessi
         refilled_(Clock::now()) {}
 
   std::uint64_t id() const override { return id_; }
+  const std::string& client_address() const override { return place_->address(); }
 
   void send(std::string text) override {
     net::post(ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {

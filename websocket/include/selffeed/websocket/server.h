@@ -86,6 +86,8 @@ class Connection {
  public:
   virtual ~Connection() = default;
   virtual std::uint64_t id() const = 0;  // unique for the server's lifetime
+  // The client's address as the per-address limits count it (client_address_key()).
+  virtual const std::string& client_address() const = 0;
   // Queues a text frame. No-op once the connection is closing.
   virtual void send(std::string text) = 0;
   // Sends what is queued, then closes with `code`.
