@@ -57,11 +57,15 @@ class ChatEngine::TeachingBudget {
  public:
   explicit TeachingBudget(std::size_t per_hour) : per_hour_(static_cast<double>(per_hour)) {}
 
-  bool has_room(const std::string& address, Clock::time_point now) { return refilled(address, now) >= 1; }
+  bool has_room(const std::string& address, Clock::time_point now) {
+    const auto it = buckets_.find(address);
+    return it == buckets_.end() || refill(it->second, now) >= 1;  // no bucket: a full one
+  }
 
   void spend(const std::string& address, std::size_t examples, Clock::time_point now) {
     if (examples == 0) return;
-    double& tokens = refilled(address, now);
+    auto [it, added] = buckets_.try_emplace(address, Bucket{per_hour_, now});
+    double& tokens = refill(it->second, now);
     tokens = std::max(0.0, tokens - static_cast<double>(examples));
     // Full buckets hold nothing worth keeping: drop them now and then, so that the table
     // stays as large as the number of addresses that taught the bot within the hour.
@@ -83,11 +87,6 @@ class ChatEngine::TeachingBudget {
     bucket.tokens = std::min(per_hour_, bucket.tokens + std::max(0.0, hours) * per_hour_);
     bucket.at = std::max(bucket.at, now);
     return bucket.tokens;
-  }
-
-  double& refilled(const std::string& address, Clock::time_point now) {
-    auto [it, added] = buckets_.try_emplace(address, Bucket{per_hour_, now});
-    return refill(it->second, now);
   }
 
   const double per_hour_;
@@ -120,7 +119,8 @@ struct ChatEngine::Metrics {
       : registry(r),
         turns(r.counter("selffeed_turns_total", "User messages answered (acknowledged after a durable commit).")),
         turns_not_learning(r.counter("selffeed_turns_not_learning_total",
-                                     "User messages answered in conversations that do not teach the bot.")),
+                                     "User messages answered without teaching the bot: in conversations "
+                                     "that do not, or over their address's teaching budget.")),
         over_teaching_budget(r.counter("selffeed_over_teaching_budget_total",
                                        "Messages answered without learning, and ratings refused, because their "
                                        "client address had spent its hourly teaching budget.")),
