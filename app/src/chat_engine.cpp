@@ -7,6 +7,7 @@
 #include "selffeed/common/hash.h"
 #include "selffeed/common/log.h"
 #include "selffeed/satisfaction/satisfaction.h"
+#include "teaching_budget.h"
 
 namespace selffeed::app {
 namespace {
@@ -50,49 +51,6 @@ std::vector<double> satisfaction_buckets() { return {0.05, 0.1, 0.2, 0.3, 0.4, 0
 std::vector<double> batch_buckets() { return {1, 2, 4, 8, 16, 32, 64, 128}; }
 
 }  // namespace
-
-// ChatEngineOptions::max_examples_per_address_per_hour: a token bucket per client address,
-// refilled continuously, full at an hour's worth.
-class ChatEngine::TeachingBudget {
- public:
-  explicit TeachingBudget(std::size_t per_hour) : per_hour_(static_cast<double>(per_hour)) {}
-
-  bool has_room(const std::string& address, Clock::time_point now) {
-    const auto it = buckets_.find(address);
-    return it == buckets_.end() || refill(it->second, now) >= 1;  // no bucket: a full one
-  }
-
-  void spend(const std::string& address, std::size_t examples, Clock::time_point now) {
-    if (examples == 0) return;
-    auto [it, added] = buckets_.try_emplace(address, Bucket{per_hour_, now});
-    double& tokens = refill(it->second, now);
-    tokens = std::max(0.0, tokens - static_cast<double>(examples));
-    // Full buckets hold nothing worth keeping: drop them now and then, so that the table
-    // stays as large as the number of addresses that taught the bot within the hour.
-    if (++spends_ % 1024 == 0) {
-      for (auto it = buckets_.begin(); it != buckets_.end();) {
-        it = it->first != address && refill(it->second, now) >= per_hour_ ? buckets_.erase(it) : std::next(it);
-      }
-    }
-  }
-
- private:
-  struct Bucket {
-    double tokens = 0;
-    Clock::time_point at;
-  };
-
-  double& refill(Bucket& bucket, Clock::time_point now) const {
-    const double hours = std::chrono::duration<double, std::ratio<3600>>(now - bucket.at).count();
-    bucket.tokens = std::min(per_hour_, bucket.tokens + std::max(0.0, hours) * per_hour_);
-    bucket.at = std::max(bucket.at, now);
-    return bucket.tokens;
-  }
-
-  const double per_hour_;
-  std::unordered_map<std::string, Bucket> buckets_;
-  std::uint64_t spends_ = 0;
-};
 
 struct ChatEngine::Session {
   websocket::ConnectionPtr connection;

@@ -50,6 +50,8 @@ struct ChatEngineOptions {
   std::size_t max_examples_per_address_per_hour = 0;
 };
 
+class TeachingBudget;
+
 class ChatEngine {
  public:
   using Clock = std::chrono::steady_clock;
@@ -129,7 +131,6 @@ class ChatEngine {
   double trial_share_ = 0;
 
   // Worker-thread state.
-  class TeachingBudget;
   std::unique_ptr<TeachingBudget> teaching_budget_;  // null: no limit
   std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;     // by connection id
   std::unordered_map<std::string, std::uint64_t> conversation_owner_;         // conversation id -> connection id
