@@ -79,7 +79,7 @@ port=$(cat "$work/port")
 simulate() {  # simulate ROUND OFFSET
   "$selffeed" --log-level warn simulate "ws://127.0.0.1:$port/ws" \
     --dialogues "$data/synthetic_persona_chat/Synthetic-Persona-Chat_valid.csv" --complaints "${convai2[@]}" \
-    --conversations "$conversations" --offset "$2" --seed "$seed" --user-prefix "sim-$1" --json "$work/sim-$1.json" >/dev/null
+    --conversations "$conversations" --offset "$2" --seed "$seed" --user-prefix "sim-$1" --conversation-prefix "sim-s$seed" --json "$work/sim-$1.json" >/dev/null
 }
 deploy() {  # deploy BUNDLE: through the gate; forced when the gate refuses (noted in the table)
   local answer

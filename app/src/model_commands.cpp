@@ -105,7 +105,7 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
   }
   SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested,
                             trainer::load_harvested(*store, guard, /*after_seq=*/0, f.max_examples_per_user));
-  json used = json::array();
+  std::vector<std::uint64_t> used;
   struct Task {
     const char* name;
     std::vector<trainer::RankingExample>* examples;
@@ -123,6 +123,7 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
     for (std::uint64_t seq : harvested.satisfaction_seqs) used.push_back(seq);
     thumbs = std::move(harvested.thumbs);
   }
+  std::sort(used.begin(), used.end());  // the examples come in text order
   lineage["harvested"] = {{"store", f.store},
                           {"watermark", harvested.watermark},
                           {"HB", harvested.dialogue_seqs.size()},

@@ -171,6 +171,9 @@ void add_simulate_commands(CLI::App& app, Action& action) {
                                                        "(default: 4 per concurrent user)");
   cmd->add_option("--seed", f->options.seed)->capture_default_str();
   cmd->add_option("--user-prefix", f->options.user_prefix)->capture_default_str();
+  cmd->add_option("--conversation-prefix", f->options.conversation_prefix,
+                  "name the conversation of dialogue n PREFIX-n (default: the server names them), so that a "
+                  "rerun against a fresh store is the same run");
   cmd->add_option("--json", f->json_out, "also write the report here");
   cmd->add_flag("--partner-persona", f->options.partner_persona,
                 "give the bot, in hello, the persona of the dialogue's speaker it stands in for");

@@ -86,6 +86,10 @@ class SimulatedUser {
     const int user_ids = o_.user_ids > 0 ? o_.user_ids : std::max(1, o_.users * 4);
     const std::string user = o_.user_prefix + "-" + std::to_string(number % user_ids);
     json hello = {{"type", "hello"}, {"user_id", user}};
+    if (!o_.conversation_prefix.empty()) {
+      const std::size_t dialogue_number = o_.first_dialogue + static_cast<std::size_t>(number);
+      hello["conversation_id"] = o_.conversation_prefix + "-" + std::to_string(dialogue_number);
+    }
     if (o_.partner_persona && !dialogue.partner_persona.empty()) hello["persona"] = dialogue.partner_persona;
     auto welcome = exchange(ws, hello);
     if (!welcome || (*welcome)["type"] != "welcome") return false;

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "selffeed/store/store.h"
 #include "server_process.h"
 
 namespace selffeed {
@@ -66,12 +67,15 @@ json admin(const clients::LocalServer& server, const std::string& method, const 
   return json::parse(reply->body, nullptr, false);
 }
 
-// Chats: two satisfied replies (HB) and one complaint answered with `feedback` (FB).
+// Chats: two satisfied replies (HB) and one complaint answered with `feedback` (FB), in a
+// conversation named "<user>-conversation": for these users, never one whose FB the gate
+// holds out (one conversation in ten, drawn by a hash of its id).
 void harvest(const clients::LocalServer& server, const std::string& user,
              const std::string& feedback = "you could have said my kite is in the garden .") {
   auto client = clients::WsClient::connect(server.ws_url());
   ASSERT_OK(client);
-  ASSERT_EQ(testing::request(**client, {{"type", "hello"}, {"user_id", user}})["type"], "welcome");
+  const json hello = {{"type", "hello"}, {"user_id", user}, {"conversation_id", user + "-conversation"}};
+  ASSERT_EQ(testing::request(**client, hello)["type"], "welcome");
   for (const std::string& text : std::vector<std::string>{"hello ! what colour is your car ?", "nice . where is your car ?",
                                                           "cool . where is your kite ?", "what ? you are not making sense",
                                                           feedback}) {
@@ -180,6 +184,42 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
 
 // The periodic trainer inside the server: enough harvested examples trigger `selffeed
 // retrain` in the background, the gate promotes, and a connected client sees the version.
+// Concurrent users commit their turns in whatever order they come. The same harvest,
+// committed in another order, retrains into the same model: retraining reads the examples
+// in an order fixed by their text and draws the gate's FB by conversation, not by seq.
+TEST(LearningLoopTest, TheSameHarvestCommittedInAnotherOrderRetrainsTheSameModel) {
+  TempDir dir;
+  std::vector<Example> harvest;
+  for (std::size_t i = 0; i < kObjects.size(); ++i) {
+    const Example turn{.context = "__p1__ hello ! what colour is your " + kObjects[i] + " ?",
+                       .conversation_id = "conversation-" + std::to_string(i),
+                       .user_id = "user-" + std::to_string(i),
+                       .source = "server"};
+    Example hb = turn, fb = turn;
+    hb.kind = ExampleKind::kHB;
+    hb.target = "my " + kObjects[i] + " is " + kColours[i] + " .";
+    fb.kind = ExampleKind::kFB;
+    fb.target = "it is in the garden , near the " + kObjects[(i + 1) % kObjects.size()] + " .";
+    harvest.push_back(hb);
+    harvest.push_back(fb);
+  }
+  std::vector<std::string> models;
+  for (const std::string name : {"in-order", "reversed"}) {
+    {
+      auto store = store::Store::open({.path = dir.str(name + "-store")});
+      ASSERT_OK(store);
+      for (const Example& e : harvest) ASSERT_OK((*store)->add_example(e));  // one commit a turn, as they come
+    }
+    std::reverse(harvest.begin(), harvest.end());
+    train("retrain --store " + dir.str(name + "-store") + " --init-bundle " + testing::toy_bundle() + " --out " +
+              dir.str(name) + " --personachat " + toy_train_file() + " --version toy-v2 --seed 1",
+          dir, name);
+    models.push_back(testing::read_file(dir.str(name + "/bundle/dialogue.pt")));
+  }
+  ASSERT_FALSE(models[0].empty());
+  EXPECT_TRUE(models[0] == models[1]) << "the commit order changed the retrained model";
+}
+
 TEST(LearningLoopTest, PeriodicTrainerRetrainsAndPromotesInTheBackground) {
   TempDir dir;
   write_gate_file(dir.str("gate.txt"));

@@ -2,6 +2,7 @@
 // store: what it reports is what the server did and kept. The server uses the paper's
 // regex satisfaction baseline and a tight rate limit, so every complaint is recognised and
 // the simulated users have to wait some messages out.
+#include <set>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -15,55 +16,66 @@ namespace {
 
 using testing::TempDir;
 
+// Runs the simulated users against a server of their own on `dir`'s store ("store"),
+// stopped again before the test reads the store.
+Result<clients::SimulationReport> run_against_a_server(const TempDir& dir, clients::SimulatorOptions options,
+                                                       const std::vector<std::string>& server_flags) {
+  auto server = testing::start_server(dir.str(), dir.str("store"), server_flags);
+  if (!server) return unavailable_error("the server did not start");
+  options.url = server->ws_url();
+  return clients::run_simulation(options);
+}
+
 TEST(SimulatorTest, ComplaintsBecomeFeedbackExamplesAndTheRateLimitIsWaitedOut) {
   TempDir dir;
-  const std::string store_dir = dir.str("store");
   clients::SimulatorOptions options{.complaints = {"what ? you are not making any sense"},
                                     .conversations = 3,
+                                    .first_dialogue = 3,
                                     .max_user_lines = 2,
                                     .poor_reply_f1 = 1.01,  // every answer is poor: the user always complains
                                     .thumbs_rate = 0,
-                                    .users = 2};
+                                    .users = 2,
+                                    .conversation_prefix = "round-a"};
   for (const std::string object : {"car", "boat", "kite"}) {
     options.dialogues.push_back({.lines = {"hello ! what colour is your " + object + " ?", "my " + object + " is red .",
                                            "nice . where is your " + object + " ?", "my " + object + " is in the lake ."}});
   }
-  {
-    auto server = testing::start_server(dir.str(), store_dir, {"--rate", "4", "--burst", "2"});
-    ASSERT_TRUE(server);
-    options.url = server->ws_url();
-    auto report = clients::run_simulation(options);
-    ASSERT_OK(report);
-    EXPECT_EQ(report->errors, 0);
-    EXPECT_EQ(report->conversations, 3);
-    // Per conversation and line: an answer, the complaint, the bot's feedback request, the
-    // user's feedback (the partner's line), then the bot asks for a new topic.
-    EXPECT_EQ(report->answers, 6);
-    EXPECT_EQ(report->poor_replies, 6);
-    EXPECT_EQ(report->complaints, 6);
-    EXPECT_EQ(report->feedback_requests, 6);
-    EXPECT_EQ(report->harvested_fb, 6);
-    EXPECT_EQ(report->harvested_hb, 0);
-    EXPECT_EQ(report->user_messages, 18);
-    EXPECT_GT(report->rate_limited, 0);  // six messages in a row against a burst of two
-  }
-  auto store = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
+  auto report = run_against_a_server(dir, options, {"--rate", "4", "--burst", "2"});
+  ASSERT_OK(report);
+  EXPECT_EQ(report->errors, 0);
+  EXPECT_EQ(report->conversations, 3);
+  // Per conversation and line: an answer, the complaint, the bot's feedback request, the
+  // user's feedback (the partner's line), then the bot asks for a new topic.
+  EXPECT_EQ(report->answers, 6);
+  EXPECT_EQ(report->poor_replies, 6);
+  EXPECT_EQ(report->complaints, 6);
+  EXPECT_EQ(report->feedback_requests, 6);
+  EXPECT_EQ(report->harvested_fb, 6);
+  EXPECT_EQ(report->harvested_hb, 0);
+  EXPECT_EQ(report->user_messages, 18);
+  EXPECT_GT(report->rate_limited, 0);  // six messages in a row against a burst of two
+
+  auto store = store::Store::open({.path = dir.str("store"), .mode = store::OpenMode::kReadOnly});
   ASSERT_OK(store);
   std::vector<std::string> feedback;
+  std::set<std::string> conversations;
   ASSERT_OK((*store)->scan_examples(ExampleKind::kFB, 0, [&](const Example& e) {
     feedback.push_back(e.target);
+    conversations.insert(e.conversation_id);
     return true;
   }));
   ASSERT_EQ(feedback.size(), 6u);
   for (const std::string& target : feedback) {
     EXPECT_TRUE(target.starts_with("my ")) << target;  // the partner's line, never the complaint
   }
+  // Named by the dialogue's number, counted from the offset.
+  EXPECT_EQ(conversations, (std::set<std::string>{"round-a-3", "round-a-4", "round-a-5"}));
 
   // The transcripts hold every message of both sides: 18 from the users, 18 replies.
   std::ostringstream transcripts;
-  auto conversations = (*store)->export_transcripts(transcripts);
-  ASSERT_OK(conversations);
-  EXPECT_EQ(*conversations, 3u);
+  auto exported = (*store)->export_transcripts(transcripts);
+  ASSERT_OK(exported);
+  EXPECT_EQ(*exported, 3u);
   const std::string text = transcripts.str();
   auto count = [&](const std::string& needle) {
     int n = 0;
@@ -78,7 +90,6 @@ TEST(SimulatorTest, ComplaintsBecomeFeedbackExamplesAndTheRateLimitIsWaitedOut) 
 
 TEST(SimulatorTest, UsersWhoLikeTheAnswersGiveThumbsUp) {
   TempDir dir;
-  const std::string store_dir = dir.str("store");
   clients::SimulatorOptions options{.complaints = {"what ? you are not making any sense"},
                                     .conversations = 3,
                                     .max_user_lines = 2,
@@ -87,19 +98,15 @@ TEST(SimulatorTest, UsersWhoLikeTheAnswersGiveThumbsUp) {
                                     .users = 2};
   options.dialogues.push_back({.lines = {"hello ! what colour is your car ?", "my car is red .",
                                          "nice . where is your car ?", "my car is in the lake ."}});
-  {
-    auto server = testing::start_server(dir.str(), store_dir, {});
-    ASSERT_TRUE(server);
-    options.url = server->ws_url();
-    auto report = clients::run_simulation(options);
-    ASSERT_OK(report);
-    EXPECT_EQ(report->errors, 0);
-    EXPECT_EQ(report->answers, 6);
-    EXPECT_EQ(report->complaints, 0);
-    EXPECT_EQ(report->thumbs_down, 0);
-    EXPECT_EQ(report->thumbs_up, 6);
-  }
-  auto store = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
+  auto report = run_against_a_server(dir, options, {});
+  ASSERT_OK(report);
+  EXPECT_EQ(report->errors, 0);
+  EXPECT_EQ(report->answers, 6);
+  EXPECT_EQ(report->complaints, 0);
+  EXPECT_EQ(report->thumbs_down, 0);
+  EXPECT_EQ(report->thumbs_up, 6);
+
+  auto store = store::Store::open({.path = dir.str("store"), .mode = store::OpenMode::kReadOnly});
   ASSERT_OK(store);
   int ups = 0;
   ASSERT_OK((*store)->scan_examples(ExampleKind::kST, 0, [&](const Example& e) {

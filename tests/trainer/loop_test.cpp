@@ -1,6 +1,8 @@
 // The learning loop's pure parts: what is read from the store for retraining, and the
 // promotion gate's decision rule.
+#include <algorithm>
 #include <fstream>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -11,18 +13,34 @@
 namespace selffeed::trainer {
 namespace {
 
-Example example(ExampleKind kind, const std::string& user, const std::string& target) {
-  return Example{.kind = kind, .context = "__p2__ hi __p1__ hello", .target = target, .user_id = user,
-                 .source = "server"};
+Example example(ExampleKind kind, const std::string& user, const std::string& target,
+                const std::string& conversation = "") {
+  return Example{.kind = kind, .context = "__p2__ hi __p1__ hello", .target = target, .conversation_id = conversation,
+                 .user_id = user, .source = "server"};
 }
 
-TEST(HarvestedTest, DeletedUsersAreSkippedAndEveryTenthFeedbackIsHeldOut) {
+std::vector<std::uint64_t> sorted(std::vector<std::uint64_t> seqs) {
+  std::sort(seqs.begin(), seqs.end());
+  return seqs;
+}
+
+std::vector<std::pair<std::string, std::string>> texts(const std::vector<RankingExample>& examples) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& e : examples) out.emplace_back(e.context, e.target);
+  return out;
+}
+
+// The conversations among c0..c49 whose FNV-1a 64 is 0 modulo 10: the gate's.
+const std::set<std::string> kHeldOutConversations = {"c4", "c13", "c19", "c24", "c40"};
+
+TEST(HarvestedTest, DeletedUsersAreSkippedAndEveryTenthConversationsFeedbackIsHeldOut) {
   testing::TempDir dir;
   auto store = store::Store::open({.path = dir.str("store")});
   ASSERT_OK(store);
   store::WriteSet writes;
-  for (int i = 1; i <= 20; ++i) {  // seqs 1..20: HB on odd seqs, FB on even ones
-    writes.examples.push_back(example(i % 2 ? ExampleKind::kHB : ExampleKind::kFB, "alice", "t" + std::to_string(i)));
+  for (int i = 1; i <= 20; ++i) {  // seqs 1..20: HB on odd seqs, FB on even ones, 4 a conversation: c1..c5
+    writes.examples.push_back(example(i % 2 ? ExampleKind::kHB : ExampleKind::kFB, "alice", "t" + std::to_string(i),
+                                      "c" + std::to_string((i - 1) / 4 + 1)));
   }
   writes.examples.push_back(example(ExampleKind::kST, "alice", "1"));      // seq 21: a thumbs-up
   writes.examples.push_back(example(ExampleKind::kST, "alice", "maybe"));  // seq 22: not a label
@@ -35,9 +53,11 @@ TEST(HarvestedTest, DeletedUsersAreSkippedAndEveryTenthFeedbackIsHeldOut) {
   auto harvested = load_harvested(**store, HarvestGuard());
   ASSERT_OK(harvested);
   EXPECT_EQ(harvested->dialogue.size(), 10u);
-  EXPECT_EQ(harvested->feedback.size(), 8u);          // seqs 2, 4, 6, 8, 12, 14, 16, 18
-  EXPECT_EQ(harvested->feedback_holdout.size(), 2u);  // seqs 10 and 20
-  EXPECT_EQ(harvested->feedback_seqs, (std::vector<std::uint64_t>{2, 4, 6, 8, 12, 14, 16, 18}));
+  EXPECT_EQ(sorted(harvested->feedback_seqs), (std::vector<std::uint64_t>{2, 4, 6, 8, 10, 12, 18, 20}));
+  ASSERT_EQ(harvested->feedback_holdout.size(), 2u);  // c4's: seqs 14 and 16
+  std::set<std::string> held_out;
+  for (const auto& e : harvested->feedback_holdout) held_out.insert(e.target);
+  EXPECT_EQ(held_out, (std::set<std::string>{"t14", "t16"}));
   EXPECT_EQ(harvested->satisfaction_seqs, std::vector<std::uint64_t>{21});
   EXPECT_EQ(harvested->thumbs.targets, std::vector<double>{1.0});
   EXPECT_EQ(harvested->thumbs.contexts, std::vector<std::string>{"__p2__ hi __p1__ hello"});
@@ -47,7 +67,63 @@ TEST(HarvestedTest, DeletedUsersAreSkippedAndEveryTenthFeedbackIsHeldOut) {
 
   auto after = load_harvested(**store, HarvestGuard(), 15);
   ASSERT_OK(after);
-  EXPECT_EQ(after->dialogue_seqs, (std::vector<std::uint64_t>{17, 19}));
+  EXPECT_EQ(sorted(after->dialogue_seqs), (std::vector<std::uint64_t>{17, 19}));
+}
+
+// Concurrent conversations commit their turns in whatever order they come, and that order
+// decides the seqs. The same harvest must give the same training data, in the same order,
+// and the same gate examples: whole conversations, drawn by their id.
+TEST(HarvestedTest, TheHarvestDoesNotDependOnTheOrderItWasCommittedIn) {
+  std::vector<Example> turns;  // conversation by conversation
+  for (int c = 0; c < 50; ++c) {
+    const std::string conversation = "c" + std::to_string(c);
+    for (int t = 0; t < 3; ++t) {
+      const std::string context = "__p2__ turn " + std::to_string(t) + " of " + conversation + " __p1__ hello";
+      const std::string reply = conversation + " reply " + std::to_string(t);
+      for (auto [kind, target] : {std::pair{ExampleKind::kHB, reply}, std::pair{ExampleKind::kFB, reply + " instead"},
+                                  std::pair{ExampleKind::kST, std::to_string(t % 2)}}) {
+        turns.push_back(Example{.kind = kind, .context = context, .target = target, .conversation_id = conversation,
+                                .turn_index = t, .user_id = "user" + std::to_string(c % 7), .source = "server"});
+      }
+    }
+  }
+  testing::TempDir dir;
+  std::vector<HarvestedExamples> loaded;
+  for (const bool interleaved : {false, true}) {
+    store::WriteSet writes;
+    if (interleaved) {  // turn by turn across the conversations, the last one first
+      for (int t = 0; t < 3; ++t) {
+        for (int c = 49; c >= 0; --c) {
+          for (int k = 0; k < 3; ++k) writes.examples.push_back(turns[(c * 3 + t) * 3 + k]);
+        }
+      }
+    } else {
+      writes.examples = turns;
+    }
+    auto store = store::Store::open({.path = dir.str(interleaved ? "interleaved" : "in-order")});
+    ASSERT_OK(store);
+    ASSERT_OK((*store)->commit(writes));
+    auto harvested = load_harvested(**store, HarvestGuard(), 0, /*max_per_user=*/1000);
+    ASSERT_OK(harvested);
+    loaded.push_back(std::move(*harvested));
+  }
+  const HarvestedExamples& a = loaded[0];
+  const HarvestedExamples& b = loaded[1];
+  EXPECT_EQ(texts(a.dialogue), texts(b.dialogue));
+  EXPECT_EQ(texts(a.feedback), texts(b.feedback));
+  EXPECT_EQ(texts(a.feedback_holdout), texts(b.feedback_holdout));
+  EXPECT_EQ(a.thumbs.contexts, b.thumbs.contexts);
+  EXPECT_EQ(a.thumbs.targets, b.thumbs.targets);
+
+  EXPECT_EQ(a.dialogue.size(), 150u);
+  EXPECT_EQ(a.feedback_holdout.size(), 3 * kHeldOutConversations.size());
+  EXPECT_EQ(a.feedback.size(), 150 - a.feedback_holdout.size());
+  for (const auto& e : a.feedback_holdout) {
+    EXPECT_TRUE(kHeldOutConversations.contains(e.target.substr(0, e.target.find(' ')))) << e.target;
+  }
+  for (const auto& e : a.feedback) {
+    EXPECT_FALSE(kHeldOutConversations.contains(e.target.substr(0, e.target.find(' ')))) << e.target;
+  }
 }
 
 // No one user outweighs the others: past the cap, a user's HB and FB examples are not
@@ -58,30 +134,27 @@ TEST(HarvestedTest, OneUserTeachesAtMostTheCap) {
   ASSERT_OK(store);
   store::WriteSet writes;
   for (int i = 1; i <= 30; ++i) {  // seqs 1..30: the flood, HB on odd seqs, FB on even ones
-    writes.examples.push_back(example(i % 2 ? ExampleKind::kHB : ExampleKind::kFB, "troll", "t" + std::to_string(i)));
+    writes.examples.push_back(example(i % 2 ? ExampleKind::kHB : ExampleKind::kFB, "troll", "t" + std::to_string(i),
+                                      i <= 20 ? "troll-chat" : "c13"));  // c13's FB is the gate's
   }
   writes.examples.push_back(example(ExampleKind::kHB, "alice", "a"));  // seq 31
   for (const char* conversation : {"c1", "c2"}) {                      // seqs 32..35: no user id
-    for (int i = 0; i < 2; ++i) {
-      Example e = example(ExampleKind::kHB, "", conversation);
-      e.conversation_id = conversation;
-      writes.examples.push_back(e);
-    }
+    for (int i = 0; i < 2; ++i) writes.examples.push_back(example(ExampleKind::kHB, "", conversation, conversation));
   }
   writes.examples.push_back(example(ExampleKind::kST, "troll", "1"));  // seq 36
   ASSERT_OK((*store)->commit(writes));
 
   auto capped = load_harvested(**store, HarvestGuard(), 0, /*max_per_user=*/5);
   ASSERT_OK(capped);
-  EXPECT_EQ(capped->dialogue_seqs, (std::vector<std::uint64_t>{1, 3, 5, 31, 32, 33, 34, 35}));
-  EXPECT_EQ(capped->feedback_seqs, (std::vector<std::uint64_t>{2, 4}));
-  EXPECT_EQ(capped->feedback_holdout.size(), 3u);  // seqs 10, 20 and 30: for the gate, not learned
-  EXPECT_EQ(capped->over_the_user_cap, 30u - 3u - 5u);
+  EXPECT_EQ(sorted(capped->dialogue_seqs), (std::vector<std::uint64_t>{1, 3, 5, 31, 32, 33, 34, 35}));
+  EXPECT_EQ(sorted(capped->feedback_seqs), (std::vector<std::uint64_t>{2, 4}));
+  EXPECT_EQ(capped->feedback_holdout.size(), 5u);  // seqs 22..30: for the gate, not learned
+  EXPECT_EQ(capped->over_the_user_cap, 30u - 5u - 5u);
   EXPECT_EQ(capped->satisfaction_seqs, std::vector<std::uint64_t>{36});
 
   auto uncapped = load_harvested(**store, HarvestGuard());
   ASSERT_OK(uncapped);
-  EXPECT_EQ(uncapped->dialogue_seqs.size() + uncapped->feedback_seqs.size(), 27u + 5u);
+  EXPECT_EQ(uncapped->dialogue_seqs.size() + uncapped->feedback_seqs.size(), 25u + 5u);
   EXPECT_EQ(uncapped->over_the_user_cap, 0u);
 }
 

@@ -38,6 +38,7 @@ TEST(ClientAddressKeyTest, WithoutAUsableHeaderTheLastKnownHopIsTheClient) {
   EXPECT_EQ(client_address_key("10.0.0.1", "", proxies), "10.0.0.1");
   EXPECT_EQ(client_address_key("10.0.0.1", " , ", proxies), "10.0.0.1");
   EXPECT_EQ(client_address_key("10.0.0.1", "unknown", proxies), "unknown") << "what a proxy writes when it cannot tell";
+  EXPECT_EQ(client_address_key("10.0.0.1", "1.2.3.4,  unknown\t", proxies), "unknown") << "one key, however spaced";
   EXPECT_EQ(client_address_key("10.0.0.1", std::string(500, 'x'), proxies).size(), 64u)
       << "a key the connection table keeps is bounded";
 }

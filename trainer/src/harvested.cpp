@@ -1,9 +1,52 @@
+#include <algorithm>
 #include <cstdlib>
+#include <tuple>
 #include <unordered_map>
 
+#include "selffeed/common/hash.h"
 #include "selffeed/trainer/trainer.h"
 
 namespace selffeed::trainer {
+namespace {
+
+std::uint64_t text_key(std::string_view context, std::string_view target) {
+  return fnv1a64(target, fnv1a64(std::string_view("\n", 1), fnv1a64(context)));
+}
+
+// The gate's FB examples are those of every tenth conversation, drawn by a hash of its id:
+// held out whole, so the gate is not scored on turns of a conversation the model learned
+// other turns of. One without a conversation (an import) is drawn by its text.
+bool held_out_for_the_gate(const Example& e) {
+  const std::uint64_t h = e.conversation_id.empty() ? text_key(e.context, e.target) : fnv1a64(e.conversation_id);
+  return h % kFeedbackHoldoutEvery == 0;
+}
+
+// An example kept for training, in the order it is returned: by a hash of its text, so
+// that a retraining depends on what the store holds and not on the order in which
+// concurrent conversations happened to commit it (which decides the seqs).
+struct Kept {
+  std::uint64_t key;
+  std::string context;
+  std::string target;
+  std::uint64_t seq;
+
+  explicit Kept(const Example& e)
+      : key(text_key(e.context, e.target)), context(e.context), target(e.target), seq(e.seq) {}
+  friend bool operator<(const Kept& a, const Kept& b) {
+    return std::tie(a.key, a.context, a.target, a.seq) < std::tie(b.key, b.context, b.target, b.seq);
+  }
+};
+
+void put_in_text_order(std::vector<Kept>& kept, std::vector<RankingExample>& examples,
+                       std::vector<std::uint64_t>* seqs) {
+  std::sort(kept.begin(), kept.end());
+  for (Kept& k : kept) {
+    examples.push_back({std::move(k.context), std::move(k.target), {}, {}});
+    if (seqs) seqs->push_back(k.seq);
+  }
+}
+
+}  // namespace
 
 Result<HarvestedExamples> load_harvested(const store::Store& store, const HarvestGuard& guard,
                                          std::uint64_t after_seq, std::size_t max_per_user) {
@@ -11,6 +54,7 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
   out.watermark = after_seq;
   std::unordered_map<std::string, bool> deleted;  // user id -> tombstoned
   std::unordered_map<std::string, std::size_t> learned;  // user (or conversation) -> HB and FB returned
+  std::vector<Kept> dialogue, feedback, holdout, thumbs;
   Status failure;
   Status scanned = store.scan_all_examples(after_seq, [&](const Example& e) {
     out.watermark = std::max(out.watermark, e.seq);
@@ -34,17 +78,15 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
       char* end = nullptr;
       const double target = std::strtod(e.target.c_str(), &end);
       if (end == e.target.c_str() || *end != '\0' || !(target >= 0 && target <= 1)) return true;  // not a label
-      out.thumbs.contexts.push_back(e.context);
-      out.thumbs.targets.push_back(target);
-      out.satisfaction_seqs.push_back(e.seq);
+      thumbs.emplace_back(e);
       return true;
     }
     if (const auto refusal = guard.refusal(e.target)) {
       ++out.refused[std::string(*refusal)];
       return true;
     }
-    if (e.kind == ExampleKind::kFB && e.seq % kFeedbackHoldoutEvery == 0) {
-      out.feedback_holdout.push_back({e.context, e.target, {}});
+    if (e.kind == ExampleKind::kFB && held_out_for_the_gate(e)) {
+      holdout.emplace_back(e);
       return true;
     }
     if (max_per_user > 0) {
@@ -55,13 +97,20 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
       }
       ++from_them;
     }
-    const bool hb = e.kind == ExampleKind::kHB;
-    (hb ? out.dialogue : out.feedback).push_back({e.context, e.target, {}});
-    (hb ? out.dialogue_seqs : out.feedback_seqs).push_back(e.seq);
+    (e.kind == ExampleKind::kHB ? dialogue : feedback).emplace_back(e);
     return true;
   });
   SELFFEED_RETURN_IF_ERROR(scanned);
   SELFFEED_RETURN_IF_ERROR(failure);
+  put_in_text_order(dialogue, out.dialogue, &out.dialogue_seqs);
+  put_in_text_order(feedback, out.feedback, &out.feedback_seqs);
+  put_in_text_order(holdout, out.feedback_holdout, nullptr);
+  std::sort(thumbs.begin(), thumbs.end());
+  for (Kept& k : thumbs) {
+    out.thumbs.contexts.push_back(std::move(k.context));
+    out.thumbs.targets.push_back(std::strtod(k.target.c_str(), nullptr));
+    out.satisfaction_seqs.push_back(k.seq);
+  }
   return out;
 }
 

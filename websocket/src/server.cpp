@@ -66,9 +66,15 @@ std::string address_key(const net::ip::address& any) {
 
 // `text` as an address, one value per host (an IPv4-mapped IPv6 address is its IPv4 one).
 // X-Forwarded-For entries may carry a port ("192.0.2.7:4711", "[2001:db8::1]:4711").
-std::optional<net::ip::address> parse_address(std::string_view text) {
+// `text` without the spaces and tabs around it (as a header list's entries come).
+std::string_view trimmed(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+std::optional<net::ip::address> parse_address(std::string_view text) {
+  text = trimmed(text);
   if (text.starts_with('[')) {
     text = text.substr(1, text.find(']') - 1);
   } else if (const auto colon = text.find(':');
@@ -124,9 +130,10 @@ std::string client_address_key(std::string_view peer, std::string_view forwarded
   if (!client) return std::string(peer);
   while (is_trusted_proxy(*client, trusted_proxies) && !forwarded_for.empty()) {
     const auto comma = forwarded_for.rfind(',');
-    const std::string_view entry = comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1);
+    const std::string_view entry =
+        trimmed(comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1));
     forwarded_for = comma == std::string_view::npos ? std::string_view{} : forwarded_for.substr(0, comma);
-    if (entry.find_first_not_of(" \t") == std::string_view::npos) continue;
+    if (entry.empty()) continue;
     client = parse_address(entry);
     if (!client) return std::string(entry.substr(0, 64));  // e.g. "unknown"; bounded: the table keeps it
   }

@@ -38,6 +38,11 @@ struct SimulatorOptions {
   int user_ids = 0;                 // conversations spread over this many user ids; 0: 4 per concurrent user
   std::uint64_t seed = 1;
   std::string user_prefix = "sim";
+  // Names the conversation of dialogue n "<conversation_prefix>-n", so that the same run
+  // against a fresh store harvests the same conversations (retraining draws the gate's FB
+  // by conversation id); empty: the server names each one. A prefix used before on the
+  // same store resumes those conversations.
+  std::string conversation_prefix;
   // Give the bot each dialogue's partner_persona in hello, as PersonaChat's speakers had
   // theirs; false: the server's own persona.
   bool partner_persona = false;

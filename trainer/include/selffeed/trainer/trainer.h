@@ -164,12 +164,13 @@ class HarvestGuard {
 
 // What the server harvested, read from its store (a read-only open works beside the
 // running server). Examples of deleted users are never returned, nor HB and FB examples
-// whose target the guard refuses.
+// whose target the guard refuses. Each list is in an order fixed by the examples' text,
+// so the same harvest gives the same retraining whatever order its turns were committed in.
 struct HarvestedExamples {
   std::vector<RankingExample> dialogue;  // HB: context -> the user's reply
   std::vector<RankingExample> feedback;  // FB: context -> what the bot should have said
-  // FB examples whose seq is a multiple of kFeedbackHoldoutEvery: never trained on, kept
-  // for the promotion gate.
+  // The FB examples of one conversation in kFeedbackHoldoutEvery (drawn by a hash of its
+  // id; an example without one, by its text): never trained on, kept for the promotion gate.
   std::vector<RankingExample> feedback_holdout;
   // ST: the users' thumbs, "__p2__ <bot> __p1__ <user>" -> P(satisfied) in [0, 1].
   SatisfactionPairs thumbs;
