@@ -130,6 +130,7 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
                           {"FB", harvested.feedback_seqs.size()},
                           {"ST", f.satisfaction_labelled.empty() ? 0 : harvested.satisfaction_seqs.size()},
                           {"FB_held_out_for_the_gate", harvested.feedback_holdout.size()},
+                          {"HB_held_out_with_their_conversation", harvested.dialogue_held_out},
                           {"skipped_deleted_users", harvested.skipped_deleted_users},
                           {"refused_by_the_guard", harvested.refused},
                           {"over_the_user_cap", harvested.over_the_user_cap},
@@ -137,11 +138,11 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
   std::size_t refused = 0;
   for (const auto& [why, count] : harvested.refused) refused += count;
   SELFFEED_LOGGER("app")->info(
-      "harvested from {}: {} HB, {} FB, {} ST (up to seq {}; {} of deleted users skipped, {} refused by the guard, "
-      "{} over the cap of {} per user)",
+      "harvested from {}: {} HB, {} FB, {} ST (up to seq {}; {} FB and {} HB of the gate's conversations held out, "
+      "{} of deleted users skipped, {} refused by the guard, {} over the cap of {} per user)",
       f.store, harvested.dialogue_seqs.size(), harvested.feedback_seqs.size(), harvested.satisfaction_seqs.size(),
-      harvested.watermark, harvested.skipped_deleted_users, refused, harvested.over_the_user_cap,
-      f.max_examples_per_user);
+      harvested.watermark, harvested.feedback_holdout.size(), harvested.dialogue_held_out,
+      harvested.skipped_deleted_users, refused, harvested.over_the_user_cap, f.max_examples_per_user);
   return ok_status();
 }
 

@@ -68,8 +68,8 @@ json admin(const clients::LocalServer& server, const std::string& method, const 
 }
 
 // Chats: two satisfied replies (HB) and one complaint answered with `feedback` (FB), in a
-// conversation named "<user>-conversation": for these users, never one whose FB the gate
-// holds out (one conversation in ten, drawn by a hash of its id).
+// conversation named "<user>-conversation": for these users, never one the gate holds out
+// (one conversation in ten, drawn by a hash of its id).
 void harvest(const clients::LocalServer& server, const std::string& user,
              const std::string& feedback = "you could have said my kite is in the garden .") {
   auto client = clients::WsClient::connect(server.ws_url());
@@ -182,11 +182,9 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   EXPECT_EQ(status["toy-bad"], "rejected");
 }
 
-// The periodic trainer inside the server: enough harvested examples trigger `selffeed
-// retrain` in the background, the gate promotes, and a connected client sees the version.
 // Concurrent users commit their turns in whatever order they come. The same harvest,
 // committed in another order, retrains into the same model: retraining reads the examples
-// in an order fixed by their text and draws the gate's FB by conversation, not by seq.
+// in an order fixed by their text and draws the gate's conversations by id, not by seq.
 TEST(LearningLoopTest, TheSameHarvestCommittedInAnotherOrderRetrainsTheSameModel) {
   TempDir dir;
   std::vector<Example> harvest;
@@ -220,6 +218,8 @@ TEST(LearningLoopTest, TheSameHarvestCommittedInAnotherOrderRetrainsTheSameModel
   EXPECT_TRUE(models[0] == models[1]) << "the commit order changed the retrained model";
 }
 
+// The periodic trainer inside the server: enough harvested examples trigger `selffeed
+// retrain` in the background, the gate promotes, and a connected client sees the version.
 TEST(LearningLoopTest, PeriodicTrainerRetrainsAndPromotesInTheBackground) {
   TempDir dir;
   write_gate_file(dir.str("gate.txt"));

@@ -33,7 +33,7 @@ std::vector<std::pair<std::string, std::string>> texts(const std::vector<Ranking
 // The conversations among c0..c49 whose FNV-1a 64 is 0 modulo 10: the gate's.
 const std::set<std::string> kHeldOutConversations = {"c4", "c13", "c19", "c24", "c40"};
 
-TEST(HarvestedTest, DeletedUsersAreSkippedAndEveryTenthConversationsFeedbackIsHeldOut) {
+TEST(HarvestedTest, DeletedUsersAreSkippedAndEveryTenthConversationIsHeldOut) {
   testing::TempDir dir;
   auto store = store::Store::open({.path = dir.str("store")});
   ASSERT_OK(store);
@@ -52,9 +52,10 @@ TEST(HarvestedTest, DeletedUsersAreSkippedAndEveryTenthConversationsFeedbackIsHe
 
   auto harvested = load_harvested(**store, HarvestGuard());
   ASSERT_OK(harvested);
-  EXPECT_EQ(harvested->dialogue.size(), 10u);
+  EXPECT_EQ(sorted(harvested->dialogue_seqs), (std::vector<std::uint64_t>{1, 3, 5, 7, 9, 11, 17, 19}));
   EXPECT_EQ(sorted(harvested->feedback_seqs), (std::vector<std::uint64_t>{2, 4, 6, 8, 10, 12, 18, 20}));
-  ASSERT_EQ(harvested->feedback_holdout.size(), 2u);  // c4's: seqs 14 and 16
+  EXPECT_EQ(harvested->dialogue_held_out, 2u);        // c4's HB: seqs 13 and 15, not learned either
+  ASSERT_EQ(harvested->feedback_holdout.size(), 2u);  // c4's FB: seqs 14 and 16
   std::set<std::string> held_out;
   for (const auto& e : harvested->feedback_holdout) held_out.insert(e.target);
   EXPECT_EQ(held_out, (std::set<std::string>{"t14", "t16"}));
@@ -115,19 +116,20 @@ TEST(HarvestedTest, TheHarvestDoesNotDependOnTheOrderItWasCommittedIn) {
   EXPECT_EQ(a.thumbs.contexts, b.thumbs.contexts);
   EXPECT_EQ(a.thumbs.targets, b.thumbs.targets);
 
-  EXPECT_EQ(a.dialogue.size(), 150u);
   EXPECT_EQ(a.feedback_holdout.size(), 3 * kHeldOutConversations.size());
+  EXPECT_EQ(a.dialogue_held_out, 3 * kHeldOutConversations.size());
   EXPECT_EQ(a.feedback.size(), 150 - a.feedback_holdout.size());
-  for (const auto& e : a.feedback_holdout) {
-    EXPECT_TRUE(kHeldOutConversations.contains(e.target.substr(0, e.target.find(' ')))) << e.target;
-  }
-  for (const auto& e : a.feedback) {
-    EXPECT_FALSE(kHeldOutConversations.contains(e.target.substr(0, e.target.find(' ')))) << e.target;
+  EXPECT_EQ(a.dialogue.size(), 150 - a.dialogue_held_out);
+  const auto conversation_of = [](const RankingExample& e) { return e.target.substr(0, e.target.find(' ')); };
+  for (const auto& e : a.feedback_holdout) EXPECT_TRUE(kHeldOutConversations.contains(conversation_of(e))) << e.target;
+  for (const auto* trained : {&a.dialogue, &a.feedback}) {
+    for (const auto& e : *trained) EXPECT_FALSE(kHeldOutConversations.contains(conversation_of(e))) << e.target;
   }
 }
 
 // No one user outweighs the others: past the cap, a user's HB and FB examples are not
-// learned; users without an id count per conversation; the held-out FB and thumbs are kept.
+// learned; users without an id count per conversation; the held-out conversation's FB and
+// the thumbs are kept, and its examples do not count toward the cap.
 TEST(HarvestedTest, OneUserTeachesAtMostTheCap) {
   testing::TempDir dir;
   auto store = store::Store::open({.path = dir.str("store")});
@@ -149,12 +151,13 @@ TEST(HarvestedTest, OneUserTeachesAtMostTheCap) {
   EXPECT_EQ(sorted(capped->dialogue_seqs), (std::vector<std::uint64_t>{1, 3, 5, 31, 32, 33, 34, 35}));
   EXPECT_EQ(sorted(capped->feedback_seqs), (std::vector<std::uint64_t>{2, 4}));
   EXPECT_EQ(capped->feedback_holdout.size(), 5u);  // seqs 22..30: for the gate, not learned
-  EXPECT_EQ(capped->over_the_user_cap, 30u - 5u - 5u);
+  EXPECT_EQ(capped->dialogue_held_out, 5u);        // seqs 21..29
+  EXPECT_EQ(capped->over_the_user_cap, 20u - 5u);
   EXPECT_EQ(capped->satisfaction_seqs, std::vector<std::uint64_t>{36});
 
   auto uncapped = load_harvested(**store, HarvestGuard());
   ASSERT_OK(uncapped);
-  EXPECT_EQ(uncapped->dialogue_seqs.size() + uncapped->feedback_seqs.size(), 25u + 5u);
+  EXPECT_EQ(uncapped->dialogue_seqs.size() + uncapped->feedback_seqs.size(), 20u + 5u);
   EXPECT_EQ(uncapped->over_the_user_cap, 0u);
 }
 

@@ -13,9 +13,10 @@ std::uint64_t text_key(std::string_view context, std::string_view target) {
   return fnv1a64(target, fnv1a64(std::string_view("\n", 1), fnv1a64(context)));
 }
 
-// The gate's FB examples are those of every tenth conversation, drawn by a hash of its id:
-// held out whole, so the gate is not scored on turns of a conversation the model learned
-// other turns of. One without a conversation (an import) is drawn by its text.
+// Every tenth conversation, drawn by a hash of its id, is held out whole: its FB examples
+// are the gate's, and none of its HB or FB examples is trained on, so the gate is not
+// scored on a conversation the model learned other turns of. An example without a
+// conversation (an import) is drawn by its text.
 bool held_out_for_the_gate(const Example& e) {
   const std::uint64_t h = e.conversation_id.empty() ? text_key(e.context, e.target) : fnv1a64(e.conversation_id);
   return h % kFeedbackHoldoutEvery == 0;
@@ -85,8 +86,12 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
       ++out.refused[std::string(*refusal)];
       return true;
     }
-    if (e.kind == ExampleKind::kFB && held_out_for_the_gate(e)) {
-      holdout.emplace_back(e);
+    if (held_out_for_the_gate(e)) {
+      if (e.kind == ExampleKind::kFB) {
+        holdout.emplace_back(e);
+      } else {
+        ++out.dialogue_held_out;
+      }
       return true;
     }
     if (max_per_user > 0) {
