@@ -127,6 +127,27 @@ TEST(HarvestedTest, TheHarvestDoesNotDependOnTheOrderItWasCommittedIn) {
   }
 }
 
+// An import has no conversation: its FB examples are drawn for the gate by their text, and
+// its HB examples, which no gate example shares a conversation with, are all learned.
+TEST(HarvestedTest, AnImportsFeedbackIsDrawnByItsTextAndItsDialogueIsLearned) {
+  testing::TempDir dir;
+  auto store = store::Store::open({.path = dir.str("store")});
+  ASSERT_OK(store);
+  store::WriteSet writes;  // "imported 9" and "imported 10" are texts the draw holds out; "imported 11" is not
+  writes.examples.push_back(example(ExampleKind::kHB, "", "imported 9"));
+  writes.examples.push_back(example(ExampleKind::kFB, "", "imported 10"));
+  writes.examples.push_back(example(ExampleKind::kFB, "", "imported 11"));
+  ASSERT_OK((*store)->commit(writes));
+
+  auto harvested = load_harvested(**store, HarvestGuard());
+  ASSERT_OK(harvested);
+  EXPECT_EQ(harvested->dialogue_seqs, std::vector<std::uint64_t>{1});
+  EXPECT_EQ(harvested->dialogue_held_out, 0u);
+  ASSERT_EQ(harvested->feedback_holdout.size(), 1u);
+  EXPECT_EQ(harvested->feedback_holdout[0].target, "imported 10");
+  EXPECT_EQ(harvested->feedback_seqs, std::vector<std::uint64_t>{3});
+}
+
 // No one user outweighs the others: past the cap, a user's HB and FB examples are not
 // learned; users without an id count per conversation; the held-out conversation's FB and
 // the thumbs are kept, and its examples do not count toward the cap.

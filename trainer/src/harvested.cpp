@@ -15,8 +15,8 @@ std::uint64_t text_key(std::string_view context, std::string_view target) {
 
 // Every tenth conversation, drawn by a hash of its id, is held out whole: its FB examples
 // are the gate's, and none of its HB or FB examples is trained on, so the gate is not
-// scored on a conversation the model learned other turns of. An example without a
-// conversation (an import) is drawn by its text.
+// scored on a conversation the model learned other turns of. An FB example without a
+// conversation (an import) is drawn by its text; such an HB example is always trained on.
 bool held_out_for_the_gate(const Example& e) {
   const std::uint64_t h = e.conversation_id.empty() ? text_key(e.context, e.target) : fnv1a64(e.conversation_id);
   return h % kFeedbackHoldoutEvery == 0;
@@ -89,10 +89,12 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
     if (held_out_for_the_gate(e)) {
       if (e.kind == ExampleKind::kFB) {
         holdout.emplace_back(e);
-      } else {
-        ++out.dialogue_held_out;
+        return true;
       }
-      return true;
+      if (!e.conversation_id.empty()) {
+        ++out.dialogue_held_out;
+        return true;
+      }
     }
     if (max_per_user > 0) {
       std::size_t& from_them = learned[e.user_id.empty() ? "conversation " + e.conversation_id : e.user_id];

@@ -169,9 +169,10 @@ class HarvestGuard {
 struct HarvestedExamples {
   std::vector<RankingExample> dialogue;  // HB: context -> the user's reply
   std::vector<RankingExample> feedback;  // FB: context -> what the bot should have said
-  // One conversation in kFeedbackHoldoutEvery (drawn by a hash of its id; an example
-  // without one, by its text) is held out whole: its FB examples, never trained on, are
-  // kept for the promotion gate, and its HB examples are not trained on either.
+  // One conversation in kFeedbackHoldoutEvery (drawn by a hash of its id) is held out
+  // whole: its FB examples, never trained on, are kept for the promotion gate, and its HB
+  // examples are not trained on either. An FB example without a conversation (an
+  // import) is drawn by its text.
   std::vector<RankingExample> feedback_holdout;
   std::size_t dialogue_held_out = 0;  // HB examples of the held-out conversations
   // ST: the users' thumbs, "__p2__ <bot> __p1__ <user>" -> P(satisfied) in [0, 1].
