@@ -18,8 +18,10 @@ std::uint64_t text_key(std::string_view context, std::string_view target) {
 // scored on a conversation the model learned other turns of. An FB example without a
 // conversation (an import) is drawn by its text; such an HB example is always trained on.
 bool held_out_for_the_gate(const Example& e) {
-  const std::uint64_t h = e.conversation_id.empty() ? text_key(e.context, e.target) : fnv1a64(e.conversation_id);
-  return h % kFeedbackHoldoutEvery == 0;
+  if (e.conversation_id.empty()) {
+    return e.kind == ExampleKind::kFB && text_key(e.context, e.target) % kFeedbackHoldoutEvery == 0;
+  }
+  return fnv1a64(e.conversation_id) % kFeedbackHoldoutEvery == 0;
 }
 
 // An example kept for training, in the order it is returned: by a hash of its text, so
@@ -89,12 +91,10 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
     if (held_out_for_the_gate(e)) {
       if (e.kind == ExampleKind::kFB) {
         holdout.emplace_back(e);
-        return true;
-      }
-      if (!e.conversation_id.empty()) {
+      } else {
         ++out.dialogue_held_out;
-        return true;
       }
+      return true;
     }
     if (max_per_user > 0) {
       std::size_t& from_them = learned[e.user_id.empty() ? "conversation " + e.conversation_id : e.user_id];
