@@ -535,8 +535,8 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
   train->add_option("--hb-weight", tf->hb_weight, "weight of the harvested HB task")->capture_default_str();
   train->add_option("--fb-weight", tf->fb_weight, "weight of the harvested FB (FEEDBACK) task")->capture_default_str();
   train->add_option("--max-examples-per-user", tf->max_examples_per_user,
-                    "learn at most this many harvested HB and FB examples of one user (the first ones), so that no "
-                    "one user outweighs the others; 0: no cap")
+                    "learn at most this many harvested HB and FB examples of one user (drawn by their text, the same "
+                    "ones whatever order they came in), so that no one user outweighs the others; 0: no cap")
       ->capture_default_str();
   train->add_option("--blocklist", tf->blocklist,
                     "harvested replies with one of these words (one per line) are not learned, nor those with an "

@@ -149,37 +149,54 @@ TEST(HarvestedTest, AnImportsFeedbackIsDrawnByItsTextAndItsDialogueIsLearned) {
 }
 
 // No one user outweighs the others: past the cap, a user's HB and FB examples are not
-// learned; users without an id count per conversation; the held-out conversation's FB and
-// the thumbs are kept, and its examples do not count toward the cap.
+// learned, and which ones are learned does not depend on the order they were committed in;
+// users without an id count per conversation; the held-out conversation's FB and the
+// thumbs are kept, and its examples do not count toward the cap.
 TEST(HarvestedTest, OneUserTeachesAtMostTheCap) {
   testing::TempDir dir;
-  auto store = store::Store::open({.path = dir.str("store")});
-  ASSERT_OK(store);
-  store::WriteSet writes;
-  for (int i = 1; i <= 30; ++i) {  // seqs 1..30: the flood, HB on odd seqs, FB on even ones
-    writes.examples.push_back(example(i % 2 ? ExampleKind::kHB : ExampleKind::kFB, "troll", "t" + std::to_string(i),
-                                      i <= 20 ? "troll-chat" : "c13"));  // c13's FB is the gate's
-  }
-  writes.examples.push_back(example(ExampleKind::kHB, "alice", "a"));  // seq 31
-  for (const char* conversation : {"c1", "c2"}) {                      // seqs 32..35: no user id
-    for (int i = 0; i < 2; ++i) writes.examples.push_back(example(ExampleKind::kHB, "", conversation, conversation));
-  }
-  writes.examples.push_back(example(ExampleKind::kST, "troll", "1"));  // seq 36
-  ASSERT_OK((*store)->commit(writes));
+  std::vector<HarvestedExamples> capped;
+  for (const bool reversed : {false, true}) {
+    auto store = store::Store::open({.path = dir.str(reversed ? "reversed" : "in-order")});
+    ASSERT_OK(store);
+    store::WriteSet writes;
+    for (int n = 1; n <= 30; ++n) {  // the flood, HB on odd n, FB on even n; t21..t30 are c13's, the gate's
+      const int i = reversed ? 31 - n : n;
+      writes.examples.push_back(example(i % 2 ? ExampleKind::kHB : ExampleKind::kFB, "troll", "t" + std::to_string(i),
+                                        i <= 20 ? "troll-chat" : "c13"));
+    }
+    writes.examples.push_back(example(ExampleKind::kHB, "alice", "a"));
+    for (const char* conversation : {"c1", "c2"}) {  // no user id
+      for (const char* turn : {" 1", " 2"}) {
+        writes.examples.push_back(example(ExampleKind::kHB, "", conversation + std::string(turn), conversation));
+      }
+    }
+    writes.examples.push_back(example(ExampleKind::kST, "troll", "1"));
+    ASSERT_OK((*store)->commit(writes));
 
-  auto capped = load_harvested(**store, HarvestGuard(), 0, /*max_per_user=*/5);
-  ASSERT_OK(capped);
-  EXPECT_EQ(sorted(capped->dialogue_seqs), (std::vector<std::uint64_t>{1, 3, 5, 31, 32, 33, 34, 35}));
-  EXPECT_EQ(sorted(capped->feedback_seqs), (std::vector<std::uint64_t>{2, 4}));
-  EXPECT_EQ(capped->feedback_holdout.size(), 5u);  // seqs 22..30: for the gate, not learned
-  EXPECT_EQ(capped->dialogue_held_out, 5u);        // seqs 21..29
-  EXPECT_EQ(capped->over_the_user_cap, 20u - 5u);
-  EXPECT_EQ(capped->satisfaction_seqs, std::vector<std::uint64_t>{36});
+    auto harvested = load_harvested(**store, HarvestGuard(), 0, /*max_per_user=*/5);
+    ASSERT_OK(harvested);
+    capped.push_back(std::move(*harvested));
 
-  auto uncapped = load_harvested(**store, HarvestGuard());
-  ASSERT_OK(uncapped);
-  EXPECT_EQ(uncapped->dialogue_seqs.size() + uncapped->feedback_seqs.size(), 20u + 5u);
-  EXPECT_EQ(uncapped->over_the_user_cap, 0u);
+    auto uncapped = load_harvested(**store, HarvestGuard());
+    ASSERT_OK(uncapped);
+    EXPECT_EQ(uncapped->dialogue.size() + uncapped->feedback.size(), 20u + 5u);
+    EXPECT_EQ(uncapped->over_the_user_cap, 0u);
+  }
+  std::set<std::string> learned;
+  for (const auto* trained : {&capped[0].dialogue, &capped[0].feedback}) {
+    for (const auto& e : *trained) learned.insert(e.target);
+  }
+  EXPECT_EQ(learned.size(), 5u + 5u);
+  for (const char* other : {"a", "c1 1", "c1 2", "c2 1", "c2 2"}) EXPECT_TRUE(learned.contains(other)) << other;
+  for (const auto& e : capped[0].feedback_holdout) EXPECT_FALSE(learned.contains(e.target));
+  EXPECT_EQ(capped[0].feedback_holdout.size(), 5u);  // c13's FB: for the gate, not learned
+  EXPECT_EQ(capped[0].dialogue_held_out, 5u);        // c13's HB
+  EXPECT_EQ(capped[0].over_the_user_cap, 20u - 5u);
+  EXPECT_EQ(capped[0].thumbs.targets, std::vector<double>{1.0});
+
+  EXPECT_EQ(texts(capped[0].dialogue), texts(capped[1].dialogue));
+  EXPECT_EQ(texts(capped[0].feedback), texts(capped[1].feedback));
+  EXPECT_EQ(capped[1].over_the_user_cap, 20u - 5u);
 }
 
 TEST(HarvestGuardTest, RefusesPersonalDataAndBlockedWords) {

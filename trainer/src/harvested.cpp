@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 
 #include "selffeed/common/hash.h"
 #include "selffeed/trainer/trainer.h"
@@ -40,6 +41,18 @@ struct Kept {
   }
 };
 
+// An HB or FB example that may be trained on, and who taught it: the user, or for an
+// example without a user id its conversation. Sorted by teacher, then text, so that a
+// teacher over the cap keeps the same examples whatever order they were committed in.
+struct Trainable {
+  std::string teacher;
+  ExampleKind kind;
+  Kept example;
+  friend bool operator<(const Trainable& a, const Trainable& b) {
+    return std::tie(a.teacher, a.example) < std::tie(b.teacher, b.example);
+  }
+};
+
 void put_in_text_order(std::vector<Kept>& kept, std::vector<RankingExample>& examples,
                        std::vector<std::uint64_t>* seqs) {
   std::sort(kept.begin(), kept.end());
@@ -56,8 +69,8 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
   HarvestedExamples out;
   out.watermark = after_seq;
   std::unordered_map<std::string, bool> deleted;  // user id -> tombstoned
-  std::unordered_map<std::string, std::size_t> learned;  // user (or conversation) -> HB and FB returned
-  std::vector<Kept> dialogue, feedback, holdout, thumbs;
+  std::vector<Trainable> trainable;
+  std::vector<Kept> holdout, thumbs;
   Status failure;
   Status scanned = store.scan_all_examples(after_seq, [&](const Example& e) {
     out.watermark = std::max(out.watermark, e.seq);
@@ -96,19 +109,23 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
       }
       return true;
     }
-    if (max_per_user > 0) {
-      std::size_t& from_them = learned[e.user_id.empty() ? "conversation " + e.conversation_id : e.user_id];
-      if (from_them == max_per_user) {
-        ++out.over_the_user_cap;
-        return true;
-      }
-      ++from_them;
-    }
-    (e.kind == ExampleKind::kHB ? dialogue : feedback).emplace_back(e);
+    trainable.push_back({e.user_id.empty() ? "conversation " + e.conversation_id : e.user_id, e.kind, Kept(e)});
     return true;
   });
   SELFFEED_RETURN_IF_ERROR(scanned);
   SELFFEED_RETURN_IF_ERROR(failure);
+  std::vector<Kept> dialogue, feedback;
+  std::sort(trainable.begin(), trainable.end());
+  std::size_t from_them = 0;  // what the current teacher has taught so far
+  for (std::size_t i = 0; i < trainable.size(); ++i) {
+    Trainable& t = trainable[i];
+    from_them = i > 0 && trainable[i - 1].teacher == t.teacher ? from_them + 1 : 1;
+    if (max_per_user > 0 && from_them > max_per_user) {
+      ++out.over_the_user_cap;
+      continue;
+    }
+    (t.kind == ExampleKind::kHB ? dialogue : feedback).push_back(std::move(t.example));
+  }
   put_in_text_order(dialogue, out.dialogue, &out.dialogue_seqs);
   put_in_text_order(feedback, out.feedback, &out.feedback_seqs);
   put_in_text_order(holdout, out.feedback_holdout, nullptr);

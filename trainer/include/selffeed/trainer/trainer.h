@@ -186,9 +186,10 @@ struct HarvestedExamples {
   std::size_t over_the_user_cap = 0;           // HB and FB examples beyond `max_per_user`
 };
 inline constexpr std::uint64_t kFeedbackHoldoutEvery = 10;
-// `max_per_user` caps what one user teaches: their HB and FB examples after the first
-// `max_per_user` (in the order they were harvested) are not returned, so that no one user
-// can outweigh the others; 0: no cap. Examples without a user id count per conversation.
+// `max_per_user` caps what one user teaches, so that no one user can outweigh the others:
+// of a user's HB and FB examples, `max_per_user` are returned, drawn by their text (so the
+// same ones whatever order they were committed in); 0: no cap. Examples without a user id
+// count per conversation.
 Result<HarvestedExamples> load_harvested(const store::Store& store, const HarvestGuard& guard,
                                          std::uint64_t after_seq = 0, std::size_t max_per_user = 0);
 
