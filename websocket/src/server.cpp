@@ -87,10 +87,35 @@ std::optional<net::ip::address> parse_address(std::string_view text) {
   return one_per_host(address);
 }
 
-bool is_trusted_proxy(const net::ip::address& address, const std::vector<std::string>& trusted_proxies) {
-  const net::ip::address host = one_per_host(address);
-  return std::any_of(trusted_proxies.begin(), trusted_proxies.end(),
-                     [&](const std::string& proxy) { return parse_address(proxy) == host; });
+// ServerOptions::trusted_proxies, parsed once; an entry that is no address is left out.
+using TrustedProxies = std::vector<net::ip::address>;
+
+TrustedProxies parse_trusted_proxies(const std::vector<std::string>& proxies) {
+  TrustedProxies parsed;
+  for (const std::string& proxy : proxies) {
+    if (auto address = parse_address(proxy)) parsed.push_back(*address);
+  }
+  return parsed;
+}
+
+bool is_trusted_proxy(const net::ip::address& address, const TrustedProxies& trusted_proxies) {
+  return std::find(trusted_proxies.begin(), trusted_proxies.end(), one_per_host(address)) != trusted_proxies.end();
+}
+
+std::string client_key_behind(std::string_view peer, std::string_view forwarded_for,
+                              const TrustedProxies& trusted_proxies) {
+  std::optional<net::ip::address> client = parse_address(peer);
+  if (!client) return std::string(peer);
+  while (is_trusted_proxy(*client, trusted_proxies) && !forwarded_for.empty()) {
+    const auto comma = forwarded_for.rfind(',');
+    const std::string_view entry =
+        trimmed(comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1));
+    forwarded_for = comma == std::string_view::npos ? std::string_view{} : forwarded_for.substr(0, comma);
+    if (entry.empty()) continue;
+    client = parse_address(entry);
+    if (!client) return std::string(entry.substr(0, 64));  // e.g. "unknown"; bounded: the table keeps it
+  }
+  return address_key(*client);
 }
 
 // The peer's address; none when the socket no longer knows it (the peer already left).
@@ -126,18 +151,7 @@ std::string address_key(std::string_view address) {
 
 std::string client_address_key(std::string_view peer, std::string_view forwarded_for,
                                const std::vector<std::string>& trusted_proxies) {
-  std::optional<net::ip::address> client = parse_address(peer);
-  if (!client) return std::string(peer);
-  while (is_trusted_proxy(*client, trusted_proxies) && !forwarded_for.empty()) {
-    const auto comma = forwarded_for.rfind(',');
-    const std::string_view entry =
-        trimmed(comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1));
-    forwarded_for = comma == std::string_view::npos ? std::string_view{} : forwarded_for.substr(0, comma);
-    if (entry.empty()) continue;
-    client = parse_address(entry);
-    if (!client) return std::string(entry.substr(0, 64));  // e.g. "unknown"; bounded: the table keeps it
-  }
-  return address_key(*client);
+  return client_key_behind(peer, forwarded_for, parse_trusted_proxies(trusted_proxies));
 }
 
 std::string error_frame(std::string_view code, std::string_view message, std::string_view request_id) {
@@ -153,6 +167,7 @@ class WsSession;
 // What every session shares: options, handler, metrics and the table of live connections.
 struct Shared {
   ServerOptions options;
+  TrustedProxies trusted_proxies;  // options.trusted_proxies, parsed
   std::shared_ptr<Handler> handler;
   std::atomic<bool> draining{false};
   std::atomic<std::uint64_t> next_id{1};
@@ -506,7 +521,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto& request = parser_->get();
     if (!proxy_.empty()) {
       // Held while this request is served (after_write gives it back), or by the chat session.
-      const std::string client = client_address_key(proxy_, forwarded_for(request), shared_->options.trusted_proxies);
+      const std::string client = client_key_behind(proxy_, forwarded_for(request), shared_->trusted_proxies);
       place_ = AddressPlace::take(shared_, client);
       if (!place_) {
         shared_->transport_error(AddressPlace::kRefusal).inc();
@@ -648,7 +663,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
       socket.set_option(net::socket_base::send_buffer_size(bytes), ignored);
     }
     const std::optional<net::ip::address> peer = remote_address(socket);
-    if (peer && is_trusted_proxy(*peer, shared_->options.trusted_proxies)) {
+    if (peer && is_trusted_proxy(*peer, shared_->trusted_proxies)) {
       std::make_shared<HttpSession>(std::move(socket), shared_, nullptr, peer->to_string())->run();
     } else if (auto place = AddressPlace::take(shared_, peer ? address_key(*peer) : std::string())) {
       std::make_shared<HttpSession>(std::move(socket), shared_, std::move(place))->run();
@@ -717,6 +732,7 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options, std:
   auto impl = std::make_unique<Impl>(options.io_threads);
   auto shared = std::make_shared<Shared>();
   shared->options = options;
+  shared->trusted_proxies = parse_trusted_proxies(options.trusted_proxies);
   shared->handler = std::move(handler);
   shared->registry = options.metrics ? options.metrics : &shared->own_registry;
   shared->connections_total =
