@@ -371,6 +371,27 @@ TEST_F(TrainDialogueTest, AResumedRunEndsExactlyWhereAnUninterruptedOneDoes) {
   EXPECT_EQ(*(*a)->score(contexts, cands), *(*b)->score(contexts, cands));
 }
 
+// No steps from a bundle: its weights as they are, with the pool it is given (how a
+// bundle is served another candidate pool).
+TEST_F(TrainDialogueTest, NoStepsFromABundleKeepsItsWeightsAndTakesTheNewPool) {
+  TempDir dir;
+  auto trained = train_dialogue(options(dir.str("trained"), 20));
+  ASSERT_OK(trained);
+  DialogueTrainOptions o = options(dir.str("repooled"), 0);
+  o.init_bundle = trained->bundle_dir;
+  o.candidate_pool = {"my car is red .", "my kite is pink ."};
+  auto repooled = train_dialogue(o);
+  ASSERT_OK(repooled);
+  auto before = dialogue::DialogueModel::load(trained->bundle_dir);
+  auto after = dialogue::DialogueModel::load(repooled->bundle_dir);
+  ASSERT_OK(before);
+  ASSERT_OK(after);
+  EXPECT_EQ((*after)->candidate_pool(), o.candidate_pool);
+  std::vector<std::string> contexts = {selffeed::testing::toy_dialogue()[0].context};
+  std::vector<std::vector<std::string>> cands = {{"my car is red .", "my kite is pink ."}};
+  EXPECT_EQ(*(*after)->score(contexts, cands), *(*before)->score(contexts, cands));
+}
+
 }  // namespace
 }  // namespace selffeed::trainer
 

@@ -262,8 +262,9 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
       if (o.on_progress) o.on_progress(line);
     }
   }
-  // Make sure the last stretch is validated and checkpointed too.
-  if (model->steps() % o.validate_every != 0 && model->steps() > first_step) {
+  // Make sure the last stretch is validated and checkpointed too; and a run of no steps
+  // (a bundle given a new candidate pool and refitted weights) once.
+  if (state.best < 0 || (model->steps() % o.validate_every != 0 && model->steps() > first_step)) {
     SELFFEED_RETURN_IF_ERROR(validate_and_checkpoint());
   }
 
