@@ -13,6 +13,9 @@
 # F1), SIM_BASE_STEPS [450] and SIM_RETRAIN_STEPS [600] training budgets (steps, so that a
 # busy machine gives the same models), SIM_CONTROL [1] (0: skip the control, which depends
 # on neither the estimator nor the budget).
+# Round B's users are then replayed, on fresh stores, against the base bot and the control
+# after A (same users, same lines, same seed): round B against them is the loop's effect on
+# the replies people get, paired. SIM_REPLAY_ONLY=1 runs only that, on a finished run.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 seed="${1:-1}"
@@ -23,6 +26,7 @@ base_steps="${SIM_BASE_STEPS:-450}"
 retrain_steps="${SIM_RETRAIN_STEPS:-600}"
 max_ask_rate="${SIM_MAX_ASK_RATE:-1}"
 run_control="${SIM_CONTROL:-1}"
+replay_only="${SIM_REPLAY_ONLY:-0}"
 require_data personachat/train_subset1k_self_original_no_cands.txt
 require_data personachat/valid_self_original_synthcands20.txt
 require_data synthetic_persona_chat/Synthetic-Persona-Chat_valid.csv
@@ -30,9 +34,72 @@ valid="$data/personachat/valid_self_original_synthcands20.txt"
 convai2=("$data/convai2_wild_eval/data_volunteers.json" "$data/convai2_wild_eval/data_intermediate.json")
 work="$root/runs/deployment-s$seed"
 [[ "$max_ask_rate" == 1 ]] || work+="-asks$max_ask_rate"
+log() { echo "simulate_deployment: $*" >&2; }
+satisfaction_flags=() retrain_flags=()
+if [[ "$satisfaction" == model ]]; then
+  for f in "${convai2[@]}"; do satisfaction_flags+=(--satisfaction-labelled "$f"); done
+  retrain_flags=(--satisfaction-max-ask-rate "$max_ask_rate")
+fi
+
+serve() {  # serve BUNDLE STORE LOG: a server in the background, on $port, its pid in $server
+  rm -f "$work/port"
+  "$selffeed" --log-level warn --log-file "$3" serve --bundle "$1" --store "$2" \
+    --port 0 --port-file "$work/port" --satisfaction "$satisfaction" --admin-token sim --rate 1000 --burst 1000 \
+    --gate-valid "$valid" --gate-examples 1000 "${satisfaction_flags[@]}" \
+    --web-root /nonexistent >/dev/null 2>&1 &
+  server=$!
+  for _ in $(seq 1 600); do [[ -s "$work/port" ]] && break; sleep 0.1; done
+  port=$(cat "$work/port")
+}
+trap 'kill ${server:-} 2>/dev/null || true' EXIT
+simulate() {  # simulate ROUND OFFSET REPORT
+  "$selffeed" --log-level warn simulate "ws://127.0.0.1:$port/ws" \
+    --dialogues "$data/synthetic_persona_chat/Synthetic-Persona-Chat_valid.csv" --complaints "${convai2[@]}" \
+    --conversations "$conversations" --offset "$2" --seed "$seed" --user-prefix "sim-$1" --conversation-prefix "sim-s$seed" \
+    --json "$3" >/dev/null
+}
+# Round B's users again, each bot on a fresh store, so that each meets them as round B's did.
+# roundA-hhpool is round A's bot answering from the base bot's pool (the HH replies, without
+# round A's harvest), at round A's lexical weight: what its encoders learned, apart from
+# what its new candidates bring.
+replay_round_b() {
+  local bots=(base roundA roundA-hhpool) bot
+  [[ -d "$work/controlA/bundle" ]] && bots+=(controlA)
+  local weight
+  weight=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['config']['lexical_weight'])" \
+    "$work/roundA/bundle/bundle.json")
+  "$selffeed" --log-level warn train --init-bundle "$work/roundA/bundle" --out "$work/roundA-hhpool" \
+    --personachat "$work/hh.txt" --steps 0 --lexical-weight "$weight" --seed "$seed" --version "roundA-hhpool-s$seed" \
+    > "$work/roundA-hhpool.json" 2> "$work/roundA-hhpool.log"
+  for bot in "${bots[@]}"; do
+    log "replaying round B's users against $bot"
+    rm -rf "$work/replay-store"
+    serve "$work/$bot/bundle" "$work/replay-store" "$work/replay-$bot.log"
+    simulate B "$conversations" "$work/replay-B-$bot.json"
+    kill "$server" && wait "$server" 2>/dev/null || true
+  done
+  rm -rf "$work/replay-store"
+  python3 - "$work" "$seed" "${bots[@]}" <<'PY' | tee "$work/replay.md"
+import json, sys
+work, seed, bots = sys.argv[1], sys.argv[2], sys.argv[3:]
+names = {"base": "base bot (HH only)", "roundA": "after round A (the loop)",
+         "roundA-hhpool": "after round A, answering from the base pool", "controlA": "control after A (HH only)"}
+print(f"| seed {seed}: round B's users | answers | mean token F1 | poor replies (F1 < 0.1) | share poor | feedback requests | thumbs down |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for bot in bots:
+    r = json.load(open(f"{work}/replay-B-{bot}.json"))
+    print(f"| {names[bot]} | {r['answers']} | {r['mean_reply_f1']:.4f} | {r['poor_replies']} | "
+          f"{r['poor_replies'] / max(1, r['answers']):.3f} | {r['feedback_requests']} | {r['thumbs_down']} |")
+PY
+}
+if [[ "$replay_only" == 1 ]]; then
+  [[ -d "$work/roundA/bundle" ]] || { log "no finished run in $work"; exit 1; }
+  replay_round_b
+  exit 0
+fi
+
 rm -rf "$work"
 mkdir -p "$work"
-log() { echo "simulate_deployment: $*" >&2; }
 
 # Whole dialogues only: cut at the last line that opens one ("1 ...").
 head -n "$hh_lines" "$data/personachat/train_subset1k_self_original_no_cands.txt" > "$work/hh-head.txt"
@@ -58,29 +125,10 @@ if [[ "$satisfaction" == model ]]; then
     --recipe supervised --max-ask-rate "$max_ask_rate" --labelled "${convai2[@]}" --seed "$seed" > "$work/base-sat.json"
   rm -rf "$work/base/bundle" && mv "$work/base-sat" "$work/base/bundle"
 fi
-satisfaction_flags=() retrain_flags=()
-if [[ "$satisfaction" == model ]]; then
-  for f in "${convai2[@]}"; do satisfaction_flags+=(--satisfaction-labelled "$f"); done
-  retrain_flags=(--satisfaction-max-ask-rate "$max_ask_rate")
-fi
 hits_base=$(hits "$work/base/bundle" base)
 log "base: hits@1/20 $hits_base"
 
-rm -f "$work/port"
-"$selffeed" --log-level warn --log-file "$work/serve.log" serve --bundle "$work/base/bundle" --store "$work/store" \
-  --port 0 --port-file "$work/port" --satisfaction "$satisfaction" --admin-token sim --rate 1000 --burst 1000 \
-  --gate-valid "$valid" --gate-examples 1000 "${satisfaction_flags[@]}" \
-  --web-root /nonexistent >/dev/null 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do [[ -s "$work/port" ]] && break; sleep 0.1; done
-port=$(cat "$work/port")
-
-simulate() {  # simulate ROUND OFFSET
-  "$selffeed" --log-level warn simulate "ws://127.0.0.1:$port/ws" \
-    --dialogues "$data/synthetic_persona_chat/Synthetic-Persona-Chat_valid.csv" --complaints "${convai2[@]}" \
-    --conversations "$conversations" --offset "$2" --seed "$seed" --user-prefix "sim-$1" --conversation-prefix "sim-s$seed" --json "$work/sim-$1.json" >/dev/null
-}
+serve "$work/base/bundle" "$work/store" "$work/serve.log"
 deploy() {  # deploy BUNDLE: through the gate; forced when the gate refuses (noted in the table)
   local answer
   answer=$(curl -s -X POST -H "Authorization: Bearer sim" -d "{\"bundle\": \"$1\"}" "http://127.0.0.1:$port/admin/models/load")
@@ -107,7 +155,7 @@ count() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['$2'])
 stats() { curl -s "http://127.0.0.1:$port/stats" | python3 -c "import json,sys; h=json.load(sys.stdin)['harvested']; print(h['HB'], h['FB'], h['ST'])"; }
 
 log "round A: $conversations simulated conversations with the base bot"
-simulate A 0
+simulate A 0 "$work/sim-A.json"
 read -r hb_a fb_a st_a < <(stats)
 retrain roundA "$work/base/bundle"
 hits_a=$(hits "$work/roundA/bundle" roundA)
@@ -115,7 +163,7 @@ gate_a=$(deploy "$work/roundA/bundle" "roundA-s$seed")
 log "after round A: hits@1/20 $hits_a ($gate_a)"
 
 log "round B: $conversations more conversations with the retrained bot"
-simulate B "$conversations"
+simulate B "$conversations" "$work/sim-B.json"
 read -r hb_b fb_b st_b < <(stats)
 retrain roundB "$work/roundA/bundle"
 hits_b=$(hits "$work/roundB/bundle" roundB)
@@ -138,3 +186,5 @@ cat <<TABLE | tee "$work/result.md"
 | + round A ($conversations conversations) | $hb_a | $fb_a | $st_a | $hits_a | $hits_ca | $gate_a |
 | + round B ($conversations more) | $hb_b | $fb_b | $st_b | $hits_b | $hits_cb | - |
 TABLE
+
+replay_round_b
