@@ -1,0 +1,125 @@
+// How long retraining takes to read what the server harvested: trainer::load_harvested
+// (deleted users skipped, the guard's refusals, the gate's conversations held out, the
+// per-user cap, everything put in text order) against a bare scan of the same examples,
+// on a store of N examples written the way the server writes them (a conversation's HB,
+// FB and ST examples; one user in a hundred a heavy one). Prints a Markdown table for
+// BENCHMARKS.md; the median of 3 reads per row.
+//
+//   harvest_read_bench [--examples N] [--dir DIR]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "selffeed/store/store.h"
+#include "selffeed/trainer/trainer.h"
+
+using namespace selffeed;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+template <class T>
+T check(Result<T> result) {
+  if (!result.ok()) {
+    std::fprintf(stderr, "%s\n", result.status().to_string().c_str());
+    std::exit(1);
+  }
+  return std::move(result).value();
+}
+
+void check(const Status& status) {
+  if (!status.ok()) {
+    std::fprintf(stderr, "%s\n", status.to_string().c_str());
+    std::exit(1);
+  }
+}
+
+// A conversation of `turns` turns: per turn an FB example, and every fourth turn an HB and
+// an ST one (the learned estimator asks on most turns: the deployment runs harvest ~90% FB).
+void write_store(store::Store& store, std::size_t examples) {
+  constexpr int kTurns = 8;
+  store::WriteSet writes;
+  std::size_t written = 0;
+  for (std::size_t c = 0; written < examples; ++c) {
+    const std::string conversation = "conv-" + std::to_string(c);
+    const std::string user = c % 100 == 0 ? "heavy-user" : "user-" + std::to_string(c / 5);
+    for (int t = 0; t < kTurns && written < examples; ++t) {
+      const std::string context = "__p2__ i have two dogs and a cat , do you have pets ? turn " + std::to_string(t) +
+                                  " __p1__ no but i would love a dog some day , " + conversation;
+      const std::string reply = "i walk my dogs every morning before work , " + conversation + " turn " + std::to_string(t);
+      auto add = [&](ExampleKind kind, std::string target) {
+        writes.examples.push_back({.kind = kind, .context = context, .target = std::move(target), .conversation_id = conversation,
+                                   .turn_index = t, .user_id = user, .model_version = "bench", .source = "server"});
+        ++written;
+      };
+      add(ExampleKind::kFB, reply);
+      if (t % 4 == 0) {
+        add(ExampleKind::kHB, "yes , " + reply);
+        add(ExampleKind::kST, "1");
+      }
+    }
+    if (writes.examples.size() >= 2000) {
+      check(store.commit(writes));
+      writes = {};
+    }
+  }
+  if (!writes.examples.empty()) check(store.commit(writes));
+}
+
+double median_seconds(const std::function<void()>& read) {
+  std::vector<double> seconds;
+  for (int i = 0; i < 3; ++i) {
+    const auto start = Clock::now();
+    read();
+    seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  std::sort(seconds.begin(), seconds.end());
+  return seconds[1];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::size_t examples = 200000;
+  std::string dir = (std::filesystem::temp_directory_path() / "selffeed-harvest-bench").string();
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--examples") examples = std::stoul(argv[i + 1]);
+    else if (flag == "--dir") dir = argv[i + 1];
+  }
+  std::filesystem::remove_all(dir);
+  {
+    auto writer = check(store::Store::open({.path = dir, .sync_writes = false}));
+    write_store(*writer, examples);
+  }
+  auto store = check(store::Store::open({.path = dir, .mode = store::OpenMode::kReadOnly}));
+  const trainer::HarvestGuard guard;
+
+  std::size_t scanned = 0;
+  const double scan = median_seconds([&] {
+    scanned = 0;
+    check(store->scan_all_examples(0, [&](const Example&) {
+      ++scanned;
+      return true;
+    }));
+  });
+  std::printf("| read (%zu examples) | seconds | examples/s | time / bare scan | HB / FB / gate FB / thumbs returned | over the cap |\n",
+              scanned);
+  std::printf("|---|---:|---:|---:|---|---:|\n");
+  std::printf("| bare scan (`scan_all_examples`) | %.3f | %.0f | 1.00x | - | - |\n", scan, scanned / scan);
+  for (std::size_t cap : {std::size_t{0}, std::size_t{1000}}) {
+    trainer::HarvestedExamples harvested;
+    const double seconds = median_seconds([&] { harvested = check(trainer::load_harvested(*store, guard, 0, cap)); });
+    std::printf("| `load_harvested`, %s | %.3f | %.0f | %.2fx | %zu / %zu / %zu / %zu | %zu |\n",
+                cap ? "cap 1,000 a user" : "no cap", seconds, scanned / seconds, seconds / scan,
+                harvested.dialogue.size(), harvested.feedback.size(), harvested.feedback_holdout.size(),
+                harvested.thumbs.targets.size(), harvested.over_the_user_cap);
+    std::fflush(stdout);
+  }
+  store.reset();
+  std::filesystem::remove_all(dir);
+}
