@@ -49,7 +49,10 @@ struct Trainable {
   ExampleKind kind;
   Kept example;
   friend bool operator<(const Trainable& a, const Trainable& b) {
-    return std::tie(a.teacher, a.example) < std::tie(b.teacher, b.example);
+    const Kept& x = a.example;
+    const Kept& y = b.example;
+    return std::tie(a.teacher, x.key, x.context, x.target, a.kind, x.seq) <
+           std::tie(b.teacher, y.key, y.context, y.target, b.kind, y.seq);
   }
 };
 
