@@ -22,6 +22,10 @@ using nlohmann::json;
 // candidate pool, twice).
 constexpr std::size_t kRepeatExamples = 2000;
 
+// The default bound of a bundle's candidate pool. Every turn scores every candidate, so
+// reply latency grows with the pool, and each retraining adds the harvested replies.
+constexpr std::size_t kMaxCandidates = 200000;
+
 // The commit this binary was built from, for bundle lineage ("unknown" outside a checkout).
 std::string git_commit() {
   std::string cmd = "git -C '" SELFFEED_SOURCE_DIR "' rev-parse HEAD 2>/dev/null";
@@ -287,6 +291,7 @@ int run_train(TrainFlags& f) {
               {"lexical_weight", report->lexical_weight},
               {"persona_weight", report->persona_weight},
               {"valid_hits@1_with_lexical", report->valid_hits_at_1_with_lexical},
+              {"candidates_left_out", report->candidates_left_out},
               {"bundle", report->bundle_dir}};
   if (!f.satisfaction_labelled.empty()) {
     auto satisfaction = retrain_satisfaction(f, report->bundle_dir, thumbs);
@@ -542,6 +547,10 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
                     "harvested replies with one of these words (one per line) are not learned, nor those with an "
                     "email address, web address or phone number (default: a short built-in list of profanity)")
       ->check(CLI::ExistingFile);
+  train->add_option("--max-candidates", tf->train.max_candidates,
+                    "at most this many replies in the bundle's candidate pool: the training files' first, then the "
+                    "harvested ones (HB, then FB, each drawn by their text); every turn scores them all; 0: no limit")
+      ->capture_default_str();
   train->add_option("--init-bundle", tf->train.init_bundle, "fine-tune from this bundle (retrain: the live model)");
   train->add_option("--lexical-weight", tf->train.lexical_weight,
                     "weight of the TF-IDF term in the bundle's score (default: fitted on the held-out tail)");
@@ -567,12 +576,14 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
 
 void add_model_commands(CLI::App& app, Action& action) {
   auto tf = std::make_shared<TrainFlags>();
+  tf->train.max_candidates = kMaxCandidates;
   CLI::App* train = app.add_subcommand("train", "train the dialogue model (resumes an existing run directory)");
   add_train_flags(train, tf.get());
   train->callback([&action, tf] { action = [tf] { return run_train(*tf); }; });
 
   auto rf = std::make_shared<TrainFlags>();
   rf->retrain = true;
+  rf->train.max_candidates = kMaxCandidates;
   rf->train.max_steps = 500;
   rf->train.validate_every = 100;
   CLI::App* retrain = app.add_subcommand(

@@ -392,6 +392,21 @@ TEST_F(TrainDialogueTest, NoStepsFromABundleKeepsItsWeightsAndTakesTheNewPool) {
   EXPECT_EQ(*(*after)->score(contexts, cands), *(*before)->score(contexts, cands));
 }
 
+// A bounded pool keeps its first distinct replies, and the bundle says how many it left out.
+TEST_F(TrainDialogueTest, ThePoolKeepsItsFirstDistinctRepliesUpToTheLimit) {
+  TempDir dir;
+  DialogueTrainOptions o = options(dir.str("run"), 10);
+  o.candidate_pool = {"a dog .", "a dog .", "a cat .", "", "a kite .", "a car ."};
+  o.max_candidates = 3;
+  auto report = train_dialogue(o);
+  ASSERT_OK(report);
+  EXPECT_EQ(report->candidates_left_out, 1u);
+  auto bundle = dialogue::DialogueModel::load(report->bundle_dir);
+  ASSERT_OK(bundle);
+  EXPECT_EQ((*bundle)->candidate_pool(), (std::vector<std::string>{"a dog .", "a cat .", "a kite ."}));
+  EXPECT_NE((*bundle)->info().lineage_json.find("\"candidates_left_out\":1"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace selffeed::trainer
 

@@ -283,6 +283,12 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
   for (const std::string& c : o.candidate_pool) {
     if (!c.empty() && seen.insert(c).second) pool.push_back(c);
   }
+  if (o.max_candidates > 0 && pool.size() > o.max_candidates) {
+    report.candidates_left_out = pool.size() - o.max_candidates;
+    pool.resize(o.max_candidates);
+    log->info("candidate pool: the first {} of {} replies kept (max_candidates)", pool.size(),
+              pool.size() + report.candidates_left_out);
+  }
   SELFFEED_RETURN_IF_ERROR(best->set_candidate_pool(std::move(pool)));
   json metrics = {{"valid_hits@1", state.best}, {"best_step", state.best_step}};
   if (o.lexical_weight) {
@@ -324,6 +330,7 @@ Result<TrainReport> train_dialogue(const DialogueTrainOptions& o) {
   lineage["steps"] = state.best_step;
   lineage["batch_size"] = o.batch_size;
   lineage["valid_examples"] = o.valid.size();
+  if (report.candidates_left_out > 0) lineage["candidates_left_out"] = report.candidates_left_out;
   if (!o.init_bundle.empty()) lineage["fine_tuned_from"] = o.init_bundle;
   report.bundle_dir = (run / "bundle").string();
   SELFFEED_RETURN_IF_ERROR(best->save(report.bundle_dir,

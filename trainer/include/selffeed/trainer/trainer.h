@@ -331,6 +331,9 @@ struct DialogueTrainOptions {
   std::vector<RankingExample> valid;  // with candidates; drives early stopping
   // Candidate pool of the final bundle (deduplicated by the trainer).
   std::vector<std::string> candidate_pool;
+  // At most this many candidates, the first ones of `candidate_pool` after deduplication:
+  // every reply is scored on every turn, so latency grows with the pool; 0: no limit.
+  std::size_t max_candidates = 0;
 
   dialogue::ModelConfig model;
   dialogue::TokenizerOptions tokenizer;
@@ -371,6 +374,7 @@ struct TrainReport {
   double persona_weight = 0;
   double valid_hits_at_1_with_lexical = 0;  // the bundle's own score on `valid`
   bool early_stopped = false;
+  std::size_t candidates_left_out = 0;  // beyond `max_candidates`
 };
 
 Result<TrainReport> train_dialogue(const DialogueTrainOptions& options);
