@@ -38,7 +38,7 @@ void check(const Status& status) {
   }
 }
 
-// A conversation of `turns` turns: per turn an FB example, and every fourth turn an HB and
+// Conversations of kTurns turns: per turn an FB example, and every fourth turn an HB and
 // an ST one (the learned estimator asks on most turns: the deployment runs harvest ~90% FB).
 void write_store(store::Store& store, std::size_t examples) {
   constexpr int kTurns = 8;
