@@ -194,13 +194,12 @@ void ChatEngine::start_trial(std::shared_ptr<LiveModels> models, double share) {
   trial_share_ = share;
 }
 
-bool ChatEngine::end_trial() {
+void ChatEngine::end_trial() {
   std::lock_guard lock(mutex_);
-  if (!trial_) return false;
+  if (!trial_) return;
   metrics_->set_trial(trial_->version, 0);
   log()->info("the trial of {} ends: everyone gets {}", trial_->version, models_->version);
   trial_.reset();
-  return true;
 }
 
 ChatEngine::Trial ChatEngine::trial() const {

@@ -74,8 +74,8 @@ class ChatEngine {
   // keeps their model across messages, reconnects and resumed conversations. Replaces a
   // trial in progress.
   void start_trial(std::shared_ptr<LiveModels> models, double share);
-  // Everyone back on the live model; false when no trial was running.
-  bool end_trial();
+  // Everyone back on the live model (nothing when no trial is running).
+  void end_trial();
   struct Trial {
     std::string version;  // empty: no trial
     double share = 0;

@@ -215,6 +215,9 @@ HttpResponse ChatService::public_stats() {
 
 // The registry without paths: versions, status, metrics and the data each was trained on.
 HttpResponse ChatService::model_history() {
+  // The engine before the registry: the manager writes the registry first (model_manager.h).
+  const std::string live_version = engine_.model_version();
+  const ChatEngine::Trial trial = engine_.trial();
   auto models = store_.list_models();
   if (!models.ok()) return error_response(500, "storage_error", models.status().to_string());
   json list = json::array();
@@ -226,7 +229,7 @@ HttpResponse ChatService::model_history() {
                     {"data", lineage.is_object() ? lineage.value("sources", json::array()) : json::array()},
                     {"created_ms", m.created_ms}});
   }
-  return json_response(200, {{"live_model", engine_.model_version()}, {"trial", trial_json(engine_.trial())}, {"models", list}});
+  return json_response(200, {{"live_model", live_version}, {"trial", trial_json(trial)}, {"models", list}});
 }
 
 void ChatService::admin(const websocket::HttpRequest& request, Respond respond) {
@@ -242,6 +245,7 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
   admin_->post([this, request, respond = std::move(respond)] {
     const std::string users_prefix = "/admin/users/";
     if (request.path == "/admin/stats" && request.method == "GET") {
+      const std::string live_version = engine_.model_version();  // before the registry, as in model_history
       auto stats = store_.stats();
       auto models = store_.list_models();
       if (!stats.ok() || !models.ok()) {
@@ -256,7 +260,7 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
                               {"created_ms", m.created_ms}});
       }
       return respond(json_response(200, {{"store", stats_json(*stats)},
-                                         {"live_model", engine_.model_version()},
+                                         {"live_model", live_version},
                                          {"queue_depth", engine_.queue_depth()},
                                          {"models", model_list}}));
     }

@@ -284,10 +284,10 @@ Result<std::optional<ModelChange>> ModelManager::judge_trial(std::uint64_t min_c
   record.metrics_json = metrics.dump();
   log()->info("trial of {}: {}", version, verdict);
   if (!worse.empty()) {
-    engine_.end_trial();
     record.status = ModelStatus::kRejected;
     record.updated_ms = unix_millis();
     SELFFEED_RETURN_IF_ERROR(store_.put_model(record));
+    engine_.end_trial();
     return std::optional<ModelChange>(
         ModelChange{version, false, verdict, std::nullopt, std::nullopt, live_->version});
   }
@@ -299,8 +299,9 @@ Result<std::optional<ModelChange>> ModelManager::judge_trial(std::uint64_t min_c
 Result<ModelChange> ModelManager::end_trial() {
   std::lock_guard lock(mutex_);
   const std::string version = engine_.trial().version;
-  if (version.empty() || !engine_.end_trial()) return not_found_error("no model is on trial");
+  if (version.empty()) return not_found_error("no model is on trial");
   SELFFEED_RETURN_IF_ERROR(retire_trials(""));
+  engine_.end_trial();
   log()->info("the trial of {} ended by an operator", version);
   return ModelChange{version, false, "trial ended", std::nullopt, std::nullopt, live_->version};
 }

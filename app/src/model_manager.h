@@ -1,8 +1,10 @@
 // Which bundle the server answers with: the promotion gate for new bundles, forced
 // promotion and rollback, all recorded in the store's model registry, and the live swap
 // (ChatEngine::swap_models: between batches, no connection notices but for the version).
-// Thread-safe (one change at a time); loading and gating a bundle takes seconds, so it
-// runs on the admin thread or the periodic trainer's, never on an I/O thread.
+// Thread-safe (one change at a time). Every change writes the registry before it changes
+// what the engine serves, so a reader that asks the engine first and the registry second
+// sees a finished change in both. Loading and gating a bundle takes seconds, so it runs
+// on the admin thread or the periodic trainer's, never on an I/O thread.
 #pragma once
 
 #include <map>
