@@ -67,6 +67,7 @@ struct ChatEngine::Metrics {
   metrics::Counter& over_teaching_budget;
   metrics::Counter& feedback_requests;
   metrics::Counter& answers_held_back;
+  metrics::Counter& shadow_failures;
   metrics::Histogram& reply_latency;
   metrics::Histogram& satisfaction;
   metrics::Histogram& batch_size;
@@ -86,6 +87,8 @@ struct ChatEngine::Metrics {
         answers_held_back(r.counter("selffeed_answers_held_back_total",
                                     "Answers a ranking rule (repeat, asking back, name, greeting) held back, "
                                     "served because nothing else was left among the candidates looked at.")),
+        shadow_failures(r.counter("selffeed_shadow_failures_total",
+                                  "Batches the version in shadow failed on (their users were answered).")),
         reply_latency(r.histogram("selffeed_reply_latency_seconds",
                                   "From a message's arrival to its reply being queued for sending.",
                                   metrics::latency_buckets())),
@@ -116,6 +119,16 @@ struct ChatEngine::Metrics {
                    {{"version", version}})
         .set(share);
   }
+  void set_shadow(const std::string& version, double share) {
+    registry.gauge("selffeed_shadow_share", "Share of conversations the version in shadow sees (0 once it ends).",
+                   {{"version", version}})
+        .set(share);
+  }
+  metrics::Counter& shadow_answer(const std::string& version, bool agrees) {
+    return registry.counter("selffeed_shadow_answers_total",
+                            "Answers the version in shadow gave beside the live model's, by whether they were the same.",
+                            {{"version", version}, {"agrees", agrees ? "true" : "false"}});
+  }
   void set_model(const std::string& old_version, const std::string& version) {
     if (!old_version.empty()) {
       registry.gauge("selffeed_model_info", "The live model version (value 1).", {{"version", old_version}}).set(0);
@@ -133,6 +146,7 @@ struct ChatEngine::PendingTurn {
   std::vector<satisfaction::Vote> votes;  // of the labeling functions, on a judged reply
   std::optional<dialogue::RankedReply> ranked;
   feedback::Outcome outcome;
+  std::optional<bool> shadow_agrees;  // whether the shadow's reply is the answer, where it gave one
   // The state the turn is planned and decided on: the session's, or a copy with learning
   // off when its address has spent its teaching budget.
   std::optional<feedback::State> without_learning;
@@ -202,15 +216,43 @@ void ChatEngine::end_trial() {
   trial_.reset();
 }
 
-ChatEngine::Trial ChatEngine::trial() const {
+ChatEngine::Beside ChatEngine::trial() const {
   std::lock_guard lock(mutex_);
-  return trial_ ? Trial{trial_->version, trial_share_} : Trial{};
+  return trial_ ? Beside{trial_->version, trial_share_} : Beside{};
+}
+
+void ChatEngine::start_shadow(std::shared_ptr<LiveModels> models, double share) {
+  std::lock_guard lock(mutex_);
+  if (shadow_) metrics_->set_shadow(shadow_->version, 0);
+  metrics_->set_shadow(models->version, share);
+  log()->info("shadow: {} also answers {:.0f}% of the conversations, unseen", models->version, 100 * share);
+  shadow_ = std::move(models);
+  shadow_share_ = share;
+}
+
+void ChatEngine::end_shadow() {
+  std::lock_guard lock(mutex_);
+  if (!shadow_) return;
+  metrics_->set_shadow(shadow_->version, 0);
+  log()->info("the shadow of {} ends", shadow_->version);
+  shadow_.reset();
+}
+
+ChatEngine::Beside ChatEngine::shadow() const {
+  std::lock_guard lock(mutex_);
+  return shadow_ ? Beside{shadow_->version, shadow_share_} : Beside{};
 }
 
 const LiveModels& ChatEngine::Serving::models_for(const Conversation& conversation) const {
   if (!trial) return *live;
   const std::string& user = conversation.user_id.empty() ? conversation.id : conversation.user_id;
   return stable_draw(user, trial->version) < trial_share ? *trial : *live;
+}
+
+const LiveModels* ChatEngine::Serving::shadow_for(const Conversation& conversation) const {
+  // Only beside the live model: a trial user's turns compare nothing with what the others get.
+  if (!shadow || &models_for(conversation) != live.get()) return nullptr;
+  return stable_draw(conversation.id, shadow->version) < shadow_share ? shadow.get() : nullptr;
 }
 
 std::string ChatEngine::model_version() const {
@@ -278,7 +320,7 @@ void ChatEngine::process(std::vector<Job>& batch) {
   Serving serving;
   {
     std::lock_guard lock(mutex_);
-    serving = {models_, trial_, trial_share_};  // one model generation per batch
+    serving = {models_, trial_, trial_share_, shadow_, shadow_share_};  // one model generation per batch
   }
   metrics_->batch_size.observe(static_cast<double>(batch.size()));
   // One pass of each model over the messages it answers.
@@ -308,7 +350,7 @@ void ChatEngine::process(std::vector<Job>& batch) {
       case ClientMessageType::kPing: job.connection->send(pong_frame(job.message->id)); break;
     }
   }
-  for (auto& [models, jobs] : messages) answer_messages(jobs, *models);
+  for (auto& [models, jobs] : messages) answer_messages(jobs, *models, serving);
   metrics_->sessions.set(static_cast<double>(sessions_.size()));
 }
 
@@ -478,7 +520,36 @@ void ChatEngine::reset(const Job& job) {
   job.connection->send(reset_frame(job.message->id));
 }
 
-void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels& models) {
+std::vector<std::optional<ShadowReply>> ChatEngine::shadow_replies(const std::vector<PendingTurn>& turns,
+                                                                   const std::vector<dialogue::RankRequest>& requests,
+                                                                   const Serving& serving) {
+  std::vector<std::optional<ShadowReply>> out(turns.size());
+  if (!serving.shadow) return out;
+  std::vector<dialogue::RankRequest> seen;
+  std::vector<std::size_t> seen_by;  // their turns' positions
+  std::size_t next_request = 0;
+  for (std::size_t i = 0; i < turns.size(); ++i) {
+    if (!turns[i].plan.reply_context) continue;
+    const dialogue::RankRequest& request = requests[next_request++];
+    if (serving.shadow_for(turns[i].session->conversation) == nullptr) continue;
+    seen.push_back(request);
+    seen_by.push_back(i);
+  }
+  if (seen.empty()) return out;
+  auto ranked = serving.shadow->dialogue->rank(seen, 1);
+  if (!ranked.ok()) {
+    log()->warn("the shadow {} failed on a batch; its users were answered: {}", serving.shadow->version,
+                ranked.status().to_string());
+    metrics_->shadow_failures.inc();
+    return out;
+  }
+  for (std::size_t k = 0; k < seen.size(); ++k) {
+    if (!(*ranked)[k].empty()) out[seen_by[k]] = ShadowReply{serving.shadow->version, (*ranked)[k].front().text};
+  }
+  return out;
+}
+
+void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels& models, const Serving& serving) {
   std::vector<PendingTurn> turns;
   for (const Job* job : jobs) {
     Session* session = session_for(*job);
@@ -533,6 +604,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     if (!result.ok()) return fail_all(result.status());
     ranked = std::move(*result);
   }
+  std::vector<std::optional<ShadowReply>> shadows = shadow_replies(turns, rank_requests, serving);
 
   feedback::PolicyOptions policy = options_.policy;
   policy.satisfaction_threshold = options_.satisfaction_threshold.value_or(models.satisfaction->threshold());
@@ -540,7 +612,8 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
   store::WriteSet writes;
   std::size_t next_score = 0, next_rank = 0;
   std::vector<PendingTurn*> decided;
-  for (PendingTurn& t : turns) {
+  for (std::size_t position = 0; position < turns.size(); ++position) {
+    PendingTurn& t = turns[position];
     if (t.plan.satisfaction_context) {
       t.satisfaction = scores[next_score++];
       t.votes = labeling_votes(t.session->state.history, t.job->message->text);
@@ -567,6 +640,10 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     // A persona sentence said as it stands is no candidate of the pool.
     if (t.outcome.kind == feedback::ReplyKind::kAnswer && t.ranked && t.ranked->candidate_id >= 0) {
       bot_turn.candidate_id = t.ranked->candidate_id;
+    }
+    if (t.outcome.kind == feedback::ReplyKind::kAnswer && shadows[position]) {
+      bot_turn.shadow = shadows[position];
+      t.shadow_agrees = shadows[position]->text == t.outcome.bot_text;
     }
     writes.turns.push_back(std::move(user_turn));
     writes.turns.push_back(std::move(bot_turn));
@@ -615,6 +692,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     if (t->outcome.kind == feedback::ReplyKind::kAnswer && t->ranked && t->ranked->held_back) {
       metrics_->answers_held_back.inc();
     }
+    if (t->shadow_agrees) metrics_->shadow_answer(serving.shadow->version, *t->shadow_agrees).inc();
     if (t->satisfaction) metrics_->satisfaction.observe(*t->satisfaction);
     for (std::size_t f = 0; f < t->votes.size(); ++f) {
       if (t->votes[f] != satisfaction::Vote::kAbstain) {

@@ -76,11 +76,20 @@ class ChatEngine {
   void start_trial(std::shared_ptr<LiveModels> models, double share);
   // Everyone back on the live model (nothing when no trial is running).
   void end_trial();
-  struct Trial {
-    std::string version;  // empty: no trial
+  // Shadow evaluation: in about `share` (0 < share <= 1) of the conversations the live
+  // model answers (drawn by a hash of the conversation id and the shadow's version),
+  // later batches also ask `models` what they would answer, and keep that beside the
+  // answer (Turn::shadow), never shown: `models` meets the live users' turns without
+  // anyone meeting it. One more ranking pass per batch that has such turns; a failure of
+  // it costs the shadow's reply, never the user's. Replaces a shadow in progress.
+  void start_shadow(std::shared_ptr<LiveModels> models, double share);
+  void end_shadow();  // nothing when no shadow is running
+  struct Beside {
+    std::string version;  // empty: none
     double share = 0;
   };
-  Trial trial() const;
+  Beside trial() const;
+  Beside shadow() const;
   std::size_t queue_depth() const;
   // Examples of `kind` harvested since this engine started.
   std::uint64_t harvested(ExampleKind kind) const;
@@ -102,7 +111,11 @@ class ChatEngine {
     std::shared_ptr<LiveModels> live;
     std::shared_ptr<LiveModels> trial;  // null: no trial
     double trial_share = 0;
+    std::shared_ptr<LiveModels> shadow;  // null: no shadow
+    double shadow_share = 0;
     const LiveModels& models_for(const Conversation& conversation) const;
+    // The shadow that also answers the conversation's turns, or null.
+    const LiveModels* shadow_for(const Conversation& conversation) const;
   };
 
   void run();
@@ -111,7 +124,12 @@ class ChatEngine {
   void hello(const Job& job, const Serving& serving);
   void rate(const Job& job);
   void reset(const Job& job);
-  void answer_messages(std::vector<const Job*>& jobs, const LiveModels& models);
+  void answer_messages(std::vector<const Job*>& jobs, const LiveModels& models, const Serving& serving);
+  // What the shadow would answer to each turn it sees (Serving::shadow_for), by position in
+  // `turns`; empty when it failed.
+  std::vector<std::optional<ShadowReply>> shadow_replies(const std::vector<PendingTurn>& turns,
+                                                         const std::vector<dialogue::RankRequest>& requests,
+                                                         const Serving& serving);
   Session* session_for(const Job& job);
   // The conversation's persona, or the server's when it has none.
   const std::vector<std::string>& persona_of(const feedback::State& state) const;
@@ -129,6 +147,8 @@ class ChatEngine {
   std::shared_ptr<LiveModels> models_;
   std::shared_ptr<LiveModels> trial_;  // null: no trial
   double trial_share_ = 0;
+  std::shared_ptr<LiveModels> shadow_;  // null: no shadow
+  double shadow_share_ = 0;
 
   // Worker-thread state.
   std::unique_ptr<TeachingBudget> teaching_budget_;  // null: no limit

@@ -31,10 +31,21 @@ HttpResponse error_response(int status, std::string_view code, std::string_view 
   return json_response(status, {{"error", code}, {"message", message}});
 }
 
-// {"version": V, "share": S}, or null when no model is on trial.
-json trial_json(const ChatEngine::Trial& trial) {
-  if (trial.version.empty()) return nullptr;
-  return {{"version", trial.version}, {"share", trial.share}};
+// {"version": V, "share": S}, or null when there is no such model (on trial, in shadow).
+json beside_json(const ChatEngine::Beside& beside) {
+  if (beside.version.empty()) return nullptr;
+  return {{"version", beside.version}, {"share", beside.share}};
+}
+
+// A refused model change, by what went wrong.
+HttpResponse model_error_response(const Status& s) {
+  const int status = s.code() == StatusCode::kNotFound             ? 404
+                     : s.code() == StatusCode::kInvalidArgument    ? 400
+                     : s.code() == StatusCode::kAlreadyExists      ? 409
+                     : s.code() == StatusCode::kFailedPrecondition ? 409
+                     : s.code() == StatusCode::kDataLoss           ? 422
+                                                                   : 500;
+  return error_response(status, status_code_name(s.code()), s.message());
 }
 
 // application/x-www-form-urlencoded: "+" is a space, "%XX" a byte; a malformed escape stays as it is.
@@ -217,7 +228,8 @@ HttpResponse ChatService::public_stats() {
 HttpResponse ChatService::model_history() {
   // The engine before the registry: the manager writes the registry first (model_manager.h).
   const std::string live_version = engine_.model_version();
-  const ChatEngine::Trial trial = engine_.trial();
+  const ChatEngine::Beside trial = engine_.trial();
+  const ChatEngine::Beside shadow = engine_.shadow();
   auto models = store_.list_models();
   if (!models.ok()) return error_response(500, "storage_error", models.status().to_string());
   json list = json::array();
@@ -229,7 +241,10 @@ HttpResponse ChatService::model_history() {
                     {"data", lineage.is_object() ? lineage.value("sources", json::array()) : json::array()},
                     {"created_ms", m.created_ms}});
   }
-  return json_response(200, {{"live_model", live_version}, {"trial", trial_json(trial)}, {"models", list}});
+  return json_response(200, {{"live_model", live_version},
+                             {"trial", beside_json(trial)},
+                             {"shadow", beside_json(shadow)},
+                             {"models", list}});
 }
 
 void ChatService::admin(const websocket::HttpRequest& request, Respond respond) {
@@ -318,6 +333,24 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
   });
 }
 
+// POST /admin/models/shadow {"bundle": DIR, "share": S}, /admin/models/end-shadow.
+HttpResponse ChatService::shadow_admin(const std::string& action, const json& body) {
+  if (action == "end-shadow") {
+    const std::string version = engine_.shadow().version;
+    if (version.empty()) return error_response(404, "not_found", "no model is in shadow");
+    engine_.end_shadow();
+    return json_response(200, {{"version", version}, {"shadow", nullptr}, {"live_version", engine_.model_version()}});
+  }
+  if (!body.contains("bundle") || !body["bundle"].is_string() || !body.contains("share") || !body["share"].is_number()) {
+    return error_response(400, "invalid_argument",
+                          "expected {\"bundle\": \"<bundle directory>\", \"share\": <0..1, of the conversations>}");
+  }
+  auto version = models_.shadow(body["bundle"].get<std::string>(), body["share"].get<double>());
+  if (!version.ok()) return model_error_response(version.status());
+  return json_response(
+      200, {{"version", *version}, {"shadow", beside_json(engine_.shadow())}, {"live_version", engine_.model_version()}});
+}
+
 // POST /admin/models/load {"bundle": DIR}, /admin/models/promote {"version": V},
 // /admin/models/rollback.
 HttpResponse ChatService::model_admin(const websocket::HttpRequest& request) {
@@ -346,17 +379,10 @@ HttpResponse ChatService::model_admin(const websocket::HttpRequest& request) {
     change = models_.trial(body["bundle"].get<std::string>(), body["share"].get<double>());
   } else if (action == "end-trial") {
     change = models_.end_trial();
+  } else if (action == "shadow" || action == "end-shadow") {
+    return shadow_admin(action, body);
   }
-  if (!change.ok()) {
-    const Status& s = change.status();
-    const int status = s.code() == StatusCode::kNotFound             ? 404
-                       : s.code() == StatusCode::kInvalidArgument    ? 400
-                       : s.code() == StatusCode::kAlreadyExists      ? 409
-                       : s.code() == StatusCode::kFailedPrecondition ? 409
-                       : s.code() == StatusCode::kDataLoss           ? 422
-                                                                     : 500;
-    return error_response(status, status_code_name(s.code()), s.message());
-  }
+  if (!change.ok()) return model_error_response(change.status());
   const std::string outcome = action == "end-trial" ? "trial_ended"
                               : change->on_trial      ? "trial"
                               : change->promoted      ? "live"
@@ -365,7 +391,7 @@ HttpResponse ChatService::model_admin(const websocket::HttpRequest& request) {
   r.counter("selffeed_model_decisions_total", "Model changes asked for over the admin API, by outcome.",
             {{"outcome", outcome}})
       .inc();
-  const ChatEngine::Trial trial = engine_.trial();
+  const ChatEngine::Beside trial = engine_.trial();
   return json_response(200, {{"version", change->version},
                              {"promoted", change->promoted},
                              {"reason", change->reason},
@@ -373,7 +399,7 @@ HttpResponse ChatService::model_admin(const websocket::HttpRequest& request) {
                              {"live", gate_scores_json(change->live_scores)},
                              {"live_version", change->live_version},
                              {"on_trial", change->on_trial},
-                             {"trial", trial_json(trial)}});
+                             {"trial", beside_json(trial)}});
 }
 
 }  // namespace selffeed::app

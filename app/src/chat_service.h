@@ -38,6 +38,7 @@ class ChatService final : public websocket::Handler {
   websocket::HttpResponse model_history();
   void admin(const websocket::HttpRequest& request, Respond respond);
   websocket::HttpResponse model_admin(const websocket::HttpRequest& request);
+  websocket::HttpResponse shadow_admin(const std::string& action, const nlohmann::json& body);
 
   const ChatServiceOptions options_;
   ChatEngine& engine_;

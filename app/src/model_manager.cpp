@@ -241,6 +241,18 @@ Result<ModelChange> ModelManager::trial(const std::string& bundle_dir, double sh
   return change;
 }
 
+Result<std::string> ModelManager::shadow(const std::string& bundle_dir, double share) {
+  if (!(share > 0 && share <= 1)) return invalid_argument_error("the shadow's share of conversations must be in (0, 1]");
+  std::lock_guard lock(mutex_);
+  SELFFEED_ASSIGN_OR_RETURN(auto models, load_live_models(absolute(bundle_dir), options_.scorer));
+  if (models->version == live_->version) {
+    return already_exists_error("version " + models->version + " is live: a shadow beside itself compares nothing");
+  }
+  const std::string version = models->version;
+  engine_.start_shadow(std::move(models), share);
+  return version;
+}
+
 Status ModelManager::start_trial(std::shared_ptr<LiveModels> models, ModelRecord record, double share) {
   json metrics = json::parse(record.metrics_json, nullptr, false);
   if (!metrics.is_object()) metrics = json::object();

@@ -72,6 +72,12 @@ class ModelManager {
   Result<ModelChange> trial(const std::string& bundle_dir, double share);
   // Everyone back on the live model; the version on trial goes back to "candidate".
   Result<ModelChange> end_trial();
+  // Lets the bundle at `bundle_dir` also answer `share` (0 < share <= 1) of the live
+  // model's conversations, unseen (ChatEngine::start_shadow), without the gate; `selffeed
+  // models report` compares its answers with the live ones on the same turns. What users
+  // get does not change, so the registry does not either, and a restart ends it. Replaces
+  // a shadow in progress. The version now in shadow.
+  Result<std::string> shadow(const std::string& bundle_dir, double share);
   // Once both the trial and the live model have answered `min_conversations` conversations
   // since the trial began: the version on trial goes live, unless its users asked, complained
   // or gave thumbs down more often than the live model's (worse_with_users), in which case

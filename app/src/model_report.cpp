@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <map>
 #include <random>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 
+#include "selffeed/common/context.h"
 #include "selffeed/satisfaction/satisfaction.h"
 
 namespace selffeed::app {
@@ -113,19 +115,154 @@ json share_json(const Share& s) {
 
 json difference_json(const Share& s) { return {{"value", s.value}, {"low", s.low}, {"high", s.high}}; }
 
+struct Thumb {
+  std::string conversation_id;
+  std::string version;
+  bool up = false;
+  std::optional<double> reply_estimate;
+};
+using TurnKey = std::pair<std::string, std::int64_t>;  // (conversation, turn)
+
+// A live answer with the shadow's reply beside it.
+struct ShadowedAnswer {
+  TurnKey turn;
+  std::string live_version;
+  std::string live_text;
+  ShadowReply shadow;
+  std::int64_t time_ms = 0;
+  // The bot asked what it should have said right after the user's reply to it.
+  bool feedback_requested = false;
+};
+
+// What one conversation's shadowed answers did: the unit the bootstrap draws.
+struct ShadowTally {
+  std::uint64_t answers = 0, same = 0;
+  std::uint64_t corrected = 0;
+  double live_f1 = 0, shadow_f1 = 0;  // sums over the corrected
+  std::uint64_t liked = 0, same_liked = 0, up = 0, same_up = 0, down = 0, same_down = 0;
+
+  void add(const ShadowTally& t) {
+    for (auto f : {&ShadowTally::answers, &ShadowTally::same, &ShadowTally::corrected, &ShadowTally::liked,
+                   &ShadowTally::same_liked, &ShadowTally::up, &ShadowTally::same_up, &ShadowTally::down,
+                   &ShadowTally::same_down}) {
+      this->*f += t.*f;
+    }
+    live_f1 += t.live_f1;
+    shadow_f1 += t.shadow_f1;
+  }
+  // same, f1 gain, same when liked, same when thumbs up, same when thumbs down
+  std::array<double, 5> values() const {
+    const double gain = corrected == 0 ? 0.0 : (shadow_f1 - live_f1) / static_cast<double>(corrected);
+    return {ratio(same, answers), gain, ratio(same_liked, liked), ratio(same_up, up), ratio(same_down, down)};
+  }
+};
+
+// The shadows' reports from their answers, with the users' corrections (FB examples) and
+// liked replies (HB examples) read from the store.
+Result<std::vector<ShadowReport>> shadow_reports(const store::Store& store, const ReportOptions& options,
+                                                 const std::vector<ShadowedAnswer>& answers,
+                                                 const std::vector<Thumb>& thumbs,
+                                                 const std::map<TurnKey, std::vector<std::size_t>>& thumbs_on) {
+  std::vector<ShadowReport> out;
+  if (answers.empty()) return out;
+  // An HB example is kept at the user's reply to the answer, an FB example three turns
+  // after it: answer, complaint, feedback request, the correction.
+  std::set<TurnKey> liked;
+  std::map<TurnKey, std::string> corrections;
+  for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB}) {
+    SELFFEED_RETURN_IF_ERROR(store.scan_examples(kind, 0, [&](const Example& e) {
+      if (e.created_ms < options.since_ms || e.conversation_id.empty()) return true;
+      if (kind == ExampleKind::kHB) liked.insert({e.conversation_id, e.turn_index});
+      if (kind == ExampleKind::kFB) corrections[{e.conversation_id, e.turn_index}] = e.target;
+      return true;
+    }));
+  }
+  struct Data {
+    std::int64_t first_ms = 0;
+    std::string beside;
+    std::int64_t beside_ms = 0;
+    std::vector<ShadowTally> tallies;
+    std::map<std::string, std::size_t> by_conversation;
+  };
+  std::map<std::string, Data> data;
+  for (const ShadowedAnswer& a : answers) {
+    Data& d = data[a.shadow.version];
+    if (d.tallies.empty() || a.time_ms < d.first_ms) d.first_ms = a.time_ms;
+    if (a.time_ms >= d.beside_ms) {
+      d.beside = a.live_version;
+      d.beside_ms = a.time_ms;
+    }
+    auto [it, added] = d.by_conversation.try_emplace(a.turn.first, d.tallies.size());
+    if (added) d.tallies.emplace_back();
+    ShadowTally& t = d.tallies[it->second];
+    const std::uint64_t same = a.shadow.text == a.live_text ? 1 : 0;
+    ++t.answers;
+    t.same += same;
+    if (liked.count({a.turn.first, a.turn.second + 1})) {
+      ++t.liked;
+      t.same_liked += same;
+    }
+    if (auto rated = thumbs_on.find(a.turn); rated != thumbs_on.end()) {
+      for (std::size_t k : rated->second) {
+        ++(thumbs[k].up ? t.up : t.down);
+        (thumbs[k].up ? t.same_up : t.same_down) += same;
+      }
+    }
+    auto correction = corrections.find({a.turn.first, a.turn.second + 3});
+    if (a.feedback_requested && correction != corrections.end()) {
+      ++t.corrected;
+      t.live_f1 += token_f1(a.live_text, correction->second);
+      t.shadow_f1 += token_f1(a.shadow.text, correction->second);
+    }
+  }
+  std::mt19937_64 rng(options.seed);
+  for (auto& [version, d] : data) {
+    ShadowTally sum;
+    for (const ShadowTally& t : d.tallies) sum.add(t);
+    std::vector<std::array<double, 5>> draws;
+    std::uniform_int_distribution<std::size_t> pick(0, d.tallies.size() - 1);
+    for (int r = 0; r < options.resamples; ++r) {
+      ShadowTally resampled;
+      for (std::size_t i = 0; i < d.tallies.size(); ++i) resampled.add(d.tallies[pick(rng)]);
+      draws.push_back(resampled.values());
+    }
+    ShadowReport report;
+    report.version = version;
+    report.beside = d.beside;
+    report.conversations = d.tallies.size();
+    report.answers = sum.answers;
+    report.corrected = sum.corrected;
+    if (sum.corrected > 0) {
+      report.live_f1 = sum.live_f1 / static_cast<double>(sum.corrected);
+      report.shadow_f1 = sum.shadow_f1 / static_cast<double>(sum.corrected);
+    }
+    const std::array<double, 5> values = sum.values();
+    const std::pair<std::uint64_t, std::uint64_t> counts[] = {
+        {sum.same, sum.answers}, {0, 0}, {sum.same_liked, sum.liked}, {sum.same_up, sum.up}, {sum.same_down, sum.down}};
+    Share* shares[] = {&report.same, &report.f1_gain, &report.same_when_liked, &report.same_when_thumbs_up,
+                       &report.same_when_thumbs_down};
+    for (std::size_t k = 0; k < 5; ++k) {
+      shares[k]->value = values[k];
+      std::tie(shares[k]->count, shares[k]->of) = counts[k];
+      std::vector<double> at_k;
+      for (const auto& draw : draws) at_k.push_back(draw[k]);
+      std::tie(shares[k]->low, shares[k]->high) = interval(std::move(at_k));
+    }
+    out.push_back(std::move(report));
+  }
+  std::stable_sort(out.begin(), out.end(), [&](const ShadowReport& a, const ShadowReport& b) {
+    return data[a.version].first_ms < data[b.version].first_ms;
+  });
+  return out;
+}
+
 }  // namespace
 
 Result<ModelReport> report_models(const store::Store& store, const ReportOptions& options) {
   // The thumbs first (few beside the turns), so that the scan of the transcripts can find
   // the estimate of the reply to each rated answer.
-  struct Thumb {
-    std::string conversation_id;
-    std::string version;
-    bool up = false;
-    std::optional<double> reply_estimate;
-  };
   std::vector<Thumb> thumbs;
-  std::map<std::pair<std::string, std::int64_t>, std::vector<std::size_t>> thumbs_on;  // (conversation, turn)
+  std::map<TurnKey, std::vector<std::size_t>> thumbs_on;
   SELFFEED_RETURN_IF_ERROR(store.scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
     if (e.source != "thumbs" || e.created_ms < options.since_ms) return true;
     thumbs_on[{e.conversation_id, e.turn_index}].push_back(thumbs.size());
@@ -134,6 +271,7 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
   }));
 
   std::map<std::string, VersionData> data;
+  std::vector<ShadowedAnswer> shadowed;
   store::TranscriptFilter filter;
   if (options.since_ms > 0) filter.updated_after_ms = options.since_ms - 1;
   SELFFEED_RETURN_IF_ERROR(store.scan_transcripts(filter, [&](const Conversation& c, const std::vector<Turn>& turns) {
@@ -147,6 +285,11 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
       // version that makes people complain more (so asks and thanks more) would look better.
       if (bot.phase != Phase::kNormal) continue;
       ++t.answers;
+      if (bot.shadow) {
+        const bool asked = i + 2 < turns.size() && turns[i + 2].phase == Phase::kFeedbackRequested &&
+                           turns[i + 2].speaker == Speaker::kBot;
+        shadowed.push_back({{c.id, bot.index}, bot.model_version, bot.text, *bot.shadow, bot.time_ms, asked});
+      }
       if (i + 1 == turns.size() || turns[i + 1].speaker != Speaker::kUser) continue;
       const Turn& reply = turns[i + 1];
       ++t.replies;
@@ -260,6 +403,7 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
     }
     report.comparison = std::move(c);
   }
+  SELFFEED_ASSIGN_OR_RETURN(report.shadows, shadow_reports(store, options, shadowed, thumbs, thumbs_on));
   return report;
 }
 
@@ -298,6 +442,21 @@ json to_json(const ModelReport& report) {
                          {"complaints", difference_json(c->complaints)},
                          {"thumbs_down_per_answer", difference_json(c->thumbs_down)}};
   }
+  out["shadows"] = json::array();
+  for (const ShadowReport& r : report.shadows) {
+    out["shadows"].push_back({{"version", r.version},
+                              {"beside", r.beside},
+                              {"conversations", r.conversations},
+                              {"answers", r.answers},
+                              {"same", share_json(r.same)},
+                              {"corrected", r.corrected},
+                              {"live_f1_with_correction", r.live_f1},
+                              {"shadow_f1_with_correction", r.shadow_f1},
+                              {"f1_gain", difference_json(r.f1_gain)},
+                              {"same_when_liked", share_json(r.same_when_liked)},
+                              {"same_when_thumbs_up", share_json(r.same_when_thumbs_up)},
+                              {"same_when_thumbs_down", share_json(r.same_when_thumbs_down)}});
+  }
   return out;
 }
 
@@ -317,6 +476,18 @@ std::string to_markdown(const ModelReport& report) {
     out += "\n" + c->version + " minus " + c->against + " (95% interval): asks " + format_difference(c->asks) +
            ", complaints " + format_difference(c->complaints) + ", thumbs down per answer " +
            format_difference(c->thumbs_down) + "\n";
+  }
+  if (report.shadows.empty()) return out;
+  out +=
+      "\n| in shadow | beside | conversations | answers | same answer | corrected | token F1 with the correction: "
+      "live / shadow | shadow minus live | same when liked | same when thumbs up | same when thumbs down |\n"
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const ShadowReport& r : report.shadows) {
+    out += "| " + r.version + " | " + r.beside + " | " + std::to_string(r.conversations) + " | " +
+           std::to_string(r.answers) + " | " + format_share(r.same) + " | " + std::to_string(r.corrected) + " | " +
+           format_optional(r.live_f1) + " / " + format_optional(r.shadow_f1) + " | " + format_difference(r.f1_gain) +
+           " | " + format_share(r.same_when_liked) + " | " + format_share(r.same_when_thumbs_up) + " | " +
+           format_share(r.same_when_thumbs_down) + " |\n";
   }
   return out;
 }

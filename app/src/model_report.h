@@ -56,9 +56,31 @@ struct Comparison {
   Share asks, complaints, thumbs_down;  // value, low, high are differences; count and of unused
 };
 
+// How a version in shadow (ChatEngine::start_shadow) would have answered, beside the answers
+// the users got on the same turns: paired, so no luck of who came when. The users reacted
+// only to what they were shown, so it is read where they said what they wanted (their
+// corrections) or how they liked the answer they got (their replies and thumbs).
+struct ShadowReport {
+  std::string version;
+  std::string beside;  // the live version it answered beside (the latest, if several)
+  std::uint64_t conversations = 0;
+  std::uint64_t answers = 0;  // live answers it gave a reply beside
+  Share same;                 // of those: its reply is the live answer
+  // Answers the users corrected: they complained, were asked what the bot should have
+  // said, and said it (the FB example). Mean token F1 of each reply with the correction.
+  std::uint64_t corrected = 0;
+  double live_f1 = 0;
+  double shadow_f1 = 0;
+  Share f1_gain;  // shadow minus live, with its 95% interval; count and of unused
+  // Of the answers whose reply the estimator judged satisfied (an HB example was kept),
+  // those up-rated and those down-rated: the share it would also have given.
+  Share same_when_liked, same_when_thumbs_up, same_when_thumbs_down;
+};
+
 struct ModelReport {
   std::vector<VersionReport> versions;  // by first turn
   std::optional<Comparison> comparison;
+  std::vector<ShadowReport> shadows;  // by first turn
 };
 
 struct ReportOptions {

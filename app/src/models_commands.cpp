@@ -1,4 +1,5 @@
-// `selffeed models list|load|promote|rollback|trial|end-trial|report`: the model registry.
+// `selffeed models list|load|promote|rollback|trial|end-trial|shadow|end-shadow|report`:
+// the model registry, and the models answering beside the live one.
 // `list` and `report` read a store directly (read-only, so they work beside a running
 // server) or ask a server; changes go through the running server's admin API, which owns
 // the store and the live model.
@@ -23,6 +24,7 @@ struct ModelsFlags {
   std::string store;
   std::string argument;  // bundle directory (load, trial) or version (promote)
   double share = 0.5;    // trial
+  double shadow_share = 1.0;
   ReportOptions report;
   bool json_output = false;
 };
@@ -126,8 +128,25 @@ void add_models_commands(CLI::App& app, Action& action) {
   server_flags(end_trial);
   end_trial->callback([&action, f] { action = [f] { return change(*f, "end-trial", json::object()); }; });
 
+  CLI::App* shadow = models->add_subcommand(
+      "shadow", "let a bundle also answer a share of the conversations beside the live model, unseen; "
+                "`models report` compares the two on the same turns");
+  server_flags(shadow);
+  shadow->add_option("bundle", f->argument, "bundle directory (as the server sees it)")->required();
+  shadow->add_option("--share", f->shadow_share, "share of the conversations it sees, drawn by conversation id")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  shadow->callback([&action, f] {
+    action = [f] { return change(*f, "shadow", {{"bundle", f->argument}, {"share", f->shadow_share}}); };
+  });
+
+  CLI::App* end_shadow = models->add_subcommand("end-shadow", "stop the shadow");
+  server_flags(end_shadow);
+  end_shadow->callback([&action, f] { action = [f] { return change(*f, "end-shadow", json::object()); }; });
+
   CLI::App* report_cmd = models->add_subcommand(
-      "report", "how each version did with users: asks, complaints, thumbs, with 95% intervals; a trial against live");
+      "report", "how each version did with users: asks, complaints, thumbs, with 95% intervals; a trial "
+      "against live; a shadow's answers beside the live ones");
   server_flags(report_cmd);
   report_cmd->add_option("--store", f->store, "read this store directly instead");
   report_cmd->add_option("--since-ms", f->report.since_ms, "only turns from this time on (Unix ms)");

@@ -81,6 +81,7 @@ std::string encode_turn(const Turn& t) {
             {"phase", phase_name(t.phase)}, {"model_version", t.model_version}};
   if (t.satisfaction) j["satisfaction"] = *t.satisfaction;
   if (t.candidate_id) j["candidate_id"] = *t.candidate_id;
+  if (t.shadow) j["shadow"] = {{"version", t.shadow->version}, {"text", t.shadow->text}};
   return to_bytes(j);
 }
 
@@ -96,6 +97,13 @@ Result<Turn> decode_turn(std::string_view conversation_id, std::uint32_t index, 
   SELFFEED_RETURN_IF_ERROR(read_field(j, "model_version", t.model_version));
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "satisfaction", t.satisfaction));
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "candidate_id", t.candidate_id));
+  if (auto shadow = j.find("shadow"); shadow != j.end()) {
+    if (!shadow->is_object()) return data_loss_error("field 'shadow' has the wrong type: not a map");
+    ShadowReply reply;
+    SELFFEED_RETURN_IF_ERROR(read_field(*shadow, "version", reply.version));
+    SELFFEED_RETURN_IF_ERROR(read_field(*shadow, "text", reply.text));
+    t.shadow = std::move(reply);
+  }
   return t;
 }
 
@@ -199,6 +207,7 @@ std::string transcript_to_jsonl(const Conversation& c, std::span<const Turn> tur
     if (t.satisfaction) turn["satisfaction"] = *t.satisfaction;
     if (!t.model_version.empty()) turn["model_version"] = t.model_version;
     if (t.candidate_id) turn["candidate_id"] = *t.candidate_id;
+    if (t.shadow) turn["shadow"] = {{"version", t.shadow->version}, {"text", t.shadow->text}};
     j["turns"].push_back(std::move(turn));
   }
   // As for examples: invalid UTF-8 is replaced, so that a line is always writable.

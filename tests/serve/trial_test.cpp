@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "selffeed/common/context.h"
+#include "selffeed/store/store.h"
 #include "server_process.h"
 
 namespace selffeed {
@@ -288,6 +290,177 @@ TEST(ModelTrialTest, TheUsersRejectAVersionTheyLikeLessAndPromoteOneTheyLikeAsMu
   ASSERT_OK(metrics);
   EXPECT_NE(metrics->body.find("selffeed_trial_verdicts_total{outcome=\"rejected\"} 1"), std::string::npos);
   EXPECT_NE(metrics->body.find("selffeed_trial_verdicts_total{outcome=\"promoted\"} 1"), std::string::npos);
+}
+
+// The toy bundle's model with another candidate pool: four of its eight colour answers
+// become "my <object> is the best .", so it answers some turns otherwise. Its directory.
+std::string shadow_bundle(const TempDir& dir) {
+  std::ifstream in(testing::toy_bundle() + "/../../train.txt");
+  std::ofstream pool(dir.str("pool.txt"));
+  for (std::string line; std::getline(in, line);) {
+    for (const std::string object : {"car", "house", "bike", "boat"}) {
+      const std::string answer = "\tmy " + object + " is ";
+      if (const auto at = line.find(answer); at != std::string::npos) line = line.substr(0, at) + answer + "the best .";
+    }
+    pool << line << "\n";
+  }
+  pool.close();
+  const std::string command = std::string(SELFFEED_BINARY) + " --log-level warn train --init-bundle " +
+                              testing::toy_bundle() + " --steps 0 --holdout 0.25 --personachat " + dir.str("pool.txt") +
+                              " --version toy-shadow --out " + dir.str("shadow") + " > " + dir.str("shadow.json") +
+                              " 2> " + dir.str("shadow.log");
+  EXPECT_EQ(std::system(command.c_str()), 0) << testing::read_file(dir.str("shadow.log"));
+  return dir.str("shadow/bundle");
+}
+
+// `user` asks about `object`; with `complain`, complains about the answer and corrects it
+// with `correction` (a feedback example), else likes it (an imitation example). The live
+// answers they were given.
+std::vector<std::string> ask(const clients::LocalServer& server, const std::string& user, const std::string& object,
+                             bool complain, const std::string& correction = "") {
+  std::vector<std::string> answers;
+  auto client = clients::WsClient::connect(server.ws_url());
+  EXPECT_TRUE(client.ok());
+  if (!client.ok()) return answers;
+  EXPECT_EQ(testing::request(**client, {{"type", "hello"}, {"user_id", user}})["type"], "welcome");
+  const json first =
+      testing::request(**client, {{"type", "message"}, {"text", "hello ! what colour is your " + object + " ?"}});
+  EXPECT_EQ(first["kind"], "answer") << first.dump();
+  answers.push_back(first.value("text", ""));
+  const json second =
+      testing::request(**client, {{"type", "message"}, {"text", complain ? "what ? you are not making sense" : "nice ."}});
+  EXPECT_EQ(second["kind"], complain ? "feedback_request" : "answer") << second.dump();
+  if (complain) {
+    EXPECT_EQ(testing::request(**client, {{"type", "message"}, {"text", correction}})["type"], "reply");
+  } else {
+    answers.push_back(second.value("text", ""));
+  }
+  return answers;
+}
+
+// Each conversation's bot answers in the store as (live answer, shadow reply or "").
+std::map<std::string, std::vector<std::pair<std::string, std::string>>> answers_in(const std::string& store_dir) {
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> out;
+  auto store = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
+  EXPECT_TRUE(store.ok()) << store.status().to_string();
+  if (!store.ok()) return out;
+  const Status scanned = (*store)->scan_transcripts({}, [&](const Conversation& c, const std::vector<Turn>& turns) {
+    for (const Turn& t : turns) {
+      if (t.speaker == Speaker::kBot && t.phase == Phase::kNormal) {
+        out[c.user_id].emplace_back(t.text, t.shadow ? t.shadow->text : "");
+        if (t.shadow) EXPECT_EQ(t.shadow->version, "toy-shadow");
+      } else if (t.speaker == Speaker::kBot) {
+        EXPECT_FALSE(t.shadow) << "only answers have a shadow: " << t.text;
+      }
+    }
+    return true;
+  });
+  EXPECT_TRUE(scanned.ok()) << scanned.to_string();
+  return out;
+}
+
+TEST(ModelShadowTest, AShadowAnswersUnseenBesideTheLiveModelAndTheReportComparesThem) {
+  TempDir dir;
+  const std::string store_dir = dir.str("store");
+  const std::string shadow = shadow_bundle(dir);
+  auto server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret"});
+  ASSERT_TRUE(server);
+
+  // Refused: a share out of (0, 1], the live version, a missing bundle, ending no shadow.
+  EXPECT_EQ(http(*server, "POST", "/admin/models/shadow", {{"bundle", shadow}, {"share", 0}})["http_status"], 400);
+  EXPECT_EQ(http(*server, "POST", "/admin/models/shadow", {{"bundle", shadow}})["http_status"], 400);
+  EXPECT_EQ(http(*server, "POST", "/admin/models/shadow", {{"bundle", testing::toy_bundle()}, {"share", 1}})["http_status"],
+            409);
+  EXPECT_EQ(http(*server, "POST", "/admin/models/shadow", {{"bundle", dir.str("nowhere")}, {"share", 1}})["http_status"],
+            404);
+  EXPECT_EQ(http(*server, "POST", "/admin/models/end-shadow")["http_status"], 404);
+
+  const json started = http(*server, "POST", "/admin/models/shadow", {{"bundle", shadow}, {"share", 1}});
+  ASSERT_EQ(started["http_status"], 200) << started.dump();
+  EXPECT_EQ(started["shadow"], json({{"version", "toy-shadow"}, {"share", 1.0}}));
+  EXPECT_EQ(http(*server, "GET", "/models")["shadow"], json({{"version", "toy-shadow"}, {"share", 1.0}}));
+
+  // Eight users: half like their answers, half correct them with what the shadow's pool holds.
+  const std::vector<std::string> objects = {"car", "house", "bike", "boat", "kite", "lamp", "door", "shoe"};
+  std::map<std::string, std::vector<std::string>> seen;  // the answers each user was given
+  int corrections = 0;
+  for (std::size_t i = 0; i < objects.size(); ++i) {
+    const bool complain = i % 2 == 0;
+    const std::string user = "user-" + std::to_string(i);
+    seen[user] = ask(*server, user, objects[i], complain, "my " + objects[i] + " is the best .");
+    corrections += complain;
+  }
+  const json report = http(*server, "GET", "/admin/models/report");
+  ASSERT_EQ(report["http_status"], 200) << report.dump();
+  ASSERT_EQ(report["shadows"].size(), 1u) << report.dump();
+  const json& r = report["shadows"][0];
+
+  // The users saw the live answers only; the store keeps the shadow's reply beside each.
+  auto stored = answers_in(store_dir);
+  std::uint64_t answers = 0, same = 0, differ = 0;
+  for (const auto& [user, given] : seen) {
+    ASSERT_EQ(stored[user].size(), given.size()) << user;
+    for (std::size_t k = 0; k < given.size(); ++k) {
+      EXPECT_EQ(stored[user][k].first, given[k]) << user;
+      ASSERT_FALSE(stored[user][k].second.empty()) << "share 1: the shadow saw every answer";
+      ++answers;
+      (stored[user][k].first == stored[user][k].second ? same : differ) += 1;
+    }
+  }
+  EXPECT_GT(differ, 0u) << "the other pool answers some turns otherwise";
+  EXPECT_EQ(r["version"], "toy-shadow");
+  EXPECT_EQ(r["beside"], "toy-v1");
+  EXPECT_EQ(r["conversations"], objects.size());
+  EXPECT_EQ(r["answers"], answers);
+  EXPECT_EQ(r["same"]["count"], same);
+  EXPECT_EQ(r["corrected"], corrections);
+  // Each corrected answer (a complaining user's first) and the shadow's reply beside it,
+  // against the correction.
+  double live_f1 = 0, shadow_f1 = 0;
+  for (std::size_t i = 0; i < objects.size(); i += 2) {
+    const auto& [live_answer, shadow_reply] = stored["user-" + std::to_string(i)][0];
+    live_f1 += token_f1(live_answer, "my " + objects[i] + " is the best .") / corrections;
+    shadow_f1 += token_f1(shadow_reply, "my " + objects[i] + " is the best .") / corrections;
+  }
+  EXPECT_NEAR(r["live_f1_with_correction"].get<double>(), live_f1, 1e-12);
+  EXPECT_NEAR(r["shadow_f1_with_correction"].get<double>(), shadow_f1, 1e-12);
+  EXPECT_EQ(r["same_when_liked"]["of"], objects.size() / 2) << "the regexes like every \"nice .\"";
+  const std::string metrics = clients::http_request("GET", server->http_url("/metrics"))->body;
+  EXPECT_NE(metrics.find("selffeed_shadow_share{version=\"toy-shadow\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("selffeed_shadow_answers_total{version=\"toy-shadow\",agrees=\"false\"} " +
+                         std::to_string(differ)),
+            std::string::npos)
+      << metrics;
+
+  // Beside a trial, only the live model's users have a shadow; at share 0.5 about half of
+  // the conversations do, each conversation all or none of its answers.
+  ASSERT_EQ(http(*server, "POST", "/admin/models/shadow", {{"bundle", shadow}, {"share", 0.5}})["http_status"], 200);
+  ASSERT_EQ(http(*server, "POST", "/admin/models/trial", {{"bundle", copy_bundle(dir, "toy-v1b")}, {"share", 0.5}})
+                ["http_status"],
+            200);
+  std::map<std::string, std::string> model_of;
+  for (int i = 0; i < 24; ++i) {
+    const std::string user = "half-" + std::to_string(i);
+    model_of[user] = visit(*server, user).answered_by;
+  }
+  ASSERT_EQ(http(*server, "POST", "/admin/models/end-shadow")["shadow"], nullptr);
+  EXPECT_EQ(http(*server, "GET", "/models")["shadow"], nullptr);
+  visit(*server, "after-the-shadow");
+  stored = answers_in(store_dir);
+  int live_with = 0, live_without = 0;
+  for (const auto& [user, version] : model_of) {
+    const auto& given = stored[user];
+    ASSERT_EQ(given.size(), 2u) << user;
+    const bool with = !given[0].second.empty();
+    EXPECT_EQ(with, !given[1].second.empty()) << "a conversation is drawn whole: " << user;
+    if (version == "toy-v1b") {
+      EXPECT_FALSE(with) << "a trial user's answers are not compared: " << user;
+    }
+    if (version == "toy-v1") ++(with ? live_with : live_without);
+  }
+  EXPECT_GT(live_with, 0);
+  EXPECT_GT(live_without, 0);
+  for (const auto& [answer, shadow_reply] : stored["after-the-shadow"]) EXPECT_EQ(shadow_reply, "") << answer;
 }
 
 }  // namespace

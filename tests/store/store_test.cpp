@@ -52,7 +52,8 @@ TEST(StoreTest, EveryRecordKindRoundTripsThroughReopen) {
   Turn user_turn{.conversation_id = "c1", .index = 0, .speaker = Speaker::kUser, .text = "héllo \"there\"",
                  .time_ms = 11, .satisfaction = 0.125, .phase = Phase::kNormal, .model_version = "v1"};
   Turn bot_turn{.conversation_id = "c1", .index = 1, .speaker = Speaker::kBot, .text = "hi!", .time_ms = 12,
-                .phase = Phase::kFeedbackRequested, .model_version = "v1", .candidate_id = 4242};
+                .phase = Phase::kFeedbackRequested, .model_version = "v1", .candidate_id = 4242,
+                .shadow = ShadowReply{"v2", "hello!"}};
   std::vector<Example> examples;
   for (ExampleKind kind : kAllExampleKinds) examples.push_back(make_example(kind, "alice", static_cast<int>(kind)));
   examples[3].target = "0";
@@ -235,7 +236,8 @@ TEST(StoreTest, TranscriptsListConversationsInTheOrderTheyBeganWithEveryTurn) {
                           {.id = "aa-second", .created_ms = 200, .updated_ms = 210},
                           {.id = "mm-third", .user_id = "bob", .created_ms = 300, .updated_ms = 300}};
   writes.turns = {{.conversation_id = "zz-first", .index = 1, .speaker = Speaker::kBot, .text = "hello ! how are you ?",
-                   .time_ms = 111, .model_version = "v1", .candidate_id = 17},
+                   .time_ms = 111, .model_version = "v1", .candidate_id = 17,
+                   .shadow = ShadowReply{"v2", "hi there"}},
                   {.conversation_id = "zz-first", .index = 0, .speaker = Speaker::kUser, .text = "hi \"bot\"",
                    .time_ms = 110},
                   {.conversation_id = "zz-first", .index = 2, .speaker = Speaker::kUser, .text = "what ?",
@@ -250,7 +252,7 @@ TEST(StoreTest, TranscriptsListConversationsInTheOrderTheyBeganWithEveryTurn) {
   EXPECT_EQ(all.str(),
             R"({"conversation_id":"zz-first","user_id":"alice","created_ms":100,"updated_ms":130,"turns":[)"
             R"({"turn":0,"speaker":"user","text":"hi \"bot\"","time_ms":110,"phase":"normal"},)"
-            R"({"turn":1,"speaker":"bot","text":"hello ! how are you ?","time_ms":111,"phase":"normal","model_version":"v1","candidate_id":17},)"
+            R"({"turn":1,"speaker":"bot","text":"hello ! how are you ?","time_ms":111,"phase":"normal","model_version":"v1","candidate_id":17,"shadow":{"version":"v2","text":"hi there"}},)"
             R"({"turn":2,"speaker":"user","text":"what ?","time_ms":130,"phase":"normal","satisfaction":0.25}]})"
             "\n"
             R"({"conversation_id":"aa-second","created_ms":200,"updated_ms":210,"turns":[)"

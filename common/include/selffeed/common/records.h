@@ -53,6 +53,15 @@ struct Conversation {
   friend bool operator==(const Conversation&, const Conversation&) = default;
 };
 
+// What a model in shadow would have answered instead of the bot's answer: never shown,
+// kept to compare it with the live model on the same turns.
+struct ShadowReply {
+  std::string version;
+  std::string text;
+
+  friend bool operator==(const ShadowReply&, const ShadowReply&) = default;
+};
+
 struct Turn {
   std::string conversation_id;
   std::uint32_t index = 0;  // 0-based position within the conversation
@@ -66,6 +75,7 @@ struct Turn {
   // Index of the chosen reply in the model's candidate pool (bot answers only; none when
   // the bot said a sentence of its persona as it stands).
   std::optional<std::int64_t> candidate_id;
+  std::optional<ShadowReply> shadow;  // bot answers only
 
   friend bool operator==(const Turn&, const Turn&) = default;
 };

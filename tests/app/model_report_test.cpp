@@ -1,0 +1,112 @@
+// The model report's shadow tables on a real store with hand-written conversations: which
+// answers a shadow saw, how its replies compare with the users' corrections, and how often
+// it agrees where the users liked or rated the live answer.
+#include "model_report.h"
+
+#include <gtest/gtest.h>
+
+#include "selffeed/common/context.h"
+#include "testing.h"
+
+namespace selffeed::app {
+namespace {
+
+using testing::TempDir;
+
+Turn user(const std::string& conversation, std::uint32_t index, const std::string& text, std::int64_t time_ms,
+          Phase phase = Phase::kNormal) {
+  return {.conversation_id = conversation, .index = index, .speaker = Speaker::kUser, .text = text,
+          .time_ms = time_ms, .phase = phase, .model_version = "v1"};
+}
+
+Turn bot(const std::string& conversation, std::uint32_t index, const std::string& text, std::int64_t time_ms,
+         std::optional<ShadowReply> shadow, Phase phase = Phase::kNormal) {
+  return {.conversation_id = conversation, .index = index, .speaker = Speaker::kBot, .text = text,
+          .time_ms = time_ms, .phase = phase, .model_version = "v1", .shadow = std::move(shadow)};
+}
+
+Example example(ExampleKind kind, const std::string& conversation, std::int64_t turn, const std::string& target,
+                const std::string& source = "server") {
+  return {.kind = kind, .context = "__null__", .target = target, .conversation_id = conversation,
+          .turn_index = turn, .model_version = "v1", .created_ms = 1000, .source = source};
+}
+
+TEST(ModelReportTest, AShadowIsComparedWithTheLiveAnswersOnTheTurnsItSaw) {
+  TempDir dir;
+  auto opened = store::Store::open({.path = dir.str("store")});
+  ASSERT_OK(opened);
+  store::Store& store = **opened;
+  const std::string correction = "you could have said it is in the garden , near the house .";
+  store::WriteSet w;
+  w.conversations = {{.id = "c1", .user_id = "ann", .created_ms = 1000, .updated_ms = 1010},
+                     {.id = "c2", .user_id = "bob", .created_ms = 1100, .updated_ms = 1110},
+                     {.id = "c3", .user_id = "cy", .created_ms = 1200, .updated_ms = 1210}};
+  // c1: a liked answer the shadow also gives; then one it would not give, which the user
+  // complains about and corrects; the feedback request and the thanks are no answers.
+  w.turns = {user("c1", 0, "what colour is your car ?", 1000),
+             bot("c1", 1, "my car is red .", 1000, ShadowReply{"v2", "my car is red ."}),
+             user("c1", 2, "nice .", 1001),
+             bot("c1", 3, "it is in the shed .", 1001, ShadowReply{"v2", "it is in the garden ."}),
+             user("c1", 4, "what ? you are not making sense", 1002),
+             bot("c1", 5, "oops ! what could i have said ?", 1002, std::nullopt, Phase::kFeedbackRequested),
+             user("c1", 6, correction, 1003, Phase::kFeedbackRequested),
+             bot("c1", 7, "thanks ! what next ?", 1003, std::nullopt, Phase::kNewTopicRequested)};
+  // c2: rated answers: down on one the shadow would have changed, up on one it keeps.
+  for (const Turn& t : {user("c2", 0, "what colour is your boat ?", 1100),
+                        bot("c2", 1, "my boat is blue .", 1100, ShadowReply{"v2", "my boat is yellow ."}),
+                        user("c2", 2, "hm", 1101),
+                        bot("c2", 3, "i like boats .", 1101, ShadowReply{"v2", "i like boats ."}),
+                        // c3: no shadow on one answer, another version's on the next.
+                        user("c3", 0, "hi", 1200), bot("c3", 1, "hello !", 1200, std::nullopt),
+                        user("c3", 2, "how are you ?", 1201),
+                        bot("c3", 3, "fine .", 1201, ShadowReply{"v3", "good , you ?"})}) {
+    w.turns.push_back(t);
+  }
+  w.examples = {example(ExampleKind::kHB, "c1", 2, "nice ."), example(ExampleKind::kFB, "c1", 6, correction),
+                example(ExampleKind::kST, "c2", 1, "0", "thumbs"), example(ExampleKind::kST, "c2", 3, "1", "thumbs")};
+  ASSERT_OK(store.commit(w));
+
+  auto report = report_models(store, {});
+  ASSERT_OK(report);
+  ASSERT_EQ(report->shadows.size(), 2u);
+  const ShadowReport& v2 = report->shadows[0];
+  EXPECT_EQ(v2.version, "v2");
+  EXPECT_EQ(v2.beside, "v1");
+  EXPECT_EQ(v2.conversations, 2u);
+  EXPECT_EQ(v2.answers, 4u);
+  EXPECT_EQ(v2.same.count, 2u);
+  EXPECT_DOUBLE_EQ(v2.same.value, 0.5);
+  EXPECT_LE(v2.same.low, v2.same.value);
+  EXPECT_GE(v2.same.high, v2.same.value);
+  ASSERT_EQ(v2.corrected, 1u);
+  EXPECT_DOUBLE_EQ(v2.live_f1, token_f1("it is in the shed .", correction));
+  EXPECT_DOUBLE_EQ(v2.shadow_f1, token_f1("it is in the garden .", correction));
+  EXPECT_GT(v2.shadow_f1, v2.live_f1) << "the shadow's reply is nearer what the user asked for";
+  EXPECT_DOUBLE_EQ(v2.f1_gain.value, v2.shadow_f1 - v2.live_f1);
+  EXPECT_EQ(v2.same_when_liked.count, 1u);
+  EXPECT_EQ(v2.same_when_liked.of, 1u);
+  EXPECT_EQ(v2.same_when_thumbs_up.count, 1u);
+  EXPECT_EQ(v2.same_when_thumbs_up.of, 1u);
+  EXPECT_EQ(v2.same_when_thumbs_down.count, 0u);
+  EXPECT_EQ(v2.same_when_thumbs_down.of, 1u);
+
+  const ShadowReport& v3 = report->shadows[1];
+  EXPECT_EQ(v3.version, "v3");
+  EXPECT_EQ(v3.answers, 1u);
+  EXPECT_EQ(v3.same.count, 0u);
+  EXPECT_EQ(v3.corrected, 0u);
+
+  // Only what came since: c1 and c2's turns are older.
+  auto later = report_models(store, {.since_ms = 1200});
+  ASSERT_OK(later);
+  ASSERT_EQ(later->shadows.size(), 1u);
+  EXPECT_EQ(later->shadows[0].version, "v3");
+
+  const nlohmann::json json = to_json(*report);
+  EXPECT_EQ(json["shadows"][0]["corrected"], 1);
+  EXPECT_EQ(json["shadows"][0]["same"]["of"], 4);
+  EXPECT_NE(to_markdown(*report).find("| v2 | v1 | 2 | 4 | 0.500"), std::string::npos) << to_markdown(*report);
+}
+
+}  // namespace
+}  // namespace selffeed::app
