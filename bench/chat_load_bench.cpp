@@ -5,8 +5,10 @@
 //   chat_load_bench --bundle models/demo --utterances FILE [--users 1,16,64] [--seconds 10]
 //                   [--batches 32,1] [--think-ms 0] [--url ws://... (a running server)]
 //                   [--while "COMMAND"] [--from ADDRESS (connect from it, e.g. 127.0.0.2)]
+//                   [--shadow BUNDLE]
 // With --while, every setting runs twice on the same server: idle, then with COMMAND (e.g.
-// a `selffeed retrain` at the periodic trainer's priority) running beside it.
+// a `selffeed retrain` at the periodic trainer's priority) running beside it. With
+// --shadow, twice as well: alone, then with BUNDLE in shadow on every conversation.
 // FILE is ParlAI text (e.g. PersonaChat valid); the users say its utterances.
 #include <signal.h>
 #include <sys/wait.h>
@@ -20,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "selffeed/clients/clients.h"
 #include "selffeed/clients/load.h"
 #include "selffeed/clients/local_server.h"
 
@@ -77,6 +80,7 @@ int main(int argc, char** argv) {
   std::string url;  // a running server instead of starting one per setting
   std::string beside;  // --while
   std::string from;    // --from: the users' address
+  std::string shadow;  // --shadow: a bundle
   int seconds = 10, think_ms = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -90,6 +94,12 @@ int main(int argc, char** argv) {
     else if (flag == "--url") url = argv[i + 1];
     else if (flag == "--while") beside = argv[i + 1];
     else if (flag == "--from") from = argv[i + 1];
+    else if (flag == "--shadow") shadow = argv[i + 1];
+  }
+  const bool second_run = !beside.empty() || !shadow.empty();
+  if (!beside.empty() && !shadow.empty()) {
+    std::fprintf(stderr, "--while and --shadow each make a second run: give one of them\n");
+    return 2;
   }
   const std::vector<std::string> utterances = read_utterances(utterances_file);
   if (utterances.empty()) {
@@ -100,8 +110,8 @@ int main(int argc, char** argv) {
   const std::string work = std::filesystem::temp_directory_path() / ("selffeed-load-" + std::to_string(getpid()));
 
   std::printf("| max batch | users | turns | turns/s | p50 ms | p95 ms | p99 ms | max ms | errors |%s\n",
-              beside.empty() ? "" : " beside |");
-  std::printf("|---|---|---|---|---|---|---|---|---|%s\n", beside.empty() ? "" : "---|");
+              second_run ? " beside |" : "");
+  std::printf("|---|---|---|---|---|---|---|---|---|%s\n", second_run ? "---|" : "");
   for (int batch : parse_list(batches_list)) {
     for (int users : parse_list(users_list)) {
       if (!url.empty()) {
@@ -116,7 +126,8 @@ int main(int argc, char** argv) {
       auto server = clients::LocalServer::start(
           {.binary = binary, .bundle = bundle, .store = dir + "/store", .work_dir = dir,
            .extra_args = {"--max-batch", std::to_string(batch), "--rate", "100000", "--burst", "100000",
-                          "--max-connections", "10000", "--max-connections-per-address", "0"},
+                          "--max-connections", "10000", "--max-connections-per-address", "0", "--admin-token",
+                          "bench"},
            .log_level = "warn"});
       if (!server.ok()) {
         std::fprintf(stderr, "%s\n", server.status().to_string().c_str());
@@ -131,7 +142,20 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", report.status().to_string().c_str());
         return 1;
       }
-      print_row(batch, users, *report, beside.empty() ? "" : "idle");
+      print_row(batch, users, *report, second_run ? "idle" : "");
+      if (!shadow.empty()) {
+        const std::string body = "{\"bundle\": \"" + std::filesystem::absolute(shadow).string() + "\", \"share\": 1}";
+        auto started = clients::http_request("POST", (*server)->http_url("/admin/models/shadow"), body, "Bearer bench",
+                                             std::chrono::minutes(5));
+        if (!started.ok() || started->status != 200) {
+          std::fprintf(stderr, "the shadow did not start: %s\n",
+                       started.ok() ? started->body.c_str() : started.status().to_string().c_str());
+          return 1;
+        }
+        auto shadowed = clients::run_load(load);
+        if (!shadowed.ok()) return std::fprintf(stderr, "%s\n", shadowed.status().to_string().c_str()), 1;
+        print_row(batch, users, *shadowed, "a shadow on every conversation");
+      }
       if (!beside.empty()) {
         const pid_t pid = start_beside(beside);
         auto busy = clients::run_load(load);

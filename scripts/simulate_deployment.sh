@@ -15,7 +15,10 @@
 # on neither the estimator nor the budget).
 # Round B's users are then replayed, on fresh stores, against the base bot and the control
 # after A (same users, same lines, same seed): round B against them is the loop's effect on
-# the replies people get, paired. SIM_REPLAY_ONLY=1 runs only that, on a finished run.
+# the replies people get, paired. Against the base bot, round A's bot is in shadow
+# (`selffeed models shadow`): the same users see the same replies, and `models report` pairs
+# the two bots' replies on every turn (shadow.md). SIM_REPLAY_ONLY=1 runs only that, on a
+# finished run.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 seed="${1:-1}"
@@ -75,8 +78,18 @@ replay_round_b() {
     log "replaying round B's users against $bot"
     rm -rf "$work/replay-store"
     serve "$work/$bot/bundle" "$work/replay-store" "$work/replay-$bot.log"
+    if [[ "$bot" == base ]]; then
+      "$selffeed" --log-level warn models shadow "$work/roundA/bundle" --share 1 --server "http://127.0.0.1:$port" \
+        --token sim >/dev/null
+    fi
     simulate B "$conversations" "$work/replay-B-$bot.json"
     kill "$server" && wait "$server" 2>/dev/null || true
+    if [[ "$bot" == base ]]; then
+      { echo "Round B's users and the base bot, round A's bot in shadow on every conversation (\`selffeed models"
+        echo "report --store\` of that replay):"
+        echo
+        "$selffeed" --log-level warn models report --store "$work/replay-store"; } > "$work/shadow.md"
+    fi
   done
   rm -rf "$work/replay-store"
   python3 - "$work" "$seed" "${bots[@]}" <<'PY' | tee "$work/replay.md"

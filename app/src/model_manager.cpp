@@ -244,7 +244,9 @@ Result<ModelChange> ModelManager::trial(const std::string& bundle_dir, double sh
 Result<std::string> ModelManager::shadow(const std::string& bundle_dir, double share) {
   if (!(share > 0 && share <= 1)) return invalid_argument_error("the shadow's share of conversations must be in (0, 1]");
   std::lock_guard lock(mutex_);
-  SELFFEED_ASSIGN_OR_RETURN(auto models, load_live_models(absolute(bundle_dir), options_.scorer));
+  // Only its ranker runs (the live model's estimator judges the replies), so its own
+  // estimator is not loaded: the regexes stand in, for nothing.
+  SELFFEED_ASSIGN_OR_RETURN(auto models, load_live_models(absolute(bundle_dir), ScorerKind::kRegex));
   if (models->version == live_->version) {
     return already_exists_error("version " + models->version + " is live: a shadow beside itself compares nothing");
   }
