@@ -521,6 +521,7 @@ void ChatEngine::reset(const Job& job) {
 }
 
 std::vector<std::optional<ShadowReply>> ChatEngine::shadow_replies(const std::vector<PendingTurn>& turns,
+                                                                   const std::vector<bool>& answered,
                                                                    const std::vector<dialogue::RankRequest>& requests,
                                                                    const Serving& serving) {
   std::vector<std::optional<ShadowReply>> out(turns.size());
@@ -531,7 +532,7 @@ std::vector<std::optional<ShadowReply>> ChatEngine::shadow_replies(const std::ve
   for (std::size_t i = 0; i < turns.size(); ++i) {
     if (!turns[i].plan.reply_context) continue;
     const dialogue::RankRequest& request = requests[next_request++];
-    if (serving.shadow_for(turns[i].session->conversation) == nullptr) continue;
+    if (!answered[i] || serving.shadow_for(turns[i].session->conversation) == nullptr) continue;
     seen.push_back(request);
     seen_by.push_back(i);
   }
@@ -604,7 +605,6 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     if (!result.ok()) return fail_all(result.status());
     ranked = std::move(*result);
   }
-  std::vector<std::optional<ShadowReply>> shadows = shadow_replies(turns, rank_requests, serving);
 
   feedback::PolicyOptions policy = options_.policy;
   policy.satisfaction_threshold = options_.satisfaction_threshold.value_or(models.satisfaction->threshold());
@@ -612,6 +612,8 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
   store::WriteSet writes;
   std::size_t next_score = 0, next_rank = 0;
   std::vector<PendingTurn*> decided;
+  std::vector<bool> answered(turns.size());      // decided, with an answer
+  std::vector<std::size_t> bot_turn_at(turns.size());  // in writes.turns
   for (std::size_t position = 0; position < turns.size(); ++position) {
     PendingTurn& t = turns[position];
     if (t.plan.satisfaction_context) {
@@ -641,11 +643,9 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     if (t.outcome.kind == feedback::ReplyKind::kAnswer && t.ranked && t.ranked->candidate_id >= 0) {
       bot_turn.candidate_id = t.ranked->candidate_id;
     }
-    if (t.outcome.kind == feedback::ReplyKind::kAnswer && shadows[position]) {
-      bot_turn.shadow = shadows[position];
-      t.shadow_agrees = shadows[position]->text == t.outcome.bot_text;
-    }
     writes.turns.push_back(std::move(user_turn));
+    bot_turn_at[position] = writes.turns.size();
+    answered[position] = t.outcome.kind == feedback::ReplyKind::kAnswer;
     writes.turns.push_back(std::move(bot_turn));
     for (Example& e : t.outcome.examples) {
       e.conversation_id = s.conversation.id;
@@ -663,6 +663,14 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     decided.push_back(&t);
   }
   if (decided.empty()) return;
+  // The shadow's replies, beside the answers only: a feedback request or a thanks has none.
+  const std::vector<std::optional<ShadowReply>> shadows = shadow_replies(turns, answered, rank_requests, serving);
+  for (std::size_t position = 0; position < turns.size(); ++position) {
+    if (!shadows[position]) continue;
+    Turn& bot_turn = writes.turns[bot_turn_at[position]];
+    bot_turn.shadow = shadows[position];
+    turns[position].shadow_agrees = shadows[position]->text == bot_turn.text;
+  }
 
   // One durable commit for the batch; nothing is acknowledged before it returns.
   if (auto committed = store_.commit(writes); !committed.ok()) {

@@ -125,9 +125,11 @@ class ChatEngine {
   void rate(const Job& job);
   void reset(const Job& job);
   void answer_messages(std::vector<const Job*>& jobs, const LiveModels& models, const Serving& serving);
-  // What the shadow would answer to each turn it sees (Serving::shadow_for), by position in
-  // `turns`; empty when it failed.
+  // What the shadow would answer to each `answered` turn it sees (Serving::shadow_for), by
+  // position in `turns` (`requests`: the live ranking's, one per turn with a reply context);
+  // empty when it failed.
   std::vector<std::optional<ShadowReply>> shadow_replies(const std::vector<PendingTurn>& turns,
+                                                         const std::vector<bool>& answered,
                                                          const std::vector<dialogue::RankRequest>& requests,
                                                          const Serving& serving);
   Session* session_for(const Job& job);

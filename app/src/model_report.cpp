@@ -80,6 +80,18 @@ std::vector<std::array<double, 3>> resampled_shares(const std::vector<Tally>& ta
   return out;
 }
 
+// The tallies in conversation-id order, so that the bootstrap draws the same resamples
+// from the same conversations whatever order they were stored in.
+template <class Tally, class Index>
+std::vector<Tally> in_id_order(const std::vector<Tally>& tallies, const Index& by_conversation) {
+  std::vector<std::pair<std::string, std::size_t>> ids(by_conversation.begin(), by_conversation.end());
+  std::sort(ids.begin(), ids.end());
+  std::vector<Tally> out;
+  out.reserve(ids.size());
+  for (const auto& [id, i] : ids) out.push_back(tallies[i]);
+  return out;
+}
+
 // The 2.5th and 97.5th percentiles.
 std::pair<double, double> interval(std::vector<double> values) {
   if (values.empty()) return {0, 0};
@@ -220,10 +232,11 @@ Result<std::vector<ShadowReport>> shadow_reports(const store::Store& store, cons
     ShadowTally sum;
     for (const ShadowTally& t : d.tallies) sum.add(t);
     std::vector<std::array<double, 5>> draws;
-    std::uniform_int_distribution<std::size_t> pick(0, d.tallies.size() - 1);
+    const std::vector<ShadowTally> tallies = in_id_order(d.tallies, d.by_conversation);
+    std::uniform_int_distribution<std::size_t> pick(0, tallies.size() - 1);
     for (int r = 0; r < options.resamples; ++r) {
       ShadowTally resampled;
-      for (std::size_t i = 0; i < d.tallies.size(); ++i) resampled.add(d.tallies[pick(rng)]);
+      for (std::size_t i = 0; i < tallies.size(); ++i) resampled.add(tallies[pick(rng)]);
       draws.push_back(resampled.values());
     }
     ShadowReport report;
@@ -348,7 +361,7 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
         v.estimator_auc_vs_thumbs = satisfaction::evaluate_binary(pairs.estimates, pairs.thumbs_up, 0.5).auc;
       }
     }
-    const auto draws = resampled_shares(d.tallies, options, rng);
+    const auto draws = resampled_shares(in_id_order(d.tallies, d.by_conversation), options, rng);
     Share* shares[] = {&v.asks, &v.complaints, &v.thumbs_down};
     for (std::size_t k = 0; k < 3; ++k) {
       Share& s = *shares[k];

@@ -108,5 +108,44 @@ TEST(ModelReportTest, AShadowIsComparedWithTheLiveAnswersOnTheTurnsItSaw) {
   EXPECT_NE(to_markdown(*report).find("| v2 | v1 | 2 | 4 | 0.500"), std::string::npos) << to_markdown(*report);
 }
 
+// Forty conversations with a shadowed answer each, some corrected, some rated; stored
+// beginning in the order given.
+store::WriteSet forty_conversations(bool reversed) {
+  store::WriteSet w;
+  for (std::uint32_t i = 0; i < 40; ++i) {
+    const std::string id = "c" + std::to_string(i);
+    const std::int64_t begun = 1000 + 10 * (reversed ? 39 - i : i);
+    w.conversations.push_back({.id = id, .created_ms = begun, .updated_ms = begun + 5});
+    const std::string answer = "answer " + std::to_string(i % 4);
+    w.turns.push_back(user(id, 0, "question", begun));
+    w.turns.push_back(bot(id, 1, answer, begun, ShadowReply{"v2", i % 3 == 0 ? answer : "other " + std::to_string(i)}));
+    w.turns.push_back(user(id, 2, i % 2 == 0 ? "what ? you are not making sense" : "ok", begun + 1));
+    if (i % 2 == 0) {
+      w.turns.push_back(bot(id, 3, "what could i have said ?", begun + 1, std::nullopt, Phase::kFeedbackRequested));
+      w.turns.push_back(user(id, 4, "other " + std::to_string(i % 5), begun + 2, Phase::kFeedbackRequested));
+      w.examples.push_back(example(ExampleKind::kFB, id, 4, "other " + std::to_string(i % 5)));
+    }
+    if (i % 5 == 0) w.examples.push_back(example(ExampleKind::kST, id, 1, i % 2 ? "1" : "0", "thumbs"));
+  }
+  return w;
+}
+
+TEST(ModelReportTest, TheReportDoesNotDependOnTheOrderConversationsWereStoredIn) {
+  TempDir dir;
+  std::string reports[2];
+  for (bool reversed : {false, true}) {
+    auto store = store::Store::open({.path = dir.str(reversed ? "reversed" : "in-order")});
+    ASSERT_OK(store);
+    ASSERT_OK((*store)->commit(forty_conversations(reversed)));
+    auto report = report_models(**store, {});
+    ASSERT_OK(report);
+    ASSERT_EQ(report->shadows.size(), 1u);
+    EXPECT_EQ(report->shadows[0].corrected, 20u);
+    reports[reversed] = to_json(*report).dump();
+  }
+  // The intervals too: the bootstrap draws the same conversations.
+  EXPECT_EQ(reports[0], reports[1]);
+}
+
 }  // namespace
 }  // namespace selffeed::app
