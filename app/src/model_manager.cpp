@@ -279,7 +279,8 @@ Result<std::optional<ModelChange>> ModelManager::judge_trial(std::uint64_t min_c
   }
   json& trial = metrics["trial"];
   SELFFEED_ASSIGN_OR_RETURN(ModelReport report,
-                            report_models(store_, {.since_ms = trial.value("started_ms", std::int64_t{0})}));
+                            report_models(store_, {.since_ms = trial.value("started_ms", std::int64_t{0}),
+                                                   .shadows = false}));
   const auto& comparison = report.comparison;
   if (!comparison || comparison->version != version || comparison->against != live_->version) {
     return std::optional<ModelChange>();  // one side has no turns yet

@@ -416,7 +416,9 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
     }
     report.comparison = std::move(c);
   }
-  SELFFEED_ASSIGN_OR_RETURN(report.shadows, shadow_reports(store, options, shadowed, thumbs, thumbs_on));
+  if (options.shadows) {
+    SELFFEED_ASSIGN_OR_RETURN(report.shadows, shadow_reports(store, options, shadowed, thumbs, thumbs_on));
+  }
   return report;
 }
 

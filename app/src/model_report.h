@@ -90,6 +90,9 @@ struct ReportOptions {
   std::string against;
   int resamples = 2000;
   std::uint64_t seed = 1;
+  // The shadows' tables read every HB and FB example since `since_ms`: a scan of the
+  // harvest that the trial judge, which reads only the versions, does without.
+  bool shadows = true;
 };
 
 Result<ModelReport> report_models(const store::Store& store, const ReportOptions& options);

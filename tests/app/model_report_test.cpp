@@ -96,6 +96,12 @@ TEST(ModelReportTest, AShadowIsComparedWithTheLiveAnswersOnTheTurnsItSaw) {
   EXPECT_EQ(v3.same.count, 0u);
   EXPECT_EQ(v3.corrected, 0u);
 
+  // The trial judge's report, without the shadows' scan of the harvest.
+  auto versions_only = report_models(store, {.shadows = false});
+  ASSERT_OK(versions_only);
+  EXPECT_TRUE(versions_only->shadows.empty());
+  EXPECT_EQ(to_json(*versions_only)["versions"], to_json(*report)["versions"]);
+
   // Only what came since: c1 and c2's turns are older.
   auto later = report_models(store, {.since_ms = 1200});
   ASSERT_OK(later);
