@@ -5,10 +5,11 @@
 //   chat_load_bench --bundle models/demo --utterances FILE [--users 1,16,64] [--seconds 10]
 //                   [--batches 32,1] [--think-ms 0] [--url ws://... (a running server)]
 //                   [--while "COMMAND"] [--from ADDRESS (connect from it, e.g. 127.0.0.2)]
-//                   [--shadow BUNDLE]
+//                   [--shadow BUNDLE [--shadow-share 1]]
 // With --while, every setting runs twice on the same server: idle, then with COMMAND (e.g.
 // a `selffeed retrain` at the periodic trainer's priority) running beside it. With
-// --shadow, twice as well: alone, then with BUNDLE in shadow on every conversation.
+// --shadow, twice as well: alone, then with BUNDLE in shadow on that share of the
+// conversations.
 // FILE is ParlAI text (e.g. PersonaChat valid); the users say its utterances.
 #include <signal.h>
 #include <sys/wait.h>
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
   std::string beside;  // --while
   std::string from;    // --from: the users' address
   std::string shadow;  // --shadow: a bundle
+  double shadow_share = 1;
   int seconds = 10, think_ms = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -95,6 +97,7 @@ int main(int argc, char** argv) {
     else if (flag == "--while") beside = argv[i + 1];
     else if (flag == "--from") from = argv[i + 1];
     else if (flag == "--shadow") shadow = argv[i + 1];
+    else if (flag == "--shadow-share") shadow_share = std::stod(argv[i + 1]);
   }
   const bool second_run = !beside.empty() || !shadow.empty();
   if (!beside.empty() && !shadow.empty()) {
@@ -144,7 +147,8 @@ int main(int argc, char** argv) {
       }
       print_row(batch, users, *report, second_run ? "idle" : "");
       if (!shadow.empty()) {
-        const std::string body = "{\"bundle\": \"" + std::filesystem::absolute(shadow).string() + "\", \"share\": 1}";
+        const std::string body = "{\"bundle\": \"" + std::filesystem::absolute(shadow).string() +
+                                 "\", \"share\": " + std::to_string(shadow_share) + "}";
         auto started = clients::http_request("POST", (*server)->http_url("/admin/models/shadow"), body, "Bearer bench",
                                              std::chrono::minutes(5));
         if (!started.ok() || started->status != 200) {
@@ -154,7 +158,7 @@ int main(int argc, char** argv) {
         }
         auto shadowed = clients::run_load(load);
         if (!shadowed.ok()) return std::fprintf(stderr, "%s\n", shadowed.status().to_string().c_str()), 1;
-        print_row(batch, users, *shadowed, "a shadow on every conversation");
+        print_row(batch, users, *shadowed, "a shadow, share " + std::to_string(shadow_share).substr(0, 4));
       }
       if (!beside.empty()) {
         const pid_t pid = start_beside(beside);
