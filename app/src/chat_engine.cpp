@@ -196,6 +196,11 @@ void ChatEngine::swap_models(std::shared_ptr<LiveModels> models) {
     log()->info("the trial of {} ends: it is live", trial_->version);
     trial_.reset();
   }
+  if (shadow_ && shadow_->version == models->version) {
+    metrics_->set_shadow(shadow_->version, 0);
+    log()->info("the shadow of {} ends: it is live", shadow_->version);
+    shadow_.reset();
+  }
   models_ = std::move(models);
 }
 

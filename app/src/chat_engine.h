@@ -65,7 +65,8 @@ class ChatEngine {
   // Forgets the connection's session once its queued requests are answered.
   void connection_closed(const websocket::ConnectionPtr& connection);
   // Later batches use `models`; the batch in progress finishes with the old ones. When
-  // `models` is the version on trial, the trial ends: everyone gets it.
+  // `models` is the version on trial, the trial ends: everyone gets it; when it is the
+  // version in shadow, the shadow ends.
   void swap_models(std::shared_ptr<LiveModels> models);
   std::string model_version() const;
   // An A/B trial: later batches answer about `share` (0 < share < 1) of the users with

@@ -461,6 +461,12 @@ TEST(ModelShadowTest, AShadowAnswersUnseenBesideTheLiveModelAndTheReportCompares
   EXPECT_GT(live_with, 0);
   EXPECT_GT(live_without, 0);
   for (const auto& [answer, shadow_reply] : stored["after-the-shadow"]) EXPECT_EQ(shadow_reply, "") << answer;
+
+  // A version in shadow that goes live is no longer in shadow: it would compare itself.
+  ASSERT_EQ(http(*server, "POST", "/admin/models/shadow", {{"bundle", shadow}, {"share", 1}})["http_status"], 200);
+  ASSERT_EQ(http(*server, "POST", "/admin/models/trial", {{"bundle", shadow}, {"share", 0.5}})["http_status"], 200);
+  ASSERT_EQ(http(*server, "POST", "/admin/models/promote", {{"version", "toy-shadow"}})["live_version"], "toy-shadow");
+  EXPECT_EQ(http(*server, "GET", "/models")["shadow"], nullptr);
 }
 
 }  // namespace
