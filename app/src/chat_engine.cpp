@@ -617,7 +617,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
   store::WriteSet writes;
   std::size_t next_score = 0, next_rank = 0;
   std::vector<PendingTurn*> decided;
-  std::vector<bool> answered(turns.size());      // decided, with an answer
+  std::vector<bool> answered(turns.size());            // decided, with an answer
   std::vector<std::size_t> bot_turn_at(turns.size());  // in writes.turns
   for (std::size_t position = 0; position < turns.size(); ++position) {
     PendingTurn& t = turns[position];
