@@ -336,10 +336,9 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
 // POST /admin/models/shadow {"bundle": DIR, "share": S}, /admin/models/end-shadow.
 HttpResponse ChatService::shadow_admin(const std::string& action, const json& body) {
   if (action == "end-shadow") {
-    const std::string version = engine_.shadow().version;
-    if (version.empty()) return error_response(404, "not_found", "no model is in shadow");
-    engine_.end_shadow();
-    return json_response(200, {{"version", version}, {"shadow", nullptr}, {"live_version", engine_.model_version()}});
+    auto version = models_.end_shadow();
+    if (!version.ok()) return model_error_response(version.status());
+    return json_response(200, {{"version", *version}, {"shadow", nullptr}, {"live_version", engine_.model_version()}});
   }
   if (!body.contains("bundle") || !body["bundle"].is_string() || !body.contains("share") || !body["share"].is_number()) {
     return error_response(400, "invalid_argument",

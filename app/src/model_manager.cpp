@@ -14,6 +14,10 @@ using nlohmann::json;
 
 spdlog::logger* log() { return SELFFEED_LOGGER("models"); }
 
+// The store setting that keeps the shadow across restarts: {"bundle": DIR, "share": S},
+// or empty when there is none.
+constexpr const char* kShadowSetting = "shadow";
+
 std::string absolute(const std::string& path) {
   std::error_code ec;
   return std::filesystem::absolute(path, ec).lexically_normal().string();
@@ -59,6 +63,7 @@ Result<trainer::GateData> ModelManager::gate_data() {
 
 Status ModelManager::register_live() {
   std::lock_guard lock(mutex_);
+  SELFFEED_RETURN_IF_ERROR(resume_shadow());
   auto existing = store_.get_model(live_->version);
   if (existing.ok()) return resume_trial();
   if (existing.status().code() != StatusCode::kNotFound) return existing.status();
@@ -128,6 +133,8 @@ Status ModelManager::swap_in(std::shared_ptr<LiveModels> models, ModelRecord rec
   record.status = ModelStatus::kLive;
   record.updated_ms = now;
   SELFFEED_RETURN_IF_ERROR(store_.put_model(record));
+  // The engine ends the shadow of a version that goes live: so does the saved setting.
+  if (engine_.shadow().version == record.version) SELFFEED_RETURN_IF_ERROR(store_.set_setting(kShadowSetting, ""));
   engine_.swap_models(models);
   live_ = std::move(models);
   return ok_status();
@@ -244,15 +251,47 @@ Result<ModelChange> ModelManager::trial(const std::string& bundle_dir, double sh
 Result<std::string> ModelManager::shadow(const std::string& bundle_dir, double share) {
   if (!(share > 0 && share <= 1)) return invalid_argument_error("the shadow's share of conversations must be in (0, 1]");
   std::lock_guard lock(mutex_);
+  const std::string path = absolute(bundle_dir);
+  SELFFEED_ASSIGN_OR_RETURN(auto models, load_shadow(path));
+  const std::string version = models->version;
+  SELFFEED_RETURN_IF_ERROR(store_.set_setting(kShadowSetting, json({{"bundle", path}, {"share", share}}).dump()));
+  engine_.start_shadow(std::move(models), share);
+  return version;
+}
+
+Result<std::shared_ptr<LiveModels>> ModelManager::load_shadow(const std::string& path) {
   // Only its ranker runs (the live model's estimator judges the replies), so its own
   // estimator is not loaded: the regexes stand in, for nothing.
-  SELFFEED_ASSIGN_OR_RETURN(auto models, load_live_models(absolute(bundle_dir), ScorerKind::kRegex));
+  SELFFEED_ASSIGN_OR_RETURN(auto models, load_live_models(path, ScorerKind::kRegex));
   if (models->version == live_->version) {
     return already_exists_error("version " + models->version + " is live: a shadow beside itself compares nothing");
   }
-  const std::string version = models->version;
-  engine_.start_shadow(std::move(models), share);
+  return models;
+}
+
+Result<std::string> ModelManager::end_shadow() {
+  std::lock_guard lock(mutex_);
+  const std::string version = engine_.shadow().version;
+  if (version.empty()) return not_found_error("no model is in shadow");
+  SELFFEED_RETURN_IF_ERROR(store_.set_setting(kShadowSetting, ""));
+  engine_.end_shadow();
   return version;
+}
+
+Status ModelManager::resume_shadow() {
+  SELFFEED_ASSIGN_OR_RETURN(const std::string setting, store_.get_setting(kShadowSetting));
+  if (setting.empty()) return ok_status();
+  const json saved = json::parse(setting, nullptr, false);
+  const std::string path = saved.is_object() ? saved.value("bundle", std::string()) : std::string();
+  const double share = saved.is_object() ? saved.value("share", 0.0) : 0.0;
+  auto models = load_shadow(path);
+  if (!models.ok() || !(share > 0 && share <= 1)) {
+    log()->warn("the shadow of {} is not resumed: {}", path,
+                models.ok() ? "its share is not in (0, 1]" : models.status().to_string());
+    return store_.set_setting(kShadowSetting, "");
+  }
+  engine_.start_shadow(std::move(*models), share);
+  return ok_status();
 }
 
 Status ModelManager::start_trial(std::shared_ptr<LiveModels> models, ModelRecord record, double share) {

@@ -54,7 +54,8 @@ class ModelManager {
 
   // Puts the served bundle into the registry as live when it is not there yet (the
   // learning view and rollback read the registry), and resumes the trial the registry
-  // holds from before a restart (one that no longer loads goes back to "candidate").
+  // holds from before a restart (one that no longer loads goes back to "candidate") and
+  // the shadow the store keeps.
   Status register_live();
 
   // Gates the bundle at `bundle_dir` against the live model; when it passes, swaps it in
@@ -75,9 +76,12 @@ class ModelManager {
   // Lets the bundle at `bundle_dir` also answer `share` (0 < share <= 1) of the live
   // model's conversations, unseen (ChatEngine::start_shadow), without the gate; `selffeed
   // models report` compares its answers with the live ones on the same turns. What users
-  // get does not change, so the registry does not either, and a restart ends it. Replaces
-  // a shadow in progress. The version now in shadow.
+  // get does not change, so the registry does not either; the store keeps the bundle and
+  // share (a setting), and a restart resumes it. It ends with end_shadow or when its
+  // version goes live. Replaces a shadow in progress. The version now in shadow.
   Result<std::string> shadow(const std::string& bundle_dir, double share);
+  // The version that was in shadow; kNotFound when none is.
+  Result<std::string> end_shadow();
   // Once both the trial and the live model have answered `min_conversations` conversations
   // since the trial began: the version on trial goes live, unless its users asked, complained
   // or gave thumbs down more often than the live model's (worse_with_users), in which case
@@ -93,6 +97,11 @@ class ModelManager {
   Status resume_trial();
   // Registers `record` as on trial for `share` of the users and starts the trial.
   Status start_trial(std::shared_ptr<LiveModels> models, ModelRecord record, double share);
+  // The bundle at `path`, to run in shadow: refused when it is the live version.
+  Result<std::shared_ptr<LiveModels>> load_shadow(const std::string& path);
+  // Starts the shadow the store keeps from before a restart; one that no longer loads is
+  // dropped, with a warning.
+  Status resume_shadow();
   // The registry's "trial" records other than `except` become candidates again.
   Status retire_trials(const std::string& except);
 

@@ -64,6 +64,7 @@ inline std::string user_entry(std::string_view user_id, char tag, std::string_vi
 inline constexpr std::string_view kSchemaVersion = "schema_version";
 inline constexpr std::string_view kNextSeq = "next_seq";
 inline std::string watermark(std::string_view name) { return "watermark/" + std::string(name); }
+inline std::string setting(std::string_view name) { return "setting/" + std::string(name); }
 inline constexpr std::string_view kDeletedUserPrefix = "deleted_user/";
 inline std::string deleted_user(std::string_view user_id) {
   return std::string(kDeletedUserPrefix) + std::string(user_id);

@@ -498,6 +498,22 @@ Result<std::uint64_t> Store::get_watermark(const std::string& name) const {
   return codec::decode_u64(*value);
 }
 
+Status Store::set_setting(const std::string& name, const std::string& value) {
+  SELFFEED_RETURN_IF_ERROR(check_id("setting name", name, false));
+  Impl& impl = *impl_;
+  Impl::Builder build = [&](rocksdb::WriteBatch& batch, std::uint64_t&) -> Status {
+    return from_rocksdb(batch.Put(impl.cf(kMeta), keys::setting(name), value), impl.options.path, "write to");
+  };
+  return impl.run_write(build);
+}
+
+Result<std::string> Store::get_setting(const std::string& name) const {
+  SELFFEED_RETURN_IF_ERROR(check_id("setting name", name, false));
+  Result<std::string> value = impl_->get(kMeta, keys::setting(name));
+  if (!value.ok() && value.status().code() == StatusCode::kNotFound) return std::string();
+  return value;
+}
+
 Result<DeleteUserReport> Store::delete_user(const std::string& user_id) {
   SELFFEED_RETURN_IF_ERROR(check_id("user id", user_id, false));
   DeleteUserReport report;

@@ -432,6 +432,12 @@ TEST(ModelShadowTest, AShadowAnswersUnseenBesideTheLiveModelAndTheReportCompares
             std::string::npos)
       << metrics;
 
+  // A restart resumes it.
+  ASSERT_EQ(server->stop(SIGTERM), 0);
+  server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret"});
+  ASSERT_TRUE(server);
+  EXPECT_EQ(http(*server, "GET", "/models")["shadow"], json({{"version", "toy-shadow"}, {"share", 1.0}}));
+
   // Beside a trial, only the live model's users have a shadow; at share 0.5 about half of
   // the conversations do, each conversation all or none of its answers.
   ASSERT_EQ(http(*server, "POST", "/admin/models/shadow", {{"bundle", shadow}, {"share", 0.5}})["http_status"], 200);
@@ -445,6 +451,10 @@ TEST(ModelShadowTest, AShadowAnswersUnseenBesideTheLiveModelAndTheReportCompares
   }
   ASSERT_EQ(http(*server, "POST", "/admin/models/end-shadow")["shadow"], nullptr);
   EXPECT_EQ(http(*server, "GET", "/models")["shadow"], nullptr);
+  ASSERT_EQ(server->stop(SIGTERM), 0);
+  server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret"});
+  ASSERT_TRUE(server);
+  EXPECT_EQ(http(*server, "GET", "/models")["shadow"], nullptr) << "an ended shadow stays ended";
   visit(*server, "after-the-shadow");
   stored = answers_in(store_dir);
   int live_with = 0, live_without = 0;
@@ -467,6 +477,22 @@ TEST(ModelShadowTest, AShadowAnswersUnseenBesideTheLiveModelAndTheReportCompares
   ASSERT_EQ(http(*server, "POST", "/admin/models/trial", {{"bundle", shadow}, {"share", 0.5}})["http_status"], 200);
   ASSERT_EQ(http(*server, "POST", "/admin/models/promote", {{"version", "toy-shadow"}})["live_version"], "toy-shadow");
   EXPECT_EQ(http(*server, "GET", "/models")["shadow"], nullptr);
+  ASSERT_EQ(server->stop(SIGTERM), 0);
+  server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret"});
+  ASSERT_TRUE(server);
+  EXPECT_EQ(http(*server, "GET", "/models")["shadow"], nullptr) << "nor after a restart";
+
+  // A shadow whose bundle is gone by the restart is dropped: the server serves without it.
+  const std::string gone = dir.str("gone");
+  std::filesystem::copy(shadow, gone, std::filesystem::copy_options::recursive);
+  ASSERT_EQ(http(*server, "POST", "/admin/models/shadow", {{"bundle", gone}, {"share", 1}})["http_status"], 200);
+  ASSERT_EQ(server->stop(SIGTERM), 0);
+  std::filesystem::remove_all(gone);
+  server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret"});
+  ASSERT_TRUE(server);
+  EXPECT_EQ(http(*server, "GET", "/models")["shadow"], nullptr);
+  EXPECT_EQ(visit(*server, "after-the-bundle-went").answered_by, "toy-v1");
+  EXPECT_NE(testing::read_file(server->log_path()).find("is not resumed"), std::string::npos);
 }
 
 }  // namespace

@@ -69,6 +69,10 @@ TEST(StoreTest, EveryRecordKindRoundTripsThroughReopen) {
     seqs = *committed;
     ASSERT_OK(store->put_model(model));
     ASSERT_OK(store->set_watermark("trainer", 3));
+    ASSERT_OK(store->set_setting("shadow", "first"));
+    ASSERT_OK(store->set_setting("shadow", "{\"share\": 0.5}"));
+    ASSERT_OK(store->set_setting("cleared", "x"));
+    ASSERT_OK(store->set_setting("cleared", ""));
   }
   auto store = open_or_die(dir.str("db"));
   auto c = store->get_conversation("c1");
@@ -92,6 +96,9 @@ TEST(StoreTest, EveryRecordKindRoundTripsThroughReopen) {
   EXPECT_EQ(*m, model);
   EXPECT_EQ(*store->get_watermark("trainer"), 3u);
   EXPECT_EQ(*store->get_watermark("never-set"), 0u);
+  EXPECT_EQ(*store->get_setting("shadow"), "{\"share\": 0.5}") << "the last value set";
+  EXPECT_EQ(*store->get_setting("cleared"), "");
+  EXPECT_EQ(*store->get_setting("never-set"), "");
   EXPECT_EQ(store->get_conversation("nope").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store->get_model("v9").status().code(), StatusCode::kNotFound);
 }

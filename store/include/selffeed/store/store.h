@@ -145,6 +145,10 @@ class Store {
   // Named watermarks ("trainer", ...): 0 when never set.
   Status set_watermark(const std::string& name, std::uint64_t seq);
   Result<std::uint64_t> get_watermark(const std::string& name) const;
+  // Named settings the server keeps across restarts ("shadow", ...), as text the caller
+  // owns: empty when never set. Durable on return.
+  Status set_setting(const std::string& name, const std::string& value);
+  Result<std::string> get_setting(const std::string& name) const;
 
   // Removes every conversation, turn and example of `user_id`, and leaves a tombstone so
   // that is_user_deleted() stays true. Durable on return.
