@@ -2,7 +2,7 @@
 //
 // Column families: conversations, turns, examples (HH/HB/FB/ST, keyed by kind and a global
 // sequence number), by_user (index for deleting a user), models (registry), meta
-// (schema version, sequence counter, watermarks, deleted-user tombstones).
+// (schema version, sequence counter, watermarks, settings, deleted-user tombstones).
 //
 //   SELFFEED_ASSIGN_OR_RETURN(auto store, Store::open({.path = "./selffeed-data"}));
 //   WriteSet w;
