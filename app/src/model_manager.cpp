@@ -282,15 +282,18 @@ Status ModelManager::resume_shadow() {
   SELFFEED_ASSIGN_OR_RETURN(const std::string setting, store_.get_setting(kShadowSetting));
   if (setting.empty()) return ok_status();
   const json saved = json::parse(setting, nullptr, false);
-  const std::string path = saved.is_object() ? saved.value("bundle", std::string()) : std::string();
-  const double share = saved.is_object() ? saved.value("share", 0.0) : 0.0;
-  auto models = load_shadow(path);
-  if (!models.ok() || !(share > 0 && share <= 1)) {
-    log()->warn("the shadow of {} is not resumed: {}", path,
-                models.ok() ? "its share is not in (0, 1]" : models.status().to_string());
+  if (!saved.is_object() || !saved.contains("bundle") || !saved["bundle"].is_string() || !saved.contains("share") ||
+      !saved["share"].is_number() || !(saved["share"].get<double>() > 0 && saved["share"].get<double>() <= 1)) {
+    log()->warn("the saved shadow is not resumed: unreadable setting '{}'", setting);
     return store_.set_setting(kShadowSetting, "");
   }
-  engine_.start_shadow(std::move(*models), share);
+  const std::string path = saved["bundle"].get<std::string>();
+  auto models = load_shadow(path);
+  if (!models.ok()) {
+    log()->warn("the shadow of {} is not resumed: {}", path, models.status().to_string());
+    return store_.set_setting(kShadowSetting, "");
+  }
+  engine_.start_shadow(std::move(*models), saved["share"].get<double>());
   return ok_status();
 }
 

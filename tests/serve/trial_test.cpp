@@ -493,6 +493,18 @@ TEST(ModelShadowTest, AShadowAnswersUnseenBesideTheLiveModelAndTheReportCompares
   EXPECT_EQ(http(*server, "GET", "/models")["shadow"], nullptr);
   EXPECT_EQ(visit(*server, "after-the-bundle-went").answered_by, "toy-v1");
   EXPECT_NE(testing::read_file(server->log_path()).find("is not resumed"), std::string::npos);
+
+  // So is a saved shadow the server cannot read.
+  ASSERT_EQ(server->stop(SIGTERM), 0);
+  {
+    auto store = store::Store::open({.path = store_dir});
+    ASSERT_TRUE(store.ok()) << store.status().to_string();
+    ASSERT_TRUE((*store)->set_setting("shadow", R"({"bundle": 7, "share": "all"})").ok());
+  }
+  server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret"});
+  ASSERT_TRUE(server);
+  EXPECT_EQ(http(*server, "GET", "/models")["shadow"], nullptr);
+  EXPECT_NE(testing::read_file(server->log_path()).find("unreadable setting"), std::string::npos);
 }
 
 }  // namespace
