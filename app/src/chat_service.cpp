@@ -310,12 +310,20 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
       auto report = store_.delete_user(user);
       if (!report.ok()) return respond(error_response(500, "storage_error", report.status().to_string()));
       refresh_base_stats();
-      SELFFEED_LOGGER("serve")->info("deleted user '{}': {} conversations, {} turns, {} examples", user,
-                                     report->conversations, report->turns, report->examples);
+      // What is gone from the store may live on in weights: the versions that learned from it.
+      auto models = store_.list_models();
+      if (!models.ok()) return respond(error_response(500, "storage_error", models.status().to_string()));
+      const std::vector<std::string> trained = versions_trained_on(*models, report->example_seqs);
+      std::string versions;
+      for (const std::string& v : trained) versions += (versions.empty() ? "" : ", ") + v;
+      SELFFEED_LOGGER("serve")->info("deleted user '{}': {} conversations, {} turns, {} examples; learned from by: {}",
+                                     user, report->conversations, report->turns, report->examples,
+                                     versions.empty() ? "no version" : versions);
       return respond(json_response(200, {{"user_id", user},
                                          {"conversations", report->conversations},
                                          {"turns", report->turns},
-                                         {"examples", report->examples}}));
+                                         {"examples", report->examples},
+                                         {"models_trained_on_them", trained}}));
     }
     if (request.path == "/admin/models/report" && request.method == "GET") {
       ReportOptions options;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -420,6 +421,48 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
     SELFFEED_ASSIGN_OR_RETURN(report.shadows, shadow_reports(store, options, shadowed, thumbs, thumbs_on));
   }
   return report;
+}
+
+std::vector<std::string> versions_trained_on(const std::vector<ModelRecord>& models,
+                                             const std::vector<std::uint64_t>& seqs) {
+  auto normal = [](const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::absolute(path, ec).lexically_normal().string();
+  };
+  std::vector<bool> trained(models.size(), false);
+  std::vector<std::string> parent(models.size());  // fine_tuned_from, normalised
+  std::map<std::string, std::size_t> by_path;
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    by_path[normal(models[i].path)] = i;
+    const json lineage = json::parse(models[i].lineage_json, nullptr, false);
+    if (!lineage.is_object()) continue;
+    if (auto from = lineage.find("fine_tuned_from"); from != lineage.end() && from->is_string()) {
+      parent[i] = normal(from->get<std::string>());
+    }
+    const auto harvested = lineage.find("harvested");
+    if (harvested == lineage.end() || !harvested->is_object()) continue;
+    const auto used = harvested->find("example_seqs");
+    if (used == harvested->end() || !used->is_array()) continue;
+    for (const json& seq : *used) {
+      if (seq.is_number_unsigned() && std::binary_search(seqs.begin(), seqs.end(), seq.get<std::uint64_t>())) {
+        trained[i] = true;
+        break;
+      }
+    }
+  }
+  // Down the fine-tuning chains: one pass per generation at most.
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (std::size_t i = 0; i < models.size(); ++i) {
+      auto from = parent[i].empty() ? by_path.end() : by_path.find(parent[i]);
+      if (!trained[i] && from != by_path.end() && trained[from->second]) trained[i] = changed = true;
+    }
+  }
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    if (trained[i]) out.push_back(models[i].version);
+  }
+  return out;
 }
 
 std::string worse_with_users(const Comparison& c) {

@@ -102,6 +102,13 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
 // answer +0.050 [+0.020, +0.080]"; empty when it is worse in none.
 std::string worse_with_users(const Comparison& comparison);
 
+// The registered versions trained on any of the examples `seqs` (ascending): those whose
+// lineage lists one among the harvested examples it used, and every version fine-tuned
+// from one of them, however many steps removed (its lineage's `fine_tuned_from` is the
+// parent's bundle directory). In registry order.
+std::vector<std::string> versions_trained_on(const std::vector<ModelRecord>& models,
+                                             const std::vector<std::uint64_t>& seqs);
+
 nlohmann::json to_json(const ModelReport& report);
 // Markdown tables.
 std::string to_markdown(const ModelReport& report);

@@ -538,6 +538,7 @@ Result<DeleteUserReport> Store::delete_user(const std::string& user_id) {
       } else if (tag == keys::kUserExampleTag) {
         batch.Delete(impl.cf(kExamples), rocksdb::Slice(primary.data(), primary.size())).PermitUncheckedError();
         ++report.examples;
+        report.example_seqs.push_back(keys::example_seq(primary));
       }
       batch.Delete(impl.cf(kByUser), key).PermitUncheckedError();
       return true;
@@ -547,6 +548,7 @@ Result<DeleteUserReport> Store::delete_user(const std::string& user_id) {
                         impl.options.path, "write to");
   };
   SELFFEED_RETURN_IF_ERROR(impl.run_write(build));
+  std::sort(report.example_seqs.begin(), report.example_seqs.end());  // the index lists them by kind first
   SELFFEED_LOGGER("store")->info("deleted user: {} conversations, {} turns, {} examples", report.conversations,
                                  report.turns, report.examples);
   return report;

@@ -153,5 +153,27 @@ TEST(ModelReportTest, TheReportDoesNotDependOnTheOrderConversationsWereStoredIn)
   EXPECT_EQ(reports[0], reports[1]);
 }
 
+ModelRecord record(const std::string& version, const std::string& path, const nlohmann::json& lineage) {
+  return {.version = version, .path = path, .status = ModelStatus::kCandidate, .metrics_json = "{}",
+          .lineage_json = lineage.dump()};
+}
+
+TEST(ModelReportTest, TheVersionsTrainedOnAUsersExamplesAndThoseFineTunedFromThem) {
+  const nlohmann::json none = {{"harvested", {{"example_seqs", nlohmann::json::array()}}}};
+  const std::vector<ModelRecord> models = {
+      record("base", "/b/base", {{"data", nlohmann::json::array()}}),
+      record("a", "/b/a", {{"fine_tuned_from", "/b/base"}, {"harvested", {{"example_seqs", {1, 5, 9}}}}}),
+      // Trained on none of them itself, but fine-tuned from a, then from its child.
+      record("a-child", "/b/a-child", {{"fine_tuned_from", "/b/x/../a"}, {"harvested", {{"example_seqs", {11}}}}}),
+      record("a-grandchild", "/b/a-gc", {{"fine_tuned_from", "/b/a-child"}}),
+      record("other", "/b/other", {{"fine_tuned_from", "/b/base"}, {"harvested", {{"example_seqs", {2, 3}}}}}),
+      record("unreadable", "/b/u", nlohmann::json("not a lineage"))};
+  EXPECT_EQ(versions_trained_on(models, {4, 5}), (std::vector<std::string>{"a", "a-child", "a-grandchild"}));
+  EXPECT_EQ(versions_trained_on(models, {3}), (std::vector<std::string>{"other"}));
+  EXPECT_EQ(versions_trained_on(models, {11}), (std::vector<std::string>{"a-child", "a-grandchild"}));
+  EXPECT_TRUE(versions_trained_on(models, {4, 6, 7}).empty());
+  EXPECT_TRUE(versions_trained_on(models, {}).empty());
+}
+
 }  // namespace
 }  // namespace selffeed::app

@@ -113,7 +113,9 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   EXPECT_EQ(admin(*server, "GET", "/admin/export?after=-1")["error"], "invalid_argument");
   EXPECT_EQ(admin(*server, "GET", "/admin/export?after=" + std::to_string(*bobs_seqs.rbegin())).size(),
             admin(*server, "GET", "/admin/export").size() - static_cast<std::size_t>(*bobs_seqs.rbegin()));
-  ASSERT_EQ(admin(*server, "DELETE", "/admin/users/bob")["user_id"], "bob");
+  const json deleted_bob = admin(*server, "DELETE", "/admin/users/bob");
+  ASSERT_EQ(deleted_bob["user_id"], "bob");
+  EXPECT_EQ(deleted_bob["models_trained_on_them"], json::array()) << "no version has learned from him yet";
   EXPECT_EQ(admin(*server, "GET", "/admin/transcripts?user=bob").size(), 0u);
   EXPECT_EQ(admin(*server, "GET", "/admin/transcripts").size(), 3u);
 
@@ -180,6 +182,11 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   EXPECT_EQ(status["toy-v1"], "live");
   EXPECT_EQ(status["toy-v2"], "retired");
   EXPECT_EQ(status["toy-bad"], "rejected");
+
+  // Deleting a user whose examples toy-v2 learned from says so: their words live on in it.
+  const json deleted_alice = admin(*server, "DELETE", "/admin/users/alice");
+  EXPECT_GT(deleted_alice["examples"], 0);
+  EXPECT_EQ(deleted_alice["models_trained_on_them"], json({"toy-v2"})) << deleted_alice.dump();
 }
 
 // Concurrent users commit their turns in whatever order they come. The same harvest,

@@ -174,6 +174,7 @@ TEST(StoreTest, DeleteUserRemovesAllOfThatUserAndNothingElse) {
   EXPECT_EQ(report->conversations, 1u);
   EXPECT_EQ(report->turns, 3u);
   EXPECT_EQ(report->examples, 4u);
+  EXPECT_EQ(report->example_seqs, (std::vector<std::uint64_t>{1, 2, 3, 4})) << "alice committed first";
 
   EXPECT_EQ(store->get_conversation("conv-alice").status().code(), StatusCode::kNotFound);
   EXPECT_TRUE(store->get_turns("conv-alice")->empty());

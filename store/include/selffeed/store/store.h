@@ -76,6 +76,7 @@ struct DeleteUserReport {
   std::uint64_t conversations = 0;
   std::uint64_t turns = 0;
   std::uint64_t examples = 0;
+  std::vector<std::uint64_t> example_seqs;  // of the examples deleted, ascending
 };
 
 struct ExportFilter {
