@@ -1,7 +1,5 @@
 #include "model_manager.h"
 
-#include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "model_report.h"
@@ -17,11 +15,6 @@ spdlog::logger* log() { return SELFFEED_LOGGER("models"); }
 // The store setting that keeps the shadow across restarts: {"bundle": DIR, "share": S},
 // or empty when there is none.
 constexpr const char* kShadowSetting = "shadow";
-
-std::string absolute(const std::string& path) {
-  std::error_code ec;
-  return std::filesystem::absolute(path, ec).lexically_normal().string();
-}
 
 }  // namespace
 
@@ -70,7 +63,7 @@ Status ModelManager::register_live() {
   SELFFEED_RETURN_IF_ERROR(resume_trial());
   const dialogue::BundleInfo& info = live_->dialogue->info();
   const std::int64_t now = unix_millis();
-  return store_.put_model({live_->version, absolute(live_->bundle_dir), ModelStatus::kLive, info.metrics_json,
+  return store_.put_model({live_->version, registry_path(live_->bundle_dir), ModelStatus::kLive, info.metrics_json,
                            info.lineage_json, now, now});
 }
 
@@ -142,7 +135,7 @@ Status ModelManager::swap_in(std::shared_ptr<LiveModels> models, ModelRecord rec
 
 Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
   std::lock_guard lock(mutex_);
-  const std::string path = absolute(bundle_dir);
+  const std::string path = registry_path(bundle_dir);
   SELFFEED_ASSIGN_OR_RETURN(auto candidate, load_live_models(path, options_.scorer));
   ModelChange change;
   change.version = candidate->version;
@@ -233,7 +226,7 @@ Result<ModelChange> ModelManager::rollback() {
 Result<ModelChange> ModelManager::trial(const std::string& bundle_dir, double share) {
   if (!(share > 0 && share < 1)) return invalid_argument_error("the trial's share of users must be between 0 and 1");
   std::lock_guard lock(mutex_);
-  const std::string path = absolute(bundle_dir);
+  const std::string path = registry_path(bundle_dir);
   SELFFEED_ASSIGN_OR_RETURN(auto candidate, load_live_models(path, options_.scorer));
   if (candidate->version == live_->version) {
     return already_exists_error("version " + candidate->version + " is already live");
@@ -251,7 +244,7 @@ Result<ModelChange> ModelManager::trial(const std::string& bundle_dir, double sh
 Result<std::string> ModelManager::shadow(const std::string& bundle_dir, double share) {
   if (!(share > 0 && share <= 1)) return invalid_argument_error("the shadow's share of conversations must be in (0, 1]");
   std::lock_guard lock(mutex_);
-  const std::string path = absolute(bundle_dir);
+  const std::string path = registry_path(bundle_dir);
   SELFFEED_ASSIGN_OR_RETURN(auto models, load_shadow(path));
   const std::string version = models->version;
   SELFFEED_RETURN_IF_ERROR(store_.set_setting(kShadowSetting, json({{"bundle", path}, {"share", share}}).dump()));

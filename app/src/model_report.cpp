@@ -423,21 +423,22 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
   return report;
 }
 
+std::string registry_path(const std::string& bundle_dir) {
+  std::error_code ec;
+  return std::filesystem::absolute(bundle_dir, ec).lexically_normal().string();
+}
+
 std::vector<std::string> versions_trained_on(const std::vector<ModelRecord>& models,
                                              const std::vector<std::uint64_t>& seqs) {
-  auto normal = [](const std::string& path) {
-    std::error_code ec;
-    return std::filesystem::absolute(path, ec).lexically_normal().string();
-  };
   std::vector<bool> trained(models.size(), false);
   std::vector<std::string> parent(models.size());  // fine_tuned_from, normalised
   std::map<std::string, std::size_t> by_path;
   for (std::size_t i = 0; i < models.size(); ++i) {
-    by_path[normal(models[i].path)] = i;
+    by_path[registry_path(models[i].path)] = i;
     const json lineage = json::parse(models[i].lineage_json, nullptr, false);
     if (!lineage.is_object()) continue;
     if (auto from = lineage.find("fine_tuned_from"); from != lineage.end() && from->is_string()) {
-      parent[i] = normal(from->get<std::string>());
+      parent[i] = registry_path(from->get<std::string>());
     }
     const auto harvested = lineage.find("harvested");
     if (harvested == lineage.end() || !harvested->is_object()) continue;

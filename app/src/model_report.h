@@ -102,6 +102,10 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
 // answer +0.050 [+0.020, +0.080]"; empty when it is worse in none.
 std::string worse_with_users(const Comparison& comparison);
 
+// A bundle directory in the form the registry keeps it (ModelRecord::path): absolute and
+// lexically normal, so that two spellings of one directory compare equal.
+std::string registry_path(const std::string& bundle_dir);
+
 // The registered versions trained on any of the examples `seqs` (ascending): those whose
 // lineage lists one among the harvested examples it used, and every version fine-tuned
 // from one of them, however many steps removed (its lineage's `fine_tuned_from` is the
