@@ -9,6 +9,7 @@ find_package(Torch REQUIRED CONFIG)
 find_package(RocksDB REQUIRED CONFIG)
 find_package(CLI11 REQUIRED CONFIG)
 find_package(Boost 1.81 REQUIRED CONFIG)  # Beast and Asio are header-only
+find_package(OpenSSL 3 REQUIRED)  # libcrypto: SHA-256 and HMAC for dataset snapshots
 
 set(_spm_prefix "${SELFFEED_DEPS_PREFIX}/sentencepiece")
 find_library(SELFFEED_SPM_LIBRARY NAMES sentencepiece PATHS "${_spm_prefix}/lib" NO_DEFAULT_PATH)

@@ -25,6 +25,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-system1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libre2-dev
+  libssl-dev
   protobuf-compiler libprotobuf-dev dpkg-dev
 )
 if [[ "${SELFFEED_WITH_BROWSER:-1}" == 1 ]]; then

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model_report.h"
+#include "snapshots.h"
 #include "selffeed/common/log.h"
 
 namespace selffeed::app {
@@ -85,6 +86,26 @@ std::optional<T> parse_number(const std::string& text) {
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return value;
+}
+
+// An export's redact=1 and pseudonymise=1 (each 0 or 1; 0 when absent). Pseudonyms need the
+// server's key: an export that asked for them never falls back to the real ids.
+Result<ExportPrivacy> export_privacy(std::string_view query, const std::string& pseudonym_key) {
+  auto flag = [&](std::string_view name) -> Result<bool> {
+    const std::string value = query_value(query, name);
+    if (!value.empty() && value != "0" && value != "1") return invalid_argument_error(std::string(name) + " must be 0 or 1");
+    return value == "1";
+  };
+  ExportPrivacy privacy;
+  SELFFEED_ASSIGN_OR_RETURN(privacy.redact, flag("redact"));
+  SELFFEED_ASSIGN_OR_RETURN(const bool pseudonymise, flag("pseudonymise"));
+  if (pseudonymise) {
+    if (pseudonym_key.empty()) {
+      return invalid_argument_error("pseudonymise=1 needs a server started with --pseudonym-key-file");
+    }
+    privacy.pseudonym_key = pseudonym_key;
+  }
+  return privacy;
 }
 
 // JSON Lines that `write` (a store export) produces, or the storage error it returns.
@@ -280,6 +301,8 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
                                          {"models", model_list}}));
     }
     if (request.path == "/admin/export" && request.method == "GET") {
+      const Result<ExportPrivacy> privacy = export_privacy(request.query, options_.pseudonym_key);
+      if (!privacy.ok()) return respond(error_response(400, "invalid_argument", privacy.status().message()));
       store::ExportFilter filter;
       if (const std::string kind = query_value(request.query, "kind"); !kind.empty()) {
         filter.kind = parse_example_kind(kind);
@@ -290,9 +313,12 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
         if (!seq) return respond(error_response(400, "invalid_argument", "after must be a sequence number"));
         filter.after_seq = *seq;
       }
-      return respond(ndjson_response([&](std::ostream& out) { return store_.export_examples(out, filter); }));
+      return respond(
+          ndjson_response([&](std::ostream& out) { return store_.export_examples(out, filter, export_rewrite(*privacy)); }));
     }
     if (request.path == "/admin/transcripts" && request.method == "GET") {
+      const Result<ExportPrivacy> privacy = export_privacy(request.query, options_.pseudonym_key);
+      if (!privacy.ok()) return respond(error_response(400, "invalid_argument", privacy.status().message()));
       store::TranscriptFilter filter;
       if (const std::string user = query_value(request.query, "user"); !user.empty()) filter.user_id = user;
       if (const std::string after = query_value(request.query, "updated_after_ms"); !after.empty()) {
@@ -300,7 +326,8 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
         if (!ms) return respond(error_response(400, "invalid_argument", "updated_after_ms must be a time in ms"));
         filter.updated_after_ms = *ms;
       }
-      return respond(ndjson_response([&](std::ostream& out) { return store_.export_transcripts(out, filter); }));
+      return respond(ndjson_response(
+          [&](std::ostream& out) { return store_.export_transcripts(out, filter, export_rewrite(*privacy)); }));
     }
     if (request.path.starts_with(users_prefix) && request.method == "DELETE") {
       const std::string user = request.path.substr(users_prefix.size());

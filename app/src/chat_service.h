@@ -19,6 +19,8 @@ struct ChatServiceOptions {
   ProtocolLimits protocol;
   // Bearer token for /admin/*; empty disables the admin API.
   std::string admin_token;
+  // The key of /admin/export's and /admin/transcripts' pseudonymise=1; empty: refused.
+  std::string pseudonym_key;
 };
 
 class ChatService final : public websocket::Handler {

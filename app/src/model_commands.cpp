@@ -4,10 +4,12 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "snapshots.h"
 #include "selffeed/common/log.h"
 #include "selffeed/satisfaction/satisfaction.h"
 #include "selffeed/store/store.h"
@@ -128,6 +130,10 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
     thumbs = std::move(harvested.thumbs);
   }
   std::sort(used.begin(), used.end());  // the examples come in text order
+  // Pinned from the same read-only open as the examples: a user deleted meanwhile cannot
+  // make the pin differ from what was trained on.
+  SELFFEED_ASSIGN_OR_RETURN(const std::string snapshot,
+                            snapshot_sha256(*store, std::set<std::uint64_t>(used.begin(), used.end())));
   lineage["harvested"] = {{"store", f.store},
                           {"watermark", harvested.watermark},
                           {"HB", harvested.dialogue_seqs.size()},
@@ -138,15 +144,16 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
                           {"skipped_deleted_users", harvested.skipped_deleted_users},
                           {"refused_by_the_guard", harvested.refused},
                           {"over_the_user_cap", harvested.over_the_user_cap},
-                          {"example_seqs", used}};
+                          {"example_seqs", used},
+                          {"snapshot_sha256", snapshot}};
   std::size_t refused = 0;
   for (const auto& [why, count] : harvested.refused) refused += count;
   SELFFEED_LOGGER("app")->info(
       "harvested from {}: {} HB, {} FB, {} ST (up to seq {}; {} FB and {} HB of the gate's conversations held out, "
-      "{} of deleted users skipped, {} refused by the guard, {} over the cap of {} per user)",
+      "{} of deleted users skipped, {} refused by the guard, {} over the cap of {} per user; snapshot sha256 {})",
       f.store, harvested.dialogue_seqs.size(), harvested.feedback_seqs.size(), harvested.satisfaction_seqs.size(),
       harvested.watermark, harvested.feedback_holdout.size(), harvested.dialogue_held_out,
-      harvested.skipped_deleted_users, refused, harvested.over_the_user_cap, f.max_examples_per_user);
+      harvested.skipped_deleted_users, refused, harvested.over_the_user_cap, f.max_examples_per_user, snapshot);
   return ok_status();
 }
 

@@ -428,6 +428,26 @@ std::string registry_path(const std::string& bundle_dir) {
   return std::filesystem::absolute(bundle_dir, ec).lexically_normal().string();
 }
 
+Result<PinnedSnapshot> pinned_snapshot(const std::string& lineage_json) {
+  const json lineage = json::parse(lineage_json, nullptr, /*allow_exceptions=*/false);
+  if (!lineage.is_object()) return invalid_argument_error("the lineage is not a JSON object");
+  const auto harvested = lineage.find("harvested");
+  if (harvested == lineage.end()) return not_found_error("the lineage names no harvested examples");
+  const auto seqs = harvested->find("example_seqs");
+  if (!harvested->is_object() || seqs == harvested->end() || !seqs->is_array()) {
+    return invalid_argument_error("the lineage's \"harvested\" has no \"example_seqs\" list");
+  }
+  PinnedSnapshot pinned;
+  for (const json& seq : *seqs) {
+    if (!seq.is_number_unsigned()) return invalid_argument_error("an example seq in the lineage is not a number");
+    pinned.seqs.insert(seq.get<std::uint64_t>());
+  }
+  if (auto sha = harvested->find("snapshot_sha256"); sha != harvested->end() && sha->is_string()) {
+    pinned.sha256 = sha->get<std::string>();
+  }
+  return pinned;
+}
+
 std::vector<std::string> versions_trained_on(const std::vector<ModelRecord>& models,
                                              const std::vector<std::uint64_t>& seqs) {
   std::vector<bool> trained(models.size(), false);
@@ -440,16 +460,9 @@ std::vector<std::string> versions_trained_on(const std::vector<ModelRecord>& mod
     if (auto from = lineage.find("fine_tuned_from"); from != lineage.end() && from->is_string()) {
       parent[i] = registry_path(from->get<std::string>());
     }
-    const auto harvested = lineage.find("harvested");
-    if (harvested == lineage.end() || !harvested->is_object()) continue;
-    const auto used = harvested->find("example_seqs");
-    if (used == harvested->end() || !used->is_array()) continue;
-    for (const json& seq : *used) {
-      if (seq.is_number_unsigned() && std::binary_search(seqs.begin(), seqs.end(), seq.get<std::uint64_t>())) {
-        trained[i] = true;
-        break;
-      }
-    }
+    const Result<PinnedSnapshot> used = pinned_snapshot(models[i].lineage_json);
+    if (!used.ok()) continue;
+    trained[i] = std::any_of(seqs.begin(), seqs.end(), [&](std::uint64_t seq) { return used->seqs.contains(seq); });
   }
   // Down the fine-tuning chains: one pass per generation at most.
   for (bool changed = true; changed;) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,16 @@ std::string worse_with_users(const Comparison& comparison);
 // A bundle directory in the form the registry keeps it (ModelRecord::path): absolute and
 // lexically normal, so that two spellings of one directory compare equal.
 std::string registry_path(const std::string& bundle_dir);
+
+// The harvested snapshot a bundle pinned (lineage "harvested": "example_seqs",
+// "snapshot_sha256"). `lineage_json` is a bundle's or registry record's lineage.
+struct PinnedSnapshot {
+  std::set<std::uint64_t> seqs;
+  std::string sha256;  // empty for bundles trained before snapshots were pinned
+};
+// kNotFound when the lineage has no harvested examples (trained without a store);
+// kInvalidArgument when it is not the JSON the trainer writes.
+Result<PinnedSnapshot> pinned_snapshot(const std::string& lineage_json);
 
 // The registered versions trained on any of the examples `seqs` (ascending): those whose
 // lineage lists one among the harvested examples it used, and every version fine-tuned

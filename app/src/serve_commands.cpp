@@ -13,6 +13,7 @@
 #include "chat_service.h"
 #include "commands.h"
 #include "periodic_trainer.h"
+#include "snapshots.h"
 #include "trial_judge.h"
 #include "selffeed/clients/clients.h"
 #include "selffeed/common/log.h"
@@ -38,6 +39,7 @@ struct ServeFlags {
   std::size_t max_batch = 32;
   std::size_t max_queue = 4096;
   std::string admin_token;
+  std::string pseudonym_key_file;
   std::size_t max_text_bytes = 2000;
   websocket::Limits limits;
   std::vector<std::string> trusted_proxies;
@@ -160,6 +162,11 @@ int serve(const ServeFlags& f) {
   ChatServiceOptions service_options;
   service_options.protocol.max_text_bytes = f.max_text_bytes;
   service_options.admin_token = f.admin_token;
+  if (!f.pseudonym_key_file.empty()) {
+    auto key = read_pseudonym_key(f.pseudonym_key_file);
+    if (!key.ok()) return fail(key.status());
+    service_options.pseudonym_key = std::move(key).value();
+  }
   auto service = std::make_shared<ChatService>(service_options, engine, model_manager, **store, registry);
 
   websocket::ServerOptions server_options;
@@ -253,6 +260,9 @@ void add_serve_commands(CLI::App& app, Action& action) {
   serve_cmd->add_option("--max-queue", flags->max_queue, "queued requests before 'overloaded'")->capture_default_str();
   serve_cmd->add_option("--admin-token", flags->admin_token, "bearer token of the admin API (empty: off)")
       ->envname("SELFFEED_ADMIN_TOKEN");
+  serve_cmd->add_option("--pseudonym-key-file", flags->pseudonym_key_file,
+                        "secret key of the admin exports' pseudonymise=1 (user and conversation ids as pseudonyms)")
+      ->envname("SELFFEED_PSEUDONYM_KEY_FILE");
   serve_cmd->add_option("--max-text-bytes", flags->max_text_bytes, "longest message text")->capture_default_str();
   serve_cmd->add_option("--max-message-bytes", flags->limits.max_message_bytes, "largest WebSocket message")
       ->capture_default_str();

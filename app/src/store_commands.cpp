@@ -1,10 +1,16 @@
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
+#include "model_report.h"
+#include "selffeed/common/digest.h"
 #include "selffeed/store/store.h"
+#include "snapshots.h"
 
 namespace selffeed::app {
 namespace {
@@ -32,6 +38,61 @@ int write_output(const std::string& file, const std::function<int(std::ostream&)
 std::optional<ExampleKind> kind_from_flag(const std::string& text) {
   if (text.empty()) return std::nullopt;
   return parse_example_kind(text);
+}
+
+struct PrivacyFlags {
+  bool redact = false;
+  std::string key_file;
+};
+
+void add_privacy_flags(CLI::App& cmd, PrivacyFlags& flags) {
+  cmd.add_flag("--redact", flags.redact,
+               "replace email addresses, web addresses and phone numbers in every utterance");
+  cmd.add_option("--pseudonym-key-file", flags.key_file,
+                 "replace user and conversation ids by pseudonyms keyed with the secret in this file (the same "
+                 "key gives the same pseudonyms)")
+      ->envname("SELFFEED_PSEUDONYM_KEY_FILE");
+}
+
+Result<ExportPrivacy> privacy_from(const PrivacyFlags& flags) {
+  ExportPrivacy privacy{.redact = flags.redact};
+  if (!flags.key_file.empty()) {
+    SELFFEED_ASSIGN_OR_RETURN(privacy.pseudonym_key, read_pseudonym_key(flags.key_file));
+  }
+  return privacy;
+}
+
+// The lineage of a bundle directory (its bundle.json) or of a version in the registry.
+Result<std::string> lineage_of(const store::Store& store, const std::string& bundle_or_version) {
+  const std::filesystem::path info = std::filesystem::path(bundle_or_version) / "bundle.json";
+  if (std::filesystem::is_regular_file(info)) {
+    std::ifstream in(info);
+    const nlohmann::json bundle = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!bundle.is_object()) return data_loss_error("'" + info.string() + "' is not a JSON object");
+    return bundle.value("lineage", nlohmann::json::object()).dump();
+  }
+  auto record = store.get_model(bundle_or_version);
+  if (!record.ok()) {
+    return not_found_error("'" + bundle_or_version + "' is neither a bundle directory nor a version in the registry");
+  }
+  return record->lineage_json;
+}
+
+// What the export of a model's snapshot says about it beside the pin.
+Status check_against_pin(const PinnedSnapshot& pinned, std::uint64_t exported, const std::string& sha256) {
+  if (pinned.sha256.empty()) {
+    std::cerr << "its lineage pinned no snapshot hash (trained before snapshots were pinned)\n";
+  } else if (exported < pinned.seqs.size()) {
+    std::cerr << pinned.seqs.size() - exported << " of the " << pinned.seqs.size()
+              << " examples it was trained on are no longer in the store (deleted users): not the snapshot it "
+                 "pinned, "
+              << pinned.sha256 << "\n";
+  } else if (sha256 != pinned.sha256) {
+    return data_loss_error("the examples differ from the snapshot it pinned, " + pinned.sha256);
+  } else {
+    std::cerr << "the snapshot it pinned, to the byte\n";
+  }
+  return ok_status();
 }
 
 }  // namespace
@@ -66,22 +127,49 @@ void add_store_commands(CLI::App& app, Action& action) {
   auto kind = std::make_shared<std::string>();
   auto after = std::make_shared<std::uint64_t>(0);
   auto file = std::make_shared<std::string>();
+  auto privacy = std::make_shared<PrivacyFlags>();
+  auto snapshot_of = std::make_shared<std::string>();
   const auto kinds = CLI::IsMember({"HH", "HB", "FB", "ST"});
 
-  CLI::App* exp = store_cmd->add_subcommand("export", "write examples as self-feeding JSONL");
+  CLI::App* exp = store_cmd->add_subcommand(
+      "export", "write examples as self-feeding JSONL, in seq order; prints the SHA-256 of what it wrote");
   add_store_flag(*exp, *flags);
   exp->add_option("--kind", *kind, "only this kind")->check(kinds);
   exp->add_option("--after", *after, "only examples with seq greater than this watermark");
+  exp->add_option("--snapshot-of", *snapshot_of,
+                  "only the harvested examples this bundle directory or registered version was trained on, "
+                  "checked against the SHA-256 its lineage pinned");
+  add_privacy_flags(*exp, *privacy);
   exp->add_option("--out", *file, "output file (default: standard output)");
-  exp->callback([&action, flags, kind, after, file] {
-    action = [flags, kind, after, file] {
+  exp->callback([&action, flags, kind, after, file, privacy, snapshot_of] {
+    action = [flags, kind, after, file, privacy, snapshot_of] {
+      auto options = privacy_from(*privacy);
+      if (!options.ok()) return fail(options.status());
       auto store = open_store(*flags, store::OpenMode::kReadOnly);
       if (!store.ok()) return fail(store.status());
-      return write_output(*file, [&](std::ostream& out) {
-        auto lines = (*store)->export_examples(out, {.kind = kind_from_flag(*kind), .after_seq = *after});
+      store::ExportFilter filter{.kind = kind_from_flag(*kind), .after_seq = *after};
+      std::optional<PinnedSnapshot> pinned;
+      if (!snapshot_of->empty()) {
+        auto lineage = lineage_of(**store, *snapshot_of);
+        if (!lineage.ok()) return fail(lineage.status());
+        auto snapshot = pinned_snapshot(*lineage);
+        if (!snapshot.ok()) return fail(snapshot.status().with_context(*snapshot_of));
+        pinned = std::move(snapshot).value();
+        filter.seqs = pinned->seqs;
+      }
+      return write_output(*file, [&](std::ostream& sink) {
+        Sha256Stream out(&sink);
+        auto lines = (*store)->export_examples(out, filter, export_rewrite(*options));
         if (!lines.ok()) return fail(lines.status());
-        std::cerr << "exported " << *lines << " examples\n";
-        return 0;
+        const std::string sha256 = out.hex_digest();
+        std::cerr << "exported " << *lines << " examples, sha256 " << sha256 << "\n";
+        if (!pinned) return 0;
+        if (options->redact || !options->pseudonym_key.empty() || filter.kind || filter.after_seq > 0) {
+          std::cerr << "(filtered or rewritten: not comparable with the snapshot " << *snapshot_of << " pinned)\n";
+          return 0;
+        }
+        const Status checked = check_against_pin(*pinned, *lines, sha256);
+        return checked.ok() ? 0 : fail(checked);
       });
     };
   });
@@ -94,15 +182,18 @@ void add_store_commands(CLI::App& app, Action& action) {
   transcripts->add_option("--user", *user, "only this user's conversations");
   transcripts->add_option("--updated-after-ms", *updated_after,
                           "only conversations updated after this time (milliseconds since 1970)");
+  add_privacy_flags(*transcripts, *privacy);
   transcripts->add_option("--out", *file, "output file (default: standard output)");
-  transcripts->callback([&action, flags, user, updated_after, file] {
-    action = [flags, user, updated_after, file] {
+  transcripts->callback([&action, flags, user, updated_after, file, privacy] {
+    action = [flags, user, updated_after, file, privacy] {
+      auto options = privacy_from(*privacy);
+      if (!options.ok()) return fail(options.status());
       auto store = open_store(*flags, store::OpenMode::kReadOnly);
       if (!store.ok()) return fail(store.status());
       store::TranscriptFilter filter{.updated_after_ms = *updated_after};
       if (!user->empty()) filter.user_id = *user;
       return write_output(*file, [&](std::ostream& out) {
-        auto lines = (*store)->export_transcripts(out, filter);
+        auto lines = (*store)->export_transcripts(out, filter, export_rewrite(*options));
         if (!lines.ok()) return fail(lines.status());
         std::cerr << "exported " << *lines << " conversations\n";
         return 0;

@@ -582,17 +582,37 @@ Result<StoreStats> Store::stats() const {
   return stats;
 }
 
-Result<std::uint64_t> Store::export_examples(std::ostream& out, const ExportFilter& filter) const {
+namespace {
+
+void rewrite_in_place(const std::function<std::string(std::string_view)>& rewrite, std::string& value) {
+  if (rewrite && !value.empty()) value = rewrite(value);
+}
+
+Example rewritten(Example e, const ExportRewrite& rewrite) {
+  rewrite_in_place(rewrite.text, e.context);
+  rewrite_in_place(rewrite.text, e.target);
+  rewrite_in_place(rewrite.id, e.conversation_id);
+  rewrite_in_place(rewrite.id, e.user_id);
+  return e;
+}
+
+}  // namespace
+
+Result<std::uint64_t> Store::export_examples(std::ostream& out, const ExportFilter& filter,
+                                             const ExportRewrite& rewrite) const {
   std::uint64_t lines = 0;
   auto write = [&](const Example& e) {
-    out << codec::example_to_jsonl(e) << '\n';
+    if (filter.seqs && !filter.seqs->contains(e.seq)) return true;
+    out << codec::example_to_jsonl(rewritten(e, rewrite)) << '\n';
     ++lines;
     return static_cast<bool>(out);
   };
+  std::uint64_t after_seq = filter.after_seq;
+  if (filter.seqs && !filter.seqs->empty()) after_seq = std::max(after_seq, *filter.seqs->begin() - 1);
   if (filter.kind) {
-    SELFFEED_RETURN_IF_ERROR(scan_examples(*filter.kind, filter.after_seq, write));
+    SELFFEED_RETURN_IF_ERROR(scan_examples(*filter.kind, after_seq, write));
   } else {
-    SELFFEED_RETURN_IF_ERROR(scan_all_examples(filter.after_seq, write));
+    SELFFEED_RETURN_IF_ERROR(scan_all_examples(after_seq, write));
   }
   out.flush();
   if (!out) return internal_error("writing the export failed after " + std::to_string(lines) + " lines");
@@ -620,9 +640,17 @@ Status Store::scan_transcripts(const TranscriptFilter& filter, const TranscriptV
   return ok_status();
 }
 
-Result<std::uint64_t> Store::export_transcripts(std::ostream& out, const TranscriptFilter& filter) const {
+Result<std::uint64_t> Store::export_transcripts(std::ostream& out, const TranscriptFilter& filter,
+                                                const ExportRewrite& rewrite) const {
   std::uint64_t lines = 0;
-  SELFFEED_RETURN_IF_ERROR(scan_transcripts(filter, [&](const Conversation& c, const std::vector<Turn>& turns) {
+  SELFFEED_RETURN_IF_ERROR(scan_transcripts(filter, [&](Conversation c, std::vector<Turn> turns) {
+    rewrite_in_place(rewrite.id, c.id);
+    rewrite_in_place(rewrite.id, c.user_id);
+    for (Turn& t : turns) {
+      rewrite_in_place(rewrite.id, t.conversation_id);
+      rewrite_in_place(rewrite.text, t.text);
+      if (t.shadow) rewrite_in_place(rewrite.text, t.shadow->text);
+    }
     out << codec::transcript_to_jsonl(c, turns) << '\n';
     if (!out) return false;
     ++lines;

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "selffeed/common/digest.h"
 #include "selffeed/store/store.h"
 #include "server_process.h"
 
@@ -83,12 +85,25 @@ void harvest(const clients::LocalServer& server, const std::string& user,
   }
 }
 
+// `selffeed store export` of the examples `bundle` was trained on, into `name`.jsonl; its
+// exit code, with what it said in `said`.
+int export_snapshot(const TempDir& dir, const std::string& bundle, const std::string& name, std::string& said) {
+  const std::string line = std::string(SELFFEED_BINARY) + " --log-level warn store export --store " + dir.str("store") +
+                           " --snapshot-of " + bundle + " --out " + dir.str(name + ".jsonl") + " 2> " +
+                           dir.str(name + ".log");
+  const int status = std::system(line.c_str());
+  said = testing::read_file(dir.str(name + ".log"));
+  return status;
+}
+
 TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   TempDir dir;
   write_gate_file(dir.str("gate.txt"));
+  const std::string key = "a key of at least sixteen bytes";
+  std::ofstream(dir.str("pseudonym.key")) << key << "\n";
   auto server = testing::start_server(dir.str(), dir.str("store"),
                                       {"--admin-token", "secret", "--gate-valid", dir.str("gate.txt"),
-                                       "--gate-epsilon", "0"});
+                                       "--gate-epsilon", "0", "--pseudonym-key-file", dir.str("pseudonym.key")});
   ASSERT_TRUE(server);
   harvest(*server, "alice");
   harvest(*server, "bob");
@@ -113,6 +128,30 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   EXPECT_EQ(admin(*server, "GET", "/admin/export?after=-1")["error"], "invalid_argument");
   EXPECT_EQ(admin(*server, "GET", "/admin/export?after=" + std::to_string(*bobs_seqs.rbegin())).size(),
             admin(*server, "GET", "/admin/export").size() - static_cast<std::size_t>(*bobs_seqs.rbegin()));
+  // Exports that leave the machine: dave's phone number redacted, ids pseudonymised (the
+  // same person, the same pseudonym, in examples and transcripts alike).
+  const auto said_by = [](const json& lines, const std::string& user) {
+    std::vector<std::string> responses;
+    for (const json& e : lines) {
+      if (e.value("user_id", "") == user) responses.push_back(e["response"]);
+    }
+    return responses;
+  };
+  EXPECT_EQ(said_by(admin(*server, "GET", "/admin/export?redact=1"), "dave").back(), "call me at [phone number]");
+  EXPECT_EQ(said_by(admin(*server, "GET", "/admin/export"), "dave").back(), "call me at 555 123 4567");
+  const std::string daves_pseudonym = "anon-" + hmac_sha256_hex(key, "dave").substr(0, 20);
+  const json hidden = admin(*server, "GET", "/admin/export?redact=1&pseudonymise=1");
+  EXPECT_EQ(said_by(hidden, daves_pseudonym).back(), "call me at [phone number]");
+  for (const json& e : hidden) {
+    EXPECT_TRUE(e["user_id"].get<std::string>().starts_with("anon-")) << e.dump();
+    EXPECT_TRUE(e["conversation_id"].get<std::string>().starts_with("anon-")) << e.dump();
+  }
+  const json daves_conversation = admin(*server, "GET", "/admin/transcripts?user=dave&pseudonymise=1&redact=1");
+  ASSERT_EQ(daves_conversation.size(), 1u);
+  EXPECT_EQ(daves_conversation[0]["user_id"], daves_pseudonym);
+  EXPECT_EQ(daves_conversation[0]["turns"][8]["text"], "call me at [phone number]");
+  EXPECT_EQ(admin(*server, "GET", "/admin/export?redact=yes")["error"], "invalid_argument");
+
   const json deleted_bob = admin(*server, "DELETE", "/admin/users/bob");
   ASSERT_EQ(deleted_bob["user_id"], "bob");
   EXPECT_EQ(deleted_bob["models_trained_on_them"], json::array()) << "no version has learned from him yet";
@@ -140,6 +179,17 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   EXPECT_EQ(used.size(), 8u);
   for (std::uint64_t seq : bobs_seqs) EXPECT_EQ(used.count(seq), 0u) << "a deleted user's example was trained on";
   EXPECT_NE(v2["lineage"]["fine_tuned_from"].get<std::string>().find("run/bundle"), std::string::npos);
+  // The snapshot toy-v2 learned from, written again from the store beside the running
+  // server: exactly those examples, the hash its lineage pinned.
+  std::string said;
+  ASSERT_EQ(export_snapshot(dir, dir.str("v2/bundle"), "v2-snapshot", said), 0) << said;
+  EXPECT_NE(said.find("the snapshot it pinned, to the byte"), std::string::npos) << said;
+  const std::string snapshot = testing::read_file(dir.str("v2-snapshot.jsonl"));
+  EXPECT_EQ(sha256_hex(snapshot), harvested["snapshot_sha256"]);
+  std::set<std::uint64_t> exported;
+  std::istringstream snapshot_lines(snapshot);
+  for (std::string line; std::getline(snapshot_lines, line);) exported.insert(json::parse(line)["seq"].get<std::uint64_t>());
+  EXPECT_EQ(exported, used);
 
   const json promoted = admin(*server, "POST", "/admin/models/load", {{"bundle", dir.str("v2/bundle")}});
   ASSERT_EQ(promoted["promoted"], true) << promoted.dump();
@@ -187,6 +237,10 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   const json deleted_alice = admin(*server, "DELETE", "/admin/users/alice");
   EXPECT_GT(deleted_alice["examples"], 0);
   EXPECT_EQ(deleted_alice["models_trained_on_them"], json({"toy-v2"})) << deleted_alice.dump();
+  // Its snapshot (alice's two HB and one FB among them) is no longer in the store whole,
+  // and the export says so (asked by version this time).
+  ASSERT_EQ(export_snapshot(dir, "toy-v2", "v2-after-alice", said), 0) << said;
+  EXPECT_NE(said.find("3 of the 8 examples it was trained on are no longer in the store"), std::string::npos) << said;
 }
 
 // Concurrent users commit their turns in whatever order they come. The same harvest,

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
 
 #include "testing.h"
@@ -17,6 +18,7 @@ namespace selffeed::store {
 namespace {
 
 using selffeed::testing::TempDir;
+using json = nlohmann::json;
 
 std::unique_ptr<Store> open_or_die(const std::string& path, OpenMode mode = OpenMode::kReadWrite) {
   auto store = Store::open({.path = path, .mode = mode});
@@ -232,6 +234,72 @@ TEST(StoreTest, ExportThenImportRoundTripsExactly) {
   ASSERT_OK(target->export_examples(only_fb, {.kind = ExampleKind::kFB, .after_seq = 3}));
   const std::string fb_lines = only_fb.str();
   EXPECT_EQ(std::count(fb_lines.begin(), fb_lines.end(), '\n'), 2);  // FB seqs 6 and 10
+
+  // A model's snapshot: exactly the listed examples, as the full export writes them.
+  std::ostringstream snapshot;
+  auto listed = target->export_examples(snapshot, {.seqs = std::set<std::uint64_t>{2, 7, 11, 40}});
+  ASSERT_OK(listed);
+  EXPECT_EQ(*listed, 3u) << "seq 40 does not exist";
+  std::istringstream all_lines(first);
+  std::string expected;
+  std::uint64_t line_number = 0;
+  for (std::string line; std::getline(all_lines, line);) {
+    ++line_number;  // the store numbered the 12 imported examples 1 to 12
+    if (line_number == 2 || line_number == 7 || line_number == 11) expected += line + "\n";
+  }
+  EXPECT_EQ(snapshot.str(), expected);
+  std::ostringstream none;
+  ASSERT_OK(target->export_examples(none, {.seqs = std::set<std::uint64_t>{}}));
+  EXPECT_EQ(none.str(), "") << "an empty list is no example, not every example";
+}
+
+// Rewrites apply to what leaves the store, never to the store: every utterance and every id.
+TEST(StoreTest, ExportsRewriteTextAndIdsButNotTheStore) {
+  TempDir dir;
+  auto store = open_or_die(dir.str("s"));
+  WriteSet writes;
+  writes.conversations = {{.id = "conv-1", .user_id = "alice", .created_ms = 100, .updated_ms = 130}};
+  writes.turns = {{.conversation_id = "conv-1", .index = 0, .speaker = Speaker::kUser, .text = "hi", .time_ms = 110},
+                  {.conversation_id = "conv-1", .index = 1, .speaker = Speaker::kBot, .text = "hello", .time_ms = 111,
+                   .model_version = "v1", .shadow = ShadowReply{"v2", "hey"}}};
+  writes.examples = {{.kind = ExampleKind::kHB, .context = "__p2__ hello __p1__ hi", .target = "fine",
+                      .conversation_id = "conv-1", .turn_index = 2, .user_id = "alice", .model_version = "v1"},
+                     {.kind = ExampleKind::kHH, .context = "__null__", .target = "imported"}};
+  ASSERT_OK(store->commit(writes));
+  const ExportRewrite upper{
+      .text = [](std::string_view t) { std::string u(t); std::transform(u.begin(), u.end(), u.begin(), ::toupper); return u; },
+      .id = [](std::string_view id) { return "anon(" + std::string(id) + ")"; }};
+
+  std::ostringstream examples;
+  ASSERT_OK(store->export_examples(examples, {}, upper));
+  std::istringstream lines(examples.str());
+  std::string hb, hh;
+  std::getline(lines, hb);
+  std::getline(lines, hh);
+  const json e = json::parse(hb);
+  EXPECT_EQ(e["context"], "__P2__ HELLO __P1__ HI");
+  EXPECT_EQ(e["response"], "FINE");
+  EXPECT_EQ(e["user_id"], "anon(alice)");
+  EXPECT_EQ(e["conversation_id"], "anon(conv-1)");
+  EXPECT_EQ(e["model_version"], "v1") << "not an utterance, not an id";
+  EXPECT_FALSE(json::parse(hh).contains("user_id")) << "no id is made up for an example without one";
+
+  std::ostringstream transcripts;
+  ASSERT_OK(store->export_transcripts(transcripts, {}, upper));
+  const json t = json::parse(transcripts.str());
+  EXPECT_EQ(t["conversation_id"], "anon(conv-1)");
+  EXPECT_EQ(t["user_id"], "anon(alice)");
+  EXPECT_EQ(t["turns"][0]["text"], "HI");
+  EXPECT_EQ(t["turns"][1]["text"], "HELLO");
+  EXPECT_EQ(t["turns"][1]["shadow"]["text"], "HEY");
+  EXPECT_EQ(t["turns"][1]["shadow"]["version"], "v2");
+
+  // The store still holds the words as they were said.
+  EXPECT_EQ(store->get_turns("conv-1")->at(0).text, "hi");
+  EXPECT_EQ(store->get_example(ExampleKind::kHB, 1)->user_id, "alice");
+  std::ostringstream plain;
+  ASSERT_OK(store->export_transcripts(plain, {.user_id = "alice"}));
+  EXPECT_EQ(json::parse(plain.str())["user_id"], "alice");
 }
 
 // Transcripts: every turn of each conversation, conversations in the order they began

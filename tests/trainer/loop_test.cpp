@@ -228,6 +228,31 @@ TEST(HarvestGuardTest, RefusesPersonalDataAndBlockedWords) {
   EXPECT_EQ(guard.refusal(std::string(100000, '@') + "x.com"), "web address");
 }
 
+TEST(HarvestGuardTest, RedactionReplacesWhatTheGuardRefusesAsPersonalDataAndNothingElse) {
+  EXPECT_EQ(redact_personal_data("write me at Jane.Doe+chat@example.co.uk or jd@mail.com !"),
+            "write me at [email address] or [email address] !");
+  EXPECT_EQ(redact_personal_data("see https://example.org/about?x=1 and www.example.net/a/b ."),
+            "see [web address] and [web address] .");
+  EXPECT_EQ(redact_personal_data("search facebook.com/jane for me"), "search [web address] for me");
+  EXPECT_EQ(redact_personal_data("call 555-123-4567 or +44 20 7946 0958 , not (555) 123 4567"),
+            "call [phone number] or [phone number] , not ([phone number]");
+  const HarvestGuard guard;
+  for (const std::string text : {"i like dogs . do you ?", "i was born in 1990 and moved in 2005 .",
+                                  "my email is private , sorry", "what a load of bullshit", "so . com on , it is 5 . 30",
+                                  "__p2__ hi there __p1__ hello", ""}) {
+    EXPECT_EQ(redact_personal_data(text), text) << "nothing personal in it";
+  }
+  // What is redacted is no longer refused as personal data.
+  for (const std::string text : {"mail jd@mail.com", "at https://example.org/x", "dial 555 123 4567"}) {
+    EXPECT_TRUE(guard.refusal(text).has_value()) << text;
+    EXPECT_FALSE(guard.refusal(redact_personal_data(text)).has_value()) << redact_personal_data(text);
+  }
+  // Linear time on a stranger's long text, as the guard.
+  std::string almost_a_number;
+  for (int i = 0; i < 50000; ++i) almost_a_number += "1a";
+  EXPECT_EQ(redact_personal_data(almost_a_number), almost_a_number);
+}
+
 TEST(HarvestGuardTest, AnOperatorsListReplacesTheBuiltInWords) {
   testing::TempDir dir;
   const std::string path = dir.str("blocklist.txt");

@@ -22,7 +22,8 @@ const RE2& email_address() {
   return re;
 }
 const RE2& web_address() {
-  static const RE2 re(R"((?i)(https?://|www\.)\S|\b[a-z0-9-]+\.(com|org|net|edu|gov|io|info|biz|uk|ru)\b)");
+  // The whole address, path included, so that redact_personal_data leaves none of it.
+  static const RE2 re(R"((?i)(https?://|www\.)\S+|\b[a-z0-9-]+\.(com|org|net|edu|gov|io|info|biz|uk|ru)\b(/\S*)?)");
   return re;
 }
 // Seven digits or more, with at most spaces, dots, dashes, parentheses and a leading "+"
@@ -68,6 +69,15 @@ std::optional<std::string_view> HarvestGuard::refusal(std::string_view text) con
     return "blocked word";
   }
   return std::nullopt;
+}
+
+std::string redact_personal_data(std::string_view text) {
+  std::string redacted(text);
+  // Email addresses first: their domains are web addresses too.
+  RE2::GlobalReplace(&redacted, email_address(), "[email address]");
+  RE2::GlobalReplace(&redacted, web_address(), "[web address]");
+  RE2::GlobalReplace(&redacted, phone_number(), "[phone number]");
+  return redacted;
 }
 
 }  // namespace selffeed::trainer

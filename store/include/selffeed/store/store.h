@@ -20,7 +20,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "selffeed/common/records.h"
@@ -82,6 +84,16 @@ struct DeleteUserReport {
 struct ExportFilter {
   std::optional<ExampleKind> kind;  // all kinds when empty
   std::uint64_t after_seq = 0;      // only examples with seq > after_seq
+  // Only these examples (a model's training snapshot, by its lineage); all when empty.
+  std::optional<std::set<std::uint64_t>> seqs;
+};
+
+// How an export rewrites what it writes (the store itself is never changed), for exports
+// that leave the machine: `text` rewrites every utterance (contexts, replies, turns,
+// shadow replies), `id` every user and conversation id, consistently. Identity when empty.
+struct ExportRewrite {
+  std::function<std::string(std::string_view)> text;
+  std::function<std::string(std::string_view)> id;
 };
 
 struct TranscriptFilter {
@@ -163,14 +175,16 @@ class Store {
   //    "turn_index": 3, "user_id": ..., "satisfaction": 0.83, "model_version": ...,
   //    "created_ms": ..., "source": ...}
   // Optional fields are omitted when empty. Returns the number of lines written.
-  Result<std::uint64_t> export_examples(std::ostream& out, const ExportFilter& filter = {}) const;
+  Result<std::uint64_t> export_examples(std::ostream& out, const ExportFilter& filter = {},
+                                        const ExportRewrite& rewrite = {}) const;
   // Conversations as JSON Lines, one per line, oldest first, for people to read them:
   //   {"conversation_id": ..., "user_id": ..., "created_ms": ..., "updated_ms": ...,
   //    "turns": [{"turn": 0, "speaker": "user", "text": ..., "time_ms": ..., "phase": "normal",
   //               "satisfaction": 0.83}, {"turn": 1, "speaker": "bot", ..., "model_version":
   //               ..., "candidate_id": 17}, ...]}
   // Optional fields are omitted when empty. Returns the number of conversations written.
-  Result<std::uint64_t> export_transcripts(std::ostream& out, const TranscriptFilter& filter = {}) const;
+  Result<std::uint64_t> export_transcripts(std::ostream& out, const TranscriptFilter& filter = {},
+                                           const ExportRewrite& rewrite = {}) const;
   // Visits the conversations that pass `filter`, oldest first, each with its turns.
   Status scan_transcripts(const TranscriptFilter& filter, const TranscriptVisitor& visit) const;
   // Reads the format above; only "context" and "response" are required, so ParlAI

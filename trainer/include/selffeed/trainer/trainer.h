@@ -162,6 +162,11 @@ class HarvestGuard {
   std::unordered_set<std::string> blocked_words_;
 };
 
+// `text` with each email address, web address and phone number the guard refuses
+// replaced by "[email address]", "[web address]" or "[phone number]": for exports that
+// leave the machine (`store export --redact`). Blocked words are not personal data and stay.
+std::string redact_personal_data(std::string_view text);
+
 // What the server harvested, read from its store (a read-only open works beside the
 // running server). Examples of deleted users are never returned, nor HB and FB examples
 // whose target the guard refuses. Each list is in an order fixed by the examples' text,
