@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
   std::printf("| bare scan (`scan_all_examples`) | %.3f | %.0f | 1.00x | - | - |\n", scan, scanned / scan);
   for (std::size_t cap : {std::size_t{0}, std::size_t{1000}}) {
     trainer::HarvestedExamples harvested;
-    const double seconds = median_seconds([&] { harvested = check(trainer::load_harvested(*store, guard, 0, cap)); });
+    const double seconds = median_seconds([&] { harvested = check(trainer::load_harvested(*store, guard, {.max_per_user = cap})); });
     std::printf("| `load_harvested`, %s | %.3f | %.0f | %.2fx | %zu / %zu / %zu / %zu | %zu |\n",
                 cap ? "cap 1,000 a user" : "no cap", seconds, scanned / seconds, seconds / scan,
                 harvested.dialogue.size(), harvested.feedback.size(), harvested.feedback_holdout.size(),

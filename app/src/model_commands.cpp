@@ -68,6 +68,7 @@ struct TrainFlags {
   double fb_weight = 1.0;
   std::string blocklist;  // blocked words for trainer::HarvestGuard; empty: the built-in ones
   std::size_t max_examples_per_user = 1000;  // trainer::load_harvested's cap; 0: none
+  trainer::TrustRule trust;                   // who is not learned from at all
   // retrain: each task's share of batches is its size times its weight, and the model is
   // fine-tuned from the live bundle of the store's registry unless told otherwise.
   bool retrain = false;
@@ -110,7 +111,8 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
     SELFFEED_ASSIGN_OR_RETURN(guard, trainer::HarvestGuard::from_file(f.blocklist));
   }
   SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested,
-                            trainer::load_harvested(*store, guard, /*after_seq=*/0, f.max_examples_per_user));
+                            trainer::load_harvested(*store, guard,
+                                                    {.max_per_user = f.max_examples_per_user, .trust = f.trust}));
   std::vector<std::uint64_t> used;
   struct Task {
     const char* name;
@@ -144,16 +146,29 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
                           {"skipped_deleted_users", harvested.skipped_deleted_users},
                           {"refused_by_the_guard", harvested.refused},
                           {"over_the_user_cap", harvested.over_the_user_cap},
+                          {"untrusted_users", harvested.untrusted.size()},
+                          {"examples_of_untrusted_users", harvested.examples_of_the_untrusted},
                           {"example_seqs", used},
                           {"snapshot_sha256", snapshot}};
   std::size_t refused = 0;
   for (const auto& [why, count] : harvested.refused) refused += count;
   SELFFEED_LOGGER("app")->info(
       "harvested from {}: {} HB, {} FB, {} ST (up to seq {}; {} FB and {} HB of the gate's conversations held out, "
-      "{} of deleted users skipped, {} refused by the guard, {} over the cap of {} per user; snapshot sha256 {})",
+      "{} of deleted users skipped, {} refused by the guard, {} of {} untrusted users left out, {} over the cap of {} "
+      "per user; snapshot sha256 {})",
       f.store, harvested.dialogue_seqs.size(), harvested.feedback_seqs.size(), harvested.satisfaction_seqs.size(),
       harvested.watermark, harvested.feedback_holdout.size(), harvested.dialogue_held_out,
-      harvested.skipped_deleted_users, refused, harvested.over_the_user_cap, f.max_examples_per_user, snapshot);
+      harvested.skipped_deleted_users, refused, harvested.examples_of_the_untrusted, harvested.untrusted.size(),
+      harvested.over_the_user_cap, f.max_examples_per_user, snapshot);
+  if (!harvested.untrusted.empty()) {
+    constexpr std::size_t kNamed = 20;
+    std::string names;
+    for (std::size_t i = 0; i < harvested.untrusted.size() && i < kNamed; ++i) names += (i ? ", " : "") + harvested.untrusted[i];
+    if (harvested.untrusted.size() > kNamed) names += ", ...";
+    SELFFEED_LOGGER("app")->info(
+        "not learned from (at least {} replies, a blocked word in {:.0f}% of them or repeats in {:.0f}%): {}",
+        f.trust.min_examples, 100 * f.trust.max_blocked_share, 100 * f.trust.max_repeated_share, names);
+  }
   return ok_status();
 }
 
@@ -546,6 +561,15 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
   train->add_option("--store", tf->store, "also train on the HB and FB examples harvested in this store (read-only)");
   train->add_option("--hb-weight", tf->hb_weight, "weight of the harvested HB task")->capture_default_str();
   train->add_option("--fb-weight", tf->fb_weight, "weight of the harvested FB (FEEDBACK) task")->capture_default_str();
+  train->add_option("--trust-min-replies", tf->trust.min_examples,
+                    "judge a user's trust only from this many harvested HB and FB replies on")
+      ->capture_default_str();
+  train->add_option("--untrusted-blocked-share", tf->trust.max_blocked_share,
+                    "learn nothing of a user whose replies carry a blocked word this often (above 1: never)")
+      ->capture_default_str();
+  train->add_option("--untrusted-repeated-share", tf->trust.max_repeated_share,
+                    "learn nothing of a user whose replies repeat an earlier reply of theirs this often (above 1: never)")
+      ->capture_default_str();
   train->add_option("--max-examples-per-user", tf->max_examples_per_user,
                     "learn at most this many harvested HB and FB examples of one user (drawn by their text, the same "
                     "ones whatever order they came in), so that no one user outweighs the others; 0: no cap")

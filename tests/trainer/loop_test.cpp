@@ -66,7 +66,7 @@ TEST(HarvestedTest, DeletedUsersAreSkippedAndEveryTenthConversationIsHeldOut) {
   EXPECT_EQ(harvested->watermark, 24u);
   for (const auto& e : harvested->dialogue) EXPECT_NE(e.target, "secret");
 
-  auto after = load_harvested(**store, HarvestGuard(), 15);
+  auto after = load_harvested(**store, HarvestGuard(), {.after_seq = 15});
   ASSERT_OK(after);
   EXPECT_EQ(sorted(after->dialogue_seqs), (std::vector<std::uint64_t>{17, 19}));
 }
@@ -104,7 +104,7 @@ TEST(HarvestedTest, TheHarvestDoesNotDependOnTheOrderItWasCommittedIn) {
     auto store = store::Store::open({.path = dir.str(interleaved ? "interleaved" : "in-order")});
     ASSERT_OK(store);
     ASSERT_OK((*store)->commit(writes));
-    auto harvested = load_harvested(**store, HarvestGuard(), 0, /*max_per_user=*/1000);
+    auto harvested = load_harvested(**store, HarvestGuard(), {.max_per_user = 1000});
     ASSERT_OK(harvested);
     loaded.push_back(std::move(*harvested));
   }
@@ -173,7 +173,7 @@ TEST(HarvestedTest, OneUserTeachesAtMostTheCap) {
     writes.examples.push_back(example(ExampleKind::kST, "troll", "1"));
     ASSERT_OK((*store)->commit(writes));
 
-    auto harvested = load_harvested(**store, HarvestGuard(), 0, /*max_per_user=*/5);
+    auto harvested = load_harvested(**store, HarvestGuard(), {.max_per_user = 5});
     ASSERT_OK(harvested);
     capped.push_back(std::move(*harvested));
 
@@ -290,6 +290,57 @@ TEST(HarvestedTest, RepliesTheGuardRefusesAreCountedNotReturned) {
   EXPECT_EQ(harvested->refused, (std::map<std::string, std::size_t>{
                                     {"blocked word", 1}, {"phone number", 1}, {"web address", 1}}));
   EXPECT_EQ(harvested->watermark, 5u);
+}
+
+// A troll's clean-looking replies are still a troll's; a spammer's "k" teaches nothing.
+TEST(HarvestedTest, NothingIsLearnedFromUsersWhoSwearOrRepeatThemselvesThisOften) {
+  testing::TempDir dir;
+  auto store = store::Store::open({.path = dir.str("store")});
+  ASSERT_OK(store);
+  store::WriteSet writes;
+  const auto said = [&](const std::string& user, const std::vector<std::string>& replies) {
+    for (std::size_t i = 0; i < replies.size(); ++i) {
+      // Conversations c1..c3: none of them the gate's.
+      writes.examples.push_back(example(i % 2 ? ExampleKind::kFB : ExampleKind::kHB, user, replies[i],
+                                        "c" + std::to_string(i % 3 + 1)));
+    }
+  };
+  // 2 of 6 with a blocked word: a third.
+  said("troll", {"suck my dick", "playboy", "i like to fuck", "kiska", "what ?", "you are a gay"});
+  // 4 of 6 the same words as before: "Ok", "ok .", "OK!" are one reply.
+  said("spammer", {"hello", "Ok", "ok .", "OK!", "k", "ok"});
+  // 1 of 6 (under a fifth), and all different.
+  said("grumpy", {"oh shit , i forgot", "i like dogs", "i have a cat", "i live in ohio", "i am a nurse", "yes i do"});
+  // Too few to judge: 2 of 4.
+  said("newcomer", {"fuck", "shit", "i like tea", "i like coffee"});
+  // No repeats: other scripts are words too, and replies of punctuation only are compared as written.
+  said("ivan", {"Привет", "Ты работаешь?", ")", "?!", "...", ":-("});
+  writes.examples.push_back(example(ExampleKind::kST, "troll", "1"));  // their thumbs go too
+  writes.examples.push_back(example(ExampleKind::kST, "grumpy", "0"));
+  ASSERT_OK((*store)->commit(writes));
+
+  auto harvested = load_harvested(**store, HarvestGuard());
+  ASSERT_OK(harvested);
+  EXPECT_EQ(harvested->untrusted, (std::vector<std::string>{"spammer", "troll"}));
+  EXPECT_EQ(harvested->examples_of_the_untrusted, 4u + 6u + 1u) << "the troll's clean four and thumbs, all the spammer's";
+  EXPECT_EQ(harvested->refused.at("blocked word"), 2u + 1u + 2u);
+  std::multiset<std::string> learned;
+  for (const auto* list : {&harvested->dialogue, &harvested->feedback}) {
+    for (const RankingExample& e : *list) learned.insert(e.target);
+  }
+  EXPECT_EQ(learned, (std::multiset<std::string>{"i like dogs", "i have a cat", "i live in ohio", "i am a nurse", "yes i do",
+                                                  "i like tea", "i like coffee", "Привет", "Ты работаешь?", ")", "?!",
+                                                  "...", ":-("}));
+  EXPECT_EQ(harvested->thumbs.targets, std::vector<double>{0.0}) << "grumpy's thumbs only";
+
+  // Each rule can be turned off (a share above 1), and the bar of examples moved.
+  auto lenient = load_harvested(**store, HarvestGuard(), {.trust = {.max_blocked_share = 1.5}});
+  ASSERT_OK(lenient);
+  EXPECT_EQ(lenient->untrusted, std::vector<std::string>{"spammer"});
+  auto strict = load_harvested(**store, HarvestGuard(),
+                               {.trust = {.min_examples = 4, .max_blocked_share = 0.16, .max_repeated_share = 1.5}});
+  ASSERT_OK(strict);
+  EXPECT_EQ(strict->untrusted, (std::vector<std::string>{"grumpy", "newcomer", "troll"}));
 }
 
 TEST(GateTest, PromotesOnlyWhatIsBetterOverallAndNotWorseOnPersonaChat) {

@@ -66,7 +66,7 @@ std::optional<std::string_view> HarvestGuard::refusal(std::string_view text) con
   if (RE2::PartialMatch(piece, phone_number())) return "phone number";
   const std::vector<std::string> words = lower_words(text);
   if (std::any_of(words.begin(), words.end(), [&](const std::string& w) { return blocked_words_.contains(w); })) {
-    return "blocked word";
+    return kBlockedWord;
   }
   return std::nullopt;
 }

@@ -2,8 +2,10 @@
 #include <cstdlib>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
+#include "selffeed/common/context.h"
 #include "selffeed/common/hash.h"
 #include "selffeed/trainer/trainer.h"
 
@@ -56,6 +58,38 @@ struct Trainable {
   }
 };
 
+// What the trust rule reads of one teacher: their HB and FB replies, the guard's
+// refusals included.
+class Record {
+ public:
+  void add(std::string_view reply, bool blocked_word) {
+    ++replies_;
+    if (blocked_word) ++blocked_;
+    // A reply of punctuation only (")", "?!") has no words: it is compared as written, or
+    // every such reply would repeat the first.
+    std::string words;
+    for (const std::string& w : lower_words(reply)) words += w + ' ';
+    if (!said_.insert(words.empty() ? std::string(reply) : std::move(words)).second) ++repeated_;
+  }
+  bool trusted(const TrustRule& rule) const {
+    if (replies_ < rule.min_examples) return true;
+    const auto share = [&](std::size_t n) { return static_cast<double>(n) / static_cast<double>(replies_); };
+    return share(blocked_) < rule.max_blocked_share && share(repeated_) < rule.max_repeated_share;
+  }
+
+ private:
+  std::size_t replies_ = 0;
+  std::size_t blocked_ = 0;
+  std::size_t repeated_ = 0;  // the same words as a reply of theirs before
+  std::unordered_set<std::string> said_;
+};
+
+// An HB, FB or ST example that passed the guard, and who taught it.
+struct Eligible {
+  std::string teacher;
+  Example example;
+};
+
 void put_in_text_order(std::vector<Kept>& kept, std::vector<RankingExample>& examples,
                        std::vector<std::uint64_t>* seqs) {
   std::sort(kept.begin(), kept.end());
@@ -68,14 +102,14 @@ void put_in_text_order(std::vector<Kept>& kept, std::vector<RankingExample>& exa
 }  // namespace
 
 Result<HarvestedExamples> load_harvested(const store::Store& store, const HarvestGuard& guard,
-                                         std::uint64_t after_seq, std::size_t max_per_user) {
+                                         const HarvestOptions& options) {
   HarvestedExamples out;
-  out.watermark = after_seq;
+  out.watermark = options.after_seq;
   std::unordered_map<std::string, bool> deleted;  // user id -> tombstoned
-  std::vector<Trainable> trainable;
-  std::vector<Kept> holdout, thumbs;
+  std::unordered_map<std::string, Record> records;
+  std::vector<Eligible> eligible;
   Status failure;
-  Status scanned = store.scan_all_examples(after_seq, [&](const Example& e) {
+  Status scanned = store.scan_all_examples(options.after_seq, [&](const Example& e) {
     out.watermark = std::max(out.watermark, e.seq);
     if (e.kind != ExampleKind::kHB && e.kind != ExampleKind::kFB && e.kind != ExampleKind::kST) return true;
     if (!e.user_id.empty()) {
@@ -93,37 +127,54 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
         return true;
       }
     }
+    std::string teacher = e.user_id.empty() ? "conversation " + e.conversation_id : e.user_id;
     if (e.kind == ExampleKind::kST) {
       char* end = nullptr;
       const double target = std::strtod(e.target.c_str(), &end);
       if (end == e.target.c_str() || *end != '\0' || !(target >= 0 && target <= 1)) return true;  // not a label
-      thumbs.emplace_back(e);
+      eligible.push_back({std::move(teacher), e});
       return true;
     }
-    if (const auto refusal = guard.refusal(e.target)) {
+    const auto refusal = guard.refusal(e.target);
+    records[teacher].add(e.target, refusal == HarvestGuard::kBlockedWord);
+    if (refusal) {
       ++out.refused[std::string(*refusal)];
       return true;
     }
-    if (held_out_for_the_gate(e)) {
-      if (e.kind == ExampleKind::kFB) {
-        holdout.emplace_back(e);
-      } else {
-        ++out.dialogue_held_out;
-      }
-      return true;
-    }
-    trainable.push_back({e.user_id.empty() ? "conversation " + e.conversation_id : e.user_id, e.kind, Kept(e)});
+    eligible.push_back({std::move(teacher), e});
     return true;
   });
   SELFFEED_RETURN_IF_ERROR(scanned);
   SELFFEED_RETURN_IF_ERROR(failure);
+
+  for (const auto& [teacher, record] : records) {
+    if (!record.trusted(options.trust)) out.untrusted.push_back(teacher);
+  }
+  std::sort(out.untrusted.begin(), out.untrusted.end());
+  std::vector<Trainable> trainable;
+  std::vector<Kept> holdout, thumbs;
+  for (Eligible& candidate : eligible) {
+    const Example& e = candidate.example;
+    if (std::binary_search(out.untrusted.begin(), out.untrusted.end(), candidate.teacher)) {
+      ++out.examples_of_the_untrusted;
+    } else if (e.kind == ExampleKind::kST) {
+      thumbs.emplace_back(e);
+    } else if (!held_out_for_the_gate(e)) {
+      trainable.push_back({std::move(candidate.teacher), e.kind, Kept(e)});
+    } else if (e.kind == ExampleKind::kFB) {
+      holdout.emplace_back(e);
+    } else {
+      ++out.dialogue_held_out;
+    }
+  }
+
   std::vector<Kept> dialogue, feedback;
   std::sort(trainable.begin(), trainable.end());
   std::size_t from_them = 0;  // what the current teacher has taught so far
   for (std::size_t i = 0; i < trainable.size(); ++i) {
     Trainable& t = trainable[i];
     from_them = i > 0 && trainable[i - 1].teacher == t.teacher ? from_them + 1 : 1;
-    if (max_per_user > 0 && from_them > max_per_user) {
+    if (options.max_per_user > 0 && from_them > options.max_per_user) {
       ++out.over_the_user_cap;
       continue;
     }

@@ -155,8 +155,9 @@ class HarvestGuard {
   // One word per line, '#' starts a comment. kNotFound, kInvalidArgument (a line of two words).
   static Result<HarvestGuard> from_file(const std::string& path);
   // Why `text` may not be learned ("email address", "web address", "phone number",
-  // "blocked word"), or nullopt when it may.
+  // kBlockedWord), or nullopt when it may.
   std::optional<std::string_view> refusal(std::string_view text) const;
+  static constexpr std::string_view kBlockedWord = "blocked word";
 
  private:
   std::unordered_set<std::string> blocked_words_;
@@ -167,10 +168,37 @@ class HarvestGuard {
 // leave the machine (`store export --redact`). Blocked words are not personal data and stay.
 std::string redact_personal_data(std::string_view text);
 
+// Who is not learned from at all. The guard refuses a reply by its words; a troll's other
+// replies are still a troll's ("Playboy", "no... you are a gay"), and a user who types "k"
+// twenty times teaches nothing. So a user (or, without a user id, a conversation) with at
+// least `min_examples` HB and FB examples is untrusted when the guard refused a blocked
+// word in at least `max_blocked_share` of them, or when at least `max_repeated_share` of
+// them repeat a reply of theirs given before (the same words, case and punctuation
+// aside); none of their HB, FB or ST examples is returned. A share above 1 turns its rule
+// off. On the ConvAI2 wild evaluation (28,430 human messages, 3,360 users or dialogues)
+// the defaults distrust 26 of them and leave out 290 replies (1.0%) beyond the 165 the
+// guard refuses (EVALUATION.md, "Trust").
+struct TrustRule {
+  std::size_t min_examples = 5;
+  double max_blocked_share = 0.2;
+  double max_repeated_share = 0.5;
+};
+
+struct HarvestOptions {
+  std::uint64_t after_seq = 0;  // only examples with seq > after_seq
+  // Caps what one user teaches, so that no one user can outweigh the others: of a user's
+  // HB and FB examples, `max_per_user` are returned, drawn by their text (so the same ones
+  // whatever order they were committed in); 0: no cap. Examples without a user id count
+  // per conversation.
+  std::size_t max_per_user = 0;
+  TrustRule trust;
+};
+
 // What the server harvested, read from its store (a read-only open works beside the
 // running server). Examples of deleted users are never returned, nor HB and FB examples
-// whose target the guard refuses. Each list is in an order fixed by the examples' text,
-// so the same harvest gives the same retraining whatever order its turns were committed in.
+// whose target the guard refuses, nor anything of untrusted users. Each list is in an
+// order fixed by the examples' text, so the same harvest gives the same retraining
+// whatever order its turns were committed in.
 struct HarvestedExamples {
   std::vector<RankingExample> dialogue;  // HB: context -> the user's reply
   std::vector<RankingExample> feedback;  // FB: context -> what the bot should have said
@@ -189,14 +217,14 @@ struct HarvestedExamples {
   std::size_t skipped_deleted_users = 0;
   std::map<std::string, std::size_t> refused;  // HarvestGuard::refusal -> examples
   std::size_t over_the_user_cap = 0;           // HB and FB examples beyond `max_per_user`
+  // Users (or "conversation <id>") the trust rule distrusts, sorted, and their HB, FB and
+  // ST examples left out for it (those the guard refused are counted in `refused`).
+  std::vector<std::string> untrusted;
+  std::size_t examples_of_the_untrusted = 0;
 };
 inline constexpr std::uint64_t kFeedbackHoldoutEvery = 10;
-// `max_per_user` caps what one user teaches, so that no one user can outweigh the others:
-// of a user's HB and FB examples, `max_per_user` are returned, drawn by their text (so the
-// same ones whatever order they were committed in); 0: no cap. Examples without a user id
-// count per conversation.
 Result<HarvestedExamples> load_harvested(const store::Store& store, const HarvestGuard& guard,
-                                         std::uint64_t after_seq = 0, std::size_t max_per_user = 0);
+                                         const HarvestOptions& options = {});
 
 // ---- promotion gate ---------------------------------------------------------------
 
