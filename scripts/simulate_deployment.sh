@@ -12,7 +12,8 @@
 # ask budget (its threshold flags at most this share of the rated valid replies; 1: best
 # F1), SIM_BASE_STEPS [450] and SIM_RETRAIN_STEPS [600] training budgets (steps, so that a
 # busy machine gives the same models), SIM_CONTROL [1] (0: skip the control, which depends
-# on neither the estimator nor the budget).
+# on neither the estimator nor the budget), SIM_MAX_FEEDBACK_REQUESTS [0] the server's
+# --max-feedback-requests (feedback requests per conversation; 0: no limit).
 # Round B's users are then replayed, on fresh stores, against the base bot and the control
 # after A (same users, same lines, same seed): round B against them is the loop's effect on
 # the replies people get, paired. Against the base bot, round A's bot is in shadow
@@ -30,6 +31,7 @@ retrain_steps="${SIM_RETRAIN_STEPS:-600}"
 max_ask_rate="${SIM_MAX_ASK_RATE:-1}"
 run_control="${SIM_CONTROL:-1}"
 replay_only="${SIM_REPLAY_ONLY:-0}"
+max_requests="${SIM_MAX_FEEDBACK_REQUESTS:-0}"
 require_data personachat/train_subset1k_self_original_no_cands.txt
 require_data personachat/valid_self_original_synthcands20.txt
 require_data synthetic_persona_chat/Synthetic-Persona-Chat_valid.csv
@@ -37,6 +39,7 @@ valid="$data/personachat/valid_self_original_synthcands20.txt"
 convai2=("$data/convai2_wild_eval/data_volunteers.json" "$data/convai2_wild_eval/data_intermediate.json")
 work="$root/runs/deployment-s$seed"
 [[ "$max_ask_rate" == 1 ]] || work+="-asks$max_ask_rate"
+[[ "$max_requests" == 0 ]] || work+="-requests$max_requests"
 log() { echo "simulate_deployment: $*" >&2; }
 satisfaction_flags=() retrain_flags=()
 if [[ "$satisfaction" == model ]]; then
@@ -48,7 +51,7 @@ serve() {  # serve BUNDLE STORE LOG: a server in the background, on $port, its p
   rm -f "$work/port"
   "$selffeed" --log-level warn --log-file "$3" serve --bundle "$1" --store "$2" \
     --port 0 --port-file "$work/port" --satisfaction "$satisfaction" --admin-token sim --rate 1000 --burst 1000 \
-    --gate-valid "$valid" --gate-examples 1000 "${satisfaction_flags[@]}" \
+    --gate-valid "$valid" --gate-examples 1000 "${satisfaction_flags[@]}" --max-feedback-requests "$max_requests" \
     --web-root /nonexistent >/dev/null 2>&1 &
   server=$!
   for _ in $(seq 1 600); do [[ -s "$work/port" ]] && break; sleep 0.1; done

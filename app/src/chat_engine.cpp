@@ -66,6 +66,7 @@ struct ChatEngine::Metrics {
   metrics::Counter& turns_not_learning;
   metrics::Counter& over_teaching_budget;
   metrics::Counter& feedback_requests;
+  metrics::Counter& feedback_requests_held_back;
   metrics::Counter& answers_held_back;
   metrics::Counter& shadow_failures;
   metrics::Histogram& reply_latency;
@@ -84,6 +85,9 @@ struct ChatEngine::Metrics {
                                        "Messages answered without learning, and ratings refused, because their "
                                        "client address had spent its hourly teaching budget.")),
         feedback_requests(r.counter("selffeed_feedback_requests_total", "Times the bot asked for feedback.")),
+        feedback_requests_held_back(r.counter("selffeed_feedback_requests_held_back_total",
+                                              "Replies the estimate called unsatisfied in conversations that had "
+                                              "been asked for feedback the most times allowed: answered instead.")),
         answers_held_back(r.counter("selffeed_answers_held_back_total",
                                     "Answers a ranking rule (repeat, asking back, name, greeting) held back, "
                                     "served because nothing else was left among the candidates looked at.")),
@@ -702,6 +706,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
       teaching_budget_->spend(t->job->connection->client_address(), t->outcome.examples.size(), sent);
     }
     if (t->outcome.kind == feedback::ReplyKind::kFeedbackRequest) metrics_->feedback_requests.inc();
+    if (t->outcome.request_held_back) metrics_->feedback_requests_held_back.inc();
     if (t->outcome.kind == feedback::ReplyKind::kAnswer && t->ranked && t->ranked->held_back) {
       metrics_->answers_held_back.inc();
     }

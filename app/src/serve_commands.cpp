@@ -34,6 +34,7 @@ struct ServeFlags {
   std::string web_root = std::string(SELFFEED_SOURCE_DIR) + "/clients/web";
   std::string satisfaction = "auto";
   double threshold = -1;
+  std::uint32_t max_feedback_requests = 0;
   int io_threads = 1;
   int torch_threads = 1;
   std::size_t max_batch = 32;
@@ -140,6 +141,7 @@ int serve(const ServeFlags& f) {
   metrics::Registry registry;
   ChatEngineOptions engine_options;
   if (f.threshold >= 0) engine_options.satisfaction_threshold = f.threshold;
+  engine_options.policy.max_feedback_requests = f.max_feedback_requests;
   engine_options.max_batch = std::max<std::size_t>(1, f.max_batch);
   engine_options.max_queue = f.max_queue;
   engine_options.max_examples_per_address_per_hour = f.max_examples_per_address_per_hour;
@@ -253,6 +255,10 @@ void add_serve_commands(CLI::App& app, Action& action) {
       ->check(CLI::IsMember({"auto", "model", "regex"}))
       ->capture_default_str();
   serve_cmd->add_option("--threshold", flags->threshold, "satisfaction threshold (default: the estimator's own)");
+  serve_cmd->add_option("--max-feedback-requests", flags->max_feedback_requests,
+                        "ask for feedback at most this many times in one conversation (0: no limit); past it, a reply "
+                        "the estimator calls unsatisfied is answered and learned from not at all")
+      ->capture_default_str();
   serve_cmd->add_option("--io-threads", flags->io_threads, "network threads")->capture_default_str();
   serve_cmd->add_option("--torch-threads", flags->torch_threads, "LibTorch intra-op threads")->capture_default_str();
   serve_cmd->add_option("--max-batch", flags->max_batch, "requests per inference batch (1: no micro-batching)")

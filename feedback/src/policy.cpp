@@ -62,7 +62,8 @@ std::string State::serialize() const {
                         {"bot_occupation", bot_occupation},
                         {"persona", persona},
                         {"learn", learn},
-                        {"feedback_context", feedback_context}}
+                        {"feedback_context", feedback_context},
+                        {"feedback_requests", feedback_requests}}
       .dump();
 }
 
@@ -84,6 +85,7 @@ Result<State> State::parse(std::string_view text) {
     s.persona = j.value("persona", std::vector<std::string>{});
     s.learn = j.value("learn", true);
     s.feedback_context = j.at("feedback_context").get<std::string>();
+    s.feedback_requests = j.value("feedback_requests", std::uint32_t{0});
   } catch (const nlohmann::json::exception& e) {
     return invalid_argument_error(std::string("malformed policy state: ") + e.what());
   }
@@ -166,13 +168,20 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
       break;
   }
 
-  if (satisfaction && *satisfaction < options.satisfaction_threshold) {
+  const bool unsatisfied = satisfaction && *satisfaction < options.satisfaction_threshold;
+  if (unsatisfied && options.max_feedback_requests > 0 && state.feedback_requests >= options.max_feedback_requests) {
+    out.request_held_back = true;
+    answer(with(state.history, user_text));
+    return out;
+  }
+  if (unsatisfied) {
     // history ends with the bad answer; everything before it is the FB context.
     std::vector<std::string> before(state.history.begin(), state.history.end() - 1);
     out.kind = ReplyKind::kFeedbackRequest;
     out.bot_text = fill(options.feedback_request, before.empty() ? std::string_view() : std::string_view(before.back()));
     out.next.phase = Phase::kFeedbackRequested;
     out.next.feedback_context = format_context(before);
+    ++out.next.feedback_requests;
     return out;
   }
   if (satisfaction && *satisfaction > options.satisfaction_threshold) {
@@ -197,6 +206,7 @@ State reset(const State& state) {
   s.bot_occupation = state.bot_occupation;
   s.persona = state.persona;
   s.learn = state.learn;
+  s.feedback_requests = state.feedback_requests;
   return s;
 }
 

@@ -7,10 +7,11 @@ namespace {
 
 const PolicyOptions kOptions;
 
-Outcome step(const State& s, const std::string& user, std::optional<double> sat, const std::string& reply) {
+Outcome step(const State& s, const std::string& user, std::optional<double> sat, const std::string& reply,
+             const PolicyOptions& options = kOptions) {
   ModelRequest need = plan(s, user);
   auto out = decide(s, user, need.satisfaction_context ? sat : std::nullopt,
-                    need.reply_context ? std::optional<std::string>(reply) : std::nullopt, kOptions);
+                    need.reply_context ? std::optional<std::string>(reply) : std::nullopt, options);
   EXPECT_TRUE(out.ok()) << out.status().to_string();
   return std::move(out).value();
 }
@@ -141,6 +142,7 @@ TEST(PolicyTest, AStateOfAnOlderServerLoads) {
   EXPECT_TRUE(s->bot_name.empty());
   EXPECT_TRUE(s->persona.empty());
   EXPECT_TRUE(s->learn);
+  EXPECT_EQ(s->feedback_requests, 0u);
 }
 
 // A user who does not want to teach the bot is never judged, never asked and never
@@ -230,6 +232,40 @@ TEST(PolicyTest, UnsatisfiedReplyAsksForFeedbackAndHarvestsThePapersContext) {
   EXPECT_EQ(topic.kind, ReplyKind::kAnswer);
   EXPECT_EQ(topic.next.phase, Phase::kNormal);
   EXPECT_EQ(topic.next.history, (std::vector<std::string>{"let's talk about music", "i love jazz."}));
+}
+
+// Past PolicyOptions::max_feedback_requests the bot answers, and learns nothing from a reply
+// it was unhappy with: neither a request nor an imitation target.
+TEST(PolicyTest, AConversationIsAskedForFeedbackAtMostTheLimitThroughNewTopicsAndRestarts) {
+  PolicyOptions capped;
+  capped.max_feedback_requests = 2;
+  State s = step(State{}, "hi", std::nullopt, "hello", capped).next;
+  for (int ask = 1; ask <= 2; ++ask) {
+    const Outcome asked = step(s, "what ?", 0.1, "unused", capped);
+    ASSERT_EQ(asked.kind, ReplyKind::kFeedbackRequest);
+    EXPECT_FALSE(asked.request_held_back);
+    EXPECT_EQ(asked.next.feedback_requests, static_cast<std::uint32_t>(ask));
+    const Outcome thanked = step(asked.next, "you could have said hi", std::nullopt, "unused", capped);
+    ASSERT_EQ(thanked.examples.size(), 1u);
+    // Saved and loaded between messages, as the server does, and the user resets once.
+    auto loaded = State::parse(thanked.next.serialize());
+    ASSERT_TRUE(loaded.ok());
+    s = step(ask == 1 ? reset(*loaded) : *loaded, "let us talk about dogs", std::nullopt, "i love dogs", capped).next;
+    EXPECT_EQ(s.feedback_requests, static_cast<std::uint32_t>(ask));
+  }
+  const Outcome held = step(s, "that makes no sense", 0.1, "sorry , dogs are great", capped);
+  EXPECT_EQ(held.kind, ReplyKind::kAnswer);
+  EXPECT_TRUE(held.request_held_back);
+  EXPECT_EQ(held.bot_text, "sorry , dogs are great");
+  EXPECT_TRUE(held.examples.empty()) << "an unhappy reply is no imitation target";
+  EXPECT_EQ(held.next.feedback_requests, 2u);
+  // Satisfied replies are still harvested.
+  const Outcome liked = step(held.next, "yes they are", 0.9, "mine is called rex", capped);
+  ASSERT_EQ(liked.examples.size(), 1u);
+  EXPECT_EQ(liked.examples[0].kind, ExampleKind::kHB);
+  EXPECT_FALSE(liked.request_held_back);
+  // Without a limit (the default) it asks again.
+  EXPECT_EQ(step(s, "that makes no sense", 0.1, "unused").kind, ReplyKind::kFeedbackRequest);
 }
 
 TEST(PolicyTest, ThresholdIsStrictOnBothSides) {

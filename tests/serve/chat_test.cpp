@@ -319,6 +319,50 @@ TEST(ChatTest, OneAddressTeachesAtMostItsHourlyBudget) {
   EXPECT_NE(metrics->body.find("selffeed_harvested_examples_total{kind=\"HB\"} 2"), std::string::npos);
 }
 
+// serve --max-feedback-requests: one conversation is asked at most that often, across a new
+// topic and a reconnect; past it, a complaint is answered and learned from not at all.
+TEST(ChatTest, AConversationIsAskedForFeedbackAtMostTheLimit) {
+  TempDir dir;
+  auto server = testing::start_server(dir.str(), dir.str("store"), {"--max-feedback-requests", "1"});
+  ASSERT_TRUE(server);
+  const std::string complaint = "what ? you are not making any sense";  // a paper regex: unsatisfied
+  auto open = [&](const std::string& conversation) {
+    auto client = clients::WsClient::connect(server->ws_url());
+    EXPECT_OK(client);
+    const json hello = {{"type", "hello"}, {"user_id", "ann"}, {"conversation_id", conversation}};
+    EXPECT_EQ(testing::request(**client, hello)["type"], "welcome");
+    return std::move(*client);
+  };
+  auto say = [](clients::WsClient& ws, const std::string& text) {
+    json r = testing::request(ws, {{"type", "message"}, {"text", text}});
+    EXPECT_EQ(r["type"], "reply") << r.dump();
+    return r;
+  };
+  {
+    auto ws = open("ann-1");
+    say(*ws, "hello ! what colour is your car ?");
+    EXPECT_EQ(say(*ws, complaint)["kind"], "feedback_request");
+    EXPECT_EQ(say(*ws, "you could have said my car is red .")["harvested"], json::array({"FB"}));
+    say(*ws, "let us talk about boats .");
+    const json held = say(*ws, complaint);
+    EXPECT_EQ(held["kind"], "answer") << held.dump();
+    EXPECT_LT(held["satisfaction"].get<double>(), 0.5) << "judged, and found wanting";
+    EXPECT_EQ(held["harvested"], json::array()) << "a complaint is no imitation target";
+  }
+  {
+    auto again = open("ann-1");  // the count is part of the stored conversation
+    EXPECT_EQ(say(*again, complaint)["kind"], "answer");
+  }
+  auto fresh = open("ann-2");
+  say(*fresh, "hello ! what colour is your car ?");
+  EXPECT_EQ(say(*fresh, complaint)["kind"], "feedback_request") << "a new conversation may be asked";
+
+  auto metrics = clients::http_request("GET", server->http_url("/metrics"));
+  ASSERT_OK(metrics);
+  EXPECT_NE(metrics->body.find("selffeed_feedback_requests_total 2"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("selffeed_feedback_requests_held_back_total 2"), std::string::npos) << metrics->body;
+}
+
 // The bot's persona: the server's (serve --persona) unless a hello gives the conversation
 // its own; it is stored with the conversation, shown in the welcome, and its facts lead the
 // ranking when the bundle weighs them.

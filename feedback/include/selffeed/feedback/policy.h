@@ -32,6 +32,11 @@ struct PolicyOptions {
   std::string feedback_request =
       "Oops! I think I messed up. Whether I messed up or not, what could I have said (in response to \"{}\")?";
   std::string thanks_new_topic = "Thanks! I'll try to remember that. Can you pick a new topic for us to talk about now?";
+  // At most this many feedback requests in one conversation; 0: no limit. Past it, a reply
+  // the estimate calls unsatisfied is answered as usual and harvested as nothing (it is
+  // no imitation target either): the original code's "Oops! I think I messed up" on
+  // almost every turn is what users complained of (ParlAI#2572).
+  std::uint32_t max_feedback_requests = 0;
 };
 
 enum class ReplyKind { kAnswer, kFeedbackRequest, kThanksNewTopic };
@@ -69,6 +74,8 @@ struct State {
   // FEEDBACK_REQUESTED only: the context up to and including the user utterance the bot
   // answered badly; the target of the FB example is the feedback that comes next.
   std::string feedback_context;
+  // How often the bot asked for feedback in this conversation; survives resets.
+  std::uint32_t feedback_requests = 0;
 
   std::string serialize() const;
   // kInvalidArgument for text that serialize() did not produce.
@@ -111,6 +118,9 @@ struct Outcome {
   // Harvested examples (kind, context, target, satisfaction filled in); the caller adds
   // ids, user, model version and time, and stores them with the turn.
   std::vector<Example> examples;
+  // The estimate called for a feedback request, but the conversation had had
+  // PolicyOptions::max_feedback_requests: answered instead.
+  bool request_held_back = false;
 };
 
 // `satisfaction` must be set when plan() asked for it; `ranked_reply` when plan() asked
