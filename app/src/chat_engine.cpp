@@ -160,6 +160,12 @@ struct ChatEngine::PendingTurn {
 ChatEngine::ChatEngine(ChatEngineOptions options, store::Store& store, std::shared_ptr<LiveModels> models,
                        metrics::Registry& registry)
     : options_(std::move(options)), store_(store), metrics_(std::make_unique<Metrics>(registry)),
+      label_model_(std::make_unique<LiveLabelModel>(
+          LiveLabelModel::Options{.window = options_.label_model_window,
+                                  .refit_every = std::max<std::size_t>(100, options_.label_model_window / 20),
+                                  .min_replies = std::min(LiveLabelModel::Options{}.min_replies,
+                                                          options_.label_model_window)},
+          registry)),
       models_(std::move(models)) {
   if (options_.max_examples_per_address_per_hour > 0) {
     teaching_budget_ = std::make_unique<TeachingBudget>(options_.max_examples_per_address_per_hour);
@@ -712,6 +718,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     }
     if (t->shadow_agrees) metrics_->shadow_answer(serving.shadow->version, *t->shadow_agrees).inc();
     if (t->satisfaction) metrics_->satisfaction.observe(*t->satisfaction);
+    if (!t->votes.empty()) label_model_->add(t->votes);
     for (std::size_t f = 0; f < t->votes.size(); ++f) {
       if (t->votes[f] != satisfaction::Vote::kAbstain) {
         metrics_->vote(satisfaction::labeling_functions()[f], t->votes[f]).inc();

@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "chat_protocol.h"
+#include "live_label_model.h"
 #include "live_models.h"
 #include "selffeed/common/metrics.h"
 #include "selffeed/feedback/policy.h"
@@ -48,6 +49,8 @@ struct ChatEngineOptions {
   // are answered without being judged (no feedback request, nothing harvested; the answer to
   // a request already made is still kept) and its ratings are refused. 0: no limit.
   std::size_t max_examples_per_address_per_hour = 0;
+  // The judged replies the live label model is fitted on (LiveLabelModel); 0: none.
+  std::size_t label_model_window = 10000;
 };
 
 class TeachingBudget;
@@ -94,6 +97,8 @@ class ChatEngine {
   std::size_t queue_depth() const;
   // Examples of `kind` harvested since this engine started.
   std::uint64_t harvested(ExampleKind kind) const;
+  // The labeling functions on live traffic (thread-safe).
+  LiveLabelModel& label_model() { return *label_model_; }
   // Answers everything already queued, ends the worker thread and lets go of every
   // connection.
   void stop();
@@ -142,6 +147,7 @@ class ChatEngine {
   const ChatEngineOptions options_;
   store::Store& store_;
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<LiveLabelModel> label_model_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -300,6 +300,25 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
                                          {"queue_depth", engine_.queue_depth()},
                                          {"models", model_list}}));
     }
+    if (request.path == "/admin/labeling-functions" && request.method == "GET") {
+      LiveLabelModel& live = engine_.label_model();
+      const std::string refit = query_value(request.query, "refit");
+      if (!refit.empty() && refit != "0" && refit != "1") {
+        return respond(error_response(400, "invalid_argument", "refit must be 0 or 1"));
+      }
+      std::optional<LiveLabelModel::Fit> fit = refit == "1" ? live.refit() : live.latest();
+      if (!fit) return respond(json_response(200, {{"fitted", false}}));
+      json functions = json::array();
+      for (const LiveLabelModel::FunctionFit& f : fit->functions) {
+        functions.push_back({{"name", f.name}, {"coverage", f.coverage}, {"accuracy", f.accuracy}});
+      }
+      return respond(json_response(200, {{"fitted", true},
+                                         {"replies", fit->replies},
+                                         {"seen", fit->seen},
+                                         {"prior", fit->prior},
+                                         {"degenerate", fit->degenerate},
+                                         {"functions", functions}}));
+    }
     if (request.path == "/admin/export" && request.method == "GET") {
       const Result<ExportPrivacy> privacy = export_privacy(request.query, options_.pseudonym_key);
       if (!privacy.ok()) return respond(error_response(400, "invalid_argument", privacy.status().message()));

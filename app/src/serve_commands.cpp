@@ -35,6 +35,7 @@ struct ServeFlags {
   std::string satisfaction = "auto";
   double threshold = -1;
   std::uint32_t max_feedback_requests = 0;
+  std::size_t label_model_window = 10000;
   int io_threads = 1;
   int torch_threads = 1;
   std::size_t max_batch = 32;
@@ -142,6 +143,7 @@ int serve(const ServeFlags& f) {
   ChatEngineOptions engine_options;
   if (f.threshold >= 0) engine_options.satisfaction_threshold = f.threshold;
   engine_options.policy.max_feedback_requests = f.max_feedback_requests;
+  engine_options.label_model_window = f.label_model_window;
   engine_options.max_batch = std::max<std::size_t>(1, f.max_batch);
   engine_options.max_queue = f.max_queue;
   engine_options.max_examples_per_address_per_hour = f.max_examples_per_address_per_hour;
@@ -258,6 +260,10 @@ void add_serve_commands(CLI::App& app, Action& action) {
   serve_cmd->add_option("--max-feedback-requests", flags->max_feedback_requests,
                         "ask for feedback at most this many times in one conversation (0: no limit); past it, a reply "
                         "the estimator calls unsatisfied is answered and learned from not at all")
+      ->capture_default_str();
+  serve_cmd->add_option("--label-model-window", flags->label_model_window,
+                        "judged replies the live label model re-learns the labeling functions' accuracies on "
+                        "(/admin/labeling-functions, /metrics); 0: off")
       ->capture_default_str();
   serve_cmd->add_option("--io-threads", flags->io_threads, "network threads")->capture_default_str();
   serve_cmd->add_option("--torch-threads", flags->torch_threads, "LibTorch intra-op threads")->capture_default_str();

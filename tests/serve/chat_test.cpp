@@ -363,6 +363,45 @@ TEST(ChatTest, AConversationIsAskedForFeedbackAtMostTheLimit) {
   EXPECT_NE(metrics->body.find("selffeed_feedback_requests_held_back_total 2"), std::string::npos) << metrics->body;
 }
 
+// The label model on live traffic: the labeling functions' votes on the last
+// --label-model-window judged replies, refitted without labels.
+TEST(ChatTest, TheLabelModelRelearnsTheLabelingFunctionsOnTheLatestJudgedReplies) {
+  TempDir dir;
+  auto server = testing::start_server(dir.str(), dir.str("store"), {"--admin-token", "secret", "--label-model-window", "4"});
+  ASSERT_TRUE(server);
+  auto admin = [&](const std::string& path) {
+    auto reply = clients::http_request("GET", server->http_url(path), "", "Bearer secret");
+    EXPECT_OK(reply);
+    return json::parse(reply->body);
+  };
+  EXPECT_EQ(admin("/admin/labeling-functions?refit=1"), json({{"fitted", false}}));
+  auto ws = clients::WsClient::connect(server->ws_url());
+  ASSERT_OK(ws);
+  ASSERT_EQ(testing::request(**ws, {{"type", "hello"}})["type"], "welcome");
+  for (const std::string text : {"hello ! what colour is your car ?", "nice . where is your boat ?", "cool , thanks !",
+                                 "haha yes", "do you like dogs ?", "i love them"}) {
+    ASSERT_EQ(testing::request(**ws, {{"type", "message"}, {"text", text}})["type"], "reply");
+  }
+  const json fit = admin("/admin/labeling-functions?refit=1");
+  ASSERT_EQ(fit["fitted"], true) << fit.dump();
+  EXPECT_EQ(fit["replies"], 4) << "the window";
+  EXPECT_EQ(fit["seen"], 5) << "every message but the first is judged";
+  EXPECT_TRUE(fit["degenerate"].is_boolean());
+  EXPECT_EQ(admin("/admin/labeling-functions"), fit) << "the latest fit, without refitting";
+  auto metrics = clients::http_request("GET", server->http_url("/metrics"));
+  ASSERT_OK(metrics);
+  std::size_t voted = 0;
+  for (const json& f : fit["functions"]) {
+    const double coverage = f["coverage"];
+    EXPECT_TRUE(coverage == 0 || coverage == 0.25 || coverage == 0.5 || coverage == 0.75 || coverage == 1) << f.dump();
+    if (coverage > 0) ++voted;
+    EXPECT_NE(metrics->body.find("selffeed_labeling_function_coverage{function=\"" + f["name"].get<std::string>() + "\"}"),
+              std::string::npos);
+  }
+  EXPECT_GT(voted, 0u) << fit.dump();
+  EXPECT_EQ(admin("/admin/labeling-functions?refit=yes")["error"], "invalid_argument");
+}
+
 // The bot's persona: the server's (serve --persona) unless a hello gives the conversation
 // its own; it is stored with the conversation, shown in the welcome, and its facts lead the
 // ranking when the bundle weighs them.
