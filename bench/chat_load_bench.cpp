@@ -5,7 +5,7 @@
 //   chat_load_bench --bundle models/demo --utterances FILE [--users 1,16,64] [--seconds 10]
 //                   [--batches 32,1] [--think-ms 0] [--url ws://... (a running server)]
 //                   [--while "COMMAND"] [--from ADDRESS (connect from it, e.g. 127.0.0.2)]
-//                   [--shadow BUNDLE [--shadow-share 1]]
+//                   [--shadow BUNDLE [--shadow-share 1]] [--serve-args "ARGS" (more `serve` flags)]
 // With --while, every setting runs twice on the same server: idle, then with COMMAND (e.g.
 // a `selffeed retrain` at the periodic trainer's priority) running beside it. With
 // --shadow, twice as well: alone, then with BUNDLE in shadow on that share of the
@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
   std::string from;    // --from: the users' address
   std::string shadow;  // --shadow: a bundle
   double shadow_share = 1;
+  std::vector<std::string> serve_args;  // --serve-args, split at spaces
   int seconds = 10, think_ms = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -98,6 +99,10 @@ int main(int argc, char** argv) {
     else if (flag == "--from") from = argv[i + 1];
     else if (flag == "--shadow") shadow = argv[i + 1];
     else if (flag == "--shadow-share") shadow_share = std::stod(argv[i + 1]);
+    else if (flag == "--serve-args") {
+      std::istringstream words(argv[i + 1]);
+      for (std::string word; words >> word;) serve_args.push_back(word);
+    }
   }
   const bool second_run = !beside.empty() || !shadow.empty();
   if (!beside.empty() && !shadow.empty()) {
@@ -126,12 +131,12 @@ int main(int argc, char** argv) {
         continue;
       }
       const std::string dir = work + "/b" + std::to_string(batch) + "-u" + std::to_string(users);
-      auto server = clients::LocalServer::start(
-          {.binary = binary, .bundle = bundle, .store = dir + "/store", .work_dir = dir,
-           .extra_args = {"--max-batch", std::to_string(batch), "--rate", "100000", "--burst", "100000",
-                          "--max-connections", "10000", "--max-connections-per-address", "0", "--admin-token",
-                          "bench"},
-           .log_level = "warn"});
+      std::vector<std::string> args = {"--max-batch", std::to_string(batch), "--rate", "100000", "--burst", "100000",
+                                       "--max-connections", "10000", "--max-connections-per-address", "0",
+                                       "--admin-token", "bench"};
+      args.insert(args.end(), serve_args.begin(), serve_args.end());
+      auto server = clients::LocalServer::start({.binary = binary, .bundle = bundle, .store = dir + "/store",
+                                                 .work_dir = dir, .extra_args = args, .log_level = "warn"});
       if (!server.ok()) {
         std::fprintf(stderr, "%s\n", server.status().to_string().c_str());
         return 1;

@@ -162,7 +162,7 @@ ChatEngine::ChatEngine(ChatEngineOptions options, store::Store& store, std::shar
     : options_(std::move(options)), store_(store), metrics_(std::make_unique<Metrics>(registry)),
       label_model_(std::make_unique<LiveLabelModel>(
           LiveLabelModel::Options{.window = options_.label_model_window,
-                                  .refit_every = std::max<std::size_t>(100, options_.label_model_window / 20),
+                                  .refit_every = std::max<std::size_t>(100, options_.label_model_window / 4),
                                   .min_replies = std::min(LiveLabelModel::Options{}.min_replies,
                                                           options_.label_model_window)},
           registry)),

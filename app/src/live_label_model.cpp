@@ -1,8 +1,15 @@
 #include "live_label_model.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "selffeed/common/log.h"
 
 namespace selffeed::app {
+namespace {
+constexpr int kFitterNice = 10;
+}  // namespace
 
 LiveLabelModel::LiveLabelModel(Options options, metrics::Registry& metrics)
     : options_(options), metrics_(metrics) {
@@ -76,6 +83,9 @@ std::optional<LiveLabelModel::Fit> LiveLabelModel::refit() {
 }
 
 void LiveLabelModel::fit_when_due(std::stop_token stop) {
+  // Below the inference worker, as the periodic trainer's child is: a fit of 10,000
+  // replies takes a fifth of a second of a core (BENCHMARKS.md).
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kFitterNice);
   while (true) {
     {
       std::unique_lock lock(mutex_);

@@ -31,10 +31,10 @@ double majority_vote(std::span<const Vote> votes) {
 
 double LabelModel::posterior(std::span<const Vote> votes) const {
   double log_sat = std::log(prior_), log_unsat = std::log(1.0 - prior_);
-  for (std::size_t j = 0; j < votes.size() && j < theta_.size(); ++j) {
+  for (std::size_t j = 0; j < votes.size() && j < log_theta_.size(); ++j) {
     const int o = outcome(votes[j]);
-    log_sat += std::log(theta_[j][1][o]);
-    log_unsat += std::log(theta_[j][0][o]);
+    log_sat += log_theta_[j][1][o];
+    log_unsat += log_theta_[j][0][o];
   }
   return 1.0 / (1.0 + std::exp(log_unsat - log_sat));
 }
@@ -74,6 +74,12 @@ Result<LabelModel> LabelModel::fit(std::span<const std::vector<Vote>> votes, con
       }
     }
     // E step.
+    model.log_theta_ = model.theta_;
+    for (auto& function : model.log_theta_) {
+      for (auto& outputs : function) {
+        for (double& p : outputs) p = std::log(p);
+      }
+    }
     for (std::size_t i = 0; i < votes.size(); ++i) q[i] = model.posterior(votes[i]);
     if (change < options.tolerance) break;
   }

@@ -96,6 +96,7 @@ class LabelModel {
   double posterior(std::span<const Vote> votes) const;
   // theta_[j][y][o]: P(function j outputs o | class y); o = abstain, unsatisfied, satisfied.
   std::vector<std::array<std::array<double, 3>, 2>> theta_;
+  std::vector<std::array<std::array<double, 3>, 2>> log_theta_;  // what posterior() sums
   std::vector<double> accuracies_;
   double prior_ = 0.5;
   int iterations_ = 0;
