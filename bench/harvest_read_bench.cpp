@@ -107,17 +107,24 @@ int main(int argc, char** argv) {
       return true;
     }));
   });
-  std::printf("| read (%zu examples) | seconds | examples/s | time / bare scan | HB / FB / gate FB / thumbs returned | over the cap |\n",
+  std::printf("| read (%zu examples) | seconds | examples/s | time / bare scan | HB / FB / gate FB / thumbs returned | over the cap | untrusted users |\n",
               scanned);
-  std::printf("|---|---:|---:|---:|---|---:|\n");
-  std::printf("| bare scan (`scan_all_examples`) | %.3f | %.0f | 1.00x | - | - |\n", scan, scanned / scan);
-  for (std::size_t cap : {std::size_t{0}, std::size_t{1000}}) {
+  std::printf("|---|---:|---:|---:|---|---:|---:|\n");
+  std::printf("| bare scan (`scan_all_examples`) | %.3f | %.0f | 1.00x | - | - | - |\n", scan, scanned / scan);
+  const trainer::TrustRule no_trust_rule{.max_blocked_share = 2, .max_repeated_share = 2};
+  struct Setting {
+    const char* name;
+    trainer::HarvestOptions options;
+  };
+  for (const Setting& setting : {Setting{"no cap, no trust rule", {.trust = no_trust_rule}},
+                                 Setting{"no cap, the trust rule", {}},
+                                 Setting{"cap 1,000 a user, the trust rule", {.max_per_user = 1000}}}) {
     trainer::HarvestedExamples harvested;
-    const double seconds = median_seconds([&] { harvested = check(trainer::load_harvested(*store, guard, {.max_per_user = cap})); });
-    std::printf("| `load_harvested`, %s | %.3f | %.0f | %.2fx | %zu / %zu / %zu / %zu | %zu |\n",
-                cap ? "cap 1,000 a user" : "no cap", seconds, scanned / seconds, seconds / scan,
-                harvested.dialogue.size(), harvested.feedback.size(), harvested.feedback_holdout.size(),
-                harvested.thumbs.targets.size(), harvested.over_the_user_cap);
+    const double seconds = median_seconds([&] { harvested = check(trainer::load_harvested(*store, guard, setting.options)); });
+    std::printf("| `load_harvested`, %s | %.3f | %.0f | %.2fx | %zu / %zu / %zu / %zu | %zu | %zu |\n", setting.name,
+                seconds, scanned / seconds, seconds / scan, harvested.dialogue.size(), harvested.feedback.size(),
+                harvested.feedback_holdout.size(), harvested.thumbs.targets.size(), harvested.over_the_user_cap,
+                harvested.untrusted.size());
     std::fflush(stdout);
   }
   store.reset();

@@ -136,7 +136,7 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
       return true;
     }
     const auto refusal = guard.refusal(e.target);
-    records[teacher].add(e.target, refusal == HarvestGuard::kBlockedWord);
+    if (!options.trust.off()) records[teacher].add(e.target, refusal == HarvestGuard::kBlockedWord);
     if (refusal) {
       ++out.refused[std::string(*refusal)];
       return true;

@@ -182,6 +182,7 @@ struct TrustRule {
   std::size_t min_examples = 5;
   double max_blocked_share = 0.2;
   double max_repeated_share = 0.5;
+  bool off() const { return max_blocked_share > 1 && max_repeated_share > 1; }
 };
 
 struct HarvestOptions {
