@@ -341,6 +341,11 @@ TEST(HarvestedTest, NothingIsLearnedFromUsersWhoSwearOrRepeatThemselvesThisOften
                                {.trust = {.min_examples = 4, .max_blocked_share = 0.16, .max_repeated_share = 1.5}});
   ASSERT_OK(strict);
   EXPECT_EQ(strict->untrusted, (std::vector<std::string>{"grumpy", "newcomer", "troll"}));
+  auto off = load_harvested(**store, HarvestGuard(), {.trust = {.max_blocked_share = 2, .max_repeated_share = 2}});
+  ASSERT_OK(off);
+  EXPECT_TRUE(off->untrusted.empty());
+  EXPECT_EQ(off->examples_of_the_untrusted, 0u);
+  EXPECT_EQ(off->dialogue.size() + off->feedback.size(), learned.size() + 4u + 6u) << "the troll's four and the spammer's six";
 }
 
 TEST(GateTest, PromotesOnlyWhatIsBetterOverallAndNotWorseOnPersonaChat) {
