@@ -601,14 +601,19 @@ Example rewritten(Example e, const ExportRewrite& rewrite) {
 Result<std::uint64_t> Store::export_examples(std::ostream& out, const ExportFilter& filter,
                                              const ExportRewrite& rewrite) const {
   std::uint64_t lines = 0;
+  if (filter.seqs && filter.seqs->empty()) return lines;
+  const bool rewrites = rewrite.text || rewrite.id;
   auto write = [&](const Example& e) {
-    if (filter.seqs && !filter.seqs->contains(e.seq)) return true;
-    out << codec::example_to_jsonl(rewritten(e, rewrite)) << '\n';
+    if (filter.seqs) {
+      if (e.seq > *filter.seqs->rbegin()) return false;  // past the last one asked for
+      if (!filter.seqs->contains(e.seq)) return true;
+    }
+    out << (rewrites ? codec::example_to_jsonl(rewritten(e, rewrite)) : codec::example_to_jsonl(e)) << '\n';
     ++lines;
     return static_cast<bool>(out);
   };
   std::uint64_t after_seq = filter.after_seq;
-  if (filter.seqs && !filter.seqs->empty()) after_seq = std::max(after_seq, *filter.seqs->begin() - 1);
+  if (filter.seqs && *filter.seqs->begin() > 0) after_seq = std::max(after_seq, *filter.seqs->begin() - 1);
   if (filter.kind) {
     SELFFEED_RETURN_IF_ERROR(scan_examples(*filter.kind, after_seq, write));
   } else {
