@@ -57,9 +57,21 @@ std::optional<LiveLabelModel::Fit> LiveLabelModel::refit() {
   for (std::size_t f = 0; f < functions.size(); ++f) {
     std::size_t voted = 0;
     for (const auto& row : rows) voted += f < row.size() && row[f] != satisfaction::Vote::kAbstain;
-    FunctionFit function{.name = functions[f].name,
-                         .coverage = static_cast<double>(voted) / static_cast<double>(rows.size()),
-                         .accuracy = model->accuracies()[f]};
+    fit.functions.push_back({.name = functions[f].name,
+                             .coverage = static_cast<double>(voted) / static_cast<double>(rows.size()),
+                             .accuracy = model->accuracies()[f]});
+  }
+  // Two fits can overlap (the thread's and an admin's refit=1): only the one of the later
+  // window is published, so that the gauges never go back to an older one.
+  std::lock_guard lock(mutex_);
+  if (latest_ && latest_->seen > fit.seen) return fit;
+  latest_ = fit;
+  publish(fit);
+  return fit;
+}
+
+void LiveLabelModel::publish(const Fit& fit) {
+  for (const FunctionFit& function : fit.functions) {
     const metrics::Labels labels = {{"function", function.name}};
     if (!fit.degenerate) {
       metrics_.gauge("selffeed_labeling_function_accuracy",
@@ -71,15 +83,11 @@ std::optional<LiveLabelModel::Fit> LiveLabelModel::refit() {
     metrics_.gauge("selffeed_labeling_function_coverage",
                    "Share of the latest window of judged replies each labeling function voted on.", labels)
         .set(function.coverage);
-    fit.functions.push_back(std::move(function));
   }
   if (!fit.degenerate) {
     metrics_.gauge("selffeed_label_model_prior", "P(satisfied) as the label model learns it on the latest window.")
         .set(fit.prior);
   }
-  std::lock_guard lock(mutex_);
-  if (!latest_ || latest_->seen <= fit.seen) latest_ = fit;
-  return fit;
 }
 
 void LiveLabelModel::fit_when_due(std::stop_token stop) {

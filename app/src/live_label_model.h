@@ -68,6 +68,7 @@ class LiveLabelModel {
 
  private:
   void fit_when_due(std::stop_token stop);
+  void publish(const Fit& fit);  // the gauges; under mutex_
 
   const Options options_;
   metrics::Registry& metrics_;
