@@ -3,7 +3,8 @@
 // per-user cap, everything put in text order) against a bare scan of the same examples,
 // on a store of N examples written the way the server writes them (a conversation's HB,
 // FB and ST examples; one user in a hundred a heavy one). Prints a Markdown table for
-// BENCHMARKS.md; the median of 3 reads per row.
+// BENCHMARKS.md; the median of 3 reads per row. The last row is what retraining adds to pin
+// its snapshot: the SHA-256 of the export of the HB and FB examples it uses.
 //
 //   harvest_read_bench [--examples N] [--dir DIR]
 #include <algorithm>
@@ -11,9 +12,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "selffeed/common/digest.h"
 #include "selffeed/store/store.h"
 #include "selffeed/trainer/trainer.h"
 
@@ -116,10 +119,10 @@ int main(int argc, char** argv) {
     const char* name;
     trainer::HarvestOptions options;
   };
+  trainer::HarvestedExamples harvested;
   for (const Setting& setting : {Setting{"no cap, no trust rule", {.trust = no_trust_rule}},
                                  Setting{"no cap, the trust rule", {}},
                                  Setting{"cap 1,000 a user, the trust rule", {.max_per_user = 1000}}}) {
-    trainer::HarvestedExamples harvested;
     const double seconds = median_seconds([&] { harvested = check(trainer::load_harvested(*store, guard, setting.options)); });
     std::printf("| `load_harvested`, %s | %.3f | %.0f | %.2fx | %zu / %zu / %zu / %zu | %zu | %zu |\n", setting.name,
                 seconds, scanned / seconds, seconds / scan, harvested.dialogue.size(), harvested.feedback.size(),
@@ -127,6 +130,16 @@ int main(int argc, char** argv) {
                 harvested.untrusted.size());
     std::fflush(stdout);
   }
+  std::set<std::uint64_t> used(harvested.dialogue_seqs.begin(), harvested.dialogue_seqs.end());
+  used.insert(harvested.feedback_seqs.begin(), harvested.feedback_seqs.end());
+  std::string sha256;
+  const double pin = median_seconds([&] {
+    Sha256Stream hash;
+    check(store->export_examples(hash, {.seqs = used}));
+    sha256 = hash.hex_digest();
+  });
+  std::printf("| snapshot pin: SHA-256 of the export of the %zu used | %.3f | %.0f | %.2fx | %.12s... | - | - |\n",
+              used.size(), pin, scanned / pin, pin / scan, sha256.c_str());
   store.reset();
   std::filesystem::remove_all(dir);
 }
