@@ -88,17 +88,19 @@ std::optional<T> parse_number(const std::string& text) {
   return value;
 }
 
-// An export's redact=1 and pseudonymise=1 (each 0 or 1; 0 when absent). Pseudonyms need the
-// server's key: an export that asked for them never falls back to the real ids.
+// A query flag `name`: 0 or 1, false when absent.
+Result<bool> query_flag(std::string_view query, std::string_view name) {
+  const std::string value = query_value(query, name);
+  if (!value.empty() && value != "0" && value != "1") return invalid_argument_error(std::string(name) + " must be 0 or 1");
+  return value == "1";
+}
+
+// An export's redact=1 and pseudonymise=1. Pseudonyms need the server's key: an export that
+// asked for them never falls back to the real ids.
 Result<ExportPrivacy> export_privacy(std::string_view query, const std::string& pseudonym_key) {
-  auto flag = [&](std::string_view name) -> Result<bool> {
-    const std::string value = query_value(query, name);
-    if (!value.empty() && value != "0" && value != "1") return invalid_argument_error(std::string(name) + " must be 0 or 1");
-    return value == "1";
-  };
   ExportPrivacy privacy;
-  SELFFEED_ASSIGN_OR_RETURN(privacy.redact, flag("redact"));
-  SELFFEED_ASSIGN_OR_RETURN(const bool pseudonymise, flag("pseudonymise"));
+  SELFFEED_ASSIGN_OR_RETURN(privacy.redact, query_flag(query, "redact"));
+  SELFFEED_ASSIGN_OR_RETURN(const bool pseudonymise, query_flag(query, "pseudonymise"));
   if (pseudonymise) {
     if (pseudonym_key.empty()) {
       return invalid_argument_error("pseudonymise=1 needs a server started with --pseudonym-key-file");
@@ -302,11 +304,9 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
     }
     if (request.path == "/admin/labeling-functions" && request.method == "GET") {
       LiveLabelModel& live = engine_.label_model();
-      const std::string refit = query_value(request.query, "refit");
-      if (!refit.empty() && refit != "0" && refit != "1") {
-        return respond(error_response(400, "invalid_argument", "refit must be 0 or 1"));
-      }
-      std::optional<LiveLabelModel::Fit> fit = refit == "1" ? live.refit() : live.latest();
+      const Result<bool> refit = query_flag(request.query, "refit");
+      if (!refit.ok()) return respond(error_response(400, "invalid_argument", refit.status().message()));
+      std::optional<LiveLabelModel::Fit> fit = *refit ? live.refit() : live.latest();
       if (!fit) return respond(json_response(200, {{"fitted", false}}));
       json functions = json::array();
       for (const LiveLabelModel::FunctionFit& f : fit->functions) {

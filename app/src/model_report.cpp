@@ -428,9 +428,10 @@ std::string registry_path(const std::string& bundle_dir) {
   return std::filesystem::absolute(bundle_dir, ec).lexically_normal().string();
 }
 
-Result<PinnedSnapshot> pinned_snapshot(const std::string& lineage_json) {
-  const json lineage = json::parse(lineage_json, nullptr, /*allow_exceptions=*/false);
-  if (!lineage.is_object()) return invalid_argument_error("the lineage is not a JSON object");
+namespace {
+
+// pinned_snapshot of a lineage already parsed (an object).
+Result<PinnedSnapshot> pinned_snapshot_of(const json& lineage) {
   const auto harvested = lineage.find("harvested");
   if (harvested == lineage.end()) return not_found_error("the lineage names no harvested examples");
   const auto seqs = harvested->find("example_seqs");
@@ -448,6 +449,14 @@ Result<PinnedSnapshot> pinned_snapshot(const std::string& lineage_json) {
   return pinned;
 }
 
+}  // namespace
+
+Result<PinnedSnapshot> pinned_snapshot(const std::string& lineage_json) {
+  const json lineage = json::parse(lineage_json, nullptr, /*allow_exceptions=*/false);
+  if (!lineage.is_object()) return invalid_argument_error("the lineage is not a JSON object");
+  return pinned_snapshot_of(lineage);
+}
+
 std::vector<std::string> versions_trained_on(const std::vector<ModelRecord>& models,
                                              const std::vector<std::uint64_t>& seqs) {
   std::vector<bool> trained(models.size(), false);
@@ -460,7 +469,7 @@ std::vector<std::string> versions_trained_on(const std::vector<ModelRecord>& mod
     if (auto from = lineage.find("fine_tuned_from"); from != lineage.end() && from->is_string()) {
       parent[i] = registry_path(from->get<std::string>());
     }
-    const Result<PinnedSnapshot> used = pinned_snapshot(models[i].lineage_json);
+    const Result<PinnedSnapshot> used = pinned_snapshot_of(lineage);
     if (!used.ok()) continue;
     trained[i] = std::any_of(seqs.begin(), seqs.end(), [&](std::uint64_t seq) { return used->seqs.contains(seq); });
   }
