@@ -117,6 +117,19 @@ struct ChatEngine::Metrics {
                             {{"function", function.name},
                              {"vote", vote == satisfaction::Vote::kSatisfied ? "satisfied" : "unsatisfied"}});
   }
+  // The yield of each model version: its HB and FB per judged reply says how often its
+  // users were satisfied and how often they answered a request.
+  metrics::Counter& judged(const std::string& version) {
+    return registry.counter("selffeed_judged_replies_total",
+                            "User replies the satisfaction estimator judged, by the model version that answered.",
+                            {{"version", version}});
+  }
+  metrics::Counter& harvested_by(const std::string& version, ExampleKind kind) {
+    return registry.counter("selffeed_harvested_examples_by_version_total",
+                            "Training examples harvested from conversations, by the model version that answered "
+                            "and kind.",
+                            {{"version", version}, {"kind", std::string(example_kind_name(kind))}});
+  }
   metrics::Counter& error(std::string_view code) { return metrics::error_counter(registry, code); }
   void set_trial(const std::string& version, double share) {
     registry.gauge("selffeed_trial_share", "Share of users the version on trial answers (0 once it ends).",
@@ -166,6 +179,7 @@ ChatEngine::ChatEngine(ChatEngineOptions options, store::Store& store, std::shar
                                   .min_replies = std::min(LiveLabelModel::Options{}.min_replies,
                                                           options_.label_model_window)},
           registry)),
+      drift_(std::make_unique<DriftMonitor>(options_.drift, registry)),
       models_(std::move(models)) {
   if (options_.max_examples_per_address_per_hour > 0) {
     teaching_budget_ = std::make_unique<TeachingBudget>(options_.max_examples_per_address_per_hour);
@@ -201,6 +215,7 @@ void ChatEngine::swap_models(std::shared_ptr<LiveModels> models) {
   std::lock_guard lock(mutex_);
   metrics_->set_model(models_->version, models->version);
   log()->info("live model is now {} (was {})", models->version, models_->version);
+  if (models->version != models_->version) drift_->model_changed();
   if (trial_ && trial_->version == models->version) {
     metrics_->set_trial(trial_->version, 0);
     log()->info("the trial of {} ends: it is live", trial_->version);
@@ -518,6 +533,11 @@ void ChatEngine::rate(const Job& job) {
   if (!seq.ok()) return send_storage_error(job, seq.status());
   metrics_->harvested(ExampleKind::kST).inc();
   if (teaching_budget_) teaching_budget_->spend(address, 1, Clock::now());
+  // The thumbs are the estimator's dev set in the wild, where the live one scored the reply.
+  if (turns->size() > 1 && (*turns)[1].speaker == Speaker::kUser && (*turns)[1].satisfaction &&
+      (*turns)[1].model_version == model_version()) {
+    drift_->rated(*(*turns)[1].satisfaction, m.thumbs_up);
+  }
   log()->info("conversation {} turn {} rated {}", session->conversation.id, m.turn, m.thumbs_up ? "up" : "down");
   job.connection->send(rated_frame(m.id, m.turn, m.thumbs_up, *seq));
 }
@@ -707,6 +727,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     for (const Example& e : t->outcome.examples) {
       reply.harvested.push_back(e.kind);
       metrics_->harvested(e.kind).inc();
+      metrics_->harvested_by(models.version, e.kind).inc();
     }
     if (teaching_budget_) {
       teaching_budget_->spend(t->job->connection->client_address(), t->outcome.examples.size(), sent);
@@ -718,7 +739,11 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     }
     if (t->shadow_agrees) metrics_->shadow_answer(serving.shadow->version, *t->shadow_agrees).inc();
     if (t->satisfaction) metrics_->satisfaction.observe(*t->satisfaction);
-    if (!t->votes.empty()) label_model_->add(t->votes);
+    if (!t->votes.empty()) {
+      label_model_->add(t->votes);
+      drift_->judged(t->votes, &models == serving.live.get() ? t->satisfaction : std::nullopt);
+      metrics_->judged(models.version).inc();
+    }
     for (std::size_t f = 0; f < t->votes.size(); ++f) {
       if (t->votes[f] != satisfaction::Vote::kAbstain) {
         metrics_->vote(satisfaction::labeling_functions()[f], t->votes[f]).inc();

@@ -19,6 +19,7 @@
 #include <unordered_map>
 
 #include "chat_protocol.h"
+#include "drift_monitor.h"
 #include "live_label_model.h"
 #include "live_models.h"
 #include "selffeed/common/metrics.h"
@@ -51,6 +52,8 @@ struct ChatEngineOptions {
   std::size_t max_examples_per_address_per_hour = 0;
   // The judged replies the live label model is fitted on (LiveLabelModel); 0: none.
   std::size_t label_model_window = 10000;
+  // Alerts on the judged replies and the thumbs drifting away (DriftMonitor).
+  DriftMonitor::Options drift;
 };
 
 class TeachingBudget;
@@ -99,6 +102,8 @@ class ChatEngine {
   std::uint64_t harvested(ExampleKind kind) const;
   // The labeling functions on live traffic (thread-safe).
   LiveLabelModel& label_model() { return *label_model_; }
+  // Drift of the judged replies and of the estimator against the thumbs (thread-safe).
+  DriftMonitor& drift() { return *drift_; }
   // Answers everything already queued, ends the worker thread and lets go of every
   // connection.
   void stop();
@@ -148,6 +153,7 @@ class ChatEngine {
   store::Store& store_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<LiveLabelModel> label_model_;
+  std::unique_ptr<DriftMonitor> drift_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

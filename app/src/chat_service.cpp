@@ -133,6 +133,40 @@ json stats_json(const store::StoreStats& stats) {
           {"models", stats.models},               {"last_seq", stats.last_seq}, {"deleted_users", stats.deleted_users}};
 }
 
+// A block of judged replies: the labeling functions' coverage by name, their conflicts and
+// the estimator's mean score; null when there is none yet.
+json block_json(const std::optional<DriftMonitor::Block>& block) {
+  if (!block) return nullptr;
+  json coverage = json::object();
+  const auto& functions = satisfaction::labeling_functions();
+  for (std::size_t f = 0; f < functions.size() && f < block->coverage.size(); ++f) {
+    coverage[functions[f].name] = block->coverage[f];
+  }
+  return {{"replies", block->replies},       {"coverage", coverage},
+          {"conflict", block->conflict},     {"scored", block->scored},
+          {"mean_score", block->mean_score}};
+}
+
+json drift_json(const DriftMonitor::Report& report) {
+  json alerts = json::array();
+  for (const DriftMonitor::Alert& a : report.alerts) {
+    alerts.push_back({{"alert", a.name},
+                      {"subject", a.subject},
+                      {"reference", a.reference},
+                      {"now", a.now},
+                      {"message", a.message},
+                      {"since_ms", a.since_ms}});
+  }
+  json thumbs = {{"up", report.thumbs.up}, {"down", report.thumbs.down}, {"mean_score", report.thumbs.mean_score}};
+  thumbs["auc"] = report.thumbs.auc ? json(*report.thumbs.auc) : json(nullptr);
+  return {{"alerts", alerts},
+          {"blocks", report.blocks},
+          {"reference", block_json(report.reference)},
+          {"score_reference", block_json(report.score_reference)},
+          {"latest", block_json(report.latest)},
+          {"thumbs", thumbs}};
+}
+
 }  // namespace
 
 // One thread for admin requests, which read or rewrite the store and may take a while.
@@ -318,6 +352,14 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
                                          {"prior", fit->prior},
                                          {"degenerate", fit->degenerate},
                                          {"functions", functions}}));
+    }
+    if (request.path == "/admin/alerts" && request.method == "GET") {
+      return respond(json_response(200, drift_json(engine_.drift().report())));
+    }
+    if (request.path == "/admin/alerts/rebase" && request.method == "POST") {
+      engine_.drift().rebase();
+      SELFFEED_LOGGER("serve")->info("admin: drift reference rebased; the next block of judged replies is the new one");
+      return respond(json_response(200, {{"rebased", true}}));
     }
     if (request.path == "/admin/export" && request.method == "GET") {
       const Result<ExportPrivacy> privacy = export_privacy(request.query, options_.pseudonym_key);

@@ -1,5 +1,5 @@
-// `selffeed eval-satisfaction` and `selffeed lf-report`: the satisfaction baselines and the
-// weak-supervision report on the ConvAI2 human judgements.
+// `selffeed eval-satisfaction`, `selffeed lf-report` and `selffeed lf-drift`: the satisfaction
+// baselines, the weak-supervision report and the drift alerts on the ConvAI2 human judgements.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -10,6 +10,7 @@
 #include <numeric>
 #include <optional>
 #include <random>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -18,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "drift_monitor.h"
 #include "selffeed/common/context.h"
 #include "selffeed/store/store.h"
 #include "selffeed/trainer/trainer.h"
@@ -57,6 +59,9 @@ struct SatisfactionFlags {
   std::string recipe = "supervised";
   std::uint64_t seed = 1;
   std::string store;  // also the users' thumbs (ST examples) harvested in this store
+  // lf-drift only
+  DriftMonitor::Options drift;
+  int repeats = 20;
 };
 
 
@@ -673,6 +678,129 @@ int run_train(const SatisfactionFlags& f) {
   return 0;
 }
 
+// What serve's drift alerts (DriftMonitor) would say on real replies, with naive Bayes
+// (ST train) standing in for the live estimator:
+//   1. the unrated replies in the order of their files, as they came, and shuffled (where
+//      every alert is a false alarm);
+//   2. users who grow unhappier: after a reference block of rated VALID replies at their
+//      own mix, blocks drawn (with replacement) at a higher share of unsatisfied ones.
+int run_lf_drift(const SatisfactionFlags& f) {
+  auto d = load(f);
+  if (!d.ok()) return fail(d.status());
+  std::vector<SatisfactionInput> train_inputs;
+  std::vector<int> train_labels;
+  std::vector<const SatisfactionExample*> satisfied, unsatisfied;
+  for (const auto& e : d->labelled) {
+    if (e.split == Split::kTrain) {
+      train_inputs.push_back(e.input);
+      train_labels.push_back(e.label);
+    } else if (e.split == Split::kValid) {
+      (e.label == 1 ? satisfied : unsatisfied).push_back(&e);
+    }
+  }
+  const satisfaction::NaiveBayes nb = satisfaction::NaiveBayes::fit(train_inputs, train_labels);
+  auto alert_names = [](const DriftMonitor::Report& report) {
+    std::string names;
+    for (const auto& a : report.alerts) names += (names.empty() ? "" : ", ") + a.name + (a.subject.empty() ? "" : " " + a.subject);
+    return names.empty() ? std::string("-") : names;
+  };
+
+  // The unrated replies as the functions and the estimator see them, each with its file.
+  struct Judged {
+    std::vector<Vote> votes;
+    double score = 0;
+    std::string file;
+  };
+  std::vector<Judged> replies;
+  for (const auto& e : d->unlabelled) {
+    replies.push_back({satisfaction::apply_labeling_functions(e.input), nb.probability(e.input),
+                       e.dialogue_id.substr(0, e.dialogue_id.find('#'))});
+  }
+  metrics::Registry registry;
+  // Streams `order` through a monitor; per completed block, its alerts and its files.
+  auto stream = [&](const std::vector<std::size_t>& order) {
+    DriftMonitor drift(f.drift, registry);
+    std::vector<std::pair<std::string, std::set<std::string>>> blocks;
+    std::set<std::string> files;
+    for (std::size_t i : order) {
+      drift.judged(replies[i].votes, replies[i].score);
+      files.insert(replies[i].file);
+      const DriftMonitor::Report report = drift.report();
+      if (report.blocks == blocks.size()) continue;
+      blocks.emplace_back(alert_names(report), std::move(files));
+      files.clear();
+    }
+    return blocks;
+  };
+  std::vector<std::size_t> order(replies.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::printf("1. The %zu unrated replies in file order, blocks of %zu (min shift %.2f).\n\n", replies.size(),
+              f.drift.block, f.drift.min_shift);
+  std::printf("| block | files | alerts |\n|---:|---|---|\n");
+  std::size_t alerting = 0, compared = 0;
+  for (const auto& [alerts, files] : stream(order)) {
+    std::string names;
+    for (const std::string& file : files) names += (names.empty() ? "" : ", ") + file;
+    std::printf("| %zu | %s | %s |\n", ++compared, names.c_str(), alerts.c_str());
+    alerting += alerts != "-";
+  }
+  std::printf("\n%zu of %zu blocks compared with the first alerted.\n\n", alerting, compared - 1);
+  // Shuffled, the blocks are alike by construction: every alert is a false alarm.
+  std::mt19937_64 rng(f.seed);
+  alerting = compared = 0;
+  for (int r = 0; r < f.repeats; ++r) {
+    std::shuffle(order.begin(), order.end(), rng);
+    const auto blocks = stream(order);
+    for (std::size_t b = 1; b < blocks.size(); ++b) alerting += blocks[b].first != "-";
+    compared += blocks.size() - 1;
+  }
+  std::printf("The same replies shuffled (%d shuffles): %zu of %zu blocks compared with the first alerted.\n\n",
+              f.repeats, alerting, compared);
+
+  if (satisfied.empty() || unsatisfied.empty()) {
+    std::printf("2. Unhappier users: not measured, the valid split has no rated replies of both kinds.\n");
+    return 0;
+  }
+  const double own_share = static_cast<double>(unsatisfied.size()) / static_cast<double>(unsatisfied.size() + satisfied.size());
+  std::printf("2. Unhappier users: a reference block of the %zu rated valid replies (%.0f%% unsatisfied), then 3 "
+              "blocks at a higher share; %d repeats a share.\n\n", satisfied.size() + unsatisfied.size(),
+              100 * own_share, f.repeats);
+  std::printf("| unsatisfied share | blocks that alerted | mean score, reference -> after | alerts (repeats that raised it) |\n");
+  std::printf("|---:|---:|---|---|\n");
+  for (const double share : {own_share, 0.5, 0.6, 0.7, 0.9}) {
+    std::size_t alerted = 0;
+    double score_before = 0, score_after = 0;
+    std::map<std::string, int> raised;
+    for (int r = 0; r < f.repeats; ++r) {
+      DriftMonitor drift(f.drift, registry);
+      auto block_at = [&](double unsatisfied_share) {
+        std::bernoulli_distribution unhappy(unsatisfied_share);
+        for (std::size_t i = 0; i < f.drift.block; ++i) {
+          const auto& from = unhappy(rng) ? unsatisfied : satisfied;
+          const SatisfactionExample& e = *from[std::uniform_int_distribution<std::size_t>(0, from.size() - 1)(rng)];
+          drift.judged(satisfaction::apply_labeling_functions(e.input), nb.probability(e.input));
+        }
+      };
+      block_at(own_share);
+      std::set<std::string> in_this_repeat;
+      for (int b = 0; b < 3; ++b) {
+        block_at(share);
+        const DriftMonitor::Report report = drift.report();
+        alerted += !report.alerts.empty();
+        for (const auto& a : report.alerts) in_this_repeat.insert(a.name + (a.subject.empty() ? "" : " " + a.subject));
+        score_after += report.latest->mean_score / 3;
+      }
+      score_before += drift.report().score_reference->mean_score;
+      for (const std::string& name : in_this_repeat) ++raised[name];
+    }
+    std::string names;
+    for (const auto& [name, count] : raised) names += (names.empty() ? "" : ", ") + name + " (" + std::to_string(count) + ")";
+    std::printf("| %.2f | %zu of %d | %.3f -> %.3f | %s |\n", share, alerted, 3 * f.repeats, score_before / f.repeats,
+                score_after / f.repeats, names.empty() ? "-" : names.c_str());
+  }
+  return 0;
+}
+
 void add_estimator_flags(CLI::App& cmd, SatisfactionFlags& f) {
   cmd.add_option("--epochs", f.epochs, "estimator training epochs")->capture_default_str();
   cmd.add_option("--lr", f.learning_rate, "estimator learning rate (Adam)")->capture_default_str();
@@ -736,6 +864,19 @@ void add_satisfaction_commands(CLI::App& app, Action& action) {
                      "also each function's coverage on the replies the server judged in this store, and its "
                      "agreement with the users' thumbs");
   report->callback([&action, lf] { action = [lf] { return run_lf_report(*lf); }; });
+
+  auto df = std::make_shared<SatisfactionFlags>();
+  CLI::App* drift = app.add_subcommand("lf-drift",
+                                       "what serve's drift alerts say on the ConvAI2 replies as they came, and on users "
+                                       "who grow unhappier");
+  add_data_flags(*drift, *df);
+  drift->add_option("--block", df->drift.block, "judged replies per comparison (serve --drift-block)")
+      ->check(CLI::Range(std::size_t{100}, std::size_t{1'000'000}))
+      ->capture_default_str();
+  drift->add_option("--min-shift", df->drift.min_shift, "serve --drift-min-shift")->capture_default_str();
+  drift->add_option("--repeats", df->repeats, "draws per unsatisfied share")->capture_default_str();
+  drift->add_option("--seed", df->seed)->capture_default_str();
+  drift->callback([&action, df] { action = [df] { return run_lf_drift(*df); }; });
 }
 
 }  // namespace selffeed::app

@@ -36,6 +36,7 @@ struct ServeFlags {
   double threshold = -1;
   std::uint32_t max_feedback_requests = 0;
   std::size_t label_model_window = 10000;
+  DriftMonitor::Options drift;
   int io_threads = 1;
   int torch_threads = 1;
   std::size_t max_batch = 32;
@@ -144,6 +145,7 @@ int serve(const ServeFlags& f) {
   if (f.threshold >= 0) engine_options.satisfaction_threshold = f.threshold;
   engine_options.policy.max_feedback_requests = f.max_feedback_requests;
   engine_options.label_model_window = f.label_model_window;
+  engine_options.drift = f.drift;
   engine_options.max_batch = std::max<std::size_t>(1, f.max_batch);
   engine_options.max_queue = f.max_queue;
   engine_options.max_examples_per_address_per_hour = f.max_examples_per_address_per_hour;
@@ -264,6 +266,18 @@ void add_serve_commands(CLI::App& app, Action& action) {
   serve_cmd->add_option("--label-model-window", flags->label_model_window,
                         "judged replies the live label model re-learns the labeling functions' accuracies on "
                         "(/admin/labeling-functions, /metrics); 0: off")
+      ->capture_default_str();
+  serve_cmd->add_option("--drift-block", flags->drift.block,
+                        "judged replies per drift comparison: each block is compared with the first "
+                        "(/admin/alerts); 0: off")
+      ->capture_default_str();
+  serve_cmd->add_option("--drift-min-shift", flags->drift.min_shift,
+                        "the smallest change of a labeling function's coverage, of their conflicts or of the mean "
+                        "satisfaction score that raises an alert")
+      ->capture_default_str();
+  serve_cmd->add_option("--thumbs-min-auc", flags->drift.min_thumbs_auc,
+                        "alert when the estimator's ROC-AUC against the latest thumbs falls below this (once 50 up "
+                        "and 50 down are in)")
       ->capture_default_str();
   serve_cmd->add_option("--io-threads", flags->io_threads, "network threads")->capture_default_str();
   serve_cmd->add_option("--torch-threads", flags->torch_threads, "LibTorch intra-op threads")->capture_default_str();

@@ -109,6 +109,27 @@ grep -q '"gains_over_naive_bayes"' "$work/sat-eval.json"
   "$work/sat-eval.txt") -eq 2 ]]
 grep -q '"rotations_asking_less"' "$work/sat-eval.json"
 [[ $(grep -c '"max_ask_rate_valid"' "$work/sat-eval.json") -eq 54 ]]
+# Drift alerts on replies as they came: happy ones, then "hm". The pool keeps the train
+# split's dialogues, about 60%: blocks 1 and 2 are happy, 4 is "hm".
+{
+  echo "["
+  for i in $(seq 0 799); do
+    [[ $i -gt 0 ]] && echo ","
+    reply="haha cool , mine too"
+    [[ $i -ge 400 ]] && reply="hm"
+    echo "{\"dialog\": [{\"sender_class\": \"Human\", \"text\": \"hi\"},"
+    echo " {\"sender_class\": \"Bot\", \"text\": \"my car is red .\"},"
+    echo " {\"sender_class\": \"Human\", \"text\": \"$reply\"}]}"
+  done
+  echo "]"
+} > "$work/pool.json"
+"$selffeed" --log-level error lf-drift --labelled "$work/ratings.json" --pool "$work/pool.json" --block 100 \
+  --repeats 2 > "$work/drift.txt"
+grep -qE "^1. The [0-9]+ unrated replies in file order, blocks of 100" "$work/drift.txt"
+grep -q "^| 2 | pool.json | - |$" "$work/drift.txt"
+grep -qE "^\| 4 \| pool.json \| .*labeling_function_coverage minimal_reply" "$work/drift.txt"
+grep -qE "^The same replies shuffled \(2 shuffles\): [0-9]+ of [0-9]+ blocks" "$work/drift.txt"
+grep -q "^2. Unhappier users" "$work/drift.txt"
 if "$selffeed" eval-satisfaction --labelled "$work/ratings.json" --rotations 6 2> "$work/err"; then
   echo "six rotations of five folds were accepted" >&2; exit 1
 fi

@@ -2,6 +2,7 @@
 // a scripted conversation, checked turn by turn and then in the store. The server uses the
 // paper's regex satisfaction baseline, so the script decides which replies look unhappy.
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -400,6 +401,79 @@ TEST(ChatTest, TheLabelModelRelearnsTheLabelingFunctionsOnTheLatestJudgedReplies
   }
   EXPECT_GT(voted, 0u) << fit.dump();
   EXPECT_EQ(admin("/admin/labeling-functions?refit=yes")["error"], "invalid_argument");
+}
+
+// Users who stop reacting with pleasure and start answering "hm": the labeling functions'
+// coverage moves between two blocks of judged replies, and the server says so.
+TEST(ChatTest, AlertsWhenTheUsersRepliesDriftAndForgetsItWhenTheOperatorAcceptsIt) {
+  TempDir dir;
+  auto server = testing::start_server(dir.str(), dir.str("store"),
+                                      {"--admin-token", "secret", "--drift-block", "20", "--drift-min-shift", "0.5", "--rate",
+                                       "1000", "--burst", "1000"});
+  ASSERT_TRUE(server);
+  auto admin = [&](const std::string& method, const std::string& path) {
+    auto reply = clients::http_request(method, server->http_url(path), "", "Bearer secret");
+    EXPECT_OK(reply);
+    return json::parse(reply->body);
+  };
+  json alerts = admin("GET", "/admin/alerts");
+  EXPECT_EQ(alerts["blocks"], 0);
+  EXPECT_TRUE(alerts["reference"].is_null()) << alerts.dump();
+  auto ws = clients::WsClient::connect(server->ws_url());
+  ASSERT_OK(ws);
+  ASSERT_EQ(testing::request(**ws, {{"type", "hello"}})["type"], "welcome");
+  auto say = [&](const std::string& text) {
+    json reply = testing::request(**ws, {{"type", "message"}, {"text", text}});
+    EXPECT_EQ(reply["kind"], "answer") << text << ": " << reply.dump();
+  };
+  say("hello ! what colour is your car ?");  // not judged
+  const std::vector<std::string> things = {"dogs", "cats", "kites", "boats", "cars"};
+  for (int i = 0; i < 20; ++i) say("haha yes , i like " + things[i % 5] + " too , thanks ! number " + std::to_string(i));
+  alerts = admin("GET", "/admin/alerts");
+  EXPECT_EQ(alerts["blocks"], 1);
+  EXPECT_EQ(alerts["reference"]["replies"], 20);
+  EXPECT_EQ(alerts["reference"]["coverage"]["positive_reaction"], 1.0) << alerts.dump();
+  EXPECT_EQ(alerts["alerts"], json::array());
+
+  for (int i = 0; i < 20; ++i) say("hm");
+  alerts = admin("GET", "/admin/alerts");
+  EXPECT_EQ(alerts["blocks"], 2);
+  EXPECT_EQ(alerts["latest"]["coverage"]["minimal_reply"], 1.0) << alerts.dump();
+  std::set<std::string> fired;
+  for (const json& alert : alerts["alerts"]) {
+    EXPECT_EQ(alert["alert"], "labeling_function_coverage") << alert.dump();
+    EXPECT_FALSE(alert["message"].get<std::string>().empty());
+    fired.insert(alert["subject"]);
+  }
+  EXPECT_TRUE(fired.contains("positive_reaction") && fired.contains("minimal_reply")) << alerts.dump();
+  auto metrics = clients::http_request("GET", server->http_url("/metrics"));
+  ASSERT_OK(metrics);
+  EXPECT_NE(metrics->body.find("selffeed_alert{alert=\"labeling_function_coverage\",subject=\"minimal_reply\"} 1"),
+            std::string::npos)
+      << metrics->body;
+  // Yield per model version: every reply after the first was judged, the happy ones kept.
+  EXPECT_NE(metrics->body.find("selffeed_judged_replies_total{version=\"toy-v1\"} 40"), std::string::npos);
+  EXPECT_NE(metrics->body.find("selffeed_harvested_examples_by_version_total{version=\"toy-v1\",kind=\"HB\"} 40"),
+            std::string::npos)
+      << metrics->body;
+
+  EXPECT_EQ(admin("POST", "/admin/alerts/rebase"), json({{"rebased", true}}));
+  alerts = admin("GET", "/admin/alerts");
+  EXPECT_EQ(alerts["alerts"], json::array());
+  EXPECT_TRUE(alerts["reference"].is_null());
+  for (int i = 0; i < 20; ++i) say("hm");
+  alerts = admin("GET", "/admin/alerts");
+  EXPECT_EQ(alerts["reference"]["coverage"]["minimal_reply"], 1.0) << "the present is the reference";
+  EXPECT_EQ(alerts["alerts"], json::array());
+
+  // Thumbs on answers the users replied to: the estimator's dev set in the wild.
+  EXPECT_EQ(testing::request(**ws, {{"type", "rate"}, {"turn", 1}, {"value", "up"}})["type"], "rated");
+  EXPECT_EQ(testing::request(**ws, {{"type", "rate"}, {"turn", 3}, {"value", "down"}})["type"], "rated");
+  alerts = admin("GET", "/admin/alerts");
+  EXPECT_EQ(alerts["thumbs"]["up"], 1);
+  EXPECT_EQ(alerts["thumbs"]["down"], 1);
+  EXPECT_EQ(alerts["thumbs"]["auc"], 0.5) << "the regex estimator scored both replies 1: a tie";
+  EXPECT_EQ(admin("GET", "/admin/alerts/rebase")["error"], "not_found");
 }
 
 // The bot's persona: the server's (serve --persona) unless a hello gives the conversation

@@ -348,7 +348,9 @@ std::map<std::string, std::vector<std::pair<std::string, std::string>>> answers_
     for (const Turn& t : turns) {
       if (t.speaker == Speaker::kBot && t.phase == Phase::kNormal) {
         out[c.user_id].emplace_back(t.text, t.shadow ? t.shadow->text : "");
-        if (t.shadow) EXPECT_EQ(t.shadow->version, "toy-shadow");
+        if (t.shadow) {
+          EXPECT_EQ(t.shadow->version, "toy-shadow");
+        }
       } else if (t.speaker == Speaker::kBot) {
         EXPECT_FALSE(t.shadow) << "only answers have a shadow: " << t.text;
       }

@@ -1,0 +1,127 @@
+// Alerts when the users, or the estimator's view of them, drift away from what they were:
+// peers.md's feature 9. The judged replies are counted in consecutive blocks of `block`;
+// the first block after the start (or after an operator accepts a drift, rebase()) is the
+// reference, and every later block is compared with it:
+//   - labeling_function_coverage (one per function): the share of replies it votes on;
+//   - labeling_function_conflict: the share on which two functions disagree;
+//   - satisfaction_score: the estimator's mean P(satisfied) on the live model's replies.
+//     Its reference is retaken after each model change: a new estimator scores otherwise.
+// A comparison alerts when the change is at least `min_shift` and at least 5 standard
+// errors (so sampling noise alone almost never fires it), and clears when a later block is
+// back. Coverage counts the functions' votes, which do not depend on the model, so it is
+// exact and says that the users talk otherwise; the label model's learned accuracies are
+// too unsure to alert on (EVALUATION.md). Apart from the blocks:
+//   - satisfaction_vs_thumbs: on the last `thumbs_window` explicit thumbs (the estimator's
+//     dev set in the wild), the estimator's ROC-AUC against them falls below
+//     `min_thumbs_auc`, once there are `min_thumbs_each` of each.
+// An alert is the gauge selffeed_alert{alert,subject} at 1 (0 once it clears), a count in
+// selffeed_alerts_total{alert}, a warning in the log and an entry of report().
+// Thread-safe.
+//
+//   DriftMonitor drift({.block = 2000}, registry);
+//   drift.judged(votes, score);        // the inference worker, per judged reply
+//   drift.rated(score, thumbs_up);     // per thumbs on a reply the live estimator scored
+//   drift.model_changed();             // on a swap
+//   DriftMonitor::Report now = drift.report();  // GET /admin/alerts
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "selffeed/common/metrics.h"
+#include "selffeed/satisfaction/satisfaction.h"
+
+namespace selffeed::app {
+
+class DriftMonitor {
+ public:
+  struct Options {
+    std::size_t block = 2000;   // judged replies per comparison; 0: no block alerts
+    double min_shift = 0.05;    // the smallest change of a share or of the mean score that alerts
+    std::size_t thumbs_window = 1000;  // the latest thumbs the AUC is computed on; 0: none
+    std::size_t min_thumbs_each = 50;  // up and down, before the AUC may alert
+    double min_thumbs_auc = 0.5;
+  };
+  // What one block of judged replies looked like.
+  struct Block {
+    std::size_t replies = 0;
+    std::vector<double> coverage;  // per labeling function, in satisfaction::labeling_functions() order
+    double conflict = 0;
+    std::size_t scored = 0;  // replies the live model's estimator scored
+    double mean_score = 0;
+    double score_variance = 0;
+  };
+  struct Alert {
+    std::string name;     // labeling_function_coverage, labeling_function_conflict, ...
+    std::string subject;  // the labeling function, or empty
+    double reference = 0;
+    double now = 0;
+    std::string message;  // what changed, in words
+    std::int64_t since_ms = 0;
+  };
+  struct Thumbs {
+    std::size_t up = 0;
+    std::size_t down = 0;
+    std::optional<double> auc;  // once there are some of each
+    double mean_score = 0;      // of the rated replies
+  };
+  struct Report {
+    std::uint64_t blocks = 0;  // completed since the start
+    std::optional<Block> reference;
+    std::optional<Block> score_reference;  // the live estimator's; nullopt: being retaken
+    std::optional<Block> latest;
+    std::vector<Alert> alerts;  // active ones
+    Thumbs thumbs;
+  };
+
+  DriftMonitor(Options options, metrics::Registry& metrics);
+
+  // One reply the labeling functions voted on; `live_score` is the live model's P(satisfied)
+  // (nullopt when another model, a trial, scored it).
+  void judged(const std::vector<satisfaction::Vote>& votes, std::optional<double> live_score);
+  // Thumbs on a reply the live model's estimator scored `score`.
+  void rated(double score, bool thumbs_up);
+  // The live model changed: its estimator's scores and thumbs start again.
+  void model_changed();
+  // The operator accepts the present: the next block becomes the reference, alerts clear.
+  void rebase();
+  Report report() const;
+
+ private:
+  struct Counts {
+    std::size_t replies = 0;
+    std::vector<std::size_t> voted;
+    std::size_t conflicts = 0;
+    std::size_t scored = 0;
+    double score_sum = 0;
+    double score_squares = 0;
+  };
+  static Block summarise(const Counts& counts);
+  void compare(const Block& block);  // under mutex_
+  void check_thumbs();               // under mutex_
+  // Raises or clears one alert; under mutex_. `measurement` says what was measured, and
+  // `meaning`, added to it while the alert fires, what that says.
+  void set_alert(const std::string& name, const std::string& subject, bool firing, double reference, double now,
+                 const std::string& measurement, std::string_view meaning = {});
+
+  const Options options_;
+  metrics::Registry& metrics_;
+  mutable std::mutex mutex_;
+  Counts current_;
+  std::uint64_t blocks_ = 0;
+  std::optional<Block> reference_;
+  std::optional<Block> score_reference_;
+  std::optional<Block> latest_;
+  std::map<std::pair<std::string, std::string>, Alert> alerts_;  // active, by (name, subject)
+  std::deque<std::pair<double, bool>> thumbs_;                    // (score, up), oldest first
+  std::optional<double> thumbs_auc_;                              // on thumbs_, once both kinds are in
+};
+
+}  // namespace selffeed::app
