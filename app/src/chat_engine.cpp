@@ -8,6 +8,7 @@
 #include "selffeed/common/log.h"
 #include "selffeed/satisfaction/satisfaction.h"
 #include "teaching_budget.h"
+#include "user_ask_limit.h"
 
 namespace selffeed::app {
 namespace {
@@ -183,6 +184,9 @@ ChatEngine::ChatEngine(ChatEngineOptions options, store::Store& store, std::shar
       models_(std::move(models)) {
   if (options_.max_examples_per_address_per_hour > 0) {
     teaching_budget_ = std::make_unique<TeachingBudget>(options_.max_examples_per_address_per_hour);
+  }
+  if (options_.max_feedback_requests_per_user > 0) {
+    user_asks_ = std::make_unique<UserAskLimit>(options_.max_feedback_requests_per_user);
   }
   for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST}) metrics_->harvested(kind);
   metrics_->set_model("", models_->version);
@@ -476,6 +480,7 @@ void ChatEngine::hello(const Job& job, const Serving& serving) {
     if (owner != conversation_owner_.end() && owner->second == connection_id) conversation_owner_.erase(owner);
   }
   conversation_owner_[id] = connection_id;
+  remember_requests_of(session->conversation.user_id);
 
   WelcomeFrame welcome{.id = m.id,
                        .conversation_id = id,
@@ -490,6 +495,24 @@ void ChatEngine::hello(const Job& job, const Serving& serving) {
               session->conversation.user_id, connection_id);
   sessions_[connection_id] = std::move(session);
   job.connection->send(welcome_frame(welcome));
+}
+
+void ChatEngine::remember_requests_of(const std::string& user_id) {
+  if (!user_asks_ || user_id.empty() || user_asks_->knows(user_id)) return;
+  const std::int64_t since = unix_millis() - UserAskLimit::kWindowMs;
+  std::vector<std::int64_t> asked;
+  const Status scanned = store_.scan_transcripts(
+      {.user_id = user_id, .updated_after_ms = since}, [&](const Conversation&, const std::vector<Turn>& turns) {
+        for (const Turn& t : turns) {
+          if (t.speaker == Speaker::kBot && t.phase == Phase::kFeedbackRequested && t.time_ms > since) {
+            asked.push_back(t.time_ms);
+          }
+        }
+        return true;
+      });
+  // Unread, the user is read again at their next hello; until then only this server's count holds.
+  if (!scanned.ok()) return log()->warn("feedback requests of user '{}': {}", user_id, scanned.to_string());
+  user_asks_->remember(user_id, asked);
 }
 
 void ChatEngine::rate(const Job& job) {
@@ -659,6 +682,8 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
       if (!ranked[next_rank].empty()) t.ranked = ranked[next_rank].front();
       ++next_rank;
     }
+    const std::string& user_id = t.session->conversation.user_id;
+    policy.may_ask = !user_asks_ || user_id.empty() || user_asks_->may_ask(user_id, now);
     auto outcome = feedback::decide(t.state(), t.job->message->text, t.satisfaction,
                                     t.ranked ? std::optional<std::string>(t.ranked->text) : std::nullopt, policy);
     if (!outcome.ok()) {
@@ -667,6 +692,9 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
       continue;
     }
     t.outcome = std::move(*outcome);
+    if (user_asks_ && !user_id.empty() && t.outcome.kind == feedback::ReplyKind::kFeedbackRequest) {
+      user_asks_->asked(user_id, now);
+    }
     if (t.without_learning) t.outcome.next.learn = true;  // it learns again once its address has budget
     Session& s = *t.session;
     const std::uint32_t user_index = s.next_turn;

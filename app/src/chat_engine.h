@@ -50,6 +50,10 @@ struct ChatEngineOptions {
   // are answered without being judged (no feedback request, nothing harvested; the answer to
   // a request already made is still kept) and its ratings are refused. 0: no limit.
   std::size_t max_examples_per_address_per_hour = 0;
+  // Feedback requests one user (by user id) may get in any 24 hours, across conversations
+  // (UserAskLimit), beside policy.max_feedback_requests per conversation. Past it, their
+  // unsatisfied replies are answered and harvested as nothing. 0: no limit.
+  std::uint32_t max_feedback_requests_per_user = 0;
   // The judged replies the live label model is fitted on (LiveLabelModel); 0: none.
   std::size_t label_model_window = 10000;
   // Alerts on the judged replies and the thumbs drifting away (DriftMonitor).
@@ -57,6 +61,7 @@ struct ChatEngineOptions {
 };
 
 class TeachingBudget;
+class UserAskLimit;
 
 class ChatEngine {
  public:
@@ -134,6 +139,9 @@ class ChatEngine {
   void process(std::vector<Job>& batch);
   void hello(const Job& job, const Serving& serving);
   void rate(const Job& job);
+  // Reads from the store when `user_id` was asked for feedback in the last day, the first
+  // time this server sees them (with a per-user limit).
+  void remember_requests_of(const std::string& user_id);
   void reset(const Job& job);
   void answer_messages(std::vector<const Job*>& jobs, const LiveModels& models, const Serving& serving);
   // What the shadow would answer to each `answered` turn it sees (Serving::shadow_for), by
@@ -167,6 +175,7 @@ class ChatEngine {
 
   // Worker-thread state.
   std::unique_ptr<TeachingBudget> teaching_budget_;  // null: no limit
+  std::unique_ptr<UserAskLimit> user_asks_;          // null: no limit
   std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;     // by connection id
   std::unordered_map<std::string, std::uint64_t> conversation_owner_;         // conversation id -> connection id
   std::thread worker_;

@@ -35,6 +35,7 @@ struct ServeFlags {
   std::string satisfaction = "auto";
   double threshold = -1;
   std::uint32_t max_feedback_requests = 0;
+  std::uint32_t max_feedback_requests_per_user = 0;
   std::size_t label_model_window = 10000;
   DriftMonitor::Options drift;
   int io_threads = 1;
@@ -144,6 +145,7 @@ int serve(const ServeFlags& f) {
   ChatEngineOptions engine_options;
   if (f.threshold >= 0) engine_options.satisfaction_threshold = f.threshold;
   engine_options.policy.max_feedback_requests = f.max_feedback_requests;
+  engine_options.max_feedback_requests_per_user = f.max_feedback_requests_per_user;
   engine_options.label_model_window = f.label_model_window;
   engine_options.drift = f.drift;
   engine_options.max_batch = std::max<std::size_t>(1, f.max_batch);
@@ -262,6 +264,10 @@ void add_serve_commands(CLI::App& app, Action& action) {
   serve_cmd->add_option("--max-feedback-requests", flags->max_feedback_requests,
                         "ask for feedback at most this many times in one conversation (0: no limit); past it, a reply "
                         "the estimator calls unsatisfied is answered and learned from not at all")
+      ->capture_default_str();
+  serve_cmd->add_option("--max-feedback-requests-per-user", flags->max_feedback_requests_per_user,
+                        "ask one user (by user id) for feedback at most this many times in any 24 hours, across "
+                        "conversations (0: no limit); past it, as past --max-feedback-requests")
       ->capture_default_str();
   serve_cmd->add_option("--label-model-window", flags->label_model_window,
                         "judged replies the live label model re-learns the labeling functions' accuracies on "

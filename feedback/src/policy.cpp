@@ -169,7 +169,9 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
   }
 
   const bool unsatisfied = satisfaction && *satisfaction < options.satisfaction_threshold;
-  if (unsatisfied && options.max_feedback_requests > 0 && state.feedback_requests >= options.max_feedback_requests) {
+  const bool conversation_asked_enough =
+      options.max_feedback_requests > 0 && state.feedback_requests >= options.max_feedback_requests;
+  if (unsatisfied && (!options.may_ask || conversation_asked_enough)) {
     out.request_held_back = true;
     answer(with(state.history, user_text));
     return out;

@@ -626,15 +626,30 @@ Result<std::uint64_t> Store::export_examples(std::ostream& out, const ExportFilt
 
 Status Store::scan_transcripts(const TranscriptFilter& filter, const TranscriptVisitor& visit) const {
   std::vector<Conversation> conversations;
-  SELFFEED_RETURN_IF_ERROR(impl_->scan_prefix(
-      kConversations, "", "", [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Result<bool> {
-        SELFFEED_ASSIGN_OR_RETURN(Conversation c, codec::decode_conversation(std::string_view(key.data(), key.size()),
-                                                                             std::string_view(value.data(), value.size())));
-        if ((!filter.user_id || c.user_id == *filter.user_id) && c.updated_ms > filter.updated_after_ms) {
-          conversations.push_back(std::move(c));
-        }
-        return true;
-      }));
+  auto keep = [&](Conversation c) {
+    if ((!filter.user_id || c.user_id == *filter.user_id) && c.updated_ms > filter.updated_after_ms) {
+      conversations.push_back(std::move(c));
+    }
+  };
+  if (filter.user_id && !filter.user_id->empty()) {
+    // One user's conversations through the by_user index, not a scan of everyone's.
+    const std::string prefix = keys::user_prefix(*filter.user_id) + keys::kUserConversationTag;
+    SELFFEED_RETURN_IF_ERROR(
+        impl_->scan_prefix(kByUser, prefix, "", [&](const rocksdb::Slice& key, const rocksdb::Slice&) -> Result<bool> {
+          SELFFEED_ASSIGN_OR_RETURN(Conversation c, get_conversation(key.ToString().substr(prefix.size())));
+          keep(std::move(c));
+          return true;
+        }));
+  } else {
+    SELFFEED_RETURN_IF_ERROR(impl_->scan_prefix(
+        kConversations, "", "", [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Result<bool> {
+          SELFFEED_ASSIGN_OR_RETURN(Conversation c,
+                                    codec::decode_conversation(std::string_view(key.data(), key.size()),
+                                                               std::string_view(value.data(), value.size())));
+          keep(std::move(c));
+          return true;
+        }));
+  }
   // Keys are random ids; readers want the order the conversations happened in.
   std::stable_sort(conversations.begin(), conversations.end(),
                    [](const Conversation& a, const Conversation& b) { return a.created_ms < b.created_ms; });

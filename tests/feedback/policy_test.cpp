@@ -268,6 +268,25 @@ TEST(PolicyTest, AConversationIsAskedForFeedbackAtMostTheLimitThroughNewTopicsAn
   EXPECT_EQ(step(s, "that makes no sense", 0.1, "unused").kind, ReplyKind::kFeedbackRequest);
 }
 
+// The caller's own limit (the user's requests in a day, across conversations) stops a turn
+// from asking, whatever the conversation has asked.
+TEST(PolicyTest, ATurnThatMayNotAskIsAnsweredAndHarvestsNothing) {
+  PolicyOptions spent;
+  spent.may_ask = false;
+  const State s = step(State{}, "hi", std::nullopt, "hello").next;
+  const Outcome held = step(s, "that makes no sense", 0.1, "sorry , my mistake", spent);
+  EXPECT_EQ(held.kind, ReplyKind::kAnswer);
+  EXPECT_TRUE(held.request_held_back);
+  EXPECT_EQ(held.bot_text, "sorry , my mistake");
+  EXPECT_TRUE(held.examples.empty());
+  EXPECT_EQ(held.next.feedback_requests, 0u);
+  const Outcome liked = step(s, "ha , yes", 0.9, "great", spent);
+  ASSERT_EQ(liked.examples.size(), 1u);
+  EXPECT_EQ(liked.examples[0].kind, ExampleKind::kHB);
+  EXPECT_FALSE(liked.request_held_back);
+  EXPECT_EQ(step(s, "that makes no sense", 0.1, "unused").kind, ReplyKind::kFeedbackRequest);
+}
+
 TEST(PolicyTest, ThresholdIsStrictOnBothSides) {
   State s = step(State{}, "hi", std::nullopt, "hello").next;
   Outcome at = step(s, "ok", 0.5, "fine");

@@ -364,6 +364,53 @@ TEST(ChatTest, AConversationIsAskedForFeedbackAtMostTheLimit) {
   EXPECT_NE(metrics->body.find("selffeed_feedback_requests_held_back_total 2"), std::string::npos) << metrics->body;
 }
 
+// serve --max-feedback-requests-per-user: a user is asked at most that often in a day,
+// whatever conversations they open, also after a restart (the store says when they were
+// asked); other users and anonymous conversations are not held back by it.
+TEST(ChatTest, AUserIsAskedForFeedbackAtMostTheLimitADayAcrossConversationsAndRestarts) {
+  TempDir dir;
+  const std::string complaint = "what ? you are not making any sense";  // a paper regex: unsatisfied
+  auto say = [](clients::WsClient& ws, const std::string& text) {
+    json r = testing::request(ws, {{"type", "message"}, {"text", text}});
+    EXPECT_EQ(r["type"], "reply") << r.dump();
+    return r;
+  };
+  // A new conversation of `user` (anonymous when empty): its first message, then a complaint.
+  auto complain_in_new_conversation = [&](clients::LocalServer& server, const std::string& user) {
+    auto client = clients::WsClient::connect(server.ws_url());
+    EXPECT_OK(client);
+    json hello = {{"type", "hello"}};
+    if (!user.empty()) hello["user_id"] = user;
+    EXPECT_EQ(testing::request(**client, hello)["type"], "welcome");
+    say(**client, "hello ! what colour is your car ?");
+    const json reply = say(**client, complaint);
+    if (reply["kind"] == "feedback_request") {
+      EXPECT_EQ(say(**client, "you could have said my car is red .")["harvested"], json::array({"FB"}));
+    } else {
+      EXPECT_EQ(reply["harvested"], json::array()) << "a complaint is no imitation target";
+    }
+    return reply["kind"].get<std::string>();
+  };
+  const std::vector<std::string> limit = {"--max-feedback-requests-per-user", "2"};
+  {
+    auto server = testing::start_server(dir.str(), dir.str("store"), limit);
+    ASSERT_TRUE(server);
+    EXPECT_EQ(complain_in_new_conversation(*server, "ann"), "feedback_request");
+    EXPECT_EQ(complain_in_new_conversation(*server, "ann"), "feedback_request");
+    EXPECT_EQ(complain_in_new_conversation(*server, "ann"), "answer") << "ann's third request of the day";
+    EXPECT_EQ(complain_in_new_conversation(*server, "bob"), "feedback_request");
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(complain_in_new_conversation(*server, ""), "feedback_request");
+    auto metrics = clients::http_request("GET", server->http_url("/metrics"));
+    ASSERT_OK(metrics);
+    EXPECT_NE(metrics->body.find("selffeed_feedback_requests_held_back_total 1"), std::string::npos) << metrics->body;
+  }
+  auto server = testing::start_server(dir.str(), dir.str("store"), limit);
+  ASSERT_TRUE(server);
+  EXPECT_EQ(complain_in_new_conversation(*server, "ann"), "answer") << "the store remembers ann's two";
+  EXPECT_EQ(complain_in_new_conversation(*server, "bob"), "feedback_request");
+  EXPECT_EQ(complain_in_new_conversation(*server, "bob"), "answer");
+}
+
 // The label model on live traffic: the labeling functions' votes on the last
 // --label-model-window judged replies, refitted without labels.
 TEST(ChatTest, TheLabelModelRelearnsTheLabelingFunctionsOnTheLatestJudgedReplies) {

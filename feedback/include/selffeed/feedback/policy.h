@@ -37,6 +37,10 @@ struct PolicyOptions {
   // no imitation target either): the original code's "Oops! I think I messed up" on
   // almost every turn is what users complained of (ParlAI#2572).
   std::uint32_t max_feedback_requests = 0;
+  // false: this turn may not ask, because a limit the caller keeps across conversations
+  // (the user's requests in a day) is spent; an unsatisfied reply is answered as past
+  // max_feedback_requests.
+  bool may_ask = true;
 };
 
 enum class ReplyKind { kAnswer, kFeedbackRequest, kThanksNewTopic };
@@ -119,7 +123,8 @@ struct Outcome {
   // ids, user, model version and time, and stores them with the turn.
   std::vector<Example> examples;
   // The estimate called for a feedback request, but the conversation had had
-  // PolicyOptions::max_feedback_requests: answered instead.
+  // PolicyOptions::max_feedback_requests, or the turn might not ask (may_ask): answered
+  // instead.
   bool request_held_back = false;
 };
 
