@@ -40,12 +40,13 @@ double stable_draw(std::string_view key, std::string_view salt) {
 
 // The labeling functions' votes on a reply to the bot's last turn (the end of `history`),
 // as the estimator sees it; thumbs and the model's confidence are not known yet here.
-std::vector<satisfaction::Vote> labeling_votes(const std::vector<std::string>& history, const std::string& reply) {
+std::vector<satisfaction::Vote> labeling_votes(std::span<const satisfaction::LabelingFunction> functions,
+                                               const std::vector<std::string>& history, const std::string& reply) {
   satisfaction::SatisfactionInput in;
   in.history.assign(history.begin(), history.end() - 1);
   in.bot_reply = history.back();
   in.user_reply = reply;
-  return satisfaction::apply_labeling_functions(in);
+  return satisfaction::apply_labeling_functions(functions, in);
 }
 
 std::vector<double> satisfaction_buckets() { return {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0}; }
@@ -178,9 +179,16 @@ ChatEngine::ChatEngine(ChatEngineOptions options, store::Store& store, std::shar
           LiveLabelModel::Options{.window = options_.label_model_window,
                                   .refit_every = std::max<std::size_t>(100, options_.label_model_window / 4),
                                   .min_replies = std::min(LiveLabelModel::Options{}.min_replies,
-                                                          options_.label_model_window)},
+                                                          options_.label_model_window),
+                                  .functions = satisfaction::names_of(options_.labeling_functions)},
           registry)),
-      drift_(std::make_unique<DriftMonitor>(options_.drift, registry)),
+      drift_(std::make_unique<DriftMonitor>(
+          [&] {
+            DriftMonitor::Options drift = options_.drift;
+            drift.functions = satisfaction::names_of(options_.labeling_functions);
+            return drift;
+          }(),
+          registry)),
       models_(std::move(models)) {
   if (options_.max_examples_per_address_per_hour > 0) {
     teaching_budget_ = std::make_unique<TeachingBudget>(options_.max_examples_per_address_per_hour);
@@ -676,7 +684,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     PendingTurn& t = turns[position];
     if (t.plan.satisfaction_context) {
       t.satisfaction = scores[next_score++];
-      t.votes = labeling_votes(t.session->state.history, t.job->message->text);
+      t.votes = labeling_votes(options_.labeling_functions, t.session->state.history, t.job->message->text);
     }
     if (t.plan.reply_context) {
       if (!ranked[next_rank].empty()) t.ranked = ranked[next_rank].front();
@@ -774,7 +782,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     }
     for (std::size_t f = 0; f < t->votes.size(); ++f) {
       if (t->votes[f] != satisfaction::Vote::kAbstain) {
-        metrics_->vote(satisfaction::labeling_functions()[f], t->votes[f]).inc();
+        metrics_->vote(options_.labeling_functions[f], t->votes[f]).inc();
       }
     }
     metrics_->turns.inc();

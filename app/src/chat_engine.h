@@ -56,8 +56,12 @@ struct ChatEngineOptions {
   std::uint32_t max_feedback_requests_per_user = 0;
   // The judged replies the live label model is fitted on (LiveLabelModel); 0: none.
   std::size_t label_model_window = 10000;
-  // Alerts on the judged replies and the thumbs drifting away (DriftMonitor).
+  // Alerts on the judged replies and the thumbs drifting away (DriftMonitor; its function
+  // names are those of labeling_functions).
   DriftMonitor::Options drift;
+  // What votes on every judged reply (the live label model, the drift alerts, /metrics):
+  // the built-ins, and those of serve --labeling-functions after them.
+  std::vector<satisfaction::LabelingFunction> labeling_functions = satisfaction::labeling_functions();
 };
 
 class TeachingBudget;

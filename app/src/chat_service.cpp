@@ -135,12 +135,11 @@ json stats_json(const store::StoreStats& stats) {
 
 // A block of judged replies: the labeling functions' coverage by name, their conflicts and
 // the estimator's mean score; null when there is none yet.
-json block_json(const std::optional<DriftMonitor::Block>& block) {
+json block_json(const std::optional<DriftMonitor::Block>& block, const std::vector<std::string>& functions) {
   if (!block) return nullptr;
   json coverage = json::object();
-  const auto& functions = satisfaction::labeling_functions();
   for (std::size_t f = 0; f < functions.size() && f < block->coverage.size(); ++f) {
-    coverage[functions[f].name] = block->coverage[f];
+    coverage[functions[f]] = block->coverage[f];
   }
   return {{"replies", block->replies},       {"coverage", coverage},
           {"conflict", block->conflict},     {"scored", block->scored},
@@ -161,9 +160,9 @@ json drift_json(const DriftMonitor::Report& report) {
   thumbs["auc"] = report.thumbs.auc ? json(*report.thumbs.auc) : json(nullptr);
   return {{"alerts", alerts},
           {"blocks", report.blocks},
-          {"reference", block_json(report.reference)},
-          {"score_reference", block_json(report.score_reference)},
-          {"latest", block_json(report.latest)},
+          {"reference", block_json(report.reference, report.functions)},
+          {"score_reference", block_json(report.score_reference, report.functions)},
+          {"latest", block_json(report.latest, report.functions)},
           {"thumbs", thumbs}};
 }
 

@@ -37,7 +37,7 @@ std::string percent(double share) { return fmt::format("{:.1f}%", 100 * share); 
 }  // namespace
 
 DriftMonitor::DriftMonitor(Options options, metrics::Registry& metrics) : options_(options), metrics_(metrics) {
-  current_.voted.assign(satisfaction::labeling_functions().size(), 0);
+  current_.voted.assign(options_.functions.size(), 0);
 }
 
 void DriftMonitor::judged(const std::vector<satisfaction::Vote>& votes, std::optional<double> live_score) {
@@ -86,14 +86,14 @@ void DriftMonitor::compare(const Block& block) {
     reference_ = block;
     log()->info("drift: reference taken on {} judged replies", block.replies);
   } else {
-    const auto& functions = satisfaction::labeling_functions();
+    const std::vector<std::string>& functions = options_.functions;
     for (std::size_t f = 0; f < functions.size(); ++f) {
       const double was = reference_->coverage[f], is = block.coverage[f];
       const bool firing = std::abs(is - was) >= options_.min_shift &&
                           share_standard_errors(was, reference_->replies, is, block.replies) >= kMinStandardErrors;
-      set_alert("labeling_function_coverage", functions[f].name, firing, was, is,
+      set_alert("labeling_function_coverage", functions[f], firing, was, is,
                 fmt::format("labeling function {} votes on {} of judged replies, {} in the reference block",
-                            functions[f].name, percent(is), percent(was)),
+                            functions[f], percent(is), percent(was)),
                 "the users talk otherwise than they did");
     }
     const double was = reference_->conflict, is = block.conflict;
@@ -203,7 +203,8 @@ void DriftMonitor::set_alert(const std::string& name, const std::string& subject
 
 DriftMonitor::Report DriftMonitor::report() const {
   std::lock_guard lock(mutex_);
-  Report report{.blocks = blocks_, .reference = reference_, .score_reference = score_reference_, .latest = latest_};
+  Report report{.functions = options_.functions,
+                .blocks = blocks_, .reference = reference_, .score_reference = score_reference_, .latest = latest_};
   for (const auto& [key, alert] : alerts_) report.alerts.push_back(alert);
   for (const auto& [score, up] : thumbs_) {
     (up ? report.thumbs.up : report.thumbs.down) += 1;

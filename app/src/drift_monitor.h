@@ -48,11 +48,13 @@ class DriftMonitor {
     std::size_t thumbs_window = 1000;  // the latest thumbs the AUC is computed on; 0: none
     std::size_t min_thumbs_each = 50;  // up and down, before the AUC may alert
     double min_thumbs_auc = 0.5;
+    // The labeling functions' names, in the order of the votes judged() gets.
+    std::vector<std::string> functions = satisfaction::names_of(satisfaction::labeling_functions());
   };
   // What one block of judged replies looked like.
   struct Block {
     std::size_t replies = 0;
-    std::vector<double> coverage;  // per labeling function, in satisfaction::labeling_functions() order
+    std::vector<double> coverage;  // per labeling function, in Options::functions order
     double conflict = 0;
     std::size_t scored = 0;  // replies the live model's estimator scored
     double mean_score = 0;
@@ -73,6 +75,7 @@ class DriftMonitor {
     double mean_score = 0;      // of the rated replies
   };
   struct Report {
+    std::vector<std::string> functions;  // Options::functions
     std::uint64_t blocks = 0;  // completed since the start
     std::optional<Block> reference;
     std::optional<Block> score_reference;  // the live estimator's; nullopt: being retaken

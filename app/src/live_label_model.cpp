@@ -49,7 +49,7 @@ std::optional<LiveLabelModel::Fit> LiveLabelModel::refit() {
     SELFFEED_LOGGER("app")->warn("live label model: {}", model.status().to_string());
     return std::nullopt;
   }
-  const auto& functions = satisfaction::labeling_functions();
+  const std::vector<std::string>& functions = options_.functions;
   constexpr double kOneClass = 0.02;
   fit.replies = rows.size();
   fit.prior = model->prior();
@@ -57,7 +57,7 @@ std::optional<LiveLabelModel::Fit> LiveLabelModel::refit() {
   for (std::size_t f = 0; f < functions.size(); ++f) {
     std::size_t voted = 0;
     for (const auto& row : rows) voted += f < row.size() && row[f] != satisfaction::Vote::kAbstain;
-    fit.functions.push_back({.name = functions[f].name,
+    fit.functions.push_back({.name = functions[f],
                              .coverage = static_cast<double>(voted) / static_cast<double>(rows.size()),
                              .accuracy = model->accuracies()[f]});
   }

@@ -38,6 +38,8 @@ class LiveLabelModel {
     // with every reply in one class on 200-500 replies, and is within a few points from
     // about 4,000.
     std::size_t min_replies = 2000;
+    // The labeling functions' names, in the order of the votes add() gets.
+    std::vector<std::string> functions = satisfaction::names_of(satisfaction::labeling_functions());
   };
   struct FunctionFit {
     std::string name;
@@ -51,7 +53,7 @@ class LiveLabelModel {
     // EM put nearly every reply in one class (prior below 0.02 or above 0.98): the
     // accuracies say nothing, and the accuracy gauges keep their last values.
     bool degenerate = false;
-    std::vector<FunctionFit> functions;  // in satisfaction::labeling_functions() order
+    std::vector<FunctionFit> functions;  // in Options::functions order
   };
 
   LiveLabelModel(Options options, metrics::Registry& metrics);

@@ -59,6 +59,8 @@ struct SatisfactionFlags {
   std::string recipe = "supervised";
   std::uint64_t seed = 1;
   std::string store;  // also the users' thumbs (ST examples) harvested in this store
+  // lf-report, lf-drift, train-satisfaction: pattern labeling functions beside the built-ins
+  std::string labeling_functions;
   // lf-drift only
   DriftMonitor::Options drift;
   int repeats = 20;
@@ -174,14 +176,15 @@ struct Recipe {
   PairSet set;
 };
 
-TrainingSets training_sets(const Data& d, const satisfaction::LabelModel& label_model, std::size_t weak_sample,
+TrainingSets training_sets(const Data& d, const satisfaction::LabelModel& label_model,
+                           std::span<const satisfaction::LabelingFunction> functions, std::size_t weak_sample,
                            std::mt19937_64& rng) {
   TrainingSets sets;
   trainer::SatisfactionSplits splits = trainer::satisfaction_splits(d.labelled);
   sets.supervised = {std::move(splits.train.contexts), {splits.train.labels.begin(), splits.train.labels.end()}};
   sets.valid_contexts = std::move(splits.valid.contexts);
   sets.valid_labels = std::move(splits.valid.labels);
-  sets.weak = trainer::weak_labels(label_model, d.unlabelled, weak_sample, rng);
+  sets.weak = trainer::weak_labels(label_model, d.unlabelled, weak_sample, rng, functions);
   return sets;
 }
 
@@ -258,7 +261,7 @@ Result<std::vector<Method>> evaluate_methods(const SatisfactionFlags& f, const D
                               [&](const SatisfactionInput& in) { return confidence.at(&in); }));
 
   // The learned estimators, one run per seed.
-  TrainingSets sets = training_sets(d, label_model, f.weak_sample, rng);
+  TrainingSets sets = training_sets(d, label_model, satisfaction::labeling_functions(), f.weak_sample, rng);
   std::vector<Recipe> recipes = {
       {"estimator, supervised (ST train)", sets.supervised},
       {"estimator, weakly supervised (label model, no hand labels)", sets.weak},
@@ -559,22 +562,24 @@ Result<std::vector<SatisfactionInput>> judged_replies(const std::string& store_d
 int run_lf_report(const SatisfactionFlags& f) {
   auto d = load(f);
   if (!d.ok()) return fail(d.status());
+  auto loaded = satisfaction::labeling_functions_with(f.labeling_functions);
+  if (!loaded.ok()) return fail(loaded.status());
+  const std::vector<satisfaction::LabelingFunction>& functions = *loaded;
   std::vector<std::vector<Vote>> users;  // the store's judged replies, with --store
   std::vector<std::optional<int>> users_thumbs;
   if (!f.store.empty()) {
     auto replies = judged_replies(f.store);
     if (!replies.ok()) return fail(replies.status());
     for (const SatisfactionInput& in : *replies) {
-      users.push_back(satisfaction::apply_labeling_functions(in));
+      users.push_back(satisfaction::apply_labeling_functions(functions, in));
       users_thumbs.push_back(in.thumbs);
     }
   }
-  auto label_model = trainer::fit_label_model(*d);
+  auto label_model = trainer::fit_label_model(*d, functions);
   if (!label_model.ok()) return fail(label_model.status());
-  const auto& functions = satisfaction::labeling_functions();
   const std::size_t m = functions.size();
   std::vector<std::vector<Vote>> pool;
-  for (const auto& e : d->unlabelled) pool.push_back(satisfaction::apply_labeling_functions(e.input));
+  for (const auto& e : d->unlabelled) pool.push_back(satisfaction::apply_labeling_functions(functions, e.input));
   std::printf("Labeling functions on %zu unlabelled replies; empirical accuracy on the labelled VALID split.\n\n",
               pool.size());
   if (!f.store.empty()) {
@@ -627,6 +632,14 @@ int run_lf_report(const SatisfactionFlags& f) {
   }
   std::printf("\nLearned class prior P(satisfied) = %.3f after %d EM iterations.\n", label_model->prior(),
               label_model->iterations());
+  // What the functions are worth together: the label model's ranking of the rated replies.
+  const Scored valid = score_split(d->labelled, Split::kValid, [&](const SatisfactionInput& in) {
+    return label_model->probability(satisfaction::apply_labeling_functions(functions, in));
+  });
+  if (!valid.scores.empty()) {
+    std::printf("The label model's ROC-AUC on the %zu rated VALID replies: %.4f.\n", valid.scores.size(),
+                satisfaction::evaluate_binary(valid.scores, valid.labels, 0.5).auc);
+  }
   return 0;
 }
 
@@ -635,14 +648,16 @@ int run_train(const SatisfactionFlags& f) {
   dialogue::configure_threads({.intra_op = f.threads});
   auto d = load(f);
   if (!d.ok()) return fail(d.status());
-  auto label_model = trainer::fit_label_model(*d);
+  auto functions = satisfaction::labeling_functions_with(f.labeling_functions);
+  if (!functions.ok()) return fail(functions.status());
+  auto label_model = trainer::fit_label_model(*d, *functions);
   if (!label_model.ok()) return fail(label_model.status());
   auto dialogue_model = dialogue::DialogueModel::load(f.bundle);
   if (!dialogue_model.ok()) return fail(dialogue_model.status());
   std::error_code ec;
   if (std::filesystem::exists(f.out, ec)) return fail(already_exists_error("'" + f.out + "' exists; bundles are immutable"));
   std::mt19937_64 rng(f.seed);
-  TrainingSets sets = training_sets(*d, *label_model, f.weak_sample, rng);
+  TrainingSets sets = training_sets(*d, *label_model, *functions, f.weak_sample, rng);
   PairSet chosen = f.recipe == "weak" ? sets.weak : f.recipe == "both" ? sets.both() : sets.supervised;
   std::size_t thumbs = 0;
   if (!f.store.empty()) {
@@ -666,6 +681,7 @@ int run_train(const SatisfactionFlags& f) {
   if (Status s = trained->model->save(f.out); !s.ok()) return fail(s);
   std::printf("%s\n", json{{"bundle", f.out},
                            {"recipe", f.recipe},
+                           {"labeling_functions", satisfaction::names_of(*functions)},  // of the weak labels
                            {"train_examples", chosen.contexts.size()},
                            {"thumbs_from_store", thumbs},
                            {"best_epoch", trained->best_epoch},
@@ -687,6 +703,10 @@ int run_train(const SatisfactionFlags& f) {
 int run_lf_drift(const SatisfactionFlags& f) {
   auto d = load(f);
   if (!d.ok()) return fail(d.status());
+  auto functions = satisfaction::labeling_functions_with(f.labeling_functions);
+  if (!functions.ok()) return fail(functions.status());
+  DriftMonitor::Options options = f.drift;
+  options.functions = satisfaction::names_of(*functions);
   std::vector<SatisfactionInput> train_inputs;
   std::vector<int> train_labels;
   std::vector<const SatisfactionExample*> satisfied, unsatisfied;
@@ -713,13 +733,13 @@ int run_lf_drift(const SatisfactionFlags& f) {
   };
   std::vector<Judged> replies;
   for (const auto& e : d->unlabelled) {
-    replies.push_back({satisfaction::apply_labeling_functions(e.input), nb.probability(e.input),
+    replies.push_back({satisfaction::apply_labeling_functions(*functions, e.input), nb.probability(e.input),
                        e.dialogue_id.substr(0, e.dialogue_id.find('#'))});
   }
   metrics::Registry registry;
   // Streams `order` through a monitor; per completed block, its alerts and its files.
   auto stream = [&](const std::vector<std::size_t>& order) {
-    DriftMonitor drift(f.drift, registry);
+    DriftMonitor drift(options, registry);
     std::vector<std::pair<std::string, std::set<std::string>>> blocks;
     std::set<std::string> files;
     for (std::size_t i : order) {
@@ -772,13 +792,13 @@ int run_lf_drift(const SatisfactionFlags& f) {
     double score_before = 0, score_after = 0;
     std::map<std::string, int> raised;
     for (int r = 0; r < f.repeats; ++r) {
-      DriftMonitor drift(f.drift, registry);
+      DriftMonitor drift(options, registry);
       auto block_at = [&](double unsatisfied_share) {
         std::bernoulli_distribution unhappy(unsatisfied_share);
         for (std::size_t i = 0; i < f.drift.block; ++i) {
           const auto& from = unhappy(rng) ? unsatisfied : satisfied;
           const SatisfactionExample& e = *from[std::uniform_int_distribution<std::size_t>(0, from.size() - 1)(rng)];
-          drift.judged(satisfaction::apply_labeling_functions(e.input), nb.probability(e.input));
+          drift.judged(satisfaction::apply_labeling_functions(*functions, e.input), nb.probability(e.input));
         }
       };
       block_at(own_share);
@@ -811,6 +831,13 @@ void add_estimator_flags(CLI::App& cmd, SatisfactionFlags& f) {
   cmd.add_option("--threads", f.threads, "LibTorch intra-op threads")->capture_default_str();
   cmd.add_flag("--init-encoder", f.init_encoder,
                "start the estimator from the dialogue bundle's embeddings and context encoder (and take its shape)");
+}
+
+void add_labeling_functions_flag(CLI::App& cmd, SatisfactionFlags& f) {
+  cmd.add_option("--labeling-functions", f.labeling_functions,
+                 "pattern labeling functions to add to the built-ins, one a line: NAME satisfied|unsatisfied "
+                 "reply|answer RE2-PATTERN")
+      ->check(CLI::ExistingFile);
 }
 
 void add_data_flags(CLI::App& cmd, SatisfactionFlags& f) {
@@ -855,6 +882,7 @@ void add_satisfaction_commands(CLI::App& app, Action& action) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   add_estimator_flags(*train, *tf);
+  add_labeling_functions_flag(*train, *tf);
   train->callback([&action, tf] { action = [tf] { return run_train(*tf); }; });
 
   auto lf = std::make_shared<SatisfactionFlags>();
@@ -863,6 +891,7 @@ void add_satisfaction_commands(CLI::App& app, Action& action) {
   report->add_option("--store", lf->store,
                      "also each function's coverage on the replies the server judged in this store, and its "
                      "agreement with the users' thumbs");
+  add_labeling_functions_flag(*report, *lf);
   report->callback([&action, lf] { action = [lf] { return run_lf_report(*lf); }; });
 
   auto df = std::make_shared<SatisfactionFlags>();
@@ -876,6 +905,7 @@ void add_satisfaction_commands(CLI::App& app, Action& action) {
   drift->add_option("--min-shift", df->drift.min_shift, "serve --drift-min-shift")->capture_default_str();
   drift->add_option("--repeats", df->repeats, "draws per unsatisfied share")->capture_default_str();
   drift->add_option("--seed", df->seed)->capture_default_str();
+  add_labeling_functions_flag(*drift, *df);
   drift->callback([&action, df] { action = [df] { return run_lf_drift(*df); }; });
 }
 

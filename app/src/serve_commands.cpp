@@ -38,6 +38,7 @@ struct ServeFlags {
   std::uint32_t max_feedback_requests_per_user = 0;
   std::size_t label_model_window = 10000;
   DriftMonitor::Options drift;
+  std::string labeling_functions;
   int io_threads = 1;
   int torch_threads = 1;
   std::size_t max_batch = 32;
@@ -148,6 +149,9 @@ int serve(const ServeFlags& f) {
   engine_options.max_feedback_requests_per_user = f.max_feedback_requests_per_user;
   engine_options.label_model_window = f.label_model_window;
   engine_options.drift = f.drift;
+  auto labeling_functions = satisfaction::labeling_functions_with(f.labeling_functions);
+  if (!labeling_functions.ok()) return fail(labeling_functions.status());
+  engine_options.labeling_functions = std::move(*labeling_functions);
   engine_options.max_batch = std::max<std::size_t>(1, f.max_batch);
   engine_options.max_queue = f.max_queue;
   engine_options.max_examples_per_address_per_hour = f.max_examples_per_address_per_hour;
@@ -273,6 +277,11 @@ void add_serve_commands(CLI::App& app, Action& action) {
                         "judged replies the live label model re-learns the labeling functions' accuracies on "
                         "(/admin/labeling-functions, /metrics); 0: off")
       ->capture_default_str();
+  serve_cmd->add_option("--labeling-functions", flags->labeling_functions,
+                        "pattern labeling functions that vote on every judged reply beside the built-ins (the live "
+                        "label model, drift alerts, /metrics), one a line: NAME satisfied|unsatisfied reply|answer "
+                        "RE2-PATTERN")
+      ->check(CLI::ExistingFile);
   serve_cmd->add_option("--drift-block", flags->drift.block,
                         "judged replies per drift comparison: each block is compared with the first "
                         "(/admin/alerts); 0: off")

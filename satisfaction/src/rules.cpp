@@ -2,8 +2,11 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <set>
+#include <sstream>
 
 #include "selffeed/common/context.h"
 #include "selffeed/dialogue/dialogue.h"
@@ -198,9 +201,80 @@ const std::vector<LabelingFunction>& labeling_functions() {
 }
 
 std::vector<Vote> apply_labeling_functions(const SatisfactionInput& in) {
+  return apply_labeling_functions(labeling_functions(), in);
+}
+
+std::vector<Vote> apply_labeling_functions(std::span<const LabelingFunction> functions, const SatisfactionInput& in) {
   std::vector<Vote> votes;
-  for (const LabelingFunction& f : labeling_functions()) votes.push_back(f.apply(in));
+  votes.reserve(functions.size());
+  for (const LabelingFunction& f : functions) votes.push_back(f.apply(in));
   return votes;
+}
+
+std::vector<std::string> names_of(std::span<const LabelingFunction> functions) {
+  std::vector<std::string> names;
+  for (const LabelingFunction& f : functions) names.push_back(f.name);
+  return names;
+}
+
+Result<LabelingFunction> pattern_labeling_function(std::string name, Vote vote, PatternField field,
+                                                   const std::string& pattern) {
+  if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+      })) {
+    return invalid_argument_error("labeling function name '" + name + "': use a-z, 0-9 and _");
+  }
+  if (vote == Vote::kAbstain) return invalid_argument_error("labeling function " + name + " must vote");
+  auto re = std::make_shared<const RE2>(pattern, case_insensitive());
+  if (!re->ok()) return invalid_argument_error("labeling function " + name + ": bad pattern: " + re->error());
+  const bool on_reply = field == PatternField::kUserReply;
+  std::string description = std::string("the pattern ") + pattern + " matches the " +
+                            (on_reply ? "user's reply" : "bot's answer") + " (" +
+                            (vote == Vote::kSatisfied ? "satisfied" : "unsatisfied") + ")";
+  return LabelingFunction{std::move(name), std::move(description), [re, vote, on_reply](const SatisfactionInput& in) {
+                            return RE2::PartialMatch(on_reply ? in.user_reply : in.bot_reply, *re) ? vote
+                                                                                                  : Vote::kAbstain;
+                          }};
+}
+
+Result<std::vector<LabelingFunction>> load_labeling_functions(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return not_found_error("cannot read labeling functions from " + path);
+  std::set<std::string> names;
+  for (const LabelingFunction& f : labeling_functions()) names.insert(f.name);
+  std::vector<LabelingFunction> out;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    const std::string where = path + ":" + std::to_string(number) + ": ";
+    std::istringstream fields(line);
+    std::string name, vote, field;
+    if (!(fields >> name) || name.starts_with('#')) continue;
+    std::string pattern;
+    if (!(fields >> vote >> field) || !std::getline(fields >> std::ws, pattern) || pattern.empty()) {
+      return invalid_argument_error(where + "expected NAME VOTE FIELD PATTERN");
+    }
+    if (vote != "satisfied" && vote != "unsatisfied") {
+      return invalid_argument_error(where + "the vote is satisfied or unsatisfied, not '" + vote + "'");
+    }
+    if (field != "reply" && field != "answer") {
+      return invalid_argument_error(where + "the field is reply or answer, not '" + field + "'");
+    }
+    if (!names.insert(name).second) return invalid_argument_error(where + "a labeling function " + name + " exists");
+    auto function = pattern_labeling_function(name, vote == "satisfied" ? Vote::kSatisfied : Vote::kUnsatisfied,
+                                              field == "reply" ? PatternField::kUserReply : PatternField::kBotAnswer,
+                                              pattern);
+    if (!function.ok()) return invalid_argument_error(where + function.status().message());
+    out.push_back(std::move(*function));
+  }
+  return out;
+}
+
+Result<std::vector<LabelingFunction>> labeling_functions_with(const std::string& path) {
+  std::vector<LabelingFunction> functions = labeling_functions();
+  if (path.empty()) return functions;
+  SELFFEED_ASSIGN_OR_RETURN(std::vector<LabelingFunction> extra, load_labeling_functions(path));
+  functions.insert(functions.end(), std::make_move_iterator(extra.begin()), std::make_move_iterator(extra.end()));
+  return functions;
 }
 
 std::vector<std::string> words_of(std::string_view text) {

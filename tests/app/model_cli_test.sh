@@ -123,13 +123,37 @@ grep -q '"rotations_asking_less"' "$work/sat-eval.json"
   done
   echo "]"
 } > "$work/pool.json"
+# An operator's own labeling function beside the built-ins.
+printf '# replies that say nothing\nsays_hm unsatisfied reply ^hm$\n' > "$work/functions.txt"
 "$selffeed" --log-level error lf-drift --labelled "$work/ratings.json" --pool "$work/pool.json" --block 100 \
-  --repeats 2 > "$work/drift.txt"
+  --repeats 2 --labeling-functions "$work/functions.txt" > "$work/drift.txt"
 grep -qE "^1. The [0-9]+ unrated replies in file order, blocks of 100" "$work/drift.txt"
 grep -q "^| 2 | pool.json | - |$" "$work/drift.txt"
-grep -qE "^\| 4 \| pool.json \| .*labeling_function_coverage minimal_reply" "$work/drift.txt"
+grep -qE "^\| 4 \| pool.json \| .*labeling_function_coverage minimal_reply.*labeling_function_coverage says_hm" \
+  "$work/drift.txt"
 grep -qE "^The same replies shuffled \(2 shuffles\): [0-9]+ of [0-9]+ blocks" "$work/drift.txt"
 grep -q "^2. Unhappier users" "$work/drift.txt"
+"$selffeed" --log-level error lf-report --labelled "$work/ratings.json" --pool "$work/pool.json" \
+  --labeling-functions "$work/functions.txt" > "$work/lf.txt"
+grep -qE "^\| says_hm \| unsat \| 0\.[0-9]+ \|" "$work/lf.txt"
+grep -qE "^The label model's ROC-AUC on the [0-9]+ rated VALID replies: [0-9.]+\.$" "$work/lf.txt"
+# The weak labels relearned with it.
+"$selffeed" --log-level warn train-satisfaction --labelled "$work/ratings.json" --pool "$work/pool.json" \
+  --bundle "$work/run/bundle" --out "$work/own-functions" --recipe weak --weak-sample 50 --epochs 1 \
+  --labeling-functions "$work/functions.txt" > /dev/null
+[[ -f "$work/own-functions/satisfaction.pt" ]]
+# A broken function file: a clear error, from the reports and from the server.
+printf 'says_hm unsatisfied reply (hm\n' > "$work/bad-functions.txt"
+if "$selffeed" lf-report --labelled "$work/ratings.json" --labeling-functions "$work/bad-functions.txt" \
+     2> "$work/err"; then
+  echo "lf-report took a broken labeling function" >&2; exit 1
+fi
+grep -q "bad-functions.txt:1: labeling function says_hm: bad pattern" "$work/err"
+if "$selffeed" serve --bundle "$work/run/bundle" --store "$work/serve-store" --port 0 \
+     --labeling-functions "$work/bad-functions.txt" 2> "$work/err"; then
+  echo "serve took a broken labeling function" >&2; exit 1
+fi
+grep -q "bad-functions.txt:1: labeling function says_hm: bad pattern" "$work/err"
 if "$selffeed" eval-satisfaction --labelled "$work/ratings.json" --rotations 6 2> "$work/err"; then
   echo "six rotations of five folds were accepted" >&2; exit 1
 fi

@@ -1,9 +1,12 @@
 #include "selffeed/satisfaction/satisfaction.h"
 
 #include <chrono>
+#include <fstream>
 #include <random>
 
 #include <gtest/gtest.h>
+
+#include "testing.h"
 
 namespace selffeed::satisfaction {
 namespace {
@@ -127,6 +130,66 @@ std::vector<std::vector<Vote>> synthetic_votes(const std::vector<double>& accura
     votes.push_back(std::move(row));
   }
   return votes;
+}
+
+TEST(PatternLabelingFunctionTest, VotesWhereItsPatternMatchesTheFieldItReads) {
+  auto robot = pattern_labeling_function("called_a_robot", Vote::kUnsatisfied, PatternField::kUserReply,
+                                         R"(\byou( are|'re) (a|an) (robot|bot)\b)");
+  ASSERT_TRUE(robot.ok()) << robot.status().to_string();
+  EXPECT_EQ(robot->name, "called_a_robot");
+  EXPECT_EQ(robot->apply(reply("i like dogs .", "You are a ROBOT")), Vote::kUnsatisfied) << "case-insensitive";
+  EXPECT_EQ(robot->apply(reply("you are a robot", "no , i like cats")), Vote::kAbstain) << "the reply only";
+  EXPECT_EQ(robot->apply(reply("i like dogs .", "you are a robotics fan ?")), Vote::kAbstain);
+  auto greets = pattern_labeling_function("bot_says_thanks", Vote::kSatisfied, PatternField::kBotAnswer, "thank");
+  ASSERT_TRUE(greets.ok());
+  EXPECT_EQ(greets->apply(reply("thanks for asking !", "sure")), Vote::kSatisfied);
+  EXPECT_EQ(greets->apply(reply("hi", "thanks")), Vote::kAbstain);
+  // RE2 on untrusted text: linear however the reply is built.
+  const std::string evil(200000, 'a');
+  auto nested = pattern_labeling_function("nested", Vote::kUnsatisfied, PatternField::kUserReply, "(a+)+$b");
+  ASSERT_TRUE(nested.ok());
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(nested->apply(reply("hi", evil)), Vote::kAbstain);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+
+  EXPECT_FALSE(pattern_labeling_function("Bad-Name", Vote::kSatisfied, PatternField::kUserReply, "x").ok());
+  EXPECT_FALSE(pattern_labeling_function("abstains", Vote::kAbstain, PatternField::kUserReply, "x").ok());
+  const auto broken = pattern_labeling_function("broken", Vote::kSatisfied, PatternField::kUserReply, "(unclosed");
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.status().message().find("bad pattern"), std::string::npos) << broken.status().message();
+}
+
+TEST(PatternLabelingFunctionTest, AFileAddsFunctionsAfterTheBuiltInsAndSaysWhereItIsWrong) {
+  testing::TempDir dir;
+  const std::string path = dir.str("functions.txt");
+  std::ofstream(path) << "# users who call the bot out\n\n"
+                         "called_a_robot  unsatisfied  reply  \\byou( are|'re) a (robot|bot)\\b\n"
+                         "  bot_thanks satisfied answer thank you\n";
+  auto loaded = labeling_functions_with(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  ASSERT_EQ(loaded->size(), labeling_functions().size() + 2);
+  EXPECT_EQ(names_of(*loaded).back(), "bot_thanks");
+  const std::vector<Vote> votes = apply_labeling_functions(*loaded, reply("thank you !", "you're a bot"));
+  ASSERT_EQ(votes.size(), loaded->size());
+  EXPECT_EQ(votes[votes.size() - 2], Vote::kUnsatisfied);
+  EXPECT_EQ(votes.back(), Vote::kSatisfied) << "a pattern is the rest of the line, spaces and all";
+  ASSERT_TRUE(labeling_functions_with("").ok());
+  EXPECT_EQ(labeling_functions_with("")->size(), labeling_functions().size());
+
+  auto error_of = [&](const std::string& text) {
+    std::ofstream(path) << text;
+    auto result = load_labeling_functions(path);
+    return result.ok() ? std::string("accepted") : result.status().message();
+  };
+  EXPECT_NE(error_of("a unsatisfied reply x\nb maybe reply x\n").find("functions.txt:2: the vote is"),
+            std::string::npos);
+  EXPECT_NE(error_of("a unsatisfied subject x\n").find("the field is reply or answer"), std::string::npos);
+  EXPECT_NE(error_of("a unsatisfied reply\n").find("expected NAME VOTE FIELD PATTERN"), std::string::npos);
+  EXPECT_NE(error_of("a unsatisfied reply x\na satisfied reply y\n").find("a labeling function a exists"),
+            std::string::npos);
+  EXPECT_NE(error_of("paper_regex unsatisfied reply x\n").find("exists"), std::string::npos) << "a built-in's name";
+  EXPECT_NE(error_of("a unsatisfied reply (x\n").find("bad pattern"), std::string::npos);
+  EXPECT_EQ(load_labeling_functions(dir.str("missing.txt")).status().code(), StatusCode::kNotFound);
 }
 
 TEST(LabelModelTest, RecoversKnownAccuraciesWithoutLabels) {

@@ -451,12 +451,14 @@ TEST(ChatTest, TheLabelModelRelearnsTheLabelingFunctionsOnTheLatestJudgedReplies
 }
 
 // Users who stop reacting with pleasure and start answering "hm": the labeling functions'
-// coverage moves between two blocks of judged replies, and the server says so.
+// coverage moves between two blocks of judged replies, and the server says so; among them
+// one the operator wrote (serve --labeling-functions).
 TEST(ChatTest, AlertsWhenTheUsersRepliesDriftAndForgetsItWhenTheOperatorAcceptsIt) {
   TempDir dir;
+  std::ofstream(dir.str("functions.txt")) << "# the operator's own\nsays_hm unsatisfied reply ^hm$\n";
   auto server = testing::start_server(dir.str(), dir.str("store"),
                                       {"--admin-token", "secret", "--drift-block", "20", "--drift-min-shift", "0.5", "--rate",
-                                       "1000", "--burst", "1000"});
+                                       "1000", "--burst", "1000", "--labeling-functions", dir.str("functions.txt")});
   ASSERT_TRUE(server);
   auto admin = [&](const std::string& method, const std::string& path) {
     auto reply = clients::http_request(method, server->http_url(path), "", "Bearer secret");
@@ -492,12 +494,16 @@ TEST(ChatTest, AlertsWhenTheUsersRepliesDriftAndForgetsItWhenTheOperatorAcceptsI
     EXPECT_FALSE(alert["message"].get<std::string>().empty());
     fired.insert(alert["subject"]);
   }
-  EXPECT_TRUE(fired.contains("positive_reaction") && fired.contains("minimal_reply")) << alerts.dump();
+  EXPECT_TRUE(fired.contains("positive_reaction") && fired.contains("minimal_reply") && fired.contains("says_hm"))
+      << alerts.dump();
+  EXPECT_EQ(alerts["reference"]["coverage"]["says_hm"], 0.0);
   auto metrics = clients::http_request("GET", server->http_url("/metrics"));
   ASSERT_OK(metrics);
   EXPECT_NE(metrics->body.find("selffeed_alert{alert=\"labeling_function_coverage\",subject=\"minimal_reply\"} 1"),
             std::string::npos)
       << metrics->body;
+  EXPECT_NE(metrics->body.find("selffeed_labeling_function_votes_total{function=\"says_hm\",vote=\"unsatisfied\"} 20"),
+            std::string::npos);
   // Yield per model version: every reply after the first was judged, the happy ones kept.
   EXPECT_NE(metrics->body.find("selffeed_judged_replies_total{version=\"toy-v1\"} 40"), std::string::npos);
   EXPECT_NE(metrics->body.find("selffeed_harvested_examples_by_version_total{version=\"toy-v1\",kind=\"HB\"} 40"),

@@ -125,17 +125,19 @@ Result<SatisfactionData> load_satisfaction_data(std::span<const std::string> lab
   return d;
 }
 
-Result<satisfaction::LabelModel> fit_label_model(const SatisfactionData& d) {
+Result<satisfaction::LabelModel> fit_label_model(const SatisfactionData& d,
+                                                 std::span<const satisfaction::LabelingFunction> functions) {
   std::vector<std::vector<satisfaction::Vote>> votes;
-  for (const auto& e : d.unlabelled) votes.push_back(satisfaction::apply_labeling_functions(e.input));
+  for (const auto& e : d.unlabelled) votes.push_back(satisfaction::apply_labeling_functions(functions, e.input));
   for (const auto& e : d.labelled) {
-    if (e.split == Split::kTrain) votes.push_back(satisfaction::apply_labeling_functions(e.input));
+    if (e.split == Split::kTrain) votes.push_back(satisfaction::apply_labeling_functions(functions, e.input));
   }
   return satisfaction::LabelModel::fit(votes);
 }
 
 SatisfactionPairs weak_labels(const satisfaction::LabelModel& label_model, std::span<const SatisfactionExample> pool,
-                       std::size_t sample, std::mt19937_64& rng) {
+                              std::size_t sample, std::mt19937_64& rng,
+                              std::span<const satisfaction::LabelingFunction> functions) {
   std::vector<std::size_t> order(pool.size());
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), rng);
@@ -145,7 +147,7 @@ SatisfactionPairs weak_labels(const satisfaction::LabelModel& label_model, std::
   for (std::size_t i : order) {
     const satisfaction::SatisfactionInput& in = pool[i].input;
     out.contexts.push_back(satisfaction::satisfaction_context(in));
-    probabilities.push_back(label_model.probability(satisfaction::apply_labeling_functions(in)));
+    probabilities.push_back(label_model.probability(satisfaction::apply_labeling_functions(functions, in)));
   }
   const double n = static_cast<double>(probabilities.size());
   for (double rank : satisfaction::average_ranks(probabilities)) out.targets.push_back((rank - 0.5) / n);

@@ -65,6 +65,25 @@ struct LabelingFunction {
 // The built-in labeling functions (at least 10), in a stable order.
 const std::vector<LabelingFunction>& labeling_functions();
 std::vector<Vote> apply_labeling_functions(const SatisfactionInput& in);
+// The votes of `functions` (built-ins or not), in their order.
+std::vector<Vote> apply_labeling_functions(std::span<const LabelingFunction> functions, const SatisfactionInput& in);
+std::vector<std::string> names_of(std::span<const LabelingFunction> functions);
+
+// Labeling functions an operator writes without a build, from what the users say ("you
+// keep changing the subject"): each votes `vote` when its pattern (RE2: case-insensitive,
+// linear time on untrusted text) matches the user's reply, or the bot's answer, and
+// abstains otherwise. A file holds one a line, "NAME VOTE FIELD PATTERN": VOTE satisfied
+// or unsatisfied, FIELD reply or answer, PATTERN the rest of the line; blank lines and
+// lines starting with # are skipped. Names are [a-z0-9_]+, unique, and no built-in's.
+//
+//   # users who call the bot out
+//   called_a_robot  unsatisfied  reply  \byou( are|'re) (a|an) (robot|bot|machine)\b
+enum class PatternField : std::uint8_t { kUserReply, kBotAnswer };
+Result<LabelingFunction> pattern_labeling_function(std::string name, Vote vote, PatternField field,
+                                                   const std::string& pattern);
+Result<std::vector<LabelingFunction>> load_labeling_functions(const std::string& path);
+// The built-ins followed by the functions of `path` (none when it is empty).
+Result<std::vector<LabelingFunction>> labeling_functions_with(const std::string& path);
 
 // ---- label model -------------------------------------------------------------------
 

@@ -121,9 +121,11 @@ struct SatisfactionData {
 Result<SatisfactionData> load_satisfaction_data(std::span<const std::string> labelled_paths,
                                                 std::span<const std::string> pool_paths = {}, int rotation = 0);
 
-// The label model, fitted on the labeling functions' votes over the pool and the labelled
-// train split. Labels are never read.
-Result<satisfaction::LabelModel> fit_label_model(const SatisfactionData& data);
+// The label model, fitted on the votes of `functions` over the pool and the labelled train
+// split. Labels are never read.
+Result<satisfaction::LabelModel> fit_label_model(
+    const SatisfactionData& data,
+    std::span<const satisfaction::LabelingFunction> functions = satisfaction::labeling_functions());
 // Estimator training pairs: satisfaction_context() -> P(satisfied), a hard 0/1 label or a
 // probability.
 struct SatisfactionPairs {
@@ -136,8 +138,11 @@ struct SatisfactionPairs {
 // ConvAI2 its prior settles near 0.12 where ~0.64 of replies are satisfied); learning the
 // ranks instead raised the weak estimator's valid AUC from 0.623 to 0.642 (5 seeds; another
 // pool sample went the other way, 0.657 to 0.646: weak evidence, see EVALUATION.md).
-SatisfactionPairs weak_labels(const satisfaction::LabelModel& label_model, std::span<const SatisfactionExample> pool,
-                       std::size_t sample, std::mt19937_64& rng);
+// `functions` are those the label model was fitted on.
+SatisfactionPairs weak_labels(
+    const satisfaction::LabelModel& label_model, std::span<const SatisfactionExample> pool, std::size_t sample,
+    std::mt19937_64& rng,
+    std::span<const satisfaction::LabelingFunction> functions = satisfaction::labeling_functions());
 
 // Gives every example `count` distractors drawn from the other examples' targets (never
 // equal to its own), plus its gold at a random position; deterministic for a seed. Used
