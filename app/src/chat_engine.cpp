@@ -128,8 +128,7 @@ struct ChatEngine::Metrics {
   }
   metrics::Counter& harvested_by(const std::string& version, ExampleKind kind) {
     return registry.counter("selffeed_harvested_examples_by_version_total",
-                            "Training examples harvested from conversations, by the model version that answered "
-                            "and kind.",
+                            "HB and FB examples harvested, by the model version that answered and kind.",
                             {{"version", version}, {"kind", std::string(example_kind_name(kind))}});
   }
   metrics::Counter& error(std::string_view code) { return metrics::error_counter(registry, code); }

@@ -13,7 +13,7 @@ namespace selffeed::app {
 namespace {
 
 // Standard errors a change must reach: at 5, two blocks of the same users differ this much
-// about once in 3.5 million comparisons per statistic.
+// (either way) about once in 1.7 million comparisons per statistic.
 constexpr double kMinStandardErrors = 5;
 
 auto log() { return SELFFEED_LOGGER("app"); }

@@ -93,7 +93,8 @@ class DriftMonitor {
   void rated(double score, bool thumbs_up);
   // The live model changed: its estimator's scores and thumbs start again.
   void model_changed();
-  // The operator accepts the present: the next block becomes the reference, alerts clear.
+  // The operator accepts the present: the next block becomes the reference, and the block
+  // alerts clear (satisfaction_vs_thumbs stays: it compares with no reference).
   void rebase();
   Report report() const;
 
