@@ -69,6 +69,10 @@ struct TrainFlags {
   std::string blocklist;  // blocked words for trainer::HarvestGuard; empty: the built-in ones
   std::size_t max_examples_per_user = 1000;  // trainer::load_harvested's cap; 0: none
   trainer::TrustRule trust;                   // who is not learned from at all
+  // Judge the harvested HB examples again with the estimator of the bundle trained from
+  // (else the live one), leaving out those it calls unsatisfied (HarvestOptions::rejudge).
+  bool rejudge_harvest = false;
+  double rejudge_threshold = -1;  // below it an HB is left out; < 0: the estimator's own
   // retrain: each task's share of batches is its size times its weight, and the model is
   // fine-tuned from the live bundle of the store's registry unless told otherwise.
   bool retrain = false;
@@ -98,6 +102,26 @@ Result<std::string> live_bundle_path(const store::Store& store) {
   return not_found_error("the store's model registry has no live model; pass --init-bundle");
 }
 
+// The estimator of `bundle_dir` as HarvestOptions::rejudge: P(satisfied) in batches of 256,
+// so that a store of any size is judged in bounded memory.
+Result<trainer::HarvestOptions::Judge> estimator_of(const std::string& bundle_dir, double& threshold) {
+  SELFFEED_ASSIGN_OR_RETURN(auto dialogue_model, dialogue::DialogueModel::load(bundle_dir));
+  SELFFEED_ASSIGN_OR_RETURN(std::shared_ptr<satisfaction::SatisfactionModel> estimator,
+                            satisfaction::SatisfactionModel::load(bundle_dir, dialogue_model->shared_tokenizer()));
+  threshold = estimator->threshold();
+  return trainer::HarvestOptions::Judge(
+      [estimator](std::span<const std::string> contexts) -> Result<std::vector<double>> {
+        constexpr std::size_t kBatch = 256;
+        std::vector<double> scores;
+        for (std::size_t from = 0; from < contexts.size(); from += kBatch) {
+          SELFFEED_ASSIGN_OR_RETURN(std::vector<double> batch,
+                                    estimator->score(contexts.subspan(from, std::min(kBatch, contexts.size() - from))));
+          scores.insert(scores.end(), batch.begin(), batch.end());
+        }
+        return scores;
+      });
+}
+
 // Adds the store's harvested HB and FB examples as two tasks and keeps its thumbs for the
 // SATISFACTION task; records every example used in the lineage.
 Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
@@ -110,9 +134,20 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
   if (!f.blocklist.empty()) {
     SELFFEED_ASSIGN_OR_RETURN(guard, trainer::HarvestGuard::from_file(f.blocklist));
   }
-  SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested,
-                            trainer::load_harvested(*store, guard,
-                                                    {.max_per_user = f.max_examples_per_user, .trust = f.trust}));
+  trainer::HarvestOptions options{.max_per_user = f.max_examples_per_user, .trust = f.trust};
+  std::string judge;  // the bundle whose estimator judged the harvest again
+  if (f.rejudge_harvest) {
+    if (o.init_bundle.empty()) {
+      SELFFEED_ASSIGN_OR_RETURN(judge, live_bundle_path(*store));
+    } else {
+      judge = o.init_bundle;
+    }
+    auto estimator = estimator_of(judge, options.rejudge_threshold);
+    if (!estimator.ok()) return estimator.status().with_context("--rejudge-harvest judges with that bundle's estimator");
+    options.rejudge = std::move(*estimator);
+    if (f.rejudge_threshold >= 0) options.rejudge_threshold = f.rejudge_threshold;
+  }
+  SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested, trainer::load_harvested(*store, guard, options));
   std::vector<std::uint64_t> used;
   struct Task {
     const char* name;
@@ -148,6 +183,9 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
                           {"over_the_user_cap", harvested.over_the_user_cap},
                           {"untrusted_users", harvested.untrusted.size()},
                           {"examples_of_untrusted_users", harvested.examples_of_the_untrusted},
+                          {"HB_rejudged_unsatisfied", harvested.rejudged_unsatisfied},
+                          {"rejudged_by", judge},
+                          {"rejudge_threshold", f.rejudge_harvest ? options.rejudge_threshold : 0.0},
                           {"example_seqs", used},
                           {"snapshot_sha256", snapshot}};
   std::size_t refused = 0;
@@ -160,6 +198,10 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
       harvested.watermark, harvested.feedback_holdout.size(), harvested.dialogue_held_out,
       harvested.skipped_deleted_users, refused, harvested.examples_of_the_untrusted, harvested.untrusted.size(),
       harvested.over_the_user_cap, f.max_examples_per_user, snapshot);
+  if (f.rejudge_harvest) {
+    SELFFEED_LOGGER("app")->info("judged again by the estimator of {} (threshold {:.3f}): {} HB left out as unsatisfied",
+                                 judge, options.rejudge_threshold, harvested.rejudged_unsatisfied);
+  }
   if (!harvested.untrusted.empty()) {
     constexpr std::size_t kNamed = 20;
     std::string names;
@@ -574,6 +616,13 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
                     "learn at most this many harvested HB and FB examples of one user (drawn by their text, the same "
                     "ones whatever order they came in), so that no one user outweighs the others; 0: no cap")
       ->capture_default_str();
+  train->add_flag("--rejudge-harvest", tf->rejudge_harvest,
+                  "judge the harvested HB examples again with the satisfaction estimator of the bundle trained from "
+                  "(retrain: the live one), and leave out those it now calls unsatisfied");
+  train->add_option("--rejudge-threshold", tf->rejudge_threshold,
+                    "with --rejudge-harvest, leave out the HB examples whose P(satisfied) is below this (default: "
+                    "the estimator's own threshold, the one the server asks for feedback below)")
+      ->check(CLI::Range(0.0, 1.0));
   train->add_option("--blocklist", tf->blocklist,
                     "harvested replies with one of these words (one per line) are not learned, nor those with an "
                     "email address, web address or phone number (default: a short built-in list of profanity)")

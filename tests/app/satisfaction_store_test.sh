@@ -31,6 +31,10 @@ JSON
   echo '{"context": "__p2__ i love dogs too __p1__ great!", "response": "1", "kind": "ST", "user_id": "u1", "source": "thumbs"}'
   echo '{"context": "__p2__ bananas fly __p1__ no", "response": "0", "kind": "ST", "user_id": "u2", "source": "thumbs"}'
   echo '{"context": "__p2__ hi __p1__ hello", "response": "my bike is blue .", "kind": "HB", "user_id": "u2"}'
+  for i in 1 2 3; do
+    echo "{\"context\": \"__p2__ hi __p1__ nice, red cars are fast\", \"response\": \"yes they are! $i\", \"kind\": \"HB\", \"user_id\": \"u3\"}"
+    echo "{\"context\": \"__p2__ hi __p1__ the moon is cheese\", \"response\": \"what? that makes no sense $i\", \"kind\": \"HB\", \"user_id\": \"u4\"}"
+  done
 } > "$work/harvested.jsonl"
 "$selffeed" --log-level warn store import --store "$work/store" --in "$work/harvested.jsonl" >/dev/null
 
@@ -65,4 +69,22 @@ cat "$work/re-old.log"
 grep -q "older selffeed" "$work/re-old.log"
 grep -q '"fine_tuned_from": null' "$work/re-old.json"
 grep -q '"pooling": "per_speaker"' "$work/re-old/bundle/satisfaction.json"
+# --rejudge-harvest: the estimator of the bundle trained from judges the 7 harvested HB
+# again; what it calls unsatisfied is left out, and the lineage says how many and by whom.
+"$selffeed" --log-level warn retrain --store "$work/store" --init-bundle "$work/sat" --out "$work/rejudged" \
+  --personachat "$work/toy/train.txt" --holdout 0.25 --steps 4 --validate-every 2 --batch 8 --warmup 2 \
+  --rejudge-harvest > "$work/rejudged.json"
+lineage=$(tr -d ' \n' < "$work/rejudged/bundle/bundle.json")
+kept=$(grep -o '"HB":[0-9]*' <<< "$lineage" | head -1 | cut -d: -f2)
+left_out=$(grep -o '"HB_rejudged_unsatisfied":[0-9]*' <<< "$lineage" | cut -d: -f2)
+echo "re-judged: $kept HB kept, $left_out left out"
+[[ $((kept + left_out)) -eq 7 ]]
+grep -q "\"rejudged_by\":\"$work/sat\"" <<< "$lineage"
+# A bundle without an estimator cannot judge: a clear error, nothing trained.
+if "$selffeed" --log-level warn retrain --store "$work/store" --init-bundle "$work/toy/run/bundle" \
+     --out "$work/not-judged" --personachat "$work/toy/train.txt" --steps 2 --rejudge-harvest 2> "$work/err"; then
+  echo "retrain judged the harvest without an estimator" >&2; exit 1
+fi
+cat "$work/err"
+[[ ! -e "$work/not-judged" ]]
 echo "satisfaction_store_test: ok"

@@ -292,6 +292,47 @@ TEST(HarvestedTest, RepliesTheGuardRefusesAreCountedNotReturned) {
   EXPECT_EQ(harvested->watermark, 5u);
 }
 
+// A newer estimator judges the harvest again: what it calls unsatisfied is not imitated,
+// and the cap counts what is left; feedback and thumbs are what the users said, not judged.
+TEST(HarvestedTest, ANewerEstimatorLeavesOutTheRepliesItCallsUnsatisfied) {
+  testing::TempDir dir;
+  auto store = store::Store::open({.path = dir.str("store")});
+  ASSERT_OK(store);
+  store::WriteSet writes;
+  for (const char* reply : {"i like dogs .", "that is boring", "so boring , bye", "me too !"}) {
+    writes.examples.push_back(example(ExampleKind::kHB, "alice", reply));
+  }
+  writes.examples.push_back(example(ExampleKind::kFB, "alice", "you could have said something less boring"));
+  writes.examples.push_back(example(ExampleKind::kST, "alice", "0"));
+  ASSERT_OK((*store)->commit(writes));
+  std::vector<std::string> judged;
+  const HarvestOptions::Judge bored_is_unhappy = [&](std::span<const std::string> contexts) {
+    std::vector<double> scores;
+    for (const std::string& c : contexts) {
+      judged.push_back(c);
+      scores.push_back(c.find("boring") == std::string::npos ? 0.9 : 0.2);
+    }
+    return Result<std::vector<double>>(scores);
+  };
+  auto harvested = load_harvested(**store, HarvestGuard(), {.max_per_user = 2, .rejudge = bored_is_unhappy});
+  ASSERT_OK(harvested);
+  EXPECT_EQ(harvested->rejudged_unsatisfied, 2u);
+  std::set<std::string> learned;
+  for (const auto& e : harvested->dialogue) learned.insert(e.target);
+  EXPECT_EQ(learned, (std::set<std::string>{"i like dogs .", "me too !"}));
+  EXPECT_EQ(harvested->feedback.size(), 0u) << "over the cap of 2, after the re-judged are gone";
+  EXPECT_EQ(harvested->over_the_user_cap, 1u);
+  EXPECT_EQ(harvested->thumbs.targets.size(), 1u);
+  ASSERT_EQ(judged.size(), 4u) << "HB only";
+  // What the estimator reads: the bot's answer (the end of the HB context), then the reply.
+  EXPECT_TRUE(std::count(judged.begin(), judged.end(), "__p2__ hello __p1__ that is boring")) << judged[0];
+
+  const HarvestOptions::Judge broken = [](std::span<const std::string>) {
+    return Result<std::vector<double>>(std::vector<double>{0.5});
+  };
+  EXPECT_EQ(load_harvested(**store, HarvestGuard(), {.rejudge = broken}).status().code(), StatusCode::kInternal);
+}
+
 // A troll's clean-looking replies are still a troll's; a spammer's "k" teaches nothing.
 TEST(HarvestedTest, NothingIsLearnedFromUsersWhoSwearOrRepeatThemselvesThisOften) {
   testing::TempDir dir;

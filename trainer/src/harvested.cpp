@@ -90,6 +90,31 @@ struct Eligible {
   Example example;
 };
 
+// Leaves out the HB examples `rejudge` scores below `threshold`; returns how many.
+Result<std::size_t> leave_out_rejudged(std::vector<Trainable>& trainable, const HarvestOptions::Judge& rejudge,
+                                       double threshold) {
+  std::vector<std::string> contexts;
+  for (const Trainable& t : trainable) {
+    if (t.kind != ExampleKind::kHB) continue;
+    const std::vector<std::string> said = split_context(t.example.context);  // ends with the bot's answer
+    contexts.push_back(satisfaction::satisfaction_context(
+        {.bot_reply = said.empty() ? std::string() : said.back(), .user_reply = t.example.target}));
+  }
+  SELFFEED_ASSIGN_OR_RETURN(const std::vector<double> scores, rejudge(contexts));
+  if (scores.size() != contexts.size()) {
+    return internal_error("re-judging gave " + std::to_string(scores.size()) + " scores for " +
+                          std::to_string(contexts.size()) + " examples");
+  }
+  std::vector<Trainable> kept;
+  std::size_t next = 0;
+  for (Trainable& t : trainable) {
+    if (t.kind != ExampleKind::kHB || scores[next++] >= threshold) kept.push_back(std::move(t));
+  }
+  const std::size_t left_out = trainable.size() - kept.size();
+  trainable = std::move(kept);
+  return left_out;
+}
+
 void put_in_text_order(std::vector<Kept>& kept, std::vector<RankingExample>& examples,
                        std::vector<std::uint64_t>* seqs) {
   std::sort(kept.begin(), kept.end());
@@ -168,6 +193,10 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
     }
   }
 
+  if (options.rejudge) {
+    SELFFEED_ASSIGN_OR_RETURN(out.rejudged_unsatisfied,
+                              leave_out_rejudged(trainable, options.rejudge, options.rejudge_threshold));
+  }
   std::vector<Kept> dialogue, feedback;
   std::sort(trainable.begin(), trainable.end());
   std::size_t from_them = 0;  // what the current teacher has taught so far

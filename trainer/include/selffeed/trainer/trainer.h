@@ -198,6 +198,14 @@ struct HarvestOptions {
   // per conversation.
   std::size_t max_per_user = 0;
   TrustRule trust;
+  // Judges every trainable HB example again, before the cap: P(satisfied) of its
+  // satisfaction context (the bot's answer, the user's reply) for a batch of them, and
+  // those below `rejudge_threshold` are left out. What an older estimator harvested is
+  // judged by a newer one, so that a complaint it took for satisfaction is not imitated.
+  // Empty: none.
+  using Judge = std::function<Result<std::vector<double>>(std::span<const std::string> contexts)>;
+  Judge rejudge;
+  double rejudge_threshold = 0.5;
 };
 
 // What the server harvested, read from its store (a read-only open works beside the
@@ -227,6 +235,7 @@ struct HarvestedExamples {
   // ST examples left out for it (those the guard refused are counted in `refused`).
   std::vector<std::string> untrusted;
   std::size_t examples_of_the_untrusted = 0;
+  std::size_t rejudged_unsatisfied = 0;  // HB examples `rejudge` left out
 };
 inline constexpr std::uint64_t kFeedbackHoldoutEvery = 10;
 Result<HarvestedExamples> load_harvested(const store::Store& store, const HarvestGuard& guard,
