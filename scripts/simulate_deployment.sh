@@ -13,7 +13,9 @@
 # F1), SIM_BASE_STEPS [450] and SIM_RETRAIN_STEPS [600] training budgets (steps, so that a
 # busy machine gives the same models), SIM_CONTROL [1] (0: skip the control, which depends
 # on neither the estimator nor the budget), SIM_MAX_FEEDBACK_REQUESTS [0] the server's
-# --max-feedback-requests (feedback requests per conversation; 0: no limit).
+# --max-feedback-requests (feedback requests per conversation; 0: no limit), SIM_REJUDGE [0]
+# (1: the base bundle gets the learned estimator even where the server judges with the
+# regexes, and every retraining judges the harvest again with it: --rejudge-harvest).
 # Round B's users are then replayed, on fresh stores, against the base bot and the control
 # after A (same users, same lines, same seed): round B against them is the loop's effect on
 # the replies people get, paired. Against the base bot, round A's bot is in shadow
@@ -32,6 +34,7 @@ max_ask_rate="${SIM_MAX_ASK_RATE:-1}"
 run_control="${SIM_CONTROL:-1}"
 replay_only="${SIM_REPLAY_ONLY:-0}"
 max_requests="${SIM_MAX_FEEDBACK_REQUESTS:-0}"
+rejudge="${SIM_REJUDGE:-0}"
 require_data personachat/train_subset1k_self_original_no_cands.txt
 require_data personachat/valid_self_original_synthcands20.txt
 require_data synthetic_persona_chat/Synthetic-Persona-Chat_valid.csv
@@ -40,12 +43,14 @@ convai2=("$data/convai2_wild_eval/data_volunteers.json" "$data/convai2_wild_eval
 work="$root/runs/deployment-s$seed"
 [[ "$max_ask_rate" == 1 ]] || work+="-asks$max_ask_rate"
 [[ "$max_requests" == 0 ]] || work+="-requests$max_requests"
+[[ "$rejudge" == 0 ]] || work+="-rejudge"
 log() { echo "simulate_deployment: $*" >&2; }
 satisfaction_flags=() retrain_flags=()
 if [[ "$satisfaction" == model ]]; then
   for f in "${convai2[@]}"; do satisfaction_flags+=(--satisfaction-labelled "$f"); done
   retrain_flags=(--satisfaction-max-ask-rate "$max_ask_rate")
 fi
+[[ "$rejudge" == 0 ]] || retrain_flags+=(--rejudge-harvest)
 
 serve() {  # serve BUNDLE STORE LOG: a server in the background, on $port, its pid in $server
   rm -f "$work/port"
@@ -135,7 +140,7 @@ log "training the base bot on $(wc -l < "$work/hh.txt") lines of PersonaChat ($b
 "$selffeed" --log-level warn train --out "$work/base" --personachat "$work/hh.txt" \
   --steps "$base_steps" --batch 64 --validate-every 100 --patience 6 --context-tokens 48 --candidate-tokens 24 \
   --seed "$seed" --version "base-s$seed" > "$work/base.json" 2> "$work/base.log"
-if [[ "$satisfaction" == model ]]; then
+if [[ "$satisfaction" == model || "$rejudge" != 0 ]]; then
   log "adding the satisfaction estimator (ConvAI2 ratings) to the base bundle"
   "$selffeed" --log-level warn train-satisfaction --bundle "$work/base/bundle" --out "$work/base-sat" \
     --recipe supervised --max-ask-rate "$max_ask_rate" --labelled "${convai2[@]}" --seed "$seed" > "$work/base-sat.json"
