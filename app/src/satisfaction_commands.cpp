@@ -742,12 +742,12 @@ int run_lf_drift(const SatisfactionFlags& f) {
     DriftMonitor drift(options, registry);
     std::vector<std::pair<std::string, std::set<std::string>>> blocks;
     std::set<std::string> files;
+    std::size_t fed = 0;
     for (std::size_t i : order) {
       drift.judged(replies[i].votes, replies[i].score);
       files.insert(replies[i].file);
-      const DriftMonitor::Report report = drift.report();
-      if (report.blocks == blocks.size()) continue;
-      blocks.emplace_back(alert_names(report), std::move(files));
+      if (++fed % options.block != 0) continue;  // a block ends every `block` replies
+      blocks.emplace_back(alert_names(drift.report()), std::move(files));
       files.clear();
     }
     return blocks;
@@ -764,7 +764,7 @@ int run_lf_drift(const SatisfactionFlags& f) {
     std::printf("| %zu | %s | %s |\n", ++compared, names.c_str(), alerts.c_str());
     alerting += alerts != "-";
   }
-  std::printf("\n%zu of %zu blocks compared with the first alerted.\n\n", alerting, compared - 1);
+  std::printf("\n%zu of %zu blocks compared with the first alerted.\n\n", alerting, compared > 0 ? compared - 1 : 0);
   // Shuffled, the blocks are alike by construction: every alert is a false alarm.
   std::mt19937_64 rng(f.seed);
   alerting = compared = 0;
@@ -772,7 +772,7 @@ int run_lf_drift(const SatisfactionFlags& f) {
     std::shuffle(order.begin(), order.end(), rng);
     const auto blocks = stream(order);
     for (std::size_t b = 1; b < blocks.size(); ++b) alerting += blocks[b].first != "-";
-    compared += blocks.size() - 1;
+    compared += blocks.empty() ? 0 : blocks.size() - 1;
   }
   std::printf("The same replies shuffled (%d shuffles): %zu of %zu blocks compared with the first alerted.\n\n",
               f.repeats, alerting, compared);
