@@ -184,8 +184,8 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
                           {"untrusted_users", harvested.untrusted.size()},
                           {"examples_of_untrusted_users", harvested.examples_of_the_untrusted},
                           {"HB_rejudged_unsatisfied", harvested.rejudged_unsatisfied},
-                          {"rejudged_by", judge},
-                          {"rejudge_threshold", f.rejudge_harvest ? options.rejudge_threshold : 0.0},
+                          {"rejudged_by", f.rejudge_harvest ? json(judge) : json(nullptr)},
+                          {"rejudge_threshold", f.rejudge_harvest ? json(options.rejudge_threshold) : json(nullptr)},
                           {"example_seqs", used},
                           {"snapshot_sha256", snapshot}};
   std::size_t refused = 0;

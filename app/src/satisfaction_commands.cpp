@@ -201,10 +201,8 @@ MeanAndSpread over_runs(const std::vector<Row>& runs, Field&& field) {
   return m;
 }
 
-// Every method on one assignment of the folds to train / valid / test.
-// `dialogue_model` may be null: the uncertainty baseline and the estimators need it.
-Result<std::vector<Method>> evaluate_methods(const SatisfactionFlags& f, const Data& d,
-                                             const dialogue::DialogueModel* dialogue_model) {
+// The bag-of-words reference, fitted on the rated train split.
+satisfaction::NaiveBayes naive_bayes_on_train(const Data& d) {
   std::vector<SatisfactionInput> train_inputs;
   std::vector<int> train_labels;
   for (const auto& e : d.labelled) {
@@ -212,8 +210,15 @@ Result<std::vector<Method>> evaluate_methods(const SatisfactionFlags& f, const D
     train_inputs.push_back(e.input);
     train_labels.push_back(e.label);
   }
+  return satisfaction::NaiveBayes::fit(train_inputs, train_labels);
+}
+
+// Every method on one assignment of the folds to train / valid / test.
+// `dialogue_model` may be null: the uncertainty baseline and the estimators need it.
+Result<std::vector<Method>> evaluate_methods(const SatisfactionFlags& f, const Data& d,
+                                             const dialogue::DialogueModel* dialogue_model) {
   SELFFEED_ASSIGN_OR_RETURN(satisfaction::LabelModel label_model, trainer::fit_label_model(d));
-  satisfaction::NaiveBayes nb = satisfaction::NaiveBayes::fit(train_inputs, train_labels);
+  satisfaction::NaiveBayes nb = naive_bayes_on_train(d);
 
   std::vector<Method> methods;
   methods.push_back(
@@ -707,34 +712,28 @@ int run_lf_drift(const SatisfactionFlags& f) {
   if (!functions.ok()) return fail(functions.status());
   DriftMonitor::Options options = f.drift;
   options.functions = satisfaction::names_of(*functions);
-  std::vector<SatisfactionInput> train_inputs;
-  std::vector<int> train_labels;
-  std::vector<const SatisfactionExample*> satisfied, unsatisfied;
-  for (const auto& e : d->labelled) {
-    if (e.split == Split::kTrain) {
-      train_inputs.push_back(e.input);
-      train_labels.push_back(e.label);
-    } else if (e.split == Split::kValid) {
-      (e.label == 1 ? satisfied : unsatisfied).push_back(&e);
-    }
-  }
-  const satisfaction::NaiveBayes nb = satisfaction::NaiveBayes::fit(train_inputs, train_labels);
-  auto alert_names = [](const DriftMonitor::Report& report) {
+  const satisfaction::NaiveBayes nb = naive_bayes_on_train(*d);
+  auto label_of = [](const DriftMonitor::Alert& a) { return a.name + (a.subject.empty() ? "" : " " + a.subject); };
+  auto alert_names = [&](const DriftMonitor::Report& report) {
     std::string names;
-    for (const auto& a : report.alerts) names += (names.empty() ? "" : ", ") + a.name + (a.subject.empty() ? "" : " " + a.subject);
+    for (const auto& a : report.alerts) names += (names.empty() ? "" : ", ") + label_of(a);
     return names.empty() ? std::string("-") : names;
   };
 
-  // The unrated replies as the functions and the estimator see them, each with its file.
+  // Replies as the functions and the estimator see them, each with its file.
   struct Judged {
     std::vector<Vote> votes;
     double score = 0;
     std::string file;
   };
-  std::vector<Judged> replies;
-  for (const auto& e : d->unlabelled) {
-    replies.push_back({satisfaction::apply_labeling_functions(*functions, e.input), nb.probability(e.input),
-                       e.dialogue_id.substr(0, e.dialogue_id.find('#'))});
+  auto judged = [&](const SatisfactionExample& e) {
+    return Judged{satisfaction::apply_labeling_functions(*functions, e.input), nb.probability(e.input),
+                  e.dialogue_id.substr(0, e.dialogue_id.find('#'))};
+  };
+  std::vector<Judged> replies, satisfied, unsatisfied;  // unrated; rated valid
+  for (const auto& e : d->unlabelled) replies.push_back(judged(e));
+  for (const auto& e : d->labelled) {
+    if (e.split == Split::kValid) (e.label == 1 ? satisfied : unsatisfied).push_back(judged(e));
   }
   metrics::Registry registry;
   // Streams `order` through a monitor; per completed block, its alerts and its files.
@@ -797,8 +796,8 @@ int run_lf_drift(const SatisfactionFlags& f) {
         std::bernoulli_distribution unhappy(unsatisfied_share);
         for (std::size_t i = 0; i < f.drift.block; ++i) {
           const auto& from = unhappy(rng) ? unsatisfied : satisfied;
-          const SatisfactionExample& e = *from[std::uniform_int_distribution<std::size_t>(0, from.size() - 1)(rng)];
-          drift.judged(satisfaction::apply_labeling_functions(*functions, e.input), nb.probability(e.input));
+          const Judged& reply = from[std::uniform_int_distribution<std::size_t>(0, from.size() - 1)(rng)];
+          drift.judged(reply.votes, reply.score);
         }
       };
       block_at(own_share);
@@ -807,7 +806,7 @@ int run_lf_drift(const SatisfactionFlags& f) {
         block_at(share);
         const DriftMonitor::Report report = drift.report();
         alerted += !report.alerts.empty();
-        for (const auto& a : report.alerts) in_this_repeat.insert(a.name + (a.subject.empty() ? "" : " " + a.subject));
+        for (const auto& a : report.alerts) in_this_repeat.insert(label_of(a));
         score_after += report.latest->mean_score / 3;
       }
       score_before += drift.report().score_reference->mean_score;
