@@ -15,7 +15,8 @@
 # on neither the estimator nor the budget), SIM_MAX_FEEDBACK_REQUESTS [0] the server's
 # --max-feedback-requests (feedback requests per conversation; 0: no limit), SIM_REJUDGE [0]
 # (1: the base bundle gets the learned estimator even where the server judges with the
-# regexes, and every retraining judges the harvest again with it: --rejudge-harvest).
+# regexes, and every retraining judges the harvest again with it: --rejudge-harvest),
+# SIM_REJUDGE_THRESHOLD [the estimator's own] its --rejudge-threshold.
 # Round B's users are then replayed, on fresh stores, against the base bot and the control
 # after A (same users, same lines, same seed): round B against them is the loop's effect on
 # the replies people get, paired. Against the base bot, round A's bot is in shadow
@@ -35,6 +36,7 @@ run_control="${SIM_CONTROL:-1}"
 replay_only="${SIM_REPLAY_ONLY:-0}"
 max_requests="${SIM_MAX_FEEDBACK_REQUESTS:-0}"
 rejudge="${SIM_REJUDGE:-0}"
+rejudge_threshold="${SIM_REJUDGE_THRESHOLD:-}"
 require_data personachat/train_subset1k_self_original_no_cands.txt
 require_data personachat/valid_self_original_synthcands20.txt
 require_data synthetic_persona_chat/Synthetic-Persona-Chat_valid.csv
@@ -43,7 +45,7 @@ convai2=("$data/convai2_wild_eval/data_volunteers.json" "$data/convai2_wild_eval
 work="$root/runs/deployment-s$seed"
 [[ "$max_ask_rate" == 1 ]] || work+="-asks$max_ask_rate"
 [[ "$max_requests" == 0 ]] || work+="-requests$max_requests"
-[[ "$rejudge" == 0 ]] || work+="-rejudge"
+[[ "$rejudge" == 0 ]] || work+="-rejudge$rejudge_threshold"
 log() { echo "simulate_deployment: $*" >&2; }
 satisfaction_flags=() retrain_flags=()
 if [[ "$satisfaction" == model ]]; then
@@ -51,6 +53,7 @@ if [[ "$satisfaction" == model ]]; then
   retrain_flags=(--satisfaction-max-ask-rate "$max_ask_rate")
 fi
 [[ "$rejudge" == 0 ]] || retrain_flags+=(--rejudge-harvest)
+[[ "$rejudge" == 0 || -z "$rejudge_threshold" ]] || retrain_flags+=(--rejudge-threshold "$rejudge_threshold")
 
 serve() {  # serve BUNDLE STORE LOG: a server in the background, on $port, its pid in $server
   rm -f "$work/port"
