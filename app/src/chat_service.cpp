@@ -288,6 +288,8 @@ HttpResponse ChatService::model_history() {
   const ChatEngine::Beside shadow = engine_.shadow();
   auto models = store_.list_models();
   if (!models.ok()) return error_response(500, "storage_error", models.status().to_string());
+  auto forgetting = learned_from_deleted_users(store_, *models);
+  if (!forgetting.ok()) return error_response(500, "storage_error", forgetting.status().to_string());
   json list = json::array();
   for (const ModelRecord& m : *models) {
     const json lineage = json::parse(m.lineage_json, nullptr, false);
@@ -295,6 +297,7 @@ HttpResponse ChatService::model_history() {
                     {"status", model_status_name(m.status)},
                     {"metrics", json::parse(m.metrics_json, nullptr, false)},
                     {"data", lineage.is_object() ? lineage.value("sources", json::array()) : json::array()},
+                    {"learned_from_deleted_users", forgetting->contains(m.version)},
                     {"created_ms", m.created_ms}});
   }
   return json_response(200, {{"live_model", live_version},
@@ -353,7 +356,19 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
                                          {"functions", functions}}));
     }
     if (request.path == "/admin/alerts" && request.method == "GET") {
-      return respond(json_response(200, drift_json(engine_.drift().report())));
+      json alerts = drift_json(engine_.drift().report());
+      if (const std::int64_t since = models_.live_tainted_since_ms(); since != 0) {
+        alerts["alerts"].push_back(
+            {{"alert", "live_model_learned_from_deleted_users"},
+             {"subject", engine_.model_version()},
+             {"reference", nullptr},
+             {"now", nullptr},
+             {"message", "the live model learned from the examples of a deleted user, and its candidate pool may "
+                         "hold their words: retrain without them (selffeed retrain starts from a version that did "
+                         "not) and promote the result"},
+             {"since_ms", since}});
+      }
+      return respond(json_response(200, alerts));
     }
     if (request.path == "/admin/alerts/rebase" && request.method == "POST") {
       engine_.drift().rebase();
@@ -406,11 +421,18 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
       SELFFEED_LOGGER("serve")->info("deleted user '{}': {} conversations, {} turns, {} examples; learned from by: {}",
                                      user, report->conversations, report->turns, report->examples,
                                      versions.empty() ? "no version" : versions);
+      // The deletion is durable; what still serves their words stops where it can.
+      auto forgetting = models_.forget_deleted_users();
+      if (!forgetting.ok()) return respond(error_response(500, "storage_error", forgetting.status().to_string()));
+      auto or_null = [](const std::string& version) { return version.empty() ? json(nullptr) : json(version); };
       return respond(json_response(200, {{"user_id", user},
                                          {"conversations", report->conversations},
                                          {"turns", report->turns},
                                          {"examples", report->examples},
-                                         {"models_trained_on_them", trained}}));
+                                         {"models_trained_on_them", trained},
+                                         {"live_model_trained_on_them", forgetting->live},
+                                         {"trial_ended", or_null(forgetting->trial_ended)},
+                                         {"shadow_ended", or_null(forgetting->shadow_ended)}}));
     }
     if (request.path == "/admin/models/report" && request.method == "GET") {
       ReportOptions options;
@@ -461,7 +483,10 @@ HttpResponse ChatService::model_admin(const websocket::HttpRequest& request) {
     if (!body.contains("version") || !body["version"].is_string()) {
       return error_response(400, "invalid_argument", "expected {\"version\": \"<registered version>\"}");
     }
-    change = models_.promote(body["version"].get<std::string>());
+    if (body.contains("force") && !body["force"].is_boolean()) {
+      return error_response(400, "invalid_argument", "\"force\" must be true or false");
+    }
+    change = models_.promote(body["version"].get<std::string>(), body.value("force", false));
   } else if (action == "rollback") {
     change = models_.rollback();
   } else if (action == "trial") {

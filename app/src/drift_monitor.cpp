@@ -181,7 +181,6 @@ void DriftMonitor::set_alert(const std::string& name, const std::string& subject
   const auto key = std::make_pair(name, subject);
   const auto active = alerts_.find(key);
   const metrics::Labels labels = {{"alert", name}, {"subject", subject}};
-  const char* help = "1 while the alert is firing, 0 once it cleared (DriftMonitor; GET /admin/alerts says why).";
   if (firing) {
     const std::string message = meaning.empty() ? measurement : fmt::format("{}: {}", measurement, meaning);
     if (active != alerts_.end()) {
@@ -191,12 +190,12 @@ void DriftMonitor::set_alert(const std::string& name, const std::string& subject
       return;
     }
     alerts_.emplace(key, Alert{name, subject, reference, now, message, unix_millis()});
-    metrics_.gauge("selffeed_alert", help, labels).set(1);
+    metrics_.gauge("selffeed_alert", kAlertGaugeHelp, labels).set(1);
     metrics_.counter("selffeed_alerts_total", "Alerts fired, by alert.", {{"alert", name}}).inc();
     log()->warn("alert {}{}: {}", name, subject.empty() ? "" : " " + subject, message);
   } else if (active != alerts_.end()) {
     alerts_.erase(active);
-    metrics_.gauge("selffeed_alert", help, labels).set(0);
+    metrics_.gauge("selffeed_alert", kAlertGaugeHelp, labels).set(0);
     log()->info("alert {}{} cleared: {}", name, subject.empty() ? "" : " " + subject, measurement);
   }
 }

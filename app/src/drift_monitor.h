@@ -40,6 +40,11 @@
 
 namespace selffeed::app {
 
+// The help of the gauge selffeed_alert{alert,subject}, which other alerts share
+// (ModelManager's live_model_learned_from_deleted_users).
+inline constexpr const char* kAlertGaugeHelp =
+    "1 while the alert is firing, 0 once it cleared (GET /admin/alerts says why).";
+
 class DriftMonitor {
  public:
   struct Options {

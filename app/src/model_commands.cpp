@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "model_report.h"
 #include "snapshots.h"
 #include "selffeed/common/log.h"
 #include "selffeed/satisfaction/satisfaction.h"
@@ -102,6 +103,34 @@ Result<std::string> live_bundle_path(const store::Store& store) {
   return not_found_error("the store's model registry has no live model; pass --init-bundle");
 }
 
+// Retraining must not fine-tune weights that learned from a deleted user's examples: the
+// live bundle it starts from by default gives way to the newest version up its
+// fine-tuning chain that did not (lineage "restarted_from"); a registered --init-bundle
+// that did is refused. (An unregistered one the gate judges by its lineage.)
+Status start_from_forgetting_bundle(const store::Store& store, bool chosen_by_default, std::string& init_bundle,
+                                    json& lineage) {
+  SELFFEED_ASSIGN_OR_RETURN(const std::vector<ModelRecord> models, store.list_models());
+  SELFFEED_ASSIGN_OR_RETURN(const std::set<std::string> tainted, learned_from_deleted_users(store, models));
+  const std::string path = registry_path(init_bundle);
+  auto record = std::find_if(models.begin(), models.end(),
+                             [&](const ModelRecord& m) { return registry_path(m.path) == path; });
+  if (record == models.end() || !tainted.contains(record->version)) return ok_status();
+  const std::string why = "version " + record->version + " (" + init_bundle +
+                          ") learned from the examples of a deleted user, and its weights would pass them on";
+  if (!chosen_by_default) return failed_precondition_error(why + ": start from another bundle or --from-scratch");
+  auto clean = newest_clean_ancestor(models, init_bundle, tainted);
+  if (!clean.ok()) {
+    return failed_precondition_error("the live " + why + "; " + clean.status().message() +
+                                     ": pass --from-scratch or --init-bundle");
+  }
+  SELFFEED_LOGGER("app")->warn("the live {}: fine-tuning {} ({}) instead", why, clean->version, clean->path);
+  lineage["restarted_from"] = {{"version", clean->version},
+                               {"instead_of", record->version},
+                               {"why", "the live version learned from the examples of a deleted user"}};
+  init_bundle = clean->path;
+  return ok_status();
+}
+
 // The estimator of `bundle_dir` as HarvestOptions::rejudge: P(satisfied) in batches of 256,
 // so that a store of any size is judged in bounded memory.
 Result<trainer::HarvestOptions::Judge> estimator_of(const std::string& bundle_dir, double& threshold) {
@@ -127,8 +156,12 @@ Result<trainer::HarvestOptions::Judge> estimator_of(const std::string& bundle_di
 Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
   trainer::DialogueTrainOptions& o = f.train;
   SELFFEED_ASSIGN_OR_RETURN(auto store, store::Store::open({.path = f.store, .mode = store::OpenMode::kReadOnly}));
-  if (f.retrain && !f.from_scratch && o.init_bundle.empty()) {
+  const bool live_by_default = f.retrain && !f.from_scratch && o.init_bundle.empty();
+  if (live_by_default) {
     SELFFEED_ASSIGN_OR_RETURN(o.init_bundle, live_bundle_path(*store));
+  }
+  if (!o.init_bundle.empty()) {
+    SELFFEED_RETURN_IF_ERROR(start_from_forgetting_bundle(*store, live_by_default, o.init_bundle, lineage));
   }
   trainer::HarvestGuard guard;
   if (!f.blocklist.empty()) {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "drift_monitor.h"
 #include "model_report.h"
 #include "selffeed/common/log.h"
 
@@ -15,6 +16,15 @@ spdlog::logger* log() { return SELFFEED_LOGGER("models"); }
 // The store setting that keeps the shadow across restarts: {"bundle": DIR, "share": S},
 // or empty when there is none.
 constexpr const char* kShadowSetting = "shadow";
+
+constexpr const char* kForgettingAlert = "live_model_learned_from_deleted_users";
+
+Status learned_from_deleted_error(const std::string& version, std::string_view refused) {
+  return failed_precondition_error("version " + version +
+                                   " learned from the examples of a deleted user (or was fine-tuned from a version "
+                                   "that did): it is not " + std::string(refused) +
+                                   "; retrain without them (`selffeed retrain` starts from a version that did not)");
+}
 
 }  // namespace
 
@@ -58,13 +68,79 @@ Status ModelManager::register_live() {
   std::lock_guard lock(mutex_);
   SELFFEED_RETURN_IF_ERROR(resume_shadow());
   auto existing = store_.get_model(live_->version);
-  if (existing.ok()) return resume_trial();
-  if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+  if (!existing.ok() && existing.status().code() != StatusCode::kNotFound) return existing.status();
   SELFFEED_RETURN_IF_ERROR(resume_trial());
-  const dialogue::BundleInfo& info = live_->dialogue->info();
-  const std::int64_t now = unix_millis();
-  return store_.put_model({live_->version, registry_path(live_->bundle_dir), ModelStatus::kLive, info.metrics_json,
-                           info.lineage_json, now, now});
+  if (!existing.ok()) {
+    const dialogue::BundleInfo& info = live_->dialogue->info();
+    const std::int64_t now = unix_millis();
+    SELFFEED_RETURN_IF_ERROR(store_.put_model({live_->version, registry_path(live_->bundle_dir), ModelStatus::kLive,
+                                               info.metrics_json, info.lineage_json, now, now}));
+  }
+  return refresh_live_tainted();
+}
+
+Result<std::set<std::string>> ModelManager::tainted(const std::optional<ModelRecord>& unregistered) {
+  SELFFEED_ASSIGN_OR_RETURN(std::vector<ModelRecord> records, store_.list_models());
+  if (unregistered) {
+    std::erase_if(records, [&](const ModelRecord& r) { return r.version == unregistered->version; });
+    records.push_back(*unregistered);
+  }
+  return learned_from_deleted_users(store_, records);
+}
+
+Status ModelManager::refuse_if_tainted(const LiveModels& models, const std::string& path, const char* what) {
+  SELFFEED_ASSIGN_OR_RETURN(const std::set<std::string> versions,
+                            tainted(ModelRecord{.version = models.version,
+                                                .path = path,
+                                                .lineage_json = models.dialogue->info().lineage_json}));
+  return versions.contains(models.version) ? learned_from_deleted_error(models.version, what) : ok_status();
+}
+
+Status ModelManager::refresh_live_tainted() {
+  SELFFEED_ASSIGN_OR_RETURN(const std::set<std::string> versions, tainted());
+  const bool now = versions.contains(live_->version);
+  if (now == (live_tainted_since_ms_.load() != 0) && (!now || alerted_version_ == live_->version)) return ok_status();
+  live_tainted_since_ms_ = now ? unix_millis() : 0;
+  auto gauge = [&](const std::string& version) -> metrics::Gauge* {
+    if (options_.metrics == nullptr) return nullptr;
+    return &options_.metrics->gauge("selffeed_alert", kAlertGaugeHelp, {{"alert", kForgettingAlert}, {"subject", version}});
+  };
+  if (!alerted_version_.empty()) {
+    if (metrics::Gauge* g = gauge(alerted_version_)) g->set(0);
+    log()->info("alert {} {} cleared: {} is live", kForgettingAlert, alerted_version_, live_->version);
+    alerted_version_.clear();
+  }
+  if (now) {
+    alerted_version_ = live_->version;
+    if (metrics::Gauge* g = gauge(alerted_version_)) g->set(1);
+    if (options_.metrics != nullptr) {
+      options_.metrics->counter("selffeed_alerts_total", "Alerts fired, by alert.", {{"alert", kForgettingAlert}}).inc();
+    }
+    log()->warn("alert {} {}: the live model learned from the examples of a deleted user; retrain without them",
+                kForgettingAlert, alerted_version_);
+  }
+  return ok_status();
+}
+
+Result<Forgetting> ModelManager::forget_deleted_users() {
+  std::lock_guard lock(mutex_);
+  SELFFEED_ASSIGN_OR_RETURN(const std::set<std::string> versions, tainted());
+  Forgetting forgetting;
+  if (const std::string trial = engine_.trial().version; versions.contains(trial)) {
+    SELFFEED_RETURN_IF_ERROR(retire_trials(""));
+    engine_.end_trial();
+    forgetting.trial_ended = trial;
+    log()->info("the trial of {} ended: it learned from the examples of a deleted user", trial);
+  }
+  if (const std::string shadow = engine_.shadow().version; versions.contains(shadow)) {
+    SELFFEED_RETURN_IF_ERROR(store_.set_setting(kShadowSetting, ""));
+    engine_.end_shadow();
+    forgetting.shadow_ended = shadow;
+    log()->info("the shadow of {} ended: it learned from the examples of a deleted user", shadow);
+  }
+  SELFFEED_RETURN_IF_ERROR(refresh_live_tainted());
+  forgetting.live = live_learned_from_deleted_users();
+  return forgetting;
 }
 
 Status ModelManager::resume_trial() {
@@ -78,9 +154,10 @@ Status ModelManager::resume_trial() {
   const json metrics = json::parse(record.metrics_json, nullptr, false);
   const double share = metrics.is_object() && metrics.contains("trial") ? metrics["trial"].value("share", 0.0) : 0.0;
   auto models = load_live_models(record.path, options_.scorer);
-  if (record.version == live_->version || !models.ok() || share <= 0 || share >= 1) {
+  Status refused = models.ok() ? refuse_if_tainted(**models, record.path, "tried on users") : models.status();
+  if (record.version == live_->version || !refused.ok() || share <= 0 || share >= 1) {
     log()->warn("the trial of {} is not resumed: {}", record.version,
-                models.ok() ? "it is live or has no share" : models.status().to_string());
+                refused.ok() ? "it is live or has no share" : refused.to_string());
     return retire_trials("");
   }
   engine_.start_trial(std::move(*models), share);
@@ -130,7 +207,7 @@ Status ModelManager::swap_in(std::shared_ptr<LiveModels> models, ModelRecord rec
   if (engine_.shadow().version == record.version) SELFFEED_RETURN_IF_ERROR(store_.set_setting(kShadowSetting, ""));
   engine_.swap_models(models);
   live_ = std::move(models);
-  return ok_status();
+  return refresh_live_tainted();
 }
 
 Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
@@ -142,13 +219,33 @@ Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
   if (candidate->version == live_->version) {
     return already_exists_error("version " + candidate->version + " is already live");
   }
+  SELFFEED_RETURN_IF_ERROR(refuse_if_tainted(*candidate, path, "gated"));
+  // A live version that learned from deleted users' examples is no bar for the model that
+  // forgets them: the version its retraining restarted from is.
+  std::string against = live_->version;
+  std::string against_dir = live_->bundle_dir;
+  if (live_learned_from_deleted_users()) {
+    const json lineage = json::parse(candidate->dialogue->info().lineage_json, nullptr, false);
+    const json restarted = lineage.is_object() ? lineage.value("restarted_from", json()) : json();
+    if (restarted.is_object() && restarted.value("version", json()).is_string()) {
+      auto record = store_.get_model(restarted["version"].get<std::string>());
+      if (record.ok()) {
+        against = record->version;
+        against_dir = record->path;
+      }
+    }
+  }
   SELFFEED_ASSIGN_OR_RETURN(trainer::GateData data, gate_data());  // one store scan for both
-  SELFFEED_ASSIGN_OR_RETURN(change.live_scores, scores_of(live_->bundle_dir, data));
+  SELFFEED_ASSIGN_OR_RETURN(change.live_scores, scores_of(against_dir, data));
   SELFFEED_ASSIGN_OR_RETURN(change.candidate_scores, scores_of(path, data));
   const trainer::GateDecision decision = trainer::gate_decision(*change.live_scores, *change.candidate_scores,
                                                                 options_.epsilon);
   change.promoted = decision.promote;
   change.reason = decision.reason;
+  if (against != live_->version) {
+    change.reason += " (against " + against + ", which it was retrained from: the live " + live_->version +
+                     " learned from the examples of a deleted user)";
+  }
 
   json metrics = json::parse(candidate->dialogue->info().metrics_json, nullptr, false);
   if (!metrics.is_object()) metrics = json::object();
@@ -159,7 +256,7 @@ Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
   }
   metrics["gate"] = {{"promoted", change.promoted},
                      {"reason", change.reason},
-                     {"against", live_->version},
+                     {"against", against},
                      {"live", gate_scores_json(change.live_scores)},
                      {"candidate", gate_scores_json(change.candidate_scores)},
                      {"epsilon", options_.epsilon},
@@ -190,15 +287,19 @@ Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
   return change;
 }
 
-Result<ModelChange> ModelManager::promote(const std::string& version, const std::string& reason) {
+Result<ModelChange> ModelManager::promote(const std::string& version, bool force, const std::string& reason) {
   std::lock_guard lock(mutex_);
-  return promote_locked(version, reason);
+  return promote_locked(version, force, reason);
 }
 
-Result<ModelChange> ModelManager::promote_locked(const std::string& version, const std::string& reason) {
+Result<ModelChange> ModelManager::promote_locked(const std::string& version, bool force, const std::string& reason) {
   SELFFEED_ASSIGN_OR_RETURN(ModelRecord record, store_.get_model(version));
   if (record.status == ModelStatus::kLive && version == live_->version) {
     return already_exists_error("version " + version + " is already live");
+  }
+  if (!force) {
+    SELFFEED_ASSIGN_OR_RETURN(const std::set<std::string> versions, tainted());
+    if (versions.contains(version)) return learned_from_deleted_error(version, "promoted without force");
   }
   SELFFEED_ASSIGN_OR_RETURN(auto models, load_live_models(record.path, options_.scorer));
   if (models->version != version) {
@@ -212,15 +313,23 @@ Result<ModelChange> ModelManager::promote_locked(const std::string& version, con
 Result<ModelChange> ModelManager::rollback() {
   std::lock_guard lock(mutex_);
   SELFFEED_ASSIGN_OR_RETURN(auto records, store_.list_models());
+  SELFFEED_ASSIGN_OR_RETURN(const std::set<std::string> versions, tainted());
   const ModelRecord* previous = nullptr;
+  std::size_t skipped = 0;
   for (const ModelRecord& r : records) {
-    if (r.status == ModelStatus::kRetired && r.version != live_->version &&
-        (previous == nullptr || r.updated_ms >= previous->updated_ms)) {
+    if (r.status != ModelStatus::kRetired || r.version == live_->version) continue;
+    if (versions.contains(r.version)) {
+      ++skipped;
+    } else if (previous == nullptr || r.updated_ms >= previous->updated_ms) {
       previous = &r;
     }
   }
-  if (previous == nullptr) return not_found_error("no retired model to roll back to");
-  return promote_locked(previous->version, "rollback from " + live_->version);
+  if (previous == nullptr) {
+    return not_found_error(skipped == 0 ? "no retired model to roll back to"
+                                        : "no retired model to roll back to that did not learn from a deleted user's "
+                                          "examples (" + std::to_string(skipped) + " did)");
+  }
+  return promote_locked(previous->version, /*force=*/false, "rollback from " + live_->version);
 }
 
 Result<ModelChange> ModelManager::trial(const std::string& bundle_dir, double share) {
@@ -231,6 +340,7 @@ Result<ModelChange> ModelManager::trial(const std::string& bundle_dir, double sh
   if (candidate->version == live_->version) {
     return already_exists_error("version " + candidate->version + " is already live");
   }
+  SELFFEED_RETURN_IF_ERROR(refuse_if_tainted(*candidate, path, "tried on users"));
   const std::int64_t now = unix_millis();
   ModelRecord record{candidate->version, path, ModelStatus::kTrial, candidate->dialogue->info().metrics_json,
                      candidate->dialogue->info().lineage_json, now, now};
@@ -259,6 +369,8 @@ Result<std::shared_ptr<LiveModels>> ModelManager::load_shadow(const std::string&
   if (models->version == live_->version) {
     return already_exists_error("version " + models->version + " is live: a shadow beside itself compares nothing");
   }
+  // Its replies are kept in the transcripts: a deleted user's words would come back.
+  SELFFEED_RETURN_IF_ERROR(refuse_if_tainted(*models, path, "run in shadow"));
   return models;
 }
 
@@ -342,7 +454,7 @@ Result<std::optional<ModelChange>> ModelManager::judge_trial(std::uint64_t min_c
         ModelChange{version, false, verdict, std::nullopt, std::nullopt, live_->version});
   }
   SELFFEED_RETURN_IF_ERROR(store_.put_model(record));
-  SELFFEED_ASSIGN_OR_RETURN(ModelChange change, promote_locked(version, verdict));
+  SELFFEED_ASSIGN_OR_RETURN(ModelChange change, promote_locked(version, /*force=*/false, verdict));
   return std::optional<ModelChange>(std::move(change));
 }
 

@@ -7,15 +7,18 @@
 // on the admin thread or the periodic trainer's, never on an I/O thread.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "chat_engine.h"
 #include "live_models.h"
+#include "selffeed/common/metrics.h"
 #include "selffeed/store/store.h"
 #include "selffeed/trainer/trainer.h"
 
@@ -32,6 +35,15 @@ struct ModelManagerOptions {
   // A bundle the gate passes goes on trial for this share of the users first, and lives
   // only once the users have judged it (judge_trial); 0: it goes live at once.
   double trial_share = 0;
+  // For the gauge selffeed_alert{alert="live_model_learned_from_deleted_users"}; none when null.
+  metrics::Registry* metrics = nullptr;
+};
+
+// What ModelManager::forget_deleted_users did after a user's data was deleted.
+struct Forgetting {
+  bool live = false;          // the live version learned from them: retrain (the alert is up)
+  std::string trial_ended;    // the version whose trial it ended, or empty
+  std::string shadow_ended;   // the version whose shadow it ended, or empty
 };
 
 struct ModelChange {
@@ -62,9 +74,12 @@ class ModelManager {
   // or, with a trial share, puts it on trial. The decision and its numbers go to the
   // registry either way.
   Result<ModelChange> consider(const std::string& bundle_dir);
-  // Makes a registered version live without the gate.
-  Result<ModelChange> promote(const std::string& version, const std::string& reason = "promoted by an operator");
-  // Back to the most recently retired version.
+  // Makes a registered version live without the gate. A version that learned from a
+  // deleted user's examples only with `force` (kFailedPrecondition otherwise).
+  Result<ModelChange> promote(const std::string& version, bool force = false,
+                              const std::string& reason = "promoted by an operator");
+  // Back to the most recently retired version that did not learn from a deleted user's
+  // examples.
   Result<ModelChange> rollback();
   // Serves the bundle at `bundle_dir` to `share` of the users beside the live model
   // (ChatEngine::start_trial), without the gate: in a trial the users judge it (`selffeed
@@ -89,8 +104,26 @@ class ModelManager {
   // registry. Nullopt: no trial, or not enough conversations yet.
   Result<std::optional<ModelChange>> judge_trial(std::uint64_t min_conversations);
 
+  // Consent-aware forgetting, after Store::delete_user. The versions that learned from a
+  // deleted user's examples (learned_from_deleted_users) carry them in their weights and
+  // say their words from their candidate pools: the trial or shadow of such a version
+  // ends; such a live version stays (the server must answer) but raises the alert and
+  // live_learned_from_deleted_users() until a clean model replaces it. Such versions are
+  // not promoted (but with force), rolled back to, gated, tried or shadowed.
+  Result<Forgetting> forget_deleted_users();
+  bool live_learned_from_deleted_users() const { return live_tainted_since_ms_.load() != 0; }
+  // Since when (Unix ms) the live version is known to have; 0 when it has not.
+  std::int64_t live_tainted_since_ms() const { return live_tainted_since_ms_.load(); }
+
  private:
-  Result<ModelChange> promote_locked(const std::string& version, const std::string& reason);
+  Result<ModelChange> promote_locked(const std::string& version, bool force, const std::string& reason);
+  // The versions that learned from deleted users' examples, among the registry's and
+  // `unregistered` (a bundle being loaded) when given.
+  Result<std::set<std::string>> tainted(const std::optional<ModelRecord>& unregistered = std::nullopt);
+  // kFailedPrecondition when the bundle `models` learned from deleted users' examples.
+  Status refuse_if_tainted(const LiveModels& models, const std::string& path, const char* what);
+  // Sets live_tainted_since_ms_ and the alert's gauge from the registry.
+  Status refresh_live_tainted();
   Result<trainer::GateData> gate_data();
   Result<trainer::GateScores> scores_of(const std::string& bundle_dir, const trainer::GateData& data);
   Status swap_in(std::shared_ptr<LiveModels> models, ModelRecord record);
@@ -112,6 +145,8 @@ class ModelManager {
   std::optional<std::vector<trainer::RankingExample>> personachat_;  // loaded on first use
   std::optional<trainer::SatisfactionSet> satisfaction_test_;        // loaded on first use
   std::map<std::string, trainer::GateScores> scores_by_bundle_;      // bundles are immutable
+  std::atomic<std::int64_t> live_tainted_since_ms_{0};
+  std::string alerted_version_;  // the subject of the alert's gauge at 1, or empty
   std::mutex mutex_;
 };
 

@@ -449,6 +449,13 @@ Result<PinnedSnapshot> pinned_snapshot_of(const json& lineage) {
   return pinned;
 }
 
+// The bundle a lineage was fine-tuned from, as a registry path; empty when none.
+std::string parent_path_of(const json& lineage) {
+  if (!lineage.is_object()) return "";
+  auto from = lineage.find("fine_tuned_from");
+  return from != lineage.end() && from->is_string() ? registry_path(from->get<std::string>()) : "";
+}
+
 }  // namespace
 
 Result<PinnedSnapshot> pinned_snapshot(const std::string& lineage_json) {
@@ -466,9 +473,7 @@ std::vector<std::string> versions_trained_on(const std::vector<ModelRecord>& mod
     by_path[registry_path(models[i].path)] = i;
     const json lineage = json::parse(models[i].lineage_json, nullptr, false);
     if (!lineage.is_object()) continue;
-    if (auto from = lineage.find("fine_tuned_from"); from != lineage.end() && from->is_string()) {
-      parent[i] = registry_path(from->get<std::string>());
-    }
+    parent[i] = parent_path_of(lineage);
     const Result<PinnedSnapshot> used = pinned_snapshot_of(lineage);
     if (!used.ok()) continue;
     trained[i] = std::any_of(seqs.begin(), seqs.end(), [&](std::uint64_t seq) { return used->seqs.contains(seq); });
@@ -486,6 +491,30 @@ std::vector<std::string> versions_trained_on(const std::vector<ModelRecord>& mod
     if (trained[i]) out.push_back(models[i].version);
   }
   return out;
+}
+
+Result<std::set<std::string>> learned_from_deleted_users(const store::Store& store,
+                                                        const std::vector<ModelRecord>& models) {
+  SELFFEED_ASSIGN_OR_RETURN(const std::vector<std::uint64_t> deleted, store.deleted_example_seqs());
+  if (deleted.empty()) return std::set<std::string>();
+  const std::vector<std::string> trained = versions_trained_on(models, deleted);
+  return std::set<std::string>(trained.begin(), trained.end());
+}
+
+Result<ModelRecord> newest_clean_ancestor(const std::vector<ModelRecord>& models, const std::string& bundle_dir,
+                                          const std::set<std::string>& tainted) {
+  std::string path = registry_path(bundle_dir);
+  // One step a registered version at most: a lineage that loops ends there.
+  for (std::size_t step = 0; step <= models.size(); ++step) {
+    auto record = std::find_if(models.begin(), models.end(),
+                               [&](const ModelRecord& m) { return registry_path(m.path) == path; });
+    if (record == models.end()) break;
+    if (!tainted.contains(record->version)) return *record;
+    path = parent_path_of(json::parse(record->lineage_json, nullptr, false));
+    if (path.empty()) break;
+  }
+  return not_found_error("no version that " + bundle_dir +
+                         " was fine-tuned from, step by step through the registry, is free of deleted users' examples");
 }
 
 std::string worse_with_users(const Comparison& c) {

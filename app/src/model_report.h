@@ -124,6 +124,20 @@ Result<PinnedSnapshot> pinned_snapshot(const std::string& lineage_json);
 std::vector<std::string> versions_trained_on(const std::vector<ModelRecord>& models,
                                              const std::vector<std::uint64_t>& seqs);
 
+// The versions of `models` (the registry, and any bundle not registered yet as if it
+// were) that learned from a deleted user's examples: versions_trained_on the store's
+// deleted_example_seqs. What the store forgot lives on in their weights, and in their
+// candidate pools as the users' own words.
+Result<std::set<std::string>> learned_from_deleted_users(const store::Store& store,
+                                                        const std::vector<ModelRecord>& models);
+
+// The registered version of `bundle_dir`, or else the first up its fine-tuning chain
+// (lineage `fine_tuned_from`, step by step) that is not among `tainted`: what retraining
+// starts from once the live model learned from deleted users. kNotFound when the chain
+// leaves the registry or ends before one.
+Result<ModelRecord> newest_clean_ancestor(const std::vector<ModelRecord>& models, const std::string& bundle_dir,
+                                          const std::set<std::string>& tainted);
+
 nlohmann::json to_json(const ModelReport& report);
 // Markdown tables.
 std::string to_markdown(const ModelReport& report);

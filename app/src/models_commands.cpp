@@ -23,6 +23,7 @@ struct ModelsFlags {
   std::string token;
   std::string store;
   std::string argument;  // bundle directory (load, trial) or version (promote)
+  bool force = false;    // promote
   double share = 0.5;    // trial
   double shadow_share = 1.0;
   ReportOptions report;
@@ -41,7 +42,10 @@ int list(const ModelsFlags& f) {
   if (!store.ok()) return fail(store.status());
   auto models = (*store)->list_models();
   if (!models.ok()) return fail(models.status());
-  std::printf("| version | status | PersonaChat hits@1 | gate | trial | path |\n|---|---|---|---|---|---|\n");
+  auto forgetting = learned_from_deleted_users(**store, *models);
+  if (!forgetting.ok()) return fail(forgetting.status());
+  std::printf("| version | status | PersonaChat hits@1 | gate | trial | learned from deleted users | path |\n"
+              "|---|---|---|---|---|---|---|\n");
   for (const ModelRecord& m : *models) {
     const json metrics = json::parse(m.metrics_json, nullptr, false);
     auto reason_of = [&](const char* step, const char* field) {
@@ -50,9 +54,11 @@ int list(const ModelsFlags& f) {
                  : std::string();
     };
     const json hits = metrics.is_object() ? metrics.value("personachat_hits@1", json(nullptr)) : json(nullptr);
-    std::printf("| %s | %s | %s | %s | %s | %s |\n", m.version.c_str(), std::string(model_status_name(m.status)).c_str(),
+    std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", m.version.c_str(),
+                std::string(model_status_name(m.status)).c_str(),
                 hits.is_number() ? std::to_string(hits.get<double>()).c_str() : "-",
-                reason_of("gate", "reason").c_str(), reason_of("trial", "verdict").c_str(), m.path.c_str());
+                reason_of("gate", "reason").c_str(), reason_of("trial", "verdict").c_str(),
+                forgetting->contains(m.version) ? "yes" : "no", m.path.c_str());
   }
   return 0;
 }
@@ -107,9 +113,13 @@ void add_models_commands(CLI::App& app, Action& action) {
   CLI::App* promote = models->add_subcommand("promote", "make a registered version live, without the gate");
   server_flags(promote);
   promote->add_option("version", f->argument)->required();
-  promote->callback([&action, f] { action = [f] { return change(*f, "promote", {{"version", f->argument}}); }; });
+  promote->add_flag("--force", f->force, "also a version that learned from the examples of a deleted user");
+  promote->callback([&action, f] {
+    action = [f] { return change(*f, "promote", {{"version", f->argument}, {"force", f->force}}); };
+  });
 
-  CLI::App* rollback = models->add_subcommand("rollback", "return to the most recently retired version");
+  CLI::App* rollback = models->add_subcommand(
+      "rollback", "return to the most recently retired version that did not learn from a deleted user's examples");
   server_flags(rollback);
   rollback->callback([&action, f] { action = [f] { return change(*f, "rollback", json::object()); }; });
 

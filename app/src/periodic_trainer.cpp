@@ -54,6 +54,7 @@ std::uint64_t PeriodicTrainer::harvested() const {
 }
 
 bool PeriodicTrainer::due(std::uint64_t harvested_now, std::chrono::steady_clock::time_point now) const {
+  if (models_.live_learned_from_deleted_users() && engine_.model_version() != retrained_to_forget_) return true;
   const std::uint64_t fresh = harvested_now - harvested_at_last_run_;
   if (options_.every_examples > 0 && fresh >= options_.every_examples) return true;
   return options_.every_minutes.count() > 0 && fresh > 0 && now - last_run_ >= options_.every_minutes;
@@ -86,6 +87,11 @@ void PeriodicTrainer::retrain_once(std::uint64_t harvested_now) {
   log()->info("retraining {} on {} new harvested examples ({})", version, harvested_now - harvested_at_last_run_,
               run_dir);
   harvested_at_last_run_ = harvested_now;
+  if (models_.live_learned_from_deleted_users()) {
+    retrained_to_forget_ = engine_.model_version();
+    log()->info("{} learned from the examples of a deleted user: retrained from a version that did not",
+                retrained_to_forget_);
+  }
   state_.set(kTraining);
 
   // The child runs at low priority with one BLAS thread; posix_spawn, because the server

@@ -1,8 +1,9 @@
 // The periodic trainer inside `selffeed serve`: when enough new examples were harvested
 // (or enough time passed with at least one), it runs `selffeed retrain` as a child
 // process on a bounded thread budget (one LibTorch and one OpenBLAS thread, nice 10), so
-// serving keeps its latency, then hands the new bundle to the promotion gate. While a
-// model is on trial it waits for the verdict. Its state and last run are in /metrics and
+// serving keeps its latency, then hands the new bundle to the promotion gate. A live model
+// that learned from a deleted user's examples is retrained at once (retrain then starts
+// from a version that did not). While a model is on trial it waits for the verdict. Its state and last run are in /metrics and
 // the log.
 #pragma once
 
@@ -51,6 +52,9 @@ class PeriodicTrainer {
   metrics::Registry& registry_;
 
   std::uint64_t harvested_at_last_run_ = 0;
+  // The live version last retrained because it learned from a deleted user's examples:
+  // each such version is retrained once, new examples or not.
+  std::string retrained_to_forget_;
   std::chrono::steady_clock::time_point last_run_;
   int runs_ = 0;
   std::atomic<int> child_pid_{0};

@@ -167,7 +167,7 @@ int serve(const ServeFlags& f) {
 
   ModelManager model_manager({.scorer = scorer, .gate_file = f.gate_valid, .gate_examples = f.gate_examples,
                               .epsilon = f.gate_epsilon, .gate_satisfaction_files = f.satisfaction_labelled,
-                              .trial_share = f.trial_share},
+                              .trial_share = f.trial_share, .metrics = &registry},
                              **store, engine, *models);
   if (Status s = model_manager.register_live(); !s.ok()) return fail(s);
 

@@ -168,6 +168,23 @@ Result<ModelRecord> decode_model(std::string_view version, std::string_view valu
   return m;
 }
 
+std::string encode_tombstone(const Tombstone& t) {
+  return to_bytes({{"deleted_ms", t.deleted_ms}, {"example_seqs", t.example_seqs}});
+}
+
+Result<Tombstone> decode_tombstone(std::string_view value) {
+  Tombstone t;
+  if (value.size() == 8) {  // the old form: the time alone (a CBOR map of it is longer)
+    SELFFEED_ASSIGN_OR_RETURN(std::uint64_t ms, decode_u64(value));
+    t.deleted_ms = static_cast<std::int64_t>(ms);
+    return t;
+  }
+  SELFFEED_ASSIGN_OR_RETURN(json j, from_bytes("tombstone", value));
+  SELFFEED_RETURN_IF_ERROR(read_field(j, "deleted_ms", t.deleted_ms));
+  SELFFEED_RETURN_IF_ERROR(read_field(j, "example_seqs", t.example_seqs));
+  return t;
+}
+
 std::string encode_u64(std::uint64_t v) {
   std::string out;
   keys::append_be(out, v, 8);

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "selffeed/common/records.h"
 #include "selffeed/common/status.h"
@@ -23,6 +24,16 @@ Result<Example> decode_example(ExampleKind kind, std::uint64_t seq, std::string_
 
 std::string encode_model(const ModelRecord& m);
 Result<ModelRecord> decode_model(std::string_view version, std::string_view value);
+
+// A deleted user's tombstone: when, and the sequence numbers of the examples deleted (so
+// that the versions that learned from them can be told later). Tombstones written before
+// session 26 hold the time alone: their seqs are unknown, and decode to none.
+struct Tombstone {
+  std::int64_t deleted_ms = 0;
+  std::vector<std::uint64_t> example_seqs;
+};
+std::string encode_tombstone(const Tombstone& t);
+Result<Tombstone> decode_tombstone(std::string_view value);
 
 std::string encode_u64(std::uint64_t v);
 Result<std::uint64_t> decode_u64(std::string_view value);

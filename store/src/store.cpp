@@ -544,11 +544,22 @@ Result<DeleteUserReport> Store::delete_user(const std::string& user_id) {
       return true;
     };
     SELFFEED_RETURN_IF_ERROR(impl.scan_prefix(kByUser, prefix, "", delete_indexed));
-    return from_rocksdb(batch.Put(impl.cf(kMeta), keys::deleted_user(user_id), codec::encode_u64(unix_millis())),
+    std::sort(report.example_seqs.begin(), report.example_seqs.end());  // the index lists them by kind first
+    // A user deleted again (who came back meanwhile) keeps the seqs of the first time too.
+    codec::Tombstone tombstone;
+    Result<std::string> earlier = impl.get(kMeta, keys::deleted_user(user_id));
+    if (earlier.ok()) {
+      SELFFEED_ASSIGN_OR_RETURN(tombstone, codec::decode_tombstone(*earlier));
+    } else if (earlier.status().code() != StatusCode::kNotFound) {
+      return earlier.status();
+    }
+    tombstone.deleted_ms = unix_millis();
+    tombstone.example_seqs.insert(tombstone.example_seqs.end(), report.example_seqs.begin(), report.example_seqs.end());
+    std::sort(tombstone.example_seqs.begin(), tombstone.example_seqs.end());
+    return from_rocksdb(batch.Put(impl.cf(kMeta), keys::deleted_user(user_id), codec::encode_tombstone(tombstone)),
                         impl.options.path, "write to");
   };
   SELFFEED_RETURN_IF_ERROR(impl.run_write(build));
-  std::sort(report.example_seqs.begin(), report.example_seqs.end());  // the index lists them by kind first
   SELFFEED_LOGGER("store")->info("deleted user: {} conversations, {} turns, {} examples", report.conversations,
                                  report.turns, report.examples);
   return report;
@@ -560,6 +571,19 @@ Result<bool> Store::is_user_deleted(const std::string& user_id) const {
   if (value.ok()) return true;
   if (value.status().code() == StatusCode::kNotFound) return false;
   return value.status();
+}
+
+Result<std::vector<std::uint64_t>> Store::deleted_example_seqs() const {
+  std::vector<std::uint64_t> seqs;
+  SELFFEED_RETURN_IF_ERROR(impl_->scan_prefix(
+      kMeta, keys::kDeletedUserPrefix, "", [&](const rocksdb::Slice&, const rocksdb::Slice& value) -> Result<bool> {
+        SELFFEED_ASSIGN_OR_RETURN(codec::Tombstone tombstone,
+                                  codec::decode_tombstone(std::string_view(value.data(), value.size())));
+        seqs.insert(seqs.end(), tombstone.example_seqs.begin(), tombstone.example_seqs.end());
+        return true;
+      }));
+  std::sort(seqs.begin(), seqs.end());
+  return seqs;
 }
 
 Result<StoreStats> Store::stats() const {

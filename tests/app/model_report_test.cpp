@@ -175,5 +175,36 @@ TEST(ModelReportTest, TheVersionsTrainedOnAUsersExamplesAndThoseFineTunedFromThe
   EXPECT_TRUE(versions_trained_on(models, {}).empty());
 }
 
+TEST(ModelReportTest, TheVersionsThatLearnedFromDeletedUsersAndWhereRetrainingRestarts) {
+  TempDir dir;
+  auto store = store::Store::open({.path = dir.str("store")});
+  ASSERT_OK(store);
+  store::WriteSet writes;
+  for (const std::string who : {"alice", "alice", "bob"}) {  // seqs 1, 2 and 3
+    writes.examples.push_back(
+        {.kind = ExampleKind::kHB, .context = "__null__", .target = "hi", .conversation_id = who + "-c", .user_id = who});
+  }
+  ASSERT_OK((*store)->commit(writes));
+  const std::vector<ModelRecord> models = {
+      record("base", "/b/base", {{"data", nlohmann::json::array()}}),
+      record("bobs", "/b/bobs", {{"fine_tuned_from", "/b/base"}, {"harvested", {{"example_seqs", {3}}}}}),
+      record("alices", "/b/alices", {{"fine_tuned_from", "/b/bobs"}, {"harvested", {{"example_seqs", {1, 3}}}}}),
+      record("after", "/b/after", {{"fine_tuned_from", "/b/alices"}, {"harvested", {{"example_seqs", {3}}}}}),
+      record("stray", "/b/stray", {{"fine_tuned_from", "/elsewhere"}, {"harvested", {{"example_seqs", {2}}}}})};
+  EXPECT_TRUE(learned_from_deleted_users(**store, models)->empty()) << "no one is deleted yet";
+  ASSERT_OK((*store)->delete_user("alice"));
+  const auto tainted = learned_from_deleted_users(**store, models);
+  ASSERT_OK(tainted);
+  EXPECT_EQ(*tainted, (std::set<std::string>{"alices", "after", "stray"}));
+
+  EXPECT_EQ(newest_clean_ancestor(models, "/b/after", *tainted)->version, "bobs");
+  EXPECT_EQ(newest_clean_ancestor(models, "/b/x/../bobs", *tainted)->version, "bobs") << "itself, when clean";
+  EXPECT_EQ(newest_clean_ancestor(models, "/b/stray", *tainted).status().code(), StatusCode::kNotFound)
+      << "its parent is not registered: nothing says it is clean";
+  EXPECT_EQ(newest_clean_ancestor(models, "/b/unknown", *tainted).status().code(), StatusCode::kNotFound);
+  ASSERT_OK((*store)->delete_user("bob"));
+  EXPECT_EQ(newest_clean_ancestor(models, "/b/after", *learned_from_deleted_users(**store, models))->version, "base");
+}
+
 }  // namespace
 }  // namespace selffeed::app

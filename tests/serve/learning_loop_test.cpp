@@ -234,6 +234,11 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   EXPECT_EQ(status["toy-bad"], "rejected");
 
   // Deleting a user whose examples toy-v2 learned from says so: their words live on in it.
+  std::set<std::uint64_t> alices_seqs;
+  for (const json& e : admin(*server, "GET", "/admin/export")) {
+    if (e["user_id"] == "alice") alices_seqs.insert(e["seq"].get<std::uint64_t>());
+  }
+  ASSERT_EQ(alices_seqs.size(), 3u);
   const json deleted_alice = admin(*server, "DELETE", "/admin/users/alice");
   EXPECT_GT(deleted_alice["examples"], 0);
   EXPECT_EQ(deleted_alice["models_trained_on_them"], json({"toy-v2"})) << deleted_alice.dump();
@@ -241,6 +246,57 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   // and the export says so (asked by version this time).
   ASSERT_EQ(export_snapshot(dir, "toy-v2", "v2-after-alice", said), 0) << said;
   EXPECT_NE(said.find("3 of the 8 examples it was trained on are no longer in the store"), std::string::npos) << said;
+
+  // Forgetting. toy-v2 is marked in the registry, and no operator puts it back by mistake.
+  EXPECT_EQ(deleted_alice["live_model_trained_on_them"], false) << "toy-v1 is live";
+  auto learned_from_deleted = [&] {
+    std::map<std::string, bool> marked;
+    const json registry = admin(*server, "GET", "/models");
+    for (const json& m : registry["models"]) marked[m["version"]] = m["learned_from_deleted_users"];
+    return marked;
+  };
+  EXPECT_EQ(learned_from_deleted(), (std::map<std::string, bool>{{"toy-v1", false}, {"toy-v2", true}, {"toy-bad", false}}));
+  const json not_promoted = admin(*server, "POST", "/admin/models/promote", {{"version", "toy-v2"}});
+  EXPECT_EQ(not_promoted["error"], "failed_precondition") << not_promoted.dump();
+  EXPECT_NE(not_promoted["message"].get<std::string>().find("learned from the examples of a deleted user"),
+            std::string::npos) << not_promoted.dump();
+  EXPECT_EQ(admin(*server, "POST", "/admin/models/shadow", {{"bundle", dir.str("v2/bundle")}, {"share", 1}})["error"],
+            "failed_precondition");
+  // Forced live, it raises the alert until a model without alice's examples replaces it.
+  const json forced = admin(*server, "POST", "/admin/models/promote", {{"version", "toy-v2"}, {"force", true}});
+  ASSERT_EQ(forced["live_version"], "toy-v2") << forced.dump();
+  const json alerts = admin(*server, "GET", "/admin/alerts")["alerts"];
+  ASSERT_EQ(alerts.size(), 1u) << alerts.dump();
+  EXPECT_EQ(alerts[0]["alert"], "live_model_learned_from_deleted_users");
+  EXPECT_EQ(alerts[0]["subject"], "toy-v2");
+  auto metrics = clients::http_request("GET", server->http_url("/metrics"));
+  ASSERT_OK(metrics);
+  EXPECT_NE(metrics->body.find("selffeed_alert{alert=\"live_model_learned_from_deleted_users\",subject=\"toy-v2\"} 1"),
+            std::string::npos);
+  // Retraining does not fine-tune toy-v2's weights: it restarts from toy-v1, which did not
+  // learn from her, and the gate measures the result against toy-v1.
+  const json v3 = train("retrain --store " + dir.str("store") + " --out " + dir.str("v3") + " --personachat " +
+                            toy_train_file() + " --version toy-v3",
+                        dir, "v3");
+  ASSERT_TRUE(v3.is_object());
+  EXPECT_EQ(v3["lineage"]["restarted_from"]["version"], "toy-v1") << v3["lineage"].dump();
+  EXPECT_EQ(v3["lineage"]["restarted_from"]["instead_of"], "toy-v2");
+  EXPECT_NE(v3["lineage"]["fine_tuned_from"].get<std::string>().find("run/bundle"), std::string::npos);
+  EXPECT_GT(v3["lineage"]["harvested"]["HB"], 0);
+  for (const json& seq : v3["lineage"]["harvested"]["example_seqs"]) {
+    EXPECT_EQ(alices_seqs.count(seq.get<std::uint64_t>()), 0u) << "a deleted user's example was trained on";
+  }
+  const json forgot = admin(*server, "POST", "/admin/models/load", {{"bundle", dir.str("v3/bundle")}});
+  ASSERT_EQ(forgot["promoted"], true) << forgot.dump();
+  EXPECT_NE(forgot["reason"].get<std::string>().find("against toy-v1"), std::string::npos) << forgot.dump();
+  EXPECT_TRUE(admin(*server, "GET", "/admin/alerts")["alerts"].empty());
+  metrics = clients::http_request("GET", server->http_url("/metrics"));
+  ASSERT_OK(metrics);
+  EXPECT_NE(metrics->body.find("selffeed_alert{alert=\"live_model_learned_from_deleted_users\",subject=\"toy-v2\"} 0"),
+            std::string::npos);
+  // Rollback passes over toy-v2, retired last, to toy-v1.
+  const json back = admin(*server, "POST", "/admin/models/rollback");
+  EXPECT_EQ(back["live_version"], "toy-v1") << back.dump();
 }
 
 // Concurrent users commit their turns in whatever order they come. The same harvest,
@@ -310,7 +366,30 @@ TEST(LearningLoopTest, PeriodicTrainerRetrainsAndPromotesInTheBackground) {
   ASSERT_TRUE(promoted) << metrics;
   const json reply = testing::request(**watcher, {{"type", "message"}, {"text", "what colour is your lamp ?"}});
   ASSERT_EQ(reply["type"], "reply") << reply.dump();
-  EXPECT_TRUE(reply["model_version"].get<std::string>().starts_with("auto-")) << reply.dump();
+  const std::string first = reply["model_version"];
+  EXPECT_TRUE(first.starts_with("auto-")) << reply.dump();
+
+  // Alice is deleted: the live version learned from her, so the trainer retrains at once,
+  // with no new examples, from toy-v1, and the model without her goes live.
+  const json deleted = admin(*server, "DELETE", "/admin/users/alice");
+  ASSERT_EQ(deleted["live_model_trained_on_them"], true) << deleted.dump();
+  std::string live;
+  for (int i = 0; i < 600 && (live.empty() || live == first); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    live = admin(*server, "GET", "/models")["live_model"];
+    auto page = clients::http_request("GET", server->http_url("/metrics"));
+    ASSERT_OK(page);
+    ASSERT_EQ(page->body.find("selffeed_trainer_runs_total{outcome=\"failed\"} 1"), std::string::npos)
+        << testing::read_file(server->log_path());
+  }
+  ASSERT_NE(live, first) << testing::read_file(server->log_path());
+  EXPECT_TRUE(live.starts_with("auto-"));
+  EXPECT_TRUE(admin(*server, "GET", "/admin/alerts")["alerts"].empty());
+  const json registry = admin(*server, "GET", "/models");
+  ASSERT_EQ(registry["models"].size(), 3u) << "toy-v1 and two auto- versions";
+  for (const json& m : registry["models"]) {
+    EXPECT_EQ(m["learned_from_deleted_users"], m["version"] == first) << m.dump();
+  }
 }
 
 // With --trial-share a bundle the gate passes is not live yet: it answers a share of the

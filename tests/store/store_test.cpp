@@ -48,6 +48,24 @@ std::vector<std::uint64_t> seqs_of(const Store& store, ExampleKind kind, std::ui
   return seqs;
 }
 
+// Writes `key` = `value` into the store's meta column family with RocksDB itself, as an
+// older or newer build would have; the store must be closed.
+void put_meta_behind_the_store(const std::string& path, const std::string& key, const std::string& value) {
+  rocksdb::DBOptions options;
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(options, path, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(options, path, descriptors, &handles, &db).ok());
+  const std::size_t meta = std::find(names.begin(), names.end(), "meta") - names.begin();
+  ASSERT_LT(meta, names.size());
+  ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[meta], key, value).ok());
+  for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  delete db;
+}
+
 TEST(StoreTest, EveryRecordKindRoundTripsThroughReopen) {
   TempDir dir;
   Conversation conversation{.id = "c1", .user_id = "alice", .created_ms = 10, .updated_ms = 20, .state = "{\"phase\":1}"};
@@ -200,6 +218,35 @@ TEST(StoreTest, DeleteUserRemovesAllOfThatUserAndNothingElse) {
   EXPECT_EQ(stats->last_seq, 8u);
   // A deleted example's seq is never handed out again.
   EXPECT_EQ(*store->add_example(make_example(ExampleKind::kHB, "carol", 0)), 9u);
+}
+
+TEST(StoreTest, DeletedUsersLeaveTheSeqsOfTheirExamplesBehind) {
+  TempDir dir;
+  {
+    auto store = open_or_die(dir.str("db"));
+    auto commit_examples_of = [&](const std::string& user, int n) {
+      WriteSet w;
+      for (int i = 0; i < n; ++i) w.examples.push_back(make_example(ExampleKind::kHB, user, i));
+      ASSERT_OK(store->commit(w));
+    };
+    commit_examples_of("alice", 2);  // 1, 2
+    commit_examples_of("bob", 2);    // 3, 4
+    EXPECT_TRUE(store->deleted_example_seqs()->empty());
+    ASSERT_OK(store->delete_user("alice"));
+    EXPECT_EQ(*store->deleted_example_seqs(), (std::vector<std::uint64_t>{1, 2}));
+    // alice comes back and is deleted again: both times count.
+    commit_examples_of("alice", 1);  // 5
+    ASSERT_OK(store->delete_user("alice"));
+    EXPECT_EQ(*store->deleted_example_seqs(), (std::vector<std::uint64_t>{1, 2, 5}));
+    ASSERT_OK(store->delete_user("bob"));
+    EXPECT_EQ(*store->deleted_example_seqs(), (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+  }
+  // A tombstone of the old form (the time alone) is a deleted user whose seqs are unknown.
+  put_meta_behind_the_store(dir.str("db"), "deleted_user/dave", std::string("\0\0\x01\x8c\0\0\0\0", 8));
+  auto store = open_or_die(dir.str("db"));
+  EXPECT_TRUE(*store->is_user_deleted("dave"));
+  EXPECT_EQ(store->stats()->deleted_users, 3u);
+  EXPECT_EQ(*store->deleted_example_seqs(), (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
 }
 
 TEST(StoreTest, ExportThenImportRoundTripsExactly) {
@@ -476,22 +523,8 @@ TEST(StoreTest, CorruptFilesGiveDataLoss) {
 TEST(StoreTest, NewerSchemaIsRefusedWithAClearError) {
   TempDir dir;
   { open_or_die(dir.str("db")); }
-  {
-    // Write a future schema version the way a newer build would.
-    rocksdb::DBOptions options;
-    std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(options, dir.str("db"), &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(options, dir.str("db"), descriptors, &handles, &db).ok());
-    std::size_t meta = std::find(names.begin(), names.end(), "meta") - names.begin();
-    ASSERT_LT(meta, names.size());
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[meta], "schema_version", std::string("\0\0\0\0\0\0\0\x07", 8)).ok());
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-    delete db;
-  }
+  // Write a future schema version the way a newer build would.
+  put_meta_behind_the_store(dir.str("db"), "schema_version", std::string("\0\0\0\0\0\0\0\x07", 8));
   auto reopened = Store::open({.path = dir.str("db")});
   ASSERT_FALSE(reopened.ok());
   EXPECT_EQ(reopened.status().code(), StatusCode::kFailedPrecondition);

@@ -164,9 +164,14 @@ class Store {
   Result<std::string> get_setting(const std::string& name) const;
 
   // Removes every conversation, turn and example of `user_id`, and leaves a tombstone so
-  // that is_user_deleted() stays true. Durable on return.
+  // that is_user_deleted() stays true and deleted_example_seqs() lists the examples'
+  // sequence numbers. Durable on return.
   Result<DeleteUserReport> delete_user(const std::string& user_id);
   Result<bool> is_user_deleted(const std::string& user_id) const;
+  // The sequence numbers of every deleted user's examples, ascending: what the models that
+  // learned from them still carry (their lineage lists the seqs they trained on). Users
+  // deleted by a store from before session 26 add none: their tombstones kept no seqs.
+  Result<std::vector<std::uint64_t>> deleted_example_seqs() const;
 
   Result<StoreStats> stats() const;
 
