@@ -2,7 +2,8 @@
 // (encode + score the whole candidate pool + top-k) over N contexts, and batched ranking
 // of 32 contexts at once (with and without the lexical term when the bundle has one, with
 // and without the repeat filters, with a long conversation behind every context, and with
-// the file's personas when the bundle weighs them).
+// the file's personas when the bundle weighs them, and with 1% of the pool withdrawn as a
+// deleted user's), and what finding a deleted user's replies in the pool costs.
 // Prints a Markdown table for BENCHMARKS.md.
 //
 //   dialogue_bench --bundle DIR --contexts FILE [--n 1000] [--train-steps 20] [--batch 128]
@@ -10,10 +11,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "selffeed/common/context.h"
+#include "selffeed/common/digest.h"
 #include "selffeed/dialogue/dialogue.h"
 #include "selffeed/trainer/trainer.h"
 
@@ -69,6 +72,7 @@ int main(int argc, char** argv) {
     bool block_repeats = true;
     bool long_conversation = false;
     bool persona = false;
+    bool withdrawn = false;  // every 100th reply of the pool withdrawn (a deleted user's)
     std::vector<double> single, batched;
   };
   const double lexical_weight = m.config().lexical_weight;
@@ -83,7 +87,11 @@ int main(int argc, char** argv) {
     runs.push_back({.score = served + " + persona, as served, the file's persona", .lexical_weight = lexical_weight,
                     .persona = true});
   }
+  runs.push_back({.score = served + ", as served, 1% of the pool withdrawn", .lexical_weight = lexical_weight,
+                  .withdrawn = true});
   if (lexical_weight > 0) runs.push_back({.score = "dense only", .lexical_weight = 0});
+  auto withdrawn_ids = std::make_shared<std::vector<std::int64_t>>();
+  for (std::size_t id = 0; id < pool; id += 100) withdrawn_ids->push_back(static_cast<std::int64_t>(id));
   auto run_where = [&](auto&& is) -> const Latencies* {
     auto it = std::find_if(runs.begin(), runs.end(), is);
     return it == runs.end() ? nullptr : &*it;
@@ -109,6 +117,7 @@ int main(int argc, char** argv) {
       req[j].block_repeats = l.block_repeats;
       if (l.long_conversation) add_conversation(req[j], first + j);
       if (l.persona) req[j].persona = (*data)[(first + j) % data->size()].persona;
+      if (l.withdrawn) req[j].withdrawn = withdrawn_ids;
     }
     std::vector<double>& into = req.size() == 1 ? l.single : l.batched;
     auto t0 = Clock::now();
@@ -170,6 +179,20 @@ int main(int argc, char** argv) {
     std::printf("| lexical term's cost: single p50 ratio (not blocked / dense only) | %zu | %.2fx | - | - |\n", pool,
                 percentile(runs[1].single, 0.5) / percentile(dense->single, 0.5));
   }
+  if (const Latencies* withdrawn = run_where([](const Latencies& l) { return l.withdrawn; })) {
+    std::printf("| withdrawn replies' cost: single p50 ratio (1%% withdrawn / as served) | %zu | %.2fx | - | - |\n", pool,
+                percentile(withdrawn->single, 0.5) / percentile(runs[0].single, 0.5));
+  }
+  // What a swap or a deletion adds to find a deleted user's replies in the pool: the
+  // SHA-256 of every candidate (ModelManager), once.
+  std::size_t digest_bytes = 0;
+  const auto digests_from = Clock::now();
+  for (const std::string& text : m.candidate_pool()) digest_bytes += sha256_hex(text).size();
+  const double digest_ms = ms_since(digests_from);
+  std::printf("| SHA-256 of every pool reply (finding deleted users' replies, per swap or deletion) | %zu | %.1f (once) | - "
+              "| %.2f us/reply |\n",
+              pool, digest_ms, 1000.0 * digest_ms / static_cast<double>(std::max<std::size_t>(1, pool)));
+  if (digest_bytes != 64 * pool) return 1;
   std::printf("| training step, batch %d (fwd + bwd + Adamax), %d steps | - | %.0f (mean) | - | %.1f examples/s |\n",
               batch_size, train_steps - 1, train_ms / (train_steps - 1),
               batch_size * (train_steps - 1) / (train_ms / 1000.0));

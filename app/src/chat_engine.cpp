@@ -240,6 +240,16 @@ void ChatEngine::swap_models(std::shared_ptr<LiveModels> models) {
   models_ = std::move(models);
 }
 
+void ChatEngine::withdraw_replies(const std::string& version, std::vector<std::int64_t> candidate_ids) {
+  auto ids = std::make_shared<const std::vector<std::int64_t>>(std::move(candidate_ids));
+  std::lock_guard lock(mutex_);
+  if (!ids->empty() || (withdrawn_ && !withdrawn_->empty())) {
+    log()->info("{} withdraws {} pool replies of deleted users", version, ids->size());
+  }
+  withdrawn_version_ = version;
+  withdrawn_ = std::move(ids);
+}
+
 void ChatEngine::start_trial(std::shared_ptr<LiveModels> models, double share) {
   std::lock_guard lock(mutex_);
   if (trial_) metrics_->set_trial(trial_->version, 0);
@@ -361,7 +371,8 @@ void ChatEngine::process(std::vector<Job>& batch) {
   Serving serving;
   {
     std::lock_guard lock(mutex_);
-    serving = {models_, trial_, trial_share_, shadow_, shadow_share_};  // one model generation per batch
+    // One model generation per batch.
+    serving = {models_, trial_, trial_share_, shadow_, shadow_share_, withdrawn_version_, withdrawn_};
   }
   metrics_->batch_size.observe(static_cast<double>(batch.size()));
   // One pass of each model over the messages it answers.
@@ -599,6 +610,9 @@ std::vector<std::optional<ShadowReply>> ChatEngine::shadow_replies(const std::ve
     const dialogue::RankRequest& request = requests[next_request++];
     if (!answered[i] || serving.shadow_for(turns[i].session->conversation) == nullptr) continue;
     seen.push_back(request);
+    // Ids into the live pool mean nothing in the shadow's; a shadow that learned from a
+    // deleted user does not run (ModelManager::forget_deleted_users).
+    seen.back().withdrawn = nullptr;
     seen_by.push_back(i);
   }
   if (seen.empty()) return out;
@@ -651,7 +665,8 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
                                .bot_occupation = t.plan.bot_occupation.empty()
                                                      ? first_in(persona, self_stated_occupation)
                                                      : t.plan.bot_occupation,
-                               .may_greet = t.plan.may_greet});
+                               .may_greet = t.plan.may_greet,
+                               .withdrawn = serving.withdrawn_from(models)});
     }
   }
   auto fail_all = [&](const Status& status) {

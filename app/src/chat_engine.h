@@ -84,6 +84,10 @@ class ChatEngine {
   // version in shadow, the shadow ends.
   void swap_models(std::shared_ptr<LiveModels> models);
   std::string model_version() const;
+  // Later batches answered by `version` (live or on trial) never offer the pool replies
+  // `candidate_ids` (a deleted user's words; RankRequest::withdrawn); replaces the last
+  // call's. Set before the version goes live, it holds from its first batch.
+  void withdraw_replies(const std::string& version, std::vector<std::int64_t> candidate_ids);
   // An A/B trial: later batches answer about `share` (0 < share < 1) of the users with
   // `models` and the rest with the live ones. Who is in it is drawn by a hash of the user
   // id (of the conversation id for anonymous users) and the trial's version, so a user
@@ -133,6 +137,12 @@ class ChatEngine {
     double trial_share = 0;
     std::shared_ptr<LiveModels> shadow;  // null: no shadow
     double shadow_share = 0;
+    std::string withdrawn_version;
+    std::shared_ptr<const std::vector<std::int64_t>> withdrawn;
+    // The pool replies `models` must not offer (withdraw_replies), or null.
+    std::shared_ptr<const std::vector<std::int64_t>> withdrawn_from(const LiveModels& models) const {
+      return models.version == withdrawn_version ? withdrawn : nullptr;
+    }
     const LiveModels& models_for(const Conversation& conversation) const;
     // The shadow that also answers the conversation's turns, or null.
     const LiveModels* shadow_for(const Conversation& conversation) const;
@@ -176,6 +186,8 @@ class ChatEngine {
   double trial_share_ = 0;
   std::shared_ptr<LiveModels> shadow_;  // null: no shadow
   double shadow_share_ = 0;
+  std::string withdrawn_version_;  // withdraw_replies
+  std::shared_ptr<const std::vector<std::int64_t>> withdrawn_;
 
   // Worker-thread state.
   std::unique_ptr<TeachingBudget> teaching_budget_;  // null: no limit

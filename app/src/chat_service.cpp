@@ -431,6 +431,7 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
                                          {"examples", report->examples},
                                          {"models_trained_on_them", trained},
                                          {"live_model_trained_on_them", forgetting->live},
+                                         {"live_replies_withdrawn", forgetting->withdrawn_replies},
                                          {"trial_ended", or_null(forgetting->trial_ended)},
                                          {"shadow_ended", or_null(forgetting->shadow_ended)}}));
     }

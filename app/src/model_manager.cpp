@@ -4,6 +4,7 @@
 
 #include "drift_monitor.h"
 #include "model_report.h"
+#include "selffeed/common/digest.h"
 #include "selffeed/common/log.h"
 
 namespace selffeed::app {
@@ -18,6 +19,20 @@ spdlog::logger* log() { return SELFFEED_LOGGER("models"); }
 constexpr const char* kShadowSetting = "shadow";
 
 constexpr const char* kForgettingAlert = "live_model_learned_from_deleted_users";
+
+// The candidate ids of `model`'s pool replies that a deleted user said, by their digests
+// in the store's tombstones (a reply anyone else said in the training files goes too).
+Result<std::vector<std::int64_t>> deleted_users_replies_in(const store::Store& store,
+                                                          const dialogue::DialogueModel& model) {
+  SELFFEED_ASSIGN_OR_RETURN(const store::DeletedExamples deleted, store.deleted_examples());
+  std::vector<std::int64_t> ids;
+  if (deleted.reply_sha256.empty()) return ids;
+  const std::vector<std::string>& pool = model.candidate_pool();
+  for (std::size_t id = 0; id < pool.size(); ++id) {
+    if (deleted.reply_sha256.contains(sha256_hex(pool[id]))) ids.push_back(static_cast<std::int64_t>(id));
+  }
+  return ids;
+}
 
 Status learned_from_deleted_error(const std::string& version, std::string_view refused) {
   return failed_precondition_error("version " + version +
@@ -76,6 +91,8 @@ Status ModelManager::register_live() {
     SELFFEED_RETURN_IF_ERROR(store_.put_model({live_->version, registry_path(live_->bundle_dir), ModelStatus::kLive,
                                                info.metrics_json, info.lineage_json, now, now}));
   }
+  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> withdrawn, deleted_users_replies_in(store_, *live_->dialogue));
+  engine_.withdraw_replies(live_->version, std::move(withdrawn));
   return refresh_live_tainted();
 }
 
@@ -138,6 +155,9 @@ Result<Forgetting> ModelManager::forget_deleted_users() {
     forgetting.shadow_ended = shadow;
     log()->info("the shadow of {} ended: it learned from the examples of a deleted user", shadow);
   }
+  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> withdrawn, deleted_users_replies_in(store_, *live_->dialogue));
+  forgetting.withdrawn_replies = withdrawn.size();
+  engine_.withdraw_replies(live_->version, std::move(withdrawn));
   SELFFEED_RETURN_IF_ERROR(refresh_live_tainted());
   forgetting.live = live_learned_from_deleted_users();
   return forgetting;
@@ -205,6 +225,8 @@ Status ModelManager::swap_in(std::shared_ptr<LiveModels> models, ModelRecord rec
   SELFFEED_RETURN_IF_ERROR(store_.put_model(record));
   // The engine ends the shadow of a version that goes live: so does the saved setting.
   if (engine_.shadow().version == record.version) SELFFEED_RETURN_IF_ERROR(store_.set_setting(kShadowSetting, ""));
+  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> withdrawn, deleted_users_replies_in(store_, *models->dialogue));
+  engine_.withdraw_replies(models->version, std::move(withdrawn));
   engine_.swap_models(models);
   live_ = std::move(models);
   return refresh_live_tainted();

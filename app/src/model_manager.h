@@ -42,6 +42,9 @@ struct ModelManagerOptions {
 // What ModelManager::forget_deleted_users did after a user's data was deleted.
 struct Forgetting {
   bool live = false;          // the live version learned from them: retrain (the alert is up)
+  // The live pool's replies that deleted users said, never offered again from now on
+  // (ChatEngine::withdraw_replies).
+  std::size_t withdrawn_replies = 0;
   std::string trial_ended;    // the version whose trial it ended, or empty
   std::string shadow_ended;   // the version whose shadow it ended, or empty
 };
@@ -107,7 +110,8 @@ class ModelManager {
   // Consent-aware forgetting, after Store::delete_user. The versions that learned from a
   // deleted user's examples (learned_from_deleted_users) carry them in their weights and
   // say their words from their candidate pools: the trial or shadow of such a version
-  // ends; such a live version stays (the server must answer) but raises the alert and
+  // ends; such a live version stays (the server must answer), but never offers the
+  // deleted users' replies its pool holds, and raises the alert and
   // live_learned_from_deleted_users() until a clean model replaces it. Such versions are
   // not promoted (but with force), rolled back to, gated, tried or shadowed.
   Result<Forgetting> forget_deleted_users();

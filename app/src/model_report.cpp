@@ -495,9 +495,9 @@ std::vector<std::string> versions_trained_on(const std::vector<ModelRecord>& mod
 
 Result<std::set<std::string>> learned_from_deleted_users(const store::Store& store,
                                                         const std::vector<ModelRecord>& models) {
-  SELFFEED_ASSIGN_OR_RETURN(const std::vector<std::uint64_t> deleted, store.deleted_example_seqs());
-  if (deleted.empty()) return std::set<std::string>();
-  const std::vector<std::string> trained = versions_trained_on(models, deleted);
+  SELFFEED_ASSIGN_OR_RETURN(const store::DeletedExamples deleted, store.deleted_examples());
+  if (deleted.seqs.empty()) return std::set<std::string>();
+  const std::vector<std::string> trained = versions_trained_on(models, deleted.seqs);
   return std::set<std::string>(trained.begin(), trained.end());
 }
 

@@ -126,7 +126,7 @@ std::vector<std::string> versions_trained_on(const std::vector<ModelRecord>& mod
 
 // The versions of `models` (the registry, and any bundle not registered yet as if it
 // were) that learned from a deleted user's examples: versions_trained_on the store's
-// deleted_example_seqs. What the store forgot lives on in their weights, and in their
+// deleted_examples. What the store forgot lives on in their weights, and in their
 // candidate pools as the users' own words.
 Result<std::set<std::string>> learned_from_deleted_users(const store::Store& store,
                                                         const std::vector<ModelRecord>& models);

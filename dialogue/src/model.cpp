@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <mutex>
 #include <numeric>
 #include <optional>
@@ -502,6 +503,10 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
       if (m.config.persona_weight > 0 && !requests[i].persona.empty()) {
         add_to_row(i, m.persona_cosines(requests[i].persona), m.config.persona_weight);
       }
+      if (const auto& withdrawn = requests[i].withdrawn; withdrawn && !withdrawn->empty()) {
+        const torch::Tensor ids = torch::tensor(*withdrawn, torch::kLong);
+        scores[static_cast<std::int64_t>(i)].index_fill_(0, ids, -std::numeric_limits<float>::infinity());
+      }
     }
     const std::vector<std::vector<float>> persona_scores = m.persona_reply_scores(requests, contexts, encoded_contexts);
     const torch::Tensor pool_log_sum = torch::logsumexp(scores, 1);
@@ -575,7 +580,10 @@ Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<cons
           (is_off_the_point(text) ? off_the_point : out[i]).push_back(std::move(reply));
         }
       };
-      auto consider_pool = [&](std::int64_t id, float score) { consider(id, m.pool[static_cast<std::size_t>(id)], score); };
+      auto consider_pool = [&](std::int64_t id, float score) {
+        if (std::isinf(score) && score < 0) return;  // withdrawn: only in the scan of a pool nearly all withdrawn
+        consider(id, m.pool[static_cast<std::size_t>(id)], score);
+      };
       auto consider_persona = [&](std::size_t p) { consider(-1, request.persona[p], persona_scores[i][p]); };
       // The persona's sentences join the pool's top replies in score order.
       std::vector<std::size_t> persona_order(persona_scores[i].size());

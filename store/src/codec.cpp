@@ -169,7 +169,7 @@ Result<ModelRecord> decode_model(std::string_view version, std::string_view valu
 }
 
 std::string encode_tombstone(const Tombstone& t) {
-  return to_bytes({{"deleted_ms", t.deleted_ms}, {"example_seqs", t.example_seqs}});
+  return to_bytes({{"deleted_ms", t.deleted_ms}, {"example_seqs", t.example_seqs}, {"reply_sha256", t.reply_sha256}});
 }
 
 Result<Tombstone> decode_tombstone(std::string_view value) {
@@ -182,6 +182,7 @@ Result<Tombstone> decode_tombstone(std::string_view value) {
   SELFFEED_ASSIGN_OR_RETURN(json j, from_bytes("tombstone", value));
   SELFFEED_RETURN_IF_ERROR(read_field(j, "deleted_ms", t.deleted_ms));
   SELFFEED_RETURN_IF_ERROR(read_field(j, "example_seqs", t.example_seqs));
+  SELFFEED_RETURN_IF_ERROR(read_field(j, "reply_sha256", t.reply_sha256));
   return t;
 }
 

@@ -25,12 +25,14 @@ Result<Example> decode_example(ExampleKind kind, std::uint64_t seq, std::string_
 std::string encode_model(const ModelRecord& m);
 Result<ModelRecord> decode_model(std::string_view version, std::string_view value);
 
-// A deleted user's tombstone: when, and the sequence numbers of the examples deleted (so
-// that the versions that learned from them can be told later). Tombstones written before
-// session 26 hold the time alone: their seqs are unknown, and decode to none.
+// A deleted user's tombstone: when, the sequence numbers of the examples deleted (so that
+// the versions that learned from them can be told later) and the SHA-256 of their HB and
+// FB replies (so that a model that still holds one in its candidate pool never says it).
+// Tombstones written before session 26 hold the time alone: the rest decodes to none.
 struct Tombstone {
   std::int64_t deleted_ms = 0;
   std::vector<std::uint64_t> example_seqs;
+  std::vector<std::string> reply_sha256;
 };
 std::string encode_tombstone(const Tombstone& t);
 Result<Tombstone> decode_tombstone(std::string_view value);

@@ -29,6 +29,7 @@ inline std::string example(ExampleKind kind, std::uint64_t seq) {
 }
 inline std::string example_kind_prefix(ExampleKind kind) { return std::string(1, static_cast<char>(kind)); }
 inline std::uint64_t example_seq(std::string_view key) { return read_be(key.substr(1), 8); }
+inline ExampleKind example_kind(std::string_view key) { return static_cast<ExampleKind>(key[0]); }
 
 // turns: <conversation_id>\0<index:4>
 inline std::string turn_prefix(std::string_view conversation_id) {

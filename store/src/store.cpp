@@ -16,6 +16,7 @@
 
 #include "codec.h"
 #include "keys.h"
+#include "selffeed/common/digest.h"
 #include "selffeed/common/log.h"
 
 namespace selffeed::store {
@@ -521,6 +522,7 @@ Result<DeleteUserReport> Store::delete_user(const std::string& user_id) {
   // Runs as the leader, so no commit for this user can interleave with the scan.
   Impl::Builder build = [&](rocksdb::WriteBatch& batch, std::uint64_t&) -> Status {
     report = {};
+    std::vector<std::string> reply_sha256;
     std::string prefix = keys::user_prefix(user_id);
     auto delete_indexed = [&](const rocksdb::Slice& key, const rocksdb::Slice&) -> Result<bool> {
       std::string_view k(key.data(), key.size());
@@ -536,6 +538,13 @@ Result<DeleteUserReport> Store::delete_user(const std::string& user_id) {
         };
         SELFFEED_RETURN_IF_ERROR(impl.scan_prefix(kTurns, keys::turn_prefix(primary), "", delete_turn));
       } else if (tag == keys::kUserExampleTag) {
+        const ExampleKind kind = keys::example_kind(primary);
+        if (kind == ExampleKind::kHB || kind == ExampleKind::kFB) {  // the replies a candidate pool takes in
+          SELFFEED_ASSIGN_OR_RETURN(const std::string value, impl.get(kExamples, primary));
+          SELFFEED_ASSIGN_OR_RETURN(const Example example,
+                                    codec::decode_example(kind, keys::example_seq(primary), value));
+          reply_sha256.push_back(sha256_hex(example.target));
+        }
         batch.Delete(impl.cf(kExamples), rocksdb::Slice(primary.data(), primary.size())).PermitUncheckedError();
         ++report.examples;
         report.example_seqs.push_back(keys::example_seq(primary));
@@ -556,6 +565,10 @@ Result<DeleteUserReport> Store::delete_user(const std::string& user_id) {
     tombstone.deleted_ms = unix_millis();
     tombstone.example_seqs.insert(tombstone.example_seqs.end(), report.example_seqs.begin(), report.example_seqs.end());
     std::sort(tombstone.example_seqs.begin(), tombstone.example_seqs.end());
+    tombstone.reply_sha256.insert(tombstone.reply_sha256.end(), reply_sha256.begin(), reply_sha256.end());
+    std::sort(tombstone.reply_sha256.begin(), tombstone.reply_sha256.end());
+    tombstone.reply_sha256.erase(std::unique(tombstone.reply_sha256.begin(), tombstone.reply_sha256.end()),
+                                 tombstone.reply_sha256.end());
     return from_rocksdb(batch.Put(impl.cf(kMeta), keys::deleted_user(user_id), codec::encode_tombstone(tombstone)),
                         impl.options.path, "write to");
   };
@@ -573,17 +586,18 @@ Result<bool> Store::is_user_deleted(const std::string& user_id) const {
   return value.status();
 }
 
-Result<std::vector<std::uint64_t>> Store::deleted_example_seqs() const {
-  std::vector<std::uint64_t> seqs;
+Result<DeletedExamples> Store::deleted_examples() const {
+  DeletedExamples deleted;
   SELFFEED_RETURN_IF_ERROR(impl_->scan_prefix(
       kMeta, keys::kDeletedUserPrefix, "", [&](const rocksdb::Slice&, const rocksdb::Slice& value) -> Result<bool> {
         SELFFEED_ASSIGN_OR_RETURN(codec::Tombstone tombstone,
                                   codec::decode_tombstone(std::string_view(value.data(), value.size())));
-        seqs.insert(seqs.end(), tombstone.example_seqs.begin(), tombstone.example_seqs.end());
+        deleted.seqs.insert(deleted.seqs.end(), tombstone.example_seqs.begin(), tombstone.example_seqs.end());
+        deleted.reply_sha256.insert(tombstone.reply_sha256.begin(), tombstone.reply_sha256.end());
         return true;
       }));
-  std::sort(seqs.begin(), seqs.end());
-  return seqs;
+  std::sort(deleted.seqs.begin(), deleted.seqs.end());
+  return deleted;
 }
 
 Result<StoreStats> Store::stats() const {

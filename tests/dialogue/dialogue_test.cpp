@@ -308,6 +308,36 @@ TEST_F(DialogueTest, PreviousResponseFilterSkipsTheBotsLastReply) {
   for (const RankedReply& r : (*filtered)[0]) EXPECT_NE(r.text, top);
 }
 
+// A deleted user's replies are never offered, not even when nothing else is left.
+TEST_F(DialogueTest, WithdrawnRepliesAreNeverOffered) {
+  auto model = make_model();
+  const std::vector<std::string> pool = {"my car is red .", "my bike is in the lake .", "my door is grey ."};
+  ASSERT_OK(model->set_candidate_pool(pool));
+  const std::string context = pairs()[0].context;
+  auto plain = model->rank({{RankRequest{.context = context}}}, 3);
+  ASSERT_OK(plain);
+  ASSERT_EQ((*plain)[0].size(), 3u);
+  const std::int64_t top = (*plain)[0][0].candidate_id;
+  // The best one withdrawn: the other two, in their order.
+  RankRequest request{.context = context, .withdrawn = std::make_shared<const std::vector<std::int64_t>>(
+                                              std::vector<std::int64_t>{top})};
+  auto without_top = model->rank({&request, 1}, 3);
+  ASSERT_OK(without_top);
+  ASSERT_EQ((*without_top)[0].size(), 2u);
+  EXPECT_EQ((*without_top)[0][0].text, (*plain)[0][1].text);
+  EXPECT_EQ((*without_top)[0][1].text, (*plain)[0][2].text);
+  // All but one withdrawn, and that one the previous reply: nothing is offered.
+  std::vector<std::int64_t> all_but_top;
+  for (std::int64_t id = 0; id < 3; ++id) {
+    if (id != top) all_but_top.push_back(id);
+  }
+  request.withdrawn = std::make_shared<const std::vector<std::int64_t>>(all_but_top);
+  request.previous_reply = pool[static_cast<std::size_t>(top)];
+  auto nothing = model->rank({&request, 1}, 3);
+  ASSERT_OK(nothing);
+  EXPECT_TRUE((*nothing)[0].empty());
+}
+
 // The lexical term pulls up replies that parrot the user; rank() offers them only when
 // nothing else is left.
 TEST_F(DialogueTest, RankingSkipsRepeatsOfTheContextUnlessNothingElseIsLeft) {

@@ -249,6 +249,7 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
 
   // Forgetting. toy-v2 is marked in the registry, and no operator puts it back by mistake.
   EXPECT_EQ(deleted_alice["live_model_trained_on_them"], false) << "toy-v1 is live";
+  EXPECT_EQ(deleted_alice["live_replies_withdrawn"], 0) << "her words are not in toy-v1's pool";
   auto learned_from_deleted = [&] {
     std::map<std::string, bool> marked;
     const json registry = admin(*server, "GET", "/models");
@@ -373,6 +374,9 @@ TEST(LearningLoopTest, PeriodicTrainerRetrainsAndPromotesInTheBackground) {
   // with no new examples, from toy-v1, and the model without her goes live.
   const json deleted = admin(*server, "DELETE", "/admin/users/alice");
   ASSERT_EQ(deleted["live_model_trained_on_them"], true) << deleted.dump();
+  // Until then it never says what she said ("nice . where is your car ?", ...), nor what
+  // carol said in the same words.
+  EXPECT_GE(deleted["live_replies_withdrawn"], 3) << deleted.dump();
   std::string live;
   for (int i = 0; i < 600 && (live.empty() || live == first); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
 
+#include "selffeed/common/digest.h"
 #include "testing.h"
 
 namespace selffeed::store {
@@ -195,6 +196,9 @@ TEST(StoreTest, DeleteUserRemovesAllOfThatUserAndNothingElse) {
   EXPECT_EQ(report->turns, 3u);
   EXPECT_EQ(report->examples, 4u);
   EXPECT_EQ(report->example_seqs, (std::vector<std::uint64_t>{1, 2, 3, 4})) << "alice committed first";
+  // The tombstone keeps digests of the replies a candidate pool takes in: HB and FB.
+  EXPECT_EQ(store->deleted_examples()->reply_sha256,
+            (std::set<std::string>{sha256_hex("reply 1"), sha256_hex("reply 2")}));
 
   EXPECT_EQ(store->get_conversation("conv-alice").status().code(), StatusCode::kNotFound);
   EXPECT_TRUE(store->get_turns("conv-alice")->empty());
@@ -231,22 +235,25 @@ TEST(StoreTest, DeletedUsersLeaveTheSeqsOfTheirExamplesBehind) {
     };
     commit_examples_of("alice", 2);  // 1, 2
     commit_examples_of("bob", 2);    // 3, 4
-    EXPECT_TRUE(store->deleted_example_seqs()->empty());
+    EXPECT_TRUE(store->deleted_examples()->seqs.empty());
     ASSERT_OK(store->delete_user("alice"));
-    EXPECT_EQ(*store->deleted_example_seqs(), (std::vector<std::uint64_t>{1, 2}));
+    EXPECT_EQ(store->deleted_examples()->seqs, (std::vector<std::uint64_t>{1, 2}));
     // alice comes back and is deleted again: both times count.
     commit_examples_of("alice", 1);  // 5
     ASSERT_OK(store->delete_user("alice"));
-    EXPECT_EQ(*store->deleted_example_seqs(), (std::vector<std::uint64_t>{1, 2, 5}));
+    EXPECT_EQ(store->deleted_examples()->seqs, (std::vector<std::uint64_t>{1, 2, 5}));
     ASSERT_OK(store->delete_user("bob"));
-    EXPECT_EQ(*store->deleted_example_seqs(), (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+    EXPECT_EQ(store->deleted_examples()->seqs, (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+    // Their replies by digest: "reply 0" and "reply 1" (said by both), not the text.
+    EXPECT_EQ(store->deleted_examples()->reply_sha256,
+              (std::set<std::string>{sha256_hex("reply 0"), sha256_hex("reply 1")}));
   }
   // A tombstone of the old form (the time alone) is a deleted user whose seqs are unknown.
   put_meta_behind_the_store(dir.str("db"), "deleted_user/dave", std::string("\0\0\x01\x8c\0\0\0\0", 8));
   auto store = open_or_die(dir.str("db"));
   EXPECT_TRUE(*store->is_user_deleted("dave"));
   EXPECT_EQ(store->stats()->deleted_users, 3u);
-  EXPECT_EQ(*store->deleted_example_seqs(), (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(store->deleted_examples()->seqs, (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
 }
 
 TEST(StoreTest, ExportThenImportRoundTripsExactly) {

@@ -192,6 +192,9 @@ struct RankRequest {
   // is offered although it was said before. false: the raw ranking, to measure how often
   // it does these.
   bool block_repeats = true;
+  // Pool replies never offered, whatever is left (ascending candidate ids): the replies of
+  // users deleted since the pool was built. Null or empty: none.
+  std::shared_ptr<const std::vector<std::int64_t>> withdrawn;
 };
 
 struct RankedReply {

@@ -81,6 +81,12 @@ struct DeleteUserReport {
   std::vector<std::uint64_t> example_seqs;  // of the examples deleted, ascending
 };
 
+// What the models that learned from deleted users still carry, without their text.
+struct DeletedExamples {
+  std::vector<std::uint64_t> seqs;  // of their examples, ascending (lineages list those trained on)
+  std::set<std::string> reply_sha256;  // SHA-256 (hex) of their HB and FB replies (pools hold those)
+};
+
 struct ExportFilter {
   std::optional<ExampleKind> kind;  // all kinds when empty
   std::uint64_t after_seq = 0;      // only examples with seq > after_seq
@@ -164,14 +170,13 @@ class Store {
   Result<std::string> get_setting(const std::string& name) const;
 
   // Removes every conversation, turn and example of `user_id`, and leaves a tombstone so
-  // that is_user_deleted() stays true and deleted_example_seqs() lists the examples'
-  // sequence numbers. Durable on return.
+  // that is_user_deleted() stays true and deleted_examples() keeps what models that learned
+  // from them carry. Durable on return.
   Result<DeleteUserReport> delete_user(const std::string& user_id);
   Result<bool> is_user_deleted(const std::string& user_id) const;
-  // The sequence numbers of every deleted user's examples, ascending: what the models that
-  // learned from them still carry (their lineage lists the seqs they trained on). Users
-  // deleted by a store from before session 26 add none: their tombstones kept no seqs.
-  Result<std::vector<std::uint64_t>> deleted_example_seqs() const;
+  // What every deleted user's tombstone keeps of their examples (DeletedExamples). Users
+  // deleted by a store from before session 26 add nothing: their tombstones kept the time.
+  Result<DeletedExamples> deleted_examples() const;
 
   Result<StoreStats> stats() const;
 
