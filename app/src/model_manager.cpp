@@ -210,6 +210,8 @@ Result<trainer::GateScores> ModelManager::scores_of(const std::string& bundle_di
 }
 
 Status ModelManager::swap_in(std::shared_ptr<LiveModels> models, ModelRecord record) {
+  // Read before the registry changes: a failure here changes nothing.
+  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> withdrawn, deleted_users_replies_in(store_, *models->dialogue));
   const std::int64_t now = unix_millis();
   // The old live record is retired first, so a crash in between leaves no two live ones.
   SELFFEED_ASSIGN_OR_RETURN(auto records, store_.list_models());
@@ -225,7 +227,6 @@ Status ModelManager::swap_in(std::shared_ptr<LiveModels> models, ModelRecord rec
   SELFFEED_RETURN_IF_ERROR(store_.put_model(record));
   // The engine ends the shadow of a version that goes live: so does the saved setting.
   if (engine_.shadow().version == record.version) SELFFEED_RETURN_IF_ERROR(store_.set_setting(kShadowSetting, ""));
-  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> withdrawn, deleted_users_replies_in(store_, *models->dialogue));
   engine_.withdraw_replies(models->version, std::move(withdrawn));
   engine_.swap_models(models);
   live_ = std::move(models);

@@ -89,7 +89,7 @@ void PeriodicTrainer::retrain_once(std::uint64_t harvested_now) {
   harvested_at_last_run_ = harvested_now;
   if (models_.live_learned_from_deleted_users()) {
     retrained_to_forget_ = engine_.model_version();
-    log()->info("{} learned from the examples of a deleted user: retrained from a version that did not",
+    log()->info("{} learned from the examples of a deleted user: retraining from a version that did not",
                 retrained_to_forget_);
   }
   state_.set(kTraining);

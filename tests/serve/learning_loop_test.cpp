@@ -300,6 +300,50 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   EXPECT_EQ(back["live_version"], "toy-v1") << back.dump();
 }
 
+// What a deleted user said is never said again by the live model, though its pool holds it
+// (here the training file's own reply, said back to the bot), across a restart too.
+TEST(LearningLoopTest, ADeletedUsersRepliesAreNeverSaidAgainAcrossARestart) {
+  TempDir dir;
+  const std::string question = "hello ! what colour is your car ?";
+  auto answer_in_a_new_conversation = [&](const clients::LocalServer& server) {
+    auto client = clients::WsClient::connect(server.ws_url());
+    EXPECT_TRUE(client.ok());
+    if (!client.ok()) return std::string();
+    EXPECT_EQ(testing::request(**client, {{"type", "hello"}})["type"], "welcome");
+    const json reply = testing::request(**client, {{"type", "message"}, {"text", question}});
+    EXPECT_EQ(reply["type"], "reply") << reply.dump();
+    return reply.value("text", std::string());
+  };
+  auto server = testing::start_server(dir.str(), dir.str("store"), {"--admin-token", "secret"});
+  ASSERT_TRUE(server);
+  const std::string answer = answer_in_a_new_conversation(*server);
+  ASSERT_FALSE(answer.empty());
+  ASSERT_EQ(answer_in_a_new_conversation(*server), answer) << "the same question, the same answer";
+  {
+    // Eve says the bot's answer back to it: a satisfied reply, harvested as her HB example.
+    auto eve = clients::WsClient::connect(server->ws_url());
+    ASSERT_OK(eve);
+    ASSERT_EQ(testing::request(**eve, {{"type", "hello"}, {"user_id", "eve"}})["type"], "welcome");
+    ASSERT_EQ(testing::request(**eve, {{"type", "message"}, {"text", question}})["type"], "reply");
+    ASSERT_EQ(testing::request(**eve, {{"type", "message"}, {"text", answer}})["type"], "reply");
+  }
+  std::size_t eves_replies = 0;
+  for (const json& e : admin(*server, "GET", "/admin/export?kind=HB")) eves_replies += e["response"] == answer;
+  ASSERT_EQ(eves_replies, 1u);
+
+  const json deleted = admin(*server, "DELETE", "/admin/users/eve");
+  EXPECT_EQ(deleted["live_model_trained_on_them"], false) << "toy-v1 never learned from her";
+  EXPECT_GE(deleted["live_replies_withdrawn"], 1) << deleted.dump();
+  const std::string after = answer_in_a_new_conversation(*server);
+  EXPECT_FALSE(after.empty());
+  EXPECT_NE(after, answer);
+
+  server.reset();  // SIGTERM; the store keeps the tombstone
+  server = testing::start_server(dir.str(), dir.str("store"), {"--admin-token", "secret"});
+  ASSERT_TRUE(server);
+  EXPECT_EQ(answer_in_a_new_conversation(*server), after);
+}
+
 // Concurrent users commit their turns in whatever order they come. The same harvest,
 // committed in another order, retrains into the same model: retraining reads the examples
 // in an order fixed by their text and draws the gate's conversations by id, not by seq.
