@@ -15,6 +15,9 @@ namespace {
 
 spdlog::logger* log() { return SELFFEED_LOGGER("serve"); }
 
+// The store setting that keeps the drift monitor's references across restarts.
+constexpr const char* kDriftReferencesSetting = "drift_references";
+
 std::string random_id() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   char buffer[33];
@@ -185,6 +188,11 @@ ChatEngine::ChatEngine(ChatEngineOptions options, store::Store& store, std::shar
           [&] {
             DriftMonitor::Options drift = options_.drift;
             drift.functions = satisfaction::names_of(options_.labeling_functions);
+            drift.keep_references = [this](const std::string& references) {
+              if (Status kept = store_.set_setting(kDriftReferencesSetting, references); !kept.ok()) {
+                log()->warn("drift: the references are not kept; a restart takes new ones: {}", kept.to_string());
+              }
+            };
             return drift;
           }(),
           registry)),
@@ -197,6 +205,9 @@ ChatEngine::ChatEngine(ChatEngineOptions options, store::Store& store, std::shar
   }
   for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST}) metrics_->harvested(kind);
   metrics_->set_model("", models_->version);
+  auto kept = store_.get_setting(kDriftReferencesSetting);
+  Status restored = kept.ok() ? drift_->restore_references(*kept, models_->version) : kept.status();
+  if (!restored.ok()) log()->warn("drift: the kept references are not restored; new ones are taken: {}", restored.to_string());
   worker_ = std::thread([this] { run(); });
 }
 
@@ -226,7 +237,7 @@ void ChatEngine::swap_models(std::shared_ptr<LiveModels> models) {
   std::lock_guard lock(mutex_);
   metrics_->set_model(models_->version, models->version);
   log()->info("live model is now {} (was {})", models->version, models_->version);
-  if (models->version != models_->version) drift_->model_changed();
+  if (models->version != models_->version) drift_->model_changed(models->version);
   if (trial_ && trial_->version == models->version) {
     metrics_->set_trial(trial_->version, 0);
     log()->info("the trial of {} ends: it is live", trial_->version);

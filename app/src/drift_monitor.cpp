@@ -5,6 +5,7 @@
 #include <limits>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "selffeed/common/log.h"
 #include "selffeed/common/records.h"
@@ -33,6 +34,32 @@ double share_standard_errors(double reference, std::size_t n_reference, double n
 }
 
 std::string percent(double share) { return fmt::format("{:.1f}%", 100 * share); }
+
+using nlohmann::json;
+
+json block_to_json(const std::optional<DriftMonitor::Block>& block) {
+  if (!block) return nullptr;
+  return {{"replies", block->replies},       {"coverage", block->coverage},     {"conflict", block->conflict},
+          {"scored", block->scored},         {"mean_score", block->mean_score}, {"score_variance", block->score_variance}};
+}
+
+// nullopt for null; kInvalidArgument for anything block_to_json did not write.
+Result<std::optional<DriftMonitor::Block>> block_from_json(const json& j) {
+  if (j.is_null()) return std::optional<DriftMonitor::Block>();
+  DriftMonitor::Block block;
+  try {
+    block.replies = j.at("replies").get<std::size_t>();
+    block.coverage = j.at("coverage").get<std::vector<double>>();
+    block.conflict = j.at("conflict").get<double>();
+    block.scored = j.at("scored").get<std::size_t>();
+    block.mean_score = j.at("mean_score").get<double>();
+    block.score_variance = j.at("score_variance").get<double>();
+  } catch (const json::exception& e) {
+    return invalid_argument_error(std::string("a kept drift reference is not one: ") + e.what());
+  }
+  if (block.replies == 0) return invalid_argument_error("a kept drift reference has no replies");
+  return std::optional<DriftMonitor::Block>(std::move(block));
+}
 
 }  // namespace
 
@@ -85,6 +112,7 @@ void DriftMonitor::compare(const Block& block) {
   if (!reference_) {
     reference_ = block;
     log()->info("drift: reference taken on {} judged replies", block.replies);
+    references_changed();
   } else {
     const std::vector<std::string>& functions = options_.functions;
     for (std::size_t f = 0; f < functions.size(); ++f) {
@@ -109,6 +137,7 @@ void DriftMonitor::compare(const Block& block) {
   if (block.scored * 4 < block.replies) return;
   if (!score_reference_) {
     score_reference_ = block;
+    references_changed();
     return;
   }
   const double was = score_reference_->mean_score, is = block.mean_score;
@@ -153,9 +182,42 @@ void DriftMonitor::check_thumbs() {
                         options_.min_thumbs_auc));
 }
 
-void DriftMonitor::model_changed() {
+void DriftMonitor::references_changed() {
+  if (!options_.keep_references) return;
+  options_.keep_references(json{{"functions", options_.functions},
+                                {"reference", block_to_json(reference_)},
+                                {"score_reference", block_to_json(score_reference_)},
+                                {"score_version", live_version_}}
+                               .dump());
+}
+
+Status DriftMonitor::restore_references(std::string_view kept, const std::string& live_version) {
   std::lock_guard lock(mutex_);
+  live_version_ = live_version;
+  if (kept.empty()) return ok_status();
+  const json j = json::parse(kept, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("functions") || !j.contains("reference") || !j.contains("score_reference") ||
+      !j.value("score_version", json()).is_string()) {
+    return invalid_argument_error("the kept drift references are not what keep_references wrote");
+  }
+  SELFFEED_ASSIGN_OR_RETURN(std::optional<Block> reference, block_from_json(j["reference"]));
+  SELFFEED_ASSIGN_OR_RETURN(std::optional<Block> score_reference, block_from_json(j["score_reference"]));
+  if (j["functions"] == json(options_.functions) && (!reference || reference->coverage.size() == options_.functions.size())) {
+    reference_ = std::move(reference);
+  } else if (reference) {
+    log()->info("drift: the kept reference block was counted on other labeling functions; a new one is taken");
+  }
+  if (j["score_version"] == live_version) score_reference_ = std::move(score_reference);
+  log()->info("drift: kept references restored: block {}, score {}", reference_ ? "yes" : "no",
+              score_reference_ ? "yes" : "no");
+  return ok_status();
+}
+
+void DriftMonitor::model_changed(const std::string& version) {
+  std::lock_guard lock(mutex_);
+  live_version_ = version;
   score_reference_.reset();
+  references_changed();
   current_.scored = 0;
   current_.score_sum = current_.score_squares = 0;
   thumbs_.clear();
@@ -168,6 +230,7 @@ void DriftMonitor::rebase() {
   std::lock_guard lock(mutex_);
   reference_.reset();
   score_reference_.reset();
+  references_changed();
   current_ = Counts{.voted = std::vector<std::size_t>(current_.voted.size(), 0)};
   std::vector<std::pair<std::string, std::string>> clearing;
   for (const auto& [key, alert] : alerts_) {

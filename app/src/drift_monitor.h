@@ -21,12 +21,13 @@
 //   DriftMonitor drift({.block = 2000}, registry);
 //   drift.judged(votes, score);        // the inference worker, per judged reply
 //   drift.rated(score, thumbs_up);     // per thumbs on a reply the live estimator scored
-//   drift.model_changed();             // on a swap
+//   drift.model_changed(version);      // on a swap
 //   DriftMonitor::Report now = drift.report();  // GET /admin/alerts
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -36,6 +37,7 @@
 #include <vector>
 
 #include "selffeed/common/metrics.h"
+#include "selffeed/common/status.h"
 #include "selffeed/satisfaction/satisfaction.h"
 
 namespace selffeed::app {
@@ -55,6 +57,10 @@ class DriftMonitor {
     double min_thumbs_auc = 0.5;
     // The labeling functions' names, in the order of the votes judged() gets.
     std::vector<std::string> functions = satisfaction::names_of(satisfaction::labeling_functions());
+    // Called with the references as text (restore_references takes it back) each time one
+    // is taken or dropped, so that a restart does not take a new one in the middle of a
+    // drift and forget it; the server keeps it in the store. None when empty.
+    std::function<void(const std::string&)> keep_references;
   };
   // What one block of judged replies looked like.
   struct Block {
@@ -96,8 +102,13 @@ class DriftMonitor {
   void judged(const std::vector<satisfaction::Vote>& votes, std::optional<double> live_score);
   // Thumbs on a reply the live model's estimator scored `score`.
   void rated(double score, bool thumbs_up);
-  // The live model changed: its estimator's scores and thumbs start again.
-  void model_changed();
+  // The live model is now `version`: its estimator's scores and thumbs start again.
+  void model_changed(const std::string& version);
+  // Takes back what keep_references was given, before the first reply, with the live
+  // model's version: the block reference when it was taken on the same labeling functions,
+  // the score reference when on the same version. kInvalidArgument (and nothing restored)
+  // for text keep_references did not write.
+  Status restore_references(std::string_view kept, const std::string& live_version);
   // The operator accepts the present: the next block becomes the reference, and the block
   // alerts clear (satisfaction_vs_thumbs stays: it compares with no reference).
   void rebase();
@@ -113,6 +124,7 @@ class DriftMonitor {
     double score_squares = 0;
   };
   static Block summarise(const Counts& counts);
+  void references_changed();  // under mutex_: Options::keep_references
   void compare(const Block& block);  // under mutex_
   void check_thumbs();               // under mutex_
   // Raises or clears one alert; under mutex_. `measurement` says what was measured, and
@@ -127,6 +139,7 @@ class DriftMonitor {
   std::uint64_t blocks_ = 0;
   std::optional<Block> reference_;
   std::optional<Block> score_reference_;
+  std::string live_version_;  // whose estimator score_reference_ is
   std::optional<Block> latest_;
   std::map<std::pair<std::string, std::string>, Alert> alerts_;  // active, by (name, subject)
   std::deque<std::pair<double, bool>> thumbs_;                    // (score, up), oldest first

@@ -295,7 +295,9 @@ async function refreshModels() {
       const tr = document.createElement('tr');
       const h = hitsAt1(m.metrics);
       const trained = (m.data || []).map((d) => `${d.name} ${d.examples}`).join(', ');
-      for (const cell of [m.version, m.status, h === null ? '–' : h.toFixed(3), trained || '–']) {
+      // Deleted users' data lives on in its weights: retraining replaces it (docs/protocol.md).
+      const status = m.learned_from_deleted_users ? `${m.status}, learned from deleted users` : m.status;
+      for (const cell of [m.version, status, h === null ? '–' : h.toFixed(3), trained || '–']) {
         const td = document.createElement('td');
         td.textContent = cell;
         tr.appendChild(td);

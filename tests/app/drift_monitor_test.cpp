@@ -5,6 +5,8 @@
 #include <random>
 #include <set>
 
+#include "testing.h"
+
 namespace selffeed::app {
 namespace {
 
@@ -116,6 +118,63 @@ TEST(DriftMonitorTest, MoreConflictsAlert) {
   EXPECT_TRUE(fired.contains("labeling_function_coverage/" + function_name(1)));
 }
 
+// The references outlive a restart: the monitor hands them over as text each time one is
+// taken or dropped, and a new monitor takes them back, so a drift under way at a restart
+// still alerts at the first block after it.
+TEST(DriftMonitorTest, ARestartKeepsTheReferences) {
+  metrics::Registry registry;
+  std::string kept;
+  int handed_over = 0;
+  DriftMonitor::Options options{.block = 2000, .keep_references = [&](const std::string& references) {
+                                  kept = references;
+                                  ++handed_over;
+                                }};
+  std::mt19937_64 rng(6);
+  {
+    DriftMonitor before(options, registry);
+    ASSERT_OK(before.restore_references("", "v1"));
+    feed(before, Users{}, 2000, rng);
+    EXPECT_EQ(handed_over, 2) << "the block reference, then the score's";
+    feed(before, Users{}, 2000, rng);
+    EXPECT_EQ(handed_over, 2) << "nothing new to keep";
+  }
+  const Users unhappier{.coverage = {0.5, 0.3, 0.2}, .mean_score = 0.45};  // conflicts move 0.035
+  {
+    DriftMonitor after(options, registry);
+    ASSERT_OK(after.restore_references(kept, "v1"));
+    ASSERT_TRUE(after.report().reference.has_value());
+    ASSERT_TRUE(after.report().score_reference.has_value());
+    feed(after, unhappier, 2000, rng);
+    std::set<std::string> fired;
+    for (const auto& alert : after.report().alerts) fired.insert(alert.name + "/" + alert.subject);
+    EXPECT_EQ(fired, (std::set<std::string>{"labeling_function_coverage/" + function_name(2), "satisfaction_score/"}));
+  }
+  {
+    // Another live version keeps the block reference only: its estimator scores otherwise.
+    DriftMonitor after(options, registry);
+    ASSERT_OK(after.restore_references(kept, "v2"));
+    EXPECT_TRUE(after.report().reference.has_value());
+    EXPECT_FALSE(after.report().score_reference.has_value());
+  }
+  {
+    // Other labeling functions keep the score reference only.
+    DriftMonitor::Options fewer = options;
+    fewer.functions.pop_back();
+    DriftMonitor after(fewer, registry);
+    ASSERT_OK(after.restore_references(kept, "v1"));
+    EXPECT_FALSE(after.report().reference.has_value());
+    EXPECT_TRUE(after.report().score_reference.has_value());
+  }
+  {
+    DriftMonitor after(options, registry);
+    EXPECT_FALSE(after.restore_references("{\"functions\": 1}", "v1").ok());
+    EXPECT_FALSE(after.restore_references("not json", "v1").ok());
+    EXPECT_FALSE(after.report().reference.has_value());
+    after.rebase();
+    EXPECT_NE(kept.find("\"reference\":null"), std::string::npos) << kept;
+  }
+}
+
 TEST(DriftMonitorTest, TheScoreIsComparedWithTheLiveEstimatorsOwnReference) {
   metrics::Registry registry;
   DriftMonitor drift({.block = 2000}, registry);
@@ -128,7 +187,7 @@ TEST(DriftMonitorTest, TheScoreIsComparedWithTheLiveEstimatorsOwnReference) {
   EXPECT_NEAR(report.alerts[0].now, 0.45, 0.02);
 
   // A new model: its estimator scores otherwise, so its first block is its reference.
-  drift.model_changed();
+  drift.model_changed("v2");
   report = drift.report();
   EXPECT_TRUE(report.alerts.empty());
   EXPECT_FALSE(report.score_reference.has_value());
@@ -204,7 +263,7 @@ TEST(DriftMonitorTest, ThumbsTheEstimatorRanksBackwardsAlertOnceThereAreEnough) 
   EXPECT_TRUE(report.alerts.empty());
   EXPECT_GT(*report.thumbs.auc, 0.9);
   EXPECT_EQ(report.thumbs.up + report.thumbs.down, 200u);
-  drift.model_changed();
+  drift.model_changed("v2");
   report = drift.report();
   EXPECT_EQ(report.thumbs.up + report.thumbs.down, 0u) << "the old estimator's scores";
   EXPECT_FALSE(report.thumbs.auc.has_value());

@@ -527,6 +527,26 @@ TEST(ChatTest, AlertsWhenTheUsersRepliesDriftAndForgetsItWhenTheOperatorAcceptsI
   EXPECT_EQ(alerts["thumbs"]["down"], 1);
   EXPECT_EQ(alerts["thumbs"]["auc"], 0.5) << "the regex estimator scored both replies 1: a tie";
   EXPECT_EQ(admin("GET", "/admin/alerts/rebase")["error"], "not_found");
+
+  // A restart keeps the reference: the first block after it is compared with the "hm" one.
+  ws->reset();
+  server.reset();
+  server = testing::start_server(dir.str(), dir.str("store"),
+                                 {"--admin-token", "secret", "--drift-block", "20", "--drift-min-shift", "0.5", "--rate",
+                                  "1000", "--burst", "1000", "--labeling-functions", dir.str("functions.txt")});
+  ASSERT_TRUE(server);
+  alerts = admin("GET", "/admin/alerts");
+  EXPECT_EQ(alerts["blocks"], 0);
+  EXPECT_EQ(alerts["reference"]["coverage"]["minimal_reply"], 1.0) << alerts.dump();
+  ws = clients::WsClient::connect(server->ws_url());
+  ASSERT_OK(ws);
+  ASSERT_EQ(testing::request(**ws, {{"type", "hello"}})["type"], "welcome");
+  say("hello ! what colour is your car ?");
+  for (int i = 0; i < 20; ++i) say("haha yes , i like " + things[i % 5] + " too , thanks ! number " + std::to_string(i));
+  alerts = admin("GET", "/admin/alerts");
+  fired.clear();
+  for (const json& alert : alerts["alerts"]) fired.insert(alert["subject"]);
+  EXPECT_TRUE(fired.contains("positive_reaction") && fired.contains("minimal_reply")) << alerts.dump();
 }
 
 // The bot's persona: the server's (serve --persona) unless a hello gives the conversation
