@@ -134,9 +134,9 @@ Status start_from_forgetting_bundle(const store::Store& store, bool chosen_by_de
 // The estimator of `bundle_dir` as HarvestOptions::rejudge: P(satisfied) in batches of 256,
 // so that a store of any size is judged in bounded memory.
 Result<trainer::HarvestOptions::Judge> estimator_of(const std::string& bundle_dir, double& threshold) {
-  SELFFEED_ASSIGN_OR_RETURN(auto dialogue_model, dialogue::DialogueModel::load(bundle_dir));
+  SELFFEED_ASSIGN_OR_RETURN(auto tokenizer, dialogue::DialogueModel::load_tokenizer(bundle_dir));
   SELFFEED_ASSIGN_OR_RETURN(std::shared_ptr<satisfaction::SatisfactionModel> estimator,
-                            satisfaction::SatisfactionModel::load(bundle_dir, dialogue_model->shared_tokenizer()));
+                            satisfaction::SatisfactionModel::load(bundle_dir, tokenizer));
   threshold = estimator->threshold();
   return trainer::HarvestOptions::Judge(
       [estimator](std::span<const std::string> contexts) -> Result<std::vector<double>> {
@@ -264,8 +264,8 @@ Result<json> retrain_satisfaction(const TrainFlags& f, const std::string& bundle
     std::mt19937_64 rng(f.train.seed);
     weak = trainer::weak_labels(label_model, data.unlabelled, f.satisfaction_weak_sample, rng);
   }
-  SELFFEED_ASSIGN_OR_RETURN(auto dialogue_model, dialogue::DialogueModel::load(bundle_dir));
-  trainer::SatisfactionTrainOptions o{.tokenizer = dialogue_model->shared_tokenizer()};
+  SELFFEED_ASSIGN_OR_RETURN(auto tokenizer, dialogue::DialogueModel::load_tokenizer(bundle_dir));
+  trainer::SatisfactionTrainOptions o{.tokenizer = std::move(tokenizer)};
   const std::string& start = f.train.init_bundle;
   if (!start.empty() && satisfaction::SatisfactionModel::present_in(start)) {
     // An estimator of an older format cannot be fine-tuned: a new one is trained instead,

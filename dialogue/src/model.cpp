@@ -674,6 +674,12 @@ Status DialogueModel::save(const std::string& dir, const BundleInfo& info, const
   return ok_status();
 }
 
+Result<std::shared_ptr<const Tokenizer>> DialogueModel::load_tokenizer(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return not_found_error("model bundle '" + dir + "' does not exist");
+  return Tokenizer::load((fs::path(dir) / kTokenizerFile).string());
+}
+
 Result<std::unique_ptr<DialogueModel>> DialogueModel::load(const std::string& dir) {
   fs::path root(dir);
   std::error_code ec;

@@ -163,6 +163,11 @@ TEST_F(DialogueTest, TheLexicalTermAddsWeightedTfIdfCosineEverywhereAndIsSaved) 
   ASSERT_OK(loaded);
   EXPECT_EQ((*loaded)->config().lexical_weight, 2.5);
   EXPECT_EQ(*(*loaded)->score(contexts, lists), *hybrid);
+  // Its tokenizer alone, for a satisfaction estimator, reads the text the same way.
+  auto tokenizer = DialogueModel::load_tokenizer(dir.str("bundle"));
+  ASSERT_OK(tokenizer);
+  EXPECT_EQ((*tokenizer)->encode(contexts[0]), tokenizer_->encode(contexts[0]));
+  EXPECT_EQ(DialogueModel::load_tokenizer(dir.str("nowhere")).status().code(), StatusCode::kNotFound);
 
   // A model made with the term on and no pool yet scores too (every word weighs the same).
   ModelConfig with_term = kTiny;

@@ -224,6 +224,9 @@ class DialogueModel {
   // kNotFound (missing directory or file), kDataLoss (corrupt file), kFailedPrecondition
   // (unknown format version). Messages name the file.
   static Result<std::unique_ptr<DialogueModel>> load(const std::string& dir);
+  // The tokenizer of the bundle at `dir` alone, without its weights or pool: what its
+  // satisfaction estimator needs (a pool at its bound is a 240 MB file to read).
+  static Result<std::shared_ptr<const Tokenizer>> load_tokenizer(const std::string& dir);
   ~DialogueModel();
 
   const ModelConfig& config() const;
