@@ -74,11 +74,14 @@ work, user, start, deleted, end, live = sys.argv[1:]
 d = json.load(open(f"{work}/delete.json"))
 models = json.load(open(f"{work}/models.json"))["models"]
 alerts = [a["alert"] for a in json.load(open(f"{work}/alerts.json"))["alerts"]]
-by_version = {m["version"]: m for m in models}
-gate = by_version.get(live, {}).get("metrics", {}).get("gate", {})
-print(f"| deleted | examples | live model then | replies withdrawn | DELETE ms | to a clean live model (s) | clean model | gate | alerts after |")
+# The model the periodic trainer retrained without the user: the newest "auto-" version.
+retrained = [m for m in models if m["version"].startswith("auto-")]
+gate = retrained[-1]["metrics"].get("gate", {}) if retrained else {}
+clean = live if not any(m["version"] == live and m["learned_from_deleted_users"] for m in models) else "none"
+print("| deleted | examples | live model then | replies withdrawn | DELETE ms | until the end (s) | live model after | "
+      "the retrained model's gate | alerts after |")
 print("|---|---:|---|---:|---:|---:|---|---|---|")
 print(f"| {user} | {d['examples']} | {', '.join(d['models_trained_on_them'])} | {d['live_replies_withdrawn']} | "
-      f"{1000 * (float(deleted) - float(start)):.0f} | {float(end) - float(start):.0f} | {live} | "
+      f"{1000 * (float(deleted) - float(start)):.0f} | {float(end) - float(start):.0f} | {live} (clean: {clean != 'none'}) | "
       f"{gate.get('reason', '-')} | {', '.join(alerts) or 'none'} |")
 PY

@@ -296,7 +296,10 @@ Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
   ModelRecord record{candidate->version, path, refused, metrics.dump(), candidate->dialogue->info().lineage_json,
                      now, now};
   log()->info("gate: {} {} ({})", candidate->version, change.promoted ? "passed" : "refused", change.reason);
-  if (change.promoted && options_.trial_share > 0) {
+  // Forgetting: the live model must go whatever the gate says (no trial keeps it for most
+  // users meanwhile); refused, the model it restarted from is the best one without them.
+  const bool forgetting = against != live_->version;
+  if (change.promoted && options_.trial_share > 0 && !forgetting) {
     change.promoted = false;
     change.on_trial = true;
     change.reason += "; on trial: the users judge it next";
@@ -305,6 +308,16 @@ Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
     SELFFEED_RETURN_IF_ERROR(swap_in(std::move(candidate), std::move(record)));
   } else {
     SELFFEED_RETURN_IF_ERROR(store_.put_model(record));
+    if (forgetting) {
+      const std::string tainted_live = live_->version;
+      SELFFEED_RETURN_IF_ERROR(
+          promote_locked(against, /*force=*/false,
+                         "forgetting: " + tainted_live + " learned from the examples of a deleted user, and " +
+                             candidate->version + ", retrained without them, was refused")
+              .status());
+      change.reason += "; " + against + " goes live instead, for the live " + tainted_live +
+                       " learned from the examples of a deleted user";
+    }
   }
   change.live_version = live_->version;
   return change;

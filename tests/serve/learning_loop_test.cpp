@@ -298,6 +298,21 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   // Rollback passes over toy-v2, retired last, to toy-v1.
   const json back = admin(*server, "POST", "/admin/models/rollback");
   EXPECT_EQ(back["live_version"], "toy-v1") << back.dump();
+
+  // A model retrained without her that is no better than the version it restarted from
+  // (here toy-v1's very weights: no step) is refused, and that version goes live in its
+  // place: the live model that learned from her goes either way.
+  ASSERT_EQ(admin(*server, "POST", "/admin/models/promote", {{"version", "toy-v2"}, {"force", true}})["live_version"],
+            "toy-v2");
+  const std::string same = std::string(SELFFEED_BINARY) + " --log-level warn retrain --store " + dir.str("store") +
+                           " --out " + dir.str("v4") + " --personachat " + toy_train_file() +
+                           " --version toy-v4 --steps 0 --holdout 0.25 > " + dir.str("v4.json") + " 2> " + dir.str("v4.log");
+  ASSERT_EQ(std::system(same.c_str()), 0) << testing::read_file(dir.str("v4.log"));
+  const json refused_but_forgot = admin(*server, "POST", "/admin/models/load", {{"bundle", dir.str("v4/bundle")}});
+  EXPECT_EQ(refused_but_forgot["promoted"], false) << refused_but_forgot.dump();
+  EXPECT_EQ(refused_but_forgot["live_version"], "toy-v1") << refused_but_forgot.dump();
+  EXPECT_NE(refused_but_forgot["reason"].get<std::string>().find("toy-v1 goes live instead"), std::string::npos);
+  EXPECT_TRUE(admin(*server, "GET", "/admin/alerts")["alerts"].empty());
 }
 
 // What a deleted user said is never said again by the live model, though its pool holds it
