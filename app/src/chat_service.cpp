@@ -363,9 +363,9 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
              {"subject", engine_.model_version()},
              {"reference", nullptr},
              {"now", nullptr},
-             {"message", "the live model learned from the examples of a deleted user, and its candidate pool may "
-                         "hold their words: retrain without them (selffeed retrain starts from a version that did "
-                         "not) and promote the result"},
+             {"message", "the live model learned from the examples of a deleted user: its weights carry them (its "
+                         "pool's copies of their replies are withdrawn); retrain without them (selffeed retrain "
+                         "starts from a version that did not) and promote the result"},
              {"since_ms", since}});
       }
       return respond(json_response(200, alerts));
@@ -423,7 +423,11 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
                                      versions.empty() ? "no version" : versions);
       // The deletion is durable; what still serves their words stops where it can.
       auto forgetting = models_.forget_deleted_users();
-      if (!forgetting.ok()) return respond(error_response(500, "storage_error", forgetting.status().to_string()));
+      if (!forgetting.ok()) {
+        return respond(error_response(500, "storage_error",
+                                      "the user's data is deleted, but what the models learned from it could not be "
+                                      "checked: " + forgetting.status().to_string()));
+      }
       auto or_null = [](const std::string& version) { return version.empty() ? json(nullptr) : json(version); };
       return respond(json_response(200, {{"user_id", user},
                                          {"conversations", report->conversations},
