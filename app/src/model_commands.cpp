@@ -5,6 +5,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <span>
 
 #include <nlohmann/json.hpp>
 
@@ -85,6 +86,7 @@ struct TrainFlags {
   // sample of their replies join the SATISFACTION task (weak supervision). Empty: none.
   std::vector<std::string> satisfaction_pool;
   std::size_t satisfaction_weak_sample = 6000;
+  std::string labeling_functions;  // a file of pattern functions beside the built-ins (weak labels)
   int satisfaction_epochs = 4;
   double satisfaction_lr = 5e-4;
   double satisfaction_max_ask_rate = 1.0;  // the threshold's budget on valid (1: F1 alone)
@@ -254,15 +256,16 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
 // --from-scratch, whose new tokenizer it would not fit), else from scratch.
 // The valid split picks the epoch and the threshold; the result replaces the estimator
 // in the new bundle. Returns its numbers for the report.
-Result<json> retrain_satisfaction(const TrainFlags& f, const std::string& bundle_dir, const Thumbs& thumbs) {
+Result<json> retrain_satisfaction(const TrainFlags& f, const std::string& bundle_dir, const Thumbs& thumbs,
+                                  std::span<const satisfaction::LabelingFunction> functions) {
   SELFFEED_ASSIGN_OR_RETURN(trainer::SatisfactionData data,
                             trainer::load_satisfaction_data(f.satisfaction_labelled, f.satisfaction_pool));
   trainer::SatisfactionSplits splits = trainer::satisfaction_splits(data.labelled);
   trainer::SatisfactionPairs weak;
   if (!f.satisfaction_pool.empty()) {
-    SELFFEED_ASSIGN_OR_RETURN(satisfaction::LabelModel label_model, trainer::fit_label_model(data));
+    SELFFEED_ASSIGN_OR_RETURN(satisfaction::LabelModel label_model, trainer::fit_label_model(data, functions));
     std::mt19937_64 rng(f.train.seed);
-    weak = trainer::weak_labels(label_model, data.unlabelled, f.satisfaction_weak_sample, rng);
+    weak = trainer::weak_labels(label_model, data.unlabelled, f.satisfaction_weak_sample, rng, functions);
   }
   SELFFEED_ASSIGN_OR_RETURN(auto tokenizer, dialogue::DialogueModel::load_tokenizer(bundle_dir));
   trainer::SatisfactionTrainOptions o{.tokenizer = std::move(tokenizer)};
@@ -316,6 +319,9 @@ int run_train(TrainFlags& f) {
   trainer::DialogueTrainOptions& o = f.train;
   o.run_dir = f.out;
   json lineage = {{"git_commit", git_commit()}, {"data", json::array()}};
+  // Read before training, so that a broken file fails at once.
+  auto functions = satisfaction::labeling_functions_with(f.labeling_functions);
+  if (!functions.ok()) return fail(functions.status());
   std::vector<trainer::RankingExample> held_out;
   if (!f.personachat.empty()) {
     auto hh = trainer::load_parlai_text(f.personachat, {.both_sides = true});
@@ -366,6 +372,7 @@ int run_train(TrainFlags& f) {
   }
   if (!f.satisfaction_labelled.empty()) lineage["satisfaction_labelled"] = f.satisfaction_labelled;
   if (!f.satisfaction_pool.empty()) lineage["satisfaction_pool"] = f.satisfaction_pool;
+  if (!f.labeling_functions.empty()) lineage["labeling_functions"] = f.labeling_functions;
   if (f.retrain) {
     for (auto& source : o.sources) source.weight *= static_cast<double>(source.examples.size());
   }
@@ -391,7 +398,7 @@ int run_train(TrainFlags& f) {
               {"candidates_left_out", report->candidates_left_out},
               {"bundle", report->bundle_dir}};
   if (!f.satisfaction_labelled.empty()) {
-    auto satisfaction = retrain_satisfaction(f, report->bundle_dir, thumbs);
+    auto satisfaction = retrain_satisfaction(f, report->bundle_dir, thumbs, *functions);
     if (!satisfaction.ok()) return fail(satisfaction.status().with_context("SATISFACTION task"));
     out["satisfaction"] = *satisfaction;
   }
@@ -678,6 +685,10 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
       ->check(CLI::ExistingFile);
   train->add_option("--satisfaction-weak-sample", tf->satisfaction_weak_sample, "replies given weak labels")
       ->capture_default_str();
+  train->add_option("--labeling-functions", tf->labeling_functions,
+                    "SATISFACTION task: pattern labeling functions beside the built-ins for the weak labels, one a "
+                    "line: NAME satisfied|unsatisfied reply|answer RE2-PATTERN")
+      ->check(CLI::ExistingFile);
   train->add_option("--satisfaction-epochs", tf->satisfaction_epochs)->capture_default_str();
   train->add_option("--satisfaction-lr", tf->satisfaction_lr)->capture_default_str();
   train->add_option("--satisfaction-max-ask-rate", tf->satisfaction_max_ask_rate,

@@ -205,6 +205,8 @@ int serve(const ServeFlags& f) {
     for (const std::string& file : f.satisfaction_labelled) {
       retrain_args.insert(retrain_args.end(), {"--satisfaction-labelled", file});
     }
+    // The functions that vote on live replies also weigh the weak labels (with a pool).
+    if (!f.labeling_functions.empty()) retrain_args.insert(retrain_args.end(), {"--labeling-functions", f.labeling_functions});
     std::error_code self_ec;
     periodic = std::make_unique<PeriodicTrainer>(
         PeriodicTrainerOptions{f.retrain_every_examples, std::chrono::minutes(f.retrain_every_minutes),

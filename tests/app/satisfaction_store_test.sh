@@ -47,11 +47,21 @@ grep -q '"thumbs_from_store": 3' "$work/out.json"
 # retrain's SATISFACTION task: the estimator of --init-bundle is fine-tuned on the rated
 # train split, the store's thumbs and 50 weak labels from the label model; the thumbs used
 # are in the new bundle's lineage.
+# The weak labels also hear the operator's own labeling functions.
+printf 'says_meh unsatisfied reply \\bmeh\\b\n' > "$work/functions.txt"
 "$selffeed" --log-level warn retrain --store "$work/store" --init-bundle "$work/sat" --out "$work/re" \
   --personachat "$work/toy/train.txt" --holdout 0.25 --steps 10 --validate-every 5 --batch 8 --warmup 2 \
   --satisfaction-labelled "$work/wild.json" --satisfaction-pool "$work/wild.json" --satisfaction-weak-sample 50 \
-  --satisfaction-epochs 2 > "$work/re.json"
+  --satisfaction-epochs 2 --labeling-functions "$work/functions.txt" > "$work/re.json"
 cat "$work/re.json"
+tr -d ' \n' < "$work/re/bundle/bundle.json" | grep -q "\"labeling_functions\":\"$work/functions.txt\""
+printf 'says_meh maybe reply meh\n' > "$work/bad-functions.txt"
+if "$selffeed" --log-level warn retrain --store "$work/store" --init-bundle "$work/sat" --out "$work/re-bad" \
+     --personachat "$work/toy/train.txt" --holdout 0.25 --steps 1 --batch 8 --satisfaction-labelled "$work/wild.json" \
+     --satisfaction-pool "$work/wild.json" --labeling-functions "$work/bad-functions.txt" 2> "$work/bad.err" > /dev/null; then
+  echo "a retraining with a broken labeling function file succeeded"; exit 1
+fi
+grep -q "bad-functions.txt" "$work/bad.err" || { cat "$work/bad.err"; exit 1; }
 grep -q '"thumbs": 3' "$work/re.json"
 grep -q '"weak_labels": 50' "$work/re.json"
 grep -q "\"fine_tuned_from\": \"$work/sat\"" "$work/re.json"
