@@ -489,7 +489,19 @@ void ChatEngine::hello(const Job& job, const Serving& serving) {
     resumed = true;
   } else if (existing.status().code() == StatusCode::kNotFound) {
     const std::int64_t now = unix_millis();
-    session->state.learn = m.learn.value_or(true);
+    // A deleted user id teaches the bot nothing again: retraining would never read it.
+    bool deleted = false;
+    if (!m.user_id.empty()) {
+      auto is_deleted = store_.is_user_deleted(m.user_id);
+      if (!is_deleted.ok()) {
+        if (is_deleted.status().code() == StatusCode::kInvalidArgument) {
+          return send_error(job, "invalid_message", is_deleted.status().message());
+        }
+        return send_storage_error(job, is_deleted.status());
+      }
+      deleted = *is_deleted;
+    }
+    session->state.learn = !deleted && m.learn.value_or(true);
     session->state.persona = m.persona.value_or(std::vector<std::string>{});
     session->conversation = Conversation{id, m.user_id, now, now, session->state.serialize()};
     if (Status s = store_.put_conversation(session->conversation); !s.ok()) {

@@ -357,6 +357,16 @@ TEST(LearningLoopTest, ADeletedUsersRepliesAreNeverSaidAgainAcrossARestart) {
   server = testing::start_server(dir.str(), dir.str("store"), {"--admin-token", "secret"});
   ASSERT_TRUE(server);
   EXPECT_EQ(answer_in_a_new_conversation(*server), after);
+
+  // Eve's id, back, is answered but teaches nothing: retraining would never read it.
+  auto eve = clients::WsClient::connect(server->ws_url());
+  ASSERT_OK(eve);
+  const json welcome = testing::request(**eve, {{"type", "hello"}, {"user_id", "eve"}, {"learn", true}});
+  ASSERT_EQ(welcome["type"], "welcome") << welcome.dump();
+  EXPECT_EQ(welcome["learn"], false);
+  ASSERT_EQ(testing::request(**eve, {{"type", "message"}, {"text", question}})["type"], "reply");
+  ASSERT_EQ(testing::request(**eve, {{"type", "message"}, {"text", "nice , thanks !"}})["type"], "reply");
+  for (const json& e : admin(*server, "GET", "/admin/export")) EXPECT_NE(e["user_id"], "eve") << e.dump();
 }
 
 // Concurrent users commit their turns in whatever order they come. The same harvest,
