@@ -116,7 +116,7 @@ Status ModelManager::refuse_if_tainted(const LiveModels& models, const std::stri
 Status ModelManager::refresh_live_tainted() {
   SELFFEED_ASSIGN_OR_RETURN(const std::set<std::string> versions, tainted());
   const bool now = versions.contains(live_->version);
-  if (now == (live_tainted_since_ms_.load() != 0) && (!now || alerted_version_ == live_->version)) return ok_status();
+  if (alerted_version_ == (now ? live_->version : "")) return ok_status();  // nothing changed
   live_tainted_since_ms_ = now ? unix_millis() : 0;
   auto gauge = [&](const std::string& version) -> metrics::Gauge* {
     if (options_.metrics == nullptr) return nullptr;

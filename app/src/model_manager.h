@@ -150,7 +150,7 @@ class ModelManager {
   std::optional<trainer::SatisfactionSet> satisfaction_test_;        // loaded on first use
   std::map<std::string, trainer::GateScores> scores_by_bundle_;      // bundles are immutable
   std::atomic<std::int64_t> live_tainted_since_ms_{0};
-  std::string alerted_version_;  // the subject of the alert's gauge at 1, or empty
+  std::string alerted_version_;  // the subject of the alert's gauge at 1, or empty (live_tainted_since_ms_ 0)
   std::mutex mutex_;
 };
 
