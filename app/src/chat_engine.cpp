@@ -63,6 +63,8 @@ struct ChatEngine::Session {
   feedback::State state;
   std::uint32_t next_turn = 0;
   bool moved = false;  // another connection resumed this conversation
+  // The bot turn this connection last asked its user to rate, until they rate it.
+  std::optional<std::uint32_t> rating_requested;
 };
 
 struct ChatEngine::Metrics {
@@ -73,6 +75,8 @@ struct ChatEngine::Metrics {
   metrics::Counter& feedback_requests;
   metrics::Counter& feedback_requests_held_back;
   metrics::Counter& answers_held_back;
+  metrics::Counter& rating_requests;
+  metrics::Counter& requested_ratings;
   metrics::Counter& shadow_failures;
   metrics::Histogram& reply_latency;
   metrics::Histogram& satisfaction;
@@ -96,6 +100,11 @@ struct ChatEngine::Metrics {
         answers_held_back(r.counter("selffeed_answers_held_back_total",
                                     "Answers a ranking rule (repeat, asking back, name, greeting) held back, "
                                     "served because nothing else was left among the candidates looked at.")),
+        rating_requests(r.counter("selffeed_rating_requests_total",
+                                  "Times the bot asked the user to rate its previous answer, on a reply the "
+                                  "labeling functions contradicted each other on.")),
+        requested_ratings(r.counter("selffeed_requested_ratings_total",
+                                    "Ratings of the answer the bot had asked to rate, on the same connection.")),
         shadow_failures(r.counter("selffeed_shadow_failures_total",
                                   "Batches the version in shadow failed on (their users were answered).")),
         reply_latency(r.histogram("selffeed_reply_latency_seconds",
@@ -596,6 +605,10 @@ void ChatEngine::rate(const Job& job) {
   auto seq = store_.add_example(example);
   if (!seq.ok()) return send_storage_error(job, seq.status());
   metrics_->harvested(ExampleKind::kST).inc();
+  if (session->rating_requested == m.turn) {
+    metrics_->requested_ratings.inc();
+    session->rating_requested.reset();
+  }
   if (teaching_budget_) teaching_budget_->spend(address, 1, Clock::now());
   // The thumbs are the estimator's dev set in the wild, where the live one scored the reply.
   if (turns->size() > 1 && (*turns)[1].speaker == Speaker::kUser && (*turns)[1].satisfaction &&
@@ -729,6 +742,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     }
     const std::string& user_id = t.session->conversation.user_id;
     policy.may_ask = !user_asks_ || user_id.empty() || user_asks_->may_ask(user_id, now);
+    policy.contested = satisfaction::votes_conflict(t.votes);
     auto outcome = feedback::decide(t.state(), t.job->message->text, t.satisfaction,
                                     t.ranked ? std::optional<std::string>(t.ranked->text) : std::nullopt, policy);
     if (!outcome.ok()) {
@@ -797,6 +811,11 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
 
     ReplyFrame reply{t->job->message->id, user_index + 1, user_index, t->outcome.bot_text,
                      feedback::reply_kind_name(t->outcome.kind), t->satisfaction, models.version, {}};
+    if (t->outcome.rating_requested) {
+      reply.rating_request = user_index - 1;  // the answer the judged message replied to
+      s.rating_requested = reply.rating_request;
+      metrics_->rating_requests.inc();
+    }
     for (const Example& e : t->outcome.examples) {
       reply.harvested.push_back(e.kind);
       metrics_->harvested(e.kind).inc();

@@ -128,7 +128,8 @@ std::string reply_frame(const ReplyFrame& f) {
             {"kind", f.kind},
             {"satisfaction", f.satisfaction ? json(*f.satisfaction) : json(nullptr)},
             {"model_version", f.model_version},
-            {"harvested", std::move(harvested)}};
+            {"harvested", std::move(harvested)},
+            {"rating_request", f.rating_request ? json(*f.rating_request) : json(nullptr)}};
   add_id(j, f.id);
   return dump(j);
 }

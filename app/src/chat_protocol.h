@@ -68,6 +68,8 @@ struct ReplyFrame {
   std::optional<double> satisfaction;
   std::string model_version;
   std::vector<ExampleKind> harvested;
+  // The bot turn the user is asked to rate (the answer this message replied to), if any.
+  std::optional<std::uint32_t> rating_request;
 };
 
 std::string welcome_frame(const WelcomeFrame& frame);

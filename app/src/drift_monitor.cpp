@@ -70,13 +70,10 @@ DriftMonitor::DriftMonitor(Options options, metrics::Registry& metrics) : option
 void DriftMonitor::judged(const std::vector<satisfaction::Vote>& votes, std::optional<double> live_score) {
   if (options_.block == 0) return;
   std::lock_guard lock(mutex_);
-  bool satisfied = false, unsatisfied = false;
   for (std::size_t f = 0; f < votes.size() && f < current_.voted.size(); ++f) {
-    if (votes[f] == satisfaction::Vote::kAbstain) continue;
-    ++current_.voted[f];
-    (votes[f] == satisfaction::Vote::kSatisfied ? satisfied : unsatisfied) = true;
+    current_.voted[f] += votes[f] != satisfaction::Vote::kAbstain;
   }
-  current_.conflicts += satisfied && unsatisfied;
+  current_.conflicts += satisfaction::votes_conflict(votes);
   if (live_score) {
     ++current_.scored;
     current_.score_sum += *live_score;

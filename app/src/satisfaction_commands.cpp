@@ -564,6 +564,40 @@ Result<std::vector<SatisfactionInput>> judged_replies(const std::string& store_d
   return out;
 }
 
+// Where the functions contradict each other (votes_conflict), which the server asks its
+// users to rate: how many such replies there are, and how well the label model reads them
+// against the others, on the rated train and valid replies (never test).
+void print_contested(const Data& d, std::span<const satisfaction::LabelingFunction> functions,
+                     const std::vector<std::vector<Vote>>& pool, const satisfaction::LabelModel& label_model) {
+  const auto contested_in_pool = std::ranges::count_if(pool, [](const auto& votes) {
+    return satisfaction::votes_conflict(votes);
+  });
+  Scored sides[2];  // [0] uncontested, [1] contested
+  for (const auto& e : d.labelled) {
+    if (e.split == Split::kTest) continue;
+    const std::vector<Vote> votes = satisfaction::apply_labeling_functions(functions, e.input);
+    Scored& side = sides[satisfaction::votes_conflict(votes)];
+    side.scores.push_back(label_model.probability(votes));
+    side.labels.push_back(e.label);
+  }
+  std::printf("\nContested replies (one function votes satisfied, another unsatisfied): %.3f of the pool.\n",
+              static_cast<double>(contested_in_pool) / std::max<double>(1, static_cast<double>(pool.size())));
+  std::printf("| rated TRAIN + VALID replies | n | unsatisfied | label model ROC-AUC |\n|---|---:|---:|---:|\n");
+  const char* names[2] = {"uncontested", "contested"};
+  for (int c = 0; c < 2; ++c) {
+    const Scored& side = sides[c];
+    const double unsatisfied = static_cast<double>(std::ranges::count(side.labels, 0));
+    const bool both = unsatisfied > 0 && unsatisfied < static_cast<double>(side.labels.size());
+    std::printf("| %s | %zu | %.3f | ", names[c], side.labels.size(),
+                unsatisfied / std::max<double>(1, static_cast<double>(side.labels.size())));
+    if (both) {
+      std::printf("%.4f |\n", satisfaction::evaluate_binary(side.scores, side.labels, 0.5).auc);
+    } else {
+      std::printf("- |\n");
+    }
+  }
+}
+
 int run_lf_report(const SatisfactionFlags& f) {
   auto d = load(f);
   if (!d.ok()) return fail(d.status());
@@ -645,6 +679,7 @@ int run_lf_report(const SatisfactionFlags& f) {
     std::printf("The label model's ROC-AUC on the %zu rated VALID replies: %.4f.\n", valid.scores.size(),
                 satisfaction::evaluate_binary(valid.scores, valid.labels, 0.5).auc);
   }
+  print_contested(*d, functions, pool, *label_model);
   return 0;
 }
 

@@ -35,6 +35,7 @@ struct ServeFlags {
   std::string satisfaction = "auto";
   double threshold = -1;
   std::uint32_t max_feedback_requests = 0;
+  std::uint32_t max_rating_requests = 1;
   std::uint32_t max_feedback_requests_per_user = 0;
   std::size_t label_model_window = 10000;
   DriftMonitor::Options drift;
@@ -146,6 +147,7 @@ int serve(const ServeFlags& f) {
   ChatEngineOptions engine_options;
   if (f.threshold >= 0) engine_options.satisfaction_threshold = f.threshold;
   engine_options.policy.max_feedback_requests = f.max_feedback_requests;
+  engine_options.policy.max_rating_requests = f.max_rating_requests;
   engine_options.max_feedback_requests_per_user = f.max_feedback_requests_per_user;
   engine_options.label_model_window = f.label_model_window;
   engine_options.drift = f.drift;
@@ -274,6 +276,11 @@ void add_serve_commands(CLI::App& app, Action& action) {
   serve_cmd->add_option("--max-feedback-requests-per-user", flags->max_feedback_requests_per_user,
                         "ask one user (by user id) for feedback at most this many times in any 24 hours, across "
                         "conversations (0: no limit); past it, as past --max-feedback-requests")
+      ->capture_default_str();
+  serve_cmd->add_option("--max-rating-requests", flags->max_rating_requests,
+                        "ask the user to rate the bot's previous answer at most this many times in one conversation, "
+                        "on turns where the labeling functions contradict each other (0: never); a user past "
+                        "--max-feedback-requests-per-user is not asked")
       ->capture_default_str();
   serve_cmd->add_option("--label-model-window", flags->label_model_window,
                         "judged replies the live label model re-learns the labeling functions' accuracies on "

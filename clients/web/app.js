@@ -153,10 +153,23 @@ function onReply(m) {
     }
   }
   addBot(m.text, m.turn, m.kind);
+  if (m.rating_request !== null && m.rating_request !== undefined) askToRate(m.rating_request);
   $('model').textContent = 'model ' + m.model_version;
   setPhase(m.kind === 'feedback_request' ? 'feedback_requested'
     : m.kind === 'thanks_new_topic' ? 'newtopic_requested' : 'normal');
   refreshStats();
+}
+
+// The server could not tell whether the user liked this answer (its labeling functions
+// disagreed): the rating buttons under it ask for a thumbs.
+function askToRate(turn) {
+  const ratingEl = log.querySelector(`li.msg.bot[data-turn="${turn}"] .rating`);
+  if (!ratingEl || !ratingEl.querySelector('button:not(:disabled)')) return;
+  ratingEl.classList.add('requested');
+  const question = document.createElement('span');
+  question.className = 'rating-question';
+  question.textContent = 'Was this a good answer? Your rating teaches the bot.';
+  ratingEl.prepend(question);
 }
 
 function onRated(m) {

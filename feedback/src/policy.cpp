@@ -63,7 +63,8 @@ std::string State::serialize() const {
                         {"persona", persona},
                         {"learn", learn},
                         {"feedback_context", feedback_context},
-                        {"feedback_requests", feedback_requests}}
+                        {"feedback_requests", feedback_requests},
+                        {"rating_requests", rating_requests}}
       .dump();
 }
 
@@ -86,6 +87,7 @@ Result<State> State::parse(std::string_view text) {
     s.learn = j.value("learn", true);
     s.feedback_context = j.at("feedback_context").get<std::string>();
     s.feedback_requests = j.value("feedback_requests", std::uint32_t{0});
+    s.rating_requests = j.value("rating_requests", std::uint32_t{0});
   } catch (const nlohmann::json::exception& e) {
     return invalid_argument_error(std::string("malformed policy state: ") + e.what());
   }
@@ -193,6 +195,10 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
                                    .target = std::string(user_text),
                                    .satisfaction = *satisfaction});
   }
+  if (satisfaction && options.contested && options.may_ask && state.rating_requests < options.max_rating_requests) {
+    out.rating_requested = true;
+    ++out.next.rating_requests;
+  }
   answer(with(state.history, user_text));
   return out;
 }
@@ -209,6 +215,7 @@ State reset(const State& state) {
   s.persona = state.persona;
   s.learn = state.learn;
   s.feedback_requests = state.feedback_requests;
+  s.rating_requests = state.rating_requests;
   return s;
 }
 

@@ -6,6 +6,7 @@
 // Modelling abstention per class is what makes one-sided functions useful: a function that
 // only ever votes "satisfied" still carries signal through how much more often it fires on
 // satisfied replies. (A one-coin model collapses to "everything is satisfied" on them.)
+#include <algorithm>
 #include <cmath>
 
 #include "selffeed/satisfaction/satisfaction.h"
@@ -27,6 +28,11 @@ double majority_vote(std::span<const Vote> votes) {
     unsat += v == Vote::kUnsatisfied;
   }
   return (sat + 1) / (sat + unsat + 2);
+}
+
+bool votes_conflict(std::span<const Vote> votes) {
+  return std::ranges::find(votes, Vote::kSatisfied) != votes.end() &&
+         std::ranges::find(votes, Vote::kUnsatisfied) != votes.end();
 }
 
 double LabelModel::posterior(std::span<const Vote> votes) const {

@@ -137,6 +137,9 @@ grep -q "^2. Unhappier users" "$work/drift.txt"
   --labeling-functions "$work/functions.txt" > "$work/lf.txt"
 grep -qE "^\| says_hm \| unsat \| 0\.[0-9]+ \|" "$work/lf.txt"
 grep -qE "^The label model's ROC-AUC on the [0-9]+ rated VALID replies: [0-9.]+\.$" "$work/lf.txt"
+grep -qE "^Contested replies \(one function votes satisfied, another unsatisfied\): [01]\.[0-9]{3} of the pool\.$" \
+  "$work/lf.txt"
+grep -qE "^\| contested \| [0-9]+ \| [01]\.[0-9]{3} \| ([01]\.[0-9]{4}|-) \|$" "$work/lf.txt"
 # The weak labels relearned with it.
 "$selffeed" --log-level warn train-satisfaction --labelled "$work/ratings.json" --pool "$work/pool.json" \
   --bundle "$work/run/bundle" --out "$work/own-functions" --recipe weak --weak-sample 50 --epochs 1 \

@@ -68,10 +68,14 @@ try {
   assert.deepEqual(await page.$$eval('#persona li', (items) => items.map((li) => li.textContent)),
     ['my name is toy .', 'i have a red car .']);
 
-  // Two messages: both answered; the second is kept as a dialogue (HB) example.
+  // Two messages: both answered; the second is kept as a dialogue (HB) example. "hm ." to
+  // the bot's first answer splits the labeling functions (a minimal reply, an opening
+  // turn), so the bot asks for a rating of that answer.
   await say(page, 'hello ! what colour is your car ?', 1);
-  await say(page, 'nice . where is your boat ?', 2);
+  await say(page, 'hm .', 2);
   await page.waitForSelector('.msg.user.harvested-HB');
+  await page.waitForSelector('.msg.bot[data-turn="1"] .rating.requested .rating-question');
+  assert.equal(await page.$('.msg.bot[data-turn="3"] .rating.requested'), null);
 
   // Thumbs down on the first bot reply: acknowledged in the page, and stored as ST "0".
   await page.click('.msg.bot[data-turn="1"] .rate-down');

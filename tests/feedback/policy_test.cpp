@@ -287,6 +287,43 @@ TEST(PolicyTest, ATurnThatMayNotAskIsAnsweredAndHarvestsNothing) {
   EXPECT_EQ(step(s, "that makes no sense", 0.1, "unused").kind, ReplyKind::kFeedbackRequest);
 }
 
+// A contested turn (the labeling functions contradict each other) asks the user to rate the
+// bot's previous answer beside the answer, at most PolicyOptions::max_rating_requests times
+// in a conversation, through resets and restarts; never instead of a feedback request.
+TEST(PolicyTest, AContestedTurnAsksForARatingUpToTheLimit) {
+  PolicyOptions options;
+  options.max_rating_requests = 2;
+  options.contested = true;
+  State s = step(State{}, "hi", std::nullopt, "hello", options).next;
+  EXPECT_EQ(s.rating_requests, 0u) << "nothing was judged on the first message";
+  PolicyOptions uncontested = options;
+  uncontested.contested = false;
+  EXPECT_FALSE(step(s, "yes i do", 0.7, "great", uncontested).rating_requested);
+  PolicyOptions spent = options;
+  spent.may_ask = false;
+  EXPECT_FALSE(step(s, "yes i do", 0.7, "great", spent).rating_requested) << "the user was asked enough today";
+  const Outcome asked_feedback = step(s, "what ?", 0.1, "unused", options);
+  EXPECT_EQ(asked_feedback.kind, ReplyKind::kFeedbackRequest);
+  EXPECT_FALSE(asked_feedback.rating_requested);
+  EXPECT_EQ(asked_feedback.next.rating_requests, 0u);
+
+  const Outcome first = step(s, "yes i do , what ?", 0.7, "i like dogs", options);
+  EXPECT_EQ(first.kind, ReplyKind::kAnswer);
+  EXPECT_TRUE(first.rating_requested);
+  ASSERT_EQ(first.examples.size(), 1u) << "the reply is harvested as it would be without the request";
+  EXPECT_EQ(first.next.rating_requests, 1u);
+  auto loaded = State::parse(reset(first.next).serialize());
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->rating_requests, 1u);
+  s = step(*loaded, "let us talk about cats", std::nullopt, "i have a cat", options).next;
+  const Outcome second = step(s, "hm , nice", 0.5, "what is yours called ?", options);
+  EXPECT_TRUE(second.rating_requested) << "the threshold itself answers too";
+  const Outcome third = step(second.next, "ok", 0.6, "mine is tom", options);
+  EXPECT_FALSE(third.rating_requested);
+  EXPECT_EQ(third.next.rating_requests, 2u);
+  EXPECT_FALSE(step(s, "hm , nice", 0.5, "unused", kOptions).rating_requested) << "off by default";
+}
+
 TEST(PolicyTest, ThresholdIsStrictOnBothSides) {
   State s = step(State{}, "hi", std::nullopt, "hello").next;
   Outcome at = step(s, "ok", 0.5, "fine");

@@ -221,6 +221,14 @@ TEST(LabelModelTest, OutvotesTheMajorityWhenTheAccurateFunctionDisagrees) {
   EXPECT_GT(model->probability(one_against_two), 0.5);
 }
 
+TEST(LabelModelTest, VotesConflictWhenOneSaysSatisfiedAndAnotherUnsatisfied) {
+  EXPECT_FALSE(votes_conflict(std::vector<Vote>(3, Vote::kAbstain)));
+  EXPECT_FALSE(votes_conflict(std::vector<Vote>{Vote::kSatisfied, Vote::kAbstain, Vote::kSatisfied}));
+  EXPECT_FALSE(votes_conflict(std::vector<Vote>{Vote::kAbstain, Vote::kUnsatisfied}));
+  EXPECT_TRUE(votes_conflict(std::vector<Vote>{Vote::kUnsatisfied, Vote::kAbstain, Vote::kSatisfied}));
+  EXPECT_FALSE(votes_conflict(std::vector<Vote>{}));
+}
+
 TEST(MetricsTest, UnsatisfiedClassPrecisionRecallF1AndAuc) {
   // P(satisfied) scores; label 0 = unsatisfied.
   std::vector<double> scores = {0.1, 0.2, 0.6, 0.4, 0.9, 0.8};

@@ -41,6 +41,15 @@ struct PolicyOptions {
   // (the user's requests in a day) is spent; an unsatisfied reply is answered as past
   // max_feedback_requests.
   bool may_ask = true;
+  // At most this many rating requests in one conversation; 0: none. A rating request asks
+  // the user to rate the bot's previous answer (thumbs), beside the answer to their message,
+  // when the turn is `contested`, the estimate did not call for a feedback request and the
+  // turn may ask. Its thumbs are a human label where the weak ones are closest to a coin flip
+  // (the contested rated ConvAI2 replies are half unsatisfied), for the estimator's
+  // retraining.
+  std::uint32_t max_rating_requests = 0;
+  // This turn's labeling functions contradict each other (satisfaction::votes_conflict).
+  bool contested = false;
 };
 
 enum class ReplyKind { kAnswer, kFeedbackRequest, kThanksNewTopic };
@@ -80,6 +89,9 @@ struct State {
   std::string feedback_context;
   // How often the bot asked for feedback in this conversation; survives resets.
   std::uint32_t feedback_requests = 0;
+  // How often it asked the user to rate an answer (PolicyOptions::max_rating_requests);
+  // survives resets.
+  std::uint32_t rating_requests = 0;
 
   std::string serialize() const;
   // kInvalidArgument for text that serialize() did not produce.
@@ -126,6 +138,9 @@ struct Outcome {
   // PolicyOptions::max_feedback_requests, or the turn might not ask (may_ask): answered
   // instead.
   bool request_held_back = false;
+  // Besides the answer, the bot asks the user to rate its previous answer (the one this
+  // message replied to).
+  bool rating_requested = false;
 };
 
 // `satisfaction` must be set when plan() asked for it; `ranked_reply` when plan() asked

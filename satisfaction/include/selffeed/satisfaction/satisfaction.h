@@ -92,6 +92,11 @@ Result<std::vector<LabelingFunction>> labeling_functions_with(const std::string&
 // Every function counts the same however reliable it is. The label model's EM starts here.
 double majority_vote(std::span<const Vote> votes);
 
+// Whether the functions contradict each other: one votes satisfied and another
+// unsatisfied. Such a reply's label is the least certain; the server asks its user to rate
+// it (serve --max-rating-requests) and the drift monitor counts its share.
+bool votes_conflict(std::span<const Vote> votes);
+
 struct LabelModelOptions {
   int max_iterations = 200;
   double tolerance = 1e-6;
