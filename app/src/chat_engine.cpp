@@ -101,8 +101,7 @@ struct ChatEngine::Metrics {
                                     "Answers a ranking rule (repeat, asking back, name, greeting) held back, "
                                     "served because nothing else was left among the candidates looked at.")),
         rating_requests(r.counter("selffeed_rating_requests_total",
-                                  "Times the bot asked the user to rate its previous answer, on a reply the "
-                                  "labeling functions contradicted each other on.")),
+                                  "Times the bot asked the user to rate its previous answer.")),
         requested_ratings(r.counter("selffeed_requested_ratings_total",
                                     "Ratings of the answer the bot had asked to rate, on the same connection.")),
         shadow_failures(r.counter("selffeed_shadow_failures_total",
@@ -742,7 +741,9 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     }
     const std::string& user_id = t.session->conversation.user_id;
     policy.may_ask = !user_asks_ || user_id.empty() || user_asks_->may_ask(user_id, now);
-    policy.contested = satisfaction::votes_conflict(t.votes);
+    policy.rating_drawn = options_.rating_request_share > 0 &&
+                          stable_draw(t.session->conversation.id + ':' + std::to_string(t.session->next_turn), "rating") <
+                              options_.rating_request_share;
     auto outcome = feedback::decide(t.state(), t.job->message->text, t.satisfaction,
                                     t.ranked ? std::optional<std::string>(t.ranked->text) : std::nullopt, policy);
     if (!outcome.ok()) {

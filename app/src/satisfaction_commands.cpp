@@ -564,9 +564,9 @@ Result<std::vector<SatisfactionInput>> judged_replies(const std::string& store_d
   return out;
 }
 
-// Where the functions contradict each other (votes_conflict), which the server asks its
-// users to rate: how many such replies there are, and how well the label model reads them
-// against the others, on the rated train and valid replies (never test).
+// Where the functions contradict each other (votes_conflict): how many such replies there
+// are, and how well the label model reads them against the others, on the rated train and
+// valid replies (never test).
 void print_contested(const Data& d, std::span<const satisfaction::LabelingFunction> functions,
                      const std::vector<std::vector<Vote>>& pool, const satisfaction::LabelModel& label_model) {
   const auto contested_in_pool = std::ranges::count_if(pool, [](const auto& votes) {

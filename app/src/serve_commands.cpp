@@ -36,6 +36,7 @@ struct ServeFlags {
   double threshold = -1;
   std::uint32_t max_feedback_requests = 0;
   std::uint32_t max_rating_requests = 1;
+  double rating_request_share = 0.1;
   std::uint32_t max_feedback_requests_per_user = 0;
   std::size_t label_model_window = 10000;
   DriftMonitor::Options drift;
@@ -148,6 +149,7 @@ int serve(const ServeFlags& f) {
   if (f.threshold >= 0) engine_options.satisfaction_threshold = f.threshold;
   engine_options.policy.max_feedback_requests = f.max_feedback_requests;
   engine_options.policy.max_rating_requests = f.max_rating_requests;
+  engine_options.rating_request_share = f.rating_request_share;
   engine_options.max_feedback_requests_per_user = f.max_feedback_requests_per_user;
   engine_options.label_model_window = f.label_model_window;
   engine_options.drift = f.drift;
@@ -277,9 +279,13 @@ void add_serve_commands(CLI::App& app, Action& action) {
                         "ask one user (by user id) for feedback at most this many times in any 24 hours, across "
                         "conversations (0: no limit); past it, as past --max-feedback-requests")
       ->capture_default_str();
+  serve_cmd->add_option("--rating-request-share", flags->rating_request_share,
+                        "on this share of the judged answers, drawn at random, the bot also asks the user to rate "
+                        "the answer they replied to (0: never): an unbiased sample of thumbs for the estimator")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   serve_cmd->add_option("--max-rating-requests", flags->max_rating_requests,
-                        "ask the user to rate the bot's previous answer at most this many times in one conversation, "
-                        "on turns where the labeling functions contradict each other (0: never); a user past "
+                        "ask for a rating at most this many times in one conversation (0: never); a user past "
                         "--max-feedback-requests-per-user is not asked")
       ->capture_default_str();
   serve_cmd->add_option("--label-model-window", flags->label_model_window,

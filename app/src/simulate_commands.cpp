@@ -138,6 +138,7 @@ int simulate(SimulateFlags& f) {
                     {"feedback_requests", report->feedback_requests},
                     {"thumbs_down", report->thumbs_down},
                     {"thumbs_up", report->thumbs_up},
+                    {"rating_requests", report->rating_requests},
                     {"harvested_hb", report->harvested_hb},
                     {"harvested_fb", report->harvested_fb},
                     {"mean_reply_f1", report->mean_reply_f1},

@@ -1,6 +1,7 @@
 #include "selffeed/clients/simulator.h"
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -101,11 +102,24 @@ class SimulatedUser {
     std::set<std::string> asked;     // and the questions in them
     std::string bot_name;            // the first name the bot gave itself
     std::string bot_occupation;      // and the first occupation
+    std::map<std::int64_t, bool> poor_at;  // the bot's answers by turn: whether each was poor
+    std::set<std::int64_t> rated;          // turns the user gave a thumbs already
+    auto rate_once = [&](std::int64_t turn, const char* value) { return rated.insert(turn).second && rate(ws, turn, value); };
+    // A reply may ask to rate one of the bot's answers before it.
+    auto answer_rating_request = [&](const json& reply) {
+      const json& requested = reply.contains("rating_request") ? reply["rating_request"] : json();
+      if (!requested.is_number_integer()) return;
+      const auto poor = poor_at.find(requested.get<std::int64_t>());
+      if (poor == poor_at.end()) return;
+      ++report_.rating_requests;
+      if (rate_once(poor->first, poor->second ? "down" : "up")) ++(poor->second ? report_.thumbs_down : report_.thumbs_up);
+    };
     int answers_here = 0;
     int said = 0;
     for (std::size_t i = 0; i + 1 < dialogue.lines.size() && said < o_.max_user_lines; i += 2, ++said) {
       auto reply = say(ws, dialogue.lines[i]);
       if (!reply) return false;
+      answer_rating_request(*reply);
       const std::string& reference = dialogue.lines[i + 1];
       // A feedback request is answered with what the partner said to the line it quotes.
       while ((*reply)["kind"] == "feedback_request") {
@@ -135,17 +149,18 @@ class SimulatedUser {
       const double f1 = token_f1(text, reference);
       f1_sum_ += f1;
       ++judged_;
+      const std::int64_t turn = (*reply)["turn"];
+      poor_at[turn] = f1 < o_.poor_reply_f1;
       if (f1 >= o_.poor_reply_f1) {
-        if (o_.thumbs_up_rate > 0 && coin(rng_) < o_.thumbs_up_rate && rate(ws, (*reply)["turn"], "up")) {
-          ++report_.thumbs_up;
-        }
+        if (o_.thumbs_up_rate > 0 && coin(rng_) < o_.thumbs_up_rate && rate_once(turn, "up")) ++report_.thumbs_up;
         continue;
       }
       ++report_.poor_replies;
-      if (coin(rng_) < o_.thumbs_rate && rate(ws, (*reply)["turn"], "down")) ++report_.thumbs_down;
+      if (coin(rng_) < o_.thumbs_rate && rate_once(turn, "down")) ++report_.thumbs_down;
       ++report_.complaints;
       auto reaction = say(ws, o_.complaints[pick(rng_)]);
       if (!reaction) return false;
+      answer_rating_request(*reaction);
       if ((*reaction)["kind"] == "feedback_request") {
         ++report_.feedback_requests;
         if (!say(ws, reference)) return false;  // what the partner said to the line the bot fumbled
@@ -196,6 +211,7 @@ Result<SimulationReport> run_simulation(const SimulatorOptions& options) {
     total.feedback_requests += r.feedback_requests;
     total.thumbs_down += r.thumbs_down;
     total.thumbs_up += r.thumbs_up;
+    total.rating_requests += r.rating_requests;
     total.harvested_hb += r.harvested_hb;
     total.harvested_fb += r.harvested_fb;
     total.errors += r.errors;

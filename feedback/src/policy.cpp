@@ -195,7 +195,7 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
                                    .target = std::string(user_text),
                                    .satisfaction = *satisfaction});
   }
-  if (satisfaction && options.contested && options.may_ask && state.rating_requests < options.max_rating_requests) {
+  if (satisfaction && options.rating_drawn && options.may_ask && state.rating_requests < options.max_rating_requests) {
     out.rating_requested = true;
     ++out.next.rating_requests;
   }

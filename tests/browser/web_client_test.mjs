@@ -19,7 +19,7 @@ async function startServer(port) {
   rmSync(portFile, { force: true });
   const proc = spawn(selffeed, ['--log-level', 'info', '--log-file', `${work}/serve.log`, 'serve',
     '--bundle', bundle, '--store', `${work}/store`, '--port', String(port), '--port-file', portFile,
-    '--satisfaction', 'regex', '--web-root', webRoot, '--admin-token', token, '--persona', personaFile],
+    '--satisfaction', 'regex', '--rating-request-share', '1', '--web-root', webRoot, '--admin-token', token, '--persona', personaFile],
   { stdio: 'ignore' });
   for (let i = 0; i < 300; i++) {
     if (existsSync(portFile)) return { proc, port: Number(readFileSync(portFile, 'utf8')) };
@@ -68,11 +68,10 @@ try {
   assert.deepEqual(await page.$$eval('#persona li', (items) => items.map((li) => li.textContent)),
     ['my name is toy .', 'i have a red car .']);
 
-  // Two messages: both answered; the second is kept as a dialogue (HB) example. "hm ." to
-  // the bot's first answer splits the labeling functions (a minimal reply, an opening
-  // turn), so the bot asks for a rating of that answer.
+  // Two messages: both answered; the second is kept as a dialogue (HB) example, and the bot
+  // asks for a rating of the answer it replied to (serve --rating-request-share 1).
   await say(page, 'hello ! what colour is your car ?', 1);
-  await say(page, 'hm .', 2);
+  await say(page, 'nice . where is your boat ?', 2);
   await page.waitForSelector('.msg.user.harvested-HB');
   await page.waitForSelector('.msg.bot[data-turn="1"] .rating.requested .rating-question');
   assert.equal(await page.$('.msg.bot[data-turn="3"] .rating.requested'), null);

@@ -287,18 +287,18 @@ TEST(PolicyTest, ATurnThatMayNotAskIsAnsweredAndHarvestsNothing) {
   EXPECT_EQ(step(s, "that makes no sense", 0.1, "unused").kind, ReplyKind::kFeedbackRequest);
 }
 
-// A contested turn (the labeling functions contradict each other) asks the user to rate the
-// bot's previous answer beside the answer, at most PolicyOptions::max_rating_requests times
-// in a conversation, through resets and restarts; never instead of a feedback request.
-TEST(PolicyTest, AContestedTurnAsksForARatingUpToTheLimit) {
+// A judged turn the caller drew asks the user to rate the bot's previous answer beside the
+// answer, at most PolicyOptions::max_rating_requests times in a conversation, through resets
+// and restarts; never instead of a feedback request.
+TEST(PolicyTest, ADrawnTurnAsksForARatingUpToTheLimit) {
   PolicyOptions options;
   options.max_rating_requests = 2;
-  options.contested = true;
+  options.rating_drawn = true;
   State s = step(State{}, "hi", std::nullopt, "hello", options).next;
   EXPECT_EQ(s.rating_requests, 0u) << "nothing was judged on the first message";
-  PolicyOptions uncontested = options;
-  uncontested.contested = false;
-  EXPECT_FALSE(step(s, "yes i do", 0.7, "great", uncontested).rating_requested);
+  PolicyOptions not_drawn = options;
+  not_drawn.rating_drawn = false;
+  EXPECT_FALSE(step(s, "yes i do", 0.7, "great", not_drawn).rating_requested);
   PolicyOptions spent = options;
   spent.may_ask = false;
   EXPECT_FALSE(step(s, "yes i do", 0.7, "great", spent).rating_requested) << "the user was asked enough today";

@@ -364,19 +364,16 @@ TEST(ChatTest, AConversationIsAskedForFeedbackAtMostTheLimit) {
   EXPECT_NE(metrics->body.find("selffeed_feedback_requests_held_back_total 2"), std::string::npos) << metrics->body;
 }
 
-// serve --max-rating-requests (1 by default): where the labeling functions contradict each
-// other, the bot answers and asks the user to rate the answer they replied to, once per
+// serve --rating-request-share (here every judged answer) and --max-rating-requests (1 by
+// default): the bot answers and asks the user to rate the answer they replied to, once per
 // conversation; the thumbs become an ST example of that very reply.
-TEST(ChatTest, AContestedReplyAsksTheUserToRateTheAnswerItRepliedToOncePerConversation) {
+TEST(ChatTest, TheBotAsksToRateTheAnswerAJudgedReplyRepliedToOncePerConversation) {
   TempDir dir;
   const std::string store_dir = dir.str("store");
-  // "hm" to the bot's first answer: minimal_reply says unsatisfied, opening_turn satisfied;
-  // no paper regex matches, so the server's regex estimate is satisfied.
-  const std::string opener = "hello ! tell me about your car .", contested = "hm";
-  // A long reply said twice: engaged_reply against user_repeats_self.
+  const std::string opener = "hello ! tell me about your car .", judged = "hm";
   const std::string twice = "i really like long drives along the coast in the summer";
   {
-    auto server = testing::start_server(dir.str(), store_dir, {});
+    auto server = testing::start_server(dir.str(), store_dir, {"--rating-request-share", "1"});
     ASSERT_TRUE(server);
     auto say = [](clients::WsClient& ws, const std::string& text) {
       json r = testing::request(ws, {{"type", "message"}, {"text", text}});
@@ -387,13 +384,13 @@ TEST(ChatTest, AContestedReplyAsksTheUserToRateTheAnswerItRepliedToOncePerConver
     ASSERT_OK(ws);
     ASSERT_EQ(testing::request(**ws, {{"type", "hello"}, {"user_id", "ann"}})["type"], "welcome");
     EXPECT_TRUE(say(**ws, opener)["rating_request"].is_null()) << "nothing judged";
-    const json asked = say(**ws, contested);
+    const json asked = say(**ws, judged);
     EXPECT_EQ(asked["kind"], "answer") << asked.dump();
     EXPECT_EQ(asked["rating_request"], 1) << "the bot's first answer, which 'hm' replied to";
     EXPECT_EQ(asked["harvested"], json::array({"HB"})) << "harvested as without the request";
     EXPECT_TRUE(say(**ws, twice)["rating_request"].is_null());
     const json again = say(**ws, twice);
-    EXPECT_TRUE(again["rating_request"].is_null()) << "contested, but this conversation was asked once: " << again.dump();
+    EXPECT_TRUE(again["rating_request"].is_null()) << "this conversation was asked once: " << again.dump();
     const json rated = testing::request(**ws, {{"type", "rate"}, {"turn", 1}, {"value", "down"}});
     ASSERT_EQ(rated["type"], "rated") << rated.dump();
 
@@ -401,7 +398,7 @@ TEST(ChatTest, AContestedReplyAsksTheUserToRateTheAnswerItRepliedToOncePerConver
     ASSERT_OK(other);
     ASSERT_EQ(testing::request(**other, {{"type", "hello"}, {"user_id", "bob"}})["type"], "welcome");
     say(**other, opener);
-    EXPECT_EQ(say(**other, contested)["rating_request"], 1) << "another conversation is asked too";
+    EXPECT_EQ(say(**other, judged)["rating_request"], 1) << "another conversation is asked too";
 
     auto metrics = clients::http_request("GET", server->http_url("/metrics"));
     ASSERT_OK(metrics);
@@ -409,13 +406,13 @@ TEST(ChatTest, AContestedReplyAsksTheUserToRateTheAnswerItRepliedToOncePerConver
     EXPECT_NE(metrics->body.find("selffeed_requested_ratings_total 1"), std::string::npos) << metrics->body;
   }
   {
-    auto server = testing::start_server(dir.str(), store_dir, {"--max-rating-requests", "0"});
+    auto server = testing::start_server(dir.str(), store_dir, {"--rating-request-share", "1", "--max-rating-requests", "0"});
     ASSERT_TRUE(server);
     auto ws = clients::WsClient::connect(server->ws_url());
     ASSERT_OK(ws);
     ASSERT_EQ(testing::request(**ws, {{"type", "hello"}})["type"], "welcome");
     testing::request(**ws, {{"type", "message"}, {"text", opener}});
-    const json r = testing::request(**ws, {{"type", "message"}, {"text", contested}});
+    const json r = testing::request(**ws, {{"type", "message"}, {"text", judged}});
     EXPECT_TRUE(r["rating_request"].is_null()) << r.dump();
   }
   auto store = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
@@ -424,8 +421,8 @@ TEST(ChatTest, AContestedReplyAsksTheUserToRateTheAnswerItRepliedToOncePerConver
   ASSERT_EQ(thumbs.size(), 1u);
   EXPECT_EQ(thumbs[0].target, "0");
   EXPECT_EQ(thumbs[0].user_id, "ann");
-  EXPECT_NE(thumbs[0].context.find("__p1__ " + contested), std::string::npos)
-      << "the rated answer with the contested reply: " << thumbs[0].context;
+  EXPECT_NE(thumbs[0].context.find("__p1__ " + judged), std::string::npos)
+      << "the rated answer with the reply that was judged: " << thumbs[0].context;
 }
 
 // serve --max-feedback-requests-per-user: a user is asked at most that often in a day,

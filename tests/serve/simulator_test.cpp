@@ -116,5 +116,42 @@ TEST(SimulatorTest, UsersWhoLikeTheAnswersGiveThumbsUp) {
   EXPECT_EQ(ups, 6);
 }
 
+// serve --rating-request-share 1: each conversation is asked to rate one answer (the cap),
+// and the simulated user rates it as it judges it: down when it was poor, up otherwise.
+TEST(SimulatorTest, UsersAskedToRateAnAnswerRateItAsTheyJudgedIt) {
+  for (const bool poor : {true, false}) {
+    TempDir dir;
+    // "hm" is no complaint the regex estimate hears: answered, and judged, so it may ask.
+    clients::SimulatorOptions options{.complaints = {"hm"},
+                                      .conversations = 3,
+                                      .max_user_lines = 2,
+                                      .poor_reply_f1 = poor ? 1.01 : 0,
+                                      .thumbs_rate = 0,
+                                      .users = 1};
+    options.dialogues.push_back({.lines = {"hello ! what colour is your car ?", "my car is red .",
+                                           "nice . where is your car ?", "my car is in the lake ."}});
+    auto report = run_against_a_server(dir, options, {"--rating-request-share", "1"});
+    ASSERT_OK(report);
+    EXPECT_EQ(report->errors, 0);
+    EXPECT_EQ(report->rating_requests, 3) << "one a conversation";
+    EXPECT_EQ(report->thumbs_down, poor ? 3 : 0);
+    EXPECT_EQ(report->thumbs_up, poor ? 0 : 3);
+    auto store = store::Store::open({.path = dir.str("store"), .mode = store::OpenMode::kReadOnly});
+    ASSERT_OK(store);
+    std::vector<Example> thumbs;
+    ASSERT_OK((*store)->scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
+      thumbs.push_back(e);
+      return true;
+    }));
+    ASSERT_EQ(thumbs.size(), 3u);
+    for (const Example& e : thumbs) {
+      EXPECT_EQ(e.target, poor ? "0" : "1");
+      EXPECT_EQ(e.turn_index, 1) << "the first answer, which the next message replied to";
+      EXPECT_NE(e.context.find(poor ? "__p1__ hm" : "__p1__ nice . where is your car ?"), std::string::npos)
+          << e.context;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace selffeed

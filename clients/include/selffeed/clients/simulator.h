@@ -8,7 +8,8 @@
 // Whenever the bot asks for feedback, the user answers with the reference of the line the
 // bot answered badly, i.e. what the original partner said, and then goes on with the
 // dialogue. Thumbs: a poor reply also gets a thumbs-down with probability `thumbs_rate`,
-// any other answer a thumbs-up with probability `thumbs_up_rate`.
+// any other answer a thumbs-up with probability `thumbs_up_rate`; when the server asks to
+// rate an answer (a reply's rating_request), the user rates it by the same rule, always.
 #pragma once
 
 #include <cstdint>
@@ -69,6 +70,7 @@ struct SimulationReport {
   int feedback_requests = 0;
   int thumbs_down = 0;
   int thumbs_up = 0;
+  int rating_requests = 0;  // answers the server asked to rate (each rated, down when poor)
   int harvested_hb = 0;  // as the server's replies reported
   int harvested_fb = 0;
   int rate_limited = 0;  // messages the server dropped for its rate limit (sent again)

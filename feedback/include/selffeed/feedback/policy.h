@@ -43,13 +43,13 @@ struct PolicyOptions {
   bool may_ask = true;
   // At most this many rating requests in one conversation; 0: none. A rating request asks
   // the user to rate the bot's previous answer (thumbs), beside the answer to their message,
-  // when the turn is `contested`, the estimate did not call for a feedback request and the
-  // turn may ask. Its thumbs are a human label where the weak ones are closest to a coin flip
-  // (the contested rated ConvAI2 replies are half unsatisfied), for the estimator's
-  // retraining.
+  // when the turn was judged and `rating_drawn`, the estimate did not call for a feedback
+  // request and the turn may ask.
   std::uint32_t max_rating_requests = 0;
-  // This turn's labeling functions contradict each other (satisfaction::votes_conflict).
-  bool contested = false;
+  // The caller drew this turn for a rating request. A draw, not a rule about the reply: the
+  // thumbs are the estimator's dev set in the wild, which a rule would bias (and replies the
+  // labeling functions disagree on taught a worse model than a random sample, EVALUATION.md).
+  bool rating_drawn = false;
 };
 
 enum class ReplyKind { kAnswer, kFeedbackRequest, kThanksNewTopic };

@@ -93,8 +93,7 @@ Result<std::vector<LabelingFunction>> labeling_functions_with(const std::string&
 double majority_vote(std::span<const Vote> votes);
 
 // Whether the functions contradict each other: one votes satisfied and another
-// unsatisfied. Such a reply's label is the least certain; the server asks its user to rate
-// it (serve --max-rating-requests) and the drift monitor counts its share.
+// unsatisfied (the drift monitor's conflict share; lf-report's contested replies).
 bool votes_conflict(std::span<const Vote> votes);
 
 struct LabelModelOptions {
