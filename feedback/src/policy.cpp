@@ -170,6 +170,12 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
       break;
   }
 
+  // Whatever the estimate says: the ratings of the answers it called unsatisfied are the
+  // ones that tell whether its feedback requests were right.
+  if (satisfaction && options.rating_drawn && options.may_ask && state.rating_requests < options.max_rating_requests) {
+    out.rating_requested = true;
+    ++out.next.rating_requests;
+  }
   const bool unsatisfied = satisfaction && *satisfaction < options.satisfaction_threshold;
   const bool conversation_asked_enough =
       options.max_feedback_requests > 0 && state.feedback_requests >= options.max_feedback_requests;
@@ -194,10 +200,6 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
                                    .context = format_context(state.history),
                                    .target = std::string(user_text),
                                    .satisfaction = *satisfaction});
-  }
-  if (satisfaction && options.rating_drawn && options.may_ask && state.rating_requests < options.max_rating_requests) {
-    out.rating_requested = true;
-    ++out.next.rating_requests;
   }
   answer(with(state.history, user_text));
   return out;

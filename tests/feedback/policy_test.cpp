@@ -288,8 +288,8 @@ TEST(PolicyTest, ATurnThatMayNotAskIsAnsweredAndHarvestsNothing) {
 }
 
 // A judged turn the caller drew asks the user to rate the bot's previous answer beside the
-// answer, at most PolicyOptions::max_rating_requests times in a conversation, through resets
-// and restarts; never instead of a feedback request.
+// reply, a feedback request too, at most PolicyOptions::max_rating_requests times in a
+// conversation, through resets and restarts.
 TEST(PolicyTest, ADrawnTurnAsksForARatingUpToTheLimit) {
   PolicyOptions options;
   options.max_rating_requests = 2;
@@ -304,8 +304,9 @@ TEST(PolicyTest, ADrawnTurnAsksForARatingUpToTheLimit) {
   EXPECT_FALSE(step(s, "yes i do", 0.7, "great", spent).rating_requested) << "the user was asked enough today";
   const Outcome asked_feedback = step(s, "what ?", 0.1, "unused", options);
   EXPECT_EQ(asked_feedback.kind, ReplyKind::kFeedbackRequest);
-  EXPECT_FALSE(asked_feedback.rating_requested);
-  EXPECT_EQ(asked_feedback.next.rating_requests, 0u);
+  EXPECT_TRUE(asked_feedback.rating_requested) << "whether the estimate was right to ask";
+  EXPECT_EQ(asked_feedback.next.rating_requests, 1u);
+  EXPECT_EQ(step(asked_feedback.next, "you could have said hi", std::nullopt, "unused", options).next.rating_requests, 1u);
 
   const Outcome first = step(s, "yes i do , what ?", 0.7, "i like dogs", options);
   EXPECT_EQ(first.kind, ReplyKind::kAnswer);

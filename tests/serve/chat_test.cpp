@@ -398,7 +398,9 @@ TEST(ChatTest, TheBotAsksToRateTheAnswerAJudgedReplyRepliedToOncePerConversation
     ASSERT_OK(other);
     ASSERT_EQ(testing::request(**other, {{"type", "hello"}, {"user_id", "bob"}})["type"], "welcome");
     say(**other, opener);
-    EXPECT_EQ(say(**other, judged)["rating_request"], 1) << "another conversation is asked too";
+    const json complained = say(**other, "what ? you are not making any sense");  // a paper regex
+    EXPECT_EQ(complained["kind"], "feedback_request") << complained.dump();
+    EXPECT_EQ(complained["rating_request"], 1) << "another conversation is asked too, beside a feedback request";
 
     auto metrics = clients::http_request("GET", server->http_url("/metrics"));
     ASSERT_OK(metrics);

@@ -42,9 +42,9 @@ struct PolicyOptions {
   // max_feedback_requests.
   bool may_ask = true;
   // At most this many rating requests in one conversation; 0: none. A rating request asks
-  // the user to rate the bot's previous answer (thumbs), beside the answer to their message,
-  // when the turn was judged and `rating_drawn`, the estimate did not call for a feedback
-  // request and the turn may ask.
+  // the user to rate the bot's previous answer (thumbs), beside the reply to their message
+  // (an answer or a feedback request), when the turn was judged and `rating_drawn` and may
+  // ask.
   std::uint32_t max_rating_requests = 0;
   // The caller drew this turn for a rating request. A draw, not a rule about the reply: the
   // thumbs are the estimator's dev set in the wild, which a rule would bias (and replies the
