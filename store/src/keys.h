@@ -70,5 +70,9 @@ inline constexpr std::string_view kDeletedUserPrefix = "deleted_user/";
 inline std::string deleted_user(std::string_view user_id) {
   return std::string(kDeletedUserPrefix) + std::string(user_id);
 }
+inline constexpr std::string_view kDeletedConversationPrefix = "deleted_conversation/";
+inline std::string deleted_conversation(std::string_view conversation_id) {
+  return std::string(kDeletedConversationPrefix) + std::string(conversation_id);
+}
 
 }  // namespace selffeed::store::keys

@@ -515,6 +515,78 @@ Result<std::string> Store::get_setting(const std::string& name) const {
   return value;
 }
 
+namespace {
+
+// What one deletion takes out of the store, built into its batch: the examples' seqs and the
+// digests of their HB and FB replies (the replies a candidate pool takes in), then the
+// tombstone that keeps both under `tombstone_key`, merged with one written there before.
+// (A template only because Store::Impl is private.)
+template <class StoreImpl>
+class Erasure {
+ public:
+  Erasure(StoreImpl& impl, rocksdb::WriteBatch& batch, DeleteUserReport& report)
+      : impl_(impl), batch_(batch), report_(report) {}
+
+  void conversation(std::string_view id) {
+    batch_.Delete(impl_.cf(kConversations), rocksdb::Slice(id.data(), id.size())).PermitUncheckedError();
+    ++report_.conversations;
+  }
+
+  Status turns_of(std::string_view conversation_id) {
+    return impl_.scan_prefix(kTurns, keys::turn_prefix(conversation_id), "",
+                             [&](const rocksdb::Slice& key, const rocksdb::Slice&) -> Result<bool> {
+                               batch_.Delete(impl_.cf(kTurns), key).PermitUncheckedError();
+                               ++report_.turns;
+                               return true;
+                             });
+  }
+
+  Status example(std::string_view key, const Example& decoded) {
+    if (decoded.kind == ExampleKind::kHB || decoded.kind == ExampleKind::kFB) {
+      reply_sha256_.push_back(sha256_hex(decoded.target));
+    }
+    batch_.Delete(impl_.cf(kExamples), rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
+    ++report_.examples;
+    report_.example_seqs.push_back(decoded.seq);
+    return ok_status();
+  }
+
+  Status tombstone(const std::string& tombstone_key) {
+    std::sort(report_.example_seqs.begin(), report_.example_seqs.end());  // indexes list them by kind first
+    codec::Tombstone tombstone;
+    Result<std::string> earlier = impl_.get(kMeta, tombstone_key);
+    if (earlier.ok()) {
+      SELFFEED_ASSIGN_OR_RETURN(tombstone, codec::decode_tombstone(*earlier));
+    } else if (earlier.status().code() != StatusCode::kNotFound) {
+      return earlier.status();
+    }
+    tombstone.deleted_ms = unix_millis();
+    tombstone.example_seqs.insert(tombstone.example_seqs.end(), report_.example_seqs.begin(),
+                                  report_.example_seqs.end());
+    std::sort(tombstone.example_seqs.begin(), tombstone.example_seqs.end());
+    tombstone.reply_sha256.insert(tombstone.reply_sha256.end(), reply_sha256_.begin(), reply_sha256_.end());
+    std::sort(tombstone.reply_sha256.begin(), tombstone.reply_sha256.end());
+    tombstone.reply_sha256.erase(std::unique(tombstone.reply_sha256.begin(), tombstone.reply_sha256.end()),
+                                 tombstone.reply_sha256.end());
+    return from_rocksdb(batch_.Put(impl_.cf(kMeta), tombstone_key, codec::encode_tombstone(tombstone)),
+                        impl_.options.path, "write to");
+  }
+
+ private:
+  StoreImpl& impl_;
+  rocksdb::WriteBatch& batch_;
+  DeleteUserReport& report_;
+  std::vector<std::string> reply_sha256_;
+};
+
+template <class StoreImpl>
+Result<Example> decode_example_at(const StoreImpl& impl, std::string_view key) {
+  SELFFEED_ASSIGN_OR_RETURN(const std::string value, impl.get(kExamples, key));
+  return codec::decode_example(keys::example_kind(key), keys::example_seq(key), value);
+}
+
+}  // namespace
+
 Result<DeleteUserReport> Store::delete_user(const std::string& user_id) {
   SELFFEED_RETURN_IF_ERROR(check_id("user id", user_id, false));
   DeleteUserReport report;
@@ -522,59 +594,80 @@ Result<DeleteUserReport> Store::delete_user(const std::string& user_id) {
   // Runs as the leader, so no commit for this user can interleave with the scan.
   Impl::Builder build = [&](rocksdb::WriteBatch& batch, std::uint64_t&) -> Status {
     report = {};
-    std::vector<std::string> reply_sha256;
-    std::string prefix = keys::user_prefix(user_id);
+    Erasure<Impl> erasure(impl, batch, report);
+    const std::string prefix = keys::user_prefix(user_id);
     auto delete_indexed = [&](const rocksdb::Slice& key, const rocksdb::Slice&) -> Result<bool> {
       std::string_view k(key.data(), key.size());
-      char tag = k[prefix.size()];
-      std::string_view primary = k.substr(prefix.size() + 1);
+      const char tag = k[prefix.size()];
+      const std::string_view primary = k.substr(prefix.size() + 1);
       if (tag == keys::kUserConversationTag) {
-        batch.Delete(impl.cf(kConversations), rocksdb::Slice(primary.data(), primary.size())).PermitUncheckedError();
-        ++report.conversations;
-        auto delete_turn = [&](const rocksdb::Slice& turn_key, const rocksdb::Slice&) -> Result<bool> {
-          batch.Delete(impl.cf(kTurns), turn_key).PermitUncheckedError();
-          ++report.turns;
-          return true;
-        };
-        SELFFEED_RETURN_IF_ERROR(impl.scan_prefix(kTurns, keys::turn_prefix(primary), "", delete_turn));
+        erasure.conversation(primary);
+        SELFFEED_RETURN_IF_ERROR(erasure.turns_of(primary));
       } else if (tag == keys::kUserExampleTag) {
-        const ExampleKind kind = keys::example_kind(primary);
-        if (kind == ExampleKind::kHB || kind == ExampleKind::kFB) {  // the replies a candidate pool takes in
-          SELFFEED_ASSIGN_OR_RETURN(const std::string value, impl.get(kExamples, primary));
-          SELFFEED_ASSIGN_OR_RETURN(const Example example,
-                                    codec::decode_example(kind, keys::example_seq(primary), value));
-          reply_sha256.push_back(sha256_hex(example.target));
-        }
-        batch.Delete(impl.cf(kExamples), rocksdb::Slice(primary.data(), primary.size())).PermitUncheckedError();
-        ++report.examples;
-        report.example_seqs.push_back(keys::example_seq(primary));
+        SELFFEED_ASSIGN_OR_RETURN(const Example example, decode_example_at(impl, primary));
+        SELFFEED_RETURN_IF_ERROR(erasure.example(primary, example));
       }
       batch.Delete(impl.cf(kByUser), key).PermitUncheckedError();
       return true;
     };
     SELFFEED_RETURN_IF_ERROR(impl.scan_prefix(kByUser, prefix, "", delete_indexed));
-    std::sort(report.example_seqs.begin(), report.example_seqs.end());  // the index lists them by kind first
     // A user deleted again (who came back meanwhile) keeps the seqs of the first time too.
-    codec::Tombstone tombstone;
-    Result<std::string> earlier = impl.get(kMeta, keys::deleted_user(user_id));
-    if (earlier.ok()) {
-      SELFFEED_ASSIGN_OR_RETURN(tombstone, codec::decode_tombstone(*earlier));
-    } else if (earlier.status().code() != StatusCode::kNotFound) {
-      return earlier.status();
-    }
-    tombstone.deleted_ms = unix_millis();
-    tombstone.example_seqs.insert(tombstone.example_seqs.end(), report.example_seqs.begin(), report.example_seqs.end());
-    std::sort(tombstone.example_seqs.begin(), tombstone.example_seqs.end());
-    tombstone.reply_sha256.insert(tombstone.reply_sha256.end(), reply_sha256.begin(), reply_sha256.end());
-    std::sort(tombstone.reply_sha256.begin(), tombstone.reply_sha256.end());
-    tombstone.reply_sha256.erase(std::unique(tombstone.reply_sha256.begin(), tombstone.reply_sha256.end()),
-                                 tombstone.reply_sha256.end());
-    return from_rocksdb(batch.Put(impl.cf(kMeta), keys::deleted_user(user_id), codec::encode_tombstone(tombstone)),
-                        impl.options.path, "write to");
+    return erasure.tombstone(keys::deleted_user(user_id));
   };
   SELFFEED_RETURN_IF_ERROR(impl.run_write(build));
   SELFFEED_LOGGER("store")->info("deleted user: {} conversations, {} turns, {} examples", report.conversations,
                                  report.turns, report.examples);
+  return report;
+}
+
+Result<DeleteConversationReport> Store::delete_conversation(const std::string& conversation_id) {
+  SELFFEED_RETURN_IF_ERROR(check_id("conversation id", conversation_id, false));
+  DeleteConversationReport report;
+  Impl& impl = *impl_;
+  Impl::Builder build = [&](rocksdb::WriteBatch& batch, std::uint64_t&) -> Status {
+    report = {};
+    SELFFEED_ASSIGN_OR_RETURN(const std::string value, impl.get(kConversations, conversation_id));
+    SELFFEED_ASSIGN_OR_RETURN(const Conversation conversation, codec::decode_conversation(conversation_id, value));
+    Erasure<Impl> erasure(impl, batch, report);
+    erasure.conversation(conversation_id);
+    SELFFEED_RETURN_IF_ERROR(erasure.turns_of(conversation_id));
+    auto delete_if_ours = [&](std::string_view key, const Example& example) -> Status {
+      if (example.conversation_id != conversation_id) return ok_status();
+      if (!example.user_id.empty()) {
+        batch.Delete(impl.cf(kByUser), keys::user_entry(example.user_id, keys::kUserExampleTag, key))
+            .PermitUncheckedError();
+      }
+      return erasure.example(key, example);
+    };
+    if (!conversation.user_id.empty()) {
+      batch.Delete(impl.cf(kByUser), keys::user_entry(conversation.user_id, keys::kUserConversationTag, conversation_id))
+          .PermitUncheckedError();
+      const std::string prefix = keys::user_entry(conversation.user_id, keys::kUserExampleTag, "");
+      SELFFEED_RETURN_IF_ERROR(impl.scan_prefix(
+          kByUser, prefix, "", [&](const rocksdb::Slice& key, const rocksdb::Slice&) -> Result<bool> {
+            const std::string_view primary = std::string_view(key.data(), key.size()).substr(prefix.size());
+            SELFFEED_ASSIGN_OR_RETURN(const Example example, decode_example_at(impl, primary));
+            SELFFEED_RETURN_IF_ERROR(delete_if_ours(primary, example));
+            return true;
+          }));
+    } else {
+      for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST}) {
+        SELFFEED_RETURN_IF_ERROR(impl.scan_prefix(
+            kExamples, keys::example_kind_prefix(kind), "",
+            [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Result<bool> {
+              const std::string_view k(key.data(), key.size());
+              SELFFEED_ASSIGN_OR_RETURN(const Example example,
+                                        codec::decode_example(kind, keys::example_seq(k),
+                                                              std::string_view(value.data(), value.size())));
+              SELFFEED_RETURN_IF_ERROR(delete_if_ours(k, example));
+              return true;
+            }));
+      }
+    }
+    return erasure.tombstone(keys::deleted_conversation(conversation_id));
+  };
+  SELFFEED_RETURN_IF_ERROR(impl.run_write(build));
+  SELFFEED_LOGGER("store")->info("deleted conversation: {} turns, {} examples", report.turns, report.examples);
   return report;
 }
 
@@ -588,14 +681,16 @@ Result<bool> Store::is_user_deleted(const std::string& user_id) const {
 
 Result<DeletedExamples> Store::deleted_examples() const {
   DeletedExamples deleted;
-  SELFFEED_RETURN_IF_ERROR(impl_->scan_prefix(
-      kMeta, keys::kDeletedUserPrefix, "", [&](const rocksdb::Slice&, const rocksdb::Slice& value) -> Result<bool> {
-        SELFFEED_ASSIGN_OR_RETURN(codec::Tombstone tombstone,
-                                  codec::decode_tombstone(std::string_view(value.data(), value.size())));
-        deleted.seqs.insert(deleted.seqs.end(), tombstone.example_seqs.begin(), tombstone.example_seqs.end());
-        deleted.reply_sha256.insert(tombstone.reply_sha256.begin(), tombstone.reply_sha256.end());
-        return true;
-      }));
+  for (std::string_view prefix : {keys::kDeletedUserPrefix, keys::kDeletedConversationPrefix}) {
+    SELFFEED_RETURN_IF_ERROR(impl_->scan_prefix(
+        kMeta, prefix, "", [&](const rocksdb::Slice&, const rocksdb::Slice& value) -> Result<bool> {
+          SELFFEED_ASSIGN_OR_RETURN(codec::Tombstone tombstone,
+                                    codec::decode_tombstone(std::string_view(value.data(), value.size())));
+          deleted.seqs.insert(deleted.seqs.end(), tombstone.example_seqs.begin(), tombstone.example_seqs.end());
+          deleted.reply_sha256.insert(tombstone.reply_sha256.begin(), tombstone.reply_sha256.end());
+          return true;
+        }));
+  }
   std::sort(deleted.seqs.begin(), deleted.seqs.end());
   return deleted;
 }

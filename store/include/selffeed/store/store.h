@@ -80,6 +80,7 @@ struct DeleteUserReport {
   std::uint64_t examples = 0;
   std::vector<std::uint64_t> example_seqs;  // of the examples deleted, ascending
 };
+using DeleteConversationReport = DeleteUserReport;  // conversations: 1
 
 // What the models that learned from deleted users still carry, without their text.
 struct DeletedExamples {
@@ -174,8 +175,14 @@ class Store {
   // from them carry. Durable on return.
   Result<DeleteUserReport> delete_user(const std::string& user_id);
   Result<bool> is_user_deleted(const std::string& user_id) const;
-  // What every deleted user's tombstone keeps of their examples (DeletedExamples). Users
-  // deleted by a store from before session 26 add nothing: their tombstones kept the time.
+  // Removes one conversation, its turns and its examples (found through its user's index,
+  // or for an anonymous conversation by reading every HB, FB and ST example), and leaves a
+  // tombstone for deleted_examples(), as delete_user() does; the user is not marked deleted.
+  // kNotFound when there is no such conversation. Durable on return.
+  Result<DeleteConversationReport> delete_conversation(const std::string& conversation_id);
+  // What every deleted user's and conversation's tombstone keeps of their examples
+  // (DeletedExamples). Users deleted by a store from before session 26 add nothing: their
+  // tombstones kept the time.
   Result<DeletedExamples> deleted_examples() const;
 
   Result<StoreStats> stats() const;
