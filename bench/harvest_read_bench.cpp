@@ -4,7 +4,9 @@
 // on a store of N examples written the way the server writes them (a conversation's HB,
 // FB and ST examples; one user in a hundred a heavy one). Prints a Markdown table for
 // BENCHMARKS.md; the median of 3 reads per row. The last row is what retraining adds to pin
-// its snapshot: the SHA-256 of the export of the HB and FB examples it uses.
+// its snapshot: the SHA-256 of the export of the HB and FB examples it uses. A second table
+// times a user deleting one conversation (Store::delete_conversation) in the same store: a
+// light user's, the heavy user's, and an anonymous one's (found by reading every example).
 //
 //   harvest_read_bench [--examples N] [--dir DIR]
 #include <algorithm>
@@ -50,6 +52,7 @@ void write_store(store::Store& store, std::size_t examples) {
   for (std::size_t c = 0; written < examples; ++c) {
     const std::string conversation = "conv-" + std::to_string(c);
     const std::string user = c % 100 == 0 ? "heavy-user" : "user-" + std::to_string(c / 5);
+    writes.conversations.push_back({.id = conversation, .user_id = user});
     for (int t = 0; t < kTurns && written < examples; ++t) {
       const std::string context = "__p2__ i have two dogs and a cat , do you have pets ? turn " + std::to_string(t) +
                                   " __p1__ no but i would love a dog some day , " + conversation;
@@ -141,5 +144,24 @@ int main(int argc, char** argv) {
   std::printf("| snapshot pin: SHA-256 of the export of the %zu used | %.3f | %.0f | %.2fx | %.12s... | - | - |\n",
               used.size(), pin, scanned / pin, pin / scan, sha256.c_str());
   store.reset();
+
+  auto writable = check(store::Store::open({.path = dir}));
+  store::WriteSet anonymous;
+  anonymous.conversations.push_back({.id = "anonymous"});
+  for (int t = 0; t < 5; ++t) {
+    anonymous.examples.push_back({.kind = ExampleKind::kHB, .context = "__p1__ hi", .target = "hello " + std::to_string(t),
+                                  .conversation_id = "anonymous", .turn_index = t, .source = "server"});
+  }
+  check(writable->commit(anonymous));
+  std::printf("\n| delete_conversation, in the store above | seconds | examples deleted |\n|---|---:|---:|\n");
+  for (const auto& [name, conversation] : {std::pair{"a light user's (user-1: 5 conversations)", "conv-5"},
+                                           std::pair{"the heavy user's (1 in 100 conversations)", "conv-100"},
+                                           std::pair{"an anonymous one (every example read)", "anonymous"}}) {
+    const auto start = Clock::now();
+    const store::DeleteConversationReport report = check(writable->delete_conversation(conversation));
+    std::printf("| %s | %.4f | %llu |\n", name, std::chrono::duration<double>(Clock::now() - start).count(),
+                static_cast<unsigned long long>(report.examples));
+  }
+  writable.reset();
   std::filesystem::remove_all(dir);
 }

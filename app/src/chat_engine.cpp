@@ -77,6 +77,7 @@ struct ChatEngine::Metrics {
   metrics::Counter& answers_held_back;
   metrics::Counter& rating_requests;
   metrics::Counter& requested_ratings;
+  metrics::Counter& conversations_deleted;
   metrics::Counter& shadow_failures;
   metrics::Histogram& reply_latency;
   metrics::Histogram& satisfaction;
@@ -104,6 +105,8 @@ struct ChatEngine::Metrics {
                                   "Times the bot asked the user to rate its previous answer.")),
         requested_ratings(r.counter("selffeed_requested_ratings_total",
                                     "Ratings of the answer the bot had asked to rate, on the same connection.")),
+        conversations_deleted(r.counter("selffeed_conversations_deleted_total",
+                                        "Conversations their users deleted (delete_conversation).")),
         shadow_failures(r.counter("selffeed_shadow_failures_total",
                                   "Batches the version in shadow failed on (their users were answered).")),
         reply_latency(r.histogram("selffeed_reply_latency_seconds",
@@ -410,6 +413,7 @@ void ChatEngine::process(std::vector<Job>& batch) {
       case ClientMessageType::kHello: hello(job, serving); break;
       case ClientMessageType::kRate: rate(job); break;
       case ClientMessageType::kReset: reset(job); break;
+      case ClientMessageType::kDeleteConversation: delete_conversation(job); break;
       case ClientMessageType::kMessage: {
         auto session = sessions_.find(job.connection->id());
         // Without a session answer_messages() sends the error; any model will do.
@@ -616,6 +620,23 @@ void ChatEngine::rate(const Job& job) {
   }
   log()->info("conversation {} turn {} rated {}", session->conversation.id, m.turn, m.thumbs_up ? "up" : "down");
   job.connection->send(rated_frame(m.id, m.turn, m.thumbs_up, *seq));
+}
+
+// The user takes back a conversation: the store forgets it (its examples too, leaving a
+// tombstone), the connection has no conversation until its next hello, and what the models
+// learned from it is checked off this thread (on_conversation_deleted).
+void ChatEngine::delete_conversation(const Job& job) {
+  Session* session = session_for(job);
+  if (!session) return;
+  const std::string id = session->conversation.id;
+  auto report = store_.delete_conversation(id);
+  if (!report.ok()) return send_storage_error(job, report.status());
+  metrics_->conversations_deleted.inc();
+  log()->info("conversation {} deleted by its user: {} turns, {} examples", id, report->turns, report->examples);
+  if (auto owner = conversation_owner_.find(id); owner != conversation_owner_.end()) conversation_owner_.erase(owner);
+  sessions_.erase(job.connection->id());
+  job.connection->send(conversation_deleted_frame(job.message->id, id, report->turns, report->examples));
+  if (report->examples > 0 && conversation_deleted_) conversation_deleted_();
 }
 
 void ChatEngine::reset(const Job& job) {

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -117,6 +118,10 @@ class ChatEngine {
   std::size_t queue_depth() const;
   // Examples of `kind` harvested since this engine started.
   std::uint64_t harvested(ExampleKind kind) const;
+  // Called on the worker thread after a user deleted a conversation (the store no longer
+  // has it), to check what the models learned from it, off that thread. Set before the
+  // first message.
+  void on_conversation_deleted(std::function<void()> listener) { conversation_deleted_ = std::move(listener); }
   // The labeling functions on live traffic (thread-safe).
   LiveLabelModel& label_model() { return *label_model_; }
   // Drift of the judged replies and of the estimator against the thumbs (thread-safe).
@@ -157,6 +162,7 @@ class ChatEngine {
   void process(std::vector<Job>& batch);
   void hello(const Job& job, const Serving& serving);
   void rate(const Job& job);
+  void delete_conversation(const Job& job);
   // Reads from the store when `user_id` was asked for feedback in the last day, the first
   // time this server sees them (with a per-user limit).
   void remember_requests_of(const std::string& user_id);
@@ -198,6 +204,7 @@ class ChatEngine {
   std::unique_ptr<UserAskLimit> user_asks_;          // null: no limit
   std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;     // by connection id
   std::unordered_map<std::string, std::uint64_t> conversation_owner_;         // conversation id -> connection id
+  std::function<void()> conversation_deleted_;
   std::thread worker_;
 };
 

@@ -93,6 +93,8 @@ std::variant<ClientMessage, ProtocolError> parse_client_message(std::string_view
     m.type = ClientMessageType::kReset;
   } else if (type == "ping") {
     m.type = ClientMessageType::kPing;
+  } else if (type == "delete_conversation") {
+    m.type = ClientMessageType::kDeleteConversation;
   } else {
     return ProtocolError{"unknown_type", "unknown message type \"" + type + "\"", m.id};
   }
@@ -131,6 +133,16 @@ std::string reply_frame(const ReplyFrame& f) {
             {"harvested", std::move(harvested)},
             {"rating_request", f.rating_request ? json(*f.rating_request) : json(nullptr)}};
   add_id(j, f.id);
+  return dump(j);
+}
+
+std::string conversation_deleted_frame(std::string_view id, std::string_view conversation_id, std::uint64_t turns,
+                                       std::uint64_t examples) {
+  json j = {{"type", "conversation_deleted"},
+            {"conversation_id", conversation_id},
+            {"turns", turns},
+            {"examples", examples}};
+  add_id(j, id);
   return dump(j);
 }
 

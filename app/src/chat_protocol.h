@@ -13,7 +13,7 @@
 
 namespace selffeed::app {
 
-enum class ClientMessageType { kHello, kMessage, kRate, kReset, kPing };
+enum class ClientMessageType { kHello, kMessage, kRate, kReset, kPing, kDeleteConversation };
 
 struct ClientMessage {
   ClientMessageType type = ClientMessageType::kPing;
@@ -75,6 +75,8 @@ struct ReplyFrame {
 std::string welcome_frame(const WelcomeFrame& frame);
 std::string reply_frame(const ReplyFrame& frame);
 std::string rated_frame(std::string_view id, std::int64_t turn, bool thumbs_up, std::uint64_t seq);
+std::string conversation_deleted_frame(std::string_view id, std::string_view conversation_id, std::uint64_t turns,
+                                       std::uint64_t examples);
 std::string reset_frame(std::string_view id);
 std::string pong_frame(std::string_view id);
 // Error frames come from websocket::error_frame(), shared with the transport's own errors.

@@ -222,6 +222,23 @@ ChatService::ChatService(ChatServiceOptions options, ChatEngine& engine, ModelMa
       admin_(std::make_unique<Admin>()) {
   // Counting the store scans all of it: not on the startup path.
   admin_->post([this] { refresh_base_stats(); });
+  // What is gone from the store may live on in weights and pools, as after DELETE
+  // /admin/users/...; the gate or a promotion may hold the models for minutes, so not on
+  // the inference worker.
+  engine_.on_conversation_deleted([this] {
+    admin_->post([this] {
+      auto forgetting = models_.forget_deleted_users();
+      if (!forgetting.ok()) {
+        SELFFEED_LOGGER("serve")->error("a deleted conversation: what the models learned from it could not be "
+                                        "checked: {}", forgetting.status().to_string());
+      } else {
+        SELFFEED_LOGGER("serve")->info("a deleted conversation: {} live pool replies withdrawn; the live model {}",
+                                       forgetting->withdrawn_replies,
+                                       forgetting->live ? "learned from deleted data (alert)" : "learned from no deleted data");
+      }
+      refresh_base_stats();
+    });
+  });
 }
 
 void ChatService::refresh_base_stats() {

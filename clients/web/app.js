@@ -14,6 +14,7 @@ const state = {
   pendingUser: new Map(),  // request id -> the user's bubble waiting for its reply
   pendingRate: new Map(),  // request id -> the rating element
   phase: 'normal',
+  deletedNotice: null,  // said in the welcome of the conversation that follows a deletion
 };
 
 function userId() {
@@ -123,6 +124,8 @@ function onWelcome(m) {
     if (t.speaker === 'bot') addBot(t.text, t.turn, t.kind);
     else addUser(t.text, t.turn);
   }
+  if (state.deletedNotice) addSystem(state.deletedNotice);
+  state.deletedNotice = null;
   if (m.resumed) addSystem(`Conversation resumed (${m.turns.length} turns).`);
   else addSystem('New conversation. Say hello!');
   if (m.learn === false) addSystem('This conversation does not teach the bot: nothing you say here is kept for training.');
@@ -183,6 +186,14 @@ function onRated(m) {
   refreshStats();
 }
 
+// The server forgot the conversation and what it had kept of it; a fresh one starts.
+function onConversationDeleted(m) {
+  localStorage.removeItem(STORAGE.conversation);
+  send({ type: 'hello', user_id: userId(), learn: learnBox.checked });
+  state.deletedNotice = `Conversation deleted: ${m.turns} turns and ${m.examples} training examples are gone.`;
+  refreshStats();
+}
+
 function onError(m) {
   const userLi = state.pendingUser.get(m.id);
   if (userLi) {
@@ -218,6 +229,7 @@ function connect() {
       case 'welcome': onWelcome(m); break;
       case 'reply': onReply(m); break;
       case 'rated': onRated(m); break;
+      case 'conversation_deleted': onConversationDeleted(m); break;
       case 'reset_done': setPhase('normal'); addSystem('New topic.'); break;
       case 'error': onError(m); break;
     }
@@ -248,6 +260,9 @@ $('new-topic').addEventListener('click', () => send({ type: 'reset' }));
 $('new-conversation').addEventListener('click', () => {
   localStorage.removeItem(STORAGE.conversation);
   send({ type: 'hello', user_id: userId(), learn: learnBox.checked });
+});
+$('delete-conversation').addEventListener('click', () => {
+  if (window.confirm('Delete this conversation? What the bot kept of it goes too.')) send({ type: 'delete_conversation' });
 });
 learnBox.addEventListener('change', () => {
   const hello = { type: 'hello', user_id: userId(), learn: learnBox.checked };

@@ -133,6 +133,16 @@ try {
   assert.equal((await exportExamples(server.port, 'HB')).length, 1);
   await page.screenshot({ path: `${artifacts}/not-learning.png` });
 
+  // The user deletes the conversation (after a confirmation): what the bot kept of it goes,
+  // and a fresh conversation starts.
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.click('#delete-conversation');
+  await page.waitForFunction(() => [...document.querySelectorAll('.msg.system')].some((li) =>
+    /Conversation deleted: 12 turns and 3 training examples are gone/.test(li.textContent)));
+  assert.notEqual(await page.getAttribute('#log', 'data-conversation'), conversation);
+  assert.equal(await page.$$eval('.msg.user', (items) => items.length), 0);
+  for (const kind of ['HB', 'FB', 'ST']) assert.equal((await exportExamples(server.port, kind)).length, 0, kind);
+
   // A phone-sized screen: no sideways scrolling; the composer stays usable.
   await page.setViewportSize({ width: 390, height: 844 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

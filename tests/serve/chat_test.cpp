@@ -4,6 +4,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -425,6 +426,75 @@ TEST(ChatTest, TheBotAsksToRateTheAnswerAJudgedReplyRepliedToOncePerConversation
   EXPECT_EQ(thumbs[0].user_id, "ann");
   EXPECT_NE(thumbs[0].context.find("__p1__ " + judged), std::string::npos)
       << "the rated answer with the reply that was judged: " << thumbs[0].context;
+}
+
+// A user takes a conversation back (delete_conversation): its turns and examples leave the
+// store, their other conversations and everyone else's stay, and the server's counts follow
+// once what the models learned from it was checked.
+TEST(ChatTest, AUserDeletesAConversationAndNothingOfItIsKept) {
+  TempDir dir;
+  const std::string store_dir = dir.str("store");
+  {
+    auto server = testing::start_server(dir.str(), store_dir, {"--rating-request-share", "0"});
+    ASSERT_TRUE(server);
+    auto open = [&](const json& hello) {
+      auto client = clients::WsClient::connect(server->ws_url());
+      EXPECT_OK(client);
+      EXPECT_EQ(testing::request(**client, hello)["type"], "welcome");
+      return std::move(*client);
+    };
+    auto chat = [](clients::WsClient& ws) {
+      EXPECT_EQ(testing::request(ws, {{"type", "message"}, {"text", "hello ! what colour is your car ?"}})["type"],
+                "reply");
+      const json liked = testing::request(ws, {{"type", "message"}, {"text", "nice . where is your boat ?"}});
+      EXPECT_EQ(liked["harvested"], json::array({"HB"})) << liked.dump();
+    };
+    auto nobody = clients::WsClient::connect(server->ws_url());
+    ASSERT_OK(nobody);
+    EXPECT_EQ(testing::request(**nobody, {{"type", "delete_conversation"}})["code"], "no_conversation");
+
+    auto ann = open({{"type", "hello"}, {"user_id", "ann"}, {"conversation_id", "ann-1"}});
+    chat(*ann);
+    ASSERT_EQ(testing::request(*ann, {{"type", "rate"}, {"turn", 1}, {"value", "up"}})["type"], "rated");
+    auto kept = open({{"type", "hello"}, {"user_id", "ann"}, {"conversation_id", "ann-2"}});
+    chat(*kept);
+    auto anonymous = open({{"type", "hello"}});
+    chat(*anonymous);
+
+    const json deleted = testing::request(*ann, {{"type", "delete_conversation"}, {"id", "d1"}});
+    ASSERT_EQ(deleted["type"], "conversation_deleted") << deleted.dump();
+    EXPECT_EQ(deleted["id"], "d1");
+    EXPECT_EQ(deleted["conversation_id"], "ann-1");
+    EXPECT_EQ(deleted["turns"], 4);
+    EXPECT_EQ(deleted["examples"], 2) << "the HB example and the thumbs";
+    EXPECT_EQ(testing::request(*ann, {{"type", "message"}, {"text", "hi"}})["code"], "no_conversation");
+    const json again = testing::request(*ann, {{"type", "hello"}, {"user_id", "ann"}, {"conversation_id", "ann-1"}});
+    EXPECT_EQ(again["resumed"], false) << again.dump();
+    EXPECT_EQ(again["turns"], json::array());
+    EXPECT_EQ(testing::request(*anonymous, {{"type", "delete_conversation"}})["examples"], 1);
+
+    // /stats follows once the admin thread has checked the models.
+    json harvested;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      auto stats = clients::http_request("GET", server->http_url("/stats"));
+      ASSERT_OK(stats);
+      harvested = json::parse(stats->body)["harvested"];
+      if (harvested["HB"] == 1) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(harvested, json({{"HB", 1}, {"FB", 0}, {"ST", 0}})) << "ann-2's reply alone";
+    auto metrics = clients::http_request("GET", server->http_url("/metrics"));
+    ASSERT_OK(metrics);
+    EXPECT_NE(metrics->body.find("selffeed_conversations_deleted_total 2"), std::string::npos) << metrics->body;
+  }
+  auto store = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
+  ASSERT_OK(store);
+  const std::vector<Example> hb = examples_of(**store, ExampleKind::kHB);
+  ASSERT_EQ(hb.size(), 1u);
+  EXPECT_EQ(hb[0].conversation_id, "ann-2");
+  EXPECT_TRUE(examples_of(**store, ExampleKind::kST).empty());
+  EXPECT_EQ((*store)->deleted_examples()->seqs.size(), 3u);
+  EXPECT_FALSE(*(*store)->is_user_deleted("ann"));
 }
 
 // serve --max-feedback-requests-per-user: a user is asked at most that often in a day,

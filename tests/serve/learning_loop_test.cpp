@@ -369,6 +369,35 @@ TEST(LearningLoopTest, ADeletedUsersRepliesAreNeverSaidAgainAcrossARestart) {
   for (const json& e : admin(*server, "GET", "/admin/export")) EXPECT_NE(e["user_id"], "eve") << e.dump();
 }
 
+// The same, when an anonymous user deletes the conversation in which they said it: the
+// live pool withdraws the reply (shortly: the check runs on the admin thread).
+TEST(LearningLoopTest, AReplySaidInADeletedConversationIsNeverSaidAgain) {
+  TempDir dir;
+  const std::string question = "hello ! what colour is your car ?";
+  auto server = testing::start_server(dir.str(), dir.str("store"), {"--admin-token", "secret"});
+  ASSERT_TRUE(server);
+  auto client = clients::WsClient::connect(server->ws_url());
+  ASSERT_OK(client);
+  auto& ws = **client;
+  ASSERT_EQ(testing::request(ws, {{"type", "hello"}})["type"], "welcome");
+  const std::string answer = testing::request(ws, {{"type", "message"}, {"text", question}}).value("text", "");
+  ASSERT_FALSE(answer.empty());
+  const json said_back = testing::request(ws, {{"type", "message"}, {"text", answer}});
+  ASSERT_EQ(said_back["harvested"], json::array({"HB"})) << said_back.dump();
+  const json deleted = testing::request(ws, {{"type", "delete_conversation"}});
+  ASSERT_EQ(deleted["type"], "conversation_deleted") << deleted.dump();
+  EXPECT_EQ(deleted["examples"], 1);
+  std::string after = answer;
+  for (int attempt = 0; attempt < 100 && after == answer; ++attempt) {
+    ASSERT_EQ(testing::request(ws, {{"type", "hello"}})["type"], "welcome");
+    after = testing::request(ws, {{"type", "message"}, {"text", question}}).value("text", "");
+    if (after == answer) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_FALSE(after.empty());
+  EXPECT_NE(after, answer) << "the deleted conversation's reply is still offered";
+  EXPECT_TRUE(admin(*server, "GET", "/admin/export?kind=HB").empty());
+}
+
 // Concurrent users commit their turns in whatever order they come. The same harvest,
 // committed in another order, retrains into the same model: retraining reads the examples
 // in an order fixed by their text and draws the gate's conversations by id, not by seq.
