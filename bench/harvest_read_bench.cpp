@@ -149,8 +149,12 @@ int main(int argc, char** argv) {
   store::WriteSet anonymous;
   anonymous.conversations.push_back({.id = "anonymous"});
   for (int t = 0; t < 5; ++t) {
-    anonymous.examples.push_back({.kind = ExampleKind::kHB, .context = "__p1__ hi", .target = "hello " + std::to_string(t),
-                                  .conversation_id = "anonymous", .turn_index = t, .source = "server"});
+    anonymous.examples.push_back({.kind = ExampleKind::kHB,
+                                  .context = "__p1__ hi",
+                                  .target = "hello " + std::to_string(t),
+                                  .conversation_id = "anonymous",
+                                  .turn_index = t,
+                                  .source = "server"});
   }
   check(writable->commit(anonymous));
   std::printf("\n| delete_conversation, in the store above | seconds | examples deleted |\n|---|---:|---:|\n");

@@ -762,9 +762,8 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     }
     const std::string& user_id = t.session->conversation.user_id;
     policy.may_ask = !user_asks_ || user_id.empty() || user_asks_->may_ask(user_id, now);
-    policy.rating_drawn = options_.rating_request_share > 0 &&
-                          stable_draw(t.session->conversation.id + ':' + std::to_string(t.session->next_turn), "rating") <
-                              options_.rating_request_share;
+    const std::string turn_key = t.session->conversation.id + ':' + std::to_string(t.session->next_turn);
+    policy.rating_drawn = stable_draw(turn_key, "rating") < options_.rating_request_share;
     auto outcome = feedback::decide(t.state(), t.job->message->text, t.satisfaction,
                                     t.ranked ? std::optional<std::string>(t.ranked->text) : std::nullopt, policy);
     if (!outcome.ok()) {

@@ -234,7 +234,8 @@ ChatService::ChatService(ChatServiceOptions options, ChatEngine& engine, ModelMa
       } else {
         SELFFEED_LOGGER("serve")->info("a deleted conversation: {} live pool replies withdrawn; the live model {}",
                                        forgetting->withdrawn_replies,
-                                       forgetting->live ? "learned from deleted data (alert)" : "learned from no deleted data");
+                                       forgetting->live ? "learned from deleted data (alert)"
+                                                        : "learned from no deleted data");
       }
       refresh_base_stats();
     });

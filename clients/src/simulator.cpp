@@ -104,7 +104,9 @@ class SimulatedUser {
     std::string bot_occupation;      // and the first occupation
     std::map<std::int64_t, bool> poor_at;  // the bot's answers by turn: whether each was poor
     std::set<std::int64_t> rated;          // turns the user gave a thumbs already
-    auto rate_once = [&](std::int64_t turn, const char* value) { return rated.insert(turn).second && rate(ws, turn, value); };
+    auto rate_once = [&](std::int64_t turn, const char* value) {
+      return rated.insert(turn).second && rate(ws, turn, value);
+    };
     // A reply may ask to rate one of the bot's answers before it.
     auto answer_rating_request = [&](const json& reply) {
       const json& requested = reply.contains("rating_request") ? reply["rating_request"] : json();
@@ -112,7 +114,9 @@ class SimulatedUser {
       const auto poor = poor_at.find(requested.get<std::int64_t>());
       if (poor == poor_at.end()) return;
       ++report_.rating_requests;
-      if (rate_once(poor->first, poor->second ? "down" : "up")) ++(poor->second ? report_.thumbs_down : report_.thumbs_up);
+      if (rate_once(poor->first, poor->second ? "down" : "up")) {
+        ++(poor->second ? report_.thumbs_down : report_.thumbs_up);
+      }
     };
     int answers_here = 0;
     int said = 0;

@@ -163,8 +163,8 @@ function onReply(m) {
   refreshStats();
 }
 
-// The server could not tell whether the user liked this answer (its labeling functions
-// disagreed): the rating buttons under it ask for a thumbs.
+// The server asks how this answer was (a reply's rating_request, drawn at random): the
+// rating buttons under it ask for a thumbs.
 function askToRate(turn) {
   const ratingEl = log.querySelector(`li.msg.bot[data-turn="${turn}"] .rating`);
   if (!ratingEl || !ratingEl.querySelector('button:not(:disabled)')) return;
@@ -262,7 +262,9 @@ $('new-conversation').addEventListener('click', () => {
   send({ type: 'hello', user_id: userId(), learn: learnBox.checked });
 });
 $('delete-conversation').addEventListener('click', () => {
-  if (window.confirm('Delete this conversation? What the bot kept of it goes too.')) send({ type: 'delete_conversation' });
+  if (window.confirm('Delete this conversation? What the bot kept of it goes too.')) {
+    send({ type: 'delete_conversation' });
+  }
 });
 learnBox.addEventListener('change', () => {
   const hello = { type: 'hello', user_id: userId(), learn: learnBox.checked };

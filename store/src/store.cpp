@@ -541,14 +541,13 @@ class Erasure {
                              });
   }
 
-  Status example(std::string_view key, const Example& decoded) {
+  void example(std::string_view key, const Example& decoded) {
     if (decoded.kind == ExampleKind::kHB || decoded.kind == ExampleKind::kFB) {
       reply_sha256_.push_back(sha256_hex(decoded.target));
     }
     batch_.Delete(impl_.cf(kExamples), rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
     ++report_.examples;
     report_.example_seqs.push_back(decoded.seq);
-    return ok_status();
   }
 
   Status tombstone(const std::string& tombstone_key) {
@@ -605,7 +604,7 @@ Result<DeleteUserReport> Store::delete_user(const std::string& user_id) {
         SELFFEED_RETURN_IF_ERROR(erasure.turns_of(primary));
       } else if (tag == keys::kUserExampleTag) {
         SELFFEED_ASSIGN_OR_RETURN(const Example example, decode_example_at(impl, primary));
-        SELFFEED_RETURN_IF_ERROR(erasure.example(primary, example));
+        erasure.example(primary, example);
       }
       batch.Delete(impl.cf(kByUser), key).PermitUncheckedError();
       return true;
@@ -631,13 +630,13 @@ Result<DeleteConversationReport> Store::delete_conversation(const std::string& c
     Erasure<Impl> erasure(impl, batch, report);
     erasure.conversation(conversation_id);
     SELFFEED_RETURN_IF_ERROR(erasure.turns_of(conversation_id));
-    auto delete_if_ours = [&](std::string_view key, const Example& example) -> Status {
-      if (example.conversation_id != conversation_id) return ok_status();
+    auto delete_if_ours = [&](std::string_view key, const Example& example) {
+      if (example.conversation_id != conversation_id) return;
       if (!example.user_id.empty()) {
         batch.Delete(impl.cf(kByUser), keys::user_entry(example.user_id, keys::kUserExampleTag, key))
             .PermitUncheckedError();
       }
-      return erasure.example(key, example);
+      erasure.example(key, example);
     };
     if (!conversation.user_id.empty()) {
       batch.Delete(impl.cf(kByUser), keys::user_entry(conversation.user_id, keys::kUserConversationTag, conversation_id))
@@ -647,7 +646,7 @@ Result<DeleteConversationReport> Store::delete_conversation(const std::string& c
           kByUser, prefix, "", [&](const rocksdb::Slice& key, const rocksdb::Slice&) -> Result<bool> {
             const std::string_view primary = std::string_view(key.data(), key.size()).substr(prefix.size());
             SELFFEED_ASSIGN_OR_RETURN(const Example example, decode_example_at(impl, primary));
-            SELFFEED_RETURN_IF_ERROR(delete_if_ours(primary, example));
+            delete_if_ours(primary, example);
             return true;
           }));
     } else {
@@ -659,7 +658,7 @@ Result<DeleteConversationReport> Store::delete_conversation(const std::string& c
               // Most examples are someone else's: decode only those that hold the id at all.
               if (v.find(conversation_id) == std::string_view::npos) return true;
               SELFFEED_ASSIGN_OR_RETURN(const Example example, codec::decode_example(kind, keys::example_seq(k), v));
-              SELFFEED_RETURN_IF_ERROR(delete_if_ours(k, example));
+              delete_if_ours(k, example);
               return true;
             }));
       }
