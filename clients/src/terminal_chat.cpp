@@ -34,6 +34,12 @@ void show(const json& m, std::ostream& out) {
       out << "  (kept your message as a " << (k == "FB" ? "feedback" : k == "HB" ? "dialogue" : k)
           << " example)\n";
     }
+    if (m.contains("rating_request") && m["rating_request"].is_number_integer()) {
+      out << "  (the bot asks how its answer before this one was: /good or /bad rates it)\n";
+    }
+  } else if (type == "conversation_deleted") {
+    out << "  (conversation deleted: " << m.value("turns", 0) << " turns and " << m.value("examples", 0)
+        << " training examples are gone; starting a new one)\n";
   } else if (type == "rated") {
     out << "  (rating of turn " << m.value("turn", -1) << " stored)\n";
   } else if (type == "reset_done") {
@@ -41,6 +47,30 @@ void show(const json& m, std::ostream& out) {
   } else if (type == "error") {
     out << "  error [" << m.value("code", "") << "]: " << m.value("message", "") << '\n';
   }
+}
+
+// Says hello for a new conversation and shows the welcome; false when there is none.
+bool start_conversation(WsClient& ws, const TerminalChatOptions& options, std::ostream& out) {
+  json hello = {{"type", "hello"}, {"learn", options.learn}};
+  if (!options.user_id.empty()) hello["user_id"] = options.user_id;
+  if (Status s = ws.send_text(hello.dump()); !s.ok()) {
+    out << s.message() << '\n';
+    return false;
+  }
+  auto welcome = await_answer(ws);
+  if (!welcome.ok() || welcome->value("type", "") != "welcome") {
+    out << "no welcome from the server: " << (welcome.ok() ? welcome->dump() : welcome.status().message()) << '\n';
+    return false;
+  }
+  out << "connected: conversation " << welcome->value("conversation_id", "") << ", model "
+      << welcome->value("model_version", "") << "\n";
+  if (!welcome->value("learn", true)) out << "learning off: nothing you say here is kept for training\n";
+  if (const auto persona = welcome->find("persona"); persona != welcome->end() && persona->is_array() && !persona->empty()) {
+    out << "the bot:";
+    for (const auto& fact : *persona) out << ' ' << (fact.is_string() ? fact.get<std::string>() : fact.dump());
+    out << '\n';
+  }
+  return true;
 }
 
 }  // namespace
@@ -52,41 +82,26 @@ int run_terminal_chat(std::string_view url, const TerminalChatOptions& options, 
     return 1;
   }
   WsClient& ws = **client;
-  json hello = {{"type", "hello"}, {"learn", options.learn}};
-  if (!options.user_id.empty()) hello["user_id"] = options.user_id;
-  if (Status s = ws.send_text(hello.dump()); !s.ok()) {
-    out << s.message() << '\n';
-    return 1;
-  }
-  auto welcome = await_answer(ws);
-  if (!welcome.ok() || welcome->value("type", "") != "welcome") {
-    out << "no welcome from the server: " << (welcome.ok() ? welcome->dump() : welcome.status().message()) << '\n';
-    return 1;
-  }
-  out << "connected: conversation " << welcome->value("conversation_id", "") << ", model "
-      << welcome->value("model_version", "") << "\n";
-  if (!welcome->value("learn", true)) out << "learning off: nothing you say here is kept for training\n";
-  if (const auto persona = welcome->find("persona"); persona != welcome->end() && persona->is_array() && !persona->empty()) {
-    out << "the bot:";
-    for (const auto& fact : *persona) out << ' ' << (fact.is_string() ? fact.get<std::string>() : fact.dump());
-    out << '\n';
-  }
-  out << "type a message; /good or /bad rates the last reply, /reset changes topic, /quit ends\n";
+  if (!start_conversation(ws, options, out)) return 1;
+  out << "type a message; /good or /bad rates the last reply (or the one the bot asked about), /reset changes "
+         "topic, /delete deletes this conversation, /quit ends\n";
 
-  int last_bot_turn = -1;
+  int rate_turn = -1;  // what /good and /bad rate
   std::string line;
   while (out << "you: " << std::flush, std::getline(in, line)) {
     json request;
     if (line == "/quit") break;
     if (line.empty()) continue;
     if (line == "/good" || line == "/bad") {
-      if (last_bot_turn < 0) {
+      if (rate_turn < 0) {
         out << "  nothing to rate yet\n";
         continue;
       }
-      request = {{"type", "rate"}, {"turn", last_bot_turn}, {"value", line == "/good" ? "up" : "down"}};
+      request = {{"type", "rate"}, {"turn", rate_turn}, {"value", line == "/good" ? "up" : "down"}};
     } else if (line == "/reset") {
       request = {{"type", "reset"}};
+    } else if (line == "/delete") {
+      request = {{"type", "delete_conversation"}};
     } else {
       request = {{"type", "message"}, {"text", line}};
     }
@@ -100,7 +115,14 @@ int run_terminal_chat(std::string_view url, const TerminalChatOptions& options, 
       return 1;
     }
     show(*answer, out);
-    if (answer->value("type", "") == "reply") last_bot_turn = answer->value("turn", -1);
+    const std::string type = answer->value("type", "");
+    if (type == "reply") {
+      const json& asked = answer->value("rating_request", json());
+      rate_turn = asked.is_number_integer() ? asked.get<int>() : answer->value("turn", -1);
+    } else if (type == "conversation_deleted") {
+      rate_turn = -1;
+      if (!start_conversation(ws, options, out)) return 1;
+    }
   }
   ws.close();
   return 0;

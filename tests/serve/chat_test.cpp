@@ -403,10 +403,21 @@ TEST(ChatTest, TheBotAsksToRateTheAnswerAJudgedReplyRepliedToOncePerConversation
     EXPECT_EQ(complained["kind"], "feedback_request") << complained.dump();
     EXPECT_EQ(complained["rating_request"], 1) << "another conversation is asked too, beside a feedback request";
 
+    // The terminal client shows the request, rates that answer, and deletes the conversation.
+    std::istringstream lines("hello ! tell me about your car .\nhm\n/bad\n/delete\n/quit\n");
+    std::ostringstream shown;
+    EXPECT_EQ(clients::run_terminal_chat(server->ws_url(), {.user_id = "cat"}, lines, shown), 0);
+    for (const std::string expected : {"(the bot asks how its answer before this one was", "(rating of turn 1 stored)",
+                                       "(conversation deleted: 4 turns and 2 training examples are gone"}) {
+      EXPECT_NE(shown.str().find(expected), std::string::npos) << expected << " in:\n" << shown.str();
+    }
+    EXPECT_NE(shown.str().rfind("connected: conversation"), shown.str().find("connected: conversation"))
+        << "a new conversation after the deletion:\n" << shown.str();
+
     auto metrics = clients::http_request("GET", server->http_url("/metrics"));
     ASSERT_OK(metrics);
-    EXPECT_NE(metrics->body.find("selffeed_rating_requests_total 2"), std::string::npos) << metrics->body;
-    EXPECT_NE(metrics->body.find("selffeed_requested_ratings_total 1"), std::string::npos) << metrics->body;
+    EXPECT_NE(metrics->body.find("selffeed_rating_requests_total 3"), std::string::npos) << metrics->body;
+    EXPECT_NE(metrics->body.find("selffeed_requested_ratings_total 2"), std::string::npos) << metrics->body;
   }
   {
     auto server = testing::start_server(dir.str(), store_dir, {"--rating-request-share", "1", "--max-rating-requests", "0"});

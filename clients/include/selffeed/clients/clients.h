@@ -88,7 +88,9 @@ struct TerminalChatOptions {
 };
 
 // The terminal chat client: lines from `in` are messages; "/good" and "/bad" rate the
-// bot's last reply, "/reset" starts a new topic, "/quit" ends. Returns an exit code.
+// bot's last reply (or the answer a reply's rating_request named), "/reset" starts a new
+// topic, "/delete" deletes the conversation and starts a new one, "/quit" ends. Returns an
+// exit code.
 int run_terminal_chat(std::string_view url, const TerminalChatOptions& options, std::istream& in, std::ostream& out);
 
 }  // namespace selffeed::clients
