@@ -60,10 +60,24 @@ inline std::string user_entry(std::string_view user_id, char tag, std::string_vi
   k.append(primary);
   return k;
 }
+// by_user also indexes examples by conversation: \0 'x' <conversation_id> \0 <example key>.
+// User ids are never empty, so no user's prefix starts with NUL. Only examples from
+// kConversationIndexFrom on are in it (stores from before it have older ones).
+inline std::string conversation_examples_prefix(std::string_view conversation_id) {
+  std::string k(1, '\0');
+  k.push_back('x');
+  k.append(conversation_id);
+  k.push_back('\0');
+  return k;
+}
+inline std::string conversation_example_entry(std::string_view conversation_id, std::string_view example_key) {
+  return conversation_examples_prefix(conversation_id).append(example_key);
+}
 
 // meta
 inline constexpr std::string_view kSchemaVersion = "schema_version";
 inline constexpr std::string_view kNextSeq = "next_seq";
+inline constexpr std::string_view kConversationIndexFrom = "conversation_index_from_seq";
 inline std::string watermark(std::string_view name) { return "watermark/" + std::string(name); }
 inline std::string setting(std::string_view name) { return "setting/" + std::string(name); }
 inline constexpr std::string_view kDeletedUserPrefix = "deleted_user/";

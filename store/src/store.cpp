@@ -107,6 +107,7 @@ struct Store::Impl {
   std::deque<Pending*> queue;     // Guarded by commit_mutex.
   bool leader_active = false;     // Guarded by commit_mutex.
   std::uint64_t next_seq = 1;     // Guarded by commit_mutex; read/written only by the leader.
+  std::uint64_t conversation_index_from = 1;  // examples from this seq on are indexed by conversation
 
   ~Impl() {
     for (rocksdb::ColumnFamilyHandle* h : families) {
@@ -221,6 +222,21 @@ struct Store::Impl {
     return from_rocksdb(it->status(), options.path, "scan");
   }
 
+  // Where the index by conversation starts: the first open by a server that writes it
+  // records the next seq then (1 for a new store), so every later example is in it.
+  Status load_conversation_index_from() {
+    Result<std::string> stored = get(kMeta, keys::kConversationIndexFrom);
+    if (stored.ok()) {
+      SELFFEED_ASSIGN_OR_RETURN(conversation_index_from, codec::decode_u64(*stored));
+      return ok_status();
+    }
+    if (stored.status().code() != StatusCode::kNotFound) return stored.status();
+    conversation_index_from = next_seq;
+    if (options.mode == OpenMode::kReadOnly) return ok_status();
+    return from_rocksdb(db->Put(write_options, cf(kMeta), keys::kConversationIndexFrom, codec::encode_u64(next_seq)),
+                        options.path, "initialise");
+  }
+
   Status check_schema() {
     Result<std::string> stored = get(kMeta, keys::kSchemaVersion);
     if (!stored.ok()) {
@@ -304,6 +320,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
 
   SELFFEED_RETURN_IF_ERROR(impl->check_schema());
   SELFFEED_RETURN_IF_ERROR(impl->load_counters());
+  SELFFEED_RETURN_IF_ERROR(impl->load_conversation_index_from());
   SELFFEED_LOGGER("store")->info("opened store '{}' ({}), next seq {}", options.path,
                                  options.mode == OpenMode::kReadOnly ? "read-only" : "read-write", impl->next_seq);
   return std::unique_ptr<Store>(new Store(std::move(impl)));
@@ -331,6 +348,9 @@ Result<std::vector<std::uint64_t>> Store::commit(const WriteSet& writes) {
       batch.Put(impl.cf(kExamples), key, codec::encode_example(e)).PermitUncheckedError();
       if (!e.user_id.empty()) {
         batch.Put(impl.cf(kByUser), keys::user_entry(e.user_id, keys::kUserExampleTag, key), "").PermitUncheckedError();
+      }
+      if (!e.conversation_id.empty()) {
+        batch.Put(impl.cf(kByUser), keys::conversation_example_entry(e.conversation_id, key), "").PermitUncheckedError();
       }
       seqs.push_back(seq);
     }
@@ -541,11 +561,20 @@ class Erasure {
                              });
   }
 
+  // The example and its index entries.
   void example(std::string_view key, const Example& decoded) {
     if (decoded.kind == ExampleKind::kHB || decoded.kind == ExampleKind::kFB) {
       reply_sha256_.push_back(sha256_hex(decoded.target));
     }
     batch_.Delete(impl_.cf(kExamples), rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
+    if (!decoded.user_id.empty()) {
+      batch_.Delete(impl_.cf(kByUser), keys::user_entry(decoded.user_id, keys::kUserExampleTag, key))
+          .PermitUncheckedError();
+    }
+    if (!decoded.conversation_id.empty()) {
+      batch_.Delete(impl_.cf(kByUser), keys::conversation_example_entry(decoded.conversation_id, key))
+          .PermitUncheckedError();
+    }
     ++report_.examples;
     report_.example_seqs.push_back(decoded.seq);
   }
@@ -630,23 +659,36 @@ Result<DeleteConversationReport> Store::delete_conversation(const std::string& c
     Erasure<Impl> erasure(impl, batch, report);
     erasure.conversation(conversation_id);
     SELFFEED_RETURN_IF_ERROR(erasure.turns_of(conversation_id));
-    auto delete_if_ours = [&](std::string_view key, const Example& example) {
-      if (example.conversation_id != conversation_id) return;
-      if (!example.user_id.empty()) {
-        batch.Delete(impl.cf(kByUser), keys::user_entry(example.user_id, keys::kUserExampleTag, key))
-            .PermitUncheckedError();
-      }
-      erasure.example(key, example);
-    };
     if (!conversation.user_id.empty()) {
       batch.Delete(impl.cf(kByUser), keys::user_entry(conversation.user_id, keys::kUserConversationTag, conversation_id))
           .PermitUncheckedError();
-      const std::string prefix = keys::user_entry(conversation.user_id, keys::kUserExampleTag, "");
+    }
+    const std::uint64_t indexed_from = impl.conversation_index_from;
+    // Examples from indexed_from on: the conversation's index.
+    const std::string prefix = keys::conversation_examples_prefix(conversation_id);
+    SELFFEED_RETURN_IF_ERROR(impl.scan_prefix(
+        kByUser, prefix, "", [&](const rocksdb::Slice& key, const rocksdb::Slice&) -> Result<bool> {
+          const std::string_view primary = std::string_view(key.data(), key.size()).substr(prefix.size());
+          if (keys::example_kind(primary) == ExampleKind::kHH) return true;  // training files, not the user's
+          if (keys::example_seq(primary) < indexed_from) return true;  // found below, with the older ones
+          SELFFEED_ASSIGN_OR_RETURN(const Example example, decode_example_at(impl, primary));
+          erasure.example(primary, example);
+          return true;
+        }));
+    if (indexed_from <= 1) return erasure.tombstone(keys::deleted_conversation(conversation_id));
+    // Older examples, of a store from before the index: through the user's index, or for an
+    // anonymous conversation by reading them, decoding only those that hold the id at all.
+    auto take_if_ours = [&](std::string_view key, const Example& example) {
+      if (example.conversation_id == conversation_id) erasure.example(key, example);
+    };
+    if (!conversation.user_id.empty()) {
+      const std::string user_examples = keys::user_entry(conversation.user_id, keys::kUserExampleTag, "");
       SELFFEED_RETURN_IF_ERROR(impl.scan_prefix(
-          kByUser, prefix, "", [&](const rocksdb::Slice& key, const rocksdb::Slice&) -> Result<bool> {
-            const std::string_view primary = std::string_view(key.data(), key.size()).substr(prefix.size());
+          kByUser, user_examples, "", [&](const rocksdb::Slice& key, const rocksdb::Slice&) -> Result<bool> {
+            const std::string_view primary = std::string_view(key.data(), key.size()).substr(user_examples.size());
+            if (keys::example_seq(primary) >= indexed_from) return true;
             SELFFEED_ASSIGN_OR_RETURN(const Example example, decode_example_at(impl, primary));
-            delete_if_ours(primary, example);
+            take_if_ours(primary, example);
             return true;
           }));
     } else {
@@ -655,10 +697,10 @@ Result<DeleteConversationReport> Store::delete_conversation(const std::string& c
             kExamples, keys::example_kind_prefix(kind), "",
             [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Result<bool> {
               const std::string_view k(key.data(), key.size()), v(value.data(), value.size());
-              // Most examples are someone else's: decode only those that hold the id at all.
+              if (keys::example_seq(k) >= indexed_from) return false;  // seqs ascend within a kind
               if (v.find(conversation_id) == std::string_view::npos) return true;
               SELFFEED_ASSIGN_OR_RETURN(const Example example, codec::decode_example(kind, keys::example_seq(k), v));
-              delete_if_ours(k, example);
+              take_if_ours(k, example);
               return true;
             }));
       }

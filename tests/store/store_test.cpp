@@ -259,58 +259,74 @@ TEST(StoreTest, DeletedUsersLeaveTheSeqsOfTheirExamplesBehind) {
 // A user deletes one conversation: it goes with its turns and examples, found through the
 // user's index or, for an anonymous conversation, by reading the examples; the tombstone
 // feeds deleted_examples() as a deleted user's does, and the user is not deleted.
+// A user deletes one conversation: it goes with its turns and examples, found through the
+// index by conversation or, in a store from before that index (examples 1-3 here), through
+// the user's index or, for an anonymous conversation, by reading the examples; the tombstone
+// feeds deleted_examples() as a deleted user's does, and the user is not deleted.
 TEST(StoreTest, DeleteConversationRemovesItsTurnsAndExamplesAndLeavesATombstone) {
-  TempDir dir;
-  auto store = open_or_die(dir.str("db"));
-  auto commit_conversation = [&](const std::string& id, const std::string& user, std::vector<ExampleKind> kinds) {
-    WriteSet w;
-    w.conversations.push_back({.id = id, .user_id = user});
-    for (std::uint32_t i = 0; i < 2; ++i) w.turns.push_back({.conversation_id = id, .index = i, .text = "t"});
-    for (std::size_t i = 0; i < kinds.size(); ++i) {
-      Example e = make_example(kinds[i], user, static_cast<int>(i));
-      e.conversation_id = id;
-      e.target = id + " reply " + std::to_string(i);
-      w.examples.push_back(e);
+  for (const bool older_store : {false, true}) {
+    SCOPED_TRACE(older_store ? "a store whose index by conversation starts at seq 4" : "a new store");
+    TempDir dir;
+    {
+      auto store = open_or_die(dir.str("db"));
+      auto commit = [&](const std::string& id, const std::string& user, std::vector<ExampleKind> kinds) {
+        WriteSet w;
+        w.conversations.push_back({.id = id, .user_id = user});
+        for (std::uint32_t i = 0; i < 2; ++i) w.turns.push_back({.conversation_id = id, .index = i, .text = "t"});
+        for (std::size_t i = 0; i < kinds.size(); ++i) {
+          Example e = make_example(kinds[i], user, static_cast<int>(i));
+          e.conversation_id = id;
+          e.target = id + " reply " + std::to_string(i);
+          w.examples.push_back(e);
+        }
+        ASSERT_OK(store->commit(w));
+      };
+      commit("a1", "alice", {ExampleKind::kHB, ExampleKind::kFB});  // 1, 2
+      commit("anon", "", {ExampleKind::kHB});                        // 3
+      commit("a1", "alice", {ExampleKind::kST});                     // 4
+      commit("a2", "alice", {ExampleKind::kHB});                     // 5
+      commit("anon", "", {ExampleKind::kST});                        // 6
+      commit("b1", "bob", {ExampleKind::kHB});                       // 7
     }
-    ASSERT_OK(store->commit(w));
-  };
-  commit_conversation("a1", "alice", {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST});  // 1-3
-  commit_conversation("a2", "alice", {ExampleKind::kHB});                                      // 4
-  commit_conversation("anon", "", {ExampleKind::kHB, ExampleKind::kST});                      // 5, 6
-  commit_conversation("b1", "bob", {ExampleKind::kHB});                                        // 7
+    if (older_store) {
+      put_meta_behind_the_store(dir.str("db"), "conversation_index_from_seq", std::string("\0\0\0\0\0\0\0\x04", 8));
+    }
+    auto store = open_or_die(dir.str("db"));
 
-  auto report = store->delete_conversation("a1");
-  ASSERT_OK(report);
-  EXPECT_EQ(report->conversations, 1u);
-  EXPECT_EQ(report->turns, 2u);
-  EXPECT_EQ(report->example_seqs, (std::vector<std::uint64_t>{1, 2, 3}));
-  EXPECT_EQ(store->get_conversation("a1").status().code(), StatusCode::kNotFound);
-  EXPECT_TRUE(store->get_turns("a1")->empty());
-  EXPECT_FALSE(*store->is_user_deleted("alice"));
-  EXPECT_EQ(store->get_turns("a2")->size(), 2u);
-  EXPECT_EQ(store->deleted_examples()->reply_sha256,
-            (std::set<std::string>{sha256_hex("a1 reply 0"), sha256_hex("a1 reply 1")}));
+    auto report = store->delete_conversation("a1");
+    ASSERT_OK(report);
+    EXPECT_EQ(report->conversations, 1u);
+    EXPECT_EQ(report->turns, 2u);
+    EXPECT_EQ(report->example_seqs, (std::vector<std::uint64_t>{1, 2, 4}));
+    EXPECT_EQ(store->get_conversation("a1").status().code(), StatusCode::kNotFound);
+    EXPECT_TRUE(store->get_turns("a1")->empty());
+    EXPECT_FALSE(*store->is_user_deleted("alice"));
+    EXPECT_EQ(store->get_turns("a2")->size(), 2u);
+    EXPECT_EQ(store->deleted_examples()->reply_sha256,
+              (std::set<std::string>{sha256_hex("a1 reply 0"), sha256_hex("a1 reply 1")}));
 
-  auto anonymous = store->delete_conversation("anon");
-  ASSERT_OK(anonymous);
-  EXPECT_EQ(anonymous->example_seqs, (std::vector<std::uint64_t>{5, 6}));
-  EXPECT_EQ(store->deleted_examples()->seqs, (std::vector<std::uint64_t>{1, 2, 3, 5, 6}));
-  EXPECT_EQ(store->delete_conversation("anon").status().code(), StatusCode::kNotFound);
+    auto anonymous = store->delete_conversation("anon");
+    ASSERT_OK(anonymous);
+    EXPECT_EQ(anonymous->example_seqs, (std::vector<std::uint64_t>{3, 6}));
+    EXPECT_EQ(store->deleted_examples()->seqs, (std::vector<std::uint64_t>{1, 2, 3, 4, 6}));
+    EXPECT_EQ(store->delete_conversation("anon").status().code(), StatusCode::kNotFound);
 
-  // alice's index no longer names what went: deleting her takes the rest.
-  auto alice = store->delete_user("alice");
-  ASSERT_OK(alice);
-  EXPECT_EQ(alice->conversations, 1u);
-  EXPECT_EQ(alice->example_seqs, (std::vector<std::uint64_t>{4}));
-  EXPECT_EQ(store->deleted_examples()->seqs, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6}));
-  std::vector<std::uint64_t> left;
-  ASSERT_OK(store->scan_all_examples(0, [&](const Example& e) {
-    left.push_back(e.seq);
-    return true;
-  }));
-  EXPECT_EQ(left, std::vector<std::uint64_t>{7});
-  EXPECT_EQ(store->stats()->deleted_users, 1u) << "a deleted conversation is no deleted user";
-  EXPECT_EQ(store->stats()->conversations, 1u);
+    // alice's index no longer names what went: deleting her takes the rest.
+    auto alice = store->delete_user("alice");
+    ASSERT_OK(alice);
+    EXPECT_EQ(alice->conversations, 1u);
+    EXPECT_EQ(alice->example_seqs, (std::vector<std::uint64_t>{5}));
+    std::vector<std::uint64_t> left;
+    ASSERT_OK(store->scan_all_examples(0, [&](const Example& e) {
+      left.push_back(e.seq);
+      return true;
+    }));
+    EXPECT_EQ(left, std::vector<std::uint64_t>{7});
+    EXPECT_EQ(store->stats()->deleted_users, 1u) << "a deleted conversation is no deleted user";
+    EXPECT_EQ(store->stats()->conversations, 1u);
+    // bob's conversation, through its index.
+    EXPECT_EQ(store->delete_conversation("b1")->example_seqs, std::vector<std::uint64_t>{7});
+  }
 }
 
 TEST(StoreTest, ExportThenImportRoundTripsExactly) {
