@@ -55,8 +55,8 @@ struct ChatEngineOptions {
   // (UserAskLimit), beside policy.max_feedback_requests per conversation. Past it, their
   // unsatisfied replies are answered and harvested as nothing. 0: no limit.
   std::uint32_t max_feedback_requests_per_user = 0;
-  // The share of judged answers on which the bot also asks the user to rate the answer
-  // they replied to, up to policy.max_rating_requests a conversation: drawn from the
+  // The share of judged replies (answers and feedback requests) on which the bot also asks
+  // the user to rate the answer they replied to, up to policy.max_rating_requests a conversation: drawn from the
   // conversation id and turn, so a replay asks on the same turns. 0: never.
   double rating_request_share = 0;
   // The judged replies the live label model is fitted on (LiveLabelModel); 0: none.

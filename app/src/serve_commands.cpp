@@ -280,8 +280,9 @@ void add_serve_commands(CLI::App& app, Action& action) {
                         "conversations (0: no limit); past it, as past --max-feedback-requests")
       ->capture_default_str();
   serve_cmd->add_option("--rating-request-share", flags->rating_request_share,
-                        "on this share of the judged answers, drawn at random, the bot also asks the user to rate "
-                        "the answer they replied to (0: never): an unbiased sample of thumbs for the estimator")
+                        "on this share of the replies it judges, drawn at random (feedback requests too), the bot "
+                        "also asks the user to rate the answer they replied to (0: never): an unbiased sample of "
+                        "thumbs for the estimator")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   serve_cmd->add_option("--max-rating-requests", flags->max_rating_requests,

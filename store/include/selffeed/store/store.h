@@ -175,10 +175,12 @@ class Store {
   // from them carry. Durable on return.
   Result<DeleteUserReport> delete_user(const std::string& user_id);
   Result<bool> is_user_deleted(const std::string& user_id) const;
-  // Removes one conversation, its turns and its examples (found through its user's index,
-  // or for an anonymous conversation by reading every HB, FB and ST example), and leaves a
+  // Removes one conversation, its turns and its HB, FB and ST examples, and leaves a
   // tombstone for deleted_examples(), as delete_user() does; the user is not marked deleted.
-  // kNotFound when there is no such conversation. Durable on return.
+  // The examples are found through the index by conversation; those a store holds from
+  // before it had one, through the user's index or, for an anonymous conversation, by
+  // reading every older example. kNotFound when there is no such conversation. Durable on
+  // return.
   Result<DeleteConversationReport> delete_conversation(const std::string& conversation_id);
   // What every deleted user's and conversation's tombstone keeps of their examples
   // (DeletedExamples). Users deleted by a store from before session 26 add nothing: their
