@@ -201,6 +201,21 @@ void add_store_commands(CLI::App& app, Action& action) {
     };
   });
 
+  CLI::App* index = store_cmd->add_subcommand(
+      "index-conversations", "index the examples of a store from before session 27 by conversation, so that a user "
+                             "deleting a conversation does not make the server read them all (stop the server first)");
+  add_store_flag(*index, *flags);
+  index->callback([&action, flags] {
+    action = [flags] {
+      auto store = open_store(*flags, store::OpenMode::kReadWrite);
+      if (!store.ok()) return fail(store.status());
+      auto n = (*store)->index_conversations();
+      if (!n.ok()) return fail(n.status());
+      std::cout << "indexed " << *n << " examples by conversation\n";
+      return 0;
+    };
+  });
+
   CLI::App* imp = store_cmd->add_subcommand("import", "append examples from self-feeding JSONL");
   add_store_flag(*imp, *flags);
   imp->add_option("--in", *file, "input file")->required()->check(CLI::ExistingFile);

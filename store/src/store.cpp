@@ -712,6 +712,43 @@ Result<DeleteConversationReport> Store::delete_conversation(const std::string& c
   return report;
 }
 
+Result<std::uint64_t> Store::index_conversations() {
+  Impl& impl = *impl_;
+  const std::uint64_t from = impl.conversation_index_from;
+  if (from <= 1) return std::uint64_t{0};
+  std::vector<std::string> entries;
+  for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST}) {
+    SELFFEED_RETURN_IF_ERROR(impl.scan_prefix(
+        kExamples, keys::example_kind_prefix(kind), "",
+        [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Result<bool> {
+          const std::string_view k(key.data(), key.size()), v(value.data(), value.size());
+          if (keys::example_seq(k) >= from) return false;  // seqs ascend within a kind
+          SELFFEED_ASSIGN_OR_RETURN(const Example example, codec::decode_example(kind, keys::example_seq(k), v));
+          if (!example.conversation_id.empty()) {
+            entries.push_back(keys::conversation_example_entry(example.conversation_id, k));
+          }
+          return true;
+        }));
+  }
+  // In batches of bounded size; the last one also says that every example is indexed.
+  constexpr std::size_t kEntriesPerBatch = 10000;
+  for (std::size_t begin = 0;; begin += kEntriesPerBatch) {
+    const std::size_t end = std::min(entries.size(), begin + kEntriesPerBatch);
+    const bool last = end == entries.size();
+    Impl::Builder build = [&](rocksdb::WriteBatch& batch, std::uint64_t&) -> Status {
+      for (std::size_t i = begin; i < end; ++i) batch.Put(impl.cf(kByUser), entries[i], "").PermitUncheckedError();
+      if (!last) return ok_status();
+      return from_rocksdb(batch.Put(impl.cf(kMeta), keys::kConversationIndexFrom, codec::encode_u64(1)),
+                          impl.options.path, "write to");
+    };
+    SELFFEED_RETURN_IF_ERROR(impl.run_write(build));
+    if (last) break;
+  }
+  impl.conversation_index_from = 1;
+  SELFFEED_LOGGER("store")->info("indexed {} examples by conversation", entries.size());
+  return std::uint64_t{entries.size()};
+}
+
 Result<bool> Store::is_user_deleted(const std::string& user_id) const {
   SELFFEED_RETURN_IF_ERROR(check_id("user id", user_id, false));
   Result<std::string> value = impl_->get(kMeta, keys::deleted_user(user_id));

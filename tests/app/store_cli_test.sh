@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `selffeed store import|export|transcripts|stats` end to end on a real store directory.
+# `selffeed store import|export|transcripts|stats|index-conversations` end to end on a real store directory.
 set -euo pipefail
 selffeed=$1
 work=$(mktemp -d)
@@ -80,6 +80,8 @@ stats=$("$selffeed" --log-level warn store stats --store "$work/db")
 echo "$stats"
 grep -Eq "examples HB +1" <<<"$stats"
 grep -Eq "last seq +4" <<<"$stats"
+# A store this build wrote indexes its examples by conversation as it goes.
+[[ "$("$selffeed" --log-level warn store index-conversations --store "$work/db")" == "indexed 0 examples by conversation" ]]
 
 # Errors are clear and non-zero: a bad line, a missing store.
 echo '{"context": 1}' > "$work/bad.jsonl"

@@ -329,6 +329,32 @@ TEST(StoreTest, DeleteConversationRemovesItsTurnsAndExamplesAndLeavesATombstone)
   }
 }
 
+// `selffeed store index-conversations`: an older store's examples get their entries, once.
+TEST(StoreTest, IndexConversationsIndexesTheExamplesOfAnOlderStoreOnce) {
+  TempDir dir;
+  {
+    auto store = open_or_die(dir.str("db"));
+    for (const std::string user : {"alice", ""}) {
+      WriteSet w;
+      w.conversations.push_back({.id = "conv-" + user, .user_id = user});
+      for (int i = 0; i < 4; ++i) w.examples.push_back(make_example(kAllExampleKinds[i], user, i));
+      ASSERT_OK(store->commit(w));
+    }
+    EXPECT_EQ(*store->index_conversations(), 0u) << "a new store indexes as it goes";
+  }
+  // As if a server from before the index had written examples 1-8.
+  put_meta_behind_the_store(dir.str("db"), "conversation_index_from_seq", std::string("\0\0\0\0\0\0\0\x09", 8));
+  {
+    auto store = open_or_die(dir.str("db"));
+    EXPECT_EQ(*store->index_conversations(), 6u) << "HB, FB and ST; the HH examples are training files";
+    EXPECT_EQ(*store->index_conversations(), 0u);
+  }
+  auto store = open_or_die(dir.str("db"));
+  EXPECT_EQ(*store->index_conversations(), 0u) << "the store remembers";
+  EXPECT_EQ(store->delete_conversation("conv-")->example_seqs.size(), 3u);
+  EXPECT_EQ(store->delete_conversation("conv-alice")->example_seqs.size(), 3u);
+}
+
 TEST(StoreTest, ExportThenImportRoundTripsExactly) {
   TempDir dir;
   std::string first;

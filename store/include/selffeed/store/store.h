@@ -182,6 +182,11 @@ class Store {
   // reading every older example. kNotFound when there is no such conversation. Durable on
   // return.
   Result<DeleteConversationReport> delete_conversation(const std::string& conversation_id);
+  // Writes the index by conversation for the HB, FB and ST examples a store holds from
+  // before it had one, so that delete_conversation() reads no others; returns how many it
+  // indexed (0 when all are). For `selffeed store index-conversations`, with no server on
+  // the store.
+  Result<std::uint64_t> index_conversations();
   // What every deleted user's and conversation's tombstone keeps of their examples
   // (DeletedExamples). Users deleted by a store from before session 26 add nothing: their
   // tombstones kept the time.
