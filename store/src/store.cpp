@@ -607,6 +607,23 @@ class Erasure {
   std::vector<std::string> reply_sha256_;
 };
 
+// Visits the HB, FB and ST examples with seqs below `below` (a store's examples from
+// before its index by conversation): visit(kind, key, value) -> Status.
+template <class StoreImpl, class Visit>
+Status scan_examples_below(const StoreImpl& impl, std::uint64_t below, Visit&& visit) {
+  for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST}) {
+    SELFFEED_RETURN_IF_ERROR(impl.scan_prefix(
+        kExamples, keys::example_kind_prefix(kind), "",
+        [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Result<bool> {
+          const std::string_view k(key.data(), key.size());
+          if (keys::example_seq(k) >= below) return false;  // seqs ascend within a kind
+          SELFFEED_RETURN_IF_ERROR(visit(kind, k, std::string_view(value.data(), value.size())));
+          return true;
+        }));
+  }
+  return ok_status();
+}
+
 template <class StoreImpl>
 Result<Example> decode_example_at(const StoreImpl& impl, std::string_view key) {
   SELFFEED_ASSIGN_OR_RETURN(const std::string value, impl.get(kExamples, key));
@@ -679,7 +696,7 @@ Result<DeleteConversationReport> Store::delete_conversation(const std::string& c
     // Older examples, of a store from before the index: through the user's index, or for an
     // anonymous conversation by reading them, decoding only those that hold the id at all.
     auto take_if_ours = [&](std::string_view key, const Example& example) {
-      if (example.conversation_id == conversation_id) erasure.example(key, example);
+      if (example.kind != ExampleKind::kHH && example.conversation_id == conversation_id) erasure.example(key, example);
     };
     if (!conversation.user_id.empty()) {
       const std::string user_examples = keys::user_entry(conversation.user_id, keys::kUserExampleTag, "");
@@ -692,18 +709,13 @@ Result<DeleteConversationReport> Store::delete_conversation(const std::string& c
             return true;
           }));
     } else {
-      for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST}) {
-        SELFFEED_RETURN_IF_ERROR(impl.scan_prefix(
-            kExamples, keys::example_kind_prefix(kind), "",
-            [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Result<bool> {
-              const std::string_view k(key.data(), key.size()), v(value.data(), value.size());
-              if (keys::example_seq(k) >= indexed_from) return false;  // seqs ascend within a kind
-              if (v.find(conversation_id) == std::string_view::npos) return true;
-              SELFFEED_ASSIGN_OR_RETURN(const Example example, codec::decode_example(kind, keys::example_seq(k), v));
-              take_if_ours(k, example);
-              return true;
-            }));
-      }
+      SELFFEED_RETURN_IF_ERROR(scan_examples_below(
+          impl, indexed_from, [&](ExampleKind kind, std::string_view key, std::string_view value) -> Status {
+            if (value.find(conversation_id) == std::string_view::npos) return ok_status();
+            SELFFEED_ASSIGN_OR_RETURN(const Example example, codec::decode_example(kind, keys::example_seq(key), value));
+            take_if_ours(key, example);
+            return ok_status();
+          }));
     }
     return erasure.tombstone(keys::deleted_conversation(conversation_id));
   };
@@ -717,19 +729,14 @@ Result<std::uint64_t> Store::index_conversations() {
   const std::uint64_t from = impl.conversation_index_from;
   if (from <= 1) return std::uint64_t{0};
   std::vector<std::string> entries;
-  for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST}) {
-    SELFFEED_RETURN_IF_ERROR(impl.scan_prefix(
-        kExamples, keys::example_kind_prefix(kind), "",
-        [&](const rocksdb::Slice& key, const rocksdb::Slice& value) -> Result<bool> {
-          const std::string_view k(key.data(), key.size()), v(value.data(), value.size());
-          if (keys::example_seq(k) >= from) return false;  // seqs ascend within a kind
-          SELFFEED_ASSIGN_OR_RETURN(const Example example, codec::decode_example(kind, keys::example_seq(k), v));
-          if (!example.conversation_id.empty()) {
-            entries.push_back(keys::conversation_example_entry(example.conversation_id, k));
-          }
-          return true;
-        }));
-  }
+  SELFFEED_RETURN_IF_ERROR(
+      scan_examples_below(impl, from, [&](ExampleKind kind, std::string_view key, std::string_view value) -> Status {
+        SELFFEED_ASSIGN_OR_RETURN(const Example example, codec::decode_example(kind, keys::example_seq(key), value));
+        if (!example.conversation_id.empty()) {
+          entries.push_back(keys::conversation_example_entry(example.conversation_id, key));
+        }
+        return ok_status();
+      }));
   // In batches of bounded size; the last one also says that every example is indexed.
   constexpr std::size_t kEntriesPerBatch = 10000;
   for (std::size_t begin = 0;; begin += kEntriesPerBatch) {
