@@ -636,7 +636,7 @@ void ChatEngine::delete_conversation(const Job& job) {
   if (auto owner = conversation_owner_.find(id); owner != conversation_owner_.end()) conversation_owner_.erase(owner);
   sessions_.erase(job.connection->id());
   job.connection->send(conversation_deleted_frame(job.message->id, id, report->turns, report->examples));
-  if (report->examples > 0 && conversation_deleted_) conversation_deleted_();
+  if (report->examples > 0 && conversation_deleted_) conversation_deleted_(*report);
 }
 
 void ChatEngine::reset(const Job& job) {

@@ -121,7 +121,9 @@ class ChatEngine {
   // Called on the worker thread after a user deleted a conversation (the store no longer
   // has it), to check what the models learned from it, off that thread. Set before the
   // first message.
-  void on_conversation_deleted(std::function<void()> listener) { conversation_deleted_ = std::move(listener); }
+  void on_conversation_deleted(std::function<void(const store::DeleteConversationReport&)> listener) {
+    conversation_deleted_ = std::move(listener);
+  }
   // The labeling functions on live traffic (thread-safe).
   LiveLabelModel& label_model() { return *label_model_; }
   // Drift of the judged replies and of the estimator against the thumbs (thread-safe).
@@ -204,7 +206,7 @@ class ChatEngine {
   std::unique_ptr<UserAskLimit> user_asks_;          // null: no limit
   std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;     // by connection id
   std::unordered_map<std::string, std::uint64_t> conversation_owner_;         // conversation id -> connection id
-  std::function<void()> conversation_deleted_;
+  std::function<void(const store::DeleteConversationReport&)> conversation_deleted_;
   std::thread worker_;
 };
 

@@ -174,10 +174,11 @@ struct ChatService::Admin {
   std::condition_variable wake;
   std::deque<std::function<void()>> tasks;
   bool stopping = false;
-  // Store totals when the server started (refreshed after deletions); live counters are
-  // added on top for /stats.
+  // Store totals when the server started; live counters are added on top for /stats, and
+  // what was deleted since taken off.
   store::StoreStats base;
   std::map<ExampleKind, std::uint64_t> harvested_at_base;  // the engine's counters then
+  std::map<ExampleKind, std::uint64_t> deleted_since_base;
   std::thread thread;
 
   Admin() {
@@ -225,7 +226,8 @@ ChatService::ChatService(ChatServiceOptions options, ChatEngine& engine, ModelMa
   // What is gone from the store may live on in weights and pools, as after DELETE
   // /admin/users/...; the gate or a promotion may hold the models for minutes, so not on
   // the inference worker.
-  engine_.on_conversation_deleted([this] {
+  engine_.on_conversation_deleted([this](const store::DeleteConversationReport& report) {
+    examples_deleted(report);
     admin_->post([this] {
       auto forgetting = models_.forget_deleted_users();
       if (!forgetting.ok()) {
@@ -237,9 +239,13 @@ ChatService::ChatService(ChatServiceOptions options, ChatEngine& engine, ModelMa
                                        forgetting->live ? "learned from deleted data (alert)"
                                                         : "learned from no deleted data");
       }
-      refresh_base_stats();
     });
   });
+}
+
+void ChatService::examples_deleted(const store::DeleteUserReport& report) {
+  std::lock_guard lock(admin_->mutex);
+  for (const auto& [kind, n] : report.examples_by_kind) admin_->deleted_since_base[kind] += n;
 }
 
 void ChatService::refresh_base_stats() {
@@ -251,6 +257,7 @@ void ChatService::refresh_base_stats() {
   std::lock_guard lock(admin_->mutex);
   admin_->base = *stats;
   for (ExampleKind kind : kAllExampleKinds) admin_->harvested_at_base[kind] = engine_.harvested(kind);
+  admin_->deleted_since_base.clear();
 }
 
 ChatService::~ChatService() = default;
@@ -293,7 +300,8 @@ HttpResponse ChatService::public_stats() {
   std::lock_guard lock(admin_->mutex);
   for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST}) {
     harvested[std::string(example_kind_name(kind))] =
-        admin_->base.examples[kind] + engine_.harvested(kind) - admin_->harvested_at_base[kind];
+        admin_->base.examples[kind] + engine_.harvested(kind) - admin_->harvested_at_base[kind] -
+        admin_->deleted_since_base[kind];
   }
   return json_response(200, {{"model_version", engine_.model_version()}, {"harvested", harvested}});
 }
@@ -429,7 +437,7 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
       }
       auto report = store_.delete_user(user);
       if (!report.ok()) return respond(error_response(500, "storage_error", report.status().to_string()));
-      refresh_base_stats();
+      examples_deleted(*report);
       // What is gone from the store may live on in weights: the versions that learned from it.
       auto models = store_.list_models();
       if (!models.ok()) return respond(error_response(500, "storage_error", models.status().to_string()));

@@ -37,6 +37,8 @@ class ChatService final : public websocket::Handler {
   struct Admin;
   websocket::HttpResponse public_stats();
   void refresh_base_stats();
+  // Takes a deletion's examples off /stats (no scan of the whole store).
+  void examples_deleted(const store::DeleteUserReport& report);
   websocket::HttpResponse model_history();
   void admin(const websocket::HttpRequest& request, Respond respond);
   websocket::HttpResponse model_admin(const websocket::HttpRequest& request);

@@ -576,6 +576,7 @@ class Erasure {
           .PermitUncheckedError();
     }
     ++report_.examples;
+    ++report_.examples_by_kind[decoded.kind];
     report_.example_seqs.push_back(decoded.seq);
   }
 

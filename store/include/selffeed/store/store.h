@@ -79,6 +79,7 @@ struct DeleteUserReport {
   std::uint64_t turns = 0;
   std::uint64_t examples = 0;
   std::vector<std::uint64_t> example_seqs;  // of the examples deleted, ascending
+  std::map<ExampleKind, std::uint64_t> examples_by_kind;  // the kinds of those present
 };
 using DeleteConversationReport = DeleteUserReport;  // conversations: 1
 
