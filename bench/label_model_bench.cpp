@@ -75,10 +75,10 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < votes.size(); ++i) drift.judged(votes[i], static_cast<double>(i % 100) / 100);
     per_reply_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count() /
                            static_cast<double>(votes.size()));
-    for (int i = 0; i < 1000; ++i) drift.rated(static_cast<double>(i % 97) / 97, i % 3 != 0);  // fill the window
+    for (int i = 0; i < 1000; ++i) drift.rated(static_cast<double>(i % 97) / 97, i % 3 != 0, i % 10 == 0);  // fill the window
     t0 = Clock::now();
     constexpr int kThumbs = 1000;
-    for (int i = 0; i < kThumbs; ++i) drift.rated(static_cast<double>(i % 89) / 89, i % 2 == 0);
+    for (int i = 0; i < kThumbs; ++i) drift.rated(static_cast<double>(i % 89) / 89, i % 2 == 0, i % 10 == 0);
     per_thumb_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / kThumbs);
   }
   std::sort(per_reply_us.begin(), per_reply_us.end());

@@ -63,8 +63,6 @@ struct ChatEngine::Session {
   feedback::State state;
   std::uint32_t next_turn = 0;
   bool moved = false;  // another connection resumed this conversation
-  // The bot turn this connection last asked its user to rate, until they rate it.
-  std::optional<std::uint32_t> rating_requested;
 };
 
 struct ChatEngine::Metrics {
@@ -104,7 +102,7 @@ struct ChatEngine::Metrics {
         rating_requests(r.counter("selffeed_rating_requests_total",
                                   "Times the bot asked the user to rate its previous answer.")),
         requested_ratings(r.counter("selffeed_requested_ratings_total",
-                                    "Ratings of the answer the bot had asked to rate, on the same connection.")),
+                                    "Ratings of the answers the bot had asked to rate (a user who changes their mind counts twice).")),
         conversations_deleted(r.counter("selffeed_conversations_deleted_total",
                                         "Conversations their users deleted (delete_conversation).")),
         shadow_failures(r.counter("selffeed_shadow_failures_total",
@@ -608,15 +606,14 @@ void ChatEngine::rate(const Job& job) {
   auto seq = store_.add_example(example);
   if (!seq.ok()) return send_storage_error(job, seq.status());
   metrics_->harvested(ExampleKind::kST).inc();
-  if (session->rating_requested == m.turn) {
-    metrics_->requested_ratings.inc();
-    session->rating_requested.reset();
-  }
+  // The bot's reply to the user's answer says whether the bot asked for this rating.
+  const bool requested = turns->size() > 2 && (*turns)[2].rating_request == static_cast<std::uint32_t>(m.turn);
+  if (requested) metrics_->requested_ratings.inc();
   if (teaching_budget_) teaching_budget_->spend(address, 1, Clock::now());
   // The thumbs are the estimator's dev set in the wild, where the live one scored the reply.
   if (turns->size() > 1 && (*turns)[1].speaker == Speaker::kUser && (*turns)[1].satisfaction &&
       (*turns)[1].model_version == model_version()) {
-    drift_->rated(*(*turns)[1].satisfaction, m.thumbs_up);
+    drift_->rated(*(*turns)[1].satisfaction, m.thumbs_up, requested);
   }
   log()->info("conversation {} turn {} rated {}", session->conversation.id, m.turn, m.thumbs_up ? "up" : "down");
   job.connection->send(rated_frame(m.id, m.turn, m.thumbs_up, *seq));
@@ -786,6 +783,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     if (t.outcome.kind == feedback::ReplyKind::kAnswer && t.ranked && t.ranked->candidate_id >= 0) {
       bot_turn.candidate_id = t.ranked->candidate_id;
     }
+    if (t.outcome.rating_requested) bot_turn.rating_request = user_index - 1;  // the answer the message replied to
     writes.turns.push_back(std::move(user_turn));
     bot_turn_at[position] = writes.turns.size();
     answered[position] = t.outcome.kind == feedback::ReplyKind::kAnswer;
@@ -833,8 +831,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     ReplyFrame reply{t->job->message->id, user_index + 1, user_index, t->outcome.bot_text,
                      feedback::reply_kind_name(t->outcome.kind), t->satisfaction, models.version, {}};
     if (t->outcome.rating_requested) {
-      reply.rating_request = user_index - 1;  // the answer the judged message replied to
-      s.rating_requested = reply.rating_request;
+      reply.rating_request = user_index - 1;
       metrics_->rating_requests.inc();
     }
     for (const Example& e : t->outcome.examples) {

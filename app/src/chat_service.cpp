@@ -156,8 +156,11 @@ json drift_json(const DriftMonitor::Report& report) {
                       {"message", a.message},
                       {"since_ms", a.since_ms}});
   }
-  json thumbs = {{"up", report.thumbs.up}, {"down", report.thumbs.down}, {"mean_score", report.thumbs.mean_score}};
-  thumbs["auc"] = report.thumbs.auc ? json(*report.thumbs.auc) : json(nullptr);
+  auto thumbs_json = [](const DriftMonitor::Thumbs& t) {
+    return json{{"up", t.up}, {"down", t.down}, {"mean_score", t.mean_score}, {"auc", t.auc ? json(*t.auc) : json(nullptr)}};
+  };
+  json thumbs = thumbs_json(report.thumbs);
+  thumbs["requested"] = thumbs_json(report.requested_thumbs);
   return {{"alerts", alerts},
           {"blocks", report.blocks},
           {"reference", block_json(report.reference, report.functions)},

@@ -35,6 +35,26 @@ double share_standard_errors(double reference, std::size_t n_reference, double n
 
 std::string percent(double share) { return fmt::format("{:.1f}%", 100 * share); }
 
+// The ratings `wanted` picks: their counts, mean score, and the ROC-AUC of the scores for
+// telling up from down once both are there.
+template <class Ratings, class Wanted>
+DriftMonitor::Thumbs tally(const Ratings& ratings, Wanted wanted) {
+  DriftMonitor::Thumbs out;
+  std::vector<double> scores;
+  std::vector<int> labels;
+  for (const auto& r : ratings) {
+    if (!wanted(r)) continue;
+    scores.push_back(r.score);
+    labels.push_back(r.up ? 1 : 0);
+    ++(r.up ? out.up : out.down);
+    out.mean_score += r.score;
+  }
+  if (scores.empty()) return out;
+  out.mean_score /= static_cast<double>(scores.size());
+  if (out.up > 0 && out.down > 0) out.auc = satisfaction::evaluate_binary(scores, labels, 0.5).auc;
+  return out;
+}
+
 using nlohmann::json;
 
 json block_to_json(const std::optional<DriftMonitor::Block>& block) {
@@ -147,34 +167,27 @@ void DriftMonitor::compare(const Block& block) {
             "the users are less or more satisfied, or talk otherwise than the estimator learned");
 }
 
-void DriftMonitor::rated(double score, bool thumbs_up) {
+void DriftMonitor::rated(double score, bool thumbs_up, bool requested) {
   if (options_.thumbs_window == 0) return;
   std::lock_guard lock(mutex_);
-  thumbs_.emplace_back(score, thumbs_up);
+  thumbs_.push_back({score, thumbs_up, requested});
   if (thumbs_.size() > options_.thumbs_window) thumbs_.pop_front();
   check_thumbs();
 }
 
 void DriftMonitor::check_thumbs() {
-  std::vector<double> scores;
-  std::vector<int> labels;
-  for (const auto& [score, up] : thumbs_) {
-    scores.push_back(score);
-    labels.push_back(up ? 1 : 0);
-  }
-  const std::size_t up = static_cast<std::size_t>(std::count(labels.begin(), labels.end(), 1));
-  const std::size_t down = labels.size() - up;
-  if (up == 0 || down == 0) return;
-  const double auc = satisfaction::evaluate_binary(scores, labels, 0.5).auc;
-  thumbs_auc_ = auc;
+  const Thumbs all = tally(thumbs_, [](const Rating&) { return true; });
+  if (!all.auc) return;
+  const double auc = *all.auc;
+  const std::size_t up = all.up, down = all.down;
   metrics_.gauge("selffeed_satisfaction_thumbs_auc",
                  "ROC-AUC of the live estimator against the latest explicit thumbs (1: it ranks every thumbs-up "
                  "reply above every thumbs-down one).")
       .set(auc);
   const bool enough = up >= options_.min_thumbs_each && down >= options_.min_thumbs_each;
   set_alert("satisfaction_vs_thumbs", "", enough && auc < options_.min_thumbs_auc, options_.min_thumbs_auc, auc,
-            fmt::format("the estimator's ROC-AUC against the last {} thumbs ({} up, {} down) is {:.3f}", labels.size(),
-                        up, down, auc),
+            fmt::format("the estimator's ROC-AUC against the last {} thumbs ({} up, {} down) is {:.3f}", up + down, up,
+                        down, auc),
             fmt::format("below {:.3f}, it no longer tells the replies the users liked from the others",
                         options_.min_thumbs_auc));
 }
@@ -218,7 +231,6 @@ void DriftMonitor::model_changed(const std::string& version) {
   current_.scored = 0;
   current_.score_sum = current_.score_squares = 0;
   thumbs_.clear();
-  thumbs_auc_.reset();
   set_alert("satisfaction_score", "", false, 0, 0, "the live model changed");
   set_alert("satisfaction_vs_thumbs", "", false, 0, 0, "the live model changed");
 }
@@ -265,12 +277,8 @@ DriftMonitor::Report DriftMonitor::report() const {
   Report report{.functions = options_.functions,
                 .blocks = blocks_, .reference = reference_, .score_reference = score_reference_, .latest = latest_};
   for (const auto& [key, alert] : alerts_) report.alerts.push_back(alert);
-  for (const auto& [score, up] : thumbs_) {
-    (up ? report.thumbs.up : report.thumbs.down) += 1;
-    report.thumbs.mean_score += score;
-  }
-  if (!thumbs_.empty()) report.thumbs.mean_score /= static_cast<double>(thumbs_.size());
-  report.thumbs.auc = thumbs_auc_;
+  report.thumbs = tally(thumbs_, [](const Rating&) { return true; });
+  report.requested_thumbs = tally(thumbs_, [](const Rating& r) { return r.requested; });
   return report;
 }
 

@@ -13,14 +13,16 @@
 // too unsure to alert on (EVALUATION.md). Apart from the blocks:
 //   - satisfaction_vs_thumbs: on the last `thumbs_window` explicit thumbs (the estimator's
 //     dev set in the wild), the estimator's ROC-AUC against them falls below
-//     `min_thumbs_auc`, once there are `min_thumbs_each` of each.
+//     `min_thumbs_auc`, once there are `min_thumbs_each` of each. The report also reads
+//     the AUC on the thumbs the bot asked for alone (a random sample of the judged replies,
+//     where the others are those users chose to rate).
 // An alert is the gauge selffeed_alert{alert,subject} at 1 (0 once it clears), a count in
 // selffeed_alerts_total{alert}, a warning in the log and an entry of report().
 // Thread-safe.
 //
 //   DriftMonitor drift({.block = 2000}, registry);
 //   drift.judged(votes, score);        // the inference worker, per judged reply
-//   drift.rated(score, thumbs_up);     // per thumbs on a reply the live estimator scored
+//   drift.rated(score, thumbs_up, requested);  // per thumbs on a reply the live estimator scored
 //   drift.model_changed(version);      // on a swap
 //   DriftMonitor::Report now = drift.report();  // GET /admin/alerts
 #pragma once
@@ -93,6 +95,7 @@ class DriftMonitor {
     std::optional<Block> latest;
     std::vector<Alert> alerts;  // active ones
     Thumbs thumbs;
+    Thumbs requested_thumbs;  // of `thumbs`, those the bot asked for (rating requests)
   };
 
   DriftMonitor(Options options, metrics::Registry& metrics);
@@ -100,8 +103,9 @@ class DriftMonitor {
   // One reply the labeling functions voted on; `live_score` is the live model's P(satisfied)
   // (nullopt when another model, a trial, scored it).
   void judged(const std::vector<satisfaction::Vote>& votes, std::optional<double> live_score);
-  // Thumbs on a reply the live model's estimator scored `score`.
-  void rated(double score, bool thumbs_up);
+  // Thumbs on a reply the live model's estimator scored `score`; `requested`: the bot had
+  // asked the user to rate that answer.
+  void rated(double score, bool thumbs_up, bool requested);
   // The live model is now `version`: its estimator's scores and thumbs start again.
   void model_changed(const std::string& version);
   // Takes back what keep_references was given, before the first reply, with the live
@@ -142,8 +146,12 @@ class DriftMonitor {
   std::string live_version_;  // whose estimator score_reference_ is
   std::optional<Block> latest_;
   std::map<std::pair<std::string, std::string>, Alert> alerts_;  // active, by (name, subject)
-  std::deque<std::pair<double, bool>> thumbs_;                    // (score, up), oldest first
-  std::optional<double> thumbs_auc_;                              // on thumbs_, once both kinds are in
+  struct Rating {
+    double score = 0;
+    bool up = false;
+    bool requested = false;
+  };
+  std::deque<Rating> thumbs_;  // oldest first
 };
 
 }  // namespace selffeed::app

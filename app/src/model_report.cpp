@@ -27,6 +27,8 @@ struct Tally {
   std::uint64_t complaints = 0;
   std::uint64_t thumbs_down = 0;
   std::uint64_t thumbs_up = 0;
+  std::uint64_t requested_ratings = 0;  // thumbs on answers the bot asked the user to rate
+  std::uint64_t requested_thumbs_down = 0;
   std::uint64_t judged = 0;  // replies with a satisfaction estimate
   double satisfaction = 0;   // their sum
 };
@@ -46,7 +48,8 @@ struct VersionData {
 
 void add(Tally& sum, const Tally& t) {
   for (auto f : {&Tally::bot_turns, &Tally::answers, &Tally::asks, &Tally::replies, &Tally::complaints,
-                 &Tally::thumbs_down, &Tally::thumbs_up, &Tally::judged}) {
+                 &Tally::thumbs_down, &Tally::thumbs_up, &Tally::requested_ratings, &Tally::requested_thumbs_down,
+                 &Tally::judged}) {
     sum.*f += t.*f;
   }
   sum.satisfaction += t.satisfaction;
@@ -59,23 +62,31 @@ struct ShareFields {
 constexpr ShareFields kAsks{&Tally::asks, &Tally::bot_turns};
 constexpr ShareFields kComplaints{&Tally::complaints, &Tally::replies};
 constexpr ShareFields kThumbsDown{&Tally::thumbs_down, &Tally::answers};
-constexpr ShareFields kShares[] = {kAsks, kComplaints, kThumbsDown};
+constexpr ShareFields kRequestedThumbsDown{&Tally::requested_thumbs_down, &Tally::requested_ratings};
+constexpr ShareFields kShares[] = {kAsks, kComplaints, kThumbsDown, kRequestedThumbsDown};
+constexpr std::size_t kShareCount = std::size(kShares);
+using Shares = std::array<double, kShareCount>;
+// Each share's place in VersionReport and Comparison, in kShares order.
+constexpr Share VersionReport::*kVersionShares[] = {&VersionReport::asks, &VersionReport::complaints,
+                                                    &VersionReport::thumbs_down, &VersionReport::requested_thumbs_down};
+constexpr Share Comparison::*kComparisonShares[] = {&Comparison::asks, &Comparison::complaints,
+                                                    &Comparison::thumbs_down, &Comparison::requested_thumbs_down};
 
 double ratio(std::uint64_t count, std::uint64_t of) {
   return of == 0 ? 0.0 : static_cast<double>(count) / static_cast<double>(of);
 }
 
-// The three shares of each resample of the conversations, in kShares order.
-std::vector<std::array<double, 3>> resampled_shares(const std::vector<Tally>& tallies, const ReportOptions& options,
+// The shares of each resample of the conversations, in kShares order.
+std::vector<Shares> resampled_shares(const std::vector<Tally>& tallies, const ReportOptions& options,
                                                     std::mt19937_64& rng) {
-  std::vector<std::array<double, 3>> out;
+  std::vector<Shares> out;
   if (tallies.empty()) return out;
   std::uniform_int_distribution<std::size_t> pick(0, tallies.size() - 1);
   for (int r = 0; r < options.resamples; ++r) {
     Tally sum;
     for (std::size_t i = 0; i < tallies.size(); ++i) add(sum, tallies[pick(rng)]);
-    std::array<double, 3> shares{};
-    for (std::size_t k = 0; k < 3; ++k) shares[k] = ratio(sum.*kShares[k].count, sum.*kShares[k].of);
+    Shares shares{};
+    for (std::size_t k = 0; k < kShareCount; ++k) shares[k] = ratio(sum.*kShares[k].count, sum.*kShares[k].of);
     out.push_back(shares);
   }
   return out;
@@ -132,6 +143,7 @@ struct Thumb {
   std::string conversation_id;
   std::string version;
   bool up = false;
+  bool requested = false;  // the bot asked for it (Turn::rating_request)
   std::optional<double> reply_estimate;
 };
 using TurnKey = std::pair<std::string, std::int64_t>;  // (conversation, turn)
@@ -280,7 +292,7 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
   SELFFEED_RETURN_IF_ERROR(store.scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
     if (e.source != "thumbs" || e.created_ms < options.since_ms) return true;
     thumbs_on[{e.conversation_id, e.turn_index}].push_back(thumbs.size());
-    thumbs.push_back({e.conversation_id, e.model_version, e.target == "1", std::nullopt});
+    thumbs.push_back({e.conversation_id, e.model_version, e.target == "1", false, std::nullopt});
     return true;
   }));
 
@@ -313,7 +325,11 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
         t.satisfaction += *reply.satisfaction;
         auto rated = thumbs_on.find({c.id, static_cast<std::int64_t>(bot.index)});
         if (rated != thumbs_on.end()) {
-          for (std::size_t k : rated->second) thumbs[k].reply_estimate = reply.satisfaction;
+          const bool requested = i + 2 < turns.size() && turns[i + 2].rating_request == bot.index;
+          for (std::size_t k : rated->second) {
+            thumbs[k].reply_estimate = reply.satisfaction;
+            thumbs[k].requested = requested;
+          }
         }
       }
     }
@@ -322,8 +338,19 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
   struct Agreement {
     std::vector<double> estimates;
     std::vector<int> thumbs_up;
+    void add(double estimate, bool up) {
+      estimates.push_back(estimate);
+      thumbs_up.push_back(up ? 1 : 0);
+    }
+    // ROC-AUC of P(satisfied) for telling thumbs up from down, once both are there.
+    std::optional<double> auc() const {
+      const auto ups = std::count(thumbs_up.begin(), thumbs_up.end(), 1);
+      if (ups == 0 || ups == static_cast<std::ptrdiff_t>(thumbs_up.size())) return std::nullopt;
+      // evaluate_binary's AUC is that of 1 - P(satisfied) for finding the unsatisfied.
+      return satisfaction::evaluate_binary(estimates, thumbs_up, 0.5).auc;
+    }
   };
-  std::map<std::string, Agreement> agreement;
+  std::map<std::string, Agreement> agreement, requested_agreement;
   for (const Thumb& thumb : thumbs) {
     auto version = data.find(thumb.version);
     if (version == data.end()) continue;
@@ -331,9 +358,13 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
     if (conversation == version->second.by_conversation.end()) continue;  // its turns are before since_ms
     Tally& t = version->second.tallies[conversation->second];
     ++(thumb.up ? t.thumbs_up : t.thumbs_down);
+    if (thumb.requested) {
+      ++t.requested_ratings;
+      if (!thumb.up) ++t.requested_thumbs_down;
+    }
     if (thumb.reply_estimate) {
-      agreement[thumb.version].estimates.push_back(*thumb.reply_estimate);
-      agreement[thumb.version].thumbs_up.push_back(thumb.up ? 1 : 0);
+      agreement[thumb.version].add(*thumb.reply_estimate, thumb.up);
+      if (thumb.requested) requested_agreement[thumb.version].add(*thumb.reply_estimate, thumb.up);
     }
   }
   SELFFEED_ASSIGN_OR_RETURN(auto models, store.list_models());
@@ -342,7 +373,7 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
 
   ModelReport report;
   std::mt19937_64 rng(options.seed);
-  std::map<std::string, std::vector<std::array<double, 3>>> resampled;
+  std::map<std::string, std::vector<Shares>> resampled;
   for (const auto& [version, d] : data) {
     VersionReport v;
     v.version = version;
@@ -354,18 +385,16 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
     v.thumbs_up = sum.thumbs_up;
     if (sum.judged > 0) v.mean_satisfaction = sum.satisfaction / static_cast<double>(sum.judged);
     if (auto a = agreement.find(version); a != agreement.end()) {
-      const Agreement& pairs = a->second;
-      v.thumbs_with_estimate = pairs.estimates.size();
-      const auto ups = std::count(pairs.thumbs_up.begin(), pairs.thumbs_up.end(), 1);
-      if (ups > 0 && ups < static_cast<std::ptrdiff_t>(pairs.thumbs_up.size())) {
-        // evaluate_binary's AUC is that of 1 - P(satisfied) for finding the unsatisfied.
-        v.estimator_auc_vs_thumbs = satisfaction::evaluate_binary(pairs.estimates, pairs.thumbs_up, 0.5).auc;
-      }
+      v.thumbs_with_estimate = a->second.estimates.size();
+      v.estimator_auc_vs_thumbs = a->second.auc();
+    }
+    if (auto a = requested_agreement.find(version); a != requested_agreement.end()) {
+      v.requested_thumbs_with_estimate = a->second.estimates.size();
+      v.estimator_auc_vs_requested_thumbs = a->second.auc();
     }
     const auto draws = resampled_shares(in_id_order(d.tallies, d.by_conversation), options, rng);
-    Share* shares[] = {&v.asks, &v.complaints, &v.thumbs_down};
-    for (std::size_t k = 0; k < 3; ++k) {
-      Share& s = *shares[k];
+    for (std::size_t k = 0; k < kShareCount; ++k) {
+      Share& s = v.*kVersionShares[k];
       s.count = sum.*kShares[k].count;
       s.of = sum.*kShares[k].of;
       s.value = ratio(s.count, s.of);
@@ -395,7 +424,7 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
     return not_found_error("no turns of version '" + against + "' in the store");
   }
   if (!version.empty() && !against.empty() && version != against) {
-    Comparison c{version, against, {}, {}, {}};
+    Comparison c{version, against};
     const VersionReport* a = nullptr;
     const VersionReport* b = nullptr;
     for (const VersionReport& v : report.versions) {
@@ -404,16 +433,14 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
     }
     const auto& draws_a = resampled[version];
     const auto& draws_b = resampled[against];
-    Share* differences[] = {&c.asks, &c.complaints, &c.thumbs_down};
-    const Share VersionReport::*fields[] = {&VersionReport::asks, &VersionReport::complaints,
-                                            &VersionReport::thumbs_down};
-    for (std::size_t k = 0; k < 3; ++k) {
-      differences[k]->value = (a->*fields[k]).value - (b->*fields[k]).value;
+    for (std::size_t k = 0; k < kShareCount; ++k) {
+      Share& difference = c.*kComparisonShares[k];
+      difference.value = (a->*kVersionShares[k]).value - (b->*kVersionShares[k]).value;
       std::vector<double> values;  // the two groups' draws are independent: pair them by index
       for (std::size_t r = 0; r < std::min(draws_a.size(), draws_b.size()); ++r) {
         values.push_back(draws_a[r][k] - draws_b[r][k]);
       }
-      std::tie(differences[k]->low, differences[k]->high) = interval(std::move(values));
+      std::tie(difference.low, difference.high) = interval(std::move(values));
     }
     report.comparison = std::move(c);
   }
@@ -542,7 +569,12 @@ json to_json(const ModelReport& report) {
                         {"mean_satisfaction", v.mean_satisfaction ? json(*v.mean_satisfaction) : json(nullptr)},
                         {"thumbs_with_estimate", v.thumbs_with_estimate},
                         {"estimator_auc_vs_thumbs",
-                         v.estimator_auc_vs_thumbs ? json(*v.estimator_auc_vs_thumbs) : json(nullptr)}});
+                         v.estimator_auc_vs_thumbs ? json(*v.estimator_auc_vs_thumbs) : json(nullptr)},
+                        {"requested_thumbs_down", share_json(v.requested_thumbs_down)},
+                        {"requested_thumbs_with_estimate", v.requested_thumbs_with_estimate},
+                        {"estimator_auc_vs_requested_thumbs", v.estimator_auc_vs_requested_thumbs
+                                                                  ? json(*v.estimator_auc_vs_requested_thumbs)
+                                                                  : json(nullptr)}});
   }
   json out = {{"versions", versions}, {"comparison", nullptr}};
   if (const auto& c = report.comparison) {
@@ -550,7 +582,8 @@ json to_json(const ModelReport& report) {
                          {"against", c->against},
                          {"asks", difference_json(c->asks)},
                          {"complaints", difference_json(c->complaints)},
-                         {"thumbs_down_per_answer", difference_json(c->thumbs_down)}};
+                         {"thumbs_down_per_answer", difference_json(c->thumbs_down)},
+                         {"requested_thumbs_down", difference_json(c->requested_thumbs_down)}};
   }
   out["shadows"] = json::array();
   for (const ShadowReport& r : report.shadows) {
@@ -573,19 +606,23 @@ json to_json(const ModelReport& report) {
 std::string to_markdown(const ModelReport& report) {
   std::string out =
       "| version | status | conversations | answers | asks for feedback | complaints (paper regexes) | "
-      "thumbs down per answer | thumbs up | mean P(satisfied) | estimate vs thumbs: AUC (rated replies) |\n"
-      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+      "thumbs down per answer | thumbs up | mean P(satisfied) | estimate vs thumbs: AUC (rated replies) | "
+      "thumbs down of requested ratings | estimate vs requested thumbs: AUC (rated replies) |\n"
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const VersionReport& v : report.versions) {
     out += "| " + v.version + " | " + (v.status.empty() ? "-" : v.status) + " | " + std::to_string(v.conversations) +
            " | " + std::to_string(v.answers) + " | " + format_share(v.asks) + " | " + format_share(v.complaints) +
            " | " + format_share(v.thumbs_down) + " | " + std::to_string(v.thumbs_up) + " | " +
            format_optional(v.mean_satisfaction) + " | " + format_optional(v.estimator_auc_vs_thumbs) + " (" +
-           std::to_string(v.thumbs_with_estimate) + ") |\n";
+           std::to_string(v.thumbs_with_estimate) + ") | " + format_share(v.requested_thumbs_down) + " | " +
+           format_optional(v.estimator_auc_vs_requested_thumbs) + " (" +
+           std::to_string(v.requested_thumbs_with_estimate) + ") |\n";
   }
   if (const auto& c = report.comparison) {
     out += "\n" + c->version + " minus " + c->against + " (95% interval): asks " + format_difference(c->asks) +
            ", complaints " + format_difference(c->complaints) + ", thumbs down per answer " +
-           format_difference(c->thumbs_down) + "\n";
+           format_difference(c->thumbs_down) + ", thumbs down of requested ratings " +
+           format_difference(c->requested_thumbs_down) + "\n";
   }
   if (report.shadows.empty()) return out;
   out +=

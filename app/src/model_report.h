@@ -48,13 +48,21 @@ struct VersionReport {
   // longer reads these users, whatever its offline numbers were.
   std::uint64_t thumbs_with_estimate = 0;
   std::optional<double> estimator_auc_vs_thumbs;
+  // The same on the ratings the bot asked for (Turn::rating_request): a random sample of
+  // the judged answers, where the thumbs users give of their own accord are the answers
+  // that struck them. Its thumbs-down share reads how many answers users dislike, and the
+  // AUC how well the estimator reads them, with no choice of the users' in between.
+  Share requested_thumbs_down;  // of the requested ratings
+  std::uint64_t requested_thumbs_with_estimate = 0;
+  std::optional<double> estimator_auc_vs_requested_thumbs;
 };
 
 // `version` minus `against`: each share's difference, with its 95% interval.
 struct Comparison {
   std::string version;
   std::string against;
-  Share asks, complaints, thumbs_down;  // value, low, high are differences; count and of unused
+  // value, low, high are differences; count and of unused
+  Share asks, complaints, thumbs_down, requested_thumbs_down;
 };
 
 // How a version in shadow (ChatEngine::start_shadow) would have answered, beside the answers

@@ -76,12 +76,21 @@ Result<Conversation> decode_conversation(std::string_view id, std::string_view v
   return c;
 }
 
-std::string encode_turn(const Turn& t) {
-  json j = {{"speaker", speaker_name(t.speaker)}, {"text", t.text}, {"time_ms", t.time_ms},
-            {"phase", phase_name(t.phase)}, {"model_version", t.model_version}};
+namespace {
+// The turn fields only some turns have, shared by the CBOR value and the JSONL line.
+template <class Json>
+void put_optional_turn_fields(Json& j, const Turn& t) {
   if (t.satisfaction) j["satisfaction"] = *t.satisfaction;
   if (t.candidate_id) j["candidate_id"] = *t.candidate_id;
   if (t.shadow) j["shadow"] = {{"version", t.shadow->version}, {"text", t.shadow->text}};
+  if (t.rating_request) j["rating_request"] = *t.rating_request;
+}
+}  // namespace
+
+std::string encode_turn(const Turn& t) {
+  json j = {{"speaker", speaker_name(t.speaker)}, {"text", t.text}, {"time_ms", t.time_ms},
+            {"phase", phase_name(t.phase)}, {"model_version", t.model_version}};
+  put_optional_turn_fields(j, t);
   return to_bytes(j);
 }
 
@@ -97,6 +106,7 @@ Result<Turn> decode_turn(std::string_view conversation_id, std::uint32_t index, 
   SELFFEED_RETURN_IF_ERROR(read_field(j, "model_version", t.model_version));
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "satisfaction", t.satisfaction));
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "candidate_id", t.candidate_id));
+  SELFFEED_RETURN_IF_ERROR(read_optional(j, "rating_request", t.rating_request));
   if (auto shadow = j.find("shadow"); shadow != j.end()) {
     if (!shadow->is_object()) return data_loss_error("field 'shadow' has the wrong type: not a map");
     ShadowReply reply;
@@ -222,10 +232,8 @@ std::string transcript_to_jsonl(const Conversation& c, std::span<const Turn> tur
     turn["text"] = t.text;
     turn["time_ms"] = t.time_ms;
     turn["phase"] = phase_name(t.phase);
-    if (t.satisfaction) turn["satisfaction"] = *t.satisfaction;
     if (!t.model_version.empty()) turn["model_version"] = t.model_version;
-    if (t.candidate_id) turn["candidate_id"] = *t.candidate_id;
-    if (t.shadow) turn["shadow"] = {{"version", t.shadow->version}, {"text", t.shadow->text}};
+    put_optional_turn_fields(turn, t);
     j["turns"].push_back(std::move(turn));
   }
   // As for examples: invalid UTF-8 is replaced, so that a line is always writable.

@@ -238,31 +238,37 @@ TEST(DriftMonitorTest, ThumbsTheEstimatorRanksBackwardsAlertOnceThereAreEnough) 
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> high(0.5, 0.9), low(0.1, 0.5);
   for (int i = 0; i < 40; ++i) {
-    drift.rated(low(rng), true);  // backwards, but too few to say
-    drift.rated(high(rng), false);
+    drift.rated(low(rng), true, false);  // backwards, but too few to say
+    drift.rated(high(rng), false, false);
   }
   DriftMonitor::Report report = drift.report();
   EXPECT_TRUE(report.alerts.empty());
   ASSERT_TRUE(report.thumbs.auc.has_value());
   EXPECT_LT(*report.thumbs.auc, 0.1);
   for (int i = 0; i < 10; ++i) {
-    drift.rated(low(rng), true);
-    drift.rated(high(rng), false);
+    drift.rated(low(rng), true, false);
+    drift.rated(high(rng), false, false);
   }
   report = drift.report();
   ASSERT_EQ(report.alerts.size(), 1u);
   EXPECT_EQ(report.alerts[0].name, "satisfaction_vs_thumbs");
   EXPECT_EQ(report.thumbs.up, 50u);
   EXPECT_EQ(report.thumbs.down, 50u);
-  // Thumbs it ranks right push the backwards ones out of the window.
+  EXPECT_EQ(report.requested_thumbs.up + report.requested_thumbs.down, 0u);
+  EXPECT_FALSE(report.requested_thumbs.auc.has_value());
+  // Thumbs it ranks right push the backwards ones out of the window; the bot asked for
+  // every other one.
   for (int i = 0; i < 100; ++i) {
-    drift.rated(high(rng), true);
-    drift.rated(low(rng), false);
+    drift.rated(high(rng), true, i % 2 == 0);
+    drift.rated(low(rng), false, i % 2 == 0);
   }
   report = drift.report();
   EXPECT_TRUE(report.alerts.empty());
   EXPECT_GT(*report.thumbs.auc, 0.9);
   EXPECT_EQ(report.thumbs.up + report.thumbs.down, 200u);
+  EXPECT_EQ(report.requested_thumbs.up, 50u);
+  EXPECT_EQ(report.requested_thumbs.down, 50u);
+  EXPECT_GT(*report.requested_thumbs.auc, 0.9);
   drift.model_changed("v2");
   report = drift.report();
   EXPECT_EQ(report.thumbs.up + report.thumbs.down, 0u) << "the old estimator's scores";

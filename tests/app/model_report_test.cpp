@@ -114,6 +114,55 @@ TEST(ModelReportTest, AShadowIsComparedWithTheLiveAnswersOnTheTurnsItSaw) {
   EXPECT_NE(to_markdown(*report).find("| v2 | v1 | 2 | 4 | 0.500"), std::string::npos) << to_markdown(*report);
 }
 
+// A conversation whose answer at turn 1 has a reply the estimator judged `estimate`, and
+// whose next reply asked to rate that answer when `requested`.
+void judged_answer(store::WriteSet& w, const std::string& id, double estimate, bool requested) {
+  w.conversations.push_back({.id = id, .created_ms = 1000, .updated_ms = 1003});
+  w.turns.push_back(user(id, 0, "hi", 1000));
+  w.turns.push_back(bot(id, 1, "hello , how are you ?", 1000, std::nullopt));
+  Turn reply = user(id, 2, "fine", 1001);
+  reply.satisfaction = estimate;
+  w.turns.push_back(reply);
+  Turn next = bot(id, 3, "good to hear .", 1001, std::nullopt);
+  if (requested) next.rating_request = 1;
+  w.turns.push_back(next);
+}
+
+TEST(ModelReportTest, TheRatingsTheBotAskedForAreReportedApartFromThoseUsersChoseToGive) {
+  TempDir dir;
+  auto store = store::Store::open({.path = dir.str("store")});
+  ASSERT_OK(store);
+  store::WriteSet w;
+  judged_answer(w, "asked-up", 0.9, true);
+  judged_answer(w, "asked-down", 0.2, true);
+  judged_answer(w, "asked-unrated", 0.5, true);
+  judged_answer(w, "own-up", 0.1, false);  // the estimator was wrong where the user chose to rate
+  w.examples = {example(ExampleKind::kST, "asked-up", 1, "1", "thumbs"),
+                example(ExampleKind::kST, "asked-down", 1, "0", "thumbs"),
+                example(ExampleKind::kST, "own-up", 1, "1", "thumbs")};
+  ASSERT_OK((*store)->commit(w));
+
+  auto report = report_models(**store, {.shadows = false});
+  ASSERT_OK(report);
+  ASSERT_EQ(report->versions.size(), 1u);
+  const VersionReport& v = report->versions[0];
+  EXPECT_EQ(v.thumbs_down.count, 1u);
+  EXPECT_EQ(v.thumbs_up, 2u);
+  EXPECT_EQ(v.thumbs_with_estimate, 3u);
+  EXPECT_DOUBLE_EQ(*v.estimator_auc_vs_thumbs, 0.5) << "up at 0.9 and 0.1, down at 0.2";
+  EXPECT_EQ(v.requested_thumbs_down.count, 1u);
+  EXPECT_EQ(v.requested_thumbs_down.of, 2u) << "a request left unanswered is no rating";
+  EXPECT_DOUBLE_EQ(v.requested_thumbs_down.value, 0.5);
+  EXPECT_EQ(v.requested_thumbs_with_estimate, 2u);
+  EXPECT_DOUBLE_EQ(*v.estimator_auc_vs_requested_thumbs, 1.0);
+
+  const nlohmann::json json = to_json(*report)["versions"][0];
+  EXPECT_EQ(json["requested_thumbs_down"]["of"], 2);
+  EXPECT_EQ(json["estimator_auc_vs_requested_thumbs"], 1.0);
+  EXPECT_NE(to_markdown(*report).find("| 0.500 [0.000, 1.000] (1/2) | 1.000 (2) |"), std::string::npos)
+      << to_markdown(*report);
+}
+
 // Forty conversations with a shadowed answer each, some corrected, some rated; stored
 // beginning in the order given.
 store::WriteSet forty_conversations(bool reversed) {

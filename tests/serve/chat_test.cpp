@@ -373,8 +373,9 @@ TEST(ChatTest, TheBotAsksToRateTheAnswerAJudgedReplyRepliedToOncePerConversation
   const std::string store_dir = dir.str("store");
   const std::string opener = "hello ! tell me about your car .", judged = "hm";
   const std::string twice = "i really like long drives along the coast in the summer";
+  std::string ann_conversation;
   {
-    auto server = testing::start_server(dir.str(), store_dir, {"--rating-request-share", "1"});
+    auto server = testing::start_server(dir.str(), store_dir, {"--rating-request-share", "1", "--admin-token", "secret"});
     ASSERT_TRUE(server);
     auto say = [](clients::WsClient& ws, const std::string& text) {
       json r = testing::request(ws, {{"type", "message"}, {"text", text}});
@@ -383,7 +384,9 @@ TEST(ChatTest, TheBotAsksToRateTheAnswerAJudgedReplyRepliedToOncePerConversation
     };
     auto ws = clients::WsClient::connect(server->ws_url());
     ASSERT_OK(ws);
-    ASSERT_EQ(testing::request(**ws, {{"type", "hello"}, {"user_id", "ann"}})["type"], "welcome");
+    const json welcome = testing::request(**ws, {{"type", "hello"}, {"user_id", "ann"}});
+    ASSERT_EQ(welcome["type"], "welcome");
+    ann_conversation = welcome["conversation_id"];
     EXPECT_TRUE(say(**ws, opener)["rating_request"].is_null()) << "nothing judged";
     const json asked = say(**ws, judged);
     EXPECT_EQ(asked["kind"], "answer") << asked.dump();
@@ -395,13 +398,25 @@ TEST(ChatTest, TheBotAsksToRateTheAnswerAJudgedReplyRepliedToOncePerConversation
     const json rated = testing::request(**ws, {{"type", "rate"}, {"turn", 1}, {"value", "down"}});
     ASSERT_EQ(rated["type"], "rated") << rated.dump();
 
-    auto other = clients::WsClient::connect(server->ws_url());
-    ASSERT_OK(other);
-    ASSERT_EQ(testing::request(**other, {{"type", "hello"}, {"user_id", "bob"}})["type"], "welcome");
-    say(**other, opener);
-    const json complained = say(**other, "what ? you are not making any sense");  // a paper regex
-    EXPECT_EQ(complained["kind"], "feedback_request") << complained.dump();
-    EXPECT_EQ(complained["rating_request"], 1) << "another conversation is asked too, beside a feedback request";
+    std::string bobs_conversation;
+    {
+      auto other = clients::WsClient::connect(server->ws_url());
+      ASSERT_OK(other);
+      const json bobs_welcome = testing::request(**other, {{"type", "hello"}, {"user_id", "bob"}});
+      ASSERT_EQ(bobs_welcome["type"], "welcome");
+      bobs_conversation = bobs_welcome["conversation_id"];
+      say(**other, opener);
+      const json complained = say(**other, "what ? you are not making any sense");  // a paper regex
+      EXPECT_EQ(complained["kind"], "feedback_request") << complained.dump();
+      EXPECT_EQ(complained["rating_request"], 1) << "another conversation is asked too, beside a feedback request";
+    }
+    // Bob rates the answer later, from another connection: still a rating the bot asked for.
+    auto later = clients::WsClient::connect(server->ws_url());
+    ASSERT_OK(later);
+    ASSERT_EQ(testing::request(**later, {{"type", "hello"}, {"user_id", "bob"}, {"conversation_id", bobs_conversation}})
+                  ["type"],
+              "welcome");
+    ASSERT_EQ(testing::request(**later, {{"type", "rate"}, {"turn", 1}, {"value", "up"}})["type"], "rated");
 
     // The terminal client shows the request, rates that answer, and deletes the conversation.
     std::istringstream lines("hello ! tell me about your car .\nhm\n/bad\n/delete\n/quit\n");
@@ -417,7 +432,12 @@ TEST(ChatTest, TheBotAsksToRateTheAnswerAJudgedReplyRepliedToOncePerConversation
     auto metrics = clients::http_request("GET", server->http_url("/metrics"));
     ASSERT_OK(metrics);
     EXPECT_NE(metrics->body.find("selffeed_rating_requests_total 3"), std::string::npos) << metrics->body;
-    EXPECT_NE(metrics->body.find("selffeed_requested_ratings_total 2"), std::string::npos) << metrics->body;
+    EXPECT_NE(metrics->body.find("selffeed_requested_ratings_total 3"), std::string::npos) << metrics->body;
+    auto alerts = clients::http_request("GET", server->http_url("/admin/alerts"), "", "Bearer secret");
+    ASSERT_OK(alerts);
+    const json requested = json::parse(alerts->body)["thumbs"]["requested"];
+    EXPECT_EQ(requested["up"], 1) << "bob's";
+    EXPECT_EQ(requested["down"], 2) << "ann's and the terminal user's";
   }
   {
     auto server = testing::start_server(dir.str(), store_dir, {"--rating-request-share", "1", "--max-rating-requests", "0"});
@@ -432,11 +452,17 @@ TEST(ChatTest, TheBotAsksToRateTheAnswerAJudgedReplyRepliedToOncePerConversation
   auto store = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
   ASSERT_OK(store);
   const std::vector<Example> thumbs = examples_of(**store, ExampleKind::kST);
-  ASSERT_EQ(thumbs.size(), 1u);
-  EXPECT_EQ(thumbs[0].target, "0");
-  EXPECT_EQ(thumbs[0].user_id, "ann");
-  EXPECT_NE(thumbs[0].context.find("__p1__ " + judged), std::string::npos)
-      << "the rated answer with the reply that was judged: " << thumbs[0].context;
+  ASSERT_EQ(thumbs.size(), 2u) << "ann's and bob's";
+  const Example& anns = thumbs[0].user_id == "ann" ? thumbs[0] : thumbs[1];
+  EXPECT_EQ(anns.target, "0");
+  EXPECT_NE(anns.context.find("__p1__ " + judged), std::string::npos)
+      << "the rated answer with the reply that was judged: " << anns.context;
+  // The request is part of the transcript: the bot's reply to "hm" named the answer.
+  auto turns = (*store)->get_turns(ann_conversation, 0);
+  ASSERT_OK(turns);
+  ASSERT_GE(turns->size(), 6u);
+  EXPECT_EQ((*turns)[3].rating_request, 1u);
+  EXPECT_EQ((*turns)[5].rating_request, std::nullopt);
 }
 
 // A user takes a conversation back (delete_conversation): its turns and examples leave the

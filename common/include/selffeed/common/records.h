@@ -76,6 +76,10 @@ struct Turn {
   // the bot said a sentence of its persona as it stands).
   std::optional<std::int64_t> candidate_id;
   std::optional<ShadowReply> shadow;  // bot answers only
+  // Bot turns only: beside this reply the bot asked the user to rate its answer at this
+  // turn (a rating request). The ratings it asked for are a random sample of the judged
+  // answers; the others are the ones users chose to rate.
+  std::optional<std::uint32_t> rating_request;
 
   friend bool operator==(const Turn&, const Turn&) = default;
 };
