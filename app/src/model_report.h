@@ -51,7 +51,9 @@ struct VersionReport {
   // The same on the ratings the bot asked for (Turn::rating_request): a random sample of
   // the judged answers, where the thumbs users give of their own accord are the answers
   // that struck them. Its thumbs-down share reads how many answers users dislike, and the
-  // AUC how well the estimator reads them, with no choice of the users' in between.
+  // AUC how well the estimator reads them, with no choice of the users' in between. A
+  // rating the user gave before the request counts too: it is the drawn answer's rating
+  // (leaving it out would leave out the answers that struck users most).
   Share requested_thumbs_down;  // of the requested ratings
   std::uint64_t requested_thumbs_with_estimate = 0;
   std::optional<double> estimator_auc_vs_requested_thumbs;
