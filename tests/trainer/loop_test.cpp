@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "selffeed/satisfaction/satisfaction.h"
 #include "selffeed/store/store.h"
 #include "selffeed/trainer/trainer.h"
 #include "testing.h"
@@ -69,6 +70,39 @@ TEST(HarvestedTest, DeletedUsersAreSkippedAndEveryTenthConversationIsHeldOut) {
   auto after = load_harvested(**store, HarvestGuard(), {.after_seq = 15});
   ASSERT_OK(after);
   EXPECT_EQ(sorted(after->dialogue_seqs), (std::vector<std::uint64_t>{17, 19}));
+}
+
+// A user who rates an answer before replying to it leaves a thumbs example without the
+// reply; the estimator reads every answer with its reply, so the reply that came after, in
+// the transcript, completes it. One still unanswered stays as it is, and so does an import.
+TEST(HarvestedTest, ThumbsGivenBeforeTheReplyAreCompletedWithTheReplyThatCameAfter) {
+  testing::TempDir dir;
+  auto store = store::Store::open({.path = dir.str("store")});
+  ASSERT_OK(store);
+  auto turn = [](const std::string& conversation, std::uint32_t index, Speaker speaker, const std::string& text) {
+    return Turn{.conversation_id = conversation, .index = index, .speaker = speaker, .text = text};
+  };
+  auto thumbs = [](const std::string& conversation, const std::string& bot_reply, const std::string& target) {
+    return Example{.kind = ExampleKind::kST, .context = satisfaction::satisfaction_context({.bot_reply = bot_reply}),
+                   .target = target, .conversation_id = conversation, .turn_index = 1, .user_id = conversation + "-user",
+                   .source = "thumbs"};
+  };
+  store::WriteSet w;
+  w.conversations = {{.id = "replied", .user_id = "replied-user"}, {.id = "left", .user_id = "left-user"}};
+  w.turns = {turn("replied", 0, Speaker::kUser, "hi"), turn("replied", 1, Speaker::kBot, "i love dogs ."),
+             turn("replied", 2, Speaker::kUser, "me too , i have two !"), turn("left", 0, Speaker::kUser, "hey"),
+             turn("left", 1, Speaker::kBot, "what do you do ?")};
+  w.examples = {thumbs("replied", "i love dogs .", "1"), thumbs("left", "what do you do ?", "0"),
+                {.kind = ExampleKind::kST, .context = "__p2__ hi __p1__ ok", .target = "1", .source = "import:st.jsonl"}};
+  ASSERT_OK((*store)->commit(w));
+
+  auto harvested = load_harvested(**store, HarvestGuard());
+  ASSERT_OK(harvested);
+  EXPECT_EQ(harvested->thumbs_completed, 1u);
+  const std::set<std::string> contexts(harvested->thumbs.contexts.begin(), harvested->thumbs.contexts.end());
+  EXPECT_EQ(contexts, (std::set<std::string>{
+                          satisfaction::satisfaction_context({.bot_reply = "i love dogs .", .user_reply = "me too , i have two !"}),
+                          satisfaction::satisfaction_context({.bot_reply = "what do you do ?"}), "__p2__ hi __p1__ ok"}));
 }
 
 // Concurrent conversations commit their turns in whatever order they come, and that order

@@ -7,6 +7,7 @@
 
 #include "selffeed/common/context.h"
 #include "selffeed/common/hash.h"
+#include "selffeed/satisfaction/satisfaction.h"
 #include "selffeed/trainer/trainer.h"
 
 namespace selffeed::trainer {
@@ -25,6 +26,22 @@ bool held_out_for_the_gate(const Example& e) {
     return e.kind == ExampleKind::kFB && text_key(e.context, e.target) % kFeedbackHoldoutEvery == 0;
   }
   return fnv1a64(e.conversation_id) % kFeedbackHoldoutEvery == 0;
+}
+
+// A user who rated an answer before replying to it left an ST example without the reply,
+// where the estimator always reads one beside the answer (satisfaction_context). The reply
+// they gave afterwards, in the transcript, completes it; nullopt: nothing to complete (no
+// reply yet, or the example has it already).
+Result<std::optional<std::string>> completed_thumbs_context(const store::Store& store, const Example& e) {
+  if (e.source != "thumbs" || e.conversation_id.empty() || e.turn_index < 0) return std::optional<std::string>();
+  SELFFEED_ASSIGN_OR_RETURN(const auto turns,
+                            store.get_turns(e.conversation_id, static_cast<std::uint32_t>(e.turn_index)));
+  if (turns.size() < 2 || turns[0].speaker != Speaker::kBot || turns[1].speaker != Speaker::kUser) {
+    return std::optional<std::string>();
+  }
+  std::string completed = satisfaction::satisfaction_context({.bot_reply = turns[0].text, .user_reply = turns[1].text});
+  if (completed == e.context) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(completed));
 }
 
 // An example kept for training, in the order it is returned: by a hash of its text, so
@@ -157,7 +174,17 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
       char* end = nullptr;
       const double target = std::strtod(e.target.c_str(), &end);
       if (end == e.target.c_str() || *end != '\0' || !(target >= 0 && target <= 1)) return true;  // not a label
-      eligible.push_back({std::move(teacher), e});
+      auto completed = completed_thumbs_context(store, e);
+      if (!completed.ok()) {
+        failure = completed.status();
+        return false;
+      }
+      Example thumb = e;
+      if (*completed) {
+        thumb.context = std::move(**completed);
+        ++out.thumbs_completed;
+      }
+      eligible.push_back({std::move(teacher), std::move(thumb)});
       return true;
     }
     const auto refusal = guard.refusal(e.target);

@@ -224,6 +224,9 @@ struct HarvestedExamples {
   std::size_t dialogue_held_out = 0;  // HB examples of the held-out conversations
   // ST: the users' thumbs, "__p2__ <bot> __p1__ <user>" -> P(satisfied) in [0, 1].
   SatisfactionPairs thumbs;
+  // Thumbs given before the user replied to the answer, whose context the reply in the
+  // transcript completed (the estimator reads every answer with its reply).
+  std::size_t thumbs_completed = 0;
   std::vector<std::uint64_t> dialogue_seqs;  // their sequence numbers, for the lineage
   std::vector<std::uint64_t> feedback_seqs;
   std::vector<std::uint64_t> satisfaction_seqs;
