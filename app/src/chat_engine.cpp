@@ -2,6 +2,7 @@
 
 #include <random>
 #include <unordered_set>
+#include <utility>
 
 #include "selffeed/common/context.h"
 #include "selffeed/common/hash.h"
@@ -63,6 +64,9 @@ struct ChatEngine::Session {
   feedback::State state;
   std::uint32_t next_turn = 0;
   bool moved = false;  // another connection resumed this conversation
+  // The user's thumbs on the bot's last answer, given before they replied to it: the drift
+  // monitor reads it once the reply is judged (up: true).
+  std::optional<bool> unreplied_answer_rated;
 };
 
 struct ChatEngine::Metrics {
@@ -610,10 +614,13 @@ void ChatEngine::rate(const Job& job) {
   const bool requested = turns->size() > 2 && (*turns)[2].rating_request == static_cast<std::uint32_t>(m.turn);
   if (requested) metrics_->requested_ratings.inc();
   if (teaching_budget_) teaching_budget_->spend(address, 1, Clock::now());
-  // The thumbs are the estimator's dev set in the wild, where the live one scored the reply.
+  // The thumbs are the estimator's dev set in the wild, where the live one scored the reply;
+  // before the reply, once it is judged.
   if (turns->size() > 1 && (*turns)[1].speaker == Speaker::kUser && (*turns)[1].satisfaction &&
       (*turns)[1].model_version == model_version()) {
     drift_->rated(*(*turns)[1].satisfaction, m.thumbs_up, requested);
+  } else if (turns->size() == 1 && m.turn + 1 == session->next_turn) {
+    session->unreplied_answer_rated = m.thumbs_up;
   }
   log()->info("conversation {} turn {} rated {}", session->conversation.id, m.turn, m.thumbs_up ? "up" : "down");
   job.connection->send(rated_frame(m.id, m.turn, m.thumbs_up, *seq));
@@ -827,6 +834,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     s.state = t->outcome.next;
     s.conversation.state = s.state.serialize();
     s.conversation.updated_ms = now;
+    const std::optional<bool> thumbs_on_replied_answer = std::exchange(s.unreplied_answer_rated, std::nullopt);
 
     ReplyFrame reply{t->job->message->id, user_index + 1, user_index, t->outcome.bot_text,
                      feedback::reply_kind_name(t->outcome.kind), t->satisfaction, models.version, {}};
@@ -852,6 +860,10 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
     if (!t->votes.empty()) {
       label_model_->add(t->votes);
       drift_->judged(t->votes, &models == serving.live.get() ? t->satisfaction : std::nullopt);
+      if (thumbs_on_replied_answer && t->satisfaction && &models == serving.live.get()) {
+        // This reply's rating request, if any, names that same answer.
+        drift_->rated(*t->satisfaction, *thumbs_on_replied_answer, t->outcome.rating_requested);
+      }
       metrics_->judged(models.version).inc();
     }
     for (std::size_t f = 0; f < t->votes.size(); ++f) {

@@ -15,8 +15,8 @@
 //     dev set in the wild), the estimator's ROC-AUC against them falls below
 //     `min_thumbs_auc`, once there are `min_thumbs_each` of each. The report also reads
 //     the AUC on the thumbs the bot asked for alone (a random sample of the judged replies,
-//     where the others are those users chose to rate). Only thumbs given after the reply
-//     was judged come here: the models report also reads those given before.
+//     where the others are those users chose to rate). A thumbs given before the reply
+//     comes once the reply is judged (ChatEngine, on the same connection).
 // An alert is the gauge selffeed_alert{alert,subject} at 1 (0 once it clears), a count in
 // selffeed_alerts_total{alert}, a warning in the log and an entry of report().
 // Thread-safe.

@@ -696,6 +696,12 @@ TEST(ChatTest, AlertsWhenTheUsersRepliesDriftAndForgetsItWhenTheOperatorAcceptsI
   EXPECT_EQ(alerts["thumbs"]["up"], 1);
   EXPECT_EQ(alerts["thumbs"]["down"], 1);
   EXPECT_EQ(alerts["thumbs"]["auc"], 0.5) << "the regex estimator scored both replies 1: a tie";
+  // A thumbs on the last answer before the reply counts once the reply is judged.
+  EXPECT_EQ(testing::request(**ws, {{"type", "rate"}, {"turn", 121}, {"value", "up"}})["type"], "rated");
+  EXPECT_EQ(admin("GET", "/admin/alerts")["thumbs"]["up"], 1) << "nothing judged it yet";
+  say("hm");
+  alerts = admin("GET", "/admin/alerts");
+  EXPECT_EQ(alerts["thumbs"]["up"], 2) << alerts["thumbs"].dump();
   EXPECT_EQ(admin("GET", "/admin/alerts/rebase")["error"], "not_found");
 
   // A restart keeps the reference: the first block after it is compared with the "hm" one.
