@@ -139,6 +139,16 @@ json share_json(const Share& s) {
 
 json difference_json(const Share& s) { return {{"value", s.value}, {"low", s.low}, {"high", s.high}}; }
 
+json calibration_json(const std::optional<satisfaction::Calibration>& c) {
+  if (!c) return nullptr;
+  json bins = json::array();
+  for (const satisfaction::CalibrationBin& b : c->bins) {
+    bins.push_back({{"low", b.low}, {"high", b.high}, {"ratings", b.examples}, {"mean_estimate", b.mean_score},
+                    {"up_share", b.satisfied_share}});
+  }
+  return {{"expected_error", c->expected_error}, {"bins", bins}};
+}
+
 struct Thumb {
   std::string conversation_id;
   std::string version;
@@ -391,6 +401,7 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
     if (auto a = requested_agreement.find(version); a != requested_agreement.end()) {
       v.requested_thumbs_with_estimate = a->second.estimates.size();
       v.estimator_auc_vs_requested_thumbs = a->second.auc();
+      v.calibration_vs_requested_thumbs = satisfaction::calibration(a->second.estimates, a->second.thumbs_up);
     }
     const auto draws = resampled_shares(in_id_order(d.tallies, d.by_conversation), options, rng);
     for (std::size_t k = 0; k < kShareCount; ++k) {
@@ -574,7 +585,8 @@ json to_json(const ModelReport& report) {
                         {"requested_thumbs_with_estimate", v.requested_thumbs_with_estimate},
                         {"estimator_auc_vs_requested_thumbs", v.estimator_auc_vs_requested_thumbs
                                                                   ? json(*v.estimator_auc_vs_requested_thumbs)
-                                                                  : json(nullptr)}});
+                                                                  : json(nullptr)},
+                        {"calibration_vs_requested_thumbs", calibration_json(v.calibration_vs_requested_thumbs)}});
   }
   json out = {{"versions", versions}, {"comparison", nullptr}};
   if (const auto& c = report.comparison) {
@@ -623,6 +635,19 @@ std::string to_markdown(const ModelReport& report) {
            ", complaints " + format_difference(c->complaints) + ", thumbs down per answer " +
            format_difference(c->thumbs_down) + ", thumbs down of requested ratings " +
            format_difference(c->requested_thumbs_down) + "\n";
+  }
+  for (const VersionReport& v : report.versions) {
+    if (!v.calibration_vs_requested_thumbs) continue;
+    char error[32];
+    std::snprintf(error, sizeof error, "%.3f", v.calibration_vs_requested_thumbs->expected_error);
+    out += "\nEstimates of " + v.version + " against the requested thumbs (expected calibration error " + error +
+           "):\n\n| P(satisfied) | rated replies | mean estimate | thumbs up |\n|---|---:|---:|---:|\n";
+    for (const satisfaction::CalibrationBin& b : v.calibration_vs_requested_thumbs->bins) {
+      char row[128];
+      std::snprintf(row, sizeof row, "| %.1f-%.1f | %zu | %.3f | %.3f |\n", b.low, b.high, b.examples, b.mean_score,
+                    b.satisfied_share);
+      out += row;
+    }
   }
   if (report.shadows.empty()) return out;
   out +=

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "selffeed/common/status.h"
+#include "selffeed/satisfaction/satisfaction.h"
 #include "selffeed/store/store.h"
 
 namespace selffeed::app {
@@ -57,6 +58,10 @@ struct VersionReport {
   Share requested_thumbs_down;  // of the requested ratings
   std::uint64_t requested_thumbs_with_estimate = 0;
   std::optional<double> estimator_auc_vs_requested_thumbs;
+  // How far the estimates of those replies are from the share the users rated up, in five
+  // bins of P(satisfied) (peers.md feature 9: the thumbs as the estimator's dev set); the
+  // server's threshold reads the values, which AUC does not. Absent without such ratings.
+  std::optional<satisfaction::Calibration> calibration_vs_requested_thumbs;
 };
 
 // `version` minus `against`: each share's difference, with its 95% interval.

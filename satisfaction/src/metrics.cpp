@@ -85,6 +85,32 @@ double best_threshold(std::span<const double> scores, std::span<const int> label
   return best;
 }
 
+Calibration calibration(std::span<const double> scores, std::span<const int> labels, int bins) {
+  std::vector<CalibrationBin> all(static_cast<std::size_t>(std::max(bins, 1)));
+  const double width = 1.0 / static_cast<double>(all.size());
+  for (std::size_t b = 0; b < all.size(); ++b) {
+    all[b].low = static_cast<double>(b) * width;
+    all[b].high = b + 1 == all.size() ? 1.0 : static_cast<double>(b + 1) * width;
+  }
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    const double score = std::clamp(scores[i], 0.0, 1.0);
+    CalibrationBin& bin = all[std::min(all.size() - 1, static_cast<std::size_t>(score / width))];
+    ++bin.examples;
+    bin.mean_score += score;
+    bin.satisfied_share += labels[i] == 1 ? 1 : 0;
+  }
+  Calibration out;
+  for (CalibrationBin& bin : all) {
+    if (bin.examples == 0) continue;
+    const double n = static_cast<double>(bin.examples);
+    bin.mean_score /= n;
+    bin.satisfied_share /= n;
+    out.expected_error += n / static_cast<double>(scores.size()) * std::abs(bin.mean_score - bin.satisfied_share);
+    out.bins.push_back(bin);
+  }
+  return out;
+}
+
 BootstrapInterval group_bootstrap(std::span<const std::size_t> group_of, int resamples, std::uint64_t seed,
                                   const std::function<double(std::span<const std::size_t>)>& statistic) {
   std::size_t groups = 0;

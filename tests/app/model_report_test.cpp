@@ -155,10 +155,16 @@ TEST(ModelReportTest, TheRatingsTheBotAskedForAreReportedApartFromThoseUsersChos
   EXPECT_DOUBLE_EQ(v.requested_thumbs_down.value, 0.5);
   EXPECT_EQ(v.requested_thumbs_with_estimate, 2u);
   EXPECT_DOUBLE_EQ(*v.estimator_auc_vs_requested_thumbs, 1.0);
+  ASSERT_TRUE(v.calibration_vs_requested_thumbs.has_value());
+  ASSERT_EQ(v.calibration_vs_requested_thumbs->bins.size(), 2u);
+  EXPECT_NEAR(v.calibration_vs_requested_thumbs->expected_error, (0.2 + 0.1) / 2, 1e-12)
+      << "0.2 rated down, 0.9 rated up";
 
   const nlohmann::json json = to_json(*report)["versions"][0];
   EXPECT_EQ(json["requested_thumbs_down"]["of"], 2);
   EXPECT_EQ(json["estimator_auc_vs_requested_thumbs"], 1.0);
+  EXPECT_EQ(json["calibration_vs_requested_thumbs"]["bins"][1]["up_share"], 1.0);
+  EXPECT_NE(to_markdown(*report).find("| 0.8-1.0 | 1 | 0.900 | 1.000 |"), std::string::npos) << to_markdown(*report);
   EXPECT_NE(to_markdown(*report).find("| 0.500 [0.000, 1.000] (1/2) | 1.000 (2) |"), std::string::npos)
       << to_markdown(*report);
 }

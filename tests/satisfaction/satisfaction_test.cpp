@@ -275,6 +275,32 @@ TEST(MetricsTest, BestThresholdKeepsWithinTheAskBudget) {
   EXPECT_DOUBLE_EQ(evaluate_binary(tied, tied_labels, best_threshold(tied, tied_labels, 0.5)).ask_rate, 0.0);
 }
 
+TEST(MetricsTest, CalibrationComparesEachBinsMeanScoreWithItsShareSatisfied) {
+  // 0.1 and 0.3 in the first two of five bins, 0.9 and 1.0 in the last (1.0 belongs to it).
+  const std::vector<double> scores = {0.1, 0.1, 0.3, 0.9, 1.0, 0.9, 1.0};
+  const std::vector<int> labels = {0, 0, 1, 1, 1, 1, 0};
+  const Calibration c = calibration(scores, labels);
+  ASSERT_EQ(c.bins.size(), 3u) << "the empty middle bins are left out";
+  EXPECT_DOUBLE_EQ(c.bins[0].low, 0.0);
+  EXPECT_DOUBLE_EQ(c.bins[0].high, 0.2);
+  EXPECT_EQ(c.bins[0].examples, 2u);
+  EXPECT_DOUBLE_EQ(c.bins[0].mean_score, 0.1);
+  EXPECT_DOUBLE_EQ(c.bins[0].satisfied_share, 0.0);
+  EXPECT_EQ(c.bins[1].examples, 1u);
+  EXPECT_DOUBLE_EQ(c.bins[1].satisfied_share, 1.0);
+  EXPECT_DOUBLE_EQ(c.bins[2].low, 0.8);
+  EXPECT_DOUBLE_EQ(c.bins[2].high, 1.0);
+  EXPECT_EQ(c.bins[2].examples, 4u);
+  EXPECT_NEAR(c.bins[2].mean_score, 0.95, 1e-12);
+  EXPECT_DOUBLE_EQ(c.bins[2].satisfied_share, 0.75);
+  EXPECT_NEAR(c.expected_error, (2 * 0.1 + 1 * 0.7 + 4 * 0.2) / 7, 1e-12);
+
+  // Scores that are the satisfied share of their bin: calibrated, whatever their order.
+  const Calibration exact = calibration(std::vector<double>{0.5, 0.5, 0.5, 0.5}, std::vector<int>{1, 0, 0, 1});
+  EXPECT_NEAR(exact.expected_error, 0.0, 1e-12);
+  EXPECT_TRUE(calibration({}, {}).bins.empty());
+}
+
 TEST(MetricsTest, AverageRanksShareTiedRanks) {
   EXPECT_EQ(average_ranks(std::vector<double>{0.3, 0.1, 0.3, 0.9}), (std::vector<double>{2.5, 1.0, 2.5, 4.0}));
   EXPECT_TRUE(average_ranks(std::vector<double>{}).empty());

@@ -146,6 +146,23 @@ BinaryMetrics evaluate_binary(std::span<const double> scores, std::span<const in
 // each of those, and F1 alone would have it ask on most turns when the signal is weak.
 // When none within the budget has an F1 above 0, the one that flags nothing.
 double best_threshold(std::span<const double> scores, std::span<const int> labels, double max_ask_rate = 1.0);
+// How far P(satisfied) is from how often the users were satisfied: the examples in
+// `bins` equal-width bins of their score (empty ones left out), each with its mean score and
+// its share of label 1, and the expected calibration error, the bins' |mean score - share
+// satisfied| weighted by their examples (0: calibrated; AUC cannot see this, since it reads
+// only the order of the scores, while the server's threshold reads their values).
+struct CalibrationBin {
+  double low = 0;  // the bin is [low, high), the last one [low, 1]
+  double high = 0;
+  std::size_t examples = 0;
+  double mean_score = 0;
+  double satisfied_share = 0;
+};
+struct Calibration {
+  std::vector<CalibrationBin> bins;
+  double expected_error = 0;
+};
+Calibration calibration(std::span<const double> scores, std::span<const int> labels, int bins = 5);
 // 1-based ranks of `values` in ascending order, tied values sharing their mean rank.
 std::vector<double> average_ranks(std::span<const double> values);
 
