@@ -106,7 +106,8 @@ struct ChatEngine::Metrics {
         rating_requests(r.counter("selffeed_rating_requests_total",
                                   "Times the bot asked the user to rate its previous answer.")),
         requested_ratings(r.counter("selffeed_requested_ratings_total",
-                                    "Ratings of the answers the bot had asked to rate (a user who changes their mind counts twice).")),
+                                    "Ratings of the answers the bot had asked to rate (a user who changes their "
+                                    "mind counts twice).")),
         conversations_deleted(r.counter("selffeed_conversations_deleted_total",
                                         "Conversations their users deleted (delete_conversation).")),
         shadow_failures(r.counter("selffeed_shadow_failures_total",
