@@ -29,6 +29,8 @@ struct Tally {
   std::uint64_t thumbs_up = 0;
   std::uint64_t requested_ratings = 0;  // thumbs on answers the bot asked the user to rate
   std::uint64_t requested_thumbs_down = 0;
+  std::uint64_t requested_asked = 0;       // of those, the ones whose reply the bot asked feedback on
+  std::uint64_t requested_down_asked = 0;  // and rated down
   std::uint64_t judged = 0;  // replies with a satisfaction estimate
   double satisfaction = 0;   // their sum
 };
@@ -49,7 +51,7 @@ struct VersionData {
 void add(Tally& sum, const Tally& t) {
   for (auto f : {&Tally::bot_turns, &Tally::answers, &Tally::asks, &Tally::replies, &Tally::complaints,
                  &Tally::thumbs_down, &Tally::thumbs_up, &Tally::requested_ratings, &Tally::requested_thumbs_down,
-                 &Tally::judged}) {
+                 &Tally::requested_asked, &Tally::requested_down_asked, &Tally::judged}) {
     sum.*f += t.*f;
   }
   sum.satisfaction += t.satisfaction;
@@ -63,14 +65,21 @@ constexpr ShareFields kAsks{&Tally::asks, &Tally::bot_turns};
 constexpr ShareFields kComplaints{&Tally::complaints, &Tally::replies};
 constexpr ShareFields kThumbsDown{&Tally::thumbs_down, &Tally::answers};
 constexpr ShareFields kRequestedThumbsDown{&Tally::requested_thumbs_down, &Tally::requested_ratings};
-constexpr ShareFields kShares[] = {kAsks, kComplaints, kThumbsDown, kRequestedThumbsDown};
+constexpr ShareFields kFeedbackRequestPrecision{&Tally::requested_down_asked, &Tally::requested_asked};
+constexpr ShareFields kFeedbackRequestRecall{&Tally::requested_down_asked, &Tally::requested_thumbs_down};
+constexpr ShareFields kShares[] = {kAsks, kComplaints, kThumbsDown, kRequestedThumbsDown, kFeedbackRequestPrecision,
+                                   kFeedbackRequestRecall};
 constexpr std::size_t kShareCount = std::size(kShares);
 using Shares = std::array<double, kShareCount>;
 // Each share's place in VersionReport and Comparison, in kShares order.
 constexpr Share VersionReport::*kVersionShares[] = {&VersionReport::asks, &VersionReport::complaints,
-                                                    &VersionReport::thumbs_down, &VersionReport::requested_thumbs_down};
+                                                    &VersionReport::thumbs_down, &VersionReport::requested_thumbs_down,
+                                                    &VersionReport::feedback_request_precision,
+                                                    &VersionReport::feedback_request_recall};
 constexpr Share Comparison::*kComparisonShares[] = {&Comparison::asks, &Comparison::complaints,
-                                                    &Comparison::thumbs_down, &Comparison::requested_thumbs_down};
+                                                    &Comparison::thumbs_down, &Comparison::requested_thumbs_down,
+                                                    &Comparison::feedback_request_precision,
+                                                    &Comparison::feedback_request_recall};
 
 double ratio(std::uint64_t count, std::uint64_t of) {
   return of == 0 ? 0.0 : static_cast<double>(count) / static_cast<double>(of);
@@ -153,7 +162,8 @@ struct Thumb {
   std::string conversation_id;
   std::string version;
   bool up = false;
-  bool requested = false;  // the bot asked for it (Turn::rating_request)
+  bool requested = false;       // the bot asked for it (Turn::rating_request)
+  bool feedback_asked = false;  // the bot asked what it should have said, after the reply to the answer
   std::optional<double> reply_estimate;
 };
 using TurnKey = std::pair<std::string, std::int64_t>;  // (conversation, turn)
@@ -302,7 +312,7 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
   SELFFEED_RETURN_IF_ERROR(store.scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
     if (e.source != "thumbs" || e.created_ms < options.since_ms) return true;
     thumbs_on[{e.conversation_id, e.turn_index}].push_back(thumbs.size());
-    thumbs.push_back({e.conversation_id, e.model_version, e.target == "1", false, std::nullopt});
+    thumbs.push_back({e.conversation_id, e.model_version, e.target == "1", false, false, std::nullopt});
     return true;
   }));
 
@@ -336,7 +346,9 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
         auto rated = thumbs_on.find({c.id, static_cast<std::int64_t>(bot.index)});
         if (rated != thumbs_on.end()) {
           const bool requested = i + 2 < turns.size() && turns[i + 2].rating_request == bot.index;
+          const bool asked = i + 2 < turns.size() && turns[i + 2].phase == Phase::kFeedbackRequested;
           for (std::size_t k : rated->second) {
+            thumbs[k].feedback_asked = asked;
             thumbs[k].reply_estimate = reply.satisfaction;
             thumbs[k].requested = requested;
           }
@@ -371,6 +383,8 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
     if (thumb.requested) {
       ++t.requested_ratings;
       if (!thumb.up) ++t.requested_thumbs_down;
+      if (thumb.feedback_asked) ++t.requested_asked;
+      if (thumb.feedback_asked && !thumb.up) ++t.requested_down_asked;
     }
     if (thumb.reply_estimate) {
       agreement[thumb.version].add(*thumb.reply_estimate, thumb.up);
@@ -586,7 +600,9 @@ json to_json(const ModelReport& report) {
                         {"estimator_auc_vs_requested_thumbs", v.estimator_auc_vs_requested_thumbs
                                                                   ? json(*v.estimator_auc_vs_requested_thumbs)
                                                                   : json(nullptr)},
-                        {"calibration_vs_requested_thumbs", calibration_json(v.calibration_vs_requested_thumbs)}});
+                        {"calibration_vs_requested_thumbs", calibration_json(v.calibration_vs_requested_thumbs)},
+                        {"feedback_request_precision", share_json(v.feedback_request_precision)},
+                        {"feedback_request_recall", share_json(v.feedback_request_recall)}});
   }
   json out = {{"versions", versions}, {"comparison", nullptr}};
   if (const auto& c = report.comparison) {
@@ -595,7 +611,9 @@ json to_json(const ModelReport& report) {
                          {"asks", difference_json(c->asks)},
                          {"complaints", difference_json(c->complaints)},
                          {"thumbs_down_per_answer", difference_json(c->thumbs_down)},
-                         {"requested_thumbs_down", difference_json(c->requested_thumbs_down)}};
+                         {"requested_thumbs_down", difference_json(c->requested_thumbs_down)},
+                         {"feedback_request_precision", difference_json(c->feedback_request_precision)},
+                         {"feedback_request_recall", difference_json(c->feedback_request_recall)}};
   }
   out["shadows"] = json::array();
   for (const ShadowReport& r : report.shadows) {
@@ -634,12 +652,16 @@ std::string to_markdown(const ModelReport& report) {
     out += "\n" + c->version + " minus " + c->against + " (95% interval): asks " + format_difference(c->asks) +
            ", complaints " + format_difference(c->complaints) + ", thumbs down per answer " +
            format_difference(c->thumbs_down) + ", thumbs down of requested ratings " +
-           format_difference(c->requested_thumbs_down) + "\n";
+           format_difference(c->requested_thumbs_down) + ", feedback requests' precision " +
+           format_difference(c->feedback_request_precision) + " and recall " +
+           format_difference(c->feedback_request_recall) + " against them\n";
   }
   for (const VersionReport& v : report.versions) {
     if (!v.calibration_vs_requested_thumbs) continue;
     char error[32];
     std::snprintf(error, sizeof error, "%.3f", v.calibration_vs_requested_thumbs->expected_error);
+    out += "\nFeedback requests of " + v.version + " against the requested thumbs: precision " +
+           format_share(v.feedback_request_precision) + ", recall " + format_share(v.feedback_request_recall) + "\n";
     out += "\nEstimates of " + v.version + " against the requested thumbs (expected calibration error " + error +
            "):\n\n| P(satisfied) | rated replies | mean estimate | thumbs up |\n|---|---:|---:|---:|\n";
     for (const satisfaction::CalibrationBin& b : v.calibration_vs_requested_thumbs->bins) {

@@ -62,6 +62,12 @@ struct VersionReport {
   // bins of P(satisfied) (peers.md feature 9: the thumbs as the estimator's dev set); the
   // server's threshold reads the values, which AUC does not. Absent without such ratings.
   std::optional<satisfaction::Calibration> calibration_vs_requested_thumbs;
+  // The gate of the self-feeding loop in the wild, on the same ratings: of those whose reply
+  // the bot asked feedback on, the share rated down (precision of its feedback requests),
+  // and of those rated down, the share it asked on (recall); the ConvAI2 table's precision
+  // and recall of the unsatisfied class (EVALUATION.md), read from its decisions.
+  Share feedback_request_precision;
+  Share feedback_request_recall;
 };
 
 // `version` minus `against`: each share's difference, with its 95% interval.
@@ -69,7 +75,7 @@ struct Comparison {
   std::string version;
   std::string against;
   // value, low, high are differences; count and of unused
-  Share asks, complaints, thumbs_down, requested_thumbs_down;
+  Share asks, complaints, thumbs_down, requested_thumbs_down, feedback_request_precision, feedback_request_recall;
 };
 
 // How a version in shadow (ChatEngine::start_shadow) would have answered, beside the answers

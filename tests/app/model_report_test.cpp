@@ -114,16 +114,19 @@ TEST(ModelReportTest, AShadowIsComparedWithTheLiveAnswersOnTheTurnsItSaw) {
   EXPECT_NE(to_markdown(*report).find("| v2 | v1 | 2 | 4 | 0.500"), std::string::npos) << to_markdown(*report);
 }
 
-// A conversation whose answer at turn 1 has a reply the estimator judged `estimate`, and
-// whose next reply asked to rate that answer when `requested`.
-void judged_answer(store::WriteSet& w, const std::string& id, double estimate, bool requested) {
+// A conversation whose answer at turn 1 has a reply the estimator judged `estimate`; the
+// bot's next turn asked to rate that answer when `requested`, and asked what it should have
+// said when `feedback_asked`.
+void judged_answer(store::WriteSet& w, const std::string& id, double estimate, bool requested,
+                   bool feedback_asked = false) {
   w.conversations.push_back({.id = id, .created_ms = 1000, .updated_ms = 1003});
   w.turns.push_back(user(id, 0, "hi", 1000));
   w.turns.push_back(bot(id, 1, "hello , how are you ?", 1000, std::nullopt));
   Turn reply = user(id, 2, "fine", 1001);
   reply.satisfaction = estimate;
   w.turns.push_back(reply);
-  Turn next = bot(id, 3, "good to hear .", 1001, std::nullopt);
+  Turn next = feedback_asked ? bot(id, 3, "oops ! what could i have said ?", 1001, std::nullopt, Phase::kFeedbackRequested)
+                             : bot(id, 3, "good to hear .", 1001, std::nullopt);
   if (requested) next.rating_request = 1;
   w.turns.push_back(next);
 }
@@ -134,11 +137,13 @@ TEST(ModelReportTest, TheRatingsTheBotAskedForAreReportedApartFromThoseUsersChos
   ASSERT_OK(store);
   store::WriteSet w;
   judged_answer(w, "asked-up", 0.9, true);
-  judged_answer(w, "asked-down", 0.2, true);
+  judged_answer(w, "asked-down", 0.2, true, /*feedback_asked=*/true);
+  judged_answer(w, "asked-up-yet-feedback", 0.3, true, /*feedback_asked=*/true);
   judged_answer(w, "asked-unrated", 0.5, true);
   judged_answer(w, "own-up", 0.1, false);  // the estimator was wrong where the user chose to rate
   w.examples = {example(ExampleKind::kST, "asked-up", 1, "1", "thumbs"),
                 example(ExampleKind::kST, "asked-down", 1, "0", "thumbs"),
+                example(ExampleKind::kST, "asked-up-yet-feedback", 1, "1", "thumbs"),
                 example(ExampleKind::kST, "own-up", 1, "1", "thumbs")};
   ASSERT_OK((*store)->commit(w));
 
@@ -147,26 +152,34 @@ TEST(ModelReportTest, TheRatingsTheBotAskedForAreReportedApartFromThoseUsersChos
   ASSERT_EQ(report->versions.size(), 1u);
   const VersionReport& v = report->versions[0];
   EXPECT_EQ(v.thumbs_down.count, 1u);
-  EXPECT_EQ(v.thumbs_up, 2u);
-  EXPECT_EQ(v.thumbs_with_estimate, 3u);
-  EXPECT_DOUBLE_EQ(*v.estimator_auc_vs_thumbs, 0.5) << "up at 0.9 and 0.1, down at 0.2";
+  EXPECT_EQ(v.thumbs_up, 3u);
+  EXPECT_EQ(v.thumbs_with_estimate, 4u);
+  EXPECT_NEAR(*v.estimator_auc_vs_thumbs, 2.0 / 3, 1e-12) << "up at 0.9, 0.3 and 0.1, down at 0.2";
   EXPECT_EQ(v.requested_thumbs_down.count, 1u);
-  EXPECT_EQ(v.requested_thumbs_down.of, 2u) << "a request left unanswered is no rating";
-  EXPECT_DOUBLE_EQ(v.requested_thumbs_down.value, 0.5);
-  EXPECT_EQ(v.requested_thumbs_with_estimate, 2u);
+  EXPECT_EQ(v.requested_thumbs_down.of, 3u) << "a request left unanswered is no rating";
+  EXPECT_EQ(v.requested_thumbs_with_estimate, 3u);
   EXPECT_DOUBLE_EQ(*v.estimator_auc_vs_requested_thumbs, 1.0);
   ASSERT_TRUE(v.calibration_vs_requested_thumbs.has_value());
   ASSERT_EQ(v.calibration_vs_requested_thumbs->bins.size(), 2u);
-  EXPECT_NEAR(v.calibration_vs_requested_thumbs->expected_error, (0.2 + 0.1) / 2, 1e-12)
-      << "0.2 rated down, 0.9 rated up";
+  EXPECT_NEAR(v.calibration_vs_requested_thumbs->expected_error, (2 * 0.25 + 0.1) / 3, 1e-12)
+      << "0.2 down and 0.3 up in one bin, 0.9 up in another";
+  // The bot asked what it should have said after two of the requested answers, one of
+  // them rated down: the only one rated down.
+  EXPECT_EQ(v.feedback_request_precision.count, 1u);
+  EXPECT_EQ(v.feedback_request_precision.of, 2u);
+  EXPECT_EQ(v.feedback_request_recall.count, 1u);
+  EXPECT_EQ(v.feedback_request_recall.of, 1u);
 
   const nlohmann::json json = to_json(*report)["versions"][0];
-  EXPECT_EQ(json["requested_thumbs_down"]["of"], 2);
+  EXPECT_EQ(json["requested_thumbs_down"]["of"], 3);
   EXPECT_EQ(json["estimator_auc_vs_requested_thumbs"], 1.0);
   EXPECT_EQ(json["calibration_vs_requested_thumbs"]["bins"][1]["up_share"], 1.0);
-  EXPECT_NE(to_markdown(*report).find("| 0.8-1.0 | 1 | 0.900 | 1.000 |"), std::string::npos) << to_markdown(*report);
-  EXPECT_NE(to_markdown(*report).find("| 0.500 [0.000, 1.000] (1/2) | 1.000 (2) |"), std::string::npos)
-      << to_markdown(*report);
+  EXPECT_EQ(json["feedback_request_precision"]["value"], 0.5);
+  const std::string markdown = to_markdown(*report);
+  EXPECT_NE(markdown.find("| 0.8-1.0 | 1 | 0.900 | 1.000 |"), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find("(1/3) | 1.000 (3) |"), std::string::npos) << markdown;
+  EXPECT_NE(markdown.find("Feedback requests of v1 against the requested thumbs: precision 0.500"), std::string::npos)
+      << markdown;
 }
 
 // Forty conversations with a shadowed answer each, some corrected, some rated; stored
