@@ -110,6 +110,7 @@ std::string welcome_frame(const WelcomeFrame& f) {
       turn["kind"] = t.phase == Phase::kFeedbackRequested   ? "feedback_request"
                      : t.phase == Phase::kNewTopicRequested ? "thanks_new_topic"
                                                             : "answer";
+      if (t.rating_request) turn["rating_request"] = *t.rating_request;
     }
     turns.push_back(std::move(turn));
   }

@@ -1,7 +1,7 @@
 // The selffeed web client: plain JavaScript over the protocol in docs/protocol.md.
 'use strict';
 
-const STORAGE = { conversation: 'selffeed.conversation', user: 'selffeed.user' };
+const STORAGE = { conversation: 'selffeed.conversation', user: 'selffeed.user', ratings: 'selffeed.ratings' };
 const $ = (id) => document.getElementById(id);
 const log = $('log');
 const input = $('input');
@@ -95,6 +95,30 @@ function send(message) {
   return id;
 }
 
+// The answers this browser rated in its current conversation ({turn: 'up'|'down'}): the
+// server does not say so in a welcome, and a resumed page shows them rated.
+function ratingsOf(conversation) {
+  try {
+    const saved = JSON.parse(localStorage.getItem(STORAGE.ratings) || 'null');
+    return saved && saved.conversation === conversation ? saved.turns : {};
+  } catch {
+    return {};
+  }
+}
+
+function rememberRating(turn, value) {
+  const conversation = log.dataset.conversation;
+  const turns = { ...ratingsOf(conversation), [turn]: value };
+  localStorage.setItem(STORAGE.ratings, JSON.stringify({ conversation, turns }));
+}
+
+function showRated(ratingEl, value) {
+  const note = document.createElement('span');
+  note.className = 'rated';
+  note.textContent = (value === 'up' ? '▲ good' : '▼ bad') + ' — rating stored';
+  ratingEl.replaceChildren(note);
+}
+
 function rate(turn, value, ratingEl) {
   const id = send({ type: 'rate', turn, value });
   if (id === null) return;
@@ -123,6 +147,14 @@ function onWelcome(m) {
   for (const t of m.turns) {
     if (t.speaker === 'bot') addBot(t.text, t.turn, t.kind);
     else addUser(t.text, t.turn);
+  }
+  for (const [turn, value] of Object.entries(ratingsOf(m.conversation_id))) {
+    const ratingEl = log.querySelector(`li.msg.bot[data-turn="${turn}"] .rating`);
+    if (ratingEl) showRated(ratingEl, value);
+  }
+  // A rating the bot asked for and this browser has not given is asked for again.
+  for (const t of m.turns) {
+    if (t.rating_request !== undefined) askToRate(t.rating_request);
   }
   if (state.deletedNotice) addSystem(state.deletedNotice);
   state.deletedNotice = null;
@@ -179,10 +211,8 @@ function onRated(m) {
   const ratingEl = state.pendingRate.get(m.id);
   state.pendingRate.delete(m.id);
   if (!ratingEl) return;
-  const note = document.createElement('span');
-  note.className = 'rated';
-  note.textContent = (m.value === 'up' ? '▲ good' : '▼ bad') + ' — rating stored';
-  ratingEl.replaceChildren(note);
+  rememberRating(m.turn, m.value);
+  showRated(ratingEl, m.value);
   refreshStats();
 }
 

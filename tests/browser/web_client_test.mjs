@@ -108,6 +108,15 @@ try {
   assert.equal(await page.getAttribute('#log', 'data-conversation'), conversation);
   assert.ok(await page.$('.msg.bot.feedback_request'), 'the resumed feedback request still stands out');
   await page.screenshot({ path: `${artifacts}/resumed.png` });
+  // The answer this browser rated shows as rated; on another browser (nothing remembered)
+  // the bot's request to rate it is asked again.
+  await page.waitForSelector('.msg.bot[data-turn="1"] .rated');
+  assert.equal(await page.$('.rating-question'), null);
+  await page.evaluate(() => localStorage.removeItem('selffeed.ratings'));
+  await page.reload();
+  await page.waitForSelector('#status[data-state="connected"]');
+  await page.waitForSelector('.msg.bot[data-turn="1"] .rating.requested .rating-question');
+  assert.equal(await page.$$eval('.rating-question', (q) => q.length), 1);
 
   // The server restarts: the page shows it, reconnects by itself and resumes.
   await stopServer(server);

@@ -413,9 +413,12 @@ TEST(ChatTest, TheBotAsksToRateTheAnswerAJudgedReplyRepliedToOncePerConversation
     // Bob rates the answer later, from another connection: still a rating the bot asked for.
     auto later = clients::WsClient::connect(server->ws_url());
     ASSERT_OK(later);
-    ASSERT_EQ(testing::request(**later, {{"type", "hello"}, {"user_id", "bob"}, {"conversation_id", bobs_conversation}})
-                  ["type"],
-              "welcome");
+    const json resumed =
+        testing::request(**later, {{"type", "hello"}, {"user_id", "bob"}, {"conversation_id", bobs_conversation}});
+    ASSERT_EQ(resumed["type"], "welcome");
+    ASSERT_EQ(resumed["turns"].size(), 4u);
+    EXPECT_EQ(resumed["turns"][3]["rating_request"], 1) << "the request, for a client that resumes: " << resumed.dump();
+    EXPECT_FALSE(resumed["turns"][1].contains("rating_request"));
     ASSERT_EQ(testing::request(**later, {{"type", "rate"}, {"turn", 1}, {"value", "up"}})["type"], "rated");
 
     // The terminal client shows the request, rates that answer, and deletes the conversation.
