@@ -5,9 +5,10 @@
 // FB and ST examples; one user in a hundred a heavy one). Prints a Markdown table for
 // BENCHMARKS.md; the median of 3 reads per row. The last row is what retraining adds to pin
 // its snapshot: the SHA-256 of the export of the HB and FB examples it uses. A second table
-// times a user deleting one conversation (Store::delete_conversation) in the same store: a
-// light user's, the heavy user's, and an anonymous one's (all through the store's index by
-// conversation).
+// times the read of a light and of the heavy user's conversations that the per-user cap on
+// feedback requests makes at a user's first hello; a third a user deleting one conversation
+// (Store::delete_conversation) in the same store: a light user's, the heavy user's, and an
+// anonymous one's (all through the store's index by conversation).
 //
 //   harvest_read_bench [--examples N] [--dir DIR]
 #include <algorithm>
@@ -144,6 +145,27 @@ int main(int argc, char** argv) {
   });
   std::printf("| snapshot pin: SHA-256 of the export of the %zu used | %.3f | %.0f | %.2fx | %.12s... | - | - |\n",
               used.size(), pin, scanned / pin, pin / scan, sha256.c_str());
+
+  // serve --max-feedback-requests-per-user reads a user's requests of the last day at their
+  // first hello, on the inference worker: every conversation of theirs, and the turns of
+  // those updated since (none here: the bench's conversations have no turns).
+  std::printf("\n| a user's feedback requests of the last day (first hello) | ms | conversations read | "
+              "per conversation |\n|---|---:|---:|---:|\n");
+  for (const auto& [name, user] : {std::pair{"a light user's (5 conversations)", "user-1"},
+                                   std::pair{"the heavy user's (1 in 100 conversations)", "heavy-user"}}) {
+    std::size_t conversations = 0;
+    check(store->scan_transcripts({.user_id = user, .updated_after_ms = -1},
+                                  [&](const Conversation&, const std::vector<Turn>&) {
+      ++conversations;
+      return true;
+    }));
+    const double seconds = median_seconds([&] {
+      check(store->scan_transcripts({.user_id = user, .updated_after_ms = unix_millis() - 24 * 3600 * 1000},
+                                    [](const Conversation&, const std::vector<Turn>&) { return true; }));
+    });
+    std::printf("| %s | %.3f | %zu | %.1f µs |\n", name, 1e3 * seconds, conversations,
+                1e6 * seconds / static_cast<double>(conversations));
+  }
   store.reset();
 
   auto writable = check(store::Store::open({.path = dir}));
