@@ -228,9 +228,9 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
   std::size_t refused = 0;
   for (const auto& [why, count] : harvested.refused) refused += count;
   SELFFEED_LOGGER("app")->info(
-      "harvested from {}: {} HB, {} FB, {} ST ({} completed with the reply that came after the rating; up to seq {}; {} FB and {} HB of the gate's conversations held out, "
-      "{} of deleted users skipped, {} refused by the guard, {} of {} untrusted users left out, {} over the cap of {} "
-      "per user; snapshot sha256 {})",
+      "harvested from {}: {} HB, {} FB, {} ST ({} completed with the reply that came after the rating; up to seq {}; "
+      "{} FB and {} HB of the gate's conversations held out, {} of deleted users skipped, {} refused by the guard, "
+      "{} of {} untrusted users left out, {} over the cap of {} per user; snapshot sha256 {})",
       f.store, harvested.dialogue_seqs.size(), harvested.feedback_seqs.size(), harvested.satisfaction_seqs.size(),
       harvested.thumbs_completed, harvested.watermark, harvested.feedback_holdout.size(), harvested.dialogue_held_out,
       harvested.skipped_deleted_users, refused, harvested.examples_of_the_untrusted, harvested.untrusted.size(),

@@ -87,7 +87,7 @@ double ratio(std::uint64_t count, std::uint64_t of) {
 
 // The shares of each resample of the conversations, in kShares order.
 std::vector<Shares> resampled_shares(const std::vector<Tally>& tallies, const ReportOptions& options,
-                                                    std::mt19937_64& rng) {
+                                     std::mt19937_64& rng) {
   std::vector<Shares> out;
   if (tallies.empty()) return out;
   std::uniform_int_distribution<std::size_t> pick(0, tallies.size() - 1);
@@ -312,7 +312,7 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
   SELFFEED_RETURN_IF_ERROR(store.scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
     if (e.source != "thumbs" || e.created_ms < options.since_ms) return true;
     thumbs_on[{e.conversation_id, e.turn_index}].push_back(thumbs.size());
-    thumbs.push_back({e.conversation_id, e.model_version, e.target == "1", false, false, std::nullopt});
+    thumbs.push_back({.conversation_id = e.conversation_id, .version = e.model_version, .up = e.target == "1"});
     return true;
   }));
 
