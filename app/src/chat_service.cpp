@@ -157,7 +157,12 @@ json drift_json(const DriftMonitor::Report& report) {
                       {"since_ms", a.since_ms}});
   }
   auto thumbs_json = [](const DriftMonitor::Thumbs& t) {
-    return json{{"up", t.up}, {"down", t.down}, {"mean_score", t.mean_score}, {"auc", t.auc ? json(*t.auc) : json(nullptr)}};
+    auto optional = [](std::optional<double> value) { return value ? json(*value) : json(nullptr); };
+    return json{{"up", t.up},
+                {"down", t.down},
+                {"mean_score", t.mean_score},
+                {"auc", optional(t.auc)},
+                {"calibration_error", optional(t.calibration_error)}};
   };
   json thumbs = thumbs_json(report.thumbs);
   thumbs["requested"] = thumbs_json(report.requested_thumbs);

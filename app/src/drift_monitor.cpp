@@ -51,6 +51,7 @@ DriftMonitor::Thumbs tally(const Ratings& ratings, Wanted wanted) {
   }
   if (scores.empty()) return out;
   out.mean_score /= static_cast<double>(scores.size());
+  out.calibration_error = satisfaction::calibration(scores, labels).expected_error;
   if (out.up > 0 && out.down > 0) out.auc = satisfaction::evaluate_binary(scores, labels, 0.5).auc;
   return out;
 }

@@ -87,6 +87,9 @@ class DriftMonitor {
     std::size_t down = 0;
     std::optional<double> auc;  // once there are some of each
     double mean_score = 0;      // of the rated replies
+    // satisfaction::calibration's expected error of the scores against the thumbs, once
+    // there are any (telling for the requested ones: a random sample of the judged replies).
+    std::optional<double> calibration_error;
   };
   struct Report {
     std::vector<std::string> functions;  // Options::functions

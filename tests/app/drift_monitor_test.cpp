@@ -256,6 +256,7 @@ TEST(DriftMonitorTest, ThumbsTheEstimatorRanksBackwardsAlertOnceThereAreEnough) 
   EXPECT_EQ(report.thumbs.down, 50u);
   EXPECT_EQ(report.requested_thumbs.up + report.requested_thumbs.down, 0u);
   EXPECT_FALSE(report.requested_thumbs.auc.has_value());
+  EXPECT_FALSE(report.requested_thumbs.calibration_error.has_value());
   // Thumbs it ranks right push the backwards ones out of the window; the bot asked for
   // every other one.
   for (int i = 0; i < 100; ++i) {
@@ -269,10 +270,19 @@ TEST(DriftMonitorTest, ThumbsTheEstimatorRanksBackwardsAlertOnceThereAreEnough) 
   EXPECT_EQ(report.requested_thumbs.up, 50u);
   EXPECT_EQ(report.requested_thumbs.down, 50u);
   EXPECT_GT(*report.requested_thumbs.auc, 0.9);
+  ASSERT_TRUE(report.requested_thumbs.calibration_error.has_value());
+  EXPECT_GT(*report.requested_thumbs.calibration_error, 0.0);
   drift.model_changed("v2");
   report = drift.report();
   EXPECT_EQ(report.thumbs.up + report.thumbs.down, 0u) << "the old estimator's scores";
   EXPECT_FALSE(report.thumbs.auc.has_value());
+  // Calibration reads the values: two replies at 0.8, half of them rated up, is 0.3 off.
+  drift.rated(0.8, true, true);
+  drift.rated(0.8, false, true);
+  drift.rated(0.1, false, false);
+  report = drift.report();
+  EXPECT_NEAR(*report.requested_thumbs.calibration_error, 0.3, 1e-12);
+  EXPECT_NEAR(*report.thumbs.calibration_error, (2 * 0.3 + 0.1) / 3, 1e-12);
 }
 
 }  // namespace
