@@ -88,12 +88,19 @@ TEST(HarvestedTest, ThumbsGivenBeforeTheReplyAreCompletedWithTheReplyThatCameAft
                    .source = "thumbs"};
   };
   store::WriteSet w;
-  w.conversations = {{.id = "replied", .user_id = "replied-user"}, {.id = "left", .user_id = "left-user"}};
+  w.conversations = {{.id = "replied", .user_id = "replied-user"},
+                     {.id = "left", .user_id = "left-user"},
+                     {.id = "rated-after", .user_id = "rated-after-user"}};
   w.turns = {turn("replied", 0, Speaker::kUser, "hi"), turn("replied", 1, Speaker::kBot, "i love dogs ."),
              turn("replied", 2, Speaker::kUser, "me too , i have two !"), turn("left", 0, Speaker::kUser, "hey"),
-             turn("left", 1, Speaker::kBot, "what do you do ?")};
+             turn("left", 1, Speaker::kBot, "what do you do ?"), turn("rated-after", 0, Speaker::kUser, "yo"),
+             turn("rated-after", 1, Speaker::kBot, "i fly kites ."), turn("rated-after", 2, Speaker::kUser, "cool !")};
+  const std::string rated_after = satisfaction::satisfaction_context({.bot_reply = "i fly kites .", .user_reply = "cool !"});
+  Example complete = thumbs("rated-after", "i fly kites .", "1");
+  complete.context = rated_after;  // rated after the reply: nothing to complete
   w.examples = {thumbs("replied", "i love dogs .", "1"), thumbs("left", "what do you do ?", "0"),
-                {.kind = ExampleKind::kST, .context = "__p2__ hi __p1__ ok", .target = "1", .source = "import:st.jsonl"}};
+                {.kind = ExampleKind::kST, .context = "__p2__ hi __p1__ ok", .target = "1", .source = "import:st.jsonl"},
+                complete};
   ASSERT_OK((*store)->commit(w));
 
   auto harvested = load_harvested(**store, HarvestGuard());
@@ -102,7 +109,8 @@ TEST(HarvestedTest, ThumbsGivenBeforeTheReplyAreCompletedWithTheReplyThatCameAft
   const std::set<std::string> contexts(harvested->thumbs.contexts.begin(), harvested->thumbs.contexts.end());
   EXPECT_EQ(contexts, (std::set<std::string>{
                           satisfaction::satisfaction_context({.bot_reply = "i love dogs .", .user_reply = "me too , i have two !"}),
-                          satisfaction::satisfaction_context({.bot_reply = "what do you do ?"}), "__p2__ hi __p1__ ok"}));
+                          satisfaction::satisfaction_context({.bot_reply = "what do you do ?"}), "__p2__ hi __p1__ ok",
+                          rated_after}));
 }
 
 // Concurrent conversations commit their turns in whatever order they come, and that order

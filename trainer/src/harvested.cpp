@@ -28,12 +28,15 @@ bool held_out_for_the_gate(const Example& e) {
   return fnv1a64(e.conversation_id) % kFeedbackHoldoutEvery == 0;
 }
 
-// A user who rated an answer before replying to it left an ST example without the reply,
-// where the estimator always reads one beside the answer (satisfaction_context). The reply
-// they gave afterwards, in the transcript, completes it; nullopt: nothing to complete (no
-// reply yet, or the example has it already).
+// A user who rated an answer before replying to it left an ST example without the reply
+// ("__p2__ <answer> __p1__ "), where the estimator always reads one beside the answer
+// (satisfaction_context). The reply they gave afterwards, in the transcript, completes it;
+// nullopt: nothing to complete (the example has its reply, or there is none yet).
 Result<std::optional<std::string>> completed_thumbs_context(const store::Store& store, const Example& e) {
   if (e.source != "thumbs" || e.conversation_id.empty() || e.turn_index < 0) return std::optional<std::string>();
+  if (const std::vector<std::string> said = split_context(e.context); said.size() != 2 || !said.back().empty()) {
+    return std::optional<std::string>();
+  }
   SELFFEED_ASSIGN_OR_RETURN(const auto turns,
                             store.get_turns(e.conversation_id, static_cast<std::uint32_t>(e.turn_index)));
   if (turns.size() < 2 || turns[0].speaker != Speaker::kBot || turns[1].speaker != Speaker::kUser) {
