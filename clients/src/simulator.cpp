@@ -168,6 +168,12 @@ class SimulatedUser {
       if ((*reaction)["kind"] == "feedback_request") {
         ++report_.feedback_requests;
         if (!say(ws, reference)) return false;  // what the partner said to the line the bot fumbled
+      } else if ((*reaction)["kind"] == "answer") {
+        // The answer to the complaint is a second try at the same line: judged against the
+        // same reference, so that the user can rate it when asked (the server's requests are
+        // a sample of all answers; leaving these unrated would bias it).
+        const std::string& retry = (*reaction)["text"].get_ref<const std::string&>();
+        poor_at[(*reaction)["turn"].get<std::int64_t>()] = token_f1(retry, reference) < o_.poor_reply_f1;
       }
     }
     ws.close();

@@ -2,8 +2,10 @@
 // store: what it reports is what the server did and kept. The server uses the paper's
 // regex satisfaction baseline and a tight rate limit, so every complaint is recognised and
 // the simulated users have to wait some messages out.
+#include <algorithm>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -151,6 +153,38 @@ TEST(SimulatorTest, UsersAskedToRateAnAnswerRateItAsTheyJudgedIt) {
           << e.context;
     }
   }
+}
+
+// The server may ask to rate the bot's answer to a complaint: the simulated user judges
+// that answer too (against the line it fumbled), so every request it is sent is rated.
+TEST(SimulatorTest, UsersRateTheAnswerToTheirComplaintWhenAsked) {
+  TempDir dir;
+  clients::SimulatorOptions options{.complaints = {"hm"},
+                                    .conversations = 1,
+                                    .max_user_lines = 2,
+                                    .poor_reply_f1 = 1.01,  // every answer poor: each line gets a complaint
+                                    .thumbs_rate = 0,
+                                    .users = 1};
+  options.dialogues.push_back({.lines = {"hello ! what colour is your car ?", "my car is red .",
+                                         "nice . where is your car ?", "my car is in the lake ."}});
+  auto report = run_against_a_server(dir, options, {"--rating-request-share", "1", "--max-rating-requests", "3"});
+  ASSERT_OK(report);
+  EXPECT_EQ(report->errors, 0);
+  ASSERT_EQ(report->complaints, 2);
+  // Turns: 0 line, 1 answer, 2 "hm" (asks about 1), 3 answer to the complaint, 4 line
+  // (asks about 3), 5 answer, 6 "hm" (asks about 5), 7 answer.
+  EXPECT_EQ(report->rating_requests, 3);
+  EXPECT_EQ(report->thumbs_down, 3);
+  auto store = store::Store::open({.path = dir.str("store"), .mode = store::OpenMode::kReadOnly});
+  ASSERT_OK(store);
+  std::vector<std::int64_t> rated_turns;
+  ASSERT_OK((*store)->scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
+    EXPECT_EQ(e.target, "0");
+    rated_turns.push_back(e.turn_index);
+    return true;
+  }));
+  std::sort(rated_turns.begin(), rated_turns.end());
+  EXPECT_EQ(rated_turns, (std::vector<std::int64_t>{1, 3, 5}));
 }
 
 }  // namespace

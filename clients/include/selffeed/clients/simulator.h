@@ -9,7 +9,8 @@
 // bot answered badly, i.e. what the original partner said, and then goes on with the
 // dialogue. Thumbs: a poor reply also gets a thumbs-down with probability `thumbs_rate`,
 // any other answer a thumbs-up with probability `thumbs_up_rate`; when the server asks to
-// rate an answer (a reply's rating_request), the user rates it by the same rule, always.
+// rate an answer (a reply's rating_request), the user rates it by the same rule, always;
+// the bot's answer to a complaint is judged against the reference of the line it fumbled.
 #pragma once
 
 #include <cstdint>
