@@ -106,8 +106,8 @@ struct ChatEngine::Metrics {
         rating_requests(r.counter("selffeed_rating_requests_total",
                                   "Times the bot asked the user to rate its previous answer.")),
         requested_ratings(r.counter("selffeed_requested_ratings_total",
-                                    "Ratings of the answers the bot had asked to rate (a user who changes their "
-                                    "mind counts twice).")),
+                                    "Answers the bot had asked to rate that were rated (a changed mind counts "
+                                    "once).")),
         conversations_deleted(r.counter("selffeed_conversations_deleted_total",
                                         "Conversations their users deleted (delete_conversation).")),
         shadow_failures(r.counter("selffeed_shadow_failures_total",
@@ -608,23 +608,35 @@ void ChatEngine::rate(const Job& job) {
   example.model_version = turns->front().model_version;
   example.created_ms = unix_millis();
   example.source = "thumbs";
-  auto seq = store_.add_example(example);
-  if (!seq.ok()) return send_storage_error(job, seq.status());
+  // The turn keeps the rating that stands (a changed mind replaces it: the welcome and the
+  // transcript show it, and readers of the ST examples keep a turn's latest); the example
+  // keeps every rating given.
+  Turn rated = turns->front();
+  const std::optional<bool> rated_before = rated.thumbs_up;
+  rated.thumbs_up = m.thumbs_up;
+  auto seqs = store_.commit({.turns = {rated}, .examples = {example}});
+  if (!seqs.ok()) return send_storage_error(job, seqs.status());
   metrics_->harvested(ExampleKind::kST).inc();
   // The bot's reply to the user's answer says whether the bot asked for this rating.
   const bool requested = turns->size() > 2 && (*turns)[2].rating_request == static_cast<std::uint32_t>(m.turn);
-  if (requested) metrics_->requested_ratings.inc();
+  if (requested && !rated_before) metrics_->requested_ratings.inc();
   if (teaching_budget_) teaching_budget_->spend(address, 1, Clock::now());
   // The thumbs are the estimator's dev set in the wild, where the live one scored the reply;
   // before the reply, once it is judged.
   if (turns->size() > 1 && (*turns)[1].speaker == Speaker::kUser && (*turns)[1].satisfaction &&
       (*turns)[1].model_version == model_version()) {
-    drift_->rated(*(*turns)[1].satisfaction, m.thumbs_up, requested);
+    const double score = *(*turns)[1].satisfaction;
+    if (!rated_before) {
+      drift_->rated(score, m.thumbs_up, requested);
+    } else if (*rated_before != m.thumbs_up) {
+      drift_->rating_changed(score, m.thumbs_up, requested);
+    }
   } else if (turns->size() == 1 && m.turn + 1 == session->next_turn) {
     session->unreplied_answer_rated = m.thumbs_up;
   }
-  log()->info("conversation {} turn {} rated {}", session->conversation.id, m.turn, m.thumbs_up ? "up" : "down");
-  job.connection->send(rated_frame(m.id, m.turn, m.thumbs_up, *seq));
+  log()->info("conversation {} turn {} rated {}{}", session->conversation.id, m.turn, m.thumbs_up ? "up" : "down",
+              rated_before ? " again" : "");
+  job.connection->send(rated_frame(m.id, m.turn, m.thumbs_up, seqs->front()));
 }
 
 // The user takes back a conversation: the store forgets it (its examples too, leaving a

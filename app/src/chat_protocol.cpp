@@ -111,6 +111,7 @@ std::string welcome_frame(const WelcomeFrame& f) {
                      : t.phase == Phase::kNewTopicRequested ? "thanks_new_topic"
                                                             : "answer";
       if (t.rating_request) turn["rating_request"] = *t.rating_request;
+      if (t.thumbs_up) turn["rating"] = *t.thumbs_up ? "up" : "down";
     }
     turns.push_back(std::move(turn));
   }

@@ -176,6 +176,17 @@ void DriftMonitor::rated(double score, bool thumbs_up, bool requested) {
   check_thumbs();
 }
 
+void DriftMonitor::rating_changed(double score, bool thumbs_up, bool requested) {
+  std::lock_guard lock(mutex_);
+  // The same score and flags: any such entry stands for this reply as well as another.
+  auto it = std::find_if(thumbs_.rbegin(), thumbs_.rend(), [&](const Rating& r) {
+    return r.score == score && r.up != thumbs_up && r.requested == requested;
+  });
+  if (it == thumbs_.rend()) return;
+  it->up = thumbs_up;
+  check_thumbs();
+}
+
 void DriftMonitor::check_thumbs() {
   const Thumbs all = tally(thumbs_, [](const Rating&) { return true; });
   if (!all.auc) return;

@@ -16,7 +16,8 @@
 //     `min_thumbs_auc`, once there are `min_thumbs_each` of each. The report also reads
 //     the AUC on the thumbs the bot asked for alone (a random sample of the judged replies,
 //     where the others are those users chose to rate). A thumbs given before the reply
-//     comes once the reply is judged (ChatEngine, on the same connection).
+//     comes once the reply is judged (ChatEngine, on the same connection); a changed mind
+//     replaces the rating.
 // An alert is the gauge selffeed_alert{alert,subject} at 1 (0 once it clears), a count in
 // selffeed_alerts_total{alert}, a warning in the log and an entry of report().
 // Thread-safe.
@@ -110,6 +111,9 @@ class DriftMonitor {
   // Thumbs on a reply the live model's estimator scored `score`; `requested`: the bot had
   // asked the user to rate that answer.
   void rated(double score, bool thumbs_up, bool requested);
+  // The user changed their mind about a reply rated() was given: its rating, if still in
+  // the window, becomes `thumbs_up`.
+  void rating_changed(double score, bool thumbs_up, bool requested);
   // The live model is now `version`: its estimator's scores and thumbs start again.
   void model_changed(const std::string& version);
   // Takes back what keep_references was given, before the first reply, with the live

@@ -207,7 +207,7 @@ struct ShadowTally {
 Result<std::vector<ShadowReport>> shadow_reports(const store::Store& store, const ReportOptions& options,
                                                  const std::vector<ShadowedAnswer>& answers,
                                                  const std::vector<Thumb>& thumbs,
-                                                 const std::map<TurnKey, std::vector<std::size_t>>& thumbs_on) {
+                                                 const std::map<TurnKey, std::size_t>& thumbs_on) {
   std::vector<ShadowReport> out;
   if (answers.empty()) return out;
   // An HB example is kept at the user's reply to the answer, an FB example three turns
@@ -248,10 +248,9 @@ Result<std::vector<ShadowReport>> shadow_reports(const store::Store& store, cons
       t.same_liked += same;
     }
     if (auto rated = thumbs_on.find(a.turn); rated != thumbs_on.end()) {
-      for (std::size_t k : rated->second) {
-        ++(thumbs[k].up ? t.up : t.down);
-        (thumbs[k].up ? t.same_up : t.same_down) += same;
-      }
+      const bool up = thumbs[rated->second].up;
+      ++(up ? t.up : t.down);
+      (up ? t.same_up : t.same_down) += same;
     }
     auto correction = corrections.find({a.turn.first, a.turn.second + 3});
     if (a.feedback_requested && correction != corrections.end()) {
@@ -307,12 +306,18 @@ Result<std::vector<ShadowReport>> shadow_reports(const store::Store& store, cons
 Result<ModelReport> report_models(const store::Store& store, const ReportOptions& options) {
   // The thumbs first (few beside the turns), so that the scan of the transcripts can find
   // the estimate of the reply to each rated answer.
+  // A user who changed their mind rated a turn twice: the later rating (seq order) stands.
   std::vector<Thumb> thumbs;
-  std::map<TurnKey, std::vector<std::size_t>> thumbs_on;
+  std::map<TurnKey, std::size_t> thumbs_on;
   SELFFEED_RETURN_IF_ERROR(store.scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
     if (e.source != "thumbs" || e.created_ms < options.since_ms) return true;
-    thumbs_on[{e.conversation_id, e.turn_index}].push_back(thumbs.size());
-    thumbs.push_back({.conversation_id = e.conversation_id, .version = e.model_version, .up = e.target == "1"});
+    Thumb thumb{.conversation_id = e.conversation_id, .version = e.model_version, .up = e.target == "1"};
+    auto [on, added] = thumbs_on.try_emplace({e.conversation_id, e.turn_index}, thumbs.size());
+    if (added) {
+      thumbs.push_back(std::move(thumb));
+    } else {
+      thumbs[on->second] = std::move(thumb);
+    }
     return true;
   }));
 
@@ -347,11 +352,10 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
         if (rated != thumbs_on.end()) {
           const bool requested = i + 2 < turns.size() && turns[i + 2].rating_request == bot.index;
           const bool asked = i + 2 < turns.size() && turns[i + 2].phase == Phase::kFeedbackRequested;
-          for (std::size_t k : rated->second) {
-            thumbs[k].feedback_asked = asked;
-            thumbs[k].reply_estimate = reply.satisfaction;
-            thumbs[k].requested = requested;
-          }
+          Thumb& thumb = thumbs[rated->second];
+          thumb.feedback_asked = asked;
+          thumb.reply_estimate = reply.satisfaction;
+          thumb.requested = requested;
         }
       }
     }

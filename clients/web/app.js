@@ -1,7 +1,7 @@
 // The selffeed web client: plain JavaScript over the protocol in docs/protocol.md.
 'use strict';
 
-const STORAGE = { conversation: 'selffeed.conversation', user: 'selffeed.user', ratings: 'selffeed.ratings' };
+const STORAGE = { conversation: 'selffeed.conversation', user: 'selffeed.user' };
 const $ = (id) => document.getElementById(id);
 const log = $('log');
 const input = $('input');
@@ -95,23 +95,6 @@ function send(message) {
   return id;
 }
 
-// The answers this browser rated in its current conversation ({turn: 'up'|'down'}): the
-// server does not say so in a welcome, and a resumed page shows them rated.
-function ratingsOf(conversation) {
-  try {
-    const saved = JSON.parse(localStorage.getItem(STORAGE.ratings) || 'null');
-    return saved && saved.conversation === conversation ? saved.turns : {};
-  } catch {
-    return {};
-  }
-}
-
-function rememberRating(turn, value) {
-  const conversation = log.dataset.conversation;
-  const turns = { ...ratingsOf(conversation), [turn]: value };
-  localStorage.setItem(STORAGE.ratings, JSON.stringify({ conversation, turns }));
-}
-
 function showRated(ratingEl, value) {
   const note = document.createElement('span');
   note.className = 'rated';
@@ -145,14 +128,14 @@ function onWelcome(m) {
   $('model').textContent = 'model ' + m.model_version;
   log.replaceChildren();
   for (const t of m.turns) {
-    if (t.speaker === 'bot') addBot(t.text, t.turn, t.kind);
-    else addUser(t.text, t.turn);
+    if (t.speaker === 'bot') {
+      const li = addBot(t.text, t.turn, t.kind);
+      if (t.rating) showRated(li.querySelector('.rating'), t.rating);  // rated before, on any device
+    } else {
+      addUser(t.text, t.turn);
+    }
   }
-  for (const [turn, value] of Object.entries(ratingsOf(m.conversation_id))) {
-    const ratingEl = log.querySelector(`li.msg.bot[data-turn="${turn}"] .rating`);
-    if (ratingEl) showRated(ratingEl, value);
-  }
-  // A rating the bot asked for and this browser has not given is asked for again.
+  // A rating the bot asked for and the user has not given is asked for again.
   for (const t of m.turns) {
     if (t.rating_request !== undefined) askToRate(t.rating_request);
   }
@@ -211,7 +194,6 @@ function onRated(m) {
   const ratingEl = state.pendingRate.get(m.id);
   state.pendingRate.delete(m.id);
   if (!ratingEl) return;
-  rememberRating(m.turn, m.value);
   showRated(ratingEl, m.value);
   refreshStats();
 }

@@ -84,6 +84,7 @@ void put_optional_turn_fields(Json& j, const Turn& t) {
   if (t.candidate_id) j["candidate_id"] = *t.candidate_id;
   if (t.shadow) j["shadow"] = {{"version", t.shadow->version}, {"text", t.shadow->text}};
   if (t.rating_request) j["rating_request"] = *t.rating_request;
+  if (t.thumbs_up) j["rating"] = *t.thumbs_up ? "up" : "down";
 }
 }  // namespace
 
@@ -107,6 +108,12 @@ Result<Turn> decode_turn(std::string_view conversation_id, std::uint32_t index, 
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "satisfaction", t.satisfaction));
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "candidate_id", t.candidate_id));
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "rating_request", t.rating_request));
+  std::optional<std::string> rating;
+  SELFFEED_RETURN_IF_ERROR(read_optional(j, "rating", rating));
+  if (rating) {
+    if (*rating != "up" && *rating != "down") return data_loss_error("field 'rating' is neither \"up\" nor \"down\"");
+    t.thumbs_up = *rating == "up";
+  }
   if (auto shadow = j.find("shadow"); shadow != j.end()) {
     if (!shadow->is_object()) return data_loss_error("field 'shadow' has the wrong type: not a map");
     ShadowReply reply;

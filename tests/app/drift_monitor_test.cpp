@@ -285,5 +285,32 @@ TEST(DriftMonitorTest, ThumbsTheEstimatorRanksBackwardsAlertOnceThereAreEnough) 
   EXPECT_NEAR(*report.thumbs.calibration_error, (2 * 0.3 + 0.1) / 3, 1e-12);
 }
 
+// A user who changes their mind about a reply: its rating is replaced, not added; a reply no
+// longer in the window is left alone.
+TEST(DriftMonitorTest, AChangedRatingReplacesTheOneBefore) {
+  metrics::Registry registry;
+  DriftMonitor drift({.thumbs_window = 3}, registry);
+  drift.rated(0.2, true, true);
+  drift.rated(0.7, true, false);
+  drift.rating_changed(0.2, false, true);
+  DriftMonitor::Report report = drift.report();
+  EXPECT_EQ(report.thumbs.up, 1u);
+  EXPECT_EQ(report.thumbs.down, 1u);
+  EXPECT_EQ(report.requested_thumbs.down, 1u);
+  ASSERT_TRUE(report.thumbs.auc.has_value());
+  EXPECT_EQ(*report.thumbs.auc, 1.0) << "the reply scored 0.2 is now the one rated down";
+  drift.rating_changed(0.2, false, false);  // no such rating (not requested): nothing changes
+  drift.rating_changed(0.7, true, false);   // the same rating again: nothing changes
+  report = drift.report();
+  EXPECT_EQ(report.thumbs.up, 1u);
+  EXPECT_EQ(report.thumbs.down, 1u);
+  drift.rated(0.5, true, false);
+  drift.rated(0.6, true, false);  // 0.2 leaves the window
+  drift.rating_changed(0.2, true, true);
+  report = drift.report();
+  EXPECT_EQ(report.thumbs.up, 3u);
+  EXPECT_EQ(report.thumbs.down, 0u);
+}
+
 }  // namespace
 }  // namespace selffeed::app

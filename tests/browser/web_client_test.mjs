@@ -75,6 +75,10 @@ try {
   await page.waitForSelector('.msg.user.harvested-HB');
   await page.waitForSelector('.msg.bot[data-turn="1"] .rating.requested .rating-question');
   assert.equal(await page.$('.msg.bot[data-turn="3"] .rating.requested'), null);
+  // Not rated yet: a reloaded page asks again.
+  await page.reload();
+  await page.waitForSelector('#status[data-state="connected"]');
+  await page.waitForSelector('.msg.bot[data-turn="1"] .rating.requested .rating-question');
 
   // Thumbs down on the first bot reply: acknowledged in the page, and stored as ST "0".
   await page.click('.msg.bot[data-turn="1"] .rate-down');
@@ -108,15 +112,22 @@ try {
   assert.equal(await page.getAttribute('#log', 'data-conversation'), conversation);
   assert.ok(await page.$('.msg.bot.feedback_request'), 'the resumed feedback request still stands out');
   await page.screenshot({ path: `${artifacts}/resumed.png` });
-  // The answer this browser rated shows as rated; on another browser (nothing remembered)
-  // the bot's request to rate it is asked again.
+  // The rated answer shows as rated, and is not asked about again: the server remembers it,
+  // so another browser of the same user (a fresh context given only the two ids) shows it too.
   await page.waitForSelector('.msg.bot[data-turn="1"] .rated');
   assert.equal(await page.$('.rating-question'), null);
-  await page.evaluate(() => localStorage.removeItem('selffeed.ratings'));
-  await page.reload();
-  await page.waitForSelector('#status[data-state="connected"]');
-  await page.waitForSelector('.msg.bot[data-turn="1"] .rating.requested .rating-question');
-  assert.equal(await page.$$eval('.rating-question', (q) => q.length), 1);
+  const ids = await page.evaluate(() => ({ ...localStorage }));
+  const other = await browser.newContext();
+  await other.addInitScript((saved) => {
+    for (const [key, value] of Object.entries(saved)) localStorage.setItem(key, value);
+  }, ids);
+  const otherPage = await other.newPage();
+  otherPage.setDefaultTimeout(15000);
+  await otherPage.goto(url);
+  await otherPage.waitForFunction(() => document.querySelectorAll('.msg.user').length === 4);
+  assert.match(await otherPage.textContent('.msg.bot[data-turn="1"] .rated'), /bad/);
+  assert.equal(await otherPage.$('.rating-question'), null);
+  await other.close();
 
   // The server restarts: the page shows it, reconnects by itself and resumes.
   await stopServer(server);

@@ -468,6 +468,64 @@ TEST(ChatTest, TheBotAsksToRateTheAnswerAJudgedReplyRepliedToOncePerConversation
   EXPECT_EQ((*turns)[5].rating_request, std::nullopt);
 }
 
+// A user rates an answer, then rates it again the other way: every rating is kept as an ST
+// example, but the later one is the rating that stands, once, wherever it is read.
+TEST(ChatTest, AUserWhoChangesTheirMindAboutAnAnswerCountsOnceWithTheLaterRating) {
+  TempDir dir;
+  const std::string store_dir = dir.str("store");
+  std::string conversation;
+  {
+    auto server = testing::start_server(dir.str(), store_dir, {"--rating-request-share", "1", "--admin-token", "secret"});
+    ASSERT_TRUE(server);
+    auto ws = clients::WsClient::connect(server->ws_url());
+    ASSERT_OK(ws);
+    const json welcome = testing::request(**ws, {{"type", "hello"}, {"user_id", "ann"}});
+    ASSERT_EQ(welcome["type"], "welcome");
+    conversation = welcome["conversation_id"];
+    testing::request(**ws, {{"type", "message"}, {"text", "hello ! tell me about your car ."}});
+    ASSERT_EQ(testing::request(**ws, {{"type", "message"}, {"text", "hm"}})["rating_request"], 1);
+    for (const char* value : {"up", "down", "down"}) {
+      const json rated = testing::request(**ws, {{"type", "rate"}, {"turn", 1}, {"value", value}});
+      ASSERT_EQ(rated["type"], "rated") << rated.dump();
+    }
+
+    auto metrics = clients::http_request("GET", server->http_url("/metrics"));
+    ASSERT_OK(metrics);
+    EXPECT_NE(metrics->body.find("selffeed_requested_ratings_total 1"), std::string::npos) << metrics->body;
+    auto alerts = clients::http_request("GET", server->http_url("/admin/alerts"), "", "Bearer secret");
+    ASSERT_OK(alerts);
+    const json thumbs = json::parse(alerts->body)["thumbs"];
+    EXPECT_EQ(thumbs["up"], 0) << thumbs.dump();
+    EXPECT_EQ(thumbs["down"], 1) << thumbs.dump();
+    EXPECT_EQ(thumbs["requested"]["down"], 1) << thumbs.dump();
+    auto report = clients::http_request("GET", server->http_url("/admin/models/report"), "", "Bearer secret");
+    ASSERT_OK(report);
+    const json version = json::parse(report->body)["versions"][0];
+    EXPECT_EQ(version["thumbs_up"], 0) << version.dump();
+    EXPECT_EQ(version["thumbs_down_per_answer"]["count"], 1) << version.dump();
+    EXPECT_EQ(version["requested_thumbs_down"]["of"], 1) << version.dump();
+
+    // Another connection (another device) sees the rating that stands.
+    auto other = clients::WsClient::connect(server->ws_url());
+    ASSERT_OK(other);
+    const json resumed =
+        testing::request(**other, {{"type", "hello"}, {"user_id", "ann"}, {"conversation_id", conversation}});
+    ASSERT_EQ(resumed["type"], "welcome");
+    EXPECT_EQ(resumed["turns"][1]["rating"], "down") << resumed.dump();
+    EXPECT_FALSE(resumed["turns"][3].contains("rating")) << "not rated";
+  }
+  auto store = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
+  ASSERT_OK(store);
+  EXPECT_EQ(examples_of(**store, ExampleKind::kST).size(), 3u) << "every rating given is kept";
+  auto turns = (*store)->get_turns(conversation, 1);
+  ASSERT_OK(turns);
+  ASSERT_FALSE(turns->empty());
+  EXPECT_EQ(turns->front().thumbs_up, false);
+  std::ostringstream transcripts;
+  ASSERT_OK((*store)->export_transcripts(transcripts));
+  EXPECT_EQ(json::parse(transcripts.str())["turns"][1]["rating"], "down") << transcripts.str();
+}
+
 // A user takes a conversation back (delete_conversation): its turns and examples leave the
 // store, their other conversations and everyone else's stay, and the server's counts follow
 // once what the models learned from it was checked.

@@ -113,6 +113,35 @@ TEST(HarvestedTest, ThumbsGivenBeforeTheReplyAreCompletedWithTheReplyThatCameAft
                           rated_after}));
 }
 
+// A user who changed their mind rated one answer twice: the later rating is trained on, the
+// earlier one only counted. A rating of another turn, or an import, is left alone.
+TEST(HarvestedTest, OnlyTheLaterRatingOfAnAnswerRatedTwiceIsTrainedOn) {
+  testing::TempDir dir;
+  auto store = store::Store::open({.path = dir.str("store")});
+  ASSERT_OK(store);
+  auto thumbs = [](std::int64_t turn, const std::string& target) {
+    return Example{.kind = ExampleKind::kST, .context = "__p2__ answer " + std::to_string(turn) + " __p1__ ok",
+                   .target = target, .conversation_id = "c", .turn_index = turn, .user_id = "ann", .source = "thumbs"};
+  };
+  const Example imported{.kind = ExampleKind::kST, .context = "__p2__ answer 1 __p1__ ok", .target = "1",
+                         .source = "import:st.jsonl"};
+  ASSERT_OK((*store)->commit({.examples = {thumbs(1, "1"), thumbs(3, "1"), imported}}));  // seqs 1-3
+  ASSERT_OK((*store)->commit({.examples = {thumbs(1, "0")}}));                             // seq 4
+
+  auto harvested = load_harvested(**store, HarvestGuard());
+  ASSERT_OK(harvested);
+  EXPECT_EQ(harvested->thumbs_superseded, 1u);
+  std::vector<std::uint64_t> seqs = harvested->satisfaction_seqs;
+  std::sort(seqs.begin(), seqs.end());
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{2, 3, 4}));
+  std::multiset<std::pair<std::string, double>> trained;
+  for (std::size_t i = 0; i < harvested->thumbs.contexts.size(); ++i) {
+    trained.insert({harvested->thumbs.contexts[i], harvested->thumbs.targets[i]});
+  }
+  EXPECT_EQ(trained, (std::multiset<std::pair<std::string, double>>{
+                         {"__p2__ answer 1 __p1__ ok", 0.0}, {"__p2__ answer 1 __p1__ ok", 1.0}, {"__p2__ answer 3 __p1__ ok", 1.0}}));
+}
+
 // Concurrent conversations commit their turns in whatever order they come, and that order
 // decides the seqs. The same harvest must give the same training data, in the same order,
 // and the same gate examples: whole conversations, drawn by their id.

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
@@ -153,6 +154,7 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
   std::unordered_map<std::string, bool> deleted;  // user id -> tombstoned
   std::unordered_map<std::string, Record> records;
   std::vector<Eligible> eligible;
+  std::map<std::pair<std::string, std::int64_t>, std::size_t> rated_answers;  // -> its thumbs in `eligible`
   Status failure;
   Status scanned = store.scan_all_examples(options.after_seq, [&](const Example& e) {
     out.watermark = std::max(out.watermark, e.seq);
@@ -177,17 +179,16 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
       char* end = nullptr;
       const double target = std::strtod(e.target.c_str(), &end);
       if (end == e.target.c_str() || *end != '\0' || !(target >= 0 && target <= 1)) return true;  // not a label
-      auto completed = completed_thumbs_context(store, e);
-      if (!completed.ok()) {
-        failure = completed.status();
-        return false;
+      if (e.source == "thumbs" && !e.conversation_id.empty() && e.turn_index >= 0) {
+        // A user who changed their mind rated the answer twice; the later rating stands.
+        auto [latest, added] = rated_answers.try_emplace({e.conversation_id, e.turn_index}, eligible.size());
+        if (!added) {
+          eligible[latest->second] = {std::move(teacher), e};
+          ++out.thumbs_superseded;
+          return true;
+        }
       }
-      Example thumb = e;
-      if (*completed) {
-        thumb.context = std::move(**completed);
-        ++out.thumbs_completed;
-      }
-      eligible.push_back({std::move(teacher), std::move(thumb)});
+      eligible.push_back({std::move(teacher), e});
       return true;
     }
     const auto refusal = guard.refusal(e.target);
@@ -213,7 +214,12 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
     if (std::binary_search(out.untrusted.begin(), out.untrusted.end(), candidate.teacher)) {
       ++out.examples_of_the_untrusted;
     } else if (e.kind == ExampleKind::kST) {
-      thumbs.emplace_back(e);
+      SELFFEED_ASSIGN_OR_RETURN(std::optional<std::string> completed, completed_thumbs_context(store, e));
+      if (completed) {
+        candidate.example.context = std::move(*completed);
+        ++out.thumbs_completed;
+      }
+      thumbs.emplace_back(candidate.example);
     } else if (!held_out_for_the_gate(e)) {
       trainable.push_back({std::move(candidate.teacher), e.kind, Kept(e)});
     } else if (e.kind == ExampleKind::kFB) {

@@ -80,6 +80,9 @@ struct Turn {
   // turn (a rating request). The ratings it asked for are a random sample of the judged
   // answers; the others are the ones users chose to rate.
   std::optional<std::uint32_t> rating_request;
+  // Bot turns only: the user's rating of this answer (true: thumbs up), the latest when they
+  // changed their mind. Every rating is also an ST example; this is the one that stands.
+  std::optional<bool> thumbs_up;
 
   friend bool operator==(const Turn&, const Turn&) = default;
 };
