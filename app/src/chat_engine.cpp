@@ -1,6 +1,8 @@
 #include "chat_engine.h"
 
+#include <algorithm>
 #include <random>
+#include <span>
 #include <unordered_set>
 #include <utility>
 
@@ -415,6 +417,7 @@ void ChatEngine::process(std::vector<Job>& batch) {
     switch (job.message->type) {
       case ClientMessageType::kHello: hello(job, serving); break;
       case ClientMessageType::kRate: rate(job); break;
+      case ClientMessageType::kSuggest: suggest(job); break;
       case ClientMessageType::kReset: reset(job); break;
       case ClientMessageType::kDeleteConversation: delete_conversation(job); break;
       case ClientMessageType::kMessage: {
@@ -571,28 +574,51 @@ void ChatEngine::remember_requests_of(const std::string& user_id) {
   user_asks_->remember(user_id, asked);
 }
 
+std::optional<std::vector<Turn>> ChatEngine::turns_to_teach_about(const Job& job, const Session& session,
+                                                                 std::uint32_t from, bool answers_only) {
+  const ClientMessage& m = *job.message;
+  const std::string what = m.type == ClientMessageType::kRate ? "ratings" : "suggestions";
+  const std::string turn = "turn " + std::to_string(m.turn);
+  if (m.turn < 0 || m.turn >= session.next_turn) {
+    send_error(job, "unknown_turn", turn + " does not exist in this conversation");
+    return std::nullopt;
+  }
+  auto turns = store_.get_turns(session.conversation.id, from);
+  if (!turns.ok()) {
+    send_storage_error(job, turns.status());
+    return std::nullopt;
+  }
+  const auto bot = std::find_if(turns->begin(), turns->end(), [&](const Turn& t) { return t.index == m.turn; });
+  if (bot == turns->end() || bot->speaker != Speaker::kBot) {
+    send_error(job, "unknown_turn", turn + " is not a bot turn of this conversation");
+    return std::nullopt;
+  }
+  if (answers_only && bot->phase != Phase::kNormal) {
+    send_error(job, "not_an_answer", turn + " is the bot asking, not answering: only its answers take " + what);
+    return std::nullopt;
+  }
+  if (!session.state.learn) {
+    send_error(job, "not_learning",
+               "this conversation does not teach the bot (hello with \"learn\": false), so " + what + " are not kept");
+    return std::nullopt;
+  }
+  if (teaching_budget_ && !teaching_budget_->has_room(job.connection->client_address(), Clock::now())) {
+    metrics_->over_teaching_budget.inc();
+    send_error(job, "teaching_budget_spent",
+               "your address has taught the bot as much as it may this hour; " + what + " are kept again later");
+    return std::nullopt;
+  }
+  return std::move(*turns);
+}
+
 void ChatEngine::rate(const Job& job) {
   Session* session = session_for(job);
   if (!session) return;
   const ClientMessage& m = *job.message;
-  if (m.turn < 0 || m.turn >= session->next_turn) {
-    return send_error(job, "unknown_turn", "turn " + std::to_string(m.turn) + " does not exist in this conversation");
-  }
-  auto turns = store_.get_turns(session->conversation.id, static_cast<std::uint32_t>(m.turn));
-  if (!turns.ok()) return send_storage_error(job, turns.status());
-  if (turns->empty() || turns->front().index != m.turn || turns->front().speaker != Speaker::kBot) {
-    return send_error(job, "unknown_turn", "turn " + std::to_string(m.turn) + " is not a bot turn of this conversation");
-  }
-  if (!session->state.learn) {
-    return send_error(job, "not_learning", "this conversation does not teach the bot (hello with \"learn\": false), "
-                                           "so ratings are not kept");
-  }
+  auto turns = turns_to_teach_about(job, *session, static_cast<std::uint32_t>(std::max<std::int64_t>(m.turn, 0)),
+                                    /*answers_only=*/false);
+  if (!turns) return;
   const std::string& address = job.connection->client_address();
-  if (teaching_budget_ && !teaching_budget_->has_room(address, Clock::now())) {
-    metrics_->over_teaching_budget.inc();
-    return send_error(job, "teaching_budget_spent",
-                      "your address has taught the bot as much as it may this hour; ratings are kept again later");
-  }
   // The ST example reads like the estimator's input: the bot's turn and, when the user has
   // answered it already, that answer.
   satisfaction::SatisfactionInput input;
@@ -637,6 +663,37 @@ void ChatEngine::rate(const Job& job) {
   log()->info("conversation {} turn {} rated {}{}", session->conversation.id, m.turn, m.thumbs_up ? "up" : "down",
               rated_before ? " again" : "");
   job.connection->send(rated_frame(m.id, m.turn, m.thumbs_up, seqs->front()));
+}
+
+void ChatEngine::suggest(const Job& job) {
+  Session* session = session_for(job);
+  if (!session) return;
+  const ClientMessage& m = *job.message;
+  // From the turns before the answer, its context (feedback::answer_context).
+  const std::int64_t from = std::max<std::int64_t>(0, m.turn - static_cast<std::int64_t>(kDefaultHistorySize));
+  auto turns = turns_to_teach_about(job, *session, static_cast<std::uint32_t>(from), /*answers_only=*/true);
+  if (!turns) return;
+  const auto answer = std::find_if(turns->begin(), turns->end(), [&](const Turn& t) { return t.index == m.turn; });
+  // The paper's FEEDBACK example, as after a feedback request: the context the answer was
+  // chosen in, what the user would have had the bot say as the target.
+  Example example;
+  example.kind = ExampleKind::kFB;
+  example.context = feedback::answer_context(std::span<const Turn>(turns->data(), answer - turns->begin()));
+  example.target = m.text;
+  example.conversation_id = session->conversation.id;
+  example.turn_index = m.turn;
+  example.user_id = session->conversation.user_id;
+  example.model_version = answer->model_version;
+  example.created_ms = unix_millis();
+  example.source = "suggestion";
+  Turn suggested = *answer;
+  suggested.suggestion = m.text;
+  auto seqs = store_.commit({.turns = {suggested}, .examples = {example}});
+  if (!seqs.ok()) return send_storage_error(job, seqs.status());
+  metrics_->harvested(ExampleKind::kFB).inc();
+  if (teaching_budget_) teaching_budget_->spend(job.connection->client_address(), 1, Clock::now());
+  log()->info("conversation {} turn {}: the user said what the bot could have said", session->conversation.id, m.turn);
+  job.connection->send(suggested_frame(m.id, m.turn, seqs->front()));
 }
 
 // The user takes back a conversation: the store forgets it (its examples too, leaving a

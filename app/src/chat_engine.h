@@ -164,6 +164,13 @@ class ChatEngine {
   void process(std::vector<Job>& batch);
   void hello(const Job& job, const Serving& serving);
   void rate(const Job& job);
+  // What the user says the bot could have said instead of an answer: an FB example.
+  void suggest(const Job& job);
+  // For rate and suggest: the turns from `from` on, once the message's turn is a bot turn
+  // of the session's conversation (`answers_only`: an answer, not a request) and the
+  // conversation and the user's address may teach; nullopt once the error is answered.
+  std::optional<std::vector<Turn>> turns_to_teach_about(const Job& job, const Session& session, std::uint32_t from,
+                                                        bool answers_only);
   void delete_conversation(const Job& job);
   // Reads from the store when `user_id` was asked for feedback in the last day, the first
   // time this server sees them (with a per-user limit).

@@ -66,8 +66,8 @@ std::variant<ClientMessage, ProtocolError> parse_client_message(std::string_view
         m.persona->push_back(sentence.get<std::string>());
       }
     }
-  } else if (type == "message") {
-    m.type = ClientMessageType::kMessage;
+  } else if (type == "message" || type == "suggest") {
+    m.type = type == "message" ? ClientMessageType::kMessage : ClientMessageType::kSuggest;
     const auto t = j.find("text");
     if (t == j.end() || !t->is_string()) return invalid("\"text\" (a string) is required");
     m.text = t->get<std::string>();
@@ -79,6 +79,11 @@ std::variant<ClientMessage, ProtocolError> parse_client_message(std::string_view
       return ProtocolError{"empty_text", "the text is empty", m.id};
     }
     if (m.text.find('\0') != std::string::npos) return invalid("\"text\" contains a NUL character");
+    if (m.type == ClientMessageType::kSuggest) {
+      const auto turn = j.find("turn");
+      if (turn == j.end() || !turn->is_number_integer()) return invalid("\"turn\" (an integer) is required");
+      m.turn = turn->get<std::int64_t>();
+    }
   } else if (type == "rate") {
     m.type = ClientMessageType::kRate;
     const auto turn = j.find("turn");
@@ -112,6 +117,7 @@ std::string welcome_frame(const WelcomeFrame& f) {
                                                             : "answer";
       if (t.rating_request) turn["rating_request"] = *t.rating_request;
       if (t.thumbs_up) turn["rating"] = *t.thumbs_up ? "up" : "down";
+      if (t.suggestion) turn["suggestion"] = *t.suggestion;
     }
     turns.push_back(std::move(turn));
   }
@@ -150,6 +156,12 @@ std::string conversation_deleted_frame(std::string_view id, std::string_view con
 
 std::string rated_frame(std::string_view id, std::int64_t turn, bool thumbs_up, std::uint64_t seq) {
   json j = {{"type", "rated"}, {"turn", turn}, {"value", thumbs_up ? "up" : "down"}, {"example_seq", seq}};
+  add_id(j, id);
+  return dump(j);
+}
+
+std::string suggested_frame(std::string_view id, std::int64_t turn, std::uint64_t seq) {
+  json j = {{"type", "suggested"}, {"turn", turn}, {"example_seq", seq}};
   add_id(j, id);
   return dump(j);
 }

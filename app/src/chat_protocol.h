@@ -13,7 +13,7 @@
 
 namespace selffeed::app {
 
-enum class ClientMessageType { kHello, kMessage, kRate, kReset, kPing, kDeleteConversation };
+enum class ClientMessageType { kHello, kMessage, kRate, kSuggest, kReset, kPing, kDeleteConversation };
 
 struct ClientMessage {
   ClientMessageType type = ClientMessageType::kPing;
@@ -24,8 +24,8 @@ struct ClientMessage {
   // hello: the bot's persona in this conversation, one fact per sentence; empty: the
   // server's own (serve --persona).
   std::optional<std::vector<std::string>> persona;
-  std::string text;             // message
-  std::int64_t turn = -1;       // rate: index of the bot turn
+  std::string text;             // message; suggest: what the bot could have said
+  std::int64_t turn = -1;       // rate, suggest: index of the bot turn
   bool thumbs_up = false;       // rate
 };
 
@@ -75,6 +75,7 @@ struct ReplyFrame {
 std::string welcome_frame(const WelcomeFrame& frame);
 std::string reply_frame(const ReplyFrame& frame);
 std::string rated_frame(std::string_view id, std::int64_t turn, bool thumbs_up, std::uint64_t seq);
+std::string suggested_frame(std::string_view id, std::int64_t turn, std::uint64_t seq);
 std::string conversation_deleted_frame(std::string_view id, std::string_view conversation_id, std::uint64_t turns,
                                        std::uint64_t examples);
 std::string reset_frame(std::string_view id);

@@ -215,6 +215,7 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
                            f.satisfaction_labelled.empty() ? 0 : harvested.thumbs_completed},
                           {"ST_superseded_by_a_later_rating",
                            f.satisfaction_labelled.empty() ? 0 : harvested.thumbs_superseded},
+                          {"FB_superseded_by_a_later_suggestion", harvested.suggestions_superseded},
                           {"FB_held_out_for_the_gate", harvested.feedback_holdout.size()},
                           {"HB_held_out_with_their_conversation", harvested.dialogue_held_out},
                           {"skipped_deleted_users", harvested.skipped_deleted_users},
@@ -231,11 +232,11 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
   for (const auto& [why, count] : harvested.refused) refused += count;
   SELFFEED_LOGGER("app")->info(
       "harvested from {}: {} HB, {} FB, {} ST ({} completed with the reply that came after the rating, {} superseded "
-      "by a later rating of the same answer; up to seq {}; "
+      "by a later rating of the same answer; {} FB superseded by a later suggestion; up to seq {}; "
       "{} FB and {} HB of the gate's conversations held out, {} of deleted users skipped, {} refused by the guard, "
       "{} of {} untrusted users left out, {} over the cap of {} per user; snapshot sha256 {})",
       f.store, harvested.dialogue_seqs.size(), harvested.feedback_seqs.size(), harvested.satisfaction_seqs.size(),
-      harvested.thumbs_completed, harvested.thumbs_superseded, harvested.watermark, harvested.feedback_holdout.size(), harvested.dialogue_held_out,
+      harvested.thumbs_completed, harvested.thumbs_superseded, harvested.suggestions_superseded, harvested.watermark, harvested.feedback_holdout.size(), harvested.dialogue_held_out,
       harvested.skipped_deleted_users, refused, harvested.examples_of_the_untrusted, harvested.untrusted.size(),
       harvested.over_the_user_cap, f.max_examples_per_user, snapshot);
   if (f.rejudge_harvest) {

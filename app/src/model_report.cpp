@@ -175,8 +175,6 @@ struct ShadowedAnswer {
   std::string live_text;
   ShadowReply shadow;
   std::int64_t time_ms = 0;
-  // The bot asked what it should have said right after the user's reply to it.
-  bool feedback_requested = false;
 };
 
 // What one conversation's shadowed answers did: the unit the bootstrap draws.
@@ -211,14 +209,18 @@ Result<std::vector<ShadowReport>> shadow_reports(const store::Store& store, cons
   std::vector<ShadowReport> out;
   if (answers.empty()) return out;
   // An HB example is kept at the user's reply to the answer, an FB example three turns
-  // after it: answer, complaint, feedback request, the correction.
+  // after it (answer, complaint, feedback request, the correction) or, for a suggestion,
+  // at the answer itself. Corrections are kept by the answer they correct, the latest.
   std::set<TurnKey> liked;
   std::map<TurnKey, std::string> corrections;
   for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB}) {
     SELFFEED_RETURN_IF_ERROR(store.scan_examples(kind, 0, [&](const Example& e) {
       if (e.created_ms < options.since_ms || e.conversation_id.empty()) return true;
       if (kind == ExampleKind::kHB) liked.insert({e.conversation_id, e.turn_index});
-      if (kind == ExampleKind::kFB) corrections[{e.conversation_id, e.turn_index}] = e.target;
+      if (kind == ExampleKind::kFB) {
+        const std::int64_t answer = e.source == "suggestion" ? e.turn_index : e.turn_index - 3;
+        corrections[{e.conversation_id, answer}] = e.target;
+      }
       return true;
     }));
   }
@@ -252,8 +254,7 @@ Result<std::vector<ShadowReport>> shadow_reports(const store::Store& store, cons
       ++(up ? t.up : t.down);
       (up ? t.same_up : t.same_down) += same;
     }
-    auto correction = corrections.find({a.turn.first, a.turn.second + 3});
-    if (a.feedback_requested && correction != corrections.end()) {
+    if (auto correction = corrections.find(a.turn); correction != corrections.end()) {
       ++t.corrected;
       t.live_f1 += token_f1(a.live_text, correction->second);
       t.shadow_f1 += token_f1(a.shadow.text, correction->second);
@@ -336,11 +337,7 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
       // version that makes people complain more (so asks and thanks more) would look better.
       if (bot.phase != Phase::kNormal) continue;
       ++t.answers;
-      if (bot.shadow) {
-        const bool asked = i + 2 < turns.size() && turns[i + 2].phase == Phase::kFeedbackRequested &&
-                           turns[i + 2].speaker == Speaker::kBot;
-        shadowed.push_back({{c.id, bot.index}, bot.model_version, bot.text, *bot.shadow, bot.time_ms, asked});
-      }
+      if (bot.shadow) shadowed.push_back({{c.id, bot.index}, bot.model_version, bot.text, *bot.shadow, bot.time_ms});
       if (i + 1 == turns.size() || turns[i + 1].speaker != Speaker::kUser) continue;
       const Turn& reply = turns[i + 1];
       ++t.replies;

@@ -89,7 +89,8 @@ struct ShadowReport {
   std::uint64_t answers = 0;  // live answers it gave a reply beside
   Share same;                 // of those: its reply is the live answer
   // Answers the users corrected: they complained, were asked what the bot should have
-  // said, and said it (the FB example). Mean token F1 of each reply with the correction.
+  // said, and said it, or suggested another answer (the FB example; the latest of a turn's
+  // suggestions). Mean token F1 of each reply with the correction.
   std::uint64_t corrected = 0;
   double live_f1 = 0;
   double shadow_f1 = 0;

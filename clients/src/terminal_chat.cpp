@@ -42,6 +42,8 @@ void show(const json& m, std::ostream& out) {
         << " training examples are gone; starting a new one)\n";
   } else if (type == "rated") {
     out << "  (rating of turn " << m.value("turn", -1) << " stored)\n";
+  } else if (type == "suggested") {
+    out << "  (what the bot could have said at turn " << m.value("turn", -1) << " stored)\n";
   } else if (type == "reset_done") {
     out << "  (new topic)\n";
   } else if (type == "error") {
@@ -83,10 +85,11 @@ int run_terminal_chat(std::string_view url, const TerminalChatOptions& options, 
   }
   WsClient& ws = **client;
   if (!start_conversation(ws, options, out)) return 1;
-  out << "type a message; /good or /bad rates the last reply (or the one the bot asked about), /reset changes "
-         "topic, /delete deletes this conversation, /quit ends\n";
+  out << "type a message; /good or /bad rates the last reply (or the one the bot asked about), /instead TEXT says "
+         "what it could have said, /reset changes topic, /delete deletes this conversation, /quit ends\n";
 
-  int rate_turn = -1;  // what /good and /bad rate
+  int rate_turn = -1;  // what /good, /bad and /instead are about
+  constexpr std::string_view kInstead = "/instead ";
   std::string line;
   while (out << "you: " << std::flush, std::getline(in, line)) {
     json request;
@@ -98,6 +101,12 @@ int run_terminal_chat(std::string_view url, const TerminalChatOptions& options, 
         continue;
       }
       request = {{"type", "rate"}, {"turn", rate_turn}, {"value", line == "/good" ? "up" : "down"}};
+    } else if (line.starts_with(kInstead)) {
+      if (rate_turn < 0) {
+        out << "  nothing to suggest for yet\n";
+        continue;
+      }
+      request = {{"type", "suggest"}, {"turn", rate_turn}, {"text", line.substr(kInstead.size())}};
     } else if (line == "/reset") {
       request = {{"type", "reset"}};
     } else if (line == "/delete") {

@@ -13,6 +13,7 @@ const state = {
   retryMs: 500,
   pendingUser: new Map(),  // request id -> the user's bubble waiting for its reply
   pendingRate: new Map(),  // request id -> the rating element
+  pendingSuggest: new Map(),  // request id -> the suggestion form
   phase: 'normal',
   deletedNotice: null,  // said in the welcome of the conversation that follows a deletion
 };
@@ -102,6 +103,49 @@ function showRated(ratingEl, value) {
   ratingEl.replaceChildren(note);
 }
 
+// After a thumbs down on an answer: a line to say what the bot could have said instead (a
+// suggest message, kept as an FB example like an answer to a feedback request).
+function offerSuggestion(li) {
+  if (!li.classList.contains('answer') || li.querySelector('.suggest')) return;
+  const form = document.createElement('form');
+  form.className = 'suggest';
+  const field = document.createElement('input');
+  field.type = 'text';
+  field.maxLength = 2000;
+  field.placeholder = 'What could the bot have said instead?';
+  field.setAttribute('aria-label', 'what the bot could have said instead');
+  const button = document.createElement('button');
+  button.type = 'submit';
+  button.textContent = 'Teach';
+  form.append(field, button);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = field.value.trim();
+    if (!text) return;
+    const id = send({ type: 'suggest', turn: Number(li.dataset.turn), text });
+    if (id === null) return;
+    field.disabled = button.disabled = true;
+    state.pendingSuggest.set(id, form);
+  });
+  li.appendChild(form);
+}
+
+function showSuggestion(li, text) {
+  li.querySelector('.suggest')?.remove();
+  const note = document.createElement('div');
+  note.className = 'suggestion';
+  note.textContent = 'You suggested: ' + text;
+  li.appendChild(note);
+}
+
+function onSuggested(m) {
+  const form = state.pendingSuggest.get(m.id);
+  state.pendingSuggest.delete(m.id);
+  if (!form) return;
+  showSuggestion(form.closest('li'), form.querySelector('input').value.trim());
+  refreshStats();
+}
+
 function rate(turn, value, ratingEl) {
   const id = send({ type: 'rate', turn, value });
   if (id === null) return;
@@ -131,6 +175,8 @@ function onWelcome(m) {
     if (t.speaker === 'bot') {
       const li = addBot(t.text, t.turn, t.kind);
       if (t.rating) showRated(li.querySelector('.rating'), t.rating);  // rated before, on any device
+      if (t.suggestion) showSuggestion(li, t.suggestion);
+      else if (t.rating === 'down') offerSuggestion(li);
     } else {
       addUser(t.text, t.turn);
     }
@@ -195,6 +241,7 @@ function onRated(m) {
   state.pendingRate.delete(m.id);
   if (!ratingEl) return;
   showRated(ratingEl, m.value);
+  if (m.value === 'down') offerSuggestion(ratingEl.closest('li'));
   refreshStats();
 }
 
@@ -217,6 +264,11 @@ function onError(m) {
   if (ratingEl) {
     state.pendingRate.delete(m.id);
     for (const b of ratingEl.querySelectorAll('button')) b.disabled = false;
+  }
+  const suggestForm = state.pendingSuggest.get(m.id);
+  if (suggestForm) {
+    state.pendingSuggest.delete(m.id);
+    for (const e of suggestForm.elements) e.disabled = false;
   }
   addSystem(`Error (${m.code}): ${m.message}`);
 }
@@ -241,6 +293,7 @@ function connect() {
       case 'welcome': onWelcome(m); break;
       case 'reply': onReply(m); break;
       case 'rated': onRated(m); break;
+      case 'suggested': onSuggested(m); break;
       case 'conversation_deleted': onConversationDeleted(m); break;
       case 'reset_done': setPhase('normal'); addSystem('New topic.'); break;
       case 'error': onError(m); break;

@@ -205,6 +205,15 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
   return out;
 }
 
+std::string answer_context(std::span<const Turn> before) {
+  std::vector<std::string> history;
+  for (auto it = before.rbegin(); it != before.rend() && history.size() < kDefaultHistorySize; ++it) {
+    if (it->speaker == Speaker::kBot && it->phase != Phase::kNormal) break;
+    history.insert(history.begin(), it->text);
+  }
+  return format_context(history);
+}
+
 State reset(const State& state) {
   State s;
   s.history = state.history;

@@ -85,6 +85,7 @@ void put_optional_turn_fields(Json& j, const Turn& t) {
   if (t.shadow) j["shadow"] = {{"version", t.shadow->version}, {"text", t.shadow->text}};
   if (t.rating_request) j["rating_request"] = *t.rating_request;
   if (t.thumbs_up) j["rating"] = *t.thumbs_up ? "up" : "down";
+  if (t.suggestion) j["suggestion"] = *t.suggestion;
 }
 }  // namespace
 
@@ -108,6 +109,7 @@ Result<Turn> decode_turn(std::string_view conversation_id, std::uint32_t index, 
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "satisfaction", t.satisfaction));
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "candidate_id", t.candidate_id));
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "rating_request", t.rating_request));
+  SELFFEED_RETURN_IF_ERROR(read_optional(j, "suggestion", t.suggestion));
   std::optional<std::string> rating;
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "rating", rating));
   if (rating) {

@@ -88,6 +88,16 @@ try {
   assert.equal(st.length, 1);
   assert.equal(st[0].response, '0');
   assert.equal(st[0].turn_index, 1);
+  // The thumbs down offers to say what the bot could have said instead: an FB example.
+  await page.fill('.msg.bot[data-turn="1"] .suggest input', 'my car is red .');
+  await page.click('.msg.bot[data-turn="1"] .suggest button');
+  await page.waitForSelector('.msg.bot[data-turn="1"] .suggestion');
+  await page.screenshot({ path: `${artifacts}/suggestion.png` });
+  const suggested = await exportExamples(server.port, 'FB');
+  assert.equal(suggested.length, 1);
+  assert.equal(suggested[0].response, 'my car is red .');
+  assert.equal(suggested[0].source, 'suggestion');
+  assert.equal(suggested[0].turn_index, 1);
 
   // A complaint: the feedback request stands out; the answer is kept as FB.
   await say(page, 'what ? you are not making any sense', 3);
@@ -98,9 +108,9 @@ try {
   await page.waitForSelector('.msg.user.harvested-FB .badge');
   await page.waitForSelector('.msg.bot.thanks_new_topic');
   const fb = await exportExamples(server.port, 'FB');
-  assert.equal(fb.length, 1);
-  assert.equal(fb[0].response, 'you could have said my boat is in the lake .');
-  await page.waitForFunction(() => document.getElementById('count-fb').textContent === '1');
+  assert.equal(fb.length, 2);
+  assert.equal(fb[1].response, 'you could have said my boat is in the lake .');
+  await page.waitForFunction(() => document.getElementById('count-fb').textContent === '2');
   await page.screenshot({ path: `${artifacts}/chat.png` });
 
   // Reload: the conversation resumes from local storage.
@@ -126,6 +136,7 @@ try {
   await otherPage.goto(url);
   await otherPage.waitForFunction(() => document.querySelectorAll('.msg.user').length === 4);
   assert.match(await otherPage.textContent('.msg.bot[data-turn="1"] .rated'), /bad/);
+  assert.match(await otherPage.textContent('.msg.bot[data-turn="1"] .suggestion'), /my car is red/);
   assert.equal(await otherPage.$('.rating-question'), null);
   await other.close();
 
@@ -149,7 +160,7 @@ try {
   assert.ok(await page.evaluate(() => [...document.querySelectorAll('.msg.user')].pop().querySelector('.badge') === null),
     'the complaint is not kept');
   assert.equal(await page.isVisible('.msg.bot:last-child .rate-down'), false);
-  assert.equal((await exportExamples(server.port, 'FB')).length, 1);
+  assert.equal((await exportExamples(server.port, 'FB')).length, 2);
   assert.equal((await exportExamples(server.port, 'HB')).length, 1);
   await page.screenshot({ path: `${artifacts}/not-learning.png` });
 
@@ -158,7 +169,7 @@ try {
   page.once('dialog', (dialog) => dialog.accept());
   await page.click('#delete-conversation');
   await page.waitForFunction(() => [...document.querySelectorAll('.msg.system')].some((li) =>
-    /Conversation deleted: 12 turns and 3 training examples are gone/.test(li.textContent)));
+    /Conversation deleted: 12 turns and 4 training examples are gone/.test(li.textContent)));
   assert.notEqual(await page.getAttribute('#log', 'data-conversation'), conversation);
   assert.equal(await page.$$eval('.msg.user', (items) => items.length), 0);
   for (const kind of ['HB', 'FB', 'ST']) assert.equal((await exportExamples(server.port, kind)).length, 0, kind);

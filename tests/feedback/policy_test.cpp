@@ -358,5 +358,22 @@ TEST(PolicyTest, StateRoundTripsAndResetKeepsOnlyTheLastAnswerAndTheQuestionsAsk
   EXPECT_EQ(fresh.asked_questions, std::vector<std::string>{"how are you ?"});
 }
 
+// The context of an earlier answer, from the transcript: the last two utterances before
+// it, cut where the bot's thanks for feedback started a new topic.
+TEST(AnswerContextTest, TheTurnsBeforeTheAnswerBackToANewTopic) {
+  auto turn = [](Speaker speaker, std::string text, Phase phase = Phase::kNormal) {
+    return Turn{.speaker = speaker, .text = std::move(text), .phase = phase};
+  };
+  const std::vector<Turn> talk = {turn(Speaker::kUser, "hi"), turn(Speaker::kBot, "hello !"),
+                                  turn(Speaker::kUser, "do you like dogs ?")};
+  EXPECT_EQ(answer_context(talk), "__p2__ hello ! __p1__ do you like dogs ?");
+  EXPECT_EQ(answer_context(std::span<const Turn>(talk).first(1)), "__p1__ hi");
+  EXPECT_EQ(answer_context({}), "__null__");
+  const std::vector<Turn> after_feedback = {turn(Speaker::kUser, "you could have said hi", Phase::kFeedbackRequested),
+                                            turn(Speaker::kBot, "thanks ! pick a new topic", Phase::kNewTopicRequested),
+                                            turn(Speaker::kUser, "kites", Phase::kNewTopicRequested)};
+  EXPECT_EQ(answer_context(after_feedback), "__p1__ kites");
+}
+
 }  // namespace
 }  // namespace selffeed::feedback

@@ -132,6 +132,9 @@ TEST(BadInputTest, EachMisbehaviourGetsItsErrorWhileOthersAreServed) {
     EXPECT_EQ(testing::request(*a, {{"type", "message"}, {"text", std::string(3001, 'a')}})["code"], "text_too_long");
     EXPECT_EQ(testing::request(*a, {{"type", "message"}, {"text", "  "}})["code"], "empty_text");
     EXPECT_EQ(testing::request(*a, {{"type", "rate"}, {"turn", 99}, {"value", "up"}})["code"], "unknown_turn");
+    EXPECT_EQ(testing::request(*a, {{"type", "suggest"}, {"text", "hi"}})["code"], "invalid_message") << "no turn";
+    EXPECT_EQ(testing::request(*a, {{"type", "suggest"}, {"turn", 1}, {"text", " "}})["code"], "empty_text");
+    EXPECT_EQ(testing::request(*a, {{"type", "suggest"}, {"turn", 99}, {"text", "hi"}})["code"], "unknown_turn");
     EXPECT_EQ(testing::request(*a, {{"type", "ping"}})["type"], "pong");
   }
   {  // Invalid UTF-8 in a binary frame: an error frame, the session survives.

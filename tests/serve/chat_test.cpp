@@ -421,12 +421,14 @@ TEST(ChatTest, TheBotAsksToRateTheAnswerAJudgedReplyRepliedToOncePerConversation
     EXPECT_FALSE(resumed["turns"][1].contains("rating_request"));
     ASSERT_EQ(testing::request(**later, {{"type", "rate"}, {"turn", 1}, {"value", "up"}})["type"], "rated");
 
-    // The terminal client shows the request, rates that answer, and deletes the conversation.
-    std::istringstream lines("hello ! tell me about your car .\nhm\n/bad\n/delete\n/quit\n");
+    // The terminal client shows the request, rates that answer, says what it could have been,
+    // and deletes the conversation.
+    std::istringstream lines("hello ! tell me about your car .\nhm\n/bad\n/instead my car is red .\n/delete\n/quit\n");
     std::ostringstream shown;
     EXPECT_EQ(clients::run_terminal_chat(server->ws_url(), {.user_id = "cat"}, lines, shown), 0);
     for (const std::string expected : {"(the bot asks how its answer before this one was", "(rating of turn 1 stored)",
-                                       "(conversation deleted: 4 turns and 2 training examples are gone"}) {
+                                       "(what the bot could have said at turn 1 stored)",
+                                       "(conversation deleted: 4 turns and 3 training examples are gone"}) {
       EXPECT_NE(shown.str().find(expected), std::string::npos) << expected << " in:\n" << shown.str();
     }
     EXPECT_NE(shown.str().rfind("connected: conversation"), shown.str().find("connected: conversation"))
@@ -524,6 +526,79 @@ TEST(ChatTest, AUserWhoChangesTheirMindAboutAnAnswerCountsOnceWithTheLaterRating
   std::ostringstream transcripts;
   ASSERT_OK((*store)->export_transcripts(transcripts));
   EXPECT_EQ(json::parse(transcripts.str())["turns"][1]["rating"], "down") << transcripts.str();
+}
+
+// A user says what the bot could have said instead of one of its answers: an FB example
+// in the context the answer was chosen in, as after a feedback request; said again, the
+// later suggestion is the one the turn keeps. The bot's requests take none.
+TEST(ChatTest, AUserSaysWhatTheBotCouldHaveSaidInsteadOfAnAnswer) {
+  TempDir dir;
+  const std::string store_dir = dir.str("store");
+  std::string conversation;
+  std::vector<std::uint64_t> seqs;
+  {
+    auto server = testing::start_server(dir.str(), store_dir, {});
+    ASSERT_TRUE(server);
+    auto ws = clients::WsClient::connect(server->ws_url());
+    ASSERT_OK(ws);
+    const json welcome = testing::request(**ws, {{"type", "hello"}, {"user_id", "ann"}});
+    ASSERT_EQ(welcome["type"], "welcome");
+    conversation = welcome["conversation_id"];
+    auto say = [&](const std::string& text) {
+      json r = testing::request(**ws, {{"type", "message"}, {"text", text}});
+      EXPECT_EQ(r["type"], "reply") << r.dump();
+      return r;
+    };
+    auto suggest = [&](std::int64_t turn, const std::string& text) {
+      return testing::request(**ws, {{"type", "suggest"}, {"turn", turn}, {"text", text}, {"id", "s"}});
+    };
+    say("hello ! tell me about your car .");                                     // turns 0, 1
+    ASSERT_EQ(say("hm")["turn"], 3);                                               // 2, 3
+    EXPECT_EQ(say("what ? you are not making any sense")["kind"], "feedback_request");  // 4, 5
+    EXPECT_EQ(say("you could have said my car is red .")["kind"], "thanks_new_topic");  // 6, 7
+    ASSERT_EQ(say("let us talk about kites .")["turn"], 9);                      // 8, 9
+
+    for (const std::string text : {"i drive a blue car .", "my car is blue ."}) {
+      const json suggested = suggest(3, text);
+      ASSERT_EQ(suggested["type"], "suggested") << suggested.dump();
+      EXPECT_EQ(suggested["turn"], 3);
+      EXPECT_EQ(suggested["id"], "s");
+      seqs.push_back(suggested["example_seq"]);
+    }
+    ASSERT_EQ(suggest(9, "i love kites !")["type"], "suggested");
+    EXPECT_EQ(suggest(5, "no")["code"], "not_an_answer") << "the feedback request";
+    EXPECT_EQ(suggest(2, "no")["code"], "unknown_turn") << "the user's own turn";
+    EXPECT_EQ(suggest(10, "no")["code"], "unknown_turn") << "not there yet";
+
+    auto other = clients::WsClient::connect(server->ws_url());
+    ASSERT_OK(other);
+    const json resumed =
+        testing::request(**other, {{"type", "hello"}, {"user_id", "ann"}, {"conversation_id", conversation}});
+    ASSERT_EQ(resumed["type"], "welcome");
+    EXPECT_EQ(resumed["turns"][3]["suggestion"], "my car is blue .") << resumed.dump();
+    EXPECT_FALSE(resumed["turns"][1].contains("suggestion"));
+  }
+  auto store = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
+  ASSERT_OK(store);
+  auto turns = (*store)->get_turns(conversation, 0);
+  ASSERT_OK(turns);
+  ASSERT_EQ(turns->size(), 10u);
+  std::vector<Example> suggestions;
+  for (const Example& e : examples_of(**store, ExampleKind::kFB)) {
+    if (e.source == "suggestion") suggestions.push_back(e);
+  }
+  ASSERT_EQ(suggestions.size(), 3u) << "every suggestion is kept";
+  EXPECT_EQ(suggestions[0].seq, seqs[0]);
+  EXPECT_EQ(suggestions[1].seq, seqs[1]);
+  const std::vector<std::string> answer_3 = {(*turns)[1].text, "hm"};
+  EXPECT_EQ(suggestions[1].context, format_context(answer_3)) << "the answer's context, as it was chosen";
+  EXPECT_EQ(suggestions[1].target, "my car is blue .");
+  EXPECT_EQ(suggestions[1].turn_index, 3);
+  EXPECT_EQ(suggestions[1].user_id, "ann");
+  EXPECT_EQ(suggestions[2].context, format_context(std::vector<std::string>{"let us talk about kites ."}))
+      << "a new topic started after the thanks";
+  EXPECT_EQ((*turns)[3].suggestion, "my car is blue .");
+  EXPECT_EQ((*turns)[9].suggestion, "i love kites !");
 }
 
 // A user takes a conversation back (delete_conversation): its turns and examples leave the

@@ -113,6 +113,29 @@ TEST(HarvestedTest, ThumbsGivenBeforeTheReplyAreCompletedWithTheReplyThatCameAft
                           rated_after}));
 }
 
+// A user who said twice what the bot could have said instead of an answer: the later
+// suggestion is the FB example trained on (or held out with its conversation).
+TEST(HarvestedTest, OnlyTheLaterSuggestionForAnAnswerIsTrainedOn) {
+  testing::TempDir dir;
+  auto store = store::Store::open({.path = dir.str("store")});
+  ASSERT_OK(store);
+  auto suggestion = [](std::int64_t turn, const std::string& target) {
+    return Example{.kind = ExampleKind::kFB, .context = "__p1__ hi", .target = target, .conversation_id = "c",
+                   .turn_index = turn, .user_id = "ann", .source = "suggestion"};
+  };
+  ASSERT_OK((*store)->commit({.examples = {suggestion(1, "i like red ."), suggestion(3, "kites are fun .")}}));
+  ASSERT_OK((*store)->commit({.examples = {suggestion(1, "i like blue .")}}));
+
+  auto harvested = load_harvested(**store, HarvestGuard());
+  ASSERT_OK(harvested);
+  EXPECT_EQ(harvested->suggestions_superseded, 1u);
+  EXPECT_EQ(harvested->thumbs_superseded, 0u);
+  std::set<std::string> targets;
+  for (const auto& e : harvested->feedback) targets.insert(e.target);
+  for (const auto& e : harvested->feedback_holdout) targets.insert(e.target);
+  EXPECT_EQ(targets, (std::set<std::string>{"i like blue .", "kites are fun ."}));
+}
+
 // A user who changed their mind rated one answer twice: the later rating is trained on, the
 // earlier one only counted. A rating of another turn, or an import, is left alone.
 TEST(HarvestedTest, OnlyTheLaterRatingOfAnAnswerRatedTwiceIsTrainedOn) {

@@ -154,7 +154,26 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
   std::unordered_map<std::string, bool> deleted;  // user id -> tombstoned
   std::unordered_map<std::string, Record> records;
   std::vector<Eligible> eligible;
-  std::map<std::pair<std::string, std::int64_t>, std::size_t> rated_answers;  // -> its thumbs in `eligible`
+  auto admit = [&](const Example& e) {
+    std::string teacher = e.user_id.empty() ? "conversation " + e.conversation_id : e.user_id;
+    if (e.kind == ExampleKind::kST) {
+      char* end = nullptr;
+      const double target = std::strtod(e.target.c_str(), &end);
+      if (end == e.target.c_str() || *end != '\0' || !(target >= 0 && target <= 1)) return;  // not a label
+      eligible.push_back({std::move(teacher), e});
+      return;
+    }
+    const auto refusal = guard.refusal(e.target);
+    if (!options.trust.off()) records[teacher].add(e.target, refusal == HarvestGuard::kBlockedWord);
+    if (refusal) {
+      ++out.refused[std::string(*refusal)];
+      return;
+    }
+    eligible.push_back({std::move(teacher), e});
+  };
+  // A user may rate an answer again, or say again what it could have been instead (a
+  // changed mind): per answer, the later one stands.
+  std::map<std::tuple<ExampleKind, std::string, std::int64_t>, Example> latest_per_answer;
   Status failure;
   Status scanned = store.scan_all_examples(options.after_seq, [&](const Example& e) {
     out.watermark = std::max(out.watermark, e.seq);
@@ -174,34 +193,23 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
         return true;
       }
     }
-    std::string teacher = e.user_id.empty() ? "conversation " + e.conversation_id : e.user_id;
-    if (e.kind == ExampleKind::kST) {
-      char* end = nullptr;
-      const double target = std::strtod(e.target.c_str(), &end);
-      if (end == e.target.c_str() || *end != '\0' || !(target >= 0 && target <= 1)) return true;  // not a label
-      if (e.source == "thumbs" && !e.conversation_id.empty() && e.turn_index >= 0) {
-        // A user who changed their mind rated the answer twice; the later rating stands.
-        auto [latest, added] = rated_answers.try_emplace({e.conversation_id, e.turn_index}, eligible.size());
-        if (!added) {
-          eligible[latest->second] = {std::move(teacher), e};
-          ++out.thumbs_superseded;
-          return true;
-        }
-      }
-      eligible.push_back({std::move(teacher), e});
+    const bool of_an_answer = ((e.kind == ExampleKind::kST && e.source == "thumbs") ||
+                               (e.kind == ExampleKind::kFB && e.source == "suggestion")) &&
+                              !e.conversation_id.empty() && e.turn_index >= 0;
+    if (!of_an_answer) {
+      admit(e);
       return true;
     }
-    const auto refusal = guard.refusal(e.target);
-    if (!options.trust.off()) records[teacher].add(e.target, refusal == HarvestGuard::kBlockedWord);
-    if (refusal) {
-      ++out.refused[std::string(*refusal)];
-      return true;
+    auto [latest, added] = latest_per_answer.try_emplace({e.kind, e.conversation_id, e.turn_index}, e);
+    if (!added) {
+      latest->second = e;
+      ++(e.kind == ExampleKind::kST ? out.thumbs_superseded : out.suggestions_superseded);
     }
-    eligible.push_back({std::move(teacher), e});
     return true;
   });
   SELFFEED_RETURN_IF_ERROR(scanned);
   SELFFEED_RETURN_IF_ERROR(failure);
+  for (const auto& [answer, e] : latest_per_answer) admit(e);
 
   for (const auto& [teacher, record] : records) {
     if (!record.trusted(options.trust)) out.untrusted.push_back(teacher);

@@ -83,6 +83,9 @@ struct Turn {
   // Bot turns only: the user's rating of this answer (true: thumbs up), the latest when they
   // changed their mind. Every rating is also an ST example; this is the one that stands.
   std::optional<bool> thumbs_up;
+  // Bot answers only: what the user said the bot could have said instead (the latest; each
+  // is also an FB example).
+  std::optional<std::string> suggestion;
 
   friend bool operator==(const Turn&, const Turn&) = default;
 };
@@ -100,7 +103,7 @@ struct Example {
   std::optional<double> satisfaction;  // estimate at harvest time
   std::string model_version;          // model live when harvested
   std::int64_t created_ms = 0;
-  std::string source;  // e.g. "server", "thumbs", "import:<file>"
+  std::string source;  // "server", "thumbs", "suggestion" (a user's suggest), "import:<file>"
 
   friend bool operator==(const Example&, const Example&) = default;
 };

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -150,6 +151,12 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
 
 // Starts a fresh topic without feedback (the user's "reset").
 State reset(const State& state);
+
+// The context a bot answer was chosen in, rebuilt from the transcript's turns before it
+// (oldest first): the FB context of what the user says the bot could have said instead.
+// A new topic or a feedback request (a bot turn not in the normal phase) cuts the history,
+// as it did when the answer was chosen; a reset leaves no turn and so does not.
+std::string answer_context(std::span<const Turn> before);
 
 // The state with learning switched on or off. Switching it off drops a pending feedback
 // request: the next message is answered, not taken as feedback that would not be kept.

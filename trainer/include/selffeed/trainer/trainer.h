@@ -227,8 +227,10 @@ struct HarvestedExamples {
   // Thumbs given before the user replied to the answer, whose context the reply in the
   // transcript completed (the estimator reads every answer with its reply).
   std::size_t thumbs_completed = 0;
-  // Ratings of an answer its user rated again later (a changed mind): not trained on.
+  // Ratings of an answer its user rated again later (a changed mind), and suggestions of
+  // what it could have been that they replaced with another: not trained on.
   std::size_t thumbs_superseded = 0;
+  std::size_t suggestions_superseded = 0;
   std::vector<std::uint64_t> dialogue_seqs;  // their sequence numbers, for the lineage
   std::vector<std::uint64_t> feedback_seqs;
   std::vector<std::uint64_t> satisfaction_seqs;
