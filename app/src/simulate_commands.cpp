@@ -139,6 +139,7 @@ int simulate(SimulateFlags& f) {
                     {"thumbs_down", report->thumbs_down},
                     {"thumbs_up", report->thumbs_up},
                     {"rating_requests", report->rating_requests},
+                    {"suggestions", report->suggestions},
                     {"harvested_hb", report->harvested_hb},
                     {"harvested_fb", report->harvested_fb},
                     {"mean_reply_f1", report->mean_reply_f1},
@@ -166,6 +167,10 @@ void add_simulate_commands(CLI::App& app, Action& action) {
   cmd->add_option("--thumbs-rate", f->options.thumbs_rate, "share of poor replies that get a thumbs-down")
       ->capture_default_str();
   cmd->add_option("--thumbs-up-rate", f->options.thumbs_up_rate, "share of the other answers that get a thumbs-up")
+      ->capture_default_str();
+  cmd->add_option("--suggest-rate", f->options.suggest_rate,
+                  "share of the thumbs-downs after which the user also says what the bot could have said (the "
+                  "partner's line)")
       ->capture_default_str();
   cmd->add_option("--users", f->options.users, "concurrent simulated users")->capture_default_str();
   cmd->add_option("--user-ids", f->options.user_ids, "distinct user ids the conversations are spread over "

@@ -80,6 +80,12 @@ class SimulatedUser {
     return rated && (*rated)["type"] == "rated";
   }
 
+  // What the bot could have said instead of the answer at `turn`; whether the server kept it.
+  bool suggest(WsClient& ws, std::int64_t turn, const std::string& text) {
+    auto suggested = exchange(ws, {{"type", "suggest"}, {"turn", turn}, {"text", text}});
+    return suggested && (*suggested)["type"] == "suggested";
+  }
+
   bool converse(const SimulatedDialogue& dialogue, int number) {
     auto client = WsClient::connect(o_.url);
     if (!client.ok()) return false;
@@ -160,7 +166,10 @@ class SimulatedUser {
         continue;
       }
       ++report_.poor_replies;
-      if (coin(rng_) < o_.thumbs_rate && rate_once(turn, "down")) ++report_.thumbs_down;
+      if (coin(rng_) < o_.thumbs_rate && rate_once(turn, "down")) {
+        ++report_.thumbs_down;
+        if (o_.suggest_rate > 0 && coin(rng_) < o_.suggest_rate && suggest(ws, turn, reference)) ++report_.suggestions;
+      }
       ++report_.complaints;
       auto reaction = say(ws, o_.complaints[pick(rng_)]);
       if (!reaction) return false;
@@ -222,6 +231,7 @@ Result<SimulationReport> run_simulation(const SimulatorOptions& options) {
     total.thumbs_down += r.thumbs_down;
     total.thumbs_up += r.thumbs_up;
     total.rating_requests += r.rating_requests;
+    total.suggestions += r.suggestions;
     total.harvested_hb += r.harvested_hb;
     total.harvested_fb += r.harvested_fb;
     total.errors += r.errors;

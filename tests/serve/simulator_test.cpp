@@ -3,6 +3,7 @@
 // regex satisfaction baseline and a tight rate limit, so every complaint is recognised and
 // the simulated users have to wait some messages out.
 #include <algorithm>
+#include <map>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -185,6 +186,35 @@ TEST(SimulatorTest, UsersRateTheAnswerToTheirComplaintWhenAsked) {
   }));
   std::sort(rated_turns.begin(), rated_turns.end());
   EXPECT_EQ(rated_turns, (std::vector<std::int64_t>{1, 3, 5}));
+}
+
+// A user who gave a thumbs-down also says what the bot could have said: the partner's line,
+// kept as an FB example of that answer.
+TEST(SimulatorTest, UsersWhoSuggestSayThePartnersLineAfterAThumbsDown) {
+  TempDir dir;
+  clients::SimulatorOptions options{.complaints = {"hm"},
+                                    .conversations = 1,
+                                    .max_user_lines = 2,
+                                    .poor_reply_f1 = 1.01,
+                                    .thumbs_rate = 1,
+                                    .suggest_rate = 1,
+                                    .users = 1};
+  options.dialogues.push_back({.lines = {"hello ! what colour is your car ?", "my car is red .",
+                                         "nice . where is your car ?", "my car is in the lake ."}});
+  auto report = run_against_a_server(dir, options, {});
+  ASSERT_OK(report);
+  EXPECT_EQ(report->errors, 0);
+  EXPECT_EQ(report->thumbs_down, 2);
+  EXPECT_EQ(report->suggestions, 2);
+  auto store = store::Store::open({.path = dir.str("store"), .mode = store::OpenMode::kReadOnly});
+  ASSERT_OK(store);
+  std::map<std::int64_t, std::string> suggested;
+  ASSERT_OK((*store)->scan_examples(ExampleKind::kFB, 0, [&](const Example& e) {
+    if (e.source == "suggestion") suggested[e.turn_index] = e.target;
+    return true;
+  }));
+  // Turns: 0 line, 1 answer, 2 "hm", 3 answer, 4 line, 5 answer.
+  EXPECT_EQ(suggested, (std::map<std::int64_t, std::string>{{1, "my car is red ."}, {5, "my car is in the lake ."}}));
 }
 
 }  // namespace

@@ -11,6 +11,8 @@
 // any other answer a thumbs-up with probability `thumbs_up_rate`; when the server asks to
 // rate an answer (a reply's rating_request), the user rates it by the same rule, always;
 // the bot's answer to a complaint is judged against the reference of the line it fumbled.
+// After a thumbs-down of its own the user may also say what the bot could have said
+// instead (`suggest_rate`): the reference.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +38,9 @@ struct SimulatorOptions {
   double poor_reply_f1 = 0.1;
   double thumbs_rate = 0.2;
   double thumbs_up_rate = 0;  // 0: no thumbs up, and the draws of a run are those of before
+  // Share of its own thumbs-downs after which the user also says what the bot could have
+  // said (a suggest of the reference); 0: none, and the draws are those of before.
+  double suggest_rate = 0;
   int users = 4;                    // concurrent simulated users
   int user_ids = 0;                 // conversations spread over this many user ids; 0: 4 per concurrent user
   std::uint64_t seed = 1;
@@ -72,6 +77,7 @@ struct SimulationReport {
   int thumbs_down = 0;
   int thumbs_up = 0;
   int rating_requests = 0;  // answers the server asked to rate (each rated, down when poor)
+  int suggestions = 0;      // what the bot could have said, kept by the server
   int harvested_hb = 0;  // as the server's replies reported
   int harvested_fb = 0;
   int rate_limited = 0;  // messages the server dropped for its rate limit (sent again)
