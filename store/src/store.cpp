@@ -889,6 +889,7 @@ Result<std::uint64_t> Store::export_transcripts(std::ostream& out, const Transcr
       rewrite_in_place(rewrite.id, t.conversation_id);
       rewrite_in_place(rewrite.text, t.text);
       if (t.shadow) rewrite_in_place(rewrite.text, t.shadow->text);
+      if (t.suggestion) rewrite_in_place(rewrite.text, *t.suggestion);  // the user's words
     }
     out << codec::transcript_to_jsonl(c, turns) << '\n';
     if (!out) return false;

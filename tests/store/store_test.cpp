@@ -415,7 +415,7 @@ TEST(StoreTest, ExportsRewriteTextAndIdsButNotTheStore) {
   writes.conversations = {{.id = "conv-1", .user_id = "alice", .created_ms = 100, .updated_ms = 130}};
   writes.turns = {{.conversation_id = "conv-1", .index = 0, .speaker = Speaker::kUser, .text = "hi", .time_ms = 110},
                   {.conversation_id = "conv-1", .index = 1, .speaker = Speaker::kBot, .text = "hello", .time_ms = 111,
-                   .model_version = "v1", .shadow = ShadowReply{"v2", "hey"}}};
+                   .model_version = "v1", .shadow = ShadowReply{"v2", "hey"}, .suggestion = "hi there"}};
   writes.examples = {{.kind = ExampleKind::kHB, .context = "__p2__ hello __p1__ hi", .target = "fine",
                       .conversation_id = "conv-1", .turn_index = 2, .user_id = "alice", .model_version = "v1"},
                      {.kind = ExampleKind::kHH, .context = "__null__", .target = "imported"}};
@@ -447,6 +447,7 @@ TEST(StoreTest, ExportsRewriteTextAndIdsButNotTheStore) {
   EXPECT_EQ(t["turns"][1]["text"], "HELLO");
   EXPECT_EQ(t["turns"][1]["shadow"]["text"], "HEY");
   EXPECT_EQ(t["turns"][1]["shadow"]["version"], "v2");
+  EXPECT_EQ(t["turns"][1]["suggestion"], "HI THERE") << "the user's words";
 
   // The store still holds the words as they were said.
   EXPECT_EQ(store->get_turns("conv-1")->at(0).text, "hi");
