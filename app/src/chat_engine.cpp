@@ -66,8 +66,9 @@ struct ChatEngine::Session {
   feedback::State state;
   std::uint32_t next_turn = 0;
   bool moved = false;  // another connection resumed this conversation
-  // The user's thumbs on the bot's last answer, given before they replied to it: the drift
-  // monitor reads it once the reply is judged (up: true).
+  // The user's thumbs on the bot's last answer, given before they replied to it (here, or
+  // as the turn kept it when the conversation was resumed): the drift monitor reads it once
+  // the reply is judged (up: true).
   std::optional<bool> unreplied_answer_rated;
 };
 
@@ -501,6 +502,11 @@ void ChatEngine::hello(const Job& job, const Serving& serving) {
     auto turns = store_.get_turns(id);
     if (!turns.ok()) return send_storage_error(job, turns.status());
     session->next_turn = turns->empty() ? 0 : turns->back().index + 1;
+    // The bot's last answer, rated before the user replied (on another connection, or before
+    // a restart): the drift monitor reads that rating once the reply is judged.
+    if (!turns->empty() && turns->back().speaker == Speaker::kBot) {
+      session->unreplied_answer_rated = turns->back().thumbs_up;
+    }
     const std::size_t keep = std::min(turns->size(), options_.resume_turns);
     recent.assign(std::make_move_iterator(turns->end() - static_cast<std::ptrdiff_t>(keep)),
                   std::make_move_iterator(turns->end()));

@@ -16,7 +16,7 @@
 //     `min_thumbs_auc`, once there are `min_thumbs_each` of each. The report also reads
 //     the AUC on the thumbs the bot asked for alone (a random sample of the judged replies,
 //     where the others are those users chose to rate). A thumbs given before the reply
-//     comes once the reply is judged (ChatEngine, on the same connection); a changed mind
+//     comes once the reply is judged (ChatEngine, on any connection); a changed mind
 //     replaces the rating.
 // An alert is the gauge selffeed_alert{alert,subject} at 1 (0 once it clears), a count in
 // selffeed_alerts_total{alert}, a warning in the log and an entry of report().

@@ -490,6 +490,8 @@ TEST(ChatTest, AUserWhoChangesTheirMindAboutAnAnswerCountsOnceWithTheLaterRating
       const json rated = testing::request(**ws, {{"type", "rate"}, {"turn", 1}, {"value", value}});
       ASSERT_EQ(rated["type"], "rated") << rated.dump();
     }
+    // The answer to "hm", rated before the user replies to it.
+    ASSERT_EQ(testing::request(**ws, {{"type", "rate"}, {"turn", 3}, {"value", "down"}})["type"], "rated");
 
     auto metrics = clients::http_request("GET", server->http_url("/metrics"));
     ASSERT_OK(metrics);
@@ -504,21 +506,27 @@ TEST(ChatTest, AUserWhoChangesTheirMindAboutAnAnswerCountsOnceWithTheLaterRating
     ASSERT_OK(report);
     const json version = json::parse(report->body)["versions"][0];
     EXPECT_EQ(version["thumbs_up"], 0) << version.dump();
-    EXPECT_EQ(version["thumbs_down_per_answer"]["count"], 1) << version.dump();
+    EXPECT_EQ(version["thumbs_down_per_answer"]["count"], 2) << "turns 1 and 3: " << version.dump();
     EXPECT_EQ(version["requested_thumbs_down"]["of"], 1) << version.dump();
 
-    // Another connection (another device) sees the rating that stands.
+    // Another connection (another device) sees the ratings that stand; when the user replies
+    // there to the answer rated before, the alerts take that rating too.
     auto other = clients::WsClient::connect(server->ws_url());
     ASSERT_OK(other);
     const json resumed =
         testing::request(**other, {{"type", "hello"}, {"user_id", "ann"}, {"conversation_id", conversation}});
     ASSERT_EQ(resumed["type"], "welcome");
     EXPECT_EQ(resumed["turns"][1]["rating"], "down") << resumed.dump();
-    EXPECT_FALSE(resumed["turns"][3].contains("rating")) << "not rated";
+    EXPECT_EQ(resumed["turns"][3]["rating"], "down") << resumed.dump();
+    EXPECT_FALSE(resumed["turns"][2].contains("rating")) << "the user's turn";
+    ASSERT_EQ(testing::request(**other, {{"type", "message"}, {"text", "ok"}})["type"], "reply");
+    alerts = clients::http_request("GET", server->http_url("/admin/alerts"), "", "Bearer secret");
+    ASSERT_OK(alerts);
+    EXPECT_EQ(json::parse(alerts->body)["thumbs"]["down"], 2) << alerts->body;
   }
   auto store = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
   ASSERT_OK(store);
-  EXPECT_EQ(examples_of(**store, ExampleKind::kST).size(), 3u) << "every rating given is kept";
+  EXPECT_EQ(examples_of(**store, ExampleKind::kST).size(), 4u) << "every rating given is kept";
   auto turns = (*store)->get_turns(conversation, 1);
   ASSERT_OK(turns);
   ASSERT_FALSE(turns->empty());
