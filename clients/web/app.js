@@ -104,9 +104,12 @@ function showRated(ratingEl, value) {
 }
 
 // After a thumbs down on an answer: a line to say what the bot could have said instead (a
-// suggest message, kept as an FB example like an answer to a feedback request).
+// suggest message, kept as an FB example like an answer to a feedback request). Not where
+// the bot has asked that already (its feedback request two turns on).
 function offerSuggestion(li) {
   if (!li.classList.contains('answer') || li.querySelector('.suggest')) return;
+  const asked = log.querySelector(`li.msg.bot.feedback_request[data-turn="${Number(li.dataset.turn) + 2}"]`);
+  if (asked) return;
   const form = document.createElement('form');
   form.className = 'suggest';
   const field = document.createElement('input');

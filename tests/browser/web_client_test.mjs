@@ -111,6 +111,11 @@ try {
   assert.equal(fb.length, 2);
   assert.equal(fb[1].response, 'you could have said my boat is in the lake .');
   await page.waitForFunction(() => document.getElementById('count-fb').textContent === '2');
+  // A thumbs down on the answer the bot asked about already offers no suggestion: the user
+  // has said what it should have been.
+  await page.click('.msg.bot[data-turn="3"] .rate-down');
+  await page.waitForSelector('.msg.bot[data-turn="3"] .rated');
+  assert.equal(await page.$('.msg.bot[data-turn="3"] .suggest'), null);
   await page.screenshot({ path: `${artifacts}/chat.png` });
 
   // Reload: the conversation resumes from local storage.
@@ -169,7 +174,7 @@ try {
   page.once('dialog', (dialog) => dialog.accept());
   await page.click('#delete-conversation');
   await page.waitForFunction(() => [...document.querySelectorAll('.msg.system')].some((li) =>
-    /Conversation deleted: 12 turns and 4 training examples are gone/.test(li.textContent)));
+    /Conversation deleted: 12 turns and 5 training examples are gone/.test(li.textContent)));
   assert.notEqual(await page.getAttribute('#log', 'data-conversation'), conversation);
   assert.equal(await page.$$eval('.msg.user', (items) => items.length), 0);
   for (const kind of ['HB', 'FB', 'ST']) assert.equal((await exportExamples(server.port, kind)).length, 0, kind);
