@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "model_report.h"
 #include "selffeed/common/digest.h"
+#include "selffeed/feedback/policy.h"
 #include "selffeed/store/store.h"
 #include "snapshots.h"
 
@@ -95,6 +96,37 @@ Status check_against_pin(const PinnedSnapshot& pinned, std::uint64_t exported, c
   return ok_status();
 }
 
+// One JSON line per preference pair (feedback::preference_pairs) of the conversations that
+// pass `filter`, utterances and ids rewritten as in the other exports; how many.
+Result<std::uint64_t> write_preference_pairs(const store::Store& store, const store::TranscriptFilter& filter,
+                                             const store::ExportRewrite& rewrite, std::ostream& out) {
+  auto rewritten = [](const std::function<std::string(std::string_view)>& f, const std::string& s) {
+    return f ? f(s) : s;
+  };
+  std::uint64_t lines = 0;
+  SELFFEED_RETURN_IF_ERROR(store.scan_transcripts(filter, [&](const Conversation& c, std::vector<Turn> turns) {
+    for (Turn& t : turns) {
+      t.text = rewritten(rewrite.text, t.text);
+      if (t.suggestion) t.suggestion = rewritten(rewrite.text, *t.suggestion);
+    }
+    for (const feedback::PreferencePair& pair : feedback::preference_pairs(turns)) {
+      nlohmann::json line = {{"context", pair.context},
+                             {"chosen", pair.chosen},
+                             {"rejected", pair.rejected},
+                             {"source", pair.suggested ? "suggestion" : "feedback"},
+                             {"conversation_id", rewritten(rewrite.id, c.id)},
+                             {"turn", pair.answer_turn},
+                             {"model_version", pair.model_version}};
+      if (!c.user_id.empty()) line["user_id"] = rewritten(rewrite.id, c.user_id);
+      out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+      ++lines;
+    }
+    return static_cast<bool>(out);
+  }));
+  if (!out) return internal_error("writing the preference pairs failed after " + std::to_string(lines) + " lines");
+  return lines;
+}
+
 }  // namespace
 
 void add_store_commands(CLI::App& app, Action& action) {
@@ -176,6 +208,30 @@ void add_store_commands(CLI::App& app, Action& action) {
 
   auto user = std::make_shared<std::string>();
   auto updated_after = std::make_shared<std::int64_t>(0);
+  CLI::App* pairs = store_cmd->add_subcommand(
+      "pairs", "write preference pairs as JSON Lines: per answer users said the bot could have bettered (a "
+               "suggestion, or the answer to its feedback request), the context, what they chose and the answer");
+  add_store_flag(*pairs, *flags);
+  pairs->add_option("--user", *user, "only this user's conversations");
+  add_privacy_flags(*pairs, *privacy);
+  pairs->add_option("--out", *file, "output file (default: standard output)");
+  pairs->callback([&action, flags, user, file, privacy] {
+    action = [flags, user, file, privacy] {
+      auto options = privacy_from(*privacy);
+      if (!options.ok()) return fail(options.status());
+      auto store = open_store(*flags, store::OpenMode::kReadOnly);
+      if (!store.ok()) return fail(store.status());
+      store::TranscriptFilter filter;
+      if (!user->empty()) filter.user_id = *user;
+      return write_output(*file, [&](std::ostream& out) {
+        auto lines = write_preference_pairs(**store, filter, export_rewrite(*options), out);
+        if (!lines.ok()) return fail(lines.status());
+        std::cerr << "exported " << *lines << " preference pairs\n";
+        return 0;
+      });
+    };
+  });
+
   CLI::App* transcripts = store_cmd->add_subcommand(
       "transcripts", "write conversations with all their turns as JSON Lines, oldest first, to read them");
   add_store_flag(*transcripts, *flags);

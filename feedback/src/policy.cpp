@@ -214,6 +214,30 @@ std::string answer_context(std::span<const Turn> before) {
   return format_context(history);
 }
 
+std::vector<PreferencePair> preference_pairs(std::span<const Turn> turns) {
+  std::vector<PreferencePair> out;
+  for (std::size_t i = 0; i < turns.size(); ++i) {
+    const Turn& answer = turns[i];
+    if (answer.speaker != Speaker::kBot || answer.phase != Phase::kNormal) continue;
+    auto add = [&](const std::string& chosen, bool suggested) {
+      if (chosen == answer.text) return;
+      out.push_back({.answer_turn = answer.index,
+                     .context = answer_context(turns.first(i)),
+                     .chosen = chosen,
+                     .rejected = answer.text,
+                     .model_version = answer.model_version,
+                     .suggested = suggested});
+    };
+    // Answer, the user's reply, the bot's feedback request, the feedback.
+    if (i + 3 < turns.size() && turns[i + 2].speaker == Speaker::kBot &&
+        turns[i + 2].phase == Phase::kFeedbackRequested && turns[i + 3].speaker == Speaker::kUser) {
+      add(turns[i + 3].text, false);
+    }
+    if (answer.suggestion) add(*answer.suggestion, true);
+  }
+  return out;
+}
+
 State reset(const State& state) {
   State s;
   s.history = state.history;

@@ -375,5 +375,37 @@ TEST(AnswerContextTest, TheTurnsBeforeTheAnswerBackToANewTopic) {
   EXPECT_EQ(answer_context(after_feedback), "__p1__ kites");
 }
 
+// Preference pairs from a transcript: an answer the bot asked feedback about, one the user
+// suggested another answer for, and one nobody corrected.
+TEST(PreferencePairsTest, EachAnswerCorrectedByFeedbackOrASuggestion) {
+  auto turn = [](std::uint32_t index, Speaker speaker, std::string text, Phase phase = Phase::kNormal) {
+    return Turn{.index = index, .speaker = speaker, .text = std::move(text), .phase = phase, .model_version = "v1"};
+  };
+  std::vector<Turn> turns = {turn(0, Speaker::kUser, "hi"),
+                             turn(1, Speaker::kBot, "i like cheese ."),
+                             turn(2, Speaker::kUser, "what ?"),
+                             turn(3, Speaker::kBot, "oops ! what could i have said ?", Phase::kFeedbackRequested),
+                             turn(4, Speaker::kUser, "hello !", Phase::kFeedbackRequested),
+                             turn(5, Speaker::kBot, "thanks ! new topic ?", Phase::kNewTopicRequested),
+                             turn(6, Speaker::kUser, "dogs", Phase::kNewTopicRequested),
+                             turn(7, Speaker::kBot, "i have a cat ."),
+                             turn(8, Speaker::kUser, "ok"),
+                             turn(9, Speaker::kBot, "nice .")};
+  turns[7].suggestion = "i love dogs !";
+  turns[9].suggestion = "nice .";  // the answer itself: no pair
+  const std::vector<PreferencePair> pairs = preference_pairs(turns);
+  ASSERT_EQ(pairs.size(), 2u);
+  EXPECT_EQ(pairs[0].answer_turn, 1u);
+  EXPECT_EQ(pairs[0].context, "__p1__ hi");
+  EXPECT_EQ(pairs[0].chosen, "hello !");
+  EXPECT_EQ(pairs[0].rejected, "i like cheese .");
+  EXPECT_FALSE(pairs[0].suggested);
+  EXPECT_EQ(pairs[1].answer_turn, 7u);
+  EXPECT_EQ(pairs[1].context, "__p1__ dogs");
+  EXPECT_EQ(pairs[1].chosen, "i love dogs !");
+  EXPECT_EQ(pairs[1].model_version, "v1");
+  EXPECT_TRUE(pairs[1].suggested);
+}
+
 }  // namespace
 }  // namespace selffeed::feedback

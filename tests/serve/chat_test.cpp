@@ -607,6 +607,28 @@ TEST(ChatTest, AUserSaysWhatTheBotCouldHaveSaidInsteadOfAnAnswer) {
       << "a new topic started after the thanks";
   EXPECT_EQ((*turns)[3].suggestion, "my car is blue .");
   EXPECT_EQ((*turns)[9].suggestion, "i love kites !");
+
+  // As preference pairs: answer 3 twice (the feedback its request got, the latest
+  // suggestion), answer 9 once.
+  const std::string out = dir.str("pairs.jsonl");
+  const std::string line = std::string(SELFFEED_BINARY) + " --log-level warn store pairs --store " + store_dir +
+                           " --out " + out + " 2> " + dir.str("pairs.log");
+  ASSERT_EQ(std::system(line.c_str()), 0) << testing::read_file(dir.str("pairs.log"));
+  std::istringstream lines(testing::read_file(out));
+  std::vector<json> pairs;
+  for (std::string l; std::getline(lines, l);) pairs.push_back(json::parse(l));
+  ASSERT_EQ(pairs.size(), 3u) << testing::read_file(out);
+  EXPECT_EQ(pairs[0]["turn"], 3);
+  EXPECT_EQ(pairs[0]["source"], "feedback");
+  EXPECT_EQ(pairs[0]["chosen"], "you could have said my car is red .");
+  EXPECT_EQ(pairs[0]["rejected"], (*turns)[3].text);
+  EXPECT_EQ(pairs[0]["context"], format_context(answer_3));
+  EXPECT_EQ(pairs[0]["user_id"], "ann");
+  EXPECT_EQ(pairs[1]["source"], "suggestion");
+  EXPECT_EQ(pairs[1]["chosen"], "my car is blue .");
+  EXPECT_EQ(pairs[2]["turn"], 9);
+  EXPECT_EQ(pairs[2]["chosen"], "i love kites !");
+  EXPECT_EQ(pairs[2]["rejected"], (*turns)[9].text);
 }
 
 // A user takes a conversation back (delete_conversation): its turns and examples leave the

@@ -13,6 +13,7 @@
 // Thread safety: free functions over values; safe from any thread.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -157,6 +158,21 @@ State reset(const State& state);
 // A new topic or a feedback request (a bot turn not in the normal phase) cuts the history,
 // as it did when the answer was chosen; a reset leaves no turn and so does not.
 std::string answer_context(std::span<const Turn> before);
+
+// An answer the user would have had otherwise: in `context` the bot said `rejected`, and
+// the user said it could have said `chosen`, in a suggest (`suggested`) or in answer to the
+// bot's feedback request about it. What DPO-style fine-tuning reads.
+struct PreferencePair {
+  std::uint32_t answer_turn = 0;
+  std::string context;
+  std::string chosen;
+  std::string rejected;
+  std::string model_version;  // of the answer
+  bool suggested = false;
+};
+// The pairs of one conversation's transcript (all its turns, in order): per answer, its
+// latest suggestion and the feedback its request got, when they differ from the answer.
+std::vector<PreferencePair> preference_pairs(std::span<const Turn> turns);
 
 // The state with learning switched on or off. Switching it off drops a pending feedback
 // request: the next message is answered, not taken as feedback that would not be kept.
