@@ -179,14 +179,18 @@ function onWelcome(m) {
       const li = addBot(t.text, t.turn, t.kind);
       if (t.rating) showRated(li.querySelector('.rating'), t.rating);  // rated before, on any device
       if (t.suggestion) showSuggestion(li, t.suggestion);
-      else if (t.rating === 'down') offerSuggestion(li);
     } else {
       addUser(t.text, t.turn);
     }
   }
-  // A rating the bot asked for and the user has not given is asked for again.
+  // Once every turn is there: a rating the bot asked for and the user has not given is
+  // asked for again, and an answer rated down is offered a suggestion (offerSuggestion
+  // reads the turns after it).
   for (const t of m.turns) {
     if (t.rating_request !== undefined) askToRate(t.rating_request);
+    if (t.speaker === 'bot' && t.rating === 'down' && !t.suggestion) {
+      offerSuggestion(log.querySelector(`li.msg.bot[data-turn="${t.turn}"]`));
+    }
   }
   if (state.deletedNotice) addSystem(state.deletedNotice);
   state.deletedNotice = null;

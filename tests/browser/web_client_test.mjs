@@ -131,6 +131,8 @@ try {
   // so another browser of the same user (a fresh context given only the two ids) shows it too.
   await page.waitForSelector('.msg.bot[data-turn="1"] .rated');
   assert.equal(await page.$('.rating-question'), null);
+  await page.waitForSelector('.msg.bot[data-turn="3"] .rated');
+  assert.equal(await page.$('.msg.bot .suggest'), null, 'answers suggested for or asked about offer no suggestion');
   const ids = await page.evaluate(() => ({ ...localStorage }));
   const other = await browser.newContext();
   await other.addInitScript((saved) => {
