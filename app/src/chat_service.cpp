@@ -438,6 +438,14 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
       return respond(ndjson_response(
           [&](std::ostream& out) { return store_.export_transcripts(out, filter, export_rewrite(*privacy)); }));
     }
+    if (request.path == "/admin/pairs" && request.method == "GET") {
+      const Result<ExportPrivacy> privacy = export_privacy(request.query, options_.pseudonym_key);
+      if (!privacy.ok()) return respond(error_response(400, "invalid_argument", privacy.status().message()));
+      store::TranscriptFilter filter;
+      if (const std::string user = query_value(request.query, "user"); !user.empty()) filter.user_id = user;
+      return respond(ndjson_response(
+          [&](std::ostream& out) { return export_preference_pairs(store_, filter, export_rewrite(*privacy), out); }));
+    }
     if (request.path.starts_with(users_prefix) && request.method == "DELETE") {
       const std::string user = request.path.substr(users_prefix.size());
       if (user.empty() || user.find('/') != std::string::npos) {

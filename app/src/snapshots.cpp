@@ -1,9 +1,13 @@
 #include "snapshots.h"
 
 #include <fstream>
+#include <functional>
 #include <iterator>
 
+#include <nlohmann/json.hpp>
+
 #include "selffeed/common/digest.h"
+#include "selffeed/feedback/policy.h"
 #include "selffeed/trainer/trainer.h"
 
 namespace selffeed::app {
@@ -37,6 +41,35 @@ Result<std::string> read_pseudonym_key(const std::string& path) {
                                   " (e.g. head -c 32 /dev/urandom | base64 > " + path + ")");
   }
   return key;
+}
+
+Result<std::uint64_t> export_preference_pairs(const store::Store& store, const store::TranscriptFilter& filter,
+                                              const store::ExportRewrite& rewrite, std::ostream& out) {
+  auto rewritten = [](const std::function<std::string(std::string_view)>& f, const std::string& s) {
+    return f ? f(s) : s;
+  };
+  std::uint64_t lines = 0;
+  SELFFEED_RETURN_IF_ERROR(store.scan_transcripts(filter, [&](const Conversation& c, std::vector<Turn> turns) {
+    for (Turn& t : turns) {
+      t.text = rewritten(rewrite.text, t.text);
+      if (t.suggestion) t.suggestion = rewritten(rewrite.text, *t.suggestion);
+    }
+    for (const feedback::PreferencePair& pair : feedback::preference_pairs(turns)) {
+      nlohmann::json line = {{"context", pair.context},
+                             {"chosen", pair.chosen},
+                             {"rejected", pair.rejected},
+                             {"source", pair.suggested ? "suggestion" : "feedback"},
+                             {"conversation_id", rewritten(rewrite.id, c.id)},
+                             {"turn", pair.answer_turn},
+                             {"model_version", pair.model_version}};
+      if (!c.user_id.empty()) line["user_id"] = rewritten(rewrite.id, c.user_id);
+      out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+      ++lines;
+    }
+    return static_cast<bool>(out);
+  }));
+  if (!out) return internal_error("writing the preference pairs failed after " + std::to_string(lines) + " lines");
+  return lines;
 }
 
 Result<std::string> snapshot_sha256(const store::Store& store, const std::set<std::uint64_t>& seqs) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <set>
 #include <string>
 #include <string_view>
@@ -35,6 +36,13 @@ std::string pseudonym(std::string_view key, std::string_view id);
 // The key in `path`, without a trailing newline. kNotFound; kInvalidArgument when it is
 // shorter than 16 bytes (a short key makes pseudonyms guessable by brute force).
 Result<std::string> read_pseudonym_key(const std::string& path);
+
+// One JSON line per preference pair (feedback::preference_pairs: the answers users
+// corrected by feedback or a suggestion, {"context", "chosen", "rejected", "source",
+// "conversation_id", "user_id", "turn", "model_version"}) of the conversations that pass
+// `filter`, utterances and ids rewritten as in the other exports; how many.
+Result<std::uint64_t> export_preference_pairs(const store::Store& store, const store::TranscriptFilter& filter,
+                                              const store::ExportRewrite& rewrite, std::ostream& out);
 
 // SHA-256 of what export_examples writes for exactly `seqs`, without rewriting.
 Result<std::string> snapshot_sha256(const store::Store& store, const std::set<std::uint64_t>& seqs);

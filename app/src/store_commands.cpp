@@ -9,7 +9,6 @@
 #include "commands.h"
 #include "model_report.h"
 #include "selffeed/common/digest.h"
-#include "selffeed/feedback/policy.h"
 #include "selffeed/store/store.h"
 #include "snapshots.h"
 
@@ -94,37 +93,6 @@ Status check_against_pin(const PinnedSnapshot& pinned, std::uint64_t exported, c
     std::cerr << "the snapshot it pinned, to the byte\n";
   }
   return ok_status();
-}
-
-// One JSON line per preference pair (feedback::preference_pairs) of the conversations that
-// pass `filter`, utterances and ids rewritten as in the other exports; how many.
-Result<std::uint64_t> write_preference_pairs(const store::Store& store, const store::TranscriptFilter& filter,
-                                             const store::ExportRewrite& rewrite, std::ostream& out) {
-  auto rewritten = [](const std::function<std::string(std::string_view)>& f, const std::string& s) {
-    return f ? f(s) : s;
-  };
-  std::uint64_t lines = 0;
-  SELFFEED_RETURN_IF_ERROR(store.scan_transcripts(filter, [&](const Conversation& c, std::vector<Turn> turns) {
-    for (Turn& t : turns) {
-      t.text = rewritten(rewrite.text, t.text);
-      if (t.suggestion) t.suggestion = rewritten(rewrite.text, *t.suggestion);
-    }
-    for (const feedback::PreferencePair& pair : feedback::preference_pairs(turns)) {
-      nlohmann::json line = {{"context", pair.context},
-                             {"chosen", pair.chosen},
-                             {"rejected", pair.rejected},
-                             {"source", pair.suggested ? "suggestion" : "feedback"},
-                             {"conversation_id", rewritten(rewrite.id, c.id)},
-                             {"turn", pair.answer_turn},
-                             {"model_version", pair.model_version}};
-      if (!c.user_id.empty()) line["user_id"] = rewritten(rewrite.id, c.user_id);
-      out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-      ++lines;
-    }
-    return static_cast<bool>(out);
-  }));
-  if (!out) return internal_error("writing the preference pairs failed after " + std::to_string(lines) + " lines");
-  return lines;
 }
 
 }  // namespace
@@ -224,7 +192,7 @@ void add_store_commands(CLI::App& app, Action& action) {
       store::TranscriptFilter filter;
       if (!user->empty()) filter.user_id = *user;
       return write_output(*file, [&](std::ostream& out) {
-        auto lines = write_preference_pairs(**store, filter, export_rewrite(*options), out);
+        auto lines = export_preference_pairs(**store, filter, export_rewrite(*options), out);
         if (!lines.ok()) return fail(lines.status());
         std::cerr << "exported " << *lines << " preference pairs\n";
         return 0;

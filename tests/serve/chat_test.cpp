@@ -545,7 +545,7 @@ TEST(ChatTest, AUserSaysWhatTheBotCouldHaveSaidInsteadOfAnAnswer) {
   std::string conversation;
   std::vector<std::uint64_t> seqs;
   {
-    auto server = testing::start_server(dir.str(), store_dir, {});
+    auto server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret"});
     ASSERT_TRUE(server);
     auto ws = clients::WsClient::connect(server->ws_url());
     ASSERT_OK(ws);
@@ -585,6 +585,14 @@ TEST(ChatTest, AUserSaysWhatTheBotCouldHaveSaidInsteadOfAnAnswer) {
     ASSERT_EQ(resumed["type"], "welcome");
     EXPECT_EQ(resumed["turns"][3]["suggestion"], "my car is blue .") << resumed.dump();
     EXPECT_FALSE(resumed["turns"][1].contains("suggestion"));
+
+    // The preference pairs over HTTP, as `store pairs` writes them below.
+    for (const auto& [query, lines] : {std::pair{"?user=ann", 3}, std::pair{"?user=bob", 0}}) {
+      auto pairs = clients::http_request("GET", server->http_url(std::string("/admin/pairs") + query), "", "Bearer secret");
+      ASSERT_OK(pairs);
+      EXPECT_EQ(pairs->status, 200) << pairs->body;
+      EXPECT_EQ(std::count(pairs->body.begin(), pairs->body.end(), '\n'), lines) << query << ": " << pairs->body;
+    }
   }
   auto store = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
   ASSERT_OK(store);
