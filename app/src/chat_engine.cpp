@@ -82,6 +82,7 @@ struct ChatEngine::Metrics {
   metrics::Counter& answers_held_back;
   metrics::Counter& rating_requests;
   metrics::Counter& requested_ratings;
+  metrics::Counter& suggestions;
   metrics::Counter& conversations_deleted;
   metrics::Counter& shadow_failures;
   metrics::Histogram& reply_latency;
@@ -111,6 +112,9 @@ struct ChatEngine::Metrics {
         requested_ratings(r.counter("selffeed_requested_ratings_total",
                                     "Answers the bot had asked to rate that were rated (a changed mind counts "
                                     "once).")),
+        suggestions(r.counter("selffeed_suggestions_total",
+                              "What users said the bot could have said instead of an answer (suggest), each also "
+                              "counted as an FB example harvested.")),
         conversations_deleted(r.counter("selffeed_conversations_deleted_total",
                                         "Conversations their users deleted (delete_conversation).")),
         shadow_failures(r.counter("selffeed_shadow_failures_total",
@@ -697,6 +701,7 @@ void ChatEngine::suggest(const Job& job) {
   auto seqs = store_.commit({.turns = {suggested}, .examples = {example}});
   if (!seqs.ok()) return send_storage_error(job, seqs.status());
   metrics_->harvested(ExampleKind::kFB).inc();
+  metrics_->suggestions.inc();
   if (teaching_budget_) teaching_budget_->spend(job.connection->client_address(), 1, Clock::now());
   log()->info("conversation {} turn {}: the user said what the bot could have said", session->conversation.id, m.turn);
   job.connection->send(suggested_frame(m.id, m.turn, seqs->front()));

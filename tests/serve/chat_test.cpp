@@ -586,6 +586,10 @@ TEST(ChatTest, AUserSaysWhatTheBotCouldHaveSaidInsteadOfAnAnswer) {
     EXPECT_EQ(resumed["turns"][3]["suggestion"], "my car is blue .") << resumed.dump();
     EXPECT_FALSE(resumed["turns"][1].contains("suggestion"));
 
+    auto metrics = clients::http_request("GET", server->http_url("/metrics"));
+    ASSERT_OK(metrics);
+    EXPECT_NE(metrics->body.find("selffeed_suggestions_total 3"), std::string::npos) << metrics->body;
+
     // The preference pairs over HTTP, as `store pairs` writes them below.
     for (const auto& [query, lines] : {std::pair{"?user=ann", 3}, std::pair{"?user=bob", 0}}) {
       auto pairs = clients::http_request("GET", server->http_url(std::string("/admin/pairs") + query), "", "Bearer secret");
