@@ -27,6 +27,7 @@ struct Tally {
   std::uint64_t complaints = 0;
   std::uint64_t thumbs_down = 0;
   std::uint64_t thumbs_up = 0;
+  std::uint64_t suggested = 0;  // answers users said the bot could have bettered (suggest)
   std::uint64_t requested_ratings = 0;  // thumbs on answers the bot asked the user to rate
   std::uint64_t requested_thumbs_down = 0;
   std::uint64_t requested_asked = 0;       // of those, the ones whose reply the bot asked feedback on
@@ -50,7 +51,8 @@ struct VersionData {
 
 void add(Tally& sum, const Tally& t) {
   for (auto f : {&Tally::bot_turns, &Tally::answers, &Tally::asks, &Tally::replies, &Tally::complaints,
-                 &Tally::thumbs_down, &Tally::thumbs_up, &Tally::requested_ratings, &Tally::requested_thumbs_down,
+                 &Tally::thumbs_down, &Tally::thumbs_up, &Tally::suggested, &Tally::requested_ratings,
+                 &Tally::requested_thumbs_down,
                  &Tally::requested_asked, &Tally::requested_down_asked, &Tally::judged}) {
     sum.*f += t.*f;
   }
@@ -64,20 +66,23 @@ struct ShareFields {
 constexpr ShareFields kAsks{&Tally::asks, &Tally::bot_turns};
 constexpr ShareFields kComplaints{&Tally::complaints, &Tally::replies};
 constexpr ShareFields kThumbsDown{&Tally::thumbs_down, &Tally::answers};
+constexpr ShareFields kSuggested{&Tally::suggested, &Tally::answers};
 constexpr ShareFields kRequestedThumbsDown{&Tally::requested_thumbs_down, &Tally::requested_ratings};
 constexpr ShareFields kFeedbackRequestPrecision{&Tally::requested_down_asked, &Tally::requested_asked};
 constexpr ShareFields kFeedbackRequestRecall{&Tally::requested_down_asked, &Tally::requested_thumbs_down};
-constexpr ShareFields kShares[] = {kAsks, kComplaints, kThumbsDown, kRequestedThumbsDown, kFeedbackRequestPrecision,
-                                   kFeedbackRequestRecall};
+constexpr ShareFields kShares[] = {kAsks,           kComplaints, kThumbsDown, kSuggested, kRequestedThumbsDown,
+                                   kFeedbackRequestPrecision, kFeedbackRequestRecall};
 constexpr std::size_t kShareCount = std::size(kShares);
 using Shares = std::array<double, kShareCount>;
 // Each share's place in VersionReport and Comparison, in kShares order.
 constexpr Share VersionReport::*kVersionShares[] = {&VersionReport::asks, &VersionReport::complaints,
-                                                    &VersionReport::thumbs_down, &VersionReport::requested_thumbs_down,
+                                                    &VersionReport::thumbs_down, &VersionReport::suggested,
+                                                    &VersionReport::requested_thumbs_down,
                                                     &VersionReport::feedback_request_precision,
                                                     &VersionReport::feedback_request_recall};
 constexpr Share Comparison::*kComparisonShares[] = {&Comparison::asks, &Comparison::complaints,
-                                                    &Comparison::thumbs_down, &Comparison::requested_thumbs_down,
+                                                    &Comparison::thumbs_down, &Comparison::suggested,
+                                                    &Comparison::requested_thumbs_down,
                                                     &Comparison::feedback_request_precision,
                                                     &Comparison::feedback_request_recall};
 
@@ -337,6 +342,7 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
       // version that makes people complain more (so asks and thanks more) would look better.
       if (bot.phase != Phase::kNormal) continue;
       ++t.answers;
+      if (bot.suggestion) ++t.suggested;
       if (bot.shadow) shadowed.push_back({{c.id, bot.index}, bot.model_version, bot.text, *bot.shadow, bot.time_ms});
       if (i + 1 == turns.size() || turns[i + 1].speaker != Speaker::kUser) continue;
       const Turn& reply = turns[i + 1];
@@ -592,6 +598,7 @@ json to_json(const ModelReport& report) {
                         {"complaints", share_json(v.complaints)},
                         {"thumbs_down_per_answer", share_json(v.thumbs_down)},
                         {"thumbs_up", v.thumbs_up},
+                        {"suggested_per_answer", share_json(v.suggested)},
                         {"mean_satisfaction", v.mean_satisfaction ? json(*v.mean_satisfaction) : json(nullptr)},
                         {"thumbs_with_estimate", v.thumbs_with_estimate},
                         {"estimator_auc_vs_thumbs",
@@ -612,6 +619,7 @@ json to_json(const ModelReport& report) {
                          {"asks", difference_json(c->asks)},
                          {"complaints", difference_json(c->complaints)},
                          {"thumbs_down_per_answer", difference_json(c->thumbs_down)},
+                         {"suggested_per_answer", difference_json(c->suggested)},
                          {"requested_thumbs_down", difference_json(c->requested_thumbs_down)},
                          {"feedback_request_precision", difference_json(c->feedback_request_precision)},
                          {"feedback_request_recall", difference_json(c->feedback_request_recall)}};
@@ -637,14 +645,14 @@ json to_json(const ModelReport& report) {
 std::string to_markdown(const ModelReport& report) {
   std::string out =
       "| version | status | conversations | answers | asks for feedback | complaints (paper regexes) | "
-      "thumbs down per answer | thumbs up | mean P(satisfied) | estimate vs thumbs: AUC (rated replies) | "
-      "thumbs down of requested ratings | estimate vs requested thumbs: AUC (rated replies) |\n"
-      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+      "thumbs down per answer | thumbs up | answers suggested instead | mean P(satisfied) | estimate vs thumbs: "
+      "AUC (rated replies) | thumbs down of requested ratings | estimate vs requested thumbs: AUC (rated replies) |\n"
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const VersionReport& v : report.versions) {
     out += "| " + v.version + " | " + (v.status.empty() ? "-" : v.status) + " | " + std::to_string(v.conversations) +
            " | " + std::to_string(v.answers) + " | " + format_share(v.asks) + " | " + format_share(v.complaints) +
            " | " + format_share(v.thumbs_down) + " | " + std::to_string(v.thumbs_up) + " | " +
-           format_optional(v.mean_satisfaction) + " | " + format_optional(v.estimator_auc_vs_thumbs) + " (" +
+           format_share(v.suggested) + " | " + format_optional(v.mean_satisfaction) + " | " + format_optional(v.estimator_auc_vs_thumbs) + " (" +
            std::to_string(v.thumbs_with_estimate) + ") | " + format_share(v.requested_thumbs_down) + " | " +
            format_optional(v.estimator_auc_vs_requested_thumbs) + " (" +
            std::to_string(v.requested_thumbs_with_estimate) + ") |\n";
@@ -652,7 +660,8 @@ std::string to_markdown(const ModelReport& report) {
   if (const auto& c = report.comparison) {
     out += "\n" + c->version + " minus " + c->against + " (95% interval): asks " + format_difference(c->asks) +
            ", complaints " + format_difference(c->complaints) + ", thumbs down per answer " +
-           format_difference(c->thumbs_down) + ", thumbs down of requested ratings " +
+           format_difference(c->thumbs_down) + ", answers suggested instead " + format_difference(c->suggested) +
+           ", thumbs down of requested ratings " +
            format_difference(c->requested_thumbs_down) + ", feedback requests' precision " +
            format_difference(c->feedback_request_precision) + " and recall " +
            format_difference(c->feedback_request_recall) + " against them\n";

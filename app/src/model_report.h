@@ -40,6 +40,9 @@ struct VersionReport {
   Share complaints;   // replies to its answers the paper's regexes call unsatisfied
   Share thumbs_down;  // per answer
   std::uint64_t thumbs_up = 0;
+  // Answers users said the bot could have said otherwise (suggest; the turn's latest),
+  // per answer: like thumbs, the answers users chose to correct.
+  Share suggested;
   // The mean P(satisfied) of replies to its answers, by the estimator each reply was
   // judged by (the version's own): comparable across versions only when they share one.
   std::optional<double> mean_satisfaction;
@@ -75,7 +78,8 @@ struct Comparison {
   std::string version;
   std::string against;
   // value, low, high are differences; count and of unused
-  Share asks, complaints, thumbs_down, requested_thumbs_down, feedback_request_precision, feedback_request_recall;
+  Share asks, complaints, thumbs_down, suggested, requested_thumbs_down, feedback_request_precision,
+      feedback_request_recall;
 };
 
 // How a version in shadow (ChatEngine::start_shadow) would have answered, beside the answers

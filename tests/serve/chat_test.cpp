@@ -589,6 +589,11 @@ TEST(ChatTest, AUserSaysWhatTheBotCouldHaveSaidInsteadOfAnAnswer) {
     auto metrics = clients::http_request("GET", server->http_url("/metrics"));
     ASSERT_OK(metrics);
     EXPECT_NE(metrics->body.find("selffeed_suggestions_total 3"), std::string::npos) << metrics->body;
+    auto report = clients::http_request("GET", server->http_url("/admin/models/report"), "", "Bearer secret");
+    ASSERT_OK(report);
+    const json suggested = json::parse(report->body)["versions"][0]["suggested_per_answer"];
+    EXPECT_EQ(suggested["count"], 2) << "answers 3 and 9, once each: " << suggested.dump();
+    EXPECT_EQ(suggested["of"], 3) << "answers 1, 3 and 9";
 
     // The preference pairs over HTTP, as `store pairs` writes them below.
     for (const auto& [query, lines] : {std::pair{"?user=ann", 3}, std::pair{"?user=bob", 0}}) {
