@@ -114,7 +114,7 @@ function offerSuggestion(li) {
   form.className = 'suggest';
   const field = document.createElement('input');
   field.type = 'text';
-  field.maxLength = 2000;
+  field.maxLength = input.maxLength;  // the composer's, the server's --max-text-bytes default
   field.placeholder = 'What could the bot have said instead?';
   field.setAttribute('aria-label', 'what the bot could have said instead');
   const button = document.createElement('button');
