@@ -150,6 +150,12 @@ struct ChatEngine::Metrics {
                             "User replies the satisfaction estimator judged, by the model version that answered.",
                             {{"version", version}});
   }
+  metrics::Counter& dislike_reasons(DislikeReason reason) {
+    return registry.counter("selffeed_dislike_reasons_total",
+                            "Thumbs down given with a reason (rate's \"reason\"), by reason; a reason given "
+                            "again counts again.",
+                            {{"reason", std::string(dislike_reason_name(reason))}});
+  }
   metrics::Counter& harvested_by(const std::string& version, ExampleKind kind) {
     return registry.counter("selffeed_harvested_examples_by_version_total",
                             "HB and FB examples harvested, by the model version that answered and kind.",
@@ -225,6 +231,7 @@ ChatEngine::ChatEngine(ChatEngineOptions options, store::Store& store, std::shar
     user_asks_ = std::make_unique<UserAskLimit>(options_.max_feedback_requests_per_user);
   }
   for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST}) metrics_->harvested(kind);
+  for (DislikeReason reason : kAllDislikeReasons) metrics_->dislike_reasons(reason);
   metrics_->set_model("", models_->version);
   auto kept = store_.get_setting(kDriftReferencesSetting);
   Status restored = kept.ok() ? drift_->restore_references(*kept, models_->version) : kept.status();
@@ -650,12 +657,14 @@ void ChatEngine::rate(const Job& job) {
   Turn rated = turns->front();
   const std::optional<bool> rated_before = rated.thumbs_up;
   rated.thumbs_up = m.thumbs_up;
+  rated.dislike_reason = m.reason;
   auto seqs = store_.commit({.turns = {rated}, .examples = {example}});
   if (!seqs.ok()) return send_storage_error(job, seqs.status());
   metrics_->harvested(ExampleKind::kST).inc();
   // The bot's reply to the user's answer says whether the bot asked for this rating.
   const bool requested = turns->size() > 2 && (*turns)[2].rating_request == static_cast<std::uint32_t>(m.turn);
   if (requested && !rated_before) metrics_->requested_ratings.inc();
+  if (m.reason) metrics_->dislike_reasons(*m.reason).inc();
   if (teaching_budget_) teaching_budget_->spend(address, 1, Clock::now());
   // The thumbs are the estimator's dev set in the wild, where the live one scored the reply;
   // before the reply, once it is judged.
@@ -670,9 +679,10 @@ void ChatEngine::rate(const Job& job) {
   } else if (turns->size() == 1 && m.turn + 1 == session->next_turn) {
     session->unreplied_answer_rated = m.thumbs_up;
   }
-  log()->info("conversation {} turn {} rated {}{}", session->conversation.id, m.turn, m.thumbs_up ? "up" : "down",
+  log()->info("conversation {} turn {} rated {}{}{}", session->conversation.id, m.turn, m.thumbs_up ? "up" : "down",
+              m.reason ? std::string(" (") + std::string(dislike_reason_name(*m.reason)) + ")" : "",
               rated_before ? " again" : "");
-  job.connection->send(rated_frame(m.id, m.turn, m.thumbs_up, seqs->front()));
+  job.connection->send(rated_frame(m.id, m.turn, m.thumbs_up, m.reason, seqs->front()));
 }
 
 void ChatEngine::suggest(const Job& job) {

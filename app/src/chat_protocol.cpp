@@ -94,6 +94,15 @@ std::variant<ClientMessage, ProtocolError> parse_client_message(std::string_view
     }
     m.turn = turn->get<std::int64_t>();
     m.thumbs_up = *value == "up";
+    if (const auto reason = j.find("reason"); reason != j.end() && !reason->is_null()) {
+      if (reason->is_string()) m.reason = parse_dislike_reason(reason->get_ref<const std::string&>());
+      if (!m.reason) {
+        std::string names;
+        for (DislikeReason r : kAllDislikeReasons) names += (names.empty() ? "\"" : ", \"") + std::string(dislike_reason_name(r)) + "\"";
+        return invalid("\"reason\" must be one of " + names);
+      }
+      if (m.thumbs_up) return invalid("\"reason\" goes with a thumbs down (\"value\": \"down\")");
+    }
   } else if (type == "reset") {
     m.type = ClientMessageType::kReset;
   } else if (type == "ping") {
@@ -117,6 +126,7 @@ std::string welcome_frame(const WelcomeFrame& f) {
                                                             : "answer";
       if (t.rating_request) turn["rating_request"] = *t.rating_request;
       if (t.thumbs_up) turn["rating"] = *t.thumbs_up ? "up" : "down";
+      if (t.dislike_reason) turn["reason"] = dislike_reason_name(*t.dislike_reason);
       if (t.suggestion) turn["suggestion"] = *t.suggestion;
     }
     turns.push_back(std::move(turn));
@@ -154,8 +164,13 @@ std::string conversation_deleted_frame(std::string_view id, std::string_view con
   return dump(j);
 }
 
-std::string rated_frame(std::string_view id, std::int64_t turn, bool thumbs_up, std::uint64_t seq) {
-  json j = {{"type", "rated"}, {"turn", turn}, {"value", thumbs_up ? "up" : "down"}, {"example_seq", seq}};
+std::string rated_frame(std::string_view id, std::int64_t turn, bool thumbs_up, std::optional<DislikeReason> reason,
+                        std::uint64_t seq) {
+  json j = {{"type", "rated"},
+            {"turn", turn},
+            {"value", thumbs_up ? "up" : "down"},
+            {"reason", reason ? json(dislike_reason_name(*reason)) : json(nullptr)},
+            {"example_seq", seq}};
   add_id(j, id);
   return dump(j);
 }

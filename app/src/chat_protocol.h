@@ -27,6 +27,7 @@ struct ClientMessage {
   std::string text;             // message; suggest: what the bot could have said
   std::int64_t turn = -1;       // rate, suggest: index of the bot turn
   bool thumbs_up = false;       // rate
+  std::optional<DislikeReason> reason;  // rate, a thumbs down only: why, when the user said
 };
 
 // An error frame's content; `id` echoes the request's id when it could be read.
@@ -74,7 +75,8 @@ struct ReplyFrame {
 
 std::string welcome_frame(const WelcomeFrame& frame);
 std::string reply_frame(const ReplyFrame& frame);
-std::string rated_frame(std::string_view id, std::int64_t turn, bool thumbs_up, std::uint64_t seq);
+std::string rated_frame(std::string_view id, std::int64_t turn, bool thumbs_up, std::optional<DislikeReason> reason,
+                        std::uint64_t seq);
 std::string suggested_frame(std::string_view id, std::int64_t turn, std::uint64_t seq);
 std::string conversation_deleted_frame(std::string_view id, std::string_view conversation_id, std::uint64_t turns,
                                        std::uint64_t examples);

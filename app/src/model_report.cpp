@@ -34,6 +34,7 @@ struct Tally {
   std::uint64_t requested_down_asked = 0;  // and rated down
   std::uint64_t judged = 0;  // replies with a satisfaction estimate
   double satisfaction = 0;   // their sum
+  std::map<DislikeReason, std::uint64_t> dislike_reasons;  // of the answers whose rating that stands is down
 };
 
 struct VersionData {
@@ -57,6 +58,7 @@ void add(Tally& sum, const Tally& t) {
     sum.*f += t.*f;
   }
   sum.satisfaction += t.satisfaction;
+  for (const auto& [reason, count] : t.dislike_reasons) sum.dislike_reasons[reason] += count;
 }
 
 using Field = std::uint64_t Tally::*;
@@ -343,6 +345,7 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
       if (bot.phase != Phase::kNormal) continue;
       ++t.answers;
       if (bot.suggestion) ++t.suggested;
+      if (bot.thumbs_up && !*bot.thumbs_up && bot.dislike_reason) ++t.dislike_reasons[*bot.dislike_reason];
       if (bot.shadow) shadowed.push_back({{c.id, bot.index}, bot.model_version, bot.text, *bot.shadow, bot.time_ms});
       if (i + 1 == turns.size() || turns[i + 1].speaker != Speaker::kUser) continue;
       const Turn& reply = turns[i + 1];
@@ -414,6 +417,7 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
     for (const Tally& t : d.tallies) add(sum, t);
     v.answers = sum.answers;
     v.thumbs_up = sum.thumbs_up;
+    for (const auto& [reason, count] : sum.dislike_reasons) v.dislike_reasons[std::string(dislike_reason_name(reason))] = count;
     if (sum.judged > 0) v.mean_satisfaction = sum.satisfaction / static_cast<double>(sum.judged);
     if (auto a = agreement.find(version); a != agreement.end()) {
       v.thumbs_with_estimate = a->second.estimates.size();
@@ -599,6 +603,7 @@ json to_json(const ModelReport& report) {
                         {"thumbs_down_per_answer", share_json(v.thumbs_down)},
                         {"thumbs_up", v.thumbs_up},
                         {"suggested_per_answer", share_json(v.suggested)},
+                        {"dislike_reasons", v.dislike_reasons},
                         {"mean_satisfaction", v.mean_satisfaction ? json(*v.mean_satisfaction) : json(nullptr)},
                         {"thumbs_with_estimate", v.thumbs_with_estimate},
                         {"estimator_auc_vs_thumbs",
@@ -665,6 +670,15 @@ std::string to_markdown(const ModelReport& report) {
            format_difference(c->requested_thumbs_down) + ", feedback requests' precision " +
            format_difference(c->feedback_request_precision) + " and recall " +
            format_difference(c->feedback_request_recall) + " against them\n";
+  }
+  for (const VersionReport& v : report.versions) {
+    if (v.dislike_reasons.empty()) continue;
+    std::string reasons;
+    for (const auto& [reason, count] : v.dislike_reasons) {
+      reasons += (reasons.empty() ? "" : ", ") + reason + " " + std::to_string(count);
+    }
+    out += "\nWhy users rated answers of " + v.version + " down, where they said: " + reasons + " (of " +
+           std::to_string(v.thumbs_down.count) + " thumbs down)\n";
   }
   for (const VersionReport& v : report.versions) {
     if (!v.calibration_vs_requested_thumbs) continue;

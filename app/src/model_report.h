@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -43,6 +44,9 @@ struct VersionReport {
   // Answers users said the bot could have said otherwise (suggest; the turn's latest),
   // per answer: like thumbs, the answers users chose to correct.
   Share suggested;
+  // Of the answers rated down (the rating that stands), how many for each reason users gave
+  // (rate's "reason"; the others gave none), by reason name.
+  std::map<std::string, std::uint64_t> dislike_reasons;
   // The mean P(satisfied) of replies to its answers, by the estimator each reply was
   // judged by (the version's own): comparable across versions only when they share one.
   std::optional<double> mean_satisfaction;

@@ -59,6 +59,9 @@ Result<std::uint64_t> export_preference_pairs(const store::Store& store, const s
                              {"chosen", pair.chosen},
                              {"rejected", pair.rejected},
                              {"source", pair.suggested ? "suggestion" : "feedback"},
+                             {"reason", pair.rejected_because
+                                            ? nlohmann::json(dislike_reason_name(*pair.rejected_because))
+                                            : nlohmann::json(nullptr)},
                              {"conversation_id", rewritten(rewrite.id, c.id)},
                              {"turn", pair.answer_turn},
                              {"model_version", pair.model_version}};

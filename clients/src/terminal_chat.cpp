@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "selffeed/clients/clients.h"
+#include "selffeed/common/records.h"
 
 namespace selffeed::clients {
 namespace {
@@ -41,7 +42,9 @@ void show(const json& m, std::ostream& out) {
     out << "  (conversation deleted: " << m.value("turns", 0) << " turns and " << m.value("examples", 0)
         << " training examples are gone; starting a new one)\n";
   } else if (type == "rated") {
-    out << "  (rating of turn " << m.value("turn", -1) << " stored)\n";
+    const json& reason = m.value("reason", json());
+    out << "  (rating of turn " << m.value("turn", -1) << " stored"
+        << (reason.is_string() ? ", because " + reason.get<std::string>() : "") << ")\n";
   } else if (type == "suggested") {
     out << "  (what the bot could have said at turn " << m.value("turn", -1) << " stored)\n";
   } else if (type == "reset_done") {
@@ -85,22 +88,27 @@ int run_terminal_chat(std::string_view url, const TerminalChatOptions& options, 
   }
   WsClient& ws = **client;
   if (!start_conversation(ws, options, out)) return 1;
-  out << "type a message; /good or /bad rates the last reply (or the one the bot asked about), /instead TEXT says "
-         "what it could have said, /reset changes topic, /delete deletes this conversation, /quit ends\n";
+  std::string reasons;
+  for (DislikeReason r : kAllDislikeReasons) reasons += (reasons.empty() ? "" : "|") + std::string(dislike_reason_name(r));
+  out << "type a message; /good or /bad [" << reasons
+      << "] rates the last reply (or the one the bot asked about), /instead TEXT says what it could have said, "
+         "/reset changes topic, /delete deletes this conversation, /quit ends\n";
 
   int rate_turn = -1;  // what /good, /bad and /instead are about
   constexpr std::string_view kInstead = "/instead ";
+  constexpr std::string_view kBadBecause = "/bad ";  // and a reason; the server names the valid ones
   std::string line;
   while (out << "you: " << std::flush, std::getline(in, line)) {
     json request;
     if (line == "/quit") break;
     if (line.empty()) continue;
-    if (line == "/good" || line == "/bad") {
+    if (line == "/good" || line == "/bad" || line.starts_with(kBadBecause)) {
       if (rate_turn < 0) {
         out << "  nothing to rate yet\n";
         continue;
       }
       request = {{"type", "rate"}, {"turn", rate_turn}, {"value", line == "/good" ? "up" : "down"}};
+      if (line.starts_with(kBadBecause)) request["reason"] = line.substr(kBadBecause.size());
     } else if (line.starts_with(kInstead)) {
       if (rate_turn < 0) {
         out << "  nothing to suggest for yet\n";

@@ -96,11 +96,38 @@ function send(message) {
   return id;
 }
 
-function showRated(ratingEl, value) {
+// Why an answer was bad (rate's reason, BlenderBot 3's dislike types): the protocol's names
+// and what the page calls them.
+const DISLIKE_REASONS = new Map([
+  ['off_topic', 'off topic'], ['nonsensical', 'makes no sense'], ['repetitive', 'repeats itself'],
+  ['inappropriate', 'rude'], ['other', 'other'],
+]);
+
+function showRated(ratingEl, value, reason) {
   const note = document.createElement('span');
   note.className = 'rated';
-  note.textContent = (value === 'up' ? '▲ good' : '▼ bad') + ' — rating stored';
+  note.textContent = (value === 'up' ? '▲ good' : '▼ bad') +
+    (reason ? ` (${DISLIKE_REASONS.get(reason) || reason})` : '') + ' — rating stored';
   ratingEl.replaceChildren(note);
+  if (value === 'down' && !reason) offerReasons(ratingEl);
+}
+
+// After a thumbs down: why, in one click (a rate again, down, with its reason).
+function offerReasons(ratingEl) {
+  const turn = Number(ratingEl.closest('li').dataset.turn);
+  const reasons = document.createElement('span');
+  reasons.className = 'reasons';
+  reasons.append('Why?');
+  for (const [reason, label] of DISLIKE_REASONS) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'reason';
+    b.dataset.reason = reason;
+    b.textContent = label;
+    b.addEventListener('click', () => rate(turn, 'down', ratingEl, reason));
+    reasons.appendChild(b);
+  }
+  ratingEl.appendChild(reasons);
 }
 
 // After a thumbs down on an answer: a line to say what the bot could have said instead (a
@@ -149,8 +176,8 @@ function onSuggested(m) {
   refreshStats();
 }
 
-function rate(turn, value, ratingEl) {
-  const id = send({ type: 'rate', turn, value });
+function rate(turn, value, ratingEl, reason) {
+  const id = send(reason ? { type: 'rate', turn, value, reason } : { type: 'rate', turn, value });
   if (id === null) return;
   for (const b of ratingEl.querySelectorAll('button')) b.disabled = true;
   state.pendingRate.set(id, ratingEl);
@@ -177,7 +204,7 @@ function onWelcome(m) {
   for (const t of m.turns) {
     if (t.speaker === 'bot') {
       const li = addBot(t.text, t.turn, t.kind);
-      if (t.rating) showRated(li.querySelector('.rating'), t.rating);  // rated before, on any device
+      if (t.rating) showRated(li.querySelector('.rating'), t.rating, t.reason);  // rated before, on any device
       if (t.suggestion) showSuggestion(li, t.suggestion);
     } else {
       addUser(t.text, t.turn);
@@ -235,7 +262,7 @@ function onReply(m) {
 // rating buttons under it ask for a thumbs.
 function askToRate(turn) {
   const ratingEl = log.querySelector(`li.msg.bot[data-turn="${turn}"] .rating`);
-  if (!ratingEl || !ratingEl.querySelector('button:not(:disabled)')) return;
+  if (!ratingEl || !ratingEl.querySelector('.rate-up:not(:disabled)')) return;
   ratingEl.classList.add('requested');
   const question = document.createElement('span');
   question.className = 'rating-question';
@@ -247,7 +274,7 @@ function onRated(m) {
   const ratingEl = state.pendingRate.get(m.id);
   state.pendingRate.delete(m.id);
   if (!ratingEl) return;
-  showRated(ratingEl, m.value);
+  showRated(ratingEl, m.value, m.reason);
   if (m.value === 'down') offerSuggestion(ratingEl.closest('li'));
   refreshStats();
 }

@@ -34,6 +34,12 @@ constexpr std::array<std::pair<Phase, std::string_view>, 4> kPhaseNames{{
     {Phase::kFeedbackRequested, "feedback_requested"},
     {Phase::kNewTopicRequested, "newtopic_requested"},
     {Phase::kRatingRequested, "rating_requested"}}};
+constexpr std::array<std::pair<DislikeReason, std::string_view>, 5> kDislikeReasonNames{{
+    {DislikeReason::kOffTopic, "off_topic"},
+    {DislikeReason::kNonsensical, "nonsensical"},
+    {DislikeReason::kRepetitive, "repetitive"},
+    {DislikeReason::kInappropriate, "inappropriate"},
+    {DislikeReason::kOther, "other"}}};
 constexpr std::array<std::pair<ModelStatus, std::string_view>, 5> kModelStatusNames{{
     {ModelStatus::kCandidate, "candidate"},
     {ModelStatus::kLive, "live"},
@@ -49,6 +55,10 @@ std::string_view speaker_name(Speaker speaker) { return name_of(kSpeakerNames, s
 std::optional<Speaker> parse_speaker(std::string_view name) { return parse_from(kSpeakerNames, name); }
 std::string_view phase_name(Phase phase) { return name_of(kPhaseNames, phase); }
 std::optional<Phase> parse_phase(std::string_view name) { return parse_from(kPhaseNames, name); }
+std::string_view dislike_reason_name(DislikeReason reason) { return name_of(kDislikeReasonNames, reason); }
+std::optional<DislikeReason> parse_dislike_reason(std::string_view name) {
+  return parse_from(kDislikeReasonNames, name);
+}
 std::string_view model_status_name(ModelStatus status) { return name_of(kModelStatusNames, status); }
 std::optional<ModelStatus> parse_model_status(std::string_view name) {
   return parse_from(kModelStatusNames, name);

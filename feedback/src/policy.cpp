@@ -226,7 +226,9 @@ std::vector<PreferencePair> preference_pairs(std::span<const Turn> turns) {
                      .chosen = chosen,
                      .rejected = answer.text,
                      .model_version = answer.model_version,
-                     .suggested = suggested});
+                     .suggested = suggested,
+                     .rejected_because = answer.thumbs_up && !*answer.thumbs_up ? answer.dislike_reason
+                                                                               : std::nullopt});
     };
     // Answer, the user's reply, the bot's feedback request, the feedback.
     if (i + 3 < turns.size() && turns[i + 2].speaker == Speaker::kBot &&

@@ -85,6 +85,7 @@ void put_optional_turn_fields(Json& j, const Turn& t) {
   if (t.shadow) j["shadow"] = {{"version", t.shadow->version}, {"text", t.shadow->text}};
   if (t.rating_request) j["rating_request"] = *t.rating_request;
   if (t.thumbs_up) j["rating"] = *t.thumbs_up ? "up" : "down";
+  if (t.dislike_reason) j["reason"] = dislike_reason_name(*t.dislike_reason);
   if (t.suggestion) j["suggestion"] = *t.suggestion;
 }
 }  // namespace
@@ -115,6 +116,12 @@ Result<Turn> decode_turn(std::string_view conversation_id, std::uint32_t index, 
   if (rating) {
     if (*rating != "up" && *rating != "down") return data_loss_error("field 'rating' is neither \"up\" nor \"down\"");
     t.thumbs_up = *rating == "up";
+  }
+  std::optional<std::string> reason;
+  SELFFEED_RETURN_IF_ERROR(read_optional(j, "reason", reason));
+  if (reason) {
+    t.dislike_reason = parse_dislike_reason(*reason);
+    if (!t.dislike_reason) return data_loss_error("field 'reason' has unknown value '" + *reason + "'");
   }
   if (auto shadow = j.find("shadow"); shadow != j.end()) {
     if (!shadow->is_object()) return data_loss_error("field 'shadow' has the wrong type: not a map");

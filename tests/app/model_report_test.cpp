@@ -62,6 +62,11 @@ TEST(ModelReportTest, AShadowIsComparedWithTheLiveAnswersOnTheTurnsItSaw) {
                         bot("c3", 3, "fine .", 1201, ShadowReply{"v3", "good , you ?"})}) {
     w.turns.push_back(t);
   }
+  Turn& rated_down = w.turns[9];  // c2's first answer, with the reason the user gave
+  ASSERT_EQ(rated_down.text, "my boat is blue .");
+  rated_down.thumbs_up = false;
+  rated_down.dislike_reason = DislikeReason::kRepetitive;
+  w.turns[11].thumbs_up = true;
   w.examples = {example(ExampleKind::kHB, "c1", 2, "nice ."), example(ExampleKind::kFB, "c1", 6, correction),
                 example(ExampleKind::kST, "c2", 1, "0", "thumbs"), example(ExampleKind::kST, "c2", 3, "1", "thumbs")};
   ASSERT_OK(store.commit(w));
@@ -112,6 +117,12 @@ TEST(ModelReportTest, AShadowIsComparedWithTheLiveAnswersOnTheTurnsItSaw) {
   EXPECT_EQ(json["shadows"][0]["corrected"], 1);
   EXPECT_EQ(json["shadows"][0]["same"]["of"], 4);
   EXPECT_NE(to_markdown(*report).find("| v2 | v1 | 2 | 4 | 0.500"), std::string::npos) << to_markdown(*report);
+  // Why the live version's answers were rated down, where the users said.
+  EXPECT_EQ(json["versions"][0]["dislike_reasons"], nlohmann::json({{"repetitive", 1}}));
+  EXPECT_NE(to_markdown(*report).find("Why users rated answers of v1 down, where they said: repetitive 1 (of 1 thumbs "
+                                      "down)"),
+            std::string::npos)
+      << to_markdown(*report);
 }
 
 // A conversation whose answer at turn 1 has a reply the estimator judged `estimate`; the

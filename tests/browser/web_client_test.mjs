@@ -88,6 +88,11 @@ try {
   assert.equal(st.length, 1);
   assert.equal(st[0].response, '0');
   assert.equal(st[0].turn_index, 1);
+  // It asks why, in one click: the rating again, with its reason.
+  await page.click('.msg.bot[data-turn="1"] .reasons button[data-reason="repetitive"]');
+  await page.waitForFunction(() => /repeats itself/.test(document.querySelector('.msg.bot[data-turn="1"] .rated').textContent));
+  assert.equal(await page.$('.msg.bot[data-turn="1"] .reasons'), null);
+  assert.equal((await exportExamples(server.port, 'ST')).length, 2);
   // The thumbs down offers to say what the bot could have said instead: an FB example.
   await page.fill('.msg.bot[data-turn="1"] .suggest input', 'my car is red .');
   await page.click('.msg.bot[data-turn="1"] .suggest button');
@@ -133,6 +138,9 @@ try {
   assert.equal(await page.$('.rating-question'), null);
   await page.waitForSelector('.msg.bot[data-turn="3"] .rated');
   assert.equal(await page.$('.msg.bot .suggest'), null, 'answers suggested for or asked about offer no suggestion');
+  assert.match(await page.textContent('.msg.bot[data-turn="1"] .rated'), /repeats itself/);
+  assert.equal(await page.$('.msg.bot[data-turn="1"] .reasons'), null);
+  assert.ok(await page.$('.msg.bot[data-turn="3"] .reasons'), 'an answer rated down without a reason is still asked why');
   const ids = await page.evaluate(() => ({ ...localStorage }));
   const other = await browser.newContext();
   await other.addInitScript((saved) => {
@@ -142,7 +150,7 @@ try {
   otherPage.setDefaultTimeout(15000);
   await otherPage.goto(url);
   await otherPage.waitForFunction(() => document.querySelectorAll('.msg.user').length === 4);
-  assert.match(await otherPage.textContent('.msg.bot[data-turn="1"] .rated'), /bad/);
+  assert.match(await otherPage.textContent('.msg.bot[data-turn="1"] .rated'), /bad \(repeats itself\)/);
   assert.match(await otherPage.textContent('.msg.bot[data-turn="1"] .suggestion'), /my car is red/);
   assert.equal(await otherPage.$('.rating-question'), null);
   await other.close();
@@ -176,7 +184,7 @@ try {
   page.once('dialog', (dialog) => dialog.accept());
   await page.click('#delete-conversation');
   await page.waitForFunction(() => [...document.querySelectorAll('.msg.system')].some((li) =>
-    /Conversation deleted: 12 turns and 5 training examples are gone/.test(li.textContent)));
+    /Conversation deleted: 12 turns and 6 training examples are gone/.test(li.textContent)));
   assert.notEqual(await page.getAttribute('#log', 'data-conversation'), conversation);
   assert.equal(await page.$$eval('.msg.user', (items) => items.length), 0);
   for (const kind of ['HB', 'FB', 'ST']) assert.equal((await exportExamples(server.port, kind)).length, 0, kind);

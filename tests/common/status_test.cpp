@@ -49,6 +49,9 @@ TEST(RecordsTest, EnumNamesRoundTrip) {
   EXPECT_EQ(parse_example_kind("hb"), std::nullopt);
   EXPECT_EQ(parse_speaker("bot"), Speaker::kBot);
   EXPECT_EQ(parse_model_status("live"), ModelStatus::kLive);
+  for (DislikeReason r : kAllDislikeReasons) EXPECT_EQ(parse_dislike_reason(dislike_reason_name(r)), r);
+  EXPECT_EQ(parse_dislike_reason("off_topic"), DislikeReason::kOffTopic);
+  EXPECT_EQ(parse_dislike_reason("boring"), std::nullopt);
 }
 
 }  // namespace

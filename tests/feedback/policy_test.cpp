@@ -392,6 +392,9 @@ TEST(PreferencePairsTest, EachAnswerCorrectedByFeedbackOrASuggestion) {
                              turn(8, Speaker::kUser, "ok"),
                              turn(9, Speaker::kBot, "nice .")};
   turns[7].suggestion = "i love dogs !";
+  turns[7].thumbs_up = false;
+  turns[7].dislike_reason = DislikeReason::kOffTopic;
+  turns[1].dislike_reason = DislikeReason::kOther;  // with no thumbs down: not a reason
   turns[9].suggestion = "nice .";  // the answer itself: no pair
   const std::vector<PreferencePair> pairs = preference_pairs(turns);
   ASSERT_EQ(pairs.size(), 2u);
@@ -400,11 +403,13 @@ TEST(PreferencePairsTest, EachAnswerCorrectedByFeedbackOrASuggestion) {
   EXPECT_EQ(pairs[0].chosen, "hello !");
   EXPECT_EQ(pairs[0].rejected, "i like cheese .");
   EXPECT_FALSE(pairs[0].suggested);
+  EXPECT_EQ(pairs[0].rejected_because, std::nullopt);
   EXPECT_EQ(pairs[1].answer_turn, 7u);
   EXPECT_EQ(pairs[1].context, "__p1__ dogs");
   EXPECT_EQ(pairs[1].chosen, "i love dogs !");
   EXPECT_EQ(pairs[1].model_version, "v1");
   EXPECT_TRUE(pairs[1].suggested);
+  EXPECT_EQ(pairs[1].rejected_because, DislikeReason::kOffTopic);
 }
 
 }  // namespace

@@ -423,10 +423,11 @@ TEST(ChatTest, TheBotAsksToRateTheAnswerAJudgedReplyRepliedToOncePerConversation
 
     // The terminal client shows the request, rates that answer, says what it could have been,
     // and deletes the conversation.
-    std::istringstream lines("hello ! tell me about your car .\nhm\n/bad\n/instead my car is red .\n/delete\n/quit\n");
+    std::istringstream lines(
+        "hello ! tell me about your car .\nhm\n/bad repetitive\n/instead my car is red .\n/delete\n/quit\n");
     std::ostringstream shown;
     EXPECT_EQ(clients::run_terminal_chat(server->ws_url(), {.user_id = "cat"}, lines, shown), 0);
-    for (const std::string expected : {"(the bot asks how its answer before this one was", "(rating of turn 1 stored)",
+    for (const std::string expected : {"(the bot asks how its answer before this one was", "(rating of turn 1 stored, because repetitive)",
                                        "(what the bot could have said at turn 1 stored)",
                                        "(conversation deleted: 4 turns and 3 training examples are gone"}) {
       EXPECT_NE(shown.str().find(expected), std::string::npos) << expected << " in:\n" << shown.str();
@@ -646,6 +647,86 @@ TEST(ChatTest, AUserSaysWhatTheBotCouldHaveSaidInsteadOfAnAnswer) {
   EXPECT_EQ(pairs[2]["turn"], 9);
   EXPECT_EQ(pairs[2]["chosen"], "i love kites !");
   EXPECT_EQ(pairs[2]["rejected"], (*turns)[9].text);
+}
+
+// A thumbs down may say why (rate's "reason"): the reason of the rating that stands is kept
+// with the answer, shown on resuming, counted by the models report and the metrics, and
+// carried by the preference pairs.
+TEST(ChatTest, AUserSaysWhyTheyRatedAnAnswerDown) {
+  TempDir dir;
+  const std::string store_dir = dir.str("store");
+  std::string conversation;
+  {
+    auto server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret"});
+    ASSERT_TRUE(server);
+    auto ws = clients::WsClient::connect(server->ws_url());
+    ASSERT_OK(ws);
+    const json welcome = testing::request(**ws, {{"type", "hello"}, {"user_id", "ann"}});
+    ASSERT_EQ(welcome["type"], "welcome");
+    conversation = welcome["conversation_id"];
+    for (const std::string text : {"hello ! tell me about your car .", "nice .", "and your dog ?"}) {
+      ASSERT_EQ(testing::request(**ws, {{"type", "message"}, {"text", text}})["type"], "reply");
+    }  // answers 1, 3, 5
+    auto rate = [&](std::int64_t turn, const std::string& value, json reason) {
+      json m = {{"type", "rate"}, {"turn", turn}, {"value", value}};
+      if (!reason.is_null()) m["reason"] = std::move(reason);
+      return testing::request(**ws, m);
+    };
+    const json rated = rate(1, "down", "repetitive");
+    ASSERT_EQ(rated["type"], "rated") << rated.dump();
+    EXPECT_EQ(rated["reason"], "repetitive");
+    EXPECT_TRUE(rate(3, "down", nullptr)["reason"].is_null());
+    const json unknown = rate(3, "down", "boring");
+    EXPECT_EQ(unknown["code"], "invalid_message") << unknown.dump();
+    EXPECT_NE(unknown["message"].get<std::string>().find("\"off_topic\""), std::string::npos) << unknown.dump();
+    EXPECT_EQ(rate(3, "down", 4)["code"], "invalid_message");
+    EXPECT_EQ(rate(5, "up", "other")["code"], "invalid_message") << "a reason goes with a thumbs down";
+    // A changed mind: the later reason stands, and a thumbs up takes the reason away.
+    ASSERT_EQ(rate(1, "down", "off_topic")["reason"], "off_topic");
+    ASSERT_EQ(rate(3, "down", "inappropriate")["type"], "rated");
+    ASSERT_EQ(rate(5, "down", "other")["type"], "rated");
+    ASSERT_EQ(rate(5, "up", nullptr)["type"], "rated");
+    ASSERT_EQ(testing::request(**ws, {{"type", "suggest"}, {"turn", 1}, {"text", "my car is red ."}})["type"],
+              "suggested");
+
+    auto other = clients::WsClient::connect(server->ws_url());
+    ASSERT_OK(other);
+    const json resumed =
+        testing::request(**other, {{"type", "hello"}, {"user_id", "ann"}, {"conversation_id", conversation}});
+    ASSERT_EQ(resumed["type"], "welcome");
+    EXPECT_EQ(resumed["turns"][1]["reason"], "off_topic") << resumed.dump();
+    EXPECT_EQ(resumed["turns"][3]["reason"], "inappropriate");
+    EXPECT_EQ(resumed["turns"][5]["rating"], "up");
+    EXPECT_FALSE(resumed["turns"][5].contains("reason"));
+
+    auto metrics = clients::http_request("GET", server->http_url("/metrics"));
+    ASSERT_OK(metrics);
+    for (const std::string line : {"selffeed_dislike_reasons_total{reason=\"off_topic\"} 1",
+                                   "selffeed_dislike_reasons_total{reason=\"repetitive\"} 1",
+                                   "selffeed_dislike_reasons_total{reason=\"nonsensical\"} 0"}) {
+      EXPECT_NE(metrics->body.find(line), std::string::npos) << line << " in:\n" << metrics->body;
+    }
+    auto report = clients::http_request("GET", server->http_url("/admin/models/report"), "", "Bearer secret");
+    ASSERT_OK(report);
+    const json version = json::parse(report->body)["versions"][0];
+    EXPECT_EQ(version["dislike_reasons"], json({{"off_topic", 1}, {"inappropriate", 1}})) << version.dump();
+    EXPECT_EQ(version["thumbs_down_per_answer"]["count"], 2);
+    auto pairs = clients::http_request("GET", server->http_url("/admin/pairs"), "", "Bearer secret");
+    ASSERT_OK(pairs);
+    const json pair = json::parse(pairs->body);
+    EXPECT_EQ(pair["turn"], 1) << pairs->body;
+    EXPECT_EQ(pair["reason"], "off_topic");
+  }
+  auto store = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
+  ASSERT_OK(store);
+  auto turns = (*store)->get_turns(conversation, 0);
+  ASSERT_OK(turns);
+  ASSERT_EQ(turns->size(), 6u);
+  EXPECT_EQ((*turns)[1].dislike_reason, DislikeReason::kOffTopic);
+  EXPECT_EQ((*turns)[3].dislike_reason, DislikeReason::kInappropriate);
+  EXPECT_EQ((*turns)[5].dislike_reason, std::nullopt);
+  EXPECT_EQ((*turns)[5].thumbs_up, true);
+  EXPECT_EQ(examples_of(**store, ExampleKind::kST).size(), 6u) << "every rating given is kept";
 }
 
 // A user takes a conversation back (delete_conversation): its turns and examples leave the

@@ -42,6 +42,21 @@ enum class Phase : std::uint8_t {
 std::string_view phase_name(Phase phase);  // "normal", "feedback_requested", ...
 std::optional<Phase> parse_phase(std::string_view name);
 
+// Why a user rated an answer down, when they said: BlenderBot 3's dislike types, the reason
+// enum beside the free text (a suggestion) in the feedback data model of peers.md.
+enum class DislikeReason : std::uint8_t {
+  kOffTopic = 1,       // off topic, or ignored what the user said
+  kNonsensical = 2,    // makes no sense, or is wrong
+  kRepetitive = 3,     // repeats itself or the user
+  kInappropriate = 4,  // rude or inappropriate
+  kOther = 5,
+};
+inline constexpr DislikeReason kAllDislikeReasons[] = {DislikeReason::kOffTopic, DislikeReason::kNonsensical,
+                                                       DislikeReason::kRepetitive, DislikeReason::kInappropriate,
+                                                       DislikeReason::kOther};
+std::string_view dislike_reason_name(DislikeReason reason);  // "off_topic", "nonsensical", ...
+std::optional<DislikeReason> parse_dislike_reason(std::string_view name);
+
 struct Conversation {
   std::string id;       // 1..128 bytes, no NUL
   std::string user_id;  // may be empty (anonymous); otherwise 1..128 bytes, no NUL
@@ -83,6 +98,8 @@ struct Turn {
   // Bot turns only: the user's rating of this answer (true: thumbs up), the latest when they
   // changed their mind. Every rating is also an ST example; this is the one that stands.
   std::optional<bool> thumbs_up;
+  // With a thumbs down, why, when the user said (of the rating that stands).
+  std::optional<DislikeReason> dislike_reason;
   // Bot answers only: what the user said the bot could have said instead (the latest; each
   // is also an FB example).
   std::optional<std::string> suggestion;

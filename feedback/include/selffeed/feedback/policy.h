@@ -169,6 +169,8 @@ struct PreferencePair {
   std::string rejected;
   std::string model_version;  // of the answer
   bool suggested = false;
+  // Why the user rated the answer down, where they did and said.
+  std::optional<DislikeReason> rejected_because;
 };
 // The pairs of one conversation's transcript (all its turns, in order): per answer, its
 // latest suggestion and the feedback its request got, when they differ from the answer.
