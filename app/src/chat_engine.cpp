@@ -283,7 +283,7 @@ void ChatEngine::withdraw_replies(const std::string& version, std::vector<std::i
   auto ids = std::make_shared<const std::vector<std::int64_t>>(std::move(candidate_ids));
   std::lock_guard lock(mutex_);
   if (!ids->empty() || (withdrawn_ && !withdrawn_->empty())) {
-    log()->info("{} withdraws {} pool replies of deleted users", version, ids->size());
+    log()->info("{} withdraws {} pool replies (of deleted users, or withdrawn by the operator)", version, ids->size());
   }
   withdrawn_version_ = version;
   withdrawn_ = std::move(ids);

@@ -90,8 +90,9 @@ class ChatEngine {
   void swap_models(std::shared_ptr<LiveModels> models);
   std::string model_version() const;
   // Later batches answered by `version` (live or on trial) never offer the pool replies
-  // `candidate_ids` (a deleted user's words; RankRequest::withdrawn); replaces the last
-  // call's. Set before the version goes live, it holds from its first batch.
+  // `candidate_ids` (a deleted user's words, or replies the operator withdrew;
+  // RankRequest::withdrawn); replaces the last call's. Set before the version goes live,
+  // it holds from its first batch.
   void withdraw_replies(const std::string& version, std::vector<std::int64_t> candidate_ids);
   // An A/B trial: later batches answer about `share` (0 < share < 1) of the users with
   // `models` and the rest with the live ones. Who is in it is drawn by a hash of the user

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "disliked_replies.h"
 #include "model_report.h"
 #include "snapshots.h"
 #include "selffeed/common/log.h"
@@ -79,13 +80,19 @@ std::string query_value(std::string_view query, std::string_view key) {
   return {};
 }
 
-// A whole decimal number, nothing before or after it.
+// The query parameter `name` as a whole decimal number into `out`, left as it is when
+// absent; kInvalidArgument ("NAME must be WHAT") when it is not one.
 template <typename T>
-std::optional<T> parse_number(const std::string& text) {
+Status read_query_number(std::string_view query, std::string_view name, std::string_view what, T& out) {
+  const std::string text = query_value(query, name);
+  if (text.empty()) return ok_status();
   T value{};
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
+  if (error != std::errc() || end != text.data() + text.size()) {
+    return invalid_argument_error(std::string(name) + " must be " + std::string(what));
+  }
+  out = value;
+  return ok_status();
 }
 
 // A query flag `name`: 0 or 1, false when absent.
@@ -417,10 +424,8 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
         filter.kind = parse_example_kind(kind);
         if (!filter.kind) return respond(error_response(400, "invalid_argument", "kind must be HH, HB, FB or ST"));
       }
-      if (const std::string after = query_value(request.query, "after"); !after.empty()) {
-        const auto seq = parse_number<std::uint64_t>(after);
-        if (!seq) return respond(error_response(400, "invalid_argument", "after must be a sequence number"));
-        filter.after_seq = *seq;
+      if (Status read = read_query_number(request.query, "after", "a sequence number", filter.after_seq); !read.ok()) {
+        return respond(error_response(400, "invalid_argument", read.message()));
       }
       return respond(
           ndjson_response([&](std::ostream& out) { return store_.export_examples(out, filter, export_rewrite(*privacy)); }));
@@ -430,10 +435,9 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
       if (!privacy.ok()) return respond(error_response(400, "invalid_argument", privacy.status().message()));
       store::TranscriptFilter filter;
       if (const std::string user = query_value(request.query, "user"); !user.empty()) filter.user_id = user;
-      if (const std::string after = query_value(request.query, "updated_after_ms"); !after.empty()) {
-        const auto ms = parse_number<std::int64_t>(after);
-        if (!ms) return respond(error_response(400, "invalid_argument", "updated_after_ms must be a time in ms"));
-        filter.updated_after_ms = *ms;
+      if (Status read = read_query_number(request.query, "updated_after_ms", "a time in ms", filter.updated_after_ms);
+          !read.ok()) {
+        return respond(error_response(400, "invalid_argument", read.message()));
       }
       return respond(ndjson_response(
           [&](std::ostream& out) { return store_.export_transcripts(out, filter, export_rewrite(*privacy)); }));
@@ -483,14 +487,40 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
     }
     if (request.path == "/admin/models/report" && request.method == "GET") {
       ReportOptions options;
-      if (const std::string since = query_value(request.query, "since_ms"); !since.empty()) {
-        const auto ms = parse_number<std::int64_t>(since);
-        if (!ms) return respond(error_response(400, "invalid_argument", "since_ms must be a time in ms"));
-        options.since_ms = *ms;
+      if (Status read = read_query_number(request.query, "since_ms", "a time in ms", options.since_ms); !read.ok()) {
+        return respond(error_response(400, "invalid_argument", read.message()));
       }
       auto report = report_models(store_, options);
       if (!report.ok()) return respond(error_response(500, "storage_error", report.status().to_string()));
       return respond(json_response(200, to_json(*report)));
+    }
+    if (request.path == "/admin/replies/disliked" && request.method == "GET") {
+      DislikedFilter filter;
+      Status read = read_query_number(request.query, "since_ms", "a time in ms", filter.since_ms);
+      if (read.ok()) read = read_query_number(request.query, "min_users", "a count", filter.min_users);
+      if (!read.ok()) return respond(error_response(400, "invalid_argument", read.message()));
+      if (const std::string reason = query_value(request.query, "reason"); !reason.empty()) {
+        filter.reason = parse_dislike_reason(reason);
+        if (!filter.reason) return respond(error_response(400, "invalid_argument", "unknown reason '" + reason + "'"));
+      }
+      auto replies = disliked_replies(store_, filter);
+      if (!replies.ok()) return respond(error_response(500, "storage_error", replies.status().to_string()));
+      return respond(json_response(200, to_json(*replies)));
+    }
+    if ((request.path == "/admin/replies/withdraw" || request.path == "/admin/replies/restore") &&
+        request.method == "POST") {
+      const json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+      if (!body.is_object() || !body.contains("text") || !body["text"].is_string() ||
+          body["text"].get_ref<const std::string&>().empty()) {
+        return respond(error_response(400, "invalid_argument", "expected {\"text\": \"<the reply, as the bot said it>\"}"));
+      }
+      const bool withdraw = request.path.ends_with("/withdraw");
+      auto done = models_.set_reply_withdrawn(body["text"].get<std::string>(), withdraw);
+      if (!done.ok()) return respond(error_response(500, "storage_error", done.status().to_string()));
+      return respond(json_response(200, {{"withdrawn", withdraw},
+                                         {"changed", done->changed},
+                                         {"in_live_pool", done->in_live_pool},
+                                         {"live_replies_withdrawn", done->live_replies_withdrawn}}));
     }
     if (request.path.starts_with("/admin/models/") && request.method == "POST") return respond(model_admin(request));
     respond(error_response(404, "not_found", "no such admin endpoint: " + request.method + " " + request.path));

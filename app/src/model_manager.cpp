@@ -1,7 +1,10 @@
 #include "model_manager.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
+#include "disliked_replies.h"
 #include "drift_monitor.h"
 #include "model_report.h"
 #include "selffeed/common/digest.h"
@@ -21,15 +24,17 @@ constexpr const char* kShadowSetting = "shadow";
 constexpr const char* kForgettingAlert = "live_model_learned_from_deleted_users";
 
 // The candidate ids of `model`'s pool replies that a deleted user said, by their digests
-// in the store's tombstones (a reply anyone else said in the training files goes too).
-Result<std::vector<std::int64_t>> deleted_users_replies_in(const store::Store& store,
-                                                          const dialogue::DialogueModel& model) {
+// in the store's tombstones (a reply anyone else said in the training files goes too), and
+// of those the operator withdrew (set_reply_withdrawn).
+Result<std::vector<std::int64_t>> withdrawn_replies_in(const store::Store& store, const dialogue::DialogueModel& model) {
   SELFFEED_ASSIGN_OR_RETURN(const store::DeletedExamples deleted, store.deleted_examples());
+  SELFFEED_ASSIGN_OR_RETURN(const std::set<std::string> withdrawn, withdrawn_reply_digests(store));
   std::vector<std::int64_t> ids;
-  if (deleted.reply_sha256.empty()) return ids;
+  if (deleted.reply_sha256.empty() && withdrawn.empty()) return ids;
   const std::vector<std::string>& pool = model.candidate_pool();
   for (std::size_t id = 0; id < pool.size(); ++id) {
-    if (deleted.reply_sha256.contains(sha256_hex(pool[id]))) ids.push_back(static_cast<std::int64_t>(id));
+    const std::string digest = sha256_hex(pool[id]);
+    if (deleted.reply_sha256.contains(digest) || withdrawn.contains(digest)) ids.push_back(static_cast<std::int64_t>(id));
   }
   return ids;
 }
@@ -91,7 +96,7 @@ Status ModelManager::register_live() {
     SELFFEED_RETURN_IF_ERROR(store_.put_model({live_->version, registry_path(live_->bundle_dir), ModelStatus::kLive,
                                                info.metrics_json, info.lineage_json, now, now}));
   }
-  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> withdrawn, deleted_users_replies_in(store_, *live_->dialogue));
+  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> withdrawn, withdrawn_replies_in(store_, *live_->dialogue));
   engine_.withdraw_replies(live_->version, std::move(withdrawn));
   return refresh_live_tainted();
 }
@@ -139,6 +144,20 @@ Status ModelManager::refresh_live_tainted() {
   return ok_status();
 }
 
+Result<ReplyWithdrawal> ModelManager::set_reply_withdrawn(const std::string& text, bool withdrawn) {
+  std::lock_guard lock(mutex_);
+  ReplyWithdrawal out;
+  SELFFEED_ASSIGN_OR_RETURN(out.changed, app::set_reply_withdrawn(store_, text, withdrawn));
+  const std::vector<std::string>& pool = live_->dialogue->candidate_pool();
+  out.in_live_pool = std::find(pool.begin(), pool.end(), text) != pool.end();
+  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> ids, withdrawn_replies_in(store_, *live_->dialogue));
+  out.live_replies_withdrawn = ids.size();
+  engine_.withdraw_replies(live_->version, std::move(ids));
+  log()->info("admin: reply {} ({} live pool replies withdrawn now)", withdrawn ? "withdrawn" : "given back",
+              out.live_replies_withdrawn);
+  return out;
+}
+
 Result<Forgetting> ModelManager::forget_deleted_users() {
   std::lock_guard lock(mutex_);
   SELFFEED_ASSIGN_OR_RETURN(const std::set<std::string> versions, tainted());
@@ -155,7 +174,7 @@ Result<Forgetting> ModelManager::forget_deleted_users() {
     forgetting.shadow_ended = shadow;
     log()->info("the shadow of {} ended: it learned from the examples of a deleted user", shadow);
   }
-  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> withdrawn, deleted_users_replies_in(store_, *live_->dialogue));
+  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> withdrawn, withdrawn_replies_in(store_, *live_->dialogue));
   forgetting.withdrawn_replies = withdrawn.size();
   engine_.withdraw_replies(live_->version, std::move(withdrawn));
   SELFFEED_RETURN_IF_ERROR(refresh_live_tainted());
@@ -211,7 +230,7 @@ Result<trainer::GateScores> ModelManager::scores_of(const std::string& bundle_di
 
 Status ModelManager::swap_in(std::shared_ptr<LiveModels> models, ModelRecord record) {
   // Read before the registry changes: a failure here changes nothing.
-  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> withdrawn, deleted_users_replies_in(store_, *models->dialogue));
+  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> withdrawn, withdrawn_replies_in(store_, *models->dialogue));
   const std::int64_t now = unix_millis();
   // The old live record is retired first, so a crash in between leaves no two live ones.
   SELFFEED_ASSIGN_OR_RETURN(auto records, store_.list_models());

@@ -42,11 +42,19 @@ struct ModelManagerOptions {
 // What ModelManager::forget_deleted_users did after a user's data was deleted.
 struct Forgetting {
   bool live = false;          // the live version learned from them: retrain (the alert is up)
-  // The live pool's replies that deleted users said, never offered again from now on
-  // (ChatEngine::withdraw_replies).
+  // The live pool's replies that deleted users said, or the operator withdrew
+  // (set_reply_withdrawn), never offered again from now on (ChatEngine::withdraw_replies).
   std::size_t withdrawn_replies = 0;
   std::string trial_ended;    // the version whose trial it ended, or empty
   std::string shadow_ended;   // the version whose shadow it ended, or empty
+};
+
+// What ModelManager::set_reply_withdrawn did.
+struct ReplyWithdrawal {
+  bool changed = false;       // false: it was withdrawn (or given back) already
+  bool in_live_pool = false;  // the live version's pool has the reply (a persona sentence is not in it)
+  // The live pool's replies never offered from now on: the deleted users' and the withdrawn.
+  std::size_t live_replies_withdrawn = 0;
 };
 
 struct ModelChange {
@@ -115,6 +123,11 @@ class ModelManager {
   // live_learned_from_deleted_users() until a clean model replaces it. Such versions are
   // not promoted (but with force), rolled back to, gated, tried or shadowed.
   Result<Forgetting> forget_deleted_users();
+  // Withdraws a reply from every version's candidate pool for good (true: kept in the
+  // store, applied at every model change and restart, the live version from its next
+  // batch), as a deleted user's replies are; false gives it back. For the operator, after
+  // users reported it (disliked_replies).
+  Result<ReplyWithdrawal> set_reply_withdrawn(const std::string& text, bool withdrawn);
   bool live_learned_from_deleted_users() const { return live_tainted_since_ms_.load() != 0; }
   // Since when (Unix ms) the live version is known to have; 0 when it has not.
   std::int64_t live_tainted_since_ms() const { return live_tainted_since_ms_.load(); }

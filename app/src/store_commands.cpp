@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "disliked_replies.h"
 #include "model_report.h"
 #include "selffeed/common/digest.h"
 #include "selffeed/store/store.h"
@@ -197,6 +198,30 @@ void add_store_commands(CLI::App& app, Action& action) {
         std::cerr << "exported " << *lines << " preference pairs\n";
         return 0;
       });
+    };
+  });
+
+  auto reason = std::make_shared<std::string>();
+  auto min_users = std::make_shared<std::uint64_t>(1);
+  CLI::App* disliked = store_cmd->add_subcommand(
+      "disliked", "list the bot's answers users rated down, by text, with the reasons they gave and how many users "
+                  "did: the review queue for withdrawing a reply (POST /admin/replies/withdraw)");
+  add_store_flag(*disliked, *flags);
+  std::vector<std::string> reasons;
+  for (DislikeReason r : kAllDislikeReasons) reasons.emplace_back(dislike_reason_name(r));
+  disliked->add_option("--reason", *reason, "only the thumbs down given for this reason")->check(CLI::IsMember(reasons));
+  disliked->add_option("--min-users", *min_users, "only replies this many users disliked")->capture_default_str();
+  disliked->add_option("--since-ms", *updated_after, "only answers from this time on (milliseconds since 1970)");
+  disliked->callback([&action, flags, reason, min_users, updated_after] {
+    action = [flags, reason, min_users, updated_after] {
+      auto store = open_store(*flags, store::OpenMode::kReadOnly);
+      if (!store.ok()) return fail(store.status());
+      DislikedFilter filter{.since_ms = *updated_after, .min_users = *min_users};
+      if (!reason->empty()) filter.reason = parse_dislike_reason(*reason);
+      auto replies = disliked_replies(**store, filter);
+      if (!replies.ok()) return fail(replies.status());
+      std::cout << to_json(*replies).dump(2) << '\n';
+      return 0;
     };
   });
 

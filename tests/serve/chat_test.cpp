@@ -729,6 +729,89 @@ TEST(ChatTest, AUserSaysWhyTheyRatedAnAnswerDown) {
   EXPECT_EQ(examples_of(**store, ExampleKind::kST).size(), 6u) << "every rating given is kept";
 }
 
+// Users report an answer as inappropriate; the operator finds it in the review queue and
+// withdraws it: no version offers it again, across restarts, until it is given back.
+TEST(ChatTest, TheOperatorWithdrawsAReplyUsersReportedAndTheBotStopsSayingIt) {
+  TempDir dir;
+  const std::string store_dir = dir.str("store");
+  const std::string opener = "hello ! tell me about your car .";
+  // A new conversation of `user` that says the opener: the bot's answer.
+  auto answer_of = [&](clients::LocalServer& server, const std::string& user, const char* reason) {
+    auto ws = clients::WsClient::connect(server.ws_url());
+    EXPECT_OK(ws);
+    if (!ws.ok()) return std::string();
+    EXPECT_EQ(testing::request(**ws, {{"type", "hello"}, {"user_id", user}})["type"], "welcome");
+    const json reply = testing::request(**ws, {{"type", "message"}, {"text", opener}});
+    EXPECT_EQ(reply["turn"], 1) << reply.dump();
+    if (reason) {
+      EXPECT_EQ(testing::request(**ws, {{"type", "rate"}, {"turn", 1}, {"value", "down"}, {"reason", reason}})["type"],
+                "rated");
+    }
+    return reply.value("text", "");
+  };
+  auto admin = [&](clients::LocalServer& server, const std::string& method, const std::string& path,
+                   const std::string& body = "") {
+    auto response = clients::http_request(method, server.http_url(path), body, "Bearer secret");
+    EXPECT_OK(response);
+    return response.ok() ? std::pair{response->status, json::parse(response->body, nullptr, false)}
+                         : std::pair{0, json()};
+  };
+  std::string reported;
+  {
+    auto server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret"});
+    ASSERT_TRUE(server);
+    reported = answer_of(*server, "ann", "inappropriate");
+    ASSERT_FALSE(reported.empty());
+    ASSERT_EQ(answer_of(*server, "bob", "inappropriate"), reported) << "the same context, the same answer";
+    ASSERT_EQ(answer_of(*server, "bob", "other"), reported);
+
+    auto [status, queue] = admin(*server, "GET", "/admin/replies/disliked?reason=inappropriate");
+    ASSERT_EQ(status, 200) << queue.dump();
+    ASSERT_EQ(queue["replies"].size(), 1u) << queue.dump();
+    const json& entry = queue["replies"][0];
+    EXPECT_EQ(entry["text"], reported);
+    EXPECT_EQ(entry["thumbs_down"], 2);
+    EXPECT_EQ(entry["users"], 2);
+    EXPECT_EQ(entry["reasons"], json({{"inappropriate", 2}}));
+    EXPECT_EQ(entry["withdrawn"], false);
+    EXPECT_EQ(entry["from_pool"], true) << "the toy bundle has no persona";
+    EXPECT_EQ(admin(*server, "GET", "/admin/replies/disliked").second["replies"][0]["thumbs_down"], 3) << "any reason";
+    EXPECT_TRUE(admin(*server, "GET", "/admin/replies/disliked?min_users=3").second["replies"].empty());
+    EXPECT_EQ(admin(*server, "GET", "/admin/replies/disliked?reason=boring").first, 400);
+    EXPECT_EQ(admin(*server, "GET", "/admin/replies/disliked?min_users=many").first, 400);
+
+    EXPECT_EQ(admin(*server, "POST", "/admin/replies/withdraw", "{}").first, 400);
+    auto [withdrew, done] = admin(*server, "POST", "/admin/replies/withdraw", json({{"text", reported}}).dump());
+    ASSERT_EQ(withdrew, 200) << done.dump();
+    EXPECT_EQ(done["changed"], true);
+    EXPECT_EQ(done["in_live_pool"], true);
+    EXPECT_GE(done["live_replies_withdrawn"], 1);
+    EXPECT_EQ(admin(*server, "POST", "/admin/replies/withdraw", json({{"text", reported}}).dump()).second["changed"],
+              false);
+    const std::string instead = answer_of(*server, "cy", nullptr);
+    EXPECT_FALSE(instead.empty());
+    EXPECT_NE(instead, reported);
+  }
+  {
+    auto server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret"});
+    ASSERT_TRUE(server);
+    EXPECT_NE(answer_of(*server, "dan", nullptr), reported) << "withdrawn across a restart";
+    EXPECT_EQ(admin(*server, "GET", "/admin/replies/disliked").second["replies"][0]["withdrawn"], true);
+    auto [restored, done] = admin(*server, "POST", "/admin/replies/restore", json({{"text", reported}}).dump());
+    ASSERT_EQ(restored, 200) << done.dump();
+    EXPECT_EQ(done["changed"], true);
+    EXPECT_EQ(answer_of(*server, "eve", nullptr), reported) << "given back";
+  }
+  // The same queue offline.
+  const std::string line = std::string(SELFFEED_BINARY) + " --log-level warn store disliked --store " + store_dir +
+                           " --reason inappropriate > " + dir.str("disliked.json") + " 2> " + dir.str("disliked.log");
+  ASSERT_EQ(std::system(line.c_str()), 0) << testing::read_file(dir.str("disliked.log"));
+  const json offline = json::parse(testing::read_file(dir.str("disliked.json")));
+  ASSERT_EQ(offline["replies"].size(), 1u) << offline.dump();
+  EXPECT_EQ(offline["replies"][0]["text"], reported);
+  EXPECT_EQ(offline["replies"][0]["withdrawn"], false);
+}
+
 // A user takes a conversation back (delete_conversation): its turns and examples leave the
 // store, their other conversations and everyone else's stay, and the server's counts follow
 // once what the models learned from it was checked.
