@@ -282,11 +282,25 @@ void ChatEngine::swap_models(std::shared_ptr<LiveModels> models) {
 void ChatEngine::withdraw_replies(const std::string& version, std::vector<std::int64_t> candidate_ids) {
   auto ids = std::make_shared<const std::vector<std::int64_t>>(std::move(candidate_ids));
   std::lock_guard lock(mutex_);
-  if (!ids->empty() || (withdrawn_ && !withdrawn_->empty())) {
+  auto& withdrawn = withdrawn_[version];
+  if (!ids->empty() || (withdrawn && !withdrawn->empty())) {
     log()->info("{} withdraws {} pool replies (of deleted users, or withdrawn by the operator)", version, ids->size());
   }
-  withdrawn_version_ = version;
-  withdrawn_ = std::move(ids);
+  withdrawn = std::move(ids);
+  // The versions that serve no more keep nothing.
+  std::erase_if(withdrawn_, [&](const auto& entry) {
+    const std::string& v = entry.first;
+    return v != version && v != models_->version && !(trial_ && v == trial_->version) &&
+           !(shadow_ && v == shadow_->version);
+  });
+}
+
+std::vector<std::shared_ptr<LiveModels>> ChatEngine::serving_models() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::shared_ptr<LiveModels>> out = {models_};
+  if (trial_) out.push_back(trial_);
+  if (shadow_) out.push_back(shadow_);
+  return out;
 }
 
 void ChatEngine::start_trial(std::shared_ptr<LiveModels> models, double share) {
@@ -411,7 +425,7 @@ void ChatEngine::process(std::vector<Job>& batch) {
   {
     std::lock_guard lock(mutex_);
     // One model generation per batch.
-    serving = {models_, trial_, trial_share_, shadow_, shadow_share_, withdrawn_version_, withdrawn_};
+    serving = {models_, trial_, trial_share_, shadow_, shadow_share_, withdrawn_};
   }
   metrics_->batch_size.observe(static_cast<double>(batch.size()));
   // One pass of each model over the messages it answers.
@@ -761,9 +775,7 @@ std::vector<std::optional<ShadowReply>> ChatEngine::shadow_replies(const std::ve
     const dialogue::RankRequest& request = requests[next_request++];
     if (!answered[i] || serving.shadow_for(turns[i].session->conversation) == nullptr) continue;
     seen.push_back(request);
-    // Ids into the live pool mean nothing in the shadow's; a shadow that learned from a
-    // deleted user does not run (ModelManager::forget_deleted_users).
-    seen.back().withdrawn = nullptr;
+    seen.back().withdrawn = serving.withdrawn_from(*serving.shadow);  // ids into its own pool
     seen_by.push_back(i);
   }
   if (seen.empty()) return out;

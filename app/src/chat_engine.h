@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -89,10 +90,10 @@ class ChatEngine {
   // version in shadow, the shadow ends.
   void swap_models(std::shared_ptr<LiveModels> models);
   std::string model_version() const;
-  // Later batches answered by `version` (live or on trial) never offer the pool replies
-  // `candidate_ids` (a deleted user's words, or replies the operator withdrew;
-  // RankRequest::withdrawn); replaces the last call's. Set before the version goes live,
-  // it holds from its first batch.
+  // Later batches answered by `version` (live, on trial or in shadow) never offer the pool
+  // replies `candidate_ids` (a deleted user's words, or replies the operator withdrew;
+  // RankRequest::withdrawn); replaces the last call's for that version. Set before the
+  // version serves, it holds from its first batch.
   void withdraw_replies(const std::string& version, std::vector<std::int64_t> candidate_ids);
   // An A/B trial: later batches answer about `share` (0 < share < 1) of the users with
   // `models` and the rest with the live ones. Who is in it is drawn by a hash of the user
@@ -116,6 +117,8 @@ class ChatEngine {
   };
   Beside trial() const;
   Beside shadow() const;
+  // The live models, and those on trial and in shadow when there are.
+  std::vector<std::shared_ptr<LiveModels>> serving_models() const;
   std::size_t queue_depth() const;
   // Examples of `kind` harvested since this engine started.
   std::uint64_t harvested(ExampleKind kind) const;
@@ -141,6 +144,8 @@ class ChatEngine {
   };
   struct Session;
   struct Metrics;
+  // Per model version, the candidate ids of its pool it must not offer.
+  using WithdrawnReplies = std::map<std::string, std::shared_ptr<const std::vector<std::int64_t>>>;
   struct PendingTurn;
   // What one batch answers with.
   struct Serving {
@@ -149,11 +154,11 @@ class ChatEngine {
     double trial_share = 0;
     std::shared_ptr<LiveModels> shadow;  // null: no shadow
     double shadow_share = 0;
-    std::string withdrawn_version;
-    std::shared_ptr<const std::vector<std::int64_t>> withdrawn;
+    WithdrawnReplies withdrawn;
     // The pool replies `models` must not offer (withdraw_replies), or null.
     std::shared_ptr<const std::vector<std::int64_t>> withdrawn_from(const LiveModels& models) const {
-      return models.version == withdrawn_version ? withdrawn : nullptr;
+      const auto it = withdrawn.find(models.version);
+      return it == withdrawn.end() ? nullptr : it->second;
     }
     const LiveModels& models_for(const Conversation& conversation) const;
     // The shadow that also answers the conversation's turns, or null.
@@ -206,8 +211,7 @@ class ChatEngine {
   double trial_share_ = 0;
   std::shared_ptr<LiveModels> shadow_;  // null: no shadow
   double shadow_share_ = 0;
-  std::string withdrawn_version_;  // withdraw_replies
-  std::shared_ptr<const std::vector<std::int64_t>> withdrawn_;
+  WithdrawnReplies withdrawn_;  // withdraw_replies
 
   // Worker-thread state.
   std::unique_ptr<TeachingBudget> teaching_budget_;  // null: no limit

@@ -96,8 +96,7 @@ Status ModelManager::register_live() {
     SELFFEED_RETURN_IF_ERROR(store_.put_model({live_->version, registry_path(live_->bundle_dir), ModelStatus::kLive,
                                                info.metrics_json, info.lineage_json, now, now}));
   }
-  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> withdrawn, withdrawn_replies_in(store_, *live_->dialogue));
-  engine_.withdraw_replies(live_->version, std::move(withdrawn));
+  SELFFEED_RETURN_IF_ERROR(withdraw_from(*live_).status());
   return refresh_live_tainted();
 }
 
@@ -144,15 +143,29 @@ Status ModelManager::refresh_live_tainted() {
   return ok_status();
 }
 
+Result<std::size_t> ModelManager::withdraw_from(const LiveModels& models) {
+  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> ids, withdrawn_replies_in(store_, *models.dialogue));
+  const std::size_t count = ids.size();
+  engine_.withdraw_replies(models.version, std::move(ids));
+  return count;
+}
+
+Result<std::size_t> ModelManager::withdraw_from_serving() {
+  std::size_t live = 0;
+  for (const std::shared_ptr<LiveModels>& models : engine_.serving_models()) {
+    SELFFEED_ASSIGN_OR_RETURN(const std::size_t withdrawn, withdraw_from(*models));
+    if (models->version == live_->version) live = withdrawn;
+  }
+  return live;
+}
+
 Result<ReplyWithdrawal> ModelManager::set_reply_withdrawn(const std::string& text, bool withdrawn) {
   std::lock_guard lock(mutex_);
   ReplyWithdrawal out;
   SELFFEED_ASSIGN_OR_RETURN(out.changed, app::set_reply_withdrawn(store_, text, withdrawn));
   const std::vector<std::string>& pool = live_->dialogue->candidate_pool();
   out.in_live_pool = std::find(pool.begin(), pool.end(), text) != pool.end();
-  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> ids, withdrawn_replies_in(store_, *live_->dialogue));
-  out.live_replies_withdrawn = ids.size();
-  engine_.withdraw_replies(live_->version, std::move(ids));
+  SELFFEED_ASSIGN_OR_RETURN(out.live_replies_withdrawn, withdraw_from_serving());
   log()->info("admin: reply {} ({} live pool replies withdrawn now)", withdrawn ? "withdrawn" : "given back",
               out.live_replies_withdrawn);
   return out;
@@ -174,9 +187,7 @@ Result<Forgetting> ModelManager::forget_deleted_users() {
     forgetting.shadow_ended = shadow;
     log()->info("the shadow of {} ended: it learned from the examples of a deleted user", shadow);
   }
-  SELFFEED_ASSIGN_OR_RETURN(std::vector<std::int64_t> withdrawn, withdrawn_replies_in(store_, *live_->dialogue));
-  forgetting.withdrawn_replies = withdrawn.size();
-  engine_.withdraw_replies(live_->version, std::move(withdrawn));
+  SELFFEED_ASSIGN_OR_RETURN(forgetting.withdrawn_replies, withdraw_from_serving());
   SELFFEED_RETURN_IF_ERROR(refresh_live_tainted());
   forgetting.live = live_learned_from_deleted_users();
   return forgetting;
@@ -199,6 +210,7 @@ Status ModelManager::resume_trial() {
                 refused.ok() ? "it is live or has no share" : refused.to_string());
     return retire_trials("");
   }
+  SELFFEED_RETURN_IF_ERROR(withdraw_from(**models).status());
   engine_.start_trial(std::move(*models), share);
   return retire_trials(record.version);
 }
@@ -412,6 +424,7 @@ Result<std::string> ModelManager::shadow(const std::string& bundle_dir, double s
   const std::string path = registry_path(bundle_dir);
   SELFFEED_ASSIGN_OR_RETURN(auto models, load_shadow(path));
   const std::string version = models->version;
+  SELFFEED_RETURN_IF_ERROR(withdraw_from(*models).status());
   SELFFEED_RETURN_IF_ERROR(store_.set_setting(kShadowSetting, json({{"bundle", path}, {"share", share}}).dump()));
   engine_.start_shadow(std::move(models), share);
   return version;
@@ -453,6 +466,7 @@ Status ModelManager::resume_shadow() {
     log()->warn("the shadow of {} is not resumed: {}", path, models.status().to_string());
     return store_.set_setting(kShadowSetting, "");
   }
+  SELFFEED_RETURN_IF_ERROR(withdraw_from(**models).status());
   engine_.start_shadow(std::move(*models), saved["share"].get<double>());
   return ok_status();
 }
@@ -466,6 +480,7 @@ Status ModelManager::start_trial(std::shared_ptr<LiveModels> models, ModelRecord
   record.metrics_json = metrics.dump();
   SELFFEED_RETURN_IF_ERROR(store_.put_model(record));
   SELFFEED_RETURN_IF_ERROR(retire_trials(record.version));
+  SELFFEED_RETURN_IF_ERROR(withdraw_from(*models).status());
   engine_.start_trial(std::move(models), share);
   return ok_status();
 }

@@ -141,6 +141,11 @@ class ModelManager {
   Status refuse_if_tainted(const LiveModels& models, const std::string& path, const char* what);
   // Sets live_tainted_since_ms_ and the alert's gauge from the registry.
   Status refresh_live_tainted();
+  // Sets the pool replies `models` never offers (deleted users', the operator's withdrawn)
+  // before or while it serves; returns how many.
+  Result<std::size_t> withdraw_from(const LiveModels& models);
+  // The same for the live models and those on trial and in shadow; returns the live one's.
+  Result<std::size_t> withdraw_from_serving();
   Result<trainer::GateData> gate_data();
   Result<trainer::GateScores> scores_of(const std::string& bundle_dir, const trainer::GateData& data);
   Status swap_in(std::shared_ptr<LiveModels> models, ModelRecord record);

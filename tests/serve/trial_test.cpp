@@ -509,5 +509,48 @@ TEST(ModelShadowTest, AShadowAnswersUnseenBesideTheLiveModelAndTheReportCompares
   EXPECT_NE(testing::read_file(server->log_path()).find("unreadable setting"), std::string::npos);
 }
 
+// A reply the operator withdraws is offered by no version that serves: neither the live
+// one, nor the one on trial, nor the one in shadow (here all three the same model).
+TEST(ModelTrialTest, AWithdrawnReplyIsOfferedByNoVersionThatServes) {
+  TempDir dir;
+  const std::string store_dir = dir.str("store");
+  const std::string candidate = copy_bundle(dir, "toy-v1b");
+  const std::string shadow = copy_bundle(dir, "toy-shadow");
+  auto server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret"});
+  ASSERT_TRUE(server);
+  ASSERT_EQ(http(*server, "POST", "/admin/models/trial", {{"bundle", candidate}, {"share", 0.5}})["http_status"], 200);
+  ASSERT_EQ(http(*server, "POST", "/admin/models/shadow", {{"bundle", shadow}, {"share", 1}})["http_status"], 200);
+  // The version that answers a new user, and its first answer.
+  auto first_answer = [&](const std::string& user) -> std::pair<std::string, std::string> {
+    auto client = clients::WsClient::connect(server->ws_url());
+    EXPECT_TRUE(client.ok());
+    if (!client.ok()) return {};
+    EXPECT_EQ(testing::request(**client, {{"type", "hello"}, {"user_id", user}})["type"], "welcome");
+    const json reply = testing::request(**client, {{"type", "message"}, {"text", "what colour is your car ?"}});
+    return {reply.value("model_version", ""), reply.value("text", "")};
+  };
+  const std::string withdrawn = first_answer("user-0").second;
+  ASSERT_FALSE(withdrawn.empty());
+  const json done = http(*server, "POST", "/admin/replies/withdraw", {{"text", withdrawn}});
+  ASSERT_EQ(done["http_status"], 200) << done.dump();
+  std::map<std::string, std::string> version_of;
+  std::set<std::string> versions;
+  for (int i = 1; i <= 16; ++i) {
+    const std::string user = "user-" + std::to_string(i);
+    const auto [version, text] = first_answer(user);
+    version_of[user] = version;
+    versions.insert(version);
+    EXPECT_NE(text, withdrawn) << version;
+  }
+  EXPECT_EQ(versions, (std::set<std::string>{"toy-v1", "toy-v1b"}));
+  // The shadow answers beside the live version's users.
+  for (const auto& [user, answers] : answers_in(store_dir)) {
+    if (user == "user-0" || version_of[user] != "toy-v1") continue;
+    ASSERT_EQ(answers.size(), 1u);
+    EXPECT_FALSE(answers[0].second.empty()) << "the shadow answered beside " << user;
+    EXPECT_NE(answers[0].second, withdrawn) << "the shadow";
+  }
+}
+
 }  // namespace
 }  // namespace selffeed
