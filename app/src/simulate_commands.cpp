@@ -140,6 +140,8 @@ int simulate(SimulateFlags& f) {
                     {"thumbs_up", report->thumbs_up},
                     {"rating_requests", report->rating_requests},
                     {"suggestions", report->suggestions},
+                    {"repetitive_reasons", report->repetitive_reasons},
+                    {"off_topic_reasons", report->off_topic_reasons},
                     {"harvested_hb", report->harvested_hb},
                     {"harvested_fb", report->harvested_fb},
                     {"mean_reply_f1", report->mean_reply_f1},
@@ -171,6 +173,10 @@ void add_simulate_commands(CLI::App& app, Action& action) {
   cmd->add_option("--suggest-rate", f->options.suggest_rate,
                   "share of the thumbs-downs after which the user also says what the bot could have said (the "
                   "partner's line)")
+      ->capture_default_str();
+  cmd->add_option("--reason-rate", f->options.reason_rate,
+                  "share of the thumbs-downs given with a reason: repetitive when the answer repeats the bot, "
+                  "else off_topic")
       ->capture_default_str();
   cmd->add_option("--users", f->options.users, "concurrent simulated users")->capture_default_str();
   cmd->add_option("--user-ids", f->options.user_ids, "distinct user ids the conversations are spread over "

@@ -74,10 +74,16 @@ class SimulatedUser {
     return reply;
   }
 
-  // Thumbs up or down on a bot turn; whether the server kept it.
-  bool rate(WsClient& ws, const json& turn, const char* value) {
-    auto rated = exchange(ws, {{"type", "rate"}, {"turn", turn}, {"value", value}});
-    return rated && (*rated)["type"] == "rated";
+  // Thumbs up or down on a bot turn, a thumbs down with `reason` when not empty; whether
+  // the server kept it.
+  bool rate(WsClient& ws, const json& turn, const char* value, const std::string& reason) {
+    json message = {{"type", "rate"}, {"turn", turn}, {"value", value}};
+    if (!reason.empty()) message["reason"] = reason;
+    auto rated = exchange(ws, message);
+    if (!rated || (*rated)["type"] != "rated") return false;
+    if (reason == "repetitive") ++report_.repetitive_reasons;
+    if (reason == "off_topic") ++report_.off_topic_reasons;
+    return true;
   }
 
   // What the bot could have said instead of the answer at `turn`; whether the server kept it.
@@ -109,9 +115,15 @@ class SimulatedUser {
     std::string bot_name;            // the first name the bot gave itself
     std::string bot_occupation;      // and the first occupation
     std::map<std::int64_t, bool> poor_at;  // the bot's answers by turn: whether each was poor
+    std::set<std::int64_t> repeated_at;    // the bot's answers that repeat it (an answer or a question)
     std::set<std::int64_t> rated;          // turns the user gave a thumbs already
     auto rate_once = [&](std::int64_t turn, const char* value) {
-      return rated.insert(turn).second && rate(ws, turn, value);
+      if (!rated.insert(turn).second) return false;
+      std::string reason;
+      if (std::string_view(value) == "down" && o_.reason_rate > 0 && coin(rng_) < o_.reason_rate) {
+        reason = repeated_at.contains(turn) ? "repetitive" : "off_topic";
+      }
+      return rate(ws, turn, value, reason);
     };
     // A reply may ask to rate one of the bot's answers before it.
     auto answer_rating_request = [&](const json& reply) {
@@ -141,10 +153,13 @@ class SimulatedUser {
       pending_reference = reference;
       ++report_.answers;
       const std::string& text = (*reply)["text"].get_ref<const std::string&>();
-      if (!answered.insert(text).second) ++report_.repeated_answers;
+      const std::int64_t turn = (*reply)["turn"];
+      const bool answered_again = !answered.insert(text).second;
+      if (answered_again) ++report_.repeated_answers;
       bool asked_again = false;
       for (std::string_view q : questions_in(text)) asked_again |= !asked.insert(question_words(q)).second;
       if (asked_again) ++report_.repeated_questions;
+      if (answered_again || asked_again) repeated_at.insert(turn);
       if (++answers_here > 1 && opens_with_greeting(text) && !opens_with_greeting(dialogue.lines[i])) {
         ++report_.greetings_mid_conversation;
       }
@@ -159,7 +174,6 @@ class SimulatedUser {
       const double f1 = token_f1(text, reference);
       f1_sum_ += f1;
       ++judged_;
-      const std::int64_t turn = (*reply)["turn"];
       poor_at[turn] = f1 < o_.poor_reply_f1;
       if (f1 >= o_.poor_reply_f1) {
         if (o_.thumbs_up_rate > 0 && coin(rng_) < o_.thumbs_up_rate && rate_once(turn, "up")) ++report_.thumbs_up;
@@ -232,6 +246,8 @@ Result<SimulationReport> run_simulation(const SimulatorOptions& options) {
     total.thumbs_up += r.thumbs_up;
     total.rating_requests += r.rating_requests;
     total.suggestions += r.suggestions;
+    total.repetitive_reasons += r.repetitive_reasons;
+    total.off_topic_reasons += r.off_topic_reasons;
     total.harvested_hb += r.harvested_hb;
     total.harvested_fb += r.harvested_fb;
     total.errors += r.errors;

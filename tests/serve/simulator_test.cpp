@@ -217,5 +217,52 @@ TEST(SimulatorTest, UsersWhoSuggestSayThePartnersLineAfterAThumbsDown) {
   EXPECT_EQ(suggested, (std::map<std::int64_t, std::string>{{1, "my car is red ."}, {5, "my car is in the lake ."}}));
 }
 
+TEST(SimulatorTest, UsersSayWhyTheyRatedDownByWhatTheyCanSee) {
+  TempDir dir;
+  // Sixteen lines and as many complaints: the toy pool's 13 replies run out, and the bot
+  // repeats itself.
+  clients::SimulatorOptions options{.complaints = {"hm"},
+                                    .conversations = 1,
+                                    .max_user_lines = 16,
+                                    .poor_reply_f1 = 1.01,
+                                    .thumbs_rate = 1,
+                                    .reason_rate = 1,
+                                    .users = 1};
+  clients::SimulatedDialogue dialogue;
+  for (int i = 0; i < 16; ++i) {
+    dialogue.lines.push_back(i % 2 == 0 ? "what colour is your car ?" : "where is your house ?");
+    dialogue.lines.push_back("red .");
+  }
+  options.dialogues.push_back(dialogue);
+  auto report = run_against_a_server(dir, options, {"--rating-request-share", "0"});
+  ASSERT_OK(report);
+  EXPECT_EQ(report->errors, 0);
+  EXPECT_EQ(report->thumbs_down, 16) << "every answer is poor";
+  EXPECT_EQ(report->repetitive_reasons + report->off_topic_reasons, report->thumbs_down);
+  EXPECT_GT(report->repetitive_reasons, 0);
+  EXPECT_GT(report->off_topic_reasons, 0);
+  // An answer may repeat both ways: at most their sum.
+  EXPECT_LE(report->repetitive_reasons, report->repeated_answers + report->repeated_questions);
+  auto store = store::Store::open({.path = dir.str("store"), .mode = store::OpenMode::kReadOnly});
+  ASSERT_OK(store);
+  std::map<std::string, int> reasons;
+  ASSERT_OK((*store)->scan_transcripts({}, [&](const Conversation&, const std::vector<Turn>& turns) {
+    std::set<std::string> said;
+    for (const Turn& t : turns) {
+      if (t.speaker != Speaker::kBot || t.phase != Phase::kNormal || !t.thumbs_up) continue;
+      EXPECT_FALSE(*t.thumbs_up);
+      EXPECT_TRUE(t.dislike_reason.has_value()) << t.text;
+      if (!t.dislike_reason) continue;
+      ++reasons[std::string(dislike_reason_name(*t.dislike_reason))];
+      if (!said.insert(t.text).second) {
+        EXPECT_EQ(t.dislike_reason, DislikeReason::kRepetitive) << t.text;
+      }
+    }
+    return true;
+  }));
+  EXPECT_EQ(reasons["repetitive"], report->repetitive_reasons);
+  EXPECT_EQ(reasons["off_topic"], report->off_topic_reasons);
+}
+
 }  // namespace
 }  // namespace selffeed

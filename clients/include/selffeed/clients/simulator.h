@@ -12,7 +12,10 @@
 // rate an answer (a reply's rating_request), the user rates it by the same rule, always;
 // the bot's answer to a complaint is judged against the reference of the line it fumbled.
 // After a thumbs-down of its own the user may also say what the bot could have said
-// instead (`suggest_rate`): the reference.
+// instead (`suggest_rate`): the reference. A thumbs-down may say why (`reason_rate`), by what
+// the user can see: "repetitive" when the answer repeats one the bot gave before in the
+// conversation or asks again a question it asked, else "off_topic" (it is far from what
+// the partner said); never "inappropriate" or "nonsensical", which no rule here can tell.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +44,9 @@ struct SimulatorOptions {
   // Share of its own thumbs-downs after which the user also says what the bot could have
   // said (a suggest of the reference); 0: none, and the draws are those of before.
   double suggest_rate = 0;
+  // Share of the thumbs-downs (its own and those asked for) given with a reason; 0: none,
+  // and the draws are those of before.
+  double reason_rate = 0;
   int users = 4;                    // concurrent simulated users
   int user_ids = 0;                 // conversations spread over this many user ids; 0: 4 per concurrent user
   std::uint64_t seed = 1;
@@ -78,6 +84,8 @@ struct SimulationReport {
   int thumbs_up = 0;
   int rating_requests = 0;  // answers the server asked to rate (each rated, down when poor)
   int suggestions = 0;      // what the bot could have said, kept by the server
+  int repetitive_reasons = 0;  // thumbs-downs given with the reason "repetitive"
+  int off_topic_reasons = 0;   // and "off_topic"
   int harvested_hb = 0;  // as the server's replies reported
   int harvested_fb = 0;
   int rate_limited = 0;  // messages the server dropped for its rate limit (sent again)
