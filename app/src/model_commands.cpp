@@ -221,6 +221,7 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
                           {"skipped_deleted_users", harvested.skipped_deleted_users},
                           {"refused_by_the_guard", harvested.refused},
                           {"over_the_user_cap", harvested.over_the_user_cap},
+                          {"repeated_by_their_teacher", harvested.repeated_by_their_teacher},
                           {"untrusted_users", harvested.untrusted.size()},
                           {"examples_of_untrusted_users", harvested.examples_of_the_untrusted},
                           {"HB_rejudged_unsatisfied", harvested.rejudged_unsatisfied},
@@ -234,11 +235,12 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
       "harvested from {}: {} HB, {} FB, {} ST ({} completed with the reply that came after the rating, {} superseded "
       "by a later rating of the same answer; {} FB superseded by a later suggestion; up to seq {}; "
       "{} FB and {} HB of the gate's conversations held out, {} of deleted users skipped, {} refused by the guard, "
-      "{} of {} untrusted users left out, {} over the cap of {} per user; snapshot sha256 {})",
+      "{} of {} untrusted users left out, {} repeated by their teacher, {} over the cap of {} per user; snapshot "
+      "sha256 {})",
       f.store, harvested.dialogue_seqs.size(), harvested.feedback_seqs.size(), harvested.satisfaction_seqs.size(),
       harvested.thumbs_completed, harvested.thumbs_superseded, harvested.suggestions_superseded, harvested.watermark, harvested.feedback_holdout.size(), harvested.dialogue_held_out,
       harvested.skipped_deleted_users, refused, harvested.examples_of_the_untrusted, harvested.untrusted.size(),
-      harvested.over_the_user_cap, f.max_examples_per_user, snapshot);
+      harvested.repeated_by_their_teacher, harvested.over_the_user_cap, f.max_examples_per_user, snapshot);
   if (f.rejudge_harvest) {
     SELFFEED_LOGGER("app")->info("judged again by the estimator of {} (threshold {:.3f}): {} HB left out as unsatisfied",
                                  judge, options.rejudge_threshold, harvested.rejudged_unsatisfied);

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "selffeed/common/hash.h"
 #include "selffeed/satisfaction/satisfaction.h"
 #include "selffeed/store/store.h"
 #include "selffeed/trainer/trainer.h"
@@ -134,6 +135,29 @@ TEST(HarvestedTest, OnlyTheLaterSuggestionForAnAnswerIsTrainedOn) {
   for (const auto& e : harvested->feedback) targets.insert(e.target);
   for (const auto& e : harvested->feedback_holdout) targets.insert(e.target);
   EXPECT_EQ(targets, (std::set<std::string>{"i like blue .", "kites are fun ."}));
+}
+
+// The same example twice from one user (here a suggestion repeating the answer the bot's
+// feedback request got, in the same context) is trained on once; another user's is not
+// their repeat.
+TEST(HarvestedTest, AnExampleItsUserGaveTwiceIsTrainedOnce) {
+  testing::TempDir dir;
+  auto store = store::Store::open({.path = dir.str("store")});
+  ASSERT_OK(store);
+  auto fb = [](const std::string& conversation, const std::string& user, std::int64_t turn, const std::string& source) {
+    return Example{.kind = ExampleKind::kFB, .context = "__p1__ what colour is your car ?", .target = "my car is red .",
+                   .conversation_id = conversation, .turn_index = turn, .user_id = user, .source = source};
+  };
+  const std::string ann = "c1", bob = "c3";  // conversations no gate holds out
+  ASSERT_NE(fnv1a64(ann) % kFeedbackHoldoutEvery, 0u);
+  ASSERT_NE(fnv1a64(bob) % kFeedbackHoldoutEvery, 0u);
+  ASSERT_OK((*store)->commit({.examples = {fb(ann, "ann", 4, "server"), fb(ann, "ann", 1, "suggestion"),
+                                          fb(bob, "bob", 4, "server")}}));
+  auto harvested = load_harvested(**store, HarvestGuard());
+  ASSERT_OK(harvested);
+  EXPECT_EQ(harvested->repeated_by_their_teacher, 1u);
+  ASSERT_EQ(harvested->feedback.size(), 2u) << "ann's once, bob's";
+  EXPECT_EQ(harvested->feedback_seqs.size(), 2u);
 }
 
 // A user who changed their mind rated one answer twice: the later rating is trained on, the

@@ -243,6 +243,15 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
   }
   std::vector<Kept> dialogue, feedback;
   std::sort(trainable.begin(), trainable.end());
+  // The same example twice from the same teacher (a suggestion repeating the answer the
+  // bot's own feedback request got, an opening said alike in two conversations) is trained
+  // on once, the first: the second adds weight to one user, not information.
+  const auto repeated = std::unique(trainable.begin(), trainable.end(), [](const Trainable& a, const Trainable& b) {
+    return a.teacher == b.teacher && a.kind == b.kind && a.example.context == b.example.context &&
+           a.example.target == b.example.target;
+  });
+  out.repeated_by_their_teacher = static_cast<std::size_t>(trainable.end() - repeated);
+  trainable.erase(repeated, trainable.end());
   std::size_t from_them = 0;  // what the current teacher has taught so far
   for (std::size_t i = 0; i < trainable.size(); ++i) {
     Trainable& t = trainable[i];

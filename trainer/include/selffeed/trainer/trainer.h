@@ -238,6 +238,9 @@ struct HarvestedExamples {
   std::size_t skipped_deleted_users = 0;
   std::map<std::string, std::size_t> refused;  // HarvestGuard::refusal -> examples
   std::size_t over_the_user_cap = 0;           // HB and FB examples beyond `max_per_user`
+  // HB and FB examples the same user (or anonymous conversation) gave before, word for
+  // word in the same context: trained on once.
+  std::size_t repeated_by_their_teacher = 0;
   // Users (or "conversation <id>") the trust rule distrusts, sorted, and their HB, FB and
   // ST examples left out for it (those the guard refused are counted in `refused`).
   std::vector<std::string> untrusted;
