@@ -6,6 +6,8 @@
 #   SELFFEED_SATISFACTION           regex (default), model or auto; see README
 #   SELFFEED_PERSONA                the bot's persona, one fact per line (default:
 #                                   scripts/demo_persona.txt; empty: none)
+#   SELFFEED_ADMIN_TOKEN            turns the admin API on, and the operator's page
+#                                   http://127.0.0.1:8080/admin.html (default: off)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 # The browser is only needed by the tests.
@@ -19,10 +21,15 @@ port="${SELFFEED_PORT:-8080}"
 echo
 echo "selffeed: open http://$host:$port/ in a browser to chat (Ctrl-C stops the server)."
 echo "          Conversations and harvested examples are kept in $root/selffeed-data."
+admin_token="${SELFFEED_ADMIN_TOKEN:-}"
+if [[ -n "$admin_token" ]]; then
+  echo "          The operator's page: http://$host:$port/admin.html (the token in SELFFEED_ADMIN_TOKEN)."
+fi
 persona="${SELFFEED_PERSONA-$root/scripts/demo_persona.txt}"
 status=0
 "$selffeed" serve --bundle "$root/models/demo" --store "$root/selffeed-data" --host "$host" --port "$port" \
-  --web-root "$root/clients/web" --satisfaction "${SELFFEED_SATISFACTION:-regex}" ${persona:+--persona "$persona"} ||
+  --web-root "$root/clients/web" --satisfaction "${SELFFEED_SATISFACTION:-regex}" ${persona:+--persona "$persona"} \
+  ${admin_token:+--admin-token "$admin_token"} ||
   status=$?
 if ((status != 0 && status != 130)); then
   echo "selffeed: the server stopped with status $status. If port $port is taken, try SELFFEED_PORT=8081 $0" >&2

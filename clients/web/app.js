@@ -96,13 +96,6 @@ function send(message) {
   return id;
 }
 
-// Why an answer was bad (rate's reason, BlenderBot 3's dislike types): the protocol's names
-// and what the page calls them.
-const DISLIKE_REASONS = new Map([
-  ['off_topic', 'off topic'], ['nonsensical', 'makes no sense'], ['repetitive', 'repeats itself'],
-  ['inappropriate', 'rude'], ['other', 'other'],
-]);
-
 function showRated(ratingEl, value, reason) {
   const note = document.createElement('span');
   note.className = 'rated';

@@ -1,7 +1,8 @@
 // Drives the web client (clients/web) in headless Chromium against a real `selffeed serve`
 // on 127.0.0.1: chat, thumbs-down (acknowledged in the page and stored), a feedback request
 // answered, a reload that resumes the conversation, a server restart the page survives, the
-// "learn from this chat" switch turned off, the bot's persona, and a phone-sized screen.
+// "learn from this chat" switch turned off, the bot's persona, a phone-sized screen, and the
+// operator's page withdrawing an answer a user reported as rude.
 // Screenshots go to the artifact directory.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -195,6 +196,45 @@ try {
   assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px on a phone`);
   assert.ok(await page.isVisible('#input'));
   await page.screenshot({ path: `${artifacts}/phone.png`, fullPage: true });
+
+  // The operator: a user reports an answer as rude; the operator's page (admin.html) lists it
+  // and withdraws it from the pool, and a new conversation is answered otherwise.
+  const reporter = await browser.newContext();
+  const chat = await reporter.newPage();
+  chat.setDefaultTimeout(15000);
+  await chat.goto(url);
+  await chat.waitForSelector('#status[data-state="connected"]');
+  await chat.waitForSelector('.msg.system');
+  await say(chat, 'where is your lamp ?', 1);
+  const rude = await chat.textContent('.msg.bot[data-turn="1"] .text');
+  await chat.click('.msg.bot[data-turn="1"] .rate-down');
+  await chat.click('.msg.bot[data-turn="1"] .reasons button[data-reason="inappropriate"]');
+  await chat.waitForFunction(() => /rude/.test(document.querySelector('.msg.bot[data-turn="1"] .rated').textContent));
+  const operator = await reporter.newPage();
+  operator.setDefaultTimeout(15000);
+  await operator.goto(url + 'admin.html');
+  await operator.fill('#token', 'not-the-token');
+  await operator.click('#login button');
+  await operator.waitForFunction(() => /token/.test(document.getElementById('login-error').textContent));
+  assert.equal(await operator.isVisible('#console'), false);
+  await operator.fill('#token', token);
+  await operator.click('#login button');
+  await operator.waitForSelector('#console:not([hidden])');
+  assert.equal(await operator.isVisible('#login'), false, 'the token form is gone once open');
+  assert.match(await operator.textContent('#live'), /toy-v1/);
+  await operator.selectOption('#reason', 'inappropriate');
+  const row = operator.locator('#disliked tbody tr', { hasText: rude });
+  await row.waitFor();
+  assert.equal(await operator.locator('#disliked tbody tr').count(), 1, 'only the answer reported as rude');
+  assert.match(await row.textContent(), /inappropriate 1/);
+  await row.locator('button', { hasText: 'Withdraw' }).click();
+  await operator.waitForSelector('#disliked tbody tr.withdrawn');
+  await operator.screenshot({ path: `${artifacts}/operator.png`, fullPage: true });
+  await chat.click('#new-conversation');
+  await chat.waitForFunction(() => document.querySelectorAll('.msg.bot').length === 0);
+  await say(chat, 'where is your lamp ?', 1);
+  assert.notEqual(await chat.textContent('.msg.bot[data-turn="1"] .text'), rude, 'the withdrawn reply is not said');
+  await reporter.close();
   console.log('web client test: passed; screenshots in', artifacts);
 } finally {
   await browser.close();
