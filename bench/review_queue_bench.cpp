@@ -107,7 +107,8 @@ int main(int argc, char** argv) {
       return true;
     }));
   });
-  std::printf("| read (%zu conversations, %zu turns) | seconds | conversations/s | time / bare scan | replies listed |\n",
+  std::printf("| read (%zu conversations, %zu turns) | seconds | conversations/s | time / bare scan | replies "
+              "listed |\n",
               conversations, turns);
   std::printf("|---|---:|---:|---:|---:|\n");
   std::printf("| bare scan (`scan_transcripts`) | %.3f | %.0f | 1.00x | - |\n", bare, conversations / bare);

@@ -96,11 +96,7 @@ std::variant<ClientMessage, ProtocolError> parse_client_message(std::string_view
     m.thumbs_up = *value == "up";
     if (const auto reason = j.find("reason"); reason != j.end() && !reason->is_null()) {
       if (reason->is_string()) m.reason = parse_dislike_reason(reason->get_ref<const std::string&>());
-      if (!m.reason) {
-        std::string names;
-        for (DislikeReason r : kAllDislikeReasons) names += (names.empty() ? "\"" : ", \"") + std::string(dislike_reason_name(r)) + "\"";
-        return invalid("\"reason\" must be one of " + names);
-      }
+      if (!m.reason) return invalid("\"reason\" must be one of " + dislike_reason_names(", "));
       if (m.thumbs_up) return invalid("\"reason\" goes with a thumbs down (\"value\": \"down\")");
     }
   } else if (type == "reset") {

@@ -512,7 +512,8 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
       const json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
       if (!body.is_object() || !body.contains("text") || !body["text"].is_string() ||
           body["text"].get_ref<const std::string&>().empty()) {
-        return respond(error_response(400, "invalid_argument", "expected {\"text\": \"<the reply, as the bot said it>\"}"));
+        return respond(
+            error_response(400, "invalid_argument", "expected {\"text\": \"<the reply, as the bot said it>\"}"));
       }
       const bool withdraw = request.path.ends_with("/withdraw");
       auto done = models_.set_reply_withdrawn(body["text"].get<std::string>(), withdraw);

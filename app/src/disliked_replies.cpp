@@ -27,7 +27,9 @@ Result<std::set<std::string>> withdrawn_reply_digests(const store::Store& store)
   const json list = json::parse(value, nullptr, /*allow_exceptions=*/false);
   if (!list.is_array()) return data_loss_error(std::string("setting '") + kWithdrawnSetting + "' is not a JSON array");
   for (const json& digest : list) {
-    if (!digest.is_string()) return data_loss_error(std::string("setting '") + kWithdrawnSetting + "' holds a non-string");
+    if (!digest.is_string()) {
+      return data_loss_error(std::string("setting '") + kWithdrawnSetting + "' holds a non-string");
+    }
     digests.insert(digest.get<std::string>());
   }
   return digests;
@@ -46,7 +48,7 @@ Result<std::vector<DislikedReply>> disliked_replies(const store::Store& store, c
   std::unordered_map<std::string, Tally> by_text;
   store::TranscriptFilter transcripts;
   if (filter.since_ms > 0) transcripts.updated_after_ms = filter.since_ms - 1;
-  SELFFEED_RETURN_IF_ERROR(store.scan_transcripts(transcripts, [&](const Conversation& c, const std::vector<Turn>& turns) {
+  auto count_dislikes = [&](const Conversation& c, const std::vector<Turn>& turns) {
     for (const Turn& t : turns) {
       if (t.speaker != Speaker::kBot || t.phase != Phase::kNormal || !t.thumbs_up || *t.thumbs_up) continue;
       if (t.time_ms < filter.since_ms || (filter.reason && t.dislike_reason != filter.reason)) continue;
@@ -61,7 +63,8 @@ Result<std::vector<DislikedReply>> disliked_replies(const store::Store& store, c
       r.last_ms = std::max(r.last_ms, t.time_ms);
     }
     return true;
-  }));
+  };
+  SELFFEED_RETURN_IF_ERROR(store.scan_transcripts(transcripts, count_dislikes));
   SELFFEED_ASSIGN_OR_RETURN(const std::set<std::string> withdrawn, withdrawn_reply_digests(store));
   std::vector<DislikedReply> out;
   for (auto& [text, tally] : by_text) {

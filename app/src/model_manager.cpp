@@ -26,7 +26,8 @@ constexpr const char* kForgettingAlert = "live_model_learned_from_deleted_users"
 // The candidate ids of `model`'s pool replies that a deleted user said, by their digests
 // in the store's tombstones (a reply anyone else said in the training files goes too), and
 // of those the operator withdrew (set_reply_withdrawn).
-Result<std::vector<std::int64_t>> withdrawn_replies_in(const store::Store& store, const dialogue::DialogueModel& model) {
+Result<std::vector<std::int64_t>> withdrawn_replies_in(const store::Store& store,
+                                                       const dialogue::DialogueModel& model) {
   SELFFEED_ASSIGN_OR_RETURN(const store::DeletedExamples deleted, store.deleted_examples());
   SELFFEED_ASSIGN_OR_RETURN(const std::set<std::string> withdrawn, withdrawn_reply_digests(store));
   std::vector<std::int64_t> ids;
@@ -34,7 +35,9 @@ Result<std::vector<std::int64_t>> withdrawn_replies_in(const store::Store& store
   const std::vector<std::string>& pool = model.candidate_pool();
   for (std::size_t id = 0; id < pool.size(); ++id) {
     const std::string digest = sha256_hex(pool[id]);
-    if (deleted.reply_sha256.contains(digest) || withdrawn.contains(digest)) ids.push_back(static_cast<std::int64_t>(id));
+    if (deleted.reply_sha256.contains(digest) || withdrawn.contains(digest)) {
+      ids.push_back(static_cast<std::int64_t>(id));
+    }
   }
   return ids;
 }

@@ -417,7 +417,9 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
     for (const Tally& t : d.tallies) add(sum, t);
     v.answers = sum.answers;
     v.thumbs_up = sum.thumbs_up;
-    for (const auto& [reason, count] : sum.dislike_reasons) v.dislike_reasons[std::string(dislike_reason_name(reason))] = count;
+    for (const auto& [reason, count] : sum.dislike_reasons) {
+      v.dislike_reasons[std::string(dislike_reason_name(reason))] = count;
+    }
     if (sum.judged > 0) v.mean_satisfaction = sum.satisfaction / static_cast<double>(sum.judged);
     if (auto a = agreement.find(version); a != agreement.end()) {
       v.thumbs_with_estimate = a->second.estimates.size();

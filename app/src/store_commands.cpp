@@ -209,7 +209,8 @@ void add_store_commands(CLI::App& app, Action& action) {
   add_store_flag(*disliked, *flags);
   std::vector<std::string> reasons;
   for (DislikeReason r : kAllDislikeReasons) reasons.emplace_back(dislike_reason_name(r));
-  disliked->add_option("--reason", *reason, "only the thumbs down given for this reason")->check(CLI::IsMember(reasons));
+  disliked->add_option("--reason", *reason, "only the thumbs down given for this reason")
+      ->check(CLI::IsMember(reasons));
   disliked->add_option("--min-users", *min_users, "only replies this many users disliked")->capture_default_str();
   disliked->add_option("--since-ms", *updated_after, "only answers from this time on (milliseconds since 1970)");
   disliked->callback([&action, flags, reason, min_users, updated_after] {

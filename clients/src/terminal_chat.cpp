@@ -88,9 +88,7 @@ int run_terminal_chat(std::string_view url, const TerminalChatOptions& options, 
   }
   WsClient& ws = **client;
   if (!start_conversation(ws, options, out)) return 1;
-  std::string reasons;
-  for (DislikeReason r : kAllDislikeReasons) reasons += (reasons.empty() ? "" : "|") + std::string(dislike_reason_name(r));
-  out << "type a message; /good or /bad [" << reasons
+  out << "type a message; /good or /bad [" << dislike_reason_names("|")
       << "] rates the last reply (or the one the bot asked about), /instead TEXT says what it could have said, "
          "/reset changes topic, /delete deletes this conversation, /quit ends\n";
 

@@ -59,6 +59,13 @@ std::string_view dislike_reason_name(DislikeReason reason) { return name_of(kDis
 std::optional<DislikeReason> parse_dislike_reason(std::string_view name) {
   return parse_from(kDislikeReasonNames, name);
 }
+std::string dislike_reason_names(std::string_view separator) {
+  std::string out;
+  for (const auto& [reason, name] : kDislikeReasonNames) {
+    out += (out.empty() ? "" : std::string(separator)) + std::string(name);
+  }
+  return out;
+}
 std::string_view model_status_name(ModelStatus status) { return name_of(kModelStatusNames, status); }
 std::optional<ModelStatus> parse_model_status(std::string_view name) {
   return parse_from(kModelStatusNames, name);

@@ -91,7 +91,8 @@ try {
   assert.equal(st[0].turn_index, 1);
   // It asks why, in one click: the rating again, with its reason.
   await page.click('.msg.bot[data-turn="1"] .reasons button[data-reason="repetitive"]');
-  await page.waitForFunction(() => /repeats itself/.test(document.querySelector('.msg.bot[data-turn="1"] .rated').textContent));
+  await page.waitForFunction(
+    () => /repeats itself/.test(document.querySelector('.msg.bot[data-turn="1"] .rated').textContent));
   assert.equal(await page.$('.msg.bot[data-turn="1"] .reasons'), null);
   assert.equal((await exportExamples(server.port, 'ST')).length, 2);
   // The thumbs down offers to say what the bot could have said instead: an FB example.
@@ -141,7 +142,8 @@ try {
   assert.equal(await page.$('.msg.bot .suggest'), null, 'answers suggested for or asked about offer no suggestion');
   assert.match(await page.textContent('.msg.bot[data-turn="1"] .rated'), /repeats itself/);
   assert.equal(await page.$('.msg.bot[data-turn="1"] .reasons'), null);
-  assert.ok(await page.$('.msg.bot[data-turn="3"] .reasons'), 'an answer rated down without a reason is still asked why');
+  assert.ok(await page.$('.msg.bot[data-turn="3"] .reasons'),
+    'an answer rated down without a reason is still asked why');
   const ids = await page.evaluate(() => ({ ...localStorage }));
   const other = await browser.newContext();
   await other.addInitScript((saved) => {

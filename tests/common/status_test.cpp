@@ -52,6 +52,7 @@ TEST(RecordsTest, EnumNamesRoundTrip) {
   for (DislikeReason r : kAllDislikeReasons) EXPECT_EQ(parse_dislike_reason(dislike_reason_name(r)), r);
   EXPECT_EQ(parse_dislike_reason("off_topic"), DislikeReason::kOffTopic);
   EXPECT_EQ(parse_dislike_reason("boring"), std::nullopt);
+  EXPECT_EQ(dislike_reason_names("|"), "off_topic|nonsensical|repetitive|inappropriate|other");
 }
 
 }  // namespace

@@ -56,6 +56,8 @@ inline constexpr DislikeReason kAllDislikeReasons[] = {DislikeReason::kOffTopic,
                                                        DislikeReason::kOther};
 std::string_view dislike_reason_name(DislikeReason reason);  // "off_topic", "nonsensical", ...
 std::optional<DislikeReason> parse_dislike_reason(std::string_view name);
+// Every reason's name, in enum order, `separator` between: for messages and help texts.
+std::string dislike_reason_names(std::string_view separator);
 
 struct Conversation {
   std::string id;       // 1..128 bytes, no NUL
