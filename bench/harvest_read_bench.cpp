@@ -22,28 +22,15 @@
 
 #include "selffeed/common/digest.h"
 #include "selffeed/store/store.h"
+#include "store_read_timing.h"
 #include "selffeed/trainer/trainer.h"
 
 using namespace selffeed;
+using bench::check;
+using bench::median_seconds;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-template <class T>
-T check(Result<T> result) {
-  if (!result.ok()) {
-    std::fprintf(stderr, "%s\n", result.status().to_string().c_str());
-    std::exit(1);
-  }
-  return std::move(result).value();
-}
-
-void check(const Status& status) {
-  if (!status.ok()) {
-    std::fprintf(stderr, "%s\n", status.to_string().c_str());
-    std::exit(1);
-  }
-}
 
 // Conversations of kTurns turns: per turn an FB example, and every fourth turn an HB and
 // an ST one (the learned estimator asks on most turns: the deployment runs harvest ~90% FB).
@@ -76,17 +63,6 @@ void write_store(store::Store& store, std::size_t examples) {
     }
   }
   if (!writes.examples.empty()) check(store.commit(writes));
-}
-
-double median_seconds(const std::function<void()>& read) {
-  std::vector<double> seconds;
-  for (int i = 0; i < 3; ++i) {
-    const auto start = Clock::now();
-    read();
-    seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-  }
-  std::sort(seconds.begin(), seconds.end());
-  return seconds[1];
 }
 
 }  // namespace

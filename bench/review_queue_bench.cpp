@@ -6,37 +6,20 @@
 // the median of 3 reads per row.
 //
 //   review_queue_bench [--conversations N] [--dir DIR]
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "disliked_replies.h"
 #include "selffeed/store/store.h"
+#include "store_read_timing.h"
 
 using namespace selffeed;
-using Clock = std::chrono::steady_clock;
+using bench::check;
+using bench::median_seconds;
 
 namespace {
-
-template <class T>
-T check(Result<T> result) {
-  if (!result.ok()) {
-    std::fprintf(stderr, "%s\n", result.status().to_string().c_str());
-    std::exit(1);
-  }
-  return std::move(result).value();
-}
-
-void check(const Status& status) {
-  if (!status.ok()) {
-    std::fprintf(stderr, "%s\n", status.to_string().c_str());
-    std::exit(1);
-  }
-}
 
 void write_store(store::Store& store, std::size_t conversations) {
   constexpr std::uint32_t kTurns = 12;
@@ -70,17 +53,6 @@ void write_store(store::Store& store, std::size_t conversations) {
     }
   }
   if (!writes.turns.empty()) check(store.commit(writes).status());
-}
-
-double median_seconds(const std::function<void()>& read) {
-  std::vector<double> seconds;
-  for (int i = 0; i < 3; ++i) {
-    const auto start = Clock::now();
-    read();
-    seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-  }
-  std::sort(seconds.begin(), seconds.end());
-  return seconds[1];
 }
 
 }  // namespace
