@@ -32,6 +32,21 @@ async function showAlerts() {
   }));
 }
 
+const share = (s) => `${s.value.toFixed(3)} (${s.count} of ${s.of})`;
+
+async function showVersions() {
+  const { versions } = await admin('GET', '/admin/models/report');
+  $('versions').tBodies[0].replaceChildren(...versions.map((v) => {
+    const row = document.createElement('tr');
+    for (const text of [v.version, v.status || '–', String(v.conversations), String(v.answers), share(v.thumbs_down_per_answer),
+      Object.entries(v.dislike_reasons).map(([why, n]) => `${why} ${n}`).join(', ') || '–',
+      share(v.suggested_per_answer)]) {
+      cell(row, text);
+    }
+    return row;
+  }));
+}
+
 async function showDisliked() {
   const reason = $('reason').value;
   const { replies } = await admin('GET', '/admin/replies/disliked' + (reason ? '?reason=' + reason : ''));
@@ -64,7 +79,7 @@ async function showDisliked() {
 async function open() {
   try {
     $('live').textContent = 'live ' + (await admin('GET', '/admin/stats')).live_model;
-    await Promise.all([showAlerts(), showDisliked()]);
+    await Promise.all([showAlerts(), showVersions(), showDisliked()]);
     $('login-error').textContent = '';
     $('login').hidden = true;
     $('console').hidden = false;
@@ -72,6 +87,22 @@ async function open() {
     $('login-error').textContent = e.message;
   }
 }
+
+// A user's right to be forgotten: their conversations and examples go, and the models that
+// learned from them are followed up (README "Continual learning").
+$('delete-user').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const user = $('user-id').value.trim();
+  if (!user || !window.confirm(`Delete everything of user ${user}?`)) return;
+  try {
+    const r = await admin('DELETE', '/admin/users/' + encodeURIComponent(user));
+    $('deleted').textContent = `${r.user_id}: ${r.conversations} conversations, ${r.turns} turns and ` +
+      `${r.examples} examples deleted` + (r.live_model_trained_on_them ? '; the live model learned from them' : '');
+    await Promise.all([showVersions(), showDisliked()]);
+  } catch (e) {
+    $('deleted').textContent = e.message;
+  }
+});
 
 $('login').addEventListener('submit', (event) => {
   event.preventDefault();

@@ -231,11 +231,21 @@ try {
   assert.match(await row.textContent(), /inappropriate 1/);
   await row.locator('button', { hasText: 'Withdraw' }).click();
   await operator.waitForSelector('#disliked tbody tr.withdrawn');
-  await operator.screenshot({ path: `${artifacts}/operator.png`, fullPage: true });
   await chat.click('#new-conversation');
   await chat.waitForFunction(() => document.querySelectorAll('.msg.bot').length === 0);
   await say(chat, 'where is your lamp ?', 1);
   assert.notEqual(await chat.textContent('.msg.bot[data-turn="1"] .text'), rude, 'the withdrawn reply is not said');
+  // The versions as their users took them, with why answers were rated down.
+  assert.match(await operator.textContent('#versions tbody'), /toy-v1.*inappropriate 1/s);
+  // The reporter asks to be forgotten: their report goes with their conversations.
+  const reporterId = await chat.evaluate(() => localStorage.getItem('selffeed.user'));
+  operator.once('dialog', (dialog) => dialog.accept());
+  await operator.fill('#user-id', reporterId);
+  await operator.click('#delete-user button');
+  await operator.waitForFunction(() => /2 conversations, 4 turns and \d+ examples deleted/.test(
+    document.getElementById('deleted').textContent));
+  await operator.waitForSelector('#empty:not([hidden])');
+  await operator.screenshot({ path: `${artifacts}/operator.png`, fullPage: true });
   await reporter.close();
   console.log('web client test: passed; screenshots in', artifacts);
 } finally {
