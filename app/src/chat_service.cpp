@@ -451,10 +451,11 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
           [&](std::ostream& out) { return export_preference_pairs(store_, filter, export_rewrite(*privacy), out); }));
     }
     if (request.path.starts_with(users_prefix) && request.method == "DELETE") {
-      const std::string user = request.path.substr(users_prefix.size());
-      if (user.empty() || user.find('/') != std::string::npos) {
-        return respond(error_response(400, "invalid_argument", "expected /admin/users/<user id>"));
+      const std::string segment = request.path.substr(users_prefix.size());
+      if (segment.empty() || segment.find('/') != std::string::npos) {
+        return respond(error_response(400, "invalid_argument", "expected /admin/users/<user id, URL-encoded>"));
       }
+      const std::string user = url_decoded(segment);
       auto report = store_.delete_user(user);
       if (!report.ok()) return respond(error_response(500, "storage_error", report.status().to_string()));
       examples_deleted(*report);

@@ -793,6 +793,12 @@ TEST(ChatTest, TheOperatorWithdrawsAReplyUsersReportedAndTheBotStopsSayingIt) {
     const std::string instead = answer_of(*server, "cy", nullptr);
     EXPECT_FALSE(instead.empty());
     EXPECT_NE(instead, reported);
+    // A user id with a space and a slash, as the operator's page sends it: URL-encoded.
+    answer_of(*server, "cy / 2", nullptr);
+    auto [deleted, gone] = admin(*server, "DELETE", "/admin/users/cy%20%2F%202");
+    EXPECT_EQ(deleted, 200) << gone.dump();
+    EXPECT_EQ(gone["user_id"], "cy / 2");
+    EXPECT_EQ(gone["conversations"], 1);
   }
   {
     auto server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret"});
