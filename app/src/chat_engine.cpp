@@ -232,6 +232,10 @@ ChatEngine::ChatEngine(ChatEngineOptions options, store::Store& store, std::shar
   }
   for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST}) metrics_->harvested(kind);
   for (DislikeReason reason : kAllDislikeReasons) metrics_->dislike_reasons(reason);
+  if (Status loaded = reported_.load(store_); !loaded.ok()) {
+    log()->warn("the answers reported as inappropriate are not read; the alerts count new reports only: {}",
+                loaded.to_string());
+  }
   metrics_->set_model("", models_->version);
   auto kept = store_.get_setting(kDriftReferencesSetting);
   Status restored = kept.ok() ? drift_->restore_references(*kept, models_->version) : kept.status();
@@ -679,6 +683,9 @@ void ChatEngine::rate(const Job& job) {
   const bool requested = turns->size() > 2 && (*turns)[2].rating_request == static_cast<std::uint32_t>(m.turn);
   if (requested && !rated_before) metrics_->requested_ratings.inc();
   if (m.reason) metrics_->dislike_reasons(*m.reason).inc();
+  if (rated.phase == Phase::kNormal) {
+    reported_.rated(session->conversation, rated, m.reason == DislikeReason::kInappropriate);
+  }
   if (teaching_budget_) teaching_budget_->spend(address, 1, Clock::now());
   // The thumbs are the estimator's dev set in the wild, where the live one scored the reply;
   // before the reply, once it is judged.

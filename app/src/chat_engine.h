@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "chat_protocol.h"
+#include "disliked_replies.h"
 #include "drift_monitor.h"
 #include "live_label_model.h"
 #include "live_models.h"
@@ -132,6 +133,8 @@ class ChatEngine {
   LiveLabelModel& label_model() { return *label_model_; }
   // Drift of the judged replies and of the estimator against the thumbs (thread-safe).
   DriftMonitor& drift() { return *drift_; }
+  // The answers users reported as inappropriate, kept by rate (thread-safe).
+  ReportedReplies& reported_replies() { return reported_; }
   // Answers everything already queued, ends the worker thread and lets go of every
   // connection.
   void stop();
@@ -201,6 +204,7 @@ class ChatEngine {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<LiveLabelModel> label_model_;
   std::unique_ptr<DriftMonitor> drift_;
+  ReportedReplies reported_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -15,6 +15,7 @@
 #include "disliked_replies.h"
 #include "model_report.h"
 #include "snapshots.h"
+#include "selffeed/common/digest.h"
 #include "selffeed/common/log.h"
 
 namespace selffeed::app {
@@ -244,6 +245,7 @@ ChatService::ChatService(ChatServiceOptions options, ChatEngine& engine, ModelMa
   engine_.on_conversation_deleted([this](const store::DeleteConversationReport& report) {
     examples_deleted(report);
     admin_->post([this] {
+      reload_reports();
       auto forgetting = models_.forget_deleted_users();
       if (!forgetting.ok()) {
         SELFFEED_LOGGER("serve")->error("a deleted conversation: what the models learned from it could not be "
@@ -256,6 +258,13 @@ ChatService::ChatService(ChatServiceOptions options, ChatEngine& engine, ModelMa
       }
     });
   });
+}
+
+void ChatService::reload_reports() {
+  if (Status loaded = engine_.reported_replies().load(store_); !loaded.ok()) {
+    SELFFEED_LOGGER("serve")->warn("the reports of a deleted user's answers may still count in the alerts: {}",
+                                   loaded.to_string());
+  }
 }
 
 void ChatService::examples_deleted(const store::DeleteUserReport& report) {
@@ -409,6 +418,22 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
                          "starts from a version that did not) and promote the result"},
              {"since_ms", since}});
       }
+      if (options_.reported_alert_users > 0) {
+        auto withdrawn = withdrawn_reply_digests(store_);
+        if (!withdrawn.ok()) return respond(error_response(500, "storage_error", withdrawn.status().to_string()));
+        for (const auto& [text, users] : engine_.reported_replies().reported_by(options_.reported_alert_users)) {
+          if (withdrawn->contains(sha256_hex(text))) continue;
+          alerts["alerts"].push_back(
+              {{"alert", "reply_reported_inappropriate"},
+               {"subject", text},
+               {"reference", nullptr},
+               {"now", users},
+               {"message", std::to_string(users) + " users reported this answer as rude or inappropriate: review it "
+                                                   "(GET /admin/replies/disliked?reason=inappropriate) and withdraw "
+                                                   "it if so (POST /admin/replies/withdraw)"},
+               {"since_ms", nullptr}});
+        }
+      }
       return respond(json_response(200, alerts));
     }
     if (request.path == "/admin/alerts/rebase" && request.method == "POST") {
@@ -459,6 +484,7 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
       auto report = store_.delete_user(user);
       if (!report.ok()) return respond(error_response(500, "storage_error", report.status().to_string()));
       examples_deleted(*report);
+      reload_reports();
       // What is gone from the store may live on in weights: the versions that learned from it.
       auto models = store_.list_models();
       if (!models.ok()) return respond(error_response(500, "storage_error", models.status().to_string()));

@@ -21,6 +21,9 @@ struct ChatServiceOptions {
   std::string admin_token;
   // The key of /admin/export's and /admin/transcripts' pseudonymise=1; empty: refused.
   std::string pseudonym_key;
+  // /admin/alerts lists an answer this many users reported as inappropriate, until it is
+  // withdrawn; 0: never.
+  std::size_t reported_alert_users = 3;
 };
 
 class ChatService final : public websocket::Handler {
@@ -39,6 +42,8 @@ class ChatService final : public websocket::Handler {
   void refresh_base_stats();
   // Takes a deletion's examples off /stats (no scan of the whole store).
   void examples_deleted(const store::DeleteUserReport& report);
+  // After a deletion: the deleted reports leave the alerts (ReportedReplies::load).
+  void reload_reports();
   websocket::HttpResponse model_history();
   void admin(const websocket::HttpRequest& request, Respond respond);
   websocket::HttpResponse model_admin(const websocket::HttpRequest& request);

@@ -18,7 +18,16 @@ struct Tally {
   std::set<std::string> conversations, users;
 };
 
+// A bot answer whose rating that stands is down.
+bool rated_down(const Turn& t) {
+  return t.speaker == Speaker::kBot && t.phase == Phase::kNormal && t.thumbs_up && !*t.thumbs_up;
+}
+
 }  // namespace
+
+std::string reporter_of(const Conversation& c) {
+  return c.user_id.empty() ? "conversation:" + c.id : "user:" + c.user_id;
+}
 
 Result<std::set<std::string>> withdrawn_reply_digests(const store::Store& store) {
   SELFFEED_ASSIGN_OR_RETURN(const std::string value, store.get_setting(kWithdrawnSetting));
@@ -50,14 +59,14 @@ Result<std::vector<DislikedReply>> disliked_replies(const store::Store& store, c
   if (filter.since_ms > 0) transcripts.updated_after_ms = filter.since_ms - 1;
   auto count_dislikes = [&](const Conversation& c, const std::vector<Turn>& turns) {
     for (const Turn& t : turns) {
-      if (t.speaker != Speaker::kBot || t.phase != Phase::kNormal || !t.thumbs_up || *t.thumbs_up) continue;
+      if (!rated_down(t)) continue;
       if (t.time_ms < filter.since_ms || (filter.reason && t.dislike_reason != filter.reason)) continue;
       Tally& tally = by_text[t.text];
       DislikedReply& r = tally.reply;
       ++r.thumbs_down;
       if (t.dislike_reason) ++r.reasons[std::string(dislike_reason_name(*t.dislike_reason))];
       tally.conversations.insert(c.id);
-      tally.users.insert(c.user_id.empty() ? "conversation:" + c.id : "user:" + c.user_id);
+      tally.users.insert(reporter_of(c));
       r.versions.insert(t.model_version);
       r.from_pool |= t.candidate_id.has_value();
       r.last_ms = std::max(r.last_ms, t.time_ms);
@@ -80,6 +89,47 @@ Result<std::vector<DislikedReply>> disliked_replies(const store::Store& store, c
     if (a.thumbs_down != b.thumbs_down) return a.thumbs_down > b.thumbs_down;
     return a.text < b.text;
   });
+  return out;
+}
+
+Status ReportedReplies::load(const store::Store& store) {
+  const std::int64_t since = unix_millis() - kLoadWindowMs;
+  std::map<std::string, std::map<Report, std::string>> reports;
+  SELFFEED_RETURN_IF_ERROR(store.scan_transcripts(
+      {.updated_after_ms = since}, [&](const Conversation& c, const std::vector<Turn>& turns) {
+        for (const Turn& t : turns) {
+          if (rated_down(t) && t.dislike_reason == DislikeReason::kInappropriate && t.time_ms >= since) {
+            reports[t.text][{c.id, t.index}] = reporter_of(c);
+          }
+        }
+        return true;
+      }));
+  std::lock_guard lock(mutex_);
+  reports_ = std::move(reports);
+  return ok_status();
+}
+
+void ReportedReplies::rated(const Conversation& c, const Turn& turn, bool inappropriate) {
+  std::lock_guard lock(mutex_);
+  if (inappropriate) {
+    reports_[turn.text][{c.id, turn.index}] = reporter_of(c);
+  } else if (auto it = reports_.find(turn.text); it != reports_.end() && it->second.erase({c.id, turn.index}) > 0 &&
+                                                 it->second.empty()) {
+    reports_.erase(it);
+  }
+}
+
+std::vector<std::pair<std::string, std::size_t>> ReportedReplies::reported_by(std::size_t min_users) const {
+  std::vector<std::pair<std::string, std::size_t>> out;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [text, reports] : reports_) {
+      std::set<std::string> reporters;
+      for (const auto& [report, reporter] : reports) reporters.insert(reporter);
+      if (reporters.size() >= min_users) out.emplace_back(text, reporters.size());
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   return out;
 }
 

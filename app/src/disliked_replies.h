@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -41,6 +42,9 @@ struct DislikedFilter {
   std::uint64_t min_users = 1;
 };
 
+// Who rated an answer in conversation `c`: its user, or the conversation when anonymous.
+std::string reporter_of(const Conversation& c);
+
 // Most users first, then most thumbs down. Reads every transcript updated since `since_ms`.
 Result<std::vector<DislikedReply>> disliked_replies(const store::Store& store, const DislikedFilter& filter);
 nlohmann::json to_json(const std::vector<DislikedReply>& replies);
@@ -50,5 +54,25 @@ nlohmann::json to_json(const std::vector<DislikedReply>& replies);
 Result<std::set<std::string>> withdrawn_reply_digests(const store::Store& store);
 // Withdraws `text` (true) or gives it back (false). Returns whether that changed anything.
 Result<bool> set_reply_withdrawn(store::Store& store, const std::string& text, bool withdrawn);
+
+// The answers users reported as inappropriate (rate's reason; the rating that stands), by
+// who reported them: what /admin/alerts reads without a scan of the transcripts. load()
+// reads the reports of the last week from the store (at start, and again after a deletion:
+// a deleted user's reports go); ChatEngine::rate keeps it up to date. Thread-safe.
+class ReportedReplies {
+ public:
+  static constexpr std::int64_t kLoadWindowMs = 7LL * 24 * 60 * 60 * 1000;
+  Status load(const store::Store& store);
+  // The answer `turn` of conversation `c` was rated (again): down as inappropriate or not.
+  void rated(const Conversation& c, const Turn& turn, bool inappropriate);
+  // The answers at least `min_users` reported, with how many did, most first.
+  std::vector<std::pair<std::string, std::size_t>> reported_by(std::size_t min_users) const;
+
+ private:
+  using Report = std::pair<std::string, std::uint32_t>;  // conversation id, turn
+  mutable std::mutex mutex_;
+  // By answer text, each report and who made it (reporter_of).
+  std::map<std::string, std::map<Report, std::string>> reports_;
+};
 
 }  // namespace selffeed::app

@@ -68,6 +68,7 @@ struct ServeFlags {
   std::uint64_t trial_conversations = 0;
   int trial_check_seconds = 60;
   std::string persona;
+  std::size_t reported_alert_users = 3;
 };
 
 // A persona file: one fact about the bot per line ("i have two dogs ."), blank lines skipped.
@@ -178,6 +179,7 @@ int serve(const ServeFlags& f) {
   ChatServiceOptions service_options;
   service_options.protocol.max_text_bytes = f.max_text_bytes;
   service_options.admin_token = f.admin_token;
+  service_options.reported_alert_users = f.reported_alert_users;
   if (!f.pseudonym_key_file.empty()) {
     auto key = read_pseudonym_key(f.pseudonym_key_file);
     if (!key.ok()) return fail(key.status());
@@ -309,6 +311,10 @@ void add_serve_commands(CLI::App& app, Action& action) {
   serve_cmd->add_option("--thumbs-min-auc", flags->drift.min_thumbs_auc,
                         "alert when the estimator's ROC-AUC against the latest thumbs falls below this (once 50 up "
                         "and 50 down are in)")
+      ->capture_default_str();
+  serve_cmd->add_option("--reported-alert-users", flags->reported_alert_users,
+                        "alert (/admin/alerts) on an answer this many users reported as inappropriate, until it is "
+                        "withdrawn; 0: never")
       ->capture_default_str();
   serve_cmd->add_option("--io-threads", flags->io_threads, "network threads")->capture_default_str();
   serve_cmd->add_option("--torch-threads", flags->torch_threads, "LibTorch intra-op threads")->capture_default_str();

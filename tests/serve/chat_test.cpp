@@ -760,12 +760,18 @@ TEST(ChatTest, TheOperatorWithdrawsAReplyUsersReportedAndTheBotStopsSayingIt) {
   };
   std::string reported;
   {
-    auto server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret"});
+    auto server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret", "--reported-alert-users", "2"});
     ASSERT_TRUE(server);
     reported = answer_of(*server, "ann", "inappropriate");
+    EXPECT_TRUE(admin(*server, "GET", "/admin/alerts").second["alerts"].empty()) << "one user reported it";
     ASSERT_FALSE(reported.empty());
     ASSERT_EQ(answer_of(*server, "bob", "inappropriate"), reported) << "the same context, the same answer";
     ASSERT_EQ(answer_of(*server, "bob", "other"), reported);
+    const json alerts = admin(*server, "GET", "/admin/alerts").second["alerts"];
+    ASSERT_EQ(alerts.size(), 1u) << alerts.dump();
+    EXPECT_EQ(alerts[0]["alert"], "reply_reported_inappropriate");
+    EXPECT_EQ(alerts[0]["subject"], reported);
+    EXPECT_EQ(alerts[0]["now"], 2);
 
     auto [status, queue] = admin(*server, "GET", "/admin/replies/disliked?reason=inappropriate");
     ASSERT_EQ(status, 200) << queue.dump();
@@ -790,6 +796,7 @@ TEST(ChatTest, TheOperatorWithdrawsAReplyUsersReportedAndTheBotStopsSayingIt) {
     EXPECT_GE(done["live_replies_withdrawn"], 1);
     EXPECT_EQ(admin(*server, "POST", "/admin/replies/withdraw", json({{"text", reported}}).dump()).second["changed"],
               false);
+    EXPECT_TRUE(admin(*server, "GET", "/admin/alerts").second["alerts"].empty()) << "withdrawn: reviewed";
     const std::string instead = answer_of(*server, "cy", nullptr);
     EXPECT_FALSE(instead.empty());
     EXPECT_NE(instead, reported);
@@ -801,7 +808,7 @@ TEST(ChatTest, TheOperatorWithdrawsAReplyUsersReportedAndTheBotStopsSayingIt) {
     EXPECT_EQ(gone["conversations"], 1);
   }
   {
-    auto server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret"});
+    auto server = testing::start_server(dir.str(), store_dir, {"--admin-token", "secret", "--reported-alert-users", "2"});
     ASSERT_TRUE(server);
     EXPECT_NE(answer_of(*server, "dan", nullptr), reported) << "withdrawn across a restart";
     EXPECT_EQ(admin(*server, "GET", "/admin/replies/disliked").second["replies"][0]["withdrawn"], true);
@@ -809,6 +816,11 @@ TEST(ChatTest, TheOperatorWithdrawsAReplyUsersReportedAndTheBotStopsSayingIt) {
     ASSERT_EQ(restored, 200) << done.dump();
     EXPECT_EQ(done["changed"], true);
     EXPECT_EQ(answer_of(*server, "eve", nullptr), reported) << "given back";
+    // Given back, it alerts again: the reports were read from the store at start.
+    EXPECT_EQ(admin(*server, "GET", "/admin/alerts").second["alerts"].size(), 1u);
+    // Ann's data deleted, her report goes with it: one user left, under the threshold.
+    EXPECT_EQ(admin(*server, "DELETE", "/admin/users/ann").first, 200);
+    EXPECT_TRUE(admin(*server, "GET", "/admin/alerts").second["alerts"].empty()) << "ann's report went with her";
   }
   // The same queue offline.
   const std::string line = std::string(SELFFEED_BINARY) + " --log-level warn store disliked --store " + store_dir +
