@@ -4,7 +4,7 @@
 // writes them (six answers, one in five rated down, two in three of those with a reason;
 // 500 distinct answers, so the queue groups). Prints a Markdown table for BENCHMARKS.md;
 // the median of 3 reads per row. The last row is what reading the reports of the last week
-// adds to a server's start (ReportedReplies::load).
+// costs after a server's start (ReportedReplies::load).
 //
 //   review_queue_bench [--conversations N] [--dir DIR]
 #include <cstdio>
@@ -93,11 +93,11 @@ int main(int argc, char** argv) {
     const double seconds = median_seconds([&] { listed = check(app::disliked_replies(*store, filter)).size(); });
     std::printf("| %s | %.3f | %.0f | %.2fx | %zu |\n", name, seconds, conversations / seconds, seconds / bare, listed);
   }
-  // What a server start adds: the reports of the last week (none here: every conversation
-  // is older, so only the conversation records are read).
+  // What a server reads after its start: the reports of the last week (none here: every
+  // conversation is older, so only the conversation records are read).
   app::ReportedReplies reported;
   const double load = median_seconds([&] { check(reported.load(*store)); });
-  std::printf("| `ReportedReplies::load` at start, no conversation of the last week | %.3f | %.0f | %.2fx | %zu |\n",
+  std::printf("| `ReportedReplies::load`, no conversation of the last week | %.3f | %.0f | %.2fx | %zu |\n",
               load, conversations / load, load / bare, reported.reported_by(1).size());
   std::filesystem::remove_all(dir);
   return 0;

@@ -232,10 +232,6 @@ ChatEngine::ChatEngine(ChatEngineOptions options, store::Store& store, std::shar
   }
   for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB, ExampleKind::kST}) metrics_->harvested(kind);
   for (DislikeReason reason : kAllDislikeReasons) metrics_->dislike_reasons(reason);
-  if (Status loaded = reported_.load(store_); !loaded.ok()) {
-    log()->warn("the answers reported as inappropriate are not read; the alerts count new reports only: {}",
-                loaded.to_string());
-  }
   metrics_->set_model("", models_->version);
   auto kept = store_.get_setting(kDriftReferencesSetting);
   Status restored = kept.ok() ? drift_->restore_references(*kept, models_->version) : kept.status();

@@ -133,7 +133,7 @@ class ChatEngine {
   LiveLabelModel& label_model() { return *label_model_; }
   // Drift of the judged replies and of the estimator against the thumbs (thread-safe).
   DriftMonitor& drift() { return *drift_; }
-  // The answers users reported as inappropriate, kept by rate (thread-safe).
+  // The answers users reported as inappropriate, kept by rate once loaded (thread-safe).
   ReportedReplies& reported_replies() { return reported_; }
   // Answers everything already queued, ends the worker thread and lets go of every
   // connection.

@@ -237,8 +237,12 @@ ChatService::ChatService(ChatServiceOptions options, ChatEngine& engine, ModelMa
       store_(store),
       metrics_(metrics),
       admin_(std::make_unique<Admin>()) {
-  // Counting the store scans all of it: not on the startup path.
-  admin_->post([this] { refresh_base_stats(); });
+  // Counting the store scans all of it, and the reports read a week of transcripts: not on
+  // the startup path.
+  admin_->post([this] {
+    refresh_base_stats();
+    reload_reports();
+  });
   // What is gone from the store may live on in weights and pools, as after DELETE
   // /admin/users/...; the gate or a promotion may hold the models for minutes, so not on
   // the inference worker.
@@ -262,7 +266,8 @@ ChatService::ChatService(ChatServiceOptions options, ChatEngine& engine, ModelMa
 
 void ChatService::reload_reports() {
   if (Status loaded = engine_.reported_replies().load(store_); !loaded.ok()) {
-    SELFFEED_LOGGER("serve")->warn("the reports of a deleted user's answers may still count in the alerts: {}",
+    SELFFEED_LOGGER("serve")->warn("the answers reported as inappropriate are not read again; the alerts count "
+                                   "what was read before and the reports since: {}",
                                    loaded.to_string());
   }
 }

@@ -42,7 +42,7 @@ class ChatService final : public websocket::Handler {
   void refresh_base_stats();
   // Takes a deletion's examples off /stats (no scan of the whole store).
   void examples_deleted(const store::DeleteUserReport& report);
-  // After a deletion: the deleted reports leave the alerts (ReportedReplies::load).
+  // At start, and after a deletion (the deleted reports leave the alerts): ReportedReplies::load.
   void reload_reports();
   websocket::HttpResponse model_history();
   void admin(const websocket::HttpRequest& request, Respond respond);

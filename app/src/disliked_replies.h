@@ -57,8 +57,9 @@ Result<bool> set_reply_withdrawn(store::Store& store, const std::string& text, b
 
 // The answers users reported as inappropriate (rate's reason; the rating that stands), by
 // who reported them: what /admin/alerts reads without a scan of the transcripts. load()
-// reads the reports of the last week from the store (at start, and again after a deletion:
-// a deleted user's reports go); ChatEngine::rate keeps it up to date. Thread-safe.
+// reads the reports of the last week from the store (ChatService, after the start and after
+// a deletion: a deleted user's reports go); ChatEngine::rate keeps it up to date.
+// Thread-safe.
 class ReportedReplies {
  public:
   static constexpr std::int64_t kLoadWindowMs = 7LL * 24 * 60 * 60 * 1000;
