@@ -758,7 +758,17 @@ void ChatEngine::reset(const Job& job) {
   const feedback::State next = feedback::reset(session->state);
   updated.state = next.serialize();
   updated.updated_ms = unix_millis();
-  if (Status s = store_.put_conversation(updated); !s.ok()) return send_storage_error(job, s);
+  // The transcript keeps where the topic ended, with the state that forgot it, in one commit.
+  store::WriteSet writes{.conversations = {updated}};
+  if (session->next_turn > 0) {
+    auto last = store_.get_turns(updated.id, session->next_turn - 1);
+    if (!last.ok()) return send_storage_error(job, last.status());
+    if (!last->empty() && !last->front().ends_topic) {
+      writes.turns.push_back(std::move(last->front()));
+      writes.turns.back().ends_topic = true;
+    }
+  }
+  if (auto committed = store_.commit(writes); !committed.ok()) return send_storage_error(job, committed.status());
   session->conversation = std::move(updated);
   session->state = next;
   job.connection->send(reset_frame(job.message->id));

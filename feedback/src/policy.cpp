@@ -208,7 +208,7 @@ Result<Outcome> decide(const State& state, std::string_view user_text, std::opti
 std::string answer_context(std::span<const Turn> before) {
   std::vector<std::string> history;
   for (auto it = before.rbegin(); it != before.rend() && history.size() < kDefaultHistorySize; ++it) {
-    if (it->speaker == Speaker::kBot && it->phase != Phase::kNormal) break;
+    if ((it->speaker == Speaker::kBot && it->phase != Phase::kNormal) || it->ends_topic) break;
     history.insert(history.begin(), it->text);
   }
   return format_context(history);

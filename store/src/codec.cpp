@@ -87,6 +87,7 @@ void put_optional_turn_fields(Json& j, const Turn& t) {
   if (t.thumbs_up) j["rating"] = *t.thumbs_up ? "up" : "down";
   if (t.dislike_reason) j["reason"] = dislike_reason_name(*t.dislike_reason);
   if (t.suggestion) j["suggestion"] = *t.suggestion;
+  if (t.ends_topic) j["ends_topic"] = true;
 }
 }  // namespace
 
@@ -111,6 +112,7 @@ Result<Turn> decode_turn(std::string_view conversation_id, std::uint32_t index, 
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "candidate_id", t.candidate_id));
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "rating_request", t.rating_request));
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "suggestion", t.suggestion));
+  SELFFEED_RETURN_IF_ERROR(read_field(j, "ends_topic", t.ends_topic));
   std::optional<std::string> rating;
   SELFFEED_RETURN_IF_ERROR(read_optional(j, "rating", rating));
   if (rating) {

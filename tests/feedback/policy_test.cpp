@@ -373,6 +373,9 @@ TEST(AnswerContextTest, TheTurnsBeforeTheAnswerBackToANewTopic) {
                                             turn(Speaker::kBot, "thanks ! pick a new topic", Phase::kNewTopicRequested),
                                             turn(Speaker::kUser, "kites", Phase::kNewTopicRequested)};
   EXPECT_EQ(answer_context(after_feedback), "__p1__ kites");
+  std::vector<Turn> after_reset = talk;
+  after_reset[1].ends_topic = true;  // the user reset the conversation after the bot's "hello !"
+  EXPECT_EQ(answer_context(after_reset), "__p1__ do you like dogs ?");
 }
 
 // Preference pairs from a transcript: an answer the bot asked feedback about, one the user

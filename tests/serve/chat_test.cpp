@@ -650,6 +650,40 @@ TEST(ChatTest, AUserSaysWhatTheBotCouldHaveSaidInsteadOfAnAnswer) {
   EXPECT_EQ(pairs[2]["rejected"], (*turns)[9].text);
 }
 
+// A reset leaves no turn of its own, but the transcript keeps where the topic ended: what
+// the user says the next answer could have been is kept in the context that answer was
+// chosen in, which starts after the reset.
+TEST(ChatTest, ASuggestionAfterANewTopicHasTheNewTopicsContext) {
+  TempDir dir;
+  const std::string store_dir = dir.str("store");
+  std::string conversation;
+  {
+    auto server = testing::start_server(dir.str(), store_dir, {});
+    ASSERT_TRUE(server);
+    auto ws = clients::WsClient::connect(server->ws_url());
+    ASSERT_OK(ws);
+    const json welcome = testing::request(**ws, {{"type", "hello"}, {"user_id", "ann"}});
+    conversation = welcome["conversation_id"];
+    ASSERT_EQ(testing::request(**ws, {{"type", "message"}, {"text", "hello ! tell me about your car ."}})["turn"], 1);
+    ASSERT_EQ(testing::request(**ws, {{"type", "reset"}})["type"], "reset_done");
+    ASSERT_EQ(testing::request(**ws, {{"type", "reset"}})["type"], "reset_done") << "twice: the same end";
+    ASSERT_EQ(testing::request(**ws, {{"type", "message"}, {"text", "do you like dogs ?"}})["turn"], 3);
+    ASSERT_EQ(testing::request(**ws, {{"type", "suggest"}, {"turn", 3}, {"text", "i love dogs ."}})["type"],
+              "suggested");
+  }
+  auto store = store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly});
+  ASSERT_OK(store);
+  auto turns = (*store)->get_turns(conversation, 0);
+  ASSERT_OK(turns);
+  ASSERT_EQ(turns->size(), 4u);
+  EXPECT_TRUE((*turns)[1].ends_topic) << "the bot's answer before the reset";
+  EXPECT_FALSE((*turns)[3].ends_topic);
+  std::vector<Example> suggestions;
+  for (const Example& e : examples_of(**store, ExampleKind::kFB)) suggestions.push_back(e);
+  ASSERT_EQ(suggestions.size(), 1u);
+  EXPECT_EQ(suggestions[0].context, "__p1__ do you like dogs ?");
+}
+
 // A thumbs down may say why (rate's "reason"): the reason of the rating that stands is kept
 // with the answer, shown on resuming, counted by the models report and the metrics, and
 // carried by the preference pairs.

@@ -75,7 +75,7 @@ TEST(StoreTest, EveryRecordKindRoundTripsThroughReopen) {
   Turn bot_turn{.conversation_id = "c1", .index = 1, .speaker = Speaker::kBot, .text = "hi!", .time_ms = 12,
                 .phase = Phase::kFeedbackRequested, .model_version = "v1", .candidate_id = 4242,
                 .shadow = ShadowReply{"v2", "hello!"}, .rating_request = 0, .thumbs_up = false,
-                .dislike_reason = DislikeReason::kRepetitive, .suggestion = "hello there!"};
+                .dislike_reason = DislikeReason::kRepetitive, .suggestion = "hello there!", .ends_topic = true};
   std::vector<Example> examples;
   for (ExampleKind kind : kAllExampleKinds) examples.push_back(make_example(kind, "alice", static_cast<int>(kind)));
   examples[3].target = "0";

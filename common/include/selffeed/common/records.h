@@ -105,6 +105,9 @@ struct Turn {
   // Bot answers only: what the user said the bot could have said instead (the latest; each
   // is also an FB example).
   std::optional<std::string> suggestion;
+  // The user reset the conversation after this turn (a new topic, which leaves no turn of
+  // its own): the context of later answers starts after it.
+  bool ends_topic = false;
 
   friend bool operator==(const Turn&, const Turn&) = default;
 };
