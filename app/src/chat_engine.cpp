@@ -664,7 +664,7 @@ void ChatEngine::rate(const Job& job) {
   example.user_id = session->conversation.user_id;
   example.model_version = turns->front().model_version;
   example.created_ms = unix_millis();
-  example.source = "thumbs";
+  example.source = kFromThumbs;
   // The turn keeps the rating that stands (a changed mind replaces it: the welcome and the
   // transcript show it, and readers of the ST examples keep a turn's latest); the example
   // keeps every rating given.
@@ -722,7 +722,7 @@ void ChatEngine::suggest(const Job& job) {
   example.user_id = session->conversation.user_id;
   example.model_version = answer->model_version;
   example.created_ms = unix_millis();
-  example.source = "suggestion";
+  example.source = kFromSuggestion;
   Turn suggested = *answer;
   suggested.suggestion = m.text;
   auto seqs = store_.commit({.turns = {suggested}, .examples = {example}});
@@ -917,7 +917,7 @@ void ChatEngine::answer_messages(std::vector<const Job*>& jobs, const LiveModels
       e.user_id = s.conversation.user_id;
       e.model_version = models.version;
       e.created_ms = now;
-      e.source = "server";
+      e.source = kFromServer;
       writes.examples.push_back(e);
     }
     Conversation updated = s.conversation;

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "selffeed/common/context.h"
+#include "selffeed/feedback/policy.h"
 #include "selffeed/satisfaction/satisfaction.h"
 
 namespace selffeed::app {
@@ -215,9 +216,8 @@ Result<std::vector<ShadowReport>> shadow_reports(const store::Store& store, cons
                                                  const std::map<TurnKey, std::size_t>& thumbs_on) {
   std::vector<ShadowReport> out;
   if (answers.empty()) return out;
-  // An HB example is kept at the user's reply to the answer, an FB example three turns
-  // after it (answer, complaint, feedback request, the correction) or, for a suggestion,
-  // at the answer itself. Corrections are kept by the answer they correct, the latest.
+  // An HB example is kept at the user's reply to the answer; corrections (FB examples) are
+  // kept by the answer they correct, the latest.
   std::set<TurnKey> liked;
   std::map<TurnKey, std::string> corrections;
   for (ExampleKind kind : {ExampleKind::kHB, ExampleKind::kFB}) {
@@ -225,8 +225,7 @@ Result<std::vector<ShadowReport>> shadow_reports(const store::Store& store, cons
       if (e.created_ms < options.since_ms || e.conversation_id.empty()) return true;
       if (kind == ExampleKind::kHB) liked.insert({e.conversation_id, e.turn_index});
       if (kind == ExampleKind::kFB) {
-        const std::int64_t answer = e.source == "suggestion" ? e.turn_index : e.turn_index - 3;
-        corrections[{e.conversation_id, answer}] = e.target;
+        corrections[{e.conversation_id, feedback::corrected_answer_turn(e)}] = e.target;
       }
       return true;
     }));
@@ -318,7 +317,7 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
   std::vector<Thumb> thumbs;
   std::map<TurnKey, std::size_t> thumbs_on;
   SELFFEED_RETURN_IF_ERROR(store.scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
-    if (e.source != "thumbs" || e.created_ms < options.since_ms) return true;
+    if (e.source != kFromThumbs || e.created_ms < options.since_ms) return true;
     Thumb thumb{.conversation_id = e.conversation_id, .version = e.model_version, .up = e.target == "1"};
     auto [on, added] = thumbs_on.try_emplace({e.conversation_id, e.turn_index}, thumbs.size());
     if (added) {

@@ -543,7 +543,7 @@ Result<std::vector<SatisfactionInput>> judged_replies(const std::string& store_d
   SELFFEED_ASSIGN_OR_RETURN(auto store, store::Store::open({.path = store_dir, .mode = store::OpenMode::kReadOnly}));
   std::map<std::pair<std::string, std::int64_t>, int> thumbs;  // (conversation, bot turn) -> 1 up, 0 down
   SELFFEED_RETURN_IF_ERROR(store->scan_examples(ExampleKind::kST, 0, [&](const Example& e) {
-    if (e.source == "thumbs") thumbs[{e.conversation_id, e.turn_index}] = e.target == "1" ? 1 : 0;
+    if (e.source == kFromThumbs) thumbs[{e.conversation_id, e.turn_index}] = e.target == "1" ? 1 : 0;
     return true;
   }));
   std::vector<SatisfactionInput> out;

@@ -214,6 +214,11 @@ std::string answer_context(std::span<const Turn> before) {
   return format_context(history);
 }
 
+std::int64_t corrected_answer_turn(const Example& feedback) {
+  if (feedback.source == kFromSuggestion) return feedback.turn_index;
+  return feedback.turn_index - static_cast<std::int64_t>(kFeedbackTurnsAfterAnswer);
+}
+
 std::vector<PreferencePair> preference_pairs(std::span<const Turn> turns) {
   std::vector<PreferencePair> out;
   for (std::size_t i = 0; i < turns.size(); ++i) {
@@ -230,10 +235,10 @@ std::vector<PreferencePair> preference_pairs(std::span<const Turn> turns) {
                      .rejected_because = answer.thumbs_up && !*answer.thumbs_up ? answer.dislike_reason
                                                                                : std::nullopt});
     };
-    // Answer, the user's reply, the bot's feedback request, the feedback.
-    if (i + 3 < turns.size() && turns[i + 2].speaker == Speaker::kBot &&
-        turns[i + 2].phase == Phase::kFeedbackRequested && turns[i + 3].speaker == Speaker::kUser) {
-      add(turns[i + 3].text, false);
+    const std::size_t feedback = i + kFeedbackTurnsAfterAnswer;
+    if (feedback < turns.size() && turns[feedback - 1].speaker == Speaker::kBot &&
+        turns[feedback - 1].phase == Phase::kFeedbackRequested && turns[feedback].speaker == Speaker::kUser) {
+      add(turns[feedback].text, false);
     }
     if (answer.suggestion) add(*answer.suggestion, true);
   }

@@ -34,7 +34,7 @@ bool held_out_for_the_gate(const Example& e) {
 // (satisfaction_context). The reply they gave afterwards, in the transcript, completes it;
 // nullopt: nothing to complete (the example has its reply, or there is none yet).
 Result<std::optional<std::string>> completed_thumbs_context(const store::Store& store, const Example& e) {
-  if (e.source != "thumbs" || e.conversation_id.empty() || e.turn_index < 0) return std::optional<std::string>();
+  if (e.source != kFromThumbs || e.conversation_id.empty() || e.turn_index < 0) return std::optional<std::string>();
   if (const std::vector<std::string> said = split_context(e.context); said.size() != 2 || !said.back().empty()) {
     return std::optional<std::string>();
   }
@@ -193,8 +193,8 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
         return true;
       }
     }
-    const bool of_an_answer = ((e.kind == ExampleKind::kST && e.source == "thumbs") ||
-                               (e.kind == ExampleKind::kFB && e.source == "suggestion")) &&
+    const bool of_an_answer = ((e.kind == ExampleKind::kST && e.source == kFromThumbs) ||
+                               (e.kind == ExampleKind::kFB && e.source == kFromSuggestion)) &&
                               !e.conversation_id.empty() && e.turn_index >= 0;
     if (!of_an_answer) {
       admit(e);

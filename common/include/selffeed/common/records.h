@@ -125,10 +125,14 @@ struct Example {
   std::optional<double> satisfaction;  // estimate at harvest time
   std::string model_version;          // model live when harvested
   std::int64_t created_ms = 0;
-  std::string source;  // "server", "thumbs", "suggestion" (a user's suggest), "import:<file>"
+  std::string source;  // one of the kFrom* below, or "import:<file>"
 
   friend bool operator==(const Example&, const Example&) = default;
 };
+// Example::source of what the server harvests.
+inline constexpr std::string_view kFromServer = "server";          // the policy's HB and FB
+inline constexpr std::string_view kFromThumbs = "thumbs";          // ST: a user's rating
+inline constexpr std::string_view kFromSuggestion = "suggestion";  // FB: a user's suggest
 
 enum class ModelStatus : std::uint8_t {
   kCandidate = 1,  // trained, not yet judged

@@ -159,6 +159,13 @@ State reset(const State& state);
 // as it did when the answer was chosen; a reset leaves no turn and so does not.
 std::string answer_context(std::span<const Turn> before);
 
+// The feedback to a feedback request comes this many turns after the answer it corrects:
+// the answer, the user's reply, the bot's request, the feedback.
+inline constexpr std::size_t kFeedbackTurnsAfterAnswer = 3;
+// The turn of the answer an FB example corrects: it is kept at the feedback, or, for a
+// suggestion, at the answer itself.
+std::int64_t corrected_answer_turn(const Example& feedback);
+
 // An answer the user would have had otherwise: in `context` the bot said `rejected`, and
 // the user said it could have said `chosen`, in a suggest (`suggested`) or in answer to the
 // bot's feedback request about it. What DPO-style fine-tuning reads.
