@@ -140,6 +140,7 @@ int simulate(SimulateFlags& f) {
                     {"thumbs_up", report->thumbs_up},
                     {"rating_requests", report->rating_requests},
                     {"suggestions", report->suggestions},
+                    {"junk_taught", report->junk_taught},
                     {"repetitive_reasons", report->repetitive_reasons},
                     {"off_topic_reasons", report->off_topic_reasons},
                     {"harvested_hb", report->harvested_hb},
@@ -181,6 +182,10 @@ void add_simulate_commands(CLI::App& app, Action& action) {
   cmd->add_option("--users", f->options.users, "concurrent simulated users")->capture_default_str();
   cmd->add_option("--user-ids", f->options.user_ids, "distinct user ids the conversations are spread over "
                                                        "(default: 4 per concurrent user)");
+  cmd->add_option("--troll-user-ids", f->options.troll_user_ids,
+                  "the first this many user ids are trolls (<prefix>-troll-<n>): they answer feedback requests and "
+                  "suggest with a line of another dialogue")
+      ->capture_default_str();
   cmd->add_option("--seed", f->options.seed)->capture_default_str();
   cmd->add_option("--user-prefix", f->options.user_prefix)->capture_default_str();
   cmd->add_option("--conversation-prefix", f->options.conversation_prefix,

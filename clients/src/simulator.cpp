@@ -97,7 +97,9 @@ class SimulatedUser {
     if (!client.ok()) return false;
     WsClient& ws = **client;
     const int user_ids = o_.user_ids > 0 ? o_.user_ids : std::max(1, o_.users * 4);
-    const std::string user = o_.user_prefix + "-" + std::to_string(number % user_ids);
+    const int user_number = number % user_ids;
+    const bool troll = user_number < o_.troll_user_ids;
+    const std::string user = o_.user_prefix + (troll ? "-troll-" : "-") + std::to_string(user_number);
     json hello = {{"type", "hello"}, {"user_id", user}};
     if (!o_.conversation_prefix.empty()) {
       const std::size_t dialogue_number = o_.first_dialogue + static_cast<std::size_t>(number);
@@ -108,6 +110,15 @@ class SimulatedUser {
     if (!welcome || (*welcome)["type"] != "welcome") return false;
     std::uniform_int_distribution<std::size_t> pick(0, o_.complaints.size() - 1);
     std::uniform_real_distribution<double> coin(0, 1);
+    // What the user teaches for the partner's line `reference`: a troll, any line of any dialogue.
+    std::uniform_int_distribution<std::size_t> any_dialogue(0, o_.dialogues.size() - 1);
+    auto teach = [&](const std::string& reference) -> const std::string& {
+      if (!troll) return reference;
+      const std::vector<std::string>& lines = o_.dialogues[any_dialogue(rng_)].lines;
+      if (lines.empty()) return reference;
+      ++report_.junk_taught;
+      return lines[std::uniform_int_distribution<std::size_t>(0, lines.size() - 1)(rng_)];
+    };
 
     std::string pending_reference;  // the reference of the line the bot answered last
     std::set<std::string> answered;  // the bot's answers so far in this conversation
@@ -146,7 +157,7 @@ class SimulatedUser {
       // A feedback request is answered with what the partner said to the line it quotes.
       while ((*reply)["kind"] == "feedback_request") {
         ++report_.feedback_requests;
-        reply = say(ws, pending_reference.empty() ? reference : pending_reference);
+        reply = say(ws, teach(pending_reference.empty() ? reference : pending_reference));
         if (!reply) return false;
       }
       if ((*reply)["kind"] == "thanks_new_topic") continue;  // the next line opens the new topic
@@ -182,7 +193,7 @@ class SimulatedUser {
       ++report_.poor_replies;
       if (coin(rng_) < o_.thumbs_rate && rate_once(turn, "down")) {
         ++report_.thumbs_down;
-        if (o_.suggest_rate > 0 && coin(rng_) < o_.suggest_rate && suggest(ws, turn, reference)) ++report_.suggestions;
+        if (o_.suggest_rate > 0 && coin(rng_) < o_.suggest_rate && suggest(ws, turn, teach(reference))) ++report_.suggestions;
       }
       ++report_.complaints;
       auto reaction = say(ws, o_.complaints[pick(rng_)]);
@@ -190,7 +201,7 @@ class SimulatedUser {
       answer_rating_request(*reaction);
       if ((*reaction)["kind"] == "feedback_request") {
         ++report_.feedback_requests;
-        if (!say(ws, reference)) return false;  // what the partner said to the line the bot fumbled
+        if (!say(ws, teach(reference))) return false;  // what the partner said to the line the bot fumbled
       } else if ((*reaction)["kind"] == "answer") {
         // The answer to the complaint is a second try at the same line: judged against the
         // same reference, so that the user can rate it when asked (the server's requests are
@@ -246,6 +257,7 @@ Result<SimulationReport> run_simulation(const SimulatorOptions& options) {
     total.thumbs_up += r.thumbs_up;
     total.rating_requests += r.rating_requests;
     total.suggestions += r.suggestions;
+    total.junk_taught += r.junk_taught;
     total.repetitive_reasons += r.repetitive_reasons;
     total.off_topic_reasons += r.off_topic_reasons;
     total.harvested_hb += r.harvested_hb;

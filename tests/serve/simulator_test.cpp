@@ -217,6 +217,51 @@ TEST(SimulatorTest, UsersWhoSuggestSayThePartnersLineAfterAThumbsDown) {
   EXPECT_EQ(suggested, (std::map<std::int64_t, std::string>{{1, "my car is red ."}, {5, "my car is in the lake ."}}));
 }
 
+// A troll plays its dialogue like anyone, but what it teaches, in answer to a feedback
+// request and in a suggestion, is a line of any dialogue; the honest user teaches the
+// partner's line.
+TEST(SimulatorTest, TrollsTeachLinesOfOtherDialogues) {
+  TempDir dir;
+  clients::SimulatorOptions options{.complaints = {"what ? you are not making any sense"},
+                                    .conversations = 4,
+                                    .max_user_lines = 2,
+                                    .poor_reply_f1 = 1.01,
+                                    .thumbs_rate = 1,
+                                    .suggest_rate = 1,
+                                    .users = 1,
+                                    .user_ids = 2,
+                                    .troll_user_ids = 1};
+  std::set<std::string> references;  // the partners' lines
+  for (const std::string object : {"car", "boat", "kite", "bike"}) {
+    options.dialogues.push_back({.lines = {"hello ! what colour is your " + object + " ?", "my " + object + " is red .",
+                                           "nice . where is your " + object + " ?", "my " + object + " is in the lake ."}});
+    references.insert({"my " + object + " is red .", "my " + object + " is in the lake ."});
+  }
+  auto report = run_against_a_server(dir, options, {});
+  ASSERT_OK(report);
+  EXPECT_EQ(report->errors, 0);
+  auto store = store::Store::open({.path = dir.str("store"), .mode = store::OpenMode::kReadOnly});
+  ASSERT_OK(store);
+  std::map<std::string, std::vector<std::string>> taught;  // user -> FB targets
+  ASSERT_OK((*store)->scan_examples(ExampleKind::kFB, 0, [&](const Example& e) {
+    taught[e.user_id].push_back(e.target);
+    return true;
+  }));
+  ASSERT_EQ(taught.size(), 2u);
+  const std::vector<std::string>& honest = taught["sim-1"];
+  const std::vector<std::string>& troll = taught["sim-troll-0"];
+  // Two conversations each, two lines each: a suggestion and a feedback answer per line.
+  ASSERT_EQ(honest.size(), 8u);
+  ASSERT_EQ(troll.size(), 8u);
+  EXPECT_EQ(report->junk_taught, 8);
+  for (const std::string& target : honest) EXPECT_TRUE(references.contains(target)) << target;
+  // The troll's are lines of the dialogues, not only the partners': some are user lines.
+  EXPECT_TRUE(std::any_of(troll.begin(), troll.end(), [&](const std::string& t) { return !references.contains(t); }));
+  for (const std::string& target : troll) {
+    EXPECT_TRUE(references.contains(target) || target.starts_with("hello !") || target.starts_with("nice .")) << target;
+  }
+}
+
 TEST(SimulatorTest, UsersSayWhyTheyRatedDownByWhatTheyCanSee) {
   TempDir dir;
   // Sixteen lines and as many complaints: the toy pool's 13 replies run out, and the bot

@@ -16,6 +16,8 @@
 // the user can see: "repetitive" when the answer repeats one the bot gave before in the
 // conversation or asks again a question it asked, else "off_topic" (it is far from what
 // the partner said); never "inappropriate" or "nonsensical", which no rule here can tell.
+// A troll (`troll_user_ids`) plays the same dialogues but teaches junk: it answers every
+// feedback request, and suggests, with a line of another dialogue drawn at random.
 #pragma once
 
 #include <cstdint>
@@ -49,6 +51,10 @@ struct SimulatorOptions {
   double reason_rate = 0;
   int users = 4;                    // concurrent simulated users
   int user_ids = 0;                 // conversations spread over this many user ids; 0: 4 per concurrent user
+  // The first this many of those user ids are trolls, named "<user_prefix>-troll-<n>" so
+  // that what is done with their examples can be counted; 0: none, and the draws are
+  // those of before.
+  int troll_user_ids = 0;
   std::uint64_t seed = 1;
   std::string user_prefix = "sim";
   // Names the conversation of dialogue n "<conversation_prefix>-n", so that the same run
@@ -84,6 +90,7 @@ struct SimulationReport {
   int thumbs_up = 0;
   int rating_requests = 0;  // answers the server asked to rate (each rated, down when poor)
   int suggestions = 0;      // what the bot could have said, kept by the server
+  int junk_taught = 0;      // trolls' feedback answers and suggestions: another dialogue's line
   int repetitive_reasons = 0;  // thumbs-downs given with the reason "repetitive"
   int off_topic_reasons = 0;   // and "off_topic"
   int harvested_hb = 0;  // as the server's replies reported
