@@ -182,6 +182,21 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
     options.rejudge = std::move(*estimator);
     if (f.rejudge_threshold >= 0) options.rejudge_threshold = f.rejudge_threshold;
   }
+  // The trust rule's relevance judge: the dialogue model trained from, else the live one;
+  // none for a first model trained from scratch.
+  std::string relevance_judge;
+  if (f.trust.max_feedback_rank <= 1) {
+    if (!o.init_bundle.empty()) {
+      relevance_judge = o.init_bundle;
+    } else if (auto live = live_bundle_path(*store); live.ok()) {
+      relevance_judge = *live;
+    }
+  }
+  if (!relevance_judge.empty()) {
+    auto model = dialogue::DialogueModel::load(relevance_judge);
+    if (!model.ok()) return model.status().with_context("judging the relevance of the harvested feedback");
+    options.relevance = trainer::feedback_relevance(std::move(*model));
+  }
   SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested, trainer::load_harvested(*store, guard, options));
   std::vector<std::uint64_t> used;
   struct Task {
@@ -224,6 +239,8 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
                           {"repeated_by_their_teacher", harvested.repeated_by_their_teacher},
                           {"untrusted_users", harvested.untrusted.size()},
                           {"examples_of_untrusted_users", harvested.examples_of_the_untrusted},
+                          {"untrusted_for_irrelevant_feedback", harvested.untrusted_for_irrelevant_feedback},
+                          {"relevance_judged_by", relevance_judge.empty() ? json(nullptr) : json(relevance_judge)},
                           {"HB_rejudged_unsatisfied", harvested.rejudged_unsatisfied},
                           {"rejudged_by", f.rejudge_harvest ? json(judge) : json(nullptr)},
                           {"rejudge_threshold", f.rejudge_harvest ? json(options.rejudge_threshold) : json(nullptr)},
@@ -251,8 +268,11 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
     for (std::size_t i = 0; i < harvested.untrusted.size() && i < kNamed; ++i) names += (i ? ", " : "") + harvested.untrusted[i];
     if (harvested.untrusted.size() > kNamed) names += ", ...";
     SELFFEED_LOGGER("app")->info(
-        "not learned from (at least {} replies, a blocked word in {:.0f}% of them or repeats in {:.0f}%): {}",
-        f.trust.min_examples, 100 * f.trust.max_blocked_share, 100 * f.trust.max_repeated_share, names);
+        "not learned from (at least {} replies, a blocked word in {:.0f}% of them or repeats in {:.0f}%; or at least "
+        "{} FB examples of mean rank {:.2f} or worse by {}: {} of them): {}",
+        f.trust.min_examples, 100 * f.trust.max_blocked_share, 100 * f.trust.max_repeated_share, f.trust.min_feedback,
+        f.trust.max_feedback_rank, relevance_judge.empty() ? "no model" : relevance_judge,
+        harvested.untrusted_for_irrelevant_feedback, names);
   }
   return ok_status();
 }
@@ -659,6 +679,13 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
       ->capture_default_str();
   train->add_option("--untrusted-repeated-share", tf->trust.max_repeated_share,
                     "learn nothing of a user whose replies repeat an earlier reply of theirs this often (above 1: never)")
+      ->capture_default_str();
+  train->add_option("--trust-min-feedback", tf->trust.min_feedback,
+                    "judge the relevance of a user's feedback only from this many harvested FB examples on")
+      ->capture_default_str();
+  train->add_option("--untrusted-feedback-rank", tf->trust.max_feedback_rank,
+                    "learn nothing of a user whose FB examples the model trained from ranks this low on average among "
+                    "19 replies of its pool (0: first, 0.5: chance, as lines from elsewhere; above 1: never)")
       ->capture_default_str();
   train->add_option("--max-examples-per-user", tf->max_examples_per_user,
                     "learn at most this many harvested HB and FB examples of one user (drawn by their text, the same "

@@ -507,6 +507,59 @@ TEST(HarvestedTest, NothingIsLearnedFromUsersWhoSwearOrRepeatThemselvesThisOften
   EXPECT_EQ(off->dialogue.size() + off->feedback.size(), learned.size() + 4u + 6u) << "the troll's four and the spammer's six";
 }
 
+// A troll who answers feedback requests with lines from elsewhere writes clean words; the
+// model trained from tells: it ranks such feedback as it would any reply of its pool.
+TEST(HarvestedTest, NothingIsLearnedFromAUserWhoseFeedbackTheModelRanksAsAnyReply) {
+  testing::TempDir dir;
+  auto store = store::Store::open({.path = dir.str("store")});
+  ASSERT_OK(store);
+  store::WriteSet writes;
+  const auto taught = [&](const std::string& user, int relevant, int junk) {
+    for (int i = 0; i < relevant + junk; ++i) {
+      const std::string target = (i < junk ? "junk " : "fine ") + std::to_string(i);
+      writes.examples.push_back(example(ExampleKind::kFB, user, target, "c" + std::to_string(i % 3 + 1)));
+    }
+  };
+  taught("honest", 9, 1);
+  taught("troll", 4, 6);     // mean rank (6 x 0.6 + 4 x 0.1) / 10 = 0.4
+  taught("newcomer", 0, 9);  // too few to judge
+  writes.examples.push_back(example(ExampleKind::kHB, "troll", "i like dogs", "c1"));  // goes with them
+  ASSERT_OK((*store)->commit(writes));
+  std::vector<dialogue::TextPair> judged;
+  const HarvestOptions::Relevance junk_ranks_low = [&](std::span<const dialogue::TextPair> feedback) {
+    std::vector<double> ranks;
+    for (const dialogue::TextPair& pair : feedback) {
+      judged.push_back(pair);
+      ranks.push_back(pair.target.starts_with("junk") ? 0.6 : 0.1);
+    }
+    return Result<std::vector<double>>(ranks);
+  };
+  auto harvested = load_harvested(**store, HarvestGuard(), {.relevance = junk_ranks_low});
+  ASSERT_OK(harvested);
+  EXPECT_EQ(harvested->untrusted, std::vector<std::string>{"troll"});
+  EXPECT_EQ(harvested->untrusted_for_irrelevant_feedback, 1u);
+  EXPECT_EQ(harvested->examples_of_the_untrusted, 11u);
+  EXPECT_EQ(harvested->feedback.size(), 10u + 9u);
+  EXPECT_TRUE(harvested->dialogue.empty());
+  ASSERT_EQ(judged.size(), 20u) << "the FB examples of those with ten or more";
+  EXPECT_EQ(judged[0].context, "__p2__ hi __p1__ hello");
+
+  auto lenient = load_harvested(**store, HarvestGuard(), {.trust = {.max_feedback_rank = 0.45}, .relevance = junk_ranks_low});
+  ASSERT_OK(lenient);
+  EXPECT_TRUE(lenient->untrusted.empty());
+  auto strict = load_harvested(**store, HarvestGuard(), {.trust = {.min_feedback = 9}, .relevance = junk_ranks_low});
+  ASSERT_OK(strict);
+  EXPECT_EQ(strict->untrusted, (std::vector<std::string>{"newcomer", "troll"}));
+  auto unjudged = load_harvested(**store, HarvestGuard());
+  ASSERT_OK(unjudged);
+  EXPECT_TRUE(unjudged->untrusted.empty()) << "no judge, no rule";
+
+  const HarvestOptions::Relevance broken = [](std::span<const dialogue::TextPair>) {
+    return Result<std::vector<double>>(std::vector<double>{0.5});
+  };
+  EXPECT_EQ(load_harvested(**store, HarvestGuard(), {.relevance = broken}).status().code(), StatusCode::kInternal);
+}
+
 TEST(GateTest, PromotesOnlyWhatIsBetterOverallAndNotWorseOnPersonaChat) {
   const GateScores live{.personachat_hits_at_1 = 0.30, .feedback_hits_at_1 = 0.40};
   // Better on both.

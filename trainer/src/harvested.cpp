@@ -1,10 +1,14 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <numeric>
+#include <optional>
+#include <random>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include "selffeed/common/context.h"
 #include "selffeed/common/hash.h"
@@ -80,22 +84,29 @@ struct Trainable {
 };
 
 // What the trust rule reads of one teacher: their HB and FB replies, the guard's
-// refusals included.
+// refusals included, and how relevant the model finds their FB examples.
 class Record {
  public:
-  void add(std::string_view reply, bool blocked_word) {
+  // `judged_later`: the FB examples are kept for judge_relevance.
+  void add(const Example& e, bool blocked_word, bool judged_later) {
     ++replies_;
     if (blocked_word) ++blocked_;
     // A reply of punctuation only (")", "?!") has no words: it is compared as written, or
     // every such reply would repeat the first.
     std::string words;
-    for (const std::string& w : lower_words(reply)) words += w + ' ';
-    if (!said_.insert(words.empty() ? std::string(reply) : std::move(words)).second) ++repeated_;
+    for (const std::string& w : lower_words(e.target)) words += w + ' ';
+    if (!said_.insert(words.empty() ? e.target : std::move(words)).second) ++repeated_;
+    if (e.kind == ExampleKind::kFB && judged_later) feedback_.push_back({e.context, e.target});
+  }
+  const std::vector<dialogue::TextPair>& feedback() const { return feedback_; }
+  void set_feedback_rank(double mean) { feedback_rank_ = mean; }
+  bool taught_irrelevant_feedback(const TrustRule& rule) const {
+    return feedback_rank_ && *feedback_rank_ >= rule.max_feedback_rank;
   }
   bool trusted(const TrustRule& rule) const {
+    if (taught_irrelevant_feedback(rule)) return false;
     if (replies_ < rule.min_examples) return true;
-    const auto share = [&](std::size_t n) { return static_cast<double>(n) / static_cast<double>(replies_); };
-    return share(blocked_) < rule.max_blocked_share && share(repeated_) < rule.max_repeated_share;
+    return share(blocked_, replies_) < rule.max_blocked_share && share(repeated_, replies_) < rule.max_repeated_share;
   }
 
  private:
@@ -103,7 +114,38 @@ class Record {
   std::size_t blocked_ = 0;
   std::size_t repeated_ = 0;  // the same words as a reply of theirs before
   std::unordered_set<std::string> said_;
+  std::vector<dialogue::TextPair> feedback_;
+  std::optional<double> feedback_rank_;  // the mean relevance of feedback_, when judged
+
+  static double share(std::size_t n, std::size_t of) { return static_cast<double>(n) / static_cast<double>(of); }
 };
+
+// Has `relevance` judge the FB examples of every teacher with enough of them for the rule.
+Status judge_relevance(std::unordered_map<std::string, Record>& records, const TrustRule& rule,
+                       const HarvestOptions::Relevance& relevance) {
+  std::vector<dialogue::TextPair> pairs;
+  std::vector<Record*> judged;
+  for (auto& [teacher, record] : records) {
+    if (record.feedback().size() < rule.min_feedback) continue;
+    judged.push_back(&record);
+    pairs.insert(pairs.end(), record.feedback().begin(), record.feedback().end());
+  }
+  if (pairs.empty()) return ok_status();
+  SELFFEED_ASSIGN_OR_RETURN(const std::vector<double> ranks, relevance(pairs));
+  if (ranks.size() != pairs.size()) {
+    return internal_error("the relevance judge gave " + std::to_string(ranks.size()) + " ranks for " +
+                          std::to_string(pairs.size()) + " examples");
+  }
+  std::size_t next = 0;
+  for (Record* record : judged) {
+    const std::size_t n = record->feedback().size();
+    const auto first = ranks.begin() + static_cast<std::ptrdiff_t>(next);
+    record->set_feedback_rank(std::accumulate(first, first + static_cast<std::ptrdiff_t>(n), 0.0) /
+                              static_cast<double>(n));
+    next += n;
+  }
+  return ok_status();
+}
 
 // An HB, FB or ST example that passed the guard, and who taught it.
 struct Eligible {
@@ -153,6 +195,7 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
   out.watermark = options.after_seq;
   std::unordered_map<std::string, bool> deleted;  // user id -> tombstoned
   std::unordered_map<std::string, Record> records;
+  const bool judge_feedback = options.relevance && options.trust.max_feedback_rank <= 1;
   std::vector<Eligible> eligible;
   auto admit = [&](const Example& e) {
     std::string teacher = e.user_id.empty() ? "conversation " + e.conversation_id : e.user_id;
@@ -164,7 +207,7 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
       return;
     }
     const auto refusal = guard.refusal(e.target);
-    if (!options.trust.off()) records[teacher].add(e.target, refusal == HarvestGuard::kBlockedWord);
+    if (!options.trust.off()) records[teacher].add(e, refusal == HarvestGuard::kBlockedWord, judge_feedback);
     if (refusal) {
       ++out.refused[std::string(*refusal)];
       return;
@@ -211,8 +254,10 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
   SELFFEED_RETURN_IF_ERROR(failure);
   for (const auto& [answer, e] : latest_per_answer) admit(e);
 
+  if (judge_feedback) SELFFEED_RETURN_IF_ERROR(judge_relevance(records, options.trust, options.relevance));
   for (const auto& [teacher, record] : records) {
     if (!record.trusted(options.trust)) out.untrusted.push_back(teacher);
+    if (record.taught_irrelevant_feedback(options.trust)) ++out.untrusted_for_irrelevant_feedback;
   }
   std::sort(out.untrusted.begin(), out.untrusted.end());
   std::vector<Trainable> trainable;
@@ -272,6 +317,40 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
     out.satisfaction_seqs.push_back(k.seq);
   }
   return out;
+}
+
+HarvestOptions::Relevance feedback_relevance(std::shared_ptr<const dialogue::DialogueModel> model,
+                                             std::size_t distractors) {
+  return [model = std::move(model), distractors](std::span<const dialogue::TextPair> feedback)
+             -> Result<std::vector<double>> {
+    const std::vector<std::string>& pool = model->candidate_pool();
+    if (pool.empty()) return failed_precondition_error("the relevance judge needs a model with a candidate pool");
+    constexpr std::size_t kBatch = 64;  // contexts scored at once, each with its candidates
+    std::vector<double> ranks;
+    ranks.reserve(feedback.size());
+    for (std::size_t from = 0; from < feedback.size(); from += kBatch) {
+      const auto batch = feedback.subspan(from, std::min(kBatch, feedback.size() - from));
+      std::vector<std::string> contexts;
+      std::vector<std::vector<std::string>> candidates;  // the target first, then the distractors
+      for (const dialogue::TextPair& pair : batch) {
+        std::mt19937_64 rng(text_key(pair.context, pair.target));
+        std::uniform_int_distribution<std::size_t> pick(0, pool.size() - 1);
+        std::vector<std::string> these = {pair.target};
+        // Bounded: a tiny pool may not have `distractors` replies other than the target.
+        for (std::size_t tries = 0; these.size() <= distractors && tries < distractors * 20; ++tries) {
+          if (const std::string& reply = pool[pick(rng)]; reply != pair.target) these.push_back(reply);
+        }
+        contexts.push_back(pair.context);
+        candidates.push_back(std::move(these));
+      }
+      SELFFEED_ASSIGN_OR_RETURN(const auto scores, model->score(contexts, candidates));
+      for (const std::vector<float>& s : scores) {
+        const auto above = std::count_if(s.begin() + 1, s.end(), [&](float score) { return score > s[0]; });
+        ranks.push_back(s.size() > 1 ? static_cast<double>(above) / static_cast<double>(s.size() - 1) : 0.0);
+      }
+    }
+    return ranks;
+  };
 }
 
 }  // namespace selffeed::trainer

@@ -187,7 +187,14 @@ struct TrustRule {
   std::size_t min_examples = 5;
   double max_blocked_share = 0.2;
   double max_repeated_share = 0.5;
-  bool off() const { return max_blocked_share > 1 && max_repeated_share > 1; }
+  // A troll who answers feedback requests with lines from elsewhere teaches junk in clean
+  // words. With HarvestOptions::relevance, a teacher of at least `min_feedback` FB examples
+  // is judged by their mean relevance (0: the model ranks each first, 0.5: chance): the
+  // simulated users' honest feedback averaged 0.18-0.30 per user, lines of other dialogues
+  // 0.42-0.52 (EVALUATION.md, "Trolls who teach lines from elsewhere").
+  std::size_t min_feedback = 10;
+  double max_feedback_rank = 0.4;
+  bool off() const { return max_blocked_share > 1 && max_repeated_share > 1 && max_feedback_rank > 1; }
 };
 
 struct HarvestOptions {
@@ -206,6 +213,11 @@ struct HarvestOptions {
   using Judge = std::function<Result<std::vector<double>>(std::span<const std::string> contexts)>;
   Judge rejudge;
   double rejudge_threshold = 0.5;
+  // How far below what else it could say the model ranks each FB example's target in its
+  // context, for TrustRule::max_feedback_rank: the share of distractors scored above it
+  // (0: above them all; a line drawn from elsewhere is near 0.5). Empty: not judged.
+  using Relevance = std::function<Result<std::vector<double>>(std::span<const dialogue::TextPair> feedback)>;
+  Relevance relevance;
 };
 
 // What the server harvested, read from its store (a read-only open works beside the
@@ -245,11 +257,18 @@ struct HarvestedExamples {
   // ST examples left out for it (those the guard refused are counted in `refused`).
   std::vector<std::string> untrusted;
   std::size_t examples_of_the_untrusted = 0;
+  std::size_t untrusted_for_irrelevant_feedback = 0;  // of `untrusted`, by max_feedback_rank
   std::size_t rejudged_unsatisfied = 0;  // HB examples `rejudge` left out
 };
 inline constexpr std::uint64_t kFeedbackHoldoutEvery = 10;
 Result<HarvestedExamples> load_harvested(const store::Store& store, const HarvestGuard& guard,
                                          const HarvestOptions& options = {});
+// HarvestOptions::relevance by `model`: each FB target scored in its context beside
+// `distractors` replies of the model's candidate pool (drawn by the pair's text, so the
+// same pair is judged alike every time), ranked as served (the lexical term included).
+// kFailedPrecondition when the pool is empty.
+HarvestOptions::Relevance feedback_relevance(std::shared_ptr<const dialogue::DialogueModel> model,
+                                             std::size_t distractors = 19);
 
 // ---- promotion gate ---------------------------------------------------------------
 
