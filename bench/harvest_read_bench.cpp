@@ -8,14 +8,18 @@
 // times the read of a light and of the heavy user's conversations that the per-user cap on
 // feedback requests makes at a user's first hello; a third a user deleting one conversation
 // (Store::delete_conversation) in the same store: a light user's, the heavy user's, and an
-// anonymous one's (all through the store's index by conversation).
+// anonymous one's (all through the store's index by conversation). With --judge-bundle,
+// the first table gains a row with the trust rule's relevance judge: that bundle's model
+// ranks every FB example of the users with ten or more in its pool (it is slow: use
+// --examples 20000).
 //
-//   harvest_read_bench [--examples N] [--dir DIR]
+//   harvest_read_bench [--examples N] [--dir DIR] [--judge-bundle DIR]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -70,10 +74,12 @@ void write_store(store::Store& store, std::size_t examples) {
 int main(int argc, char** argv) {
   std::size_t examples = 200000;
   std::string dir = (std::filesystem::temp_directory_path() / "selffeed-harvest-bench").string();
+  std::string judge_bundle;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--examples") examples = std::stoul(argv[i + 1]);
     else if (flag == "--dir") dir = argv[i + 1];
+    else if (flag == "--judge-bundle") judge_bundle = argv[i + 1];
   }
   std::filesystem::remove_all(dir);
   {
@@ -121,6 +127,17 @@ int main(int argc, char** argv) {
   });
   std::printf("| snapshot pin: SHA-256 of the export of the %zu used | %.3f | %.0f | %.2fx | %.12s... | - | - |\n",
               used.size(), pin, scanned / pin, pin / scan, sha256.c_str());
+  if (!judge_bundle.empty()) {
+    std::shared_ptr<const dialogue::DialogueModel> model = check(dialogue::DialogueModel::load(judge_bundle));
+    const trainer::HarvestOptions judged{.relevance = trainer::feedback_relevance(model)};
+    trainer::HarvestedExamples read;
+    const double seconds = median_seconds([&] { read = check(trainer::load_harvested(*store, guard, judged)); });
+    std::printf("| `load_harvested`, no cap, the trust rule judging relevance (%zu-reply pool) | %.3f | %.0f | %.2fx | "
+                "%zu / %zu / %zu / %zu | %zu | %zu |\n",
+                model->candidate_pool_size(), seconds, scanned / seconds, seconds / scan, read.dialogue.size(),
+                read.feedback.size(), read.feedback_holdout.size(), read.thumbs.targets.size(), read.over_the_user_cap,
+                read.untrusted.size());
+  }
 
   // serve --max-feedback-requests-per-user reads a user's requests of the last day at their
   // first hello, on the inference worker: every conversation of theirs, and the turns of

@@ -484,6 +484,42 @@ double DialogueModel::persona_cosine(std::string_view reply, std::span<const std
   return best;
 }
 
+Result<std::vector<double>> DialogueModel::rank_in_pool(std::span<const TextPair> pairs) const {
+  const Impl& m = *impl_;
+  if (m.pool.empty()) return failed_precondition_error("the model has no candidate pool");
+  return guard_torch("rank in the pool", [&]() -> Result<std::vector<double>> {
+    c10::InferenceMode inference;
+    std::vector<double> out;
+    out.reserve(pairs.size());
+    const auto pool_size = static_cast<double>(m.pool.size());
+    constexpr std::size_t kChunk = 64;  // [64, pool] scores at a time: 20% faster here than kEncodeChunk
+    for (std::size_t begin = 0; begin < pairs.size(); begin += kChunk) {
+      std::vector<std::string> contexts, targets;
+      for (const TextPair& p : pairs.subspan(begin, std::min(kChunk, pairs.size() - begin))) {
+        contexts.push_back(p.context);
+        targets.push_back(p.target);
+      }
+      const torch::Tensor encoded = m.encode_contexts(contexts);
+      torch::Tensor scores = encoded.mm(m.pool_encodings.t());                      // [B, pool]
+      torch::Tensor target_scores = (encoded * m.encode_candidates(targets)).sum(1);  // [B]
+      if (m.config.lexical_weight > 0) {
+        for (std::size_t i = 0; i < contexts.size(); ++i) {
+          std::vector<float> cosines = m.pool_tfidf->cosine_to_documents(contexts[i]);
+          const auto row = static_cast<std::int64_t>(i);
+          scores[row].add_(torch::from_blob(cosines.data(), {static_cast<std::int64_t>(cosines.size())}),
+                           m.config.lexical_weight);
+          const double cosine = TfIdf::cosine(m.pool_tfidf->vector(contexts[i]), m.pool_tfidf->vector(targets[i]));
+          target_scores[row].add_(m.config.lexical_weight * cosine);
+        }
+      }
+      const torch::Tensor above = scores.gt(target_scores.unsqueeze(1)).sum(1).to(torch::kDouble).contiguous();
+      const double* counts = above.data_ptr<double>();
+      for (std::int64_t i = 0; i < above.size(0); ++i) out.push_back(counts[i] / pool_size);
+    }
+    return out;
+  });
+}
+
 Result<std::vector<std::vector<RankedReply>>> DialogueModel::rank(std::span<const RankRequest> requests, int k) const {
   const Impl& m = *impl_;
   if (m.pool.empty()) return failed_precondition_error("the model has no candidate pool");

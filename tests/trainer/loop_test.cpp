@@ -523,6 +523,7 @@ TEST(HarvestedTest, NothingIsLearnedFromAUserWhoseFeedbackTheModelRanksAsAnyRepl
   taught("honest", 9, 1);
   taught("troll", 4, 6);     // mean rank (6 x 0.6 + 4 x 0.1) / 10 = 0.4
   taught("newcomer", 0, 9);  // too few to judge
+  taught("heavy", 60, 0);    // judged by 50 of them
   writes.examples.push_back(example(ExampleKind::kHB, "troll", "i like dogs", "c1"));  // goes with them
   ASSERT_OK((*store)->commit(writes));
   std::vector<dialogue::TextPair> judged;
@@ -539,9 +540,9 @@ TEST(HarvestedTest, NothingIsLearnedFromAUserWhoseFeedbackTheModelRanksAsAnyRepl
   EXPECT_EQ(harvested->untrusted, std::vector<std::string>{"troll"});
   EXPECT_EQ(harvested->untrusted_for_irrelevant_feedback, 1u);
   EXPECT_EQ(harvested->examples_of_the_untrusted, 11u);
-  EXPECT_EQ(harvested->feedback.size(), 10u + 9u);
+  EXPECT_EQ(harvested->feedback.size(), 10u + 9u + 60u);
   EXPECT_TRUE(harvested->dialogue.empty());
-  ASSERT_EQ(judged.size(), 20u) << "the FB examples of those with ten or more";
+  ASSERT_EQ(judged.size(), 10u + 10u + 50u) << "the FB examples of those with ten or more, at most 50 each";
   EXPECT_EQ(judged[0].context, "__p2__ hi __p1__ hello");
 
   auto lenient = load_harvested(**store, HarvestGuard(), {.trust = {.max_feedback_rank = 0.45}, .relevance = junk_ranks_low});

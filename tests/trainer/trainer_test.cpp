@@ -198,17 +198,18 @@ TEST(EvaluationTest, FitLexicalWeightFollowsWhatWordOverlapIsWorthOnHeldOutData)
   EXPECT_EQ((*model)->config().lexical_weight, 0);
 }
 
-// The trust rule's judge ranks each feedback among replies of the model's pool, as served.
-// Here the lexical term decides: the reply that names what the context asks about beats
-// every distractor, and one that shares no word with it is beaten by all.
-TEST(EvaluationTest, FeedbackRelevanceIsTheShareOfPoolRepliesRankedAboveIt) {
+// The trust rule's judge ranks each feedback among the replies of the model's pool, as
+// served. Here the lexical term decides: the reply that names what the context asks about
+// beats all but its own copy in the pool, and one that shares no word with it is beaten by
+// every reply.
+TEST(EvaluationTest, FeedbackRelevanceIsTheShareOfThePoolRankedAboveIt) {
   auto model = untrained_model();
   ASSERT_OK(model);
   std::shared_ptr<dialogue::DialogueModel> shared = std::move(*model);
   const auto judge = feedback_relevance(shared);
   const std::vector<dialogue::TextPair> feedback = {{"__p1__ where is your car ?", "my car is here ."},
                                                     {"__p1__ where is your car ?", "nice weather today ."}};
-  EXPECT_EQ(judge(feedback).status().code(), StatusCode::kFailedPrecondition) << "no pool to draw from";
+  EXPECT_EQ(judge(feedback).status().code(), StatusCode::kFailedPrecondition) << "no pool to rank in";
   std::vector<std::string> pool;
   for (const std::string o : {"car", "house", "bike", "boat", "kite", "lamp", "door", "shoe"}) {
     pool.push_back("my " + o + " is here .");
@@ -217,10 +218,13 @@ TEST(EvaluationTest, FeedbackRelevanceIsTheShareOfPoolRepliesRankedAboveIt) {
   ASSERT_OK(shared->set_lexical_weight(100));
   auto ranks = judge(feedback);
   ASSERT_OK(ranks);
-  EXPECT_EQ(*ranks, (std::vector<double>{0.0, 1.0})) << "the pool's own reply is never its distractor";
-  auto again = judge(std::span<const dialogue::TextPair>(feedback).subspan(1));
-  ASSERT_OK(again);
-  EXPECT_EQ(*again, std::vector<double>{1.0}) << "a pair is judged alike, whatever else is judged";
+  ASSERT_EQ(ranks->size(), 2u);
+  EXPECT_LE((*ranks)[0], 1.0 / 8) << "at most its copy, by rounding";
+  EXPECT_EQ((*ranks)[1], 1.0);
+  ASSERT_OK(shared->set_lexical_weight(0));
+  auto dense = judge(feedback);
+  ASSERT_OK(dense);
+  EXPECT_LT((*dense)[1], 1.0) << "an untrained encoder alone ranks at random";
 }
 
 TEST(EvaluationTest, FitPersonaWeightMakesTheBotDrawOnItsPersonaAsOftenAsPeopleDo) {

@@ -267,6 +267,11 @@ class DialogueModel {
   // reply of the pool says it (EVALUATION.md, "Saying the persona"). kFailedPrecondition
   // when the pool is empty.
   Result<std::vector<std::vector<RankedReply>>> rank(std::span<const RankRequest> requests, int k) const;
+  // For each pair, the share of the candidate pool that scores above its target in its
+  // context, as served (the lexical term included, no persona): 0 when the model would
+  // rather say the target than anything in its pool; about 0.5 for a reply that has
+  // nothing to do with the context. kFailedPrecondition when the pool is empty.
+  Result<std::vector<double>> rank_in_pool(std::span<const TextPair> pairs) const;
   // Whether `reply` (nearly) repeats an utterance of `context`: their TF-IDF cosine, over
   // the pool's IDF when the lexical term is on, is at least kRepeatCosine; or one of its
   // statements (sentences_of, not questions) of kRepeatedStatementWords words or more is

@@ -214,7 +214,7 @@ struct HarvestOptions {
   Judge rejudge;
   double rejudge_threshold = 0.5;
   // How far below what else it could say the model ranks each FB example's target in its
-  // context, for TrustRule::max_feedback_rank: the share of distractors scored above it
+  // context, for TrustRule::max_feedback_rank: the share of its replies scored above it
   // (0: above them all; a line drawn from elsewhere is near 0.5). Empty: not judged.
   using Relevance = std::function<Result<std::vector<double>>(std::span<const dialogue::TextPair> feedback)>;
   Relevance relevance;
@@ -263,12 +263,9 @@ struct HarvestedExamples {
 inline constexpr std::uint64_t kFeedbackHoldoutEvery = 10;
 Result<HarvestedExamples> load_harvested(const store::Store& store, const HarvestGuard& guard,
                                          const HarvestOptions& options = {});
-// HarvestOptions::relevance by `model`: each FB target scored in its context beside
-// `distractors` replies of the model's candidate pool (drawn by the pair's text, so the
-// same pair is judged alike every time), ranked as served (the lexical term included).
-// kFailedPrecondition when the pool is empty.
-HarvestOptions::Relevance feedback_relevance(std::shared_ptr<const dialogue::DialogueModel> model,
-                                             std::size_t distractors = 19);
+// HarvestOptions::relevance by `model`: where it ranks each FB target in its context among
+// everything its candidate pool holds (DialogueModel::rank_in_pool).
+HarvestOptions::Relevance feedback_relevance(std::shared_ptr<const dialogue::DialogueModel> model);
 
 // ---- promotion gate ---------------------------------------------------------------
 
