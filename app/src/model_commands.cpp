@@ -684,8 +684,8 @@ void add_train_flags(CLI::App* train, TrainFlags* tf) {
                     "judge the relevance of a user's feedback only from this many harvested FB examples on")
       ->capture_default_str();
   train->add_option("--untrusted-feedback-rank", tf->trust.max_feedback_rank,
-                    "learn nothing of a user whose FB examples the model trained from ranks this low on average among "
-                    "19 replies of its pool (0: first, 0.5: chance, as lines from elsewhere; above 1: never)")
+                    "learn nothing of a user whose FB examples the model trained from ranks this low on average in its "
+                    "pool (the share ranked above; 0: first, 0.5: chance, as lines from elsewhere; above 1: never)")
       ->capture_default_str();
   train->add_option("--max-examples-per-user", tf->max_examples_per_user,
                     "learn at most this many harvested HB and FB examples of one user (drawn by their text, the same "

@@ -190,8 +190,8 @@ struct TrustRule {
   // A troll who answers feedback requests with lines from elsewhere teaches junk in clean
   // words. With HarvestOptions::relevance, a teacher of at least `min_feedback` FB examples
   // is judged by their mean relevance (0: the model ranks each first, 0.5: chance): the
-  // simulated users' honest feedback averaged 0.18-0.30 per user, lines of other dialogues
-  // 0.42-0.52 (EVALUATION.md, "Trolls who teach lines from elsewhere").
+  // simulated users' honest feedback averaged 0.16-0.29 per user, lines of other dialogues
+  // 0.42-0.51 (EVALUATION.md, "Trolls who teach lines from elsewhere").
   std::size_t min_feedback = 10;
   double max_feedback_rank = 0.4;
   bool off() const { return max_blocked_share > 1 && max_repeated_share > 1 && max_feedback_rank > 1; }
