@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -153,6 +154,34 @@ Result<trainer::HarvestOptions::Judge> estimator_of(const std::string& bundle_di
       });
 }
 
+// Who the trust rule read and what it saw of each, beside the run's checkpoints: the
+// operator's view when setting its thresholds (the log names only the first distrusted).
+Status write_trust_report(const std::string& run_dir, const trainer::TrustRule& rule, const std::string& judged_by,
+                          const std::vector<trainer::TeacherTrust>& teachers) {
+  json list = json::array();
+  for (const trainer::TeacherTrust& t : teachers) {
+    list.push_back({{"teacher", t.teacher},
+                    {"trusted", t.trusted},
+                    {"replies", t.replies},
+                    {"blocked_word", t.blocked},
+                    {"repeated", t.repeated},
+                    {"feedback", t.feedback},
+                    {"feedback_rank", t.feedback_rank ? json(*t.feedback_rank) : json(nullptr)}});
+  }
+  const json report = {{"rule",
+                        {{"min_replies", rule.min_examples},
+                         {"max_blocked_share", rule.max_blocked_share},
+                         {"max_repeated_share", rule.max_repeated_share},
+                         {"min_feedback", rule.min_feedback},
+                         {"max_feedback_rank", rule.max_feedback_rank}}},
+                       {"feedback_judged_by", judged_by.empty() ? json(nullptr) : json(judged_by)},
+                       {"teachers", list}};
+  std::error_code error;
+  std::filesystem::create_directories(run_dir, error);
+  if (error) return invalid_argument_error("cannot create '" + run_dir + "': " + error.message());
+  return write_report((std::filesystem::path(run_dir) / "trust.json").string(), report.dump(1));
+}
+
 // Adds the store's harvested HB and FB examples as two tasks and keeps its thumbs for the
 // SATISFACTION task; records every example used in the lineage.
 Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
@@ -198,6 +227,7 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
     options.relevance = trainer::feedback_relevance(std::move(*model));
   }
   SELFFEED_ASSIGN_OR_RETURN(trainer::HarvestedExamples harvested, trainer::load_harvested(*store, guard, options));
+  SELFFEED_RETURN_IF_ERROR(write_trust_report(f.out, f.trust, relevance_judge, harvested.teachers));
   std::vector<std::uint64_t> used;
   struct Task {
     const char* name;

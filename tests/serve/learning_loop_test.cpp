@@ -179,6 +179,18 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   EXPECT_EQ(used.size(), 8u);
   for (std::uint64_t seq : bobs_seqs) EXPECT_EQ(used.count(seq), 0u) << "a deleted user's example was trained on";
   EXPECT_NE(v2["lineage"]["fine_tuned_from"].get<std::string>().find("run/bundle"), std::string::npos);
+  // Beside it, what the trust rule saw of each user; the live model judged their feedback.
+  const json trust = json::parse(testing::read_file(dir.str("v2/trust.json")));
+  EXPECT_NE(trust["feedback_judged_by"].get<std::string>().find("run/bundle"), std::string::npos);
+  EXPECT_EQ(harvested["relevance_judged_by"], trust["feedback_judged_by"]);
+  std::set<std::string> teachers;
+  for (const json& t : trust["teachers"]) {
+    teachers.insert(t["teacher"].get<std::string>());
+    EXPECT_TRUE(t["trusted"].get<bool>()) << t.dump();
+    EXPECT_TRUE(t["feedback_rank"].is_null()) << "nobody taught ten FB examples";
+  }
+  EXPECT_TRUE(teachers.contains("alice"));
+  EXPECT_FALSE(teachers.contains("bob")) << "a deleted user is not read at all";
   // The snapshot toy-v2 learned from, written again from the store beside the running
   // server: exactly those examples, the hash its lineage pinned.
   std::string said;

@@ -543,6 +543,18 @@ TEST(HarvestedTest, NothingIsLearnedFromAUserWhoseFeedbackTheModelRanksAsAnyRepl
   EXPECT_EQ(harvested->feedback.size(), 10u + 9u + 60u);
   EXPECT_TRUE(harvested->dialogue.empty());
   ASSERT_EQ(judged.size(), 10u + 10u + 50u) << "the FB examples of those with ten or more, at most 50 each";
+  ASSERT_EQ(harvested->teachers.size(), 4u);
+  const TeacherTrust& troll = harvested->teachers[3];
+  EXPECT_EQ(troll.teacher, "troll");
+  EXPECT_FALSE(troll.trusted);
+  EXPECT_EQ(troll.replies, 11u);
+  EXPECT_EQ(troll.feedback, 10u);
+  ASSERT_TRUE(troll.feedback_rank.has_value());
+  EXPECT_NEAR(*troll.feedback_rank, 0.4, 1e-12);
+  const TeacherTrust& newcomer = harvested->teachers[2];
+  EXPECT_EQ(newcomer.teacher, "newcomer");
+  EXPECT_TRUE(newcomer.trusted);
+  EXPECT_FALSE(newcomer.feedback_rank.has_value()) << "nine are too few to judge";
   EXPECT_EQ(judged[0].context, "__p2__ hi __p1__ hello");
 
   auto lenient = load_harvested(**store, HarvestGuard(), {.trust = {.max_feedback_rank = 0.45}, .relevance = junk_ranks_low});

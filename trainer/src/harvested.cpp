@@ -97,7 +97,9 @@ class Record {
     std::string words;
     for (const std::string& w : lower_words(e.target)) words += w + ' ';
     if (!said_.insert(words.empty() ? e.target : std::move(words)).second) ++repeated_;
-    if (e.kind == ExampleKind::kFB && judged_later) feedback_.push_back({e.context, e.target});
+    if (e.kind != ExampleKind::kFB) return;
+    ++feedback_count_;
+    if (judged_later) feedback_.push_back({e.context, e.target});
   }
   const std::vector<dialogue::TextPair>& feedback() const { return feedback_; }
   void set_feedback_rank(double mean) { feedback_rank_ = mean; }
@@ -109,13 +111,23 @@ class Record {
     if (replies_ < rule.min_examples) return true;
     return share(blocked_, replies_) < rule.max_blocked_share && share(repeated_, replies_) < rule.max_repeated_share;
   }
+  TeacherTrust summary(const std::string& teacher, const TrustRule& rule) const {
+    return {.teacher = teacher,
+            .replies = replies_,
+            .blocked = blocked_,
+            .repeated = repeated_,
+            .feedback = feedback_count_,
+            .feedback_rank = feedback_rank_,
+            .trusted = trusted(rule)};
+  }
 
  private:
   std::size_t replies_ = 0;
   std::size_t blocked_ = 0;
   std::size_t repeated_ = 0;  // the same words as a reply of theirs before
   std::unordered_set<std::string> said_;
-  std::vector<dialogue::TextPair> feedback_;
+  std::size_t feedback_count_ = 0;
+  std::vector<dialogue::TextPair> feedback_;  // when judged later
   std::optional<double> feedback_rank_;  // the mean relevance of feedback_, when judged
 
   static double share(std::size_t n, std::size_t of) { return static_cast<double>(n) / static_cast<double>(of); }
@@ -266,10 +278,13 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
 
   if (judge_feedback) SELFFEED_RETURN_IF_ERROR(judge_relevance(records, options.trust, options.relevance));
   for (const auto& [teacher, record] : records) {
-    if (!record.trusted(options.trust)) out.untrusted.push_back(teacher);
+    TeacherTrust trust = record.summary(teacher, options.trust);
+    if (!trust.trusted) out.untrusted.push_back(teacher);
     if (record.taught_irrelevant_feedback(options.trust)) ++out.untrusted_for_irrelevant_feedback;
+    out.teachers.push_back(std::move(trust));
   }
   std::sort(out.untrusted.begin(), out.untrusted.end());
+  std::ranges::sort(out.teachers, std::less<>(), &TeacherTrust::teacher);
   std::vector<Trainable> trainable;
   std::vector<Kept> holdout, thumbs;
   for (Eligible& candidate : eligible) {

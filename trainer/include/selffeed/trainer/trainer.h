@@ -220,6 +220,17 @@ struct HarvestOptions {
   Relevance relevance;
 };
 
+// What the trust rule saw of one teacher (a user, or "conversation <id>").
+struct TeacherTrust {
+  std::string teacher;
+  std::size_t replies = 0;   // HB and FB, the guard's refusals included
+  std::size_t blocked = 0;   // of them, with a blocked word
+  std::size_t repeated = 0;  // the same words as an earlier reply of theirs
+  std::size_t feedback = 0;  // FB examples
+  std::optional<double> feedback_rank;  // the mean relevance of those judged, when they were
+  bool trusted = true;
+};
+
 // What the server harvested, read from its store (a read-only open works beside the
 // running server). Examples of deleted users are never returned, nor HB and FB examples
 // whose target the guard refuses, nor anything of untrusted users. Each list is in an
@@ -258,6 +269,7 @@ struct HarvestedExamples {
   std::vector<std::string> untrusted;
   std::size_t examples_of_the_untrusted = 0;
   std::size_t untrusted_for_irrelevant_feedback = 0;  // of `untrusted`, by max_feedback_rank
+  std::vector<TeacherTrust> teachers;  // every teacher the trust rule read, by name
   std::size_t rejudged_unsatisfied = 0;  // HB examples `rejudge` left out
 };
 inline constexpr std::uint64_t kFeedbackHoldoutEvery = 10;
