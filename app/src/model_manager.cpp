@@ -83,7 +83,12 @@ Result<trainer::GateData> ModelManager::gate_data() {
   trainer::GateData data;
   data.personachat = *personachat_;
   data.satisfaction = *satisfaction_test_;
-  SELFFEED_ASSIGN_OR_RETURN(data.feedback, trainer::feedback_gate_set(store_));
+  // Judged by the live model, the held-out feedback of trolls is left out, as retraining left
+  // out the rest of theirs.
+  SELFFEED_ASSIGN_OR_RETURN(
+      data.feedback,
+      trainer::feedback_gate_set(store_, trainer::feedback_relevance(std::shared_ptr<const dialogue::DialogueModel>(
+                                             live_, live_->dialogue.get()))));
   return data;
 }
 

@@ -288,8 +288,10 @@ struct GateData {
   SatisfactionSet satisfaction;             // the ST test split; may be empty
 };
 // Builds the FB part from a store's held-out slice (19 random negatives from the slice's
-// own targets); empty when the slice has fewer than 20 examples.
-Result<std::vector<RankingExample>> feedback_gate_set(const store::Store& store);
+// own targets); empty when the slice has fewer than 20 examples. With `relevance`, the
+// feedback of users the trust rule distrusts for it is left out, as retraining leaves it.
+Result<std::vector<RankingExample>> feedback_gate_set(const store::Store& store,
+                                                      HarvestOptions::Relevance relevance = {});
 
 struct GateScores {
   double personachat_hits_at_1 = 0;
