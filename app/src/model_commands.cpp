@@ -270,7 +270,7 @@ Status add_harvested(TrainFlags& f, json& lineage, Thumbs& thumbs) {
                           {"untrusted_users", harvested.untrusted.size()},
                           {"examples_of_untrusted_users", harvested.examples_of_the_untrusted},
                           {"untrusted_for_irrelevant_feedback", harvested.untrusted_for_irrelevant_feedback},
-                          {"relevance_judged_by", relevance_judge.empty() ? json(nullptr) : json(relevance_judge)},
+                          {"feedback_judged_by", relevance_judge.empty() ? json(nullptr) : json(relevance_judge)},
                           {"HB_rejudged_unsatisfied", harvested.rejudged_unsatisfied},
                           {"rejudged_by", f.rejudge_harvest ? json(judge) : json(nullptr)},
                           {"rejudge_threshold", f.rejudge_harvest ? json(options.rejudge_threshold) : json(nullptr)},

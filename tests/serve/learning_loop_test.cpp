@@ -182,7 +182,7 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   // Beside it, what the trust rule saw of each user; the live model judged their feedback.
   const json trust = json::parse(testing::read_file(dir.str("v2/trust.json")));
   EXPECT_NE(trust["feedback_judged_by"].get<std::string>().find("run/bundle"), std::string::npos);
-  EXPECT_EQ(harvested["relevance_judged_by"], trust["feedback_judged_by"]);
+  EXPECT_EQ(harvested["feedback_judged_by"], trust["feedback_judged_by"]);
   std::set<std::string> teachers;
   for (const json& t : trust["teachers"]) {
     teachers.insert(t["teacher"].get<std::string>());
