@@ -526,6 +526,12 @@ void ChatService::admin(const websocket::HttpRequest& request, Respond respond) 
       if (!report.ok()) return respond(error_response(500, "storage_error", report.status().to_string()));
       return respond(json_response(200, to_json(*report)));
     }
+    if (request.path == "/admin/trust" && request.method == "GET") {
+      const std::string asked = query_value(request.query, "version");
+      auto report = trust_report(store_, asked.empty() ? engine_.model_version() : asked);
+      if (!report.ok()) return respond(model_error_response(report.status()));
+      return respond(json_response(200, *report));
+    }
     if (request.path == "/admin/replies/disliked" && request.method == "GET") {
       DislikedFilter filter;
       Status read = read_query_number(request.query, "since_ms", "a time in ms", filter.since_ms);

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <set>
@@ -490,6 +491,22 @@ Result<ModelReport> report_models(const store::Store& store, const ReportOptions
 std::string registry_path(const std::string& bundle_dir) {
   std::error_code ec;
   return std::filesystem::absolute(bundle_dir, ec).lexically_normal().string();
+}
+
+Result<json> trust_report(const store::Store& store, const std::string& version) {
+  SELFFEED_ASSIGN_OR_RETURN(const ModelRecord record, store.get_model(version));
+  std::filesystem::path bundle(record.path);
+  if (!bundle.has_filename()) bundle = bundle.parent_path();  // "run/bundle/"
+  const std::filesystem::path file = bundle.parent_path() / "trust.json";
+  std::ifstream in(file);
+  if (!in) {
+    return not_found_error("version " + version + " has no trust.json beside its bundle (" + file.string() +
+                           "): it was not trained on a store's harvest");
+  }
+  json report = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!report.is_object()) return data_loss_error(file.string() + " is not a JSON object");
+  report["version"] = version;
+  return report;
 }
 
 namespace {

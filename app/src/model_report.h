@@ -137,6 +137,11 @@ std::string worse_with_users(const Comparison& comparison);
 // lexically normal, so that two spellings of one directory compare equal.
 std::string registry_path(const std::string& bundle_dir);
 
+// What the trust rule saw when `version` was trained: the trust.json that retraining on a
+// store writes in the run directory, beside the bundle, with "version" added. kNotFound
+// for an unknown version or one trained without a store; kDataLoss when it is not JSON.
+Result<nlohmann::json> trust_report(const store::Store& store, const std::string& version);
+
 // The harvested snapshot a bundle pinned (lineage "harvested": "example_seqs",
 // "snapshot_sha256"). `lineage_json` is a bundle's or registry record's lineage.
 struct PinnedSnapshot {

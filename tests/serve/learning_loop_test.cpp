@@ -163,6 +163,9 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   ASSERT_OK(watcher);
   ASSERT_EQ(testing::request(**watcher, {{"type", "hello"}})["model_version"], "toy-v1");
 
+  const json no_trust = admin(*server, "GET", "/admin/trust");
+  EXPECT_EQ(no_trust["error"], "not_found") << "toy-v1 was not trained on a harvest: " << no_trust.dump();
+  EXPECT_NE(no_trust.value("message", "").find("no trust.json beside its bundle"), std::string::npos) << no_trust.dump();
   // Retrain from the live model while the server runs (the store is opened read-only).
   const json v2 = train("retrain --store " + dir.str("store") + " --out " + dir.str("v2") + " --personachat " +
                             toy_train_file() + " --version toy-v2",
@@ -207,6 +210,12 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   ASSERT_EQ(promoted["promoted"], true) << promoted.dump();
   EXPECT_GT(promoted["candidate"]["personachat_hits@1"], promoted["live"]["personachat_hits@1"]);
   EXPECT_EQ(promoted["live_version"], "toy-v2");
+  // The operator reads what the trust rule saw when the live version was trained.
+  const json live_trust = admin(*server, "GET", "/admin/trust");
+  EXPECT_EQ(live_trust["version"], "toy-v2");
+  EXPECT_EQ(live_trust["teachers"], trust["teachers"]);
+  EXPECT_EQ(admin(*server, "GET", "/admin/trust?version=toy-v2"), live_trust);
+  EXPECT_EQ(admin(*server, "GET", "/admin/trust?version=no-such")["error"], "not_found");
   json reply = testing::request(**watcher, {{"type", "message"}, {"text", "what colour is your bike ?"}});
   ASSERT_EQ(reply["type"], "reply") << reply.dump();
   EXPECT_EQ(reply["model_version"], "toy-v2") << "the connected client gets the new model without reconnecting";
