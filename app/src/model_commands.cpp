@@ -424,6 +424,8 @@ int run_train(TrainFlags& f) {
     lineage["data"].push_back({{"file", path}, {"examples", extra->size()}});
     o.sources.push_back({.name = path, .examples = std::move(extra).value(), .weight = 1.0});
   }
+  // Before the harvest, which may take minutes to judge.
+  if (held_out.empty()) return fail(invalid_argument_error("--personachat is required (its tail is the validation set)"));
   Thumbs thumbs;
   if (!f.store.empty()) {
     if (Status s = add_harvested(f, lineage, thumbs); !s.ok()) return fail(s);
@@ -434,7 +436,6 @@ int run_train(TrainFlags& f) {
   if (f.retrain) {
     for (auto& source : o.sources) source.weight *= static_cast<double>(source.examples.size());
   }
-  if (held_out.empty()) return fail(invalid_argument_error("--personachat is required (its tail is the validation set)"));
   trainer::add_random_candidates(held_out, 19, o.seed);
   o.valid = std::move(held_out);
   o.lineage_json = lineage.dump();

@@ -47,6 +47,32 @@ async function showVersions() {
   }));
 }
 
+// Who the live version did not learn from, and why (the trust rule; README "Continual learning").
+async function showTrust() {
+  let report;
+  try {
+    report = await admin('GET', '/admin/trust');
+  } catch (e) {
+    $('trust-note').textContent = e.message;
+    $('trust').hidden = true;
+    return;
+  }
+  const untrusted = report.teachers.filter((t) => !t.trusted);
+  $('trust-note').textContent = `${report.version} did not learn from ${untrusted.length} of the ` +
+    `${report.teachers.length} users it read` + (report.feedback_judged_by ? `; their feedback judged by ` +
+    `${report.feedback_judged_by}` : '; their feedback not judged') + '.';
+  $('trust').hidden = untrusted.length === 0;
+  const rank = (t) => (t.feedback_rank === null ? '–' : t.feedback_rank.toFixed(3));
+  $('trust').tBodies[0].replaceChildren(...untrusted.map((t) => {
+    const row = document.createElement('tr');
+    for (const text of [t.teacher, String(t.replies), String(t.blocked_word), String(t.repeated), String(t.feedback),
+      rank(t)]) {
+      cell(row, text);
+    }
+    return row;
+  }));
+}
+
 async function showDisliked() {
   const reason = $('reason').value;
   const { replies } = await admin('GET', '/admin/replies/disliked' + (reason ? '?reason=' + reason : ''));
@@ -79,7 +105,7 @@ async function showDisliked() {
 async function open() {
   try {
     $('live').textContent = 'live ' + (await admin('GET', '/admin/stats')).live_model;
-    await Promise.all([showAlerts(), showVersions(), showDisliked()]);
+    await Promise.all([showAlerts(), showVersions(), showDisliked(), showTrust()]);
     $('login-error').textContent = '';
     $('login').hidden = true;
     $('console').hidden = false;

@@ -224,6 +224,10 @@ try {
   await operator.waitForSelector('#console:not([hidden])');
   assert.equal(await operator.isVisible('#login'), false, 'the token form is gone once open');
   assert.match(await operator.textContent('#live'), /toy-v1/);
+  // toy-v1 was not retrained on a harvest: the page says so rather than listing no one.
+  await operator.waitForFunction(() => /not trained on a store's harvest/.test(
+    document.getElementById('trust-note').textContent));
+  assert.equal(await operator.isVisible('#trust'), false);
   await operator.selectOption('#reason', 'inappropriate');
   const row = operator.locator('#disliked tbody tr', { hasText: rude });
   await row.waitFor();
