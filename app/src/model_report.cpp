@@ -504,7 +504,16 @@ Result<json> trust_report(const store::Store& store, const std::string& version)
                            "): it was not trained on a store's harvest");
   }
   json report = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (!report.is_object()) return data_loss_error(file.string() + " is not a JSON object");
+  if (!report.is_object() || !report.contains("teachers") || !report["teachers"].is_array()) {
+    return data_loss_error(file.string() + " is not a trust report");
+  }
+  // A user deleted since the run is not named again.
+  json teachers = json::array();
+  for (json& t : report["teachers"]) {
+    SELFFEED_ASSIGN_OR_RETURN(const bool deleted, store.is_user_deleted(t.value("teacher", "")));
+    if (!deleted) teachers.push_back(std::move(t));
+  }
+  report["teachers"] = std::move(teachers);
   report["version"] = version;
   return report;
 }

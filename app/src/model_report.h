@@ -138,8 +138,9 @@ std::string worse_with_users(const Comparison& comparison);
 std::string registry_path(const std::string& bundle_dir);
 
 // What the trust rule saw when `version` was trained: the trust.json that retraining on a
-// store writes in the run directory, beside the bundle, with "version" added. kNotFound
-// for an unknown version or one trained without a store; kDataLoss when it is not JSON.
+// store writes in the run directory, beside the bundle, with "version" added and the users
+// deleted since left out. kNotFound for an unknown version or one trained without a store;
+// kDataLoss when it is not a trust report.
 Result<nlohmann::json> trust_report(const store::Store& store, const std::string& version);
 
 // The harvested snapshot a bundle pinned (lineage "harvested": "example_seqs",

@@ -193,7 +193,9 @@ class SimulatedUser {
       ++report_.poor_replies;
       if (coin(rng_) < o_.thumbs_rate && rate_once(turn, "down")) {
         ++report_.thumbs_down;
-        if (o_.suggest_rate > 0 && coin(rng_) < o_.suggest_rate && suggest(ws, turn, teach(reference))) ++report_.suggestions;
+        if (o_.suggest_rate > 0 && coin(rng_) < o_.suggest_rate && suggest(ws, turn, teach(reference))) {
+          ++report_.suggestions;
+        }
       }
       ++report_.complaints;
       auto reaction = say(ws, o_.complaints[pick(rng_)]);

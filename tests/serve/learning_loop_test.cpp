@@ -165,7 +165,8 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
 
   const json no_trust = admin(*server, "GET", "/admin/trust");
   EXPECT_EQ(no_trust["error"], "not_found") << "toy-v1 was not trained on a harvest: " << no_trust.dump();
-  EXPECT_NE(no_trust.value("message", "").find("no trust.json beside its bundle"), std::string::npos) << no_trust.dump();
+  EXPECT_NE(no_trust.value("message", "").find("no trust.json beside its bundle"), std::string::npos)
+      << no_trust.dump();
   // Retrain from the live model while the server runs (the store is opened read-only).
   const json v2 = train("retrain --store " + dir.str("store") + " --out " + dir.str("v2") + " --personachat " +
                             toy_train_file() + " --version toy-v2",
@@ -263,6 +264,11 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
   const json deleted_alice = admin(*server, "DELETE", "/admin/users/alice");
   EXPECT_GT(deleted_alice["examples"], 0);
   EXPECT_EQ(deleted_alice["models_trained_on_them"], json({"toy-v2"})) << deleted_alice.dump();
+  // toy-v2's trust report no longer names her.
+  const json trust_after_alice = admin(*server, "GET", "/admin/trust?version=toy-v2");
+  ASSERT_TRUE(trust_after_alice["teachers"].is_array()) << trust_after_alice.dump();
+  EXPECT_EQ(trust_after_alice["teachers"].size() + 1, live_trust["teachers"].size());
+  for (const json& t : trust_after_alice["teachers"]) EXPECT_NE(t["teacher"], "alice");
   // Its snapshot (alice's two HB and one FB among them) is no longer in the store whole,
   // and the export says so (asked by version this time).
   ASSERT_EQ(export_snapshot(dir, "toy-v2", "v2-after-alice", said), 0) << said;

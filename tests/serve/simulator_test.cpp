@@ -234,7 +234,8 @@ TEST(SimulatorTest, TrollsTeachLinesOfOtherDialogues) {
   std::set<std::string> references;  // the partners' lines
   for (const std::string object : {"car", "boat", "kite", "bike"}) {
     options.dialogues.push_back({.lines = {"hello ! what colour is your " + object + " ?", "my " + object + " is red .",
-                                           "nice . where is your " + object + " ?", "my " + object + " is in the lake ."}});
+                                           "nice . where is your " + object + " ?",
+                                           "my " + object + " is in the lake ."}});
     references.insert({"my " + object + " is red .", "my " + object + " is in the lake ."});
   }
   auto report = run_against_a_server(dir, options, {});

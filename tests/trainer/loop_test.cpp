@@ -557,7 +557,8 @@ TEST(HarvestedTest, NothingIsLearnedFromAUserWhoseFeedbackTheModelRanksAsAnyRepl
   EXPECT_FALSE(newcomer.feedback_rank.has_value()) << "nine are too few to judge";
   EXPECT_EQ(judged[0].context, "__p2__ hi __p1__ hello");
 
-  auto lenient = load_harvested(**store, HarvestGuard(), {.trust = {.max_feedback_rank = 0.45}, .relevance = junk_ranks_low});
+  auto lenient =
+      load_harvested(**store, HarvestGuard(), {.trust = {.max_feedback_rank = 0.45}, .relevance = junk_ranks_low});
   ASSERT_OK(lenient);
   EXPECT_TRUE(lenient->untrusted.empty());
   auto strict = load_harvested(**store, HarvestGuard(), {.trust = {.min_feedback = 9}, .relevance = junk_ranks_low});
