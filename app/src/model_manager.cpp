@@ -63,7 +63,7 @@ ModelManager::ModelManager(ModelManagerOptions options, store::Store& store, Cha
                            std::shared_ptr<LiveModels> live)
     : options_(std::move(options)), store_(store), engine_(engine), live_(std::move(live)) {}
 
-Result<trainer::GateData> ModelManager::gate_data() {
+Result<trainer::GateData> ModelManager::gate_data(const std::string& candidate_dir) {
   if (options_.gate_file.empty()) {
     return failed_precondition_error("the promotion gate needs PersonaChat valid: start the server with --gate-valid FILE");
   }
@@ -83,12 +83,17 @@ Result<trainer::GateData> ModelManager::gate_data() {
   trainer::GateData data;
   data.personachat = *personachat_;
   data.satisfaction = *satisfaction_test_;
-  // Judged by the live model, the held-out feedback of trolls is left out, as retraining left
-  // out the rest of theirs.
-  SELFFEED_ASSIGN_OR_RETURN(
-      data.feedback,
-      trainer::feedback_gate_set(store_, trainer::feedback_relevance(std::shared_ptr<const dialogue::DialogueModel>(
-                                             live_, live_->dialogue.get()))));
+  // The held-out feedback of the users the candidate's retraining did not learn from (its
+  // trust.json) is left out too: a troll's lines are no test of either model.
+  std::set<std::string> distrusted;
+  if (auto trust = read_trust_report(candidate_dir); trust.ok()) {
+    for (const json& t : (*trust)["teachers"]) {
+      if (!t.value("trusted", true)) distrusted.insert(t.value("teacher", ""));
+    }
+  } else if (trust.status().code() != StatusCode::kNotFound) {
+    SELFFEED_LOGGER("serve")->warn("the gate scores every held-out feedback: {}", trust.status().to_string());
+  }
+  SELFFEED_ASSIGN_OR_RETURN(data.feedback, trainer::feedback_gate_set(store_, std::move(distrusted)));
   return data;
 }
 
@@ -297,7 +302,7 @@ Result<ModelChange> ModelManager::consider(const std::string& bundle_dir) {
       }
     }
   }
-  SELFFEED_ASSIGN_OR_RETURN(trainer::GateData data, gate_data());  // one store scan for both
+  SELFFEED_ASSIGN_OR_RETURN(trainer::GateData data, gate_data(path));  // one store scan for both
   SELFFEED_ASSIGN_OR_RETURN(change.live_scores, scores_of(against_dir, data));
   SELFFEED_ASSIGN_OR_RETURN(change.candidate_scores, scores_of(path, data));
   const trainer::GateDecision decision = trainer::gate_decision(*change.live_scores, *change.candidate_scores,

@@ -146,7 +146,8 @@ class ModelManager {
   Result<std::size_t> withdraw_from(const LiveModels& models);
   // The same for the live models and those on trial and in shadow; returns the live one's.
   Result<std::size_t> withdraw_from_serving();
-  Result<trainer::GateData> gate_data();
+  // The gate's data for judging the candidate at `candidate_dir` against the live model.
+  Result<trainer::GateData> gate_data(const std::string& candidate_dir);
   Result<trainer::GateScores> scores_of(const std::string& bundle_dir, const trainer::GateData& data);
   Status swap_in(std::shared_ptr<LiveModels> models, ModelRecord record);
   Status resume_trial();

@@ -493,20 +493,27 @@ std::string registry_path(const std::string& bundle_dir) {
   return std::filesystem::absolute(bundle_dir, ec).lexically_normal().string();
 }
 
-Result<json> trust_report(const store::Store& store, const std::string& version) {
-  SELFFEED_ASSIGN_OR_RETURN(const ModelRecord record, store.get_model(version));
-  std::filesystem::path bundle(record.path);
+Result<json> read_trust_report(const std::string& bundle_dir) {
+  std::filesystem::path bundle(bundle_dir);
   if (!bundle.has_filename()) bundle = bundle.parent_path();  // "run/bundle/"
   const std::filesystem::path file = bundle.parent_path() / "trust.json";
   std::ifstream in(file);
   if (!in) {
-    return not_found_error("version " + version + " has no trust.json beside its bundle (" + file.string() +
+    return not_found_error("no trust.json beside the bundle (" + file.string() +
                            "): it was not trained on a store's harvest");
   }
   json report = json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (!report.is_object() || !report.contains("teachers") || !report["teachers"].is_array()) {
     return data_loss_error(file.string() + " is not a trust report");
   }
+  return report;
+}
+
+Result<json> trust_report(const store::Store& store, const std::string& version) {
+  SELFFEED_ASSIGN_OR_RETURN(const ModelRecord record, store.get_model(version));
+  auto read = read_trust_report(record.path);
+  if (!read.ok()) return read.status().with_context("version " + version);
+  json report = std::move(*read);
   // A user deleted since the run is not named again.
   json teachers = json::array();
   for (json& t : report["teachers"]) {

@@ -137,10 +137,12 @@ std::string worse_with_users(const Comparison& comparison);
 // lexically normal, so that two spellings of one directory compare equal.
 std::string registry_path(const std::string& bundle_dir);
 
-// What the trust rule saw when `version` was trained: the trust.json that retraining on a
-// store writes in the run directory, beside the bundle, with "version" added and the users
-// deleted since left out. kNotFound for an unknown version or one trained without a store;
-// kDataLoss when it is not a trust report.
+// What the trust rule saw when the bundle at `bundle_dir` was trained: the trust.json that
+// retraining on a store writes in the run directory, beside the bundle. kNotFound for a
+// bundle trained without a store; kDataLoss when it is not a trust report.
+Result<nlohmann::json> read_trust_report(const std::string& bundle_dir);
+// The same for a registered version, with "version" added and the users deleted since left
+// out (kNotFound also for an unknown version).
 Result<nlohmann::json> trust_report(const store::Store& store, const std::string& version);
 
 // The harvested snapshot a bundle pinned (lineage "harvested": "example_seqs",

@@ -165,7 +165,7 @@ TEST(LearningLoopTest, RetrainGatePromoteSwapLiveAndRollBack) {
 
   const json no_trust = admin(*server, "GET", "/admin/trust");
   EXPECT_EQ(no_trust["error"], "not_found") << "toy-v1 was not trained on a harvest: " << no_trust.dump();
-  EXPECT_NE(no_trust.value("message", "").find("no trust.json beside its bundle"), std::string::npos)
+  EXPECT_NE(no_trust.value("message", "").find("no trust.json beside the bundle"), std::string::npos)
       << no_trust.dump();
   // Retrain from the live model while the server runs (the store is opened read-only).
   const json v2 = train("retrain --store " + dir.str("store") + " --out " + dir.str("v2") + " --personachat " +

@@ -574,7 +574,8 @@ TEST(HarvestedTest, NothingIsLearnedFromAUserWhoseFeedbackTheModelRanksAsAnyRepl
   EXPECT_EQ(load_harvested(**store, HarvestGuard(), {.relevance = broken}).status().code(), StatusCode::kInternal);
 }
 
-// The gate is not scored on a troll's held-out feedback either.
+// The gate is not scored on the held-out feedback of a troll its candidate's retraining
+// did not learn from either.
 TEST(GateTest, TheHeldOutFeedbackOfDistrustedUsersIsLeftOut) {
   testing::TempDir dir;
   auto store = store::Store::open({.path = dir.str("store")});
@@ -587,18 +588,13 @@ TEST(GateTest, TheHeldOutFeedbackOfDistrustedUsersIsLeftOut) {
     writes.examples.push_back(example(ExampleKind::kFB, "troll", "junk " + std::to_string(i), i % 2 ? "c24" : "c40"));
   }
   ASSERT_OK((*store)->commit(writes));
-  const HarvestOptions::Relevance junk_ranks_low = [](std::span<const dialogue::TextPair> feedback) {
-    std::vector<double> ranks;
-    for (const dialogue::TextPair& pair : feedback) ranks.push_back(pair.target.starts_with("junk") ? 0.5 : 0.1);
-    return Result<std::vector<double>>(ranks);
-  };
-  auto unjudged = feedback_gate_set(**store);
-  ASSERT_OK(unjudged);
-  EXPECT_EQ(unjudged->size(), 50u);
-  auto judged = feedback_gate_set(**store, junk_ranks_low);
-  ASSERT_OK(judged);
-  ASSERT_EQ(judged->size(), 30u);
-  for (const RankingExample& e : *judged) EXPECT_TRUE(e.target.starts_with("fine")) << e.target;
+  auto everyone = feedback_gate_set(**store);
+  ASSERT_OK(everyone);
+  EXPECT_EQ(everyone->size(), 50u);
+  auto trusted = feedback_gate_set(**store, {"troll", "someone gone"});
+  ASSERT_OK(trusted);
+  ASSERT_EQ(trusted->size(), 30u);
+  for (const RankingExample& e : *trusted) EXPECT_TRUE(e.target.starts_with("fine")) << e.target;
 }
 
 TEST(GateTest, PromotesOnlyWhatIsBetterOverallAndNotWorseOnPersonaChat) {

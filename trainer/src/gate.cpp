@@ -4,9 +4,9 @@
 
 namespace selffeed::trainer {
 
-Result<std::vector<RankingExample>> feedback_gate_set(const store::Store& store, HarvestOptions::Relevance relevance) {
+Result<std::vector<RankingExample>> feedback_gate_set(const store::Store& store, std::set<std::string> distrusted) {
   SELFFEED_ASSIGN_OR_RETURN(HarvestedExamples harvested,
-                            load_harvested(store, HarvestGuard(), {.relevance = std::move(relevance)}));
+                            load_harvested(store, HarvestGuard(), {.distrusted = std::move(distrusted)}));
   std::vector<RankingExample> set = std::move(harvested.feedback_holdout);
   if (set.size() < 20) return std::vector<RankingExample>{};
   add_random_candidates(set, 19, /*seed=*/1);

@@ -283,7 +283,9 @@ Result<HarvestedExamples> load_harvested(const store::Store& store, const Harves
     if (record.taught_irrelevant_feedback(options.trust)) ++out.untrusted_for_irrelevant_feedback;
     out.teachers.push_back(std::move(trust));
   }
+  out.untrusted.insert(out.untrusted.end(), options.distrusted.begin(), options.distrusted.end());
   std::sort(out.untrusted.begin(), out.untrusted.end());
+  out.untrusted.erase(std::unique(out.untrusted.begin(), out.untrusted.end()), out.untrusted.end());
   std::ranges::sort(out.teachers, std::less<>(), &TeacherTrust::teacher);
   std::vector<Trainable> trainable;
   std::vector<Kept> holdout, thumbs;

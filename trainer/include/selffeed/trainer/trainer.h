@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -218,6 +219,9 @@ struct HarvestOptions {
   // (0: above them all; a line drawn from elsewhere is near 0.5). Empty: not judged.
   using Relevance = std::function<Result<std::vector<double>>(std::span<const dialogue::TextPair> feedback)>;
   Relevance relevance;
+  // Teachers distrusted beforehand, whatever the rule finds here: the promotion gate passes
+  // those the candidate's retraining did not learn from.
+  std::set<std::string> distrusted;
 };
 
 // What the trust rule saw of one teacher (a user, or "conversation <id>").
@@ -288,10 +292,10 @@ struct GateData {
   SatisfactionSet satisfaction;             // the ST test split; may be empty
 };
 // Builds the FB part from a store's held-out slice (19 random negatives from the slice's
-// own targets); empty when the slice has fewer than 20 examples. With `relevance`, the
-// feedback of users the trust rule distrusts for it is left out, as retraining leaves it.
+// own targets); empty when the slice has fewer than 20 examples. The feedback of
+// `distrusted` teachers is left out, as the retraining that distrusted them left the rest.
 Result<std::vector<RankingExample>> feedback_gate_set(const store::Store& store,
-                                                      HarvestOptions::Relevance relevance = {});
+                                                      std::set<std::string> distrusted = {});
 
 struct GateScores {
   double personachat_hits_at_1 = 0;
