@@ -88,7 +88,7 @@ Result<trainer::GateData> ModelManager::gate_data(const std::string& candidate_d
   std::set<std::string> distrusted;
   if (auto trust = read_trust_report(candidate_dir); trust.ok()) {
     for (const json& t : (*trust)["teachers"]) {
-      if (!t.value("trusted", true)) distrusted.insert(t.value("teacher", ""));
+      if (!t["trusted"].get<bool>()) distrusted.insert(t["teacher"].get<std::string>());
     }
   } else if (trust.status().code() != StatusCode::kNotFound) {
     SELFFEED_LOGGER("serve")->warn("the gate scores every held-out feedback: {}", trust.status().to_string());

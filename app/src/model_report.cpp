@@ -503,7 +503,12 @@ Result<json> read_trust_report(const std::string& bundle_dir) {
                            "): it was not trained on a store's harvest");
   }
   json report = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (!report.is_object() || !report.contains("teachers") || !report["teachers"].is_array()) {
+  const auto is_teacher = [](const json& t) {
+    return t.is_object() && t.contains("teacher") && t["teacher"].is_string() && t.contains("trusted") &&
+           t["trusted"].is_boolean();
+  };
+  if (!report.is_object() || !report.contains("teachers") || !report["teachers"].is_array() ||
+      !std::ranges::all_of(report["teachers"], is_teacher)) {
     return data_loss_error(file.string() + " is not a trust report");
   }
   return report;
@@ -517,7 +522,7 @@ Result<json> trust_report(const store::Store& store, const std::string& version)
   // A user deleted since the run is not named again.
   json teachers = json::array();
   for (json& t : report["teachers"]) {
-    SELFFEED_ASSIGN_OR_RETURN(const bool deleted, store.is_user_deleted(t.value("teacher", "")));
+    SELFFEED_ASSIGN_OR_RETURN(const bool deleted, store.is_user_deleted(t["teacher"].get<std::string>()));
     if (!deleted) teachers.push_back(std::move(t));
   }
   report["teachers"] = std::move(teachers);

@@ -139,7 +139,8 @@ std::string registry_path(const std::string& bundle_dir);
 
 // What the trust rule saw when the bundle at `bundle_dir` was trained: the trust.json that
 // retraining on a store writes in the run directory, beside the bundle. kNotFound for a
-// bundle trained without a store; kDataLoss when it is not a trust report.
+// bundle trained without a store; kDataLoss when it is not a trust report (every teacher an
+// object with a string "teacher" and a boolean "trusted").
 Result<nlohmann::json> read_trust_report(const std::string& bundle_dir);
 // The same for a registered version, with "version" added and the users deleted since left
 // out (kNotFound also for an unknown version).

@@ -1,7 +1,11 @@
 // The model report's shadow tables on a real store with hand-written conversations: which
 // answers a shadow saw, how its replies compare with the users' corrections, and how often
-// it agrees where the users liked or rated the live answer.
+// it agrees where the users liked or rated the live answer; and the trust report a
+// retraining leaves beside its bundle.
 #include "model_report.h"
+
+#include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -283,6 +287,26 @@ TEST(ModelReportTest, TheVersionsThatLearnedFromDeletedUsersAndWhereRetrainingRe
   EXPECT_EQ(newest_clean_ancestor(models, "/b/unknown", *tainted).status().code(), StatusCode::kNotFound);
   ASSERT_OK((*store)->delete_user("bob"));
   EXPECT_EQ(newest_clean_ancestor(models, "/b/after", *learned_from_deleted_users(**store, models))->version, "base");
+}
+
+// The trust report beside a bundle is read as retraining wrote it, and a damaged one is
+// refused with the file's name rather than read half.
+TEST(ModelReportTest, ATrustReportIsReadFromBesideTheBundleAndADamagedOneRefused) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.str("run/bundle"));
+  EXPECT_EQ(read_trust_report(dir.str("run/bundle")).status().code(), StatusCode::kNotFound);
+  const auto write = [&](const std::string& text) { std::ofstream(dir.str("run/trust.json")) << text; };
+  write(R"({"teachers": [{"teacher": "ann", "trusted": true}, {"teacher": "troll", "trusted": false}]})");
+  auto report = read_trust_report(dir.str("run/bundle/"));
+  ASSERT_OK(report);
+  EXPECT_EQ((*report)["teachers"][1]["teacher"], "troll");
+  for (const std::string damaged : {"[]", R"({"teachers": {}})", R"({"teachers": [{"teacher": "ann"}]})",
+                                    R"({"teachers": [{"teacher": 7, "trusted": true}]})", "{\"teach"}) {
+    write(damaged);
+    auto refused = read_trust_report(dir.str("run/bundle"));
+    EXPECT_EQ(refused.status().code(), StatusCode::kDataLoss) << damaged;
+    EXPECT_NE(refused.status().message().find("trust.json"), std::string::npos) << refused.status().message();
+  }
 }
 
 }  // namespace
